@@ -1,0 +1,162 @@
+//! E-mail and mobile number validation, normalisation and masking.
+
+/// Why an e-mail address or mobile number was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContactError {
+    #[error("indirizzo e-mail non valido: {0}")]
+    Email(String),
+    #[error("numero di cellulare non valido: {0}")]
+    Mobile(String),
+}
+
+/// Validates an e-mail address and returns it trimmed and lower-cased.
+/// Deliberately simple: one '@', a non-empty local part of safe characters,
+/// and a dotted domain of letters, digits and hyphens.
+pub fn normalize_email(input: &str) -> Result<String, ContactError> {
+    let email = input.trim().to_lowercase();
+    let bad = || ContactError::Email(input.trim().to_string());
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels.last().is_some_and(|tld| tld.len() >= 2);
+    if local_ok && domain_ok && email.len() <= 254 {
+        Ok(email)
+    } else {
+        Err(bad())
+    }
+}
+
+/// The domain of an address, lower case.
+pub fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+}
+
+/// Normalises an Italian mobile number to E.164 (+39...). Accepts spaces, dots,
+/// dashes, slashes and a 0039 or +39 prefix.
+pub fn normalize_mobile(input: &str) -> Result<String, ContactError> {
+    let bad = || ContactError::Mobile(input.trim().to_string());
+    let compact: String = input
+        .trim()
+        .chars()
+        .filter(|c| !" .-/()".contains(*c))
+        .collect();
+    let national = if let Some(rest) = compact.strip_prefix("+39") {
+        rest
+    } else if let Some(rest) = compact.strip_prefix("0039") {
+        rest
+    } else if compact.starts_with('+') {
+        // A foreign mobile: keep it if it looks like E.164.
+        let digits = &compact[1..];
+        return if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+        {
+            Ok(compact)
+        } else {
+            Err(bad())
+        };
+    } else {
+        &compact
+    };
+    // Italian mobiles start with 3 and have 9 or 10 digits.
+    if national.starts_with('3')
+        && (9..=10).contains(&national.len())
+        && national.chars().all(|c| c.is_ascii_digit())
+    {
+        Ok(format!("+39{national}"))
+    } else {
+        Err(bad())
+    }
+}
+
+/// Masks an e-mail address the way the provider's recovery page shows it:
+/// `marisa@inwind.it` becomes `*****sa@i*****.it`.
+pub fn mask_email(email: &str) -> String {
+    let Some((local, domain)) = email.split_once('@') else {
+        return "*****".to_string();
+    };
+    let tail: String = {
+        let chars: Vec<char> = local.chars().collect();
+        chars[chars.len().saturating_sub(2)..].iter().collect()
+    };
+    let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
+    let first = host.chars().next().map(String::from).unwrap_or_default();
+    format!("*****{tail}@{first}*****.{tld}")
+}
+
+/// Masks a mobile number, keeping the last three digits: `+39*******567`.
+pub fn mask_mobile(mobile: &str) -> String {
+    let digits: Vec<char> = mobile.chars().collect();
+    let keep = 3.min(digits.len());
+    let (prefix, rest) = if mobile.starts_with("+39") {
+        ("+39", &digits[3..])
+    } else {
+        ("", &digits[..])
+    };
+    let shown: String = rest[rest.len().saturating_sub(keep)..].iter().collect();
+    format!(
+        "{prefix}{}{shown}",
+        "*".repeat(rest.len().saturating_sub(keep))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            normalize_email(" Mario.Rossi@Example.IT ").unwrap(),
+            "mario.rossi@example.it"
+        );
+        assert_eq!(
+            normalize_email("d'angelo@libero.it").unwrap(),
+            "d'angelo@libero.it"
+        );
+        for bad in [
+            "",
+            "mario",
+            "mario@",
+            "@x.it",
+            "a@b",
+            "a@@b.it",
+            "a b@c.it",
+            "a@b..it",
+            "a@-b.it",
+            "a@b.i",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mobiles() {
+        assert_eq!(normalize_mobile("347 123 4567").unwrap(), "+393471234567");
+        assert_eq!(normalize_mobile("+39 347-1234567").unwrap(), "+393471234567");
+        assert_eq!(normalize_mobile("0039.347.123.4567").unwrap(), "+393471234567");
+        assert_eq!(normalize_mobile("+41 79 123 45 67").unwrap(), "+41791234567");
+        for bad in ["", "06 1234567", "347", "34712345678901", "abc"] {
+            assert!(normalize_mobile(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_email("marisa@inwind.it"), "*****sa@i*****.it");
+        assert_eq!(mask_email("a@b.com"), "*****a@b*****.com");
+        assert_eq!(mask_mobile("+393471234567"), "+39*******567");
+    }
+}
