@@ -5,3 +5,5 @@
 //! simulator), [`app`] (state and update), [`tui`] (terminal), [`cli`].
 
 pub mod domain;
+pub mod sample;
+pub mod store;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 macro_rules! coded_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $code:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $code:literal, $label:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
@@ -19,6 +19,11 @@ macro_rules! coded_enum {
             pub fn from_code(code: &str) -> Option<Self> {
                 match code { $($code => Some($name::$variant),)+ _ => None }
             }
+
+            /// The state in the words of the event log (Italian).
+            pub fn label_it(self) -> &'static str {
+                match self { $($name::$variant => $label),+ }
+            }
         }
     };
 }
@@ -26,24 +31,24 @@ macro_rules! coded_enum {
 coded_enum! {
     /// Where the member is in the migration from Aruba.
     MigrationState {
-        NotStarted => "not_started",
-        Completed => "completed",
+        NotStarted => "not_started", "non avviata",
+        Completed => "completed", "completata",
         /// "credenziali non valide": wrong Aruba address or password.
-        FailedCredentials => "failed_credentials",
+        FailedCredentials => "failed_credentials", "fallita: credenziali non valide",
         /// Aruba two-factor authentication was on.
-        FailedTwoFactor => "failed_2fa",
+        FailedTwoFactor => "failed_2fa", "fallita: doppio fattore attivo",
     }
 }
 
 coded_enum! {
     /// The password of the new mailbox.
     PasswordState {
-        NotSet => "not_set",
-        Set => "set",
+        NotSet => "not_set", "non impostata",
+        Set => "set", "impostata",
         /// A recovery link was sent and has not expired yet.
-        ResetPending => "reset_pending",
+        ResetPending => "reset_pending", "link di recupero inviato",
         /// The last recovery link is older than 24 hours.
-        LinkExpired => "link_expired",
+        LinkExpired => "link_expired", "link di recupero scaduto",
     }
 }
 

@@ -1,0 +1,242 @@
+//! The append-only event log: imports, changes seen at sync, staff actions and
+//! their results. Triggers in the schema refuse UPDATE and DELETE.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Result, Store, parse_ts, ts};
+
+/// What kind of thing happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A member added by an import.
+    Imported,
+    /// A member's roster data changed at import.
+    RosterUpdated,
+    /// A change of a mailbox's state seen at sync.
+    StateChanged,
+    /// A staff action on a mailbox and its result.
+    Action,
+    /// A sync run (one event per run).
+    Sync,
+}
+
+impl EventKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            EventKind::Imported => "imported",
+            EventKind::RosterUpdated => "roster_updated",
+            EventKind::StateChanged => "state_changed",
+            EventKind::Action => "action",
+            EventKind::Sync => "sync",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            EventKind::Imported,
+            EventKind::RosterUpdated,
+            EventKind::StateChanged,
+            EventKind::Action,
+            EventKind::Sync,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+}
+
+/// The result of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Failed,
+}
+
+impl Outcome {
+    fn code(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub at: DateTime<Utc>,
+    pub operator: String,
+    pub kind: EventKind,
+    pub member_id: Option<i64>,
+    pub mailbox: Option<String>,
+    /// Human-readable description, in Italian. Never a password or token.
+    pub detail: String,
+    pub outcome: Option<Outcome>,
+}
+
+/// An event read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub operator: String,
+    pub kind: EventKind,
+    pub member_id: Option<i64>,
+    pub mailbox: Option<String>,
+    pub detail: String,
+    pub outcome: Option<Outcome>,
+}
+
+pub(crate) fn append(conn: &Connection, event: &NewEvent) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO events (at, operator, kind, member_id, mailbox, detail, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        ts(event.at),
+        event.operator,
+        event.kind.code(),
+        event.member_id,
+        event.mailbox,
+        event.detail,
+        event.outcome.map(Outcome::code),
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+impl Store {
+    /// Appends one event and returns its id.
+    pub fn append_event(&self, event: &NewEvent) -> Result<i64> {
+        append(&self.conn, event).map_err(self.err())
+    }
+
+    /// The timeline of a member and/or mailbox, newest first.
+    pub fn timeline(&self, member_id: Option<i64>, mailbox: Option<&str>) -> Result<Vec<Event>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome FROM events
+                 WHERE (?1 IS NOT NULL AND member_id = ?1) OR (?2 IS NOT NULL AND mailbox = ?2)
+                 ORDER BY id DESC",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![member_id, mailbox], raw_event)
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err()).and_then(RawEvent::into_event))
+            .collect()
+    }
+
+    /// The most recent events of the whole log, newest first.
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome FROM events
+                 ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![limit as i64], raw_event)
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err()).and_then(RawEvent::into_event))
+            .collect()
+    }
+
+    /// The member whose PEC is `address`, if any.
+    pub fn member_id_for_mailbox(&self, address: &str) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT id FROM members WHERE pec = ?1 ORDER BY in_roster DESC, id LIMIT 1",
+                params![address],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    pub fn event_count(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .map_err(self.err())
+    }
+}
+
+struct RawEvent {
+    id: i64,
+    at: String,
+    operator: String,
+    kind: String,
+    member_id: Option<i64>,
+    mailbox: Option<String>,
+    detail: String,
+    outcome: Option<String>,
+}
+
+fn raw_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
+    Ok(RawEvent {
+        id: row.get(0)?,
+        at: row.get(1)?,
+        operator: row.get(2)?,
+        kind: row.get(3)?,
+        member_id: row.get(4)?,
+        mailbox: row.get(5)?,
+        detail: row.get(6)?,
+        outcome: row.get(7)?,
+    })
+}
+
+impl RawEvent {
+    fn into_event(self) -> Result<Event> {
+        let kind = EventKind::from_code(&self.kind)
+            .ok_or_else(|| super::StoreError::Corrupt(format!("tipo di evento: {}", self.kind)))?;
+        let outcome = match self.outcome.as_deref() {
+            None => None,
+            Some("ok") => Some(Outcome::Ok),
+            Some(_) => Some(Outcome::Failed),
+        };
+        Ok(Event {
+            id: self.id,
+            at: parse_ts(&self.at)?,
+            operator: self.operator,
+            kind,
+            member_id: self.member_id,
+            mailbox: self.mailbox,
+            detail: self.detail,
+            outcome,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_is_append_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let id = store
+            .append_event(&NewEvent {
+                at: Utc::now(),
+                operator: "anna".into(),
+                kind: EventKind::Action,
+                member_id: None,
+                mailbox: Some("a@pec.fofi.it".into()),
+                detail: "reinvio e-mail di recupero".into(),
+                outcome: Some(Outcome::Ok),
+            })
+            .unwrap();
+        assert!(store.conn.execute("DELETE FROM events", []).is_err());
+        assert!(
+            store
+                .conn
+                .execute("UPDATE events SET detail = 'x' WHERE id = ?1", [id])
+                .is_err()
+        );
+        let timeline = store.timeline(None, Some("a@pec.fofi.it")).unwrap();
+        assert_eq!(timeline.len(), 1);
+        assert_eq!(timeline[0].operator, "anna");
+        assert_eq!(timeline[0].outcome, Some(Outcome::Ok));
+    }
+}

@@ -1,0 +1,272 @@
+//! The store: one SQLite file (WAL, foreign keys, versioned migrations) holding
+//! the roster, the mailbox states seen at sync, and the append-only event log.
+
+mod events;
+mod roster;
+mod schema;
+mod sync;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::Connection;
+
+pub use events::{Event, EventKind, NewEvent, Outcome};
+pub use roster::{MemberUpsert, RosterEntry};
+pub use sync::{SyncOutcome, SyncRun};
+
+/// Errors of the store, each naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("impossibile creare o aprire l'archivio {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} non è un archivio SQLite di pecdesk")]
+    NotADatabase { path: PathBuf },
+    #[error(
+        "l'archivio {path} ha la versione di schema {found}, più recente di quella che questo pecdesk conosce ({known}): aggiornare pecdesk"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("errore dell'archivio {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("dato non valido nell'archivio: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How long a writer waits for another process holding the lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An open store. Not `Sync`: each thread or task opens its own.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// The store's default location in the user's data directory.
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("it", "pecdesk", "pecdesk")
+            .map(|dirs| dirs.data_dir().join("pecdesk.db"))
+    }
+
+    /// Opens (creating if needed, owner-only) and migrates the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        create_private_file(path)?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| match source {
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::NotADatabase => {
+                StoreError::NotADatabase {
+                    path: self.path.clone(),
+                }
+            }
+            source => StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            },
+        }
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(self.err())?;
+        // The first statement that reads the file tells us whether it is SQLite at all.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "WAL journal mode not available");
+        }
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .map_err(self.err())
+    }
+
+    /// The schema version this build writes.
+    pub fn schema_version() -> i64 {
+        schema::MIGRATIONS.len() as i64
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let known = Self::schema_version();
+        let found: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if found > known {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                known,
+            });
+        }
+        if found == known {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let to_err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(to_err)?;
+        // Re-read inside the write lock: another process may have migrated meanwhile.
+        let found: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(to_err)?;
+        for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+            tx.execute_batch(sql).map_err(to_err)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)
+                .map_err(to_err)?;
+        }
+        tx.commit().map_err(to_err)
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its verdict ("ok" when sound).
+    pub fn integrity_check(&self) -> Result<String> {
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(self.err())
+    }
+}
+
+/// Creates the file with mode 0600 if it does not exist, and its directory.
+fn create_private_file(path: &Path) -> Result<()> {
+    let io_err = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt(format!("data e ora non valida: {text}")))
+}
+
+pub(crate) fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+pub(crate) fn parse_opt_date(text: Option<String>) -> Result<Option<NaiveDate>> {
+    text.map(|t| {
+        NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+            .map_err(|_| StoreError::Corrupt(format!("data non valida: {t}")))
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_and_migrates_an_empty_file_with_owner_only_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("store.db");
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, Store::schema_version());
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = store
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        // Reopening an up-to-date store is a no-op.
+        Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, b"this is not a database, just some text........").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+    }
+}

@@ -1,0 +1,68 @@
+//! Versioned schema migrations. Each entry moves the store one version up; the
+//! version lives in `PRAGMA user_version`. Never edit a released migration:
+//! append a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: roster, mailbox states, append-only event log, sync runs.
+    r#"
+    CREATE TABLE members (
+        id                INTEGER PRIMARY KEY,
+        codice_fiscale    TEXT NOT NULL UNIQUE,
+        numero_iscrizione TEXT NOT NULL,
+        cognome           TEXT NOT NULL,
+        nome              TEXT NOT NULL,
+        data_nascita      TEXT,
+        data_iscrizione   TEXT,
+        pec               TEXT NOT NULL,
+        email_servizio    TEXT,
+        cellulare         TEXT,
+        provincia         TEXT,
+        in_roster         INTEGER NOT NULL DEFAULT 1,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL
+    );
+    CREATE INDEX members_pec ON members(pec);
+
+    CREATE TABLE mailboxes (
+        address                TEXT PRIMARY KEY,
+        migration_state        TEXT NOT NULL,
+        migration_at           TEXT,
+        password_state         TEXT NOT NULL,
+        link_sent_at           TEXT,
+        link_expires_at        TEXT,
+        recovery_email_masked  TEXT,
+        recovery_mobile_masked TEXT,
+        recovery_confirmed     INTEGER NOT NULL,
+        last_login_at          TEXT,
+        provider_updated_at    TEXT NOT NULL,
+        synced_at              TEXT NOT NULL
+    );
+
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at        TEXT NOT NULL,
+        operator  TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        member_id INTEGER REFERENCES members(id) ON DELETE RESTRICT,
+        mailbox   TEXT,
+        detail    TEXT NOT NULL,
+        outcome   TEXT
+    );
+    CREATE INDEX events_mailbox ON events(mailbox, id);
+    CREATE INDEX events_member ON events(member_id, id);
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+
+    CREATE TABLE sync_runs (
+        id          INTEGER PRIMARY KEY,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        ok          INTEGER NOT NULL,
+        mailboxes   INTEGER NOT NULL,
+        changes     INTEGER NOT NULL,
+        error       TEXT
+    );
+    "#,
+];

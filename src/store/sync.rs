@@ -1,0 +1,379 @@
+//! Mailbox states as last seen at the provider, and the record of sync runs.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::events::{EventKind, NewEvent, Outcome, append};
+use super::{Result, Store, parse_opt_ts, parse_ts, ts};
+use crate::domain::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
+
+/// What applying a sync did to the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    pub mailboxes: usize,
+    pub new_mailboxes: usize,
+    /// State changes recorded as events.
+    pub changes: usize,
+}
+
+/// One recorded sync run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRun {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub ok: bool,
+    pub mailboxes: i64,
+    pub changes: i64,
+    pub error: Option<String>,
+}
+
+/// The differences between two states of one mailbox, in the log's words.
+pub fn describe_changes(old: &MailboxState, new: &MailboxState) -> Vec<String> {
+    let mut changes = Vec::new();
+    if old.migration != new.migration {
+        changes.push(format!(
+            "migrazione: {} → {}",
+            old.migration.label_it(),
+            new.migration.label_it()
+        ));
+    }
+    if old.password != new.password {
+        changes.push(format!(
+            "password: {} → {}",
+            old.password.label_it(),
+            new.password.label_it()
+        ));
+    } else if old.link_sent_at != new.link_sent_at && new.link_sent_at.is_some() {
+        changes.push("nuovo link di recupero inviato".to_string());
+    }
+    if old.recovery != new.recovery {
+        let show = |r: &RecoveryContacts| {
+            let parts: Vec<&str> = [r.email_masked.as_deref(), r.mobile_masked.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if parts.is_empty() {
+                "nessuno".to_string()
+            } else {
+                parts.join(", ")
+            }
+        };
+        if old.recovery.email_masked != new.recovery.email_masked
+            || old.recovery.mobile_masked != new.recovery.mobile_masked
+        {
+            changes.push(format!(
+                "contatti di recupero: {} → {}",
+                show(&old.recovery),
+                show(&new.recovery)
+            ));
+        }
+        if !old.recovery.confirmed && new.recovery.confirmed {
+            changes.push("contatti di recupero confermati al primo accesso".to_string());
+        }
+    }
+    if old.last_login_at != new.last_login_at && new.last_login_at.is_some() {
+        changes.push("nuovo accesso".to_string());
+    }
+    changes
+}
+
+impl Store {
+    /// Every stored mailbox state.
+    pub fn mailbox_states(&self) -> Result<Vec<MailboxState>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT address, migration_state, migration_at, password_state, link_sent_at,
+                 link_expires_at, recovery_email_masked, recovery_mobile_masked,
+                 recovery_confirmed, last_login_at, provider_updated_at FROM mailboxes",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, bool>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                    row.get::<_, String>(10)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let corrupt = |what: &str, value: &str| {
+            super::StoreError::Corrupt(format!("{what} sconosciuto: {value}"))
+        };
+        rows.map(|row| {
+            let (address, mig, mig_at, pw, sent, expires, email, mobile, confirmed, login, upd) =
+                row.map_err(self.err())?;
+            Ok(MailboxState {
+                migration: MigrationState::from_code(&mig)
+                    .ok_or_else(|| corrupt("stato di migrazione", &mig))?,
+                migration_at: parse_opt_ts(mig_at)?,
+                password: PasswordState::from_code(&pw)
+                    .ok_or_else(|| corrupt("stato della password", &pw))?,
+                link_sent_at: parse_opt_ts(sent)?,
+                link_expires_at: parse_opt_ts(expires)?,
+                recovery: RecoveryContacts {
+                    email_masked: email,
+                    mobile_masked: mobile,
+                    confirmed,
+                },
+                last_login_at: parse_opt_ts(login)?,
+                updated_at: parse_ts(&upd)?,
+                address,
+            })
+        })
+        .collect()
+    }
+
+    /// Stores the states a sync fetched, in one transaction, logging each change
+    /// against the mailbox (and its member, when the roster has one).
+    pub fn apply_sync(
+        &mut self,
+        states: &[MailboxState],
+        operator: &str,
+        started_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<SyncOutcome> {
+        let previous: HashMap<String, MailboxState> = self
+            .mailbox_states()?
+            .into_iter()
+            .map(|m| (m.address.clone(), m))
+            .collect();
+        let member_ids: HashMap<String, i64> = self
+            .all_members()?
+            .into_iter()
+            .map(|(id, m, _)| (m.pec, id))
+            .collect();
+        let path = self.path.clone();
+        let to_err = move |source| super::StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(to_err.clone())?;
+        let mut outcome = SyncOutcome {
+            mailboxes: states.len(),
+            ..SyncOutcome::default()
+        };
+        let now = ts(at);
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
+                     link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
+                     recovery_confirmed, last_login_at, provider_updated_at, synced_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT(address) DO UPDATE SET migration_state = ?2, migration_at = ?3,
+                     password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
+                     recovery_email_masked = ?7, recovery_mobile_masked = ?8,
+                     recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
+                     synced_at = ?12",
+                )
+                .map_err(to_err.clone())?;
+            for state in states {
+                let changes = match previous.get(&state.address) {
+                    Some(old) if old == state => continue,
+                    Some(old) => describe_changes(old, state),
+                    None => {
+                        outcome.new_mailboxes += 1;
+                        Vec::new()
+                    }
+                };
+                upsert
+                    .execute(params![
+                        state.address,
+                        state.migration.code(),
+                        state.migration_at.map(ts),
+                        state.password.code(),
+                        state.link_sent_at.map(ts),
+                        state.link_expires_at.map(ts),
+                        state.recovery.email_masked,
+                        state.recovery.mobile_masked,
+                        state.recovery.confirmed,
+                        state.last_login_at.map(ts),
+                        ts(state.updated_at),
+                        now,
+                    ])
+                    .map_err(to_err.clone())?;
+                for detail in changes {
+                    outcome.changes += 1;
+                    append(
+                        &tx,
+                        &NewEvent {
+                            at,
+                            operator: operator.to_string(),
+                            kind: EventKind::StateChanged,
+                            member_id: member_ids.get(&state.address).copied(),
+                            mailbox: Some(state.address.clone()),
+                            detail,
+                            outcome: None,
+                        },
+                    )
+                    .map_err(to_err.clone())?;
+                }
+            }
+            record_run(&tx, started_at, at, None, &outcome).map_err(to_err.clone())?;
+            append(
+                &tx,
+                &NewEvent {
+                    at,
+                    operator: operator.to_string(),
+                    kind: EventKind::Sync,
+                    member_id: None,
+                    mailbox: None,
+                    detail: format!(
+                        "sincronizzazione: {} caselle, {} nuove, {} cambiamenti",
+                        outcome.mailboxes, outcome.new_mailboxes, outcome.changes
+                    ),
+                    outcome: Some(Outcome::Ok),
+                },
+            )
+            .map_err(to_err.clone())?;
+        }
+        tx.commit().map_err(to_err)?;
+        Ok(outcome)
+    }
+
+    /// Records a sync that failed, so the dashboard can say so.
+    pub fn record_sync_failure(
+        &mut self,
+        operator: &str,
+        started_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let to_err = move |source| super::StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(to_err.clone())?;
+        record_run(&tx, started_at, at, Some(error), &SyncOutcome::default())
+            .map_err(to_err.clone())?;
+        append(
+            &tx,
+            &NewEvent {
+                at,
+                operator: operator.to_string(),
+                kind: EventKind::Sync,
+                member_id: None,
+                mailbox: None,
+                detail: format!("sincronizzazione fallita: {error}"),
+                outcome: Some(Outcome::Failed),
+            },
+        )
+        .map_err(to_err.clone())?;
+        tx.commit().map_err(to_err)
+    }
+
+    /// The most recent sync run, if any.
+    pub fn last_sync(&self) -> Result<Option<SyncRun>> {
+        let raw = self
+            .conn
+            .query_row(
+                "SELECT started_at, finished_at, ok, mailboxes, changes, error FROM sync_runs
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.err())?;
+        raw.map(|(started, finished, ok, mailboxes, changes, error)| {
+            Ok(SyncRun {
+                started_at: parse_ts(&started)?,
+                finished_at: parse_ts(&finished)?,
+                ok,
+                mailboxes,
+                changes,
+                error,
+            })
+        })
+        .transpose()
+    }
+}
+
+fn record_run(
+    conn: &rusqlite::Connection,
+    started_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+    error: Option<&str>,
+    outcome: &SyncOutcome,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT INTO sync_runs (started_at, finished_at, ok, mailboxes, changes, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            ts(started_at),
+            ts(at),
+            error.is_none(),
+            outcome.mailboxes as i64,
+            outcome.changes as i64,
+            error
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn state(address: &str, migration: MigrationState) -> MailboxState {
+        MailboxState {
+            address: address.into(),
+            migration,
+            migration_at: None,
+            password: PasswordState::NotSet,
+            link_sent_at: None,
+            link_expires_at: None,
+            recovery: RecoveryContacts::default(),
+            last_login_at: None,
+            updated_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn sync_stores_states_and_logs_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = Utc::now();
+        let first = vec![
+            state("a@pec.fofi.it", MigrationState::NotStarted),
+            state("b@pec.fofi.it", MigrationState::NotStarted),
+        ];
+        let outcome = store.apply_sync(&first, "sync", now, now).unwrap();
+        assert_eq!(outcome.new_mailboxes, 2);
+        assert_eq!(outcome.changes, 0);
+        let mut second = first.clone();
+        second[0].migration = MigrationState::Completed;
+        let outcome = store.apply_sync(&second, "sync", now, now).unwrap();
+        assert_eq!(outcome.changes, 1);
+        let mut stored = store.mailbox_states().unwrap();
+        stored.sort_by(|a, b| a.address.cmp(&b.address));
+        assert_eq!(stored, second);
+        let timeline = store.timeline(None, Some("a@pec.fofi.it")).unwrap();
+        assert_eq!(timeline.len(), 1);
+        assert_eq!(timeline[0].detail, "migrazione: non avviata → completata");
+        assert!(store.last_sync().unwrap().unwrap().ok);
+    }
+}
