@@ -2,8 +2,19 @@
 //!
 //! Layers, from the inside out: [`domain`] (no I/O), [`store`] (SQLite),
 //! [`import`] (roster files), [`provider`] (the HTTP contract's client and
-//! simulator), [`app`] (state and update), [`tui`] (terminal), [`cli`].
+//! simulator), [`sync`] and [`services`] (the work behind the console),
+//! [`app`] (state and update), [`tui`] (terminal), [`cli`].
 
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod i18n;
+pub mod import;
+pub mod logging;
+pub mod provider;
 pub mod sample;
+pub mod services;
 pub mod store;
+pub mod sync;
+pub mod tui;

@@ -1,1 +1,13 @@
-fn main(){}
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = pecdesk::cli::Cli::parse();
+    match pecdesk::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pecdesk: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -9,33 +9,144 @@ use crate::domain::Member;
 use crate::domain::codice_fiscale;
 
 const SURNAMES: &[&str] = &[
-    "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci",
-    "Marino", "Greco", "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa",
-    "Giordano", "Rizzo", "Lombardi", "Moretti", "Barbieri", "Fontana", "Santoro", "Mariani",
-    "Rinaldi", "Caruso", "Ferrara", "Galli", "Martini", "Leone", "Longo", "Gentile",
-    "Martinelli", "Vitale", "Lombardo", "Serra", "Coppola", "De Santis", "D'Angelo", "Marchetti",
-    "Parisi", "Villa", "Conte", "Ferraro", "Ferri", "Fabbri", "Bianco", "Marini", "Grasso",
-    "Valentini", "Messina", "Sala", "De Angelis", "Gatti", "Pellegrini", "Palumbo", "Sanna",
-    "Farina", "Rizzi", "Monti", "Cattaneo", "Morelli", "Amato", "Silvestri", "Mazza", "Testa",
-    "Mirò", "Niccolai", "Pagano", "Bellini",
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
+    "Moretti",
+    "Barbieri",
+    "Fontana",
+    "Santoro",
+    "Mariani",
+    "Rinaldi",
+    "Caruso",
+    "Ferrara",
+    "Galli",
+    "Martini",
+    "Leone",
+    "Longo",
+    "Gentile",
+    "Martinelli",
+    "Vitale",
+    "Lombardo",
+    "Serra",
+    "Coppola",
+    "De Santis",
+    "D'Angelo",
+    "Marchetti",
+    "Parisi",
+    "Villa",
+    "Conte",
+    "Ferraro",
+    "Ferri",
+    "Fabbri",
+    "Bianco",
+    "Marini",
+    "Grasso",
+    "Valentini",
+    "Messina",
+    "Sala",
+    "De Angelis",
+    "Gatti",
+    "Pellegrini",
+    "Palumbo",
+    "Sanna",
+    "Farina",
+    "Rizzi",
+    "Monti",
+    "Cattaneo",
+    "Morelli",
+    "Amato",
+    "Silvestri",
+    "Mazza",
+    "Testa",
+    "Mirò",
+    "Niccolai",
+    "Pagano",
+    "Bellini",
 ];
 const MALE_NAMES: &[&str] = &[
-    "Marco", "Giuseppe", "Luca", "Andrea", "Francesco", "Alessandro", "Giovanni", "Matteo",
-    "Lorenzo", "Davide", "Stefano", "Paolo", "Roberto", "Niccolò", "Simone", "Antonio",
-    "Fabio", "Riccardo", "Federico", "Massimo",
+    "Marco",
+    "Giuseppe",
+    "Luca",
+    "Andrea",
+    "Francesco",
+    "Alessandro",
+    "Giovanni",
+    "Matteo",
+    "Lorenzo",
+    "Davide",
+    "Stefano",
+    "Paolo",
+    "Roberto",
+    "Niccolò",
+    "Simone",
+    "Antonio",
+    "Fabio",
+    "Riccardo",
+    "Federico",
+    "Massimo",
 ];
 const FEMALE_NAMES: &[&str] = &[
-    "Maria", "Anna", "Giulia", "Francesca", "Chiara", "Sara", "Laura", "Elena", "Valentina",
-    "Alessandra", "Martina", "Federica", "Silvia", "Paola", "Roberta", "Marisa", "Ilaria",
-    "Serena", "Elisa", "Giorgia",
+    "Maria",
+    "Anna",
+    "Giulia",
+    "Francesca",
+    "Chiara",
+    "Sara",
+    "Laura",
+    "Elena",
+    "Valentina",
+    "Alessandra",
+    "Martina",
+    "Federica",
+    "Silvia",
+    "Paola",
+    "Roberta",
+    "Marisa",
+    "Ilaria",
+    "Serena",
+    "Elisa",
+    "Giorgia",
 ];
 const PROVINCE: &[(&str, &str)] = &[
-    ("RM", "H501"), ("MI", "F205"), ("NA", "F839"), ("TO", "L219"), ("PA", "G273"),
-    ("GE", "D969"), ("BO", "A944"), ("FI", "D612"), ("BA", "A662"), ("VE", "L736"),
+    ("RM", "H501"),
+    ("MI", "F205"),
+    ("NA", "F839"),
+    ("TO", "L219"),
+    ("PA", "G273"),
+    ("GE", "D969"),
+    ("BO", "A944"),
+    ("FI", "D612"),
+    ("BA", "A662"),
+    ("VE", "L736"),
 ];
 const MAIL_DOMAINS: &[&str] = &[
-    "gmail.com", "libero.it", "virgilio.it", "inwind.it", "alice.it", "tiscali.it",
-    "yahoo.it", "hotmail.it", "outlook.it", "fastwebnet.it",
+    "gmail.com",
+    "libero.it",
+    "virgilio.it",
+    "inwind.it",
+    "alice.it",
+    "tiscali.it",
+    "yahoo.it",
+    "hotmail.it",
+    "outlook.it",
+    "fastwebnet.it",
 ];
 const MONTHS: &[u8] = b"ABCDEHLMPRST";
 
@@ -48,7 +159,11 @@ fn surname_code(surname: &str) -> String {
         .collect();
     let consonants = letters.iter().filter(|c| !"AEIOU".contains(**c));
     let vowels = letters.iter().filter(|c| "AEIOU".contains(**c));
-    consonants.chain(vowels).chain(std::iter::repeat(&'X')).take(3).collect()
+    consonants
+        .chain(vowels)
+        .chain(std::iter::repeat(&'X'))
+        .take(3)
+        .collect()
 }
 
 /// The name rule: with four or more consonants take the 1st, 3rd and 4th.
@@ -58,9 +173,15 @@ fn name_code(name: &str) -> String {
         .chars()
         .filter(|c| c.is_ascii_alphabetic())
         .collect();
-    let consonants: Vec<char> = letters.iter().filter(|c| !"AEIOU".contains(**c)).copied().collect();
+    let consonants: Vec<char> = letters
+        .iter()
+        .filter(|c| !"AEIOU".contains(**c))
+        .copied()
+        .collect();
     if consonants.len() >= 4 {
-        return [consonants[0], consonants[2], consonants[3]].iter().collect();
+        return [consonants[0], consonants[2], consonants[3]]
+            .iter()
+            .collect();
     }
     surname_code(name)
 }

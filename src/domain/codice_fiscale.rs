@@ -71,9 +71,7 @@ impl CodiceFiscale {
         for (i, c) in code.chars().enumerate() {
             let ok = match i {
                 15 => c.is_ascii_uppercase(),
-                _ if is_digit_position(i) => {
-                    c.is_ascii_digit() || OMOCODIA.contains(&(c as u8))
-                }
+                _ if is_digit_position(i) => c.is_ascii_digit() || OMOCODIA.contains(&(c as u8)),
                 _ => c.is_ascii_uppercase(),
             };
             if !ok {

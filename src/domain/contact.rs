@@ -58,11 +58,9 @@ pub fn normalize_mobile(input: &str) -> Result<String, ContactError> {
         rest
     } else if let Some(rest) = compact.strip_prefix("0039") {
         rest
-    } else if compact.starts_with('+') {
+    } else if let Some(digits) = compact.strip_prefix('+') {
         // A foreign mobile: keep it if it looks like E.164.
-        let digits = &compact[1..];
-        return if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
-        {
+        return if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
             Ok(compact)
         } else {
             Err(bad())
@@ -127,15 +125,7 @@ mod tests {
             "d'angelo@libero.it"
         );
         for bad in [
-            "",
-            "mario",
-            "mario@",
-            "@x.it",
-            "a@b",
-            "a@@b.it",
-            "a b@c.it",
-            "a@b..it",
-            "a@-b.it",
+            "", "mario", "mario@", "@x.it", "a@b", "a@@b.it", "a b@c.it", "a@b..it", "a@-b.it",
             "a@b.i",
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
@@ -145,9 +135,18 @@ mod tests {
     #[test]
     fn mobiles() {
         assert_eq!(normalize_mobile("347 123 4567").unwrap(), "+393471234567");
-        assert_eq!(normalize_mobile("+39 347-1234567").unwrap(), "+393471234567");
-        assert_eq!(normalize_mobile("0039.347.123.4567").unwrap(), "+393471234567");
-        assert_eq!(normalize_mobile("+41 79 123 45 67").unwrap(), "+41791234567");
+        assert_eq!(
+            normalize_mobile("+39 347-1234567").unwrap(),
+            "+393471234567"
+        );
+        assert_eq!(
+            normalize_mobile("0039.347.123.4567").unwrap(),
+            "+393471234567"
+        );
+        assert_eq!(
+            normalize_mobile("+41 79 123 45 67").unwrap(),
+            "+41791234567"
+        );
         for bad in ["", "06 1234567", "347", "34712345678901", "abc"] {
             assert!(normalize_mobile(bad).is_err(), "{bad}");
         }

@@ -184,7 +184,14 @@ mod tests {
     fn every_broken_rule_is_reported() {
         assert_eq!(
             check("aaa", "aaa"),
-            vec![NoUserId, MinLength, UpperAndLower, Digit, Special, NoTripleRepeat]
+            vec![
+                NoUserId,
+                MinLength,
+                UpperAndLower,
+                Digit,
+                Special,
+                NoTripleRepeat
+            ]
         );
     }
 

@@ -137,25 +137,21 @@ impl Store {
         if found == known {
             return Ok(());
         }
-        let path = self.path.clone();
-        let to_err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let to_err = sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(to_err)?;
+            .map_err(&to_err)?;
         // Re-read inside the write lock: another process may have migrated meanwhile.
         let found: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(to_err)?;
+            .map_err(&to_err)?;
         for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            tx.execute_batch(sql).map_err(to_err)?;
+            tx.execute_batch(sql).map_err(&to_err)?;
             tx.pragma_update(None, "user_version", index as i64 + 1)
-                .map_err(to_err)?;
+                .map_err(&to_err)?;
         }
-        tx.commit().map_err(to_err)
+        tx.commit().map_err(&to_err)
     }
 
     /// Runs `PRAGMA integrity_check` and returns its verdict ("ok" when sound).
@@ -163,6 +159,16 @@ impl Store {
         self.conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .map_err(self.err())
+    }
+}
+
+/// Maps SQLite errors to [`StoreError`] naming `path`; usable while `self` is
+/// mutably borrowed by a transaction.
+fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + 'static {
+    let path = path.to_path_buf();
+    move |source| StoreError::Sqlite {
+        path: path.clone(),
+        source,
     }
 }
 
@@ -267,6 +273,9 @@ mod tests {
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
         let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
     }
 }

@@ -52,13 +52,22 @@ fn changed_fields(old: &Member, new: &Member) -> Vec<&'static str> {
             fields.push(name)
         }
     };
-    check(old.numero_iscrizione != new.numero_iscrizione, "numero iscrizione");
+    check(
+        old.numero_iscrizione != new.numero_iscrizione,
+        "numero iscrizione",
+    );
     check(old.cognome != new.cognome, "cognome");
     check(old.nome != new.nome, "nome");
     check(old.data_nascita != new.data_nascita, "data di nascita");
-    check(old.data_iscrizione != new.data_iscrizione, "data iscrizione");
+    check(
+        old.data_iscrizione != new.data_iscrizione,
+        "data iscrizione",
+    );
     check(old.pec != new.pec, "PEC");
-    check(old.email_servizio != new.email_servizio, "e-mail di servizio");
+    check(
+        old.email_servizio != new.email_servizio,
+        "e-mail di servizio",
+    );
     check(old.cellulare != new.cellulare, "cellulare");
     check(old.provincia != new.provincia, "provincia");
     fields
@@ -87,8 +96,18 @@ fn raw_member(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<RawMem
 
 impl RawMember {
     fn into_member(self) -> Result<(i64, Member, bool)> {
-        let [numero, cognome, nome, cf, nascita, iscrizione, pec, email, cell, provincia] =
-            self.fields;
+        let [
+            numero,
+            cognome,
+            nome,
+            cf,
+            nascita,
+            iscrizione,
+            pec,
+            email,
+            cell,
+            provincia,
+        ] = self.fields;
         let member = Member {
             numero_iscrizione: numero.unwrap_or_default(),
             cognome: cognome.unwrap_or_default(),
@@ -115,11 +134,7 @@ impl Store {
         source: &str,
         at: DateTime<Utc>,
     ) -> Result<MemberUpsert> {
-        let path = self.path.clone();
-        let to_err = move |source| super::StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let to_err = super::sql_error(&self.path);
         let existing: HashMap<String, (i64, Member, bool)> = self
             .all_members()?
             .into_iter()
@@ -128,7 +143,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(to_err.clone())?;
+            .map_err(&to_err)?;
         let mut outcome = MemberUpsert::default();
         let now = ts(at);
         {
@@ -139,7 +154,7 @@ impl Store {
                      in_roster, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)",
                 )
-                .map_err(to_err.clone())?;
+                .map_err(&to_err)?;
             let mut update = tx
                 .prepare_cached(
                     "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
@@ -147,7 +162,7 @@ impl Store {
                      cellulare = ?9, provincia = ?10, in_roster = 1, updated_at = ?11
                      WHERE codice_fiscale = ?4",
                 )
-                .map_err(to_err.clone())?;
+                .map_err(&to_err)?;
             for member in members {
                 let values = params![
                     member.numero_iscrizione,
@@ -164,7 +179,7 @@ impl Store {
                 ];
                 let event = match existing.get(&member.codice_fiscale) {
                     None => {
-                        insert.execute(values).map_err(to_err.clone())?;
+                        insert.execute(values).map_err(&to_err)?;
                         outcome.new += 1;
                         Some((
                             tx.last_insert_rowid(),
@@ -181,7 +196,7 @@ impl Store {
                             outcome.unchanged += 1;
                             None
                         } else {
-                            update.execute(values).map_err(to_err.clone())?;
+                            update.execute(values).map_err(&to_err)?;
                             outcome.updated += 1;
                             Some((
                                 *id,
@@ -204,11 +219,11 @@ impl Store {
                             outcome: None,
                         },
                     )
-                    .map_err(to_err.clone())?;
+                    .map_err(&to_err)?;
                 }
             }
         }
-        tx.commit().map_err(to_err)?;
+        tx.commit().map_err(&to_err)?;
         Ok(outcome)
     }
 

@@ -153,15 +153,11 @@ impl Store {
             .into_iter()
             .map(|(id, m, _)| (m.pec, id))
             .collect();
-        let path = self.path.clone();
-        let to_err = move |source| super::StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let to_err = super::sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(to_err.clone())?;
+            .map_err(&to_err)?;
         let mut outcome = SyncOutcome {
             mailboxes: states.len(),
             ..SyncOutcome::default()
@@ -180,7 +176,7 @@ impl Store {
                      recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
                      synced_at = ?12",
                 )
-                .map_err(to_err.clone())?;
+                .map_err(&to_err)?;
             for state in states {
                 let changes = match previous.get(&state.address) {
                     Some(old) if old == state => continue,
@@ -205,7 +201,7 @@ impl Store {
                         ts(state.updated_at),
                         now,
                     ])
-                    .map_err(to_err.clone())?;
+                    .map_err(&to_err)?;
                 for detail in changes {
                     outcome.changes += 1;
                     append(
@@ -220,10 +216,10 @@ impl Store {
                             outcome: None,
                         },
                     )
-                    .map_err(to_err.clone())?;
+                    .map_err(&to_err)?;
                 }
             }
-            record_run(&tx, started_at, at, None, &outcome).map_err(to_err.clone())?;
+            record_run(&tx, started_at, at, None, &outcome).map_err(&to_err)?;
             append(
                 &tx,
                 &NewEvent {
@@ -232,16 +228,13 @@ impl Store {
                     kind: EventKind::Sync,
                     member_id: None,
                     mailbox: None,
-                    detail: format!(
-                        "sincronizzazione: {} caselle, {} nuove, {} cambiamenti",
-                        outcome.mailboxes, outcome.new_mailboxes, outcome.changes
-                    ),
+                    detail: format!("sincronizzazione: {}", outcome.describe()),
                     outcome: Some(Outcome::Ok),
                 },
             )
-            .map_err(to_err.clone())?;
+            .map_err(&to_err)?;
         }
-        tx.commit().map_err(to_err)?;
+        tx.commit().map_err(&to_err)?;
         Ok(outcome)
     }
 
@@ -253,14 +246,9 @@ impl Store {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
-        let path = self.path.clone();
-        let to_err = move |source| super::StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(to_err.clone())?;
-        record_run(&tx, started_at, at, Some(error), &SyncOutcome::default())
-            .map_err(to_err.clone())?;
+        let to_err = super::sql_error(&self.path);
+        let tx = self.conn.transaction().map_err(&to_err)?;
+        record_run(&tx, started_at, at, Some(error), &SyncOutcome::default()).map_err(&to_err)?;
         append(
             &tx,
             &NewEvent {
@@ -273,8 +261,8 @@ impl Store {
                 outcome: Some(Outcome::Failed),
             },
         )
-        .map_err(to_err.clone())?;
-        tx.commit().map_err(to_err)
+        .map_err(&to_err)?;
+        tx.commit().map_err(&to_err)
     }
 
     /// The most recent sync run, if any.
@@ -309,6 +297,77 @@ impl Store {
             })
         })
         .transpose()
+    }
+}
+
+impl Store {
+    /// Records a resend of the recovery e-mail and its result in the event log;
+    /// on success also stores the new link, so the console shows it before the
+    /// next sync.
+    pub fn record_resend(
+        &mut self,
+        address: &str,
+        member_id: Option<i64>,
+        operator: &str,
+        at: DateTime<Utc>,
+        result: std::result::Result<&crate::provider::api::ResendResponse, &str>,
+    ) -> Result<()> {
+        let to_err = super::sql_error(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&to_err)?;
+        let (detail, outcome) = match result {
+            Ok(answer) => {
+                tx.execute(
+                    "UPDATE mailboxes SET password_state = ?2, link_sent_at = ?3,
+                     link_expires_at = ?4 WHERE address = ?1",
+                    params![
+                        address,
+                        PasswordState::ResetPending.code(),
+                        ts(answer.link_sent_at),
+                        ts(answer.link_expires_at)
+                    ],
+                )
+                .map_err(&to_err)?;
+                (
+                    format!(
+                        "reinvio e-mail di recupero a {}, link valido fino a {}",
+                        answer.sent_to_masked,
+                        crate::i18n::format_datetime(answer.link_expires_at)
+                    ),
+                    Outcome::Ok,
+                )
+            }
+            Err(error) => (
+                format!("reinvio e-mail di recupero non riuscito: {error}"),
+                Outcome::Failed,
+            ),
+        };
+        append(
+            &tx,
+            &NewEvent {
+                at,
+                operator: operator.to_string(),
+                kind: EventKind::Action,
+                member_id,
+                mailbox: Some(address.to_string()),
+                detail,
+                outcome: Some(outcome),
+            },
+        )
+        .map_err(&to_err)?;
+        tx.commit().map_err(&to_err)
+    }
+}
+
+impl SyncOutcome {
+    /// One line for the status bar and the CLI.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} caselle, {} nuove, {} cambiamenti",
+            self.mailboxes, self.new_mailboxes, self.changes
+        )
     }
 }
 

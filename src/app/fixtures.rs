@@ -1,0 +1,109 @@
+//! A small fixed console state for unit and snapshot tests.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+use super::{Action, Snapshot, State, update};
+use crate::domain::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
+use crate::i18n::Lang;
+use crate::sample::generate_roster;
+use crate::store::{RosterEntry, SyncRun};
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 9, 30, 0).unwrap()
+}
+
+/// 40 members with a deterministic spread of states, plus one mailbox with no
+/// member; loaded into a state as the runtime would.
+pub fn state(lang: Lang) -> State {
+    let now = now();
+    let mut entries: Vec<RosterEntry> = generate_roster(40, 11, "pec.fofi.it")
+        .into_iter()
+        .enumerate()
+        .map(|(i, member)| {
+            let on_domain = member.pec_on_domain("pec.fofi.it");
+            let mailbox = (on_domain && i % 13 != 7).then(|| {
+                let migration = MigrationState::ALL[[1, 1, 0, 1, 2, 1, 3, 0][i % 8]];
+                let completed = migration == MigrationState::Completed;
+                let password = if completed {
+                    PasswordState::ALL[[1, 1, 2, 3, 0][i % 5]]
+                } else {
+                    PasswordState::NotSet
+                };
+                let sent = now
+                    - TimeDelta::hours(if password == PasswordState::LinkExpired {
+                        30
+                    } else {
+                        3
+                    });
+                let pending = matches!(
+                    password,
+                    PasswordState::ResetPending | PasswordState::LinkExpired
+                );
+                MailboxState {
+                    address: member.pec.clone(),
+                    migration,
+                    migration_at: (migration != MigrationState::NotStarted)
+                        .then(|| now - TimeDelta::days(i as i64)),
+                    password,
+                    link_sent_at: pending.then_some(sent),
+                    link_expires_at: pending.then(|| sent + TimeDelta::hours(24)),
+                    recovery: RecoveryContacts {
+                        email_masked: (i % 6 != 5)
+                            .then(|| {
+                                member
+                                    .email_servizio
+                                    .as_deref()
+                                    .map(crate::domain::contact::mask_email)
+                            })
+                            .flatten(),
+                        mobile_masked: member
+                            .cellulare
+                            .as_deref()
+                            .map(crate::domain::contact::mask_mobile),
+                        confirmed: completed && i % 2 == 0,
+                    },
+                    last_login_at: completed.then(|| now - TimeDelta::hours(i as i64)),
+                    updated_at: now - TimeDelta::hours(1),
+                }
+            });
+            RosterEntry {
+                member_id: Some(i as i64 + 1),
+                member: Some(member),
+                in_roster: i != 39,
+                mailbox,
+            }
+        })
+        .collect();
+    entries.push(RosterEntry {
+        member_id: None,
+        member: None,
+        in_roster: false,
+        mailbox: Some(MailboxState {
+            address: "cessato.1@pec.fofi.it".into(),
+            migration: MigrationState::NotStarted,
+            migration_at: None,
+            password: PasswordState::NotSet,
+            link_sent_at: None,
+            link_expires_at: None,
+            recovery: RecoveryContacts::default(),
+            last_login_at: None,
+            updated_at: now,
+        }),
+    });
+    let mut state = State::new(lang, "pec.fofi.it", "Ordine dei Farmacisti di Prova", now);
+    update(
+        &mut state,
+        Action::Loaded(Ok(Snapshot {
+            entries,
+            last_sync: Some(SyncRun {
+                started_at: now - TimeDelta::minutes(2),
+                finished_at: now - TimeDelta::minutes(2),
+                ok: true,
+                mailboxes: 38,
+                changes: 0,
+                error: None,
+            }),
+        })),
+    );
+    state
+}

@@ -1,0 +1,197 @@
+//! Every string the console shows, in Italian (default) and English. One match
+//! arm per text holds both languages, so a missing translation cannot compile.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    It,
+    En,
+}
+
+impl Lang {
+    pub fn parse(code: &str) -> Option<Self> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "it" | "ita" | "italiano" => Some(Lang::It),
+            "en" | "eng" | "english" => Some(Lang::En),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! catalog {
+    ($($key:ident => $it:literal, $en:literal;)+) => {
+        /// A text of the interface.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum T { $($key),+ }
+
+        impl T {
+            pub const ALL: &'static [T] = &[$(T::$key),+];
+
+            pub fn get(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((T::$key, Lang::It) => $it, (T::$key, Lang::En) => $en,)+
+                }
+            }
+        }
+    };
+}
+
+catalog! {
+    AppTitle => "pecdesk · migrazione PEC", "pecdesk · PEC migration";
+    TabDashboard => "Cruscotto", "Dashboard";
+    TabMembers => "Iscritti", "Members";
+    TabDetail => "Scheda", "Detail";
+    Migration => "Migrazione", "Migration";
+    Password => "Password", "Password";
+    Recovery => "Recupero", "Recovery";
+    Roster => "Albo", "Roster";
+    MigratedGauge => "Caselle migrate", "Mailboxes migrated";
+    MigNotStarted => "non avviata", "not started";
+    MigCompleted => "completata", "completed";
+    MigFailedCredentials => "fallita: credenziali", "failed: credentials";
+    MigFailed2fa => "fallita: doppio fattore", "failed: two-factor";
+    PwNotSet => "non impostata", "not set";
+    PwSet => "impostata", "set";
+    PwResetPending => "link inviato", "link sent";
+    PwLinkExpired => "link scaduto", "link expired";
+    RecEmail => "con e-mail di recupero", "with recovery e-mail";
+    RecMobileOnly => "solo cellulare", "mobile only";
+    RecNone => "nessun contatto", "no contact";
+    RecConfirmed => "confermati al primo accesso", "confirmed at first access";
+    RosterMembers => "iscritti nell'albo", "members in the roster";
+    RosterExternal => "PEC presso altro gestore", "PEC at another provider";
+    RosterNoMailbox => "nell'albo senza casella", "in roster, no mailbox";
+    RosterNoMember => "casella senza iscritto", "mailbox, no member";
+    RosterRemoved => "usciti dall'albo", "left the roster";
+    Mailboxes => "caselle", "mailboxes";
+    ColName => "Cognome e nome", "Name";
+    ColCf => "Codice fiscale", "Tax code";
+    ColPec => "PEC", "PEC";
+    ColMigration => "Migrazione", "Migration";
+    ColPassword => "Password", "Password";
+    ColRecovery => "Recupero", "Recovery";
+    NoMailbox => "nessuna casella", "no mailbox";
+    NotInRoster => "non nell'albo", "not in roster";
+    SearchPrompt => "Cerca: ", "Search: ";
+    Shown => "mostrati", "shown";
+    Of => "di", "of";
+    MemberData => "Iscritto", "Member";
+    MailboxData => "Casella", "Mailbox";
+    Timeline => "Cronologia", "Timeline";
+    NoEvents => "nessun evento", "no events";
+    FieldNumero => "N. iscrizione", "Registration no.";
+    FieldBirth => "Nato/a il", "Born";
+    FieldEnrolled => "Iscritto/a dal", "Enrolled";
+    FieldServiceEmail => "E-mail di servizio", "Service e-mail";
+    FieldMobile => "Cellulare", "Mobile";
+    FieldProvince => "Provincia", "Province";
+    FieldLinkExpires => "Link scade", "Link expires";
+    FieldLastLogin => "Ultimo accesso", "Last login";
+    FieldRecoveryEmail => "E-mail di recupero", "Recovery e-mail";
+    FieldRecoveryMobile => "Cellulare di recupero", "Recovery mobile";
+    FieldConfirmed => "Confermati", "Confirmed";
+    Yes => "sì", "yes";
+    No => "no", "no";
+    LastSync => "Ultima sincronizzazione", "Last sync";
+    NeverSynced => "mai", "never";
+    SyncRunning => "sincronizzazione in corso…", "syncing…";
+    SyncFailed => "sincronizzazione fallita", "sync failed";
+    SyncDone => "sincronizzazione completata", "sync completed";
+    Loading => "caricamento…", "loading…";
+    ConfirmTitle => "Conferma", "Confirm";
+    ConfirmResend => "Reinviare l'e-mail di recupero a", "Resend the recovery e-mail to";
+    ConfirmResendWhere => "Il link andrà a", "The link goes to";
+    ConfirmResendExpiry => "e resterà valido 24 ore.", "and stays valid for 24 hours.";
+    ConfirmKeys => "[s/Invio] conferma   [n/Esc] annulla", "[y/Enter] confirm   [n/Esc] cancel";
+    ResendSent => "e-mail di recupero inviata a", "recovery e-mail sent to";
+    ResendExpires => "link valido fino a", "link valid until";
+    ResendFailed => "reinvio non riuscito", "resend failed";
+    ResendNoMailbox => "l'iscritto non ha una casella presso il gestore", "the member has no mailbox at the provider";
+    ResendNoContact => "nessun contatto di recupero: serve il reset della password da parte dell'Ordine", "no recovery contact: the Ordine must reset the password";
+    ResendInFlight => "invio in corso…", "sending…";
+    HelpTitle => "Tasti", "Keys";
+    HelpClose => "Esc o ? per chiudere", "Esc or ? to close";
+    KeyMove => "su / giù", "up / down";
+    KeyTopBottom => "inizio / fine", "top / bottom";
+    KeyPage => "pagina su / giù", "page up / down";
+    KeySearch => "cerca (Invio conferma, Esc annulla)", "search (Enter keeps, Esc clears)";
+    KeyOpen => "apri la scheda dell'iscritto", "open the member's detail";
+    KeyResend => "reinvia l'e-mail di recupero", "resend the recovery e-mail";
+    KeySync => "sincronizza ora con il gestore", "sync with the provider now";
+    KeyTabs => "cruscotto / iscritti", "dashboard / members";
+    KeyHelp => "questo aiuto", "this help";
+    KeyBack => "indietro", "back";
+    KeyQuit => "esci", "quit";
+    HintDashboard => "Tab iscritti · s sincronizza · ? aiuto · q esci", "Tab members · s sync · ? help · q quit";
+    HintMembers => "↑↓ muovi · / cerca · Invio scheda · r reinvia · ? aiuto · Esc indietro", "↑↓ move · / search · Enter detail · r resend · ? help · Esc back";
+    HintDetail => "r reinvia e-mail di recupero · Esc indietro · ? aiuto", "r resend recovery e-mail · Esc back · ? help";
+    ToChase => "Da seguire", "To chase";
+    DaysToCutover => "giorni al passaggio", "days to cutover";
+    ErrorPrefix => "Errore", "Error";
+    OutcomeOk => "ok", "ok";
+    OutcomeFailed => "non riuscito", "failed";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_exists_in_both_languages() {
+        for text in T::ALL {
+            assert!(!text.get(Lang::It).is_empty(), "{text:?}");
+            assert!(!text.get(Lang::En).is_empty(), "{text:?}");
+        }
+    }
+}
+
+/// Italian civil time (CET/CEST) of an instant: the Ordine works in Italy even
+/// when its server runs on UTC. EU rule: summer time from the last Sunday of
+/// March to the last Sunday of October, switching at 01:00 UTC.
+pub fn italian_time(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+    use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
+    let last_sunday = |month: u32| {
+        let first_next = if month == 12 {
+            NaiveDate::from_ymd_opt(at.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(at.year(), month + 1, 1)
+        }
+        .expect("valid date");
+        let mut day = first_next.pred_opt().expect("valid date");
+        while day.weekday() != Weekday::Sun {
+            day = day.pred_opt().expect("valid date");
+        }
+        day.and_hms_opt(1, 0, 0).expect("valid time").and_utc()
+    };
+    let summer = at >= last_sunday(3) && at < last_sunday(10);
+    (at + TimeDelta::hours(if summer { 2 } else { 1 })).naive_utc()
+}
+
+/// `dd/mm/yyyy HH:MM`, Italian time.
+pub fn format_datetime(at: chrono::DateTime<chrono::Utc>) -> String {
+    italian_time(at).format("%d/%m/%Y %H:%M").to_string()
+}
+
+/// `dd/mm/yyyy`.
+pub fn format_date(date: chrono::NaiveDate) -> String {
+    date.format("%d/%m/%Y").to_string()
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn italian_time_follows_summer_time() {
+        let winter = chrono::Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap();
+        let summer = chrono::Utc.with_ymd_and_hms(2026, 7, 15, 12, 0, 0).unwrap();
+        assert_eq!(format_datetime(winter), "15/01/2026 13:00");
+        assert_eq!(format_datetime(summer), "15/07/2026 14:00");
+        // 2026-03-29 is the last Sunday of March: the switch is at 01:00 UTC.
+        let before = chrono::Utc.with_ymd_and_hms(2026, 3, 29, 0, 59, 0).unwrap();
+        let after = chrono::Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap();
+        assert_eq!(format_datetime(before), "29/03/2026 01:59");
+        assert_eq!(format_datetime(after), "29/03/2026 03:00");
+    }
+}

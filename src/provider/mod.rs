@@ -1,0 +1,8 @@
+//! The provider contract (`assets/provider-api.yaml`): its wire types, the
+//! HTTP client pecdesk uses, and the simulator that serves it on loopback.
+
+pub mod api;
+pub mod client;
+pub mod sim;
+
+pub use client::{ClientConfig, ProviderClient, ProviderError};

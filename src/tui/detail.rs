@@ -1,0 +1,166 @@
+//! The detail of one member: roster data, mailbox state, and the timeline.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, List, ListItem, Paragraph, Wrap};
+
+use super::labels;
+use super::theme::Theme;
+use crate::app::State;
+use crate::i18n::{T, format_date, format_datetime};
+use crate::store::Outcome;
+
+fn field<'a>(theme: &Theme, label: &'a str, value: String) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{label}: "), theme.dim()),
+        Span::raw(value),
+    ])
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let Some((index, entry)) = state.selected_entry() else {
+        return;
+    };
+    let [info, timeline_area] =
+        Layout::vertical([Constraint::Length(10), Constraint::Fill(1)]).areas(area);
+    let [member_area, mailbox_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(info);
+    let dash = || "—".to_string();
+    let member_lines = match &entry.member {
+        Some(m) => vec![
+            Line::from(Span::styled(m.full_name(), theme.title())),
+            field(theme, state.t(T::ColCf), m.codice_fiscale.clone()),
+            field(theme, state.t(T::FieldNumero), m.numero_iscrizione.clone()),
+            field(
+                theme,
+                state.t(T::FieldBirth),
+                m.data_nascita.map(format_date).unwrap_or_else(dash),
+            ),
+            field(
+                theme,
+                state.t(T::FieldEnrolled),
+                m.data_iscrizione.map(format_date).unwrap_or_else(dash),
+            ),
+            field(theme, state.t(T::ColPec), m.pec.clone()),
+            field(
+                theme,
+                state.t(T::FieldServiceEmail),
+                m.email_servizio.clone().unwrap_or_else(dash),
+            ),
+            field(
+                theme,
+                state.t(T::FieldMobile),
+                m.cellulare.clone().unwrap_or_else(dash),
+            ),
+        ],
+        None => vec![Line::from(Span::styled(
+            state.t(T::NotInRoster),
+            theme.warn(),
+        ))],
+    };
+    frame.render_widget(
+        Paragraph::new(member_lines).block(Block::bordered().title(state.t(T::MemberData))),
+        member_area,
+    );
+    let mailbox_lines = match &entry.mailbox {
+        Some(b) => {
+            let yes_no = |v: bool| state.t(if v { T::Yes } else { T::No }).to_string();
+            let mut migration = state.t(labels::migration(b.migration)).to_string();
+            if let Some(at) = b.migration_at {
+                migration.push_str(&format!(" ({})", format_datetime(at)));
+            }
+            let password = b.password_at(state.now);
+            let mut lines = vec![
+                Line::from(Span::styled(b.address.clone(), theme.title())),
+                field(theme, state.t(T::Migration), migration),
+                field(
+                    theme,
+                    state.t(T::Password),
+                    state.t(labels::password(password)).to_string(),
+                ),
+            ];
+            if let Some(expiry) = b.link_expires_at {
+                lines.push(field(
+                    theme,
+                    state.t(T::FieldLinkExpires),
+                    format_datetime(expiry),
+                ));
+            }
+            lines.extend([
+                field(
+                    theme,
+                    state.t(T::FieldRecoveryEmail),
+                    b.recovery.email_masked.clone().unwrap_or_else(dash),
+                ),
+                field(
+                    theme,
+                    state.t(T::FieldRecoveryMobile),
+                    b.recovery.mobile_masked.clone().unwrap_or_else(dash),
+                ),
+                field(
+                    theme,
+                    state.t(T::FieldConfirmed),
+                    yes_no(b.recovery.confirmed),
+                ),
+                field(
+                    theme,
+                    state.t(T::FieldLastLogin),
+                    b.last_login_at.map(format_datetime).unwrap_or_else(dash),
+                ),
+            ]);
+            if state.resends_in_flight.contains(&b.address) {
+                lines.push(Line::from(Span::styled(
+                    state.t(T::ResendInFlight),
+                    theme.warn(),
+                )));
+            }
+            lines
+        }
+        None => vec![Line::from(Span::styled(
+            state.t(T::NoMailbox),
+            theme.warn(),
+        ))],
+    };
+    frame.render_widget(
+        Paragraph::new(mailbox_lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(state.t(T::MailboxData))),
+        mailbox_area,
+    );
+    let events = match &state.timeline {
+        Some((entry_index, events)) if *entry_index == index => events.as_slice(),
+        Some(_) | None => &[],
+    };
+    let items: Vec<ListItem> = if events.is_empty() {
+        vec![ListItem::new(Span::styled(
+            state.t(T::NoEvents),
+            theme.dim(),
+        ))]
+    } else {
+        events
+            .iter()
+            .map(|e| {
+                let outcome = match e.outcome {
+                    Some(Outcome::Ok) => {
+                        Span::styled(format!(" [{}]", state.t(T::OutcomeOk)), theme.good())
+                    }
+                    Some(Outcome::Failed) => {
+                        Span::styled(format!(" [{}]", state.t(T::OutcomeFailed)), theme.bad())
+                    }
+                    None => Span::raw(""),
+                };
+                ListItem::new(Line::from(vec![
+                    Span::styled(format!("{} ", format_datetime(e.at)), theme.dim()),
+                    Span::styled(format!("{:<10} ", e.operator), theme.dim()),
+                    Span::raw(e.detail.clone()),
+                    outcome,
+                ]))
+            })
+            .collect()
+    };
+    frame.render_widget(
+        List::new(items).block(Block::bordered().title(state.t(T::Timeline))),
+        timeline_area,
+    );
+}

@@ -1,0 +1,161 @@
+//! The member table. Only the rows that fit on screen are built and drawn, so
+//! scrolling costs the same with 100 or 100,000 members.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+
+use super::labels;
+use super::theme::Theme;
+use crate::app::State;
+use crate::i18n::T;
+use crate::store::RosterEntry;
+
+/// The first row to show so that `selected` stays in a window of `height` rows,
+/// moving the previous offset as little as possible.
+pub fn scroll_offset(previous: usize, selected: usize, height: usize, total: usize) -> usize {
+    if height == 0 {
+        return 0;
+    }
+    let mut offset = previous.min(total.saturating_sub(height));
+    if selected < offset {
+        offset = selected;
+    } else if selected >= offset + height {
+        offset = selected + 1 - height;
+    }
+    offset
+}
+
+fn entry_cells<'a>(state: &'a State, entry: &'a RosterEntry, theme: &Theme) -> Vec<Cell<'a>> {
+    let (name, cf) = match &entry.member {
+        Some(m) => (m.full_name(), m.codice_fiscale.as_str()),
+        None => (format!("({})", state.t(T::NotInRoster)), ""),
+    };
+    let name_style = if entry.member.is_some() && !entry.in_roster {
+        theme.dim()
+    } else {
+        ratatui::style::Style::new()
+    };
+    let mut cells = vec![
+        Cell::from(Span::styled(name, name_style)),
+        Cell::from(cf),
+        Cell::from(entry.address()),
+    ];
+    match &entry.mailbox {
+        Some(mailbox) => {
+            let recovery = if mailbox.recovery.email_masked.is_some() {
+                Span::styled(state.t(T::RecEmail), theme.good())
+            } else if mailbox.recovery.mobile_masked.is_some() {
+                Span::styled(state.t(T::RecMobileOnly), theme.warn())
+            } else {
+                Span::styled(state.t(T::RecNone), theme.bad())
+            };
+            cells.push(Cell::from(state.t(labels::migration(mailbox.migration))));
+            cells.push(Cell::from(
+                state.t(labels::password(mailbox.password_at(state.now))),
+            ));
+            cells.push(Cell::from(recovery));
+        }
+        None => cells.push(Cell::from(Span::styled(state.t(T::NoMailbox), theme.dim()))),
+    }
+    cells
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let (table_area, search_area) = if state.searching || !state.search.value().is_empty() {
+        let [t, s] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+        (t, Some(s))
+    } else {
+        (area, None)
+    };
+    // Borders and the header take three lines.
+    let height = table_area.height.saturating_sub(3) as usize;
+    state.page_rows.set(height.max(1));
+    let offset = scroll_offset(
+        state.table_offset.get(),
+        state.selected,
+        height,
+        state.visible.len(),
+    );
+    state.table_offset.set(offset);
+    let end = (offset + height).min(state.visible.len());
+    let rows: Vec<Row> = state.visible[offset..end]
+        .iter()
+        .map(|&i| Row::new(entry_cells(state, &state.entries[i], theme)))
+        .collect();
+    let header = Row::new([
+        state.t(T::ColName),
+        state.t(T::ColCf),
+        state.t(T::ColPec),
+        state.t(T::ColMigration),
+        state.t(T::ColPassword),
+        state.t(T::ColRecovery),
+    ])
+    .style(theme.header());
+    let widths = [
+        Constraint::Fill(3),
+        Constraint::Length(16),
+        Constraint::Fill(4),
+        Constraint::Fill(2),
+        Constraint::Fill(2),
+        Constraint::Fill(2),
+    ];
+    let title = format!(
+        "{} · {} {} {} {}",
+        state.t(T::TabMembers),
+        state.visible.len(),
+        state.t(T::Shown),
+        state.t(T::Of),
+        state.entries.len()
+    );
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered().title(title))
+        .row_highlight_style(theme.selected())
+        .column_spacing(1);
+    let mut table_state = TableState::default();
+    if !state.visible.is_empty() {
+        table_state.select(Some(state.selected - offset));
+    }
+    frame.render_stateful_widget(table, table_area, &mut table_state);
+    if let Some(search_area) = search_area {
+        let prompt = state.t(T::SearchPrompt);
+        let line = Line::from(vec![
+            Span::styled(prompt, theme.key()),
+            Span::raw(state.search.value()),
+        ]);
+        frame.render_widget(Paragraph::new(line), search_area);
+        if state.searching {
+            let x = search_area.x + (prompt.chars().count() + state.search.visual_cursor()) as u16;
+            frame
+                .set_cursor_position((x.min(search_area.right().saturating_sub(1)), search_area.y));
+        }
+    }
+}
+
+/// The visible-list position of a click at terminal row `y`, if it hit a row.
+pub fn row_at(state: &State, area: Rect, y: u16) -> Option<usize> {
+    // Border and header above the first row.
+    let first = area.y + 2;
+    if y < first || y >= area.bottom().saturating_sub(1) {
+        return None;
+    }
+    let position = state.table_offset.get() + (y - first) as usize;
+    (position < state.visible.len()).then_some(position)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scroll_offset;
+
+    #[test]
+    fn offset_moves_only_when_the_selection_leaves_the_window() {
+        assert_eq!(scroll_offset(0, 5, 10, 100), 0);
+        assert_eq!(scroll_offset(0, 10, 10, 100), 1);
+        assert_eq!(scroll_offset(20, 15, 10, 100), 15);
+        assert_eq!(scroll_offset(50, 55, 10, 100), 50);
+        assert_eq!(scroll_offset(95, 99, 10, 100), 90);
+        assert_eq!(scroll_offset(3, 0, 0, 100), 0);
+    }
+}

@@ -1,0 +1,162 @@
+//! The terminal side: setup and restore, the event loop, and drawing.
+//! The loop never waits on I/O: effects run as tokio tasks that report back
+//! through a channel as actions.
+
+mod dashboard;
+mod detail;
+pub mod keymap;
+mod labels;
+mod members;
+pub mod popup;
+pub mod theme;
+pub mod view;
+
+use std::io::{self, Stdout};
+use std::time::Duration;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend};
+use tokio::sync::mpsc;
+
+use crate::app::{self, Action, Effect, State};
+use crate::services::Services;
+pub use theme::Theme;
+
+/// Puts the terminal back as it was: cooked mode, main screen, cursor shown.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Restores the terminal before a panic message is printed, so it is readable
+/// and the shell is usable.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+}
+
+/// Takes over the terminal: raw mode, alternate screen, mouse.
+pub fn setup_terminal() -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+    install_panic_hook();
+    enable_raw_mode()?;
+    if let Err(e) = execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture) {
+        restore_terminal();
+        return Err(e);
+    }
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
+/// How often the clock in the state moves (link expiry, "last sync" ages).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs the console on a real terminal until the user quits.
+pub async fn run_console(
+    state: State,
+    services: Services,
+    sync_interval: Option<Duration>,
+) -> anyhow::Result<()> {
+    let mut terminal = setup_terminal()?;
+    let result = run_loop(
+        &mut terminal,
+        state,
+        &services,
+        EventStream::new(),
+        &Theme::from_env(),
+        sync_interval,
+    )
+    .await;
+    restore_terminal();
+    result
+}
+
+/// The event loop, generic over the backend so tests can drive it on a
+/// `TestBackend` with a scripted event stream.
+pub async fn run_loop<B, E>(
+    terminal: &mut Terminal<B>,
+    mut state: State,
+    services: &Services,
+    mut events: E,
+    theme: &Theme,
+    sync_interval: Option<Duration>,
+) -> anyhow::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    E: Stream<Item = io::Result<Event>> + Unpin,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+    let mut tick = tokio::time::interval(TICK);
+    let mut sync_timer = tokio::time::interval(sync_interval.unwrap_or(Duration::from_secs(3600)));
+    sync_timer.tick().await;
+    let mut terminate = terminate_signal();
+    services.perform(Effect::Load, &tx);
+    if services.can_sync() {
+        for effect in app::update(&mut state, Action::SyncNow) {
+            services.perform(effect, &tx);
+        }
+    }
+    loop {
+        terminal.draw(|frame| view::draw(frame, &state, theme))?;
+        let action = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(event)) => {
+                    let size = terminal.size()?;
+                    keymap::action_for(&event, &state, ratatui::layout::Rect::new(0, 0, size.width, size.height))
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => Some(Action::Quit),
+            },
+            Some(action) = rx.recv() => Some(action),
+            _ = tick.tick() => Some(Action::Tick(chrono::Utc::now())),
+            _ = sync_timer.tick(), if sync_interval.is_some() && services.can_sync() => Some(Action::SyncNow),
+            _ = &mut terminate => Some(Action::Quit),
+        };
+        if let Some(action) = action {
+            for effect in app::update(&mut state, action) {
+                services.perform(effect, &tx);
+            }
+        }
+        if state.quit {
+            return Ok(());
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGTERM, SIGHUP on a dropped SSH
+/// session), so the terminal is restored on the way out.
+fn terminate_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut term), Ok(mut hup)) => Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = hup.recv() => {},
+                }
+            }),
+            _ => Box::pin(std::future::pending()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Box::pin(std::future::pending())
+    }
+}

@@ -1,0 +1,119 @@
+//! Draws the whole console from the state: a pure function, no I/O.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::theme::Theme;
+use super::{dashboard, detail, members, popup};
+use crate::app::{Level, Modal, Screen, State};
+use crate::i18n::{T, format_datetime};
+
+/// The areas of the screen, shared by drawing and mouse hit-testing.
+pub struct Areas {
+    pub header: Rect,
+    pub body: Rect,
+    pub footer: Rect,
+}
+
+pub fn areas(area: Rect) -> Areas {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Areas {
+        header,
+        body,
+        footer,
+    }
+}
+
+pub fn draw(frame: &mut Frame, state: &State, theme: &Theme) {
+    let areas = areas(frame.area());
+    render_header(frame, areas.header, state, theme);
+    if !state.loaded {
+        frame.render_widget(Paragraph::new(state.t(T::Loading)), areas.body);
+    } else {
+        match state.screen {
+            Screen::Dashboard => dashboard::render(frame, areas.body, state, theme),
+            Screen::Members => members::render(frame, areas.body, state, theme),
+            Screen::Detail => detail::render(frame, areas.body, state, theme),
+        }
+    }
+    render_footer(frame, areas.footer, state, theme);
+    match &state.modal {
+        Some(Modal::Help) => popup::render_help(frame, state, theme),
+        Some(Modal::ConfirmResend { entry }) => {
+            popup::render_confirm_resend(frame, state, theme, *entry)
+        }
+        None => {}
+    }
+}
+
+fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let tab = |screen: Screen, text: T| {
+        let style = if state.screen == screen {
+            theme.selected()
+        } else {
+            theme.dim()
+        };
+        Span::styled(format!(" {} ", state.t(text)), style)
+    };
+    let sync = if state.sync_running {
+        Span::styled(state.t(T::SyncRunning), theme.warn())
+    } else {
+        match &state.last_sync {
+            Some(run) if run.ok => Span::styled(
+                format!(
+                    "{}: {}",
+                    state.t(T::LastSync),
+                    format_datetime(run.finished_at)
+                ),
+                theme.dim(),
+            ),
+            Some(run) => Span::styled(
+                format!(
+                    "{} ({})",
+                    state.t(T::SyncFailed),
+                    format_datetime(run.finished_at)
+                ),
+                theme.bad(),
+            ),
+            None => Span::styled(
+                format!("{}: {}", state.t(T::LastSync), state.t(T::NeverSynced)),
+                theme.dim(),
+            ),
+        }
+    };
+    let mut spans = vec![
+        Span::styled(format!("{} ", state.t(T::AppTitle)), theme.title()),
+        Span::raw(format!("{}  ", state.ordine)),
+        tab(Screen::Dashboard, T::TabDashboard),
+        tab(Screen::Members, T::TabMembers),
+    ];
+    if state.screen == Screen::Detail {
+        spans.push(tab(Screen::Detail, T::TabDetail));
+    }
+    spans.push(Span::raw("  "));
+    spans.push(sync);
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let line = match &state.status {
+        Some((Level::Error, text)) => Line::from(Span::styled(text.clone(), theme.bad())),
+        Some((Level::Info, text)) => Line::from(Span::raw(text.clone())),
+        None => {
+            let hint = match state.screen {
+                Screen::Dashboard => T::HintDashboard,
+                Screen::Members => T::HintMembers,
+                Screen::Detail => T::HintDetail,
+            };
+            Line::from(Span::styled(state.t(hint), theme.dim()))
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
