@@ -55,6 +55,11 @@ catalog! {
     PwResetPending => "link inviato", "link sent";
     PwLinkExpired => "link scaduto", "link expired";
     RecEmail => "con e-mail di recupero", "with recovery e-mail";
+    ShortRecEmail => "e-mail", "e-mail";
+    ShortRecMobile => "solo cellulare", "mobile only";
+    ShortRecNone => "nessuno", "none";
+    ShortMigFailedCredentials => "fallita: cred.", "failed: cred.";
+    ShortMigFailed2fa => "fallita: 2FA", "failed: 2FA";
     RecMobileOnly => "solo cellulare", "mobile only";
     RecNone => "nessun contatto", "no contact";
     RecConfirmed => "confermati al primo accesso", "confirmed at first access";
@@ -126,7 +131,11 @@ catalog! {
     HintMembers => "↑↓ muovi · / cerca · Invio scheda · r reinvia · ? aiuto · Esc indietro", "↑↓ move · / search · Enter detail · r resend · ? help · Esc back";
     HintDetail => "r reinvia e-mail di recupero · Esc indietro · ? aiuto", "r resend recovery e-mail · Esc back · ? help";
     ToChase => "Da seguire", "To chase";
-    DaysToCutover => "giorni al passaggio", "days to cutover";
+    ChaseNoContact => "senza contatto di recupero: serve il reset dall'Ordine", "no recovery contact: the Ordine must reset";
+    ChaseLinkExpired => "link di recupero scaduto", "recovery link expired";
+    ChaseFailed2fa => "migrazione fallita: doppio fattore attivo su Aruba", "migration failed: Aruba two-factor on";
+    ChaseFailedCredentials => "migrazione fallita: credenziali non valide", "migration failed: wrong credentials";
+    ChaseNotMigrated => "non ancora migrati", "not migrated yet";
     ErrorPrefix => "Errore", "Error";
     OutcomeOk => "ok", "ok";
     OutcomeFailed => "non riuscito", "failed";

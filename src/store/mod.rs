@@ -195,8 +195,9 @@ fn create_private_file(path: &Path) -> Result<()> {
     }
 }
 
+/// RFC 3339 in UTC, lossless so that a state read back compares equal.
 pub(crate) fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>> {

@@ -407,7 +407,10 @@ mod tests {
             link_expires_at: None,
             recovery: RecoveryContacts::default(),
             last_login_at: None,
-            updated_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            // Sub-second precision must survive the round trip, or every sync
+            // would see changes that are not there.
+            updated_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+                + chrono::TimeDelta::nanoseconds(123_456_789),
         }
     }
 
@@ -430,6 +433,7 @@ mod tests {
         let mut stored = store.mailbox_states().unwrap();
         stored.sort_by(|a, b| a.address.cmp(&b.address));
         assert_eq!(stored, second);
+        assert_eq!(store.apply_sync(&second, "sync", now, now).unwrap().changes, 0);
         let timeline = store.timeline(None, Some("a@pec.fofi.it")).unwrap();
         assert_eq!(timeline.len(), 1);
         assert_eq!(timeline[0].detail, "migrazione: non avviata → completata");

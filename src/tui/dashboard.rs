@@ -26,9 +26,10 @@ fn count_line<'a>(
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let s = &state.summary;
-    let [gauge_area, top, bottom] = Layout::vertical([
+    let [gauge_area, top, bottom, chase_area] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(6),
+        Constraint::Length(7),
         Constraint::Fill(1),
     ])
     .areas(area);
@@ -131,5 +132,34 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     frame.render_widget(
         Paragraph::new(roster).block(Block::bordered().title(state.t(T::Roster))),
         roster_area,
+    );
+    render_to_chase(frame, chase_area, state, theme);
+}
+
+/// Who needs the Ordine's attention, most urgent first.
+fn render_to_chase(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let s = &state.summary;
+    let items = [
+        (T::ChaseNoContact, s.recovery_none),
+        (T::ChaseLinkExpired, s.password[crate::app::password_index(PasswordState::LinkExpired)]),
+        (T::ChaseFailed2fa, s.migration[crate::app::migration_index(MigrationState::FailedTwoFactor)]),
+        (T::ChaseFailedCredentials, s.migration[crate::app::migration_index(MigrationState::FailedCredentials)]),
+        (T::ChaseNotMigrated, s.migration[crate::app::migration_index(MigrationState::NotStarted)]),
+        (T::RosterNoMailbox, s.no_mailbox),
+        (T::RosterNoMember, s.no_member),
+    ];
+    let lines: Vec<Line> = items
+        .iter()
+        .map(|&(text, count)| {
+            let style = if count == 0 { theme.dim() } else { theme.warn() };
+            Line::from(vec![
+                Span::styled(format!("{count:>7}"), style),
+                Span::raw(format!("  {}", state.t(text))),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(state.t(T::ToChase))),
+        area,
     );
 }

@@ -20,3 +20,12 @@ pub fn password(state: PasswordState) -> T {
         PasswordState::LinkExpired => T::PwLinkExpired,
     }
 }
+
+/// A narrower word for the table's column.
+pub fn migration_short(state: MigrationState) -> T {
+    match state {
+        MigrationState::FailedCredentials => T::ShortMigFailedCredentials,
+        MigrationState::FailedTwoFactor => T::ShortMigFailed2fa,
+        other => migration(other),
+    }
+}

@@ -45,13 +45,13 @@ fn entry_cells<'a>(state: &'a State, entry: &'a RosterEntry, theme: &Theme) -> V
     match &entry.mailbox {
         Some(mailbox) => {
             let recovery = if mailbox.recovery.email_masked.is_some() {
-                Span::styled(state.t(T::RecEmail), theme.good())
+                Span::styled(state.t(T::ShortRecEmail), theme.good())
             } else if mailbox.recovery.mobile_masked.is_some() {
-                Span::styled(state.t(T::RecMobileOnly), theme.warn())
+                Span::styled(state.t(T::ShortRecMobile), theme.warn())
             } else {
-                Span::styled(state.t(T::RecNone), theme.bad())
+                Span::styled(state.t(T::ShortRecNone), theme.bad())
             };
-            cells.push(Cell::from(state.t(labels::migration(mailbox.migration))));
+            cells.push(Cell::from(state.t(labels::migration_short(mailbox.migration))));
             cells.push(Cell::from(
                 state.t(labels::password(mailbox.password_at(state.now))),
             ));

@@ -160,3 +160,5 @@ fn terminate_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> 
         Box::pin(std::future::pending())
     }
 }
+#[cfg(test)]
+mod tests;

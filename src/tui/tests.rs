@@ -1,0 +1,156 @@
+//! The screens drawn on a TestBackend at fixed sizes and snapshotted.
+
+use chrono::TimeDelta;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::{Color, Modifier};
+
+use super::theme::Theme;
+use super::view;
+use crate::app::{Action, State, fixtures, update};
+use crate::i18n::Lang;
+use crate::store::{Event, EventKind, Outcome};
+
+const COLOR: Theme = Theme { color: true };
+
+fn render(state: &State, width: u16, height: u16, theme: &Theme) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| view::draw(f, state, theme)).unwrap();
+    terminal
+}
+
+fn snapshot(state: &State, width: u16, height: u16) -> String {
+    render(state, width, height, &COLOR).backend().to_string()
+}
+
+fn members_state() -> State {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::ShowMembers);
+    state
+}
+
+#[test]
+fn dashboard_italian() {
+    insta::assert_snapshot!(snapshot(&fixtures::state(Lang::It), 120, 40));
+}
+
+#[test]
+fn dashboard_english() {
+    insta::assert_snapshot!(snapshot(&fixtures::state(Lang::En), 120, 40));
+}
+
+#[test]
+fn dashboard_at_80x24() {
+    insta::assert_snapshot!(snapshot(&fixtures::state(Lang::It), 80, 24));
+}
+
+#[test]
+fn member_table() {
+    let mut state = members_state();
+    for _ in 0..3 {
+        update(&mut state, Action::Down);
+    }
+    insta::assert_snapshot!(snapshot(&state, 120, 30));
+}
+
+#[test]
+fn member_table_scrolls_drawing_only_visible_rows() {
+    let mut state = members_state();
+    update(&mut state, Action::Bottom);
+    let text = snapshot(&state, 100, 12);
+    let (_, last) = state.selected_entry().unwrap();
+    assert!(text.contains(last.address()), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn member_table_searched() {
+    let mut state = members_state();
+    update(&mut state, Action::StartSearch);
+    for c in "rossi".chars() {
+        update(&mut state, Action::SearchEdit(tui_input::InputRequest::InsertChar(c)));
+    }
+    insta::assert_snapshot!(snapshot(&state, 120, 20));
+}
+
+fn detail_state() -> State {
+    let mut state = members_state();
+    let position = state
+        .visible
+        .iter()
+        .position(|&i| {
+            state.entries[i]
+                .mailbox
+                .as_ref()
+                .is_some_and(|m| m.can_receive_recovery_email() && m.link_expires_at.is_some())
+        })
+        .unwrap();
+    update(&mut state, Action::SelectRow(position));
+    update(&mut state, Action::OpenDetail);
+    let (entry, e) = state.selected_entry().unwrap();
+    let address = e.address().to_string();
+    let event = |id, hours, kind, detail: &str, outcome| Event {
+        id,
+        at: fixtures::now() - TimeDelta::hours(hours),
+        operator: "segreteria".into(),
+        kind,
+        member_id: e.member_id,
+        mailbox: Some(address.clone()),
+        detail: detail.into(),
+        outcome,
+    };
+    let events = vec![
+        event(3, 1, EventKind::Action, "reinvio e-mail di recupero a *****34@g*****.com, link valido fino a 21/11/2026 09:30", Some(Outcome::Ok)),
+        event(2, 5, EventKind::StateChanged, "migrazione: non avviata → completata", None),
+        event(1, 48, EventKind::Imported, "importato da albo.csv", None),
+    ];
+    update(&mut state, Action::TimelineLoaded { entry, events });
+    state
+}
+
+#[test]
+fn detail_with_timeline() {
+    insta::assert_snapshot!(snapshot(&detail_state(), 120, 30));
+}
+
+#[test]
+fn confirm_resend() {
+    let mut state = detail_state();
+    update(&mut state, Action::RequestResend);
+    insta::assert_snapshot!(snapshot(&state, 100, 30));
+}
+
+#[test]
+fn help_lists_every_key() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::ToggleHelp);
+    let text = snapshot(&state, 100, 30);
+    for (key, _) in super::popup::KEYS {
+        assert!(text.contains(key), "{key} missing");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn colours_mark_states_and_no_color_removes_them() {
+    let state = fixtures::state(Lang::It);
+    let find = |terminal: &Terminal<TestBackend>, needle: &str| {
+        let buffer = terminal.backend().buffer();
+        let width = buffer.area.width as usize;
+        let text: Vec<String> = buffer.content.iter().map(|c| c.symbol().to_string()).collect();
+        let index = text
+            .windows(needle.chars().count())
+            .position(|w| w.concat() == needle)
+            .unwrap();
+        ((index % width) as u16, (index / width) as u16)
+    };
+    let colored = render(&state, 120, 40, &COLOR);
+    let (x, y) = find(&colored, "completata");
+    // The count left of the label carries the state's colour.
+    assert_eq!(colored.backend().buffer()[(x - 10, y)].fg, Color::Green);
+    let plain = render(&state, 120, 40, &Theme { color: false });
+    let buffer = plain.backend().buffer();
+    assert!(buffer.content.iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
+    let (x, y) = find(&plain, "Cruscotto");
+    assert!(buffer[(x, y)].modifier.contains(Modifier::REVERSED));
+}
