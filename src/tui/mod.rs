@@ -80,11 +80,11 @@ pub async fn run_console(
     )
     .await;
     restore_terminal();
-    result
+    result.map(drop)
 }
 
 /// The event loop, generic over the backend so tests can drive it on a
-/// `TestBackend` with a scripted event stream.
+/// `TestBackend` with a scripted event stream. Returns the final state.
 pub async fn run_loop<B, E>(
     terminal: &mut Terminal<B>,
     mut state: State,
@@ -92,7 +92,7 @@ pub async fn run_loop<B, E>(
     mut events: E,
     theme: &Theme,
     sync_interval: Option<Duration>,
-) -> anyhow::Result<()>
+) -> anyhow::Result<State>
 where
     B: Backend,
     B::Error: Send + Sync + 'static,
@@ -131,7 +131,7 @@ where
             }
         }
         if state.quit {
-            return Ok(());
+            return Ok(state);
         }
     }
 }
