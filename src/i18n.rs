@@ -37,7 +37,6 @@ macro_rules! catalog {
 }
 
 catalog! {
-    AppTitle => "pecdesk · migrazione PEC", "pecdesk · PEC migration";
     TabDashboard => "Cruscotto", "Dashboard";
     TabMembers => "Iscritti", "Members";
     TabDetail => "Scheda", "Detail";

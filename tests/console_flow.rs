@@ -37,9 +37,13 @@ async fn fixture() -> Fixture {
     let mut store = Store::open(&store_path).unwrap();
     let summary = pecdesk::import::store_roster(&mut store, parsed, "test", Utc::now()).unwrap();
     assert_eq!(summary.stored.new, members.len());
-    let sim = sim::start(&members, SimConfig::new(TOKEN), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = sim::start(
+        &members,
+        SimConfig::new(TOKEN),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let client = ProviderClient::new(ClientConfig::new(sim.base_url(), TOKEN)).unwrap();
     Fixture {
         _dir: dir,
@@ -61,7 +65,9 @@ async fn stats(sim: &SimHandle) -> Value {
 #[tokio::test]
 async fn sync_stores_a_state_for_every_mailbox() {
     let f = fixture().await;
-    let outcome = pecdesk::sync::run(&f.store_path, &f.client, "test").await.unwrap();
+    let outcome = pecdesk::sync::run(&f.store_path, &f.client, "test")
+        .await
+        .unwrap();
     let total: u64 = stats(&f.sim).await["mailbox_states"]["migration"]
         .as_object()
         .unwrap()
@@ -73,7 +79,9 @@ async fn sync_stores_a_state_for_every_mailbox() {
     assert_eq!(outcome.mailboxes as u64, total);
     assert!(store.last_sync().unwrap().unwrap().ok);
     // A second sync with nothing changed at the provider records no change.
-    let again = pecdesk::sync::run(&f.store_path, &f.client, "test").await.unwrap();
+    let again = pecdesk::sync::run(&f.store_path, &f.client, "test")
+        .await
+        .unwrap();
     assert_eq!(again.changes, 0);
 }
 
@@ -81,8 +89,16 @@ async fn sync_stores_a_state_for_every_mailbox() {
 async fn a_failed_sync_is_recorded() {
     let f = fixture().await;
     let wrong = ProviderClient::new(ClientConfig::new(f.sim.base_url(), "wrong")).unwrap();
-    assert!(pecdesk::sync::run(&f.store_path, &wrong, "test").await.is_err());
-    let last = Store::open(&f.store_path).unwrap().last_sync().unwrap().unwrap();
+    assert!(
+        pecdesk::sync::run(&f.store_path, &wrong, "test")
+            .await
+            .is_err()
+    );
+    let last = Store::open(&f.store_path)
+        .unwrap()
+        .last_sync()
+        .unwrap()
+        .unwrap();
     assert!(!last.ok);
     assert!(!last.error.unwrap().contains("wrong"));
 }
@@ -181,7 +197,14 @@ async fn the_console_resends_a_recovery_email_once_and_logs_it() {
     let state = State::new(Lang::It, "pec.fofi.it", "Ordine di prova", Utc::now());
     let state = tokio::time::timeout(
         Duration::from_secs(30),
-        run_loop(&mut terminal, state, &services, script, &Theme { color: false }, None),
+        run_loop(
+            &mut terminal,
+            state,
+            &services,
+            script,
+            &Theme { color: false },
+            None,
+        ),
     )
     .await
     .expect("the console finished")
@@ -191,7 +214,10 @@ async fn the_console_resends_a_recovery_email_once_and_logs_it() {
     let address = entry.address().to_string();
     let stats = stats(&f.sim).await;
     assert_eq!(stats["operations"]["resendRecoveryEmail"]["requests"], 1);
-    assert_eq!(stats["mailboxes"][&address]["resendRecoveryEmail"]["state_changes"], 1);
+    assert_eq!(
+        stats["mailboxes"][&address]["resendRecoveryEmail"]["state_changes"],
+        1
+    );
     let store = Store::open(&f.store_path).unwrap();
     let actions: Vec<_> = store
         .timeline(None, Some(&address))
@@ -202,7 +228,11 @@ async fn the_console_resends_a_recovery_email_once_and_logs_it() {
     assert_eq!(actions.len(), 1);
     assert_eq!(actions[0].operator, "segreteria");
     assert_eq!(actions[0].outcome, Some(Outcome::Ok));
-    assert!(actions[0].detail.starts_with("reinvio e-mail di recupero a *****"));
+    assert!(
+        actions[0]
+            .detail
+            .starts_with("reinvio e-mail di recupero a *****")
+    );
     // The console shows the result in the member's timeline.
     let screen = terminal.backend().to_string();
     assert!(screen.contains("reinvio e-mail di recupero"), "{screen}");

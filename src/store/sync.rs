@@ -433,7 +433,10 @@ mod tests {
         let mut stored = store.mailbox_states().unwrap();
         stored.sort_by(|a, b| a.address.cmp(&b.address));
         assert_eq!(stored, second);
-        assert_eq!(store.apply_sync(&second, "sync", now, now).unwrap().changes, 0);
+        assert_eq!(
+            store.apply_sync(&second, "sync", now, now).unwrap().changes,
+            0
+        );
         let timeline = store.timeline(None, Some("a@pec.fofi.it")).unwrap();
         assert_eq!(timeline.len(), 1);
         assert_eq!(timeline[0].detail, "migrazione: non avviata → completata");

@@ -141,17 +141,33 @@ fn render_to_chase(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
     let s = &state.summary;
     let items = [
         (T::ChaseNoContact, s.recovery_none),
-        (T::ChaseLinkExpired, s.password[crate::app::password_index(PasswordState::LinkExpired)]),
-        (T::ChaseFailed2fa, s.migration[crate::app::migration_index(MigrationState::FailedTwoFactor)]),
-        (T::ChaseFailedCredentials, s.migration[crate::app::migration_index(MigrationState::FailedCredentials)]),
-        (T::ChaseNotMigrated, s.migration[crate::app::migration_index(MigrationState::NotStarted)]),
+        (
+            T::ChaseLinkExpired,
+            s.password[crate::app::password_index(PasswordState::LinkExpired)],
+        ),
+        (
+            T::ChaseFailed2fa,
+            s.migration[crate::app::migration_index(MigrationState::FailedTwoFactor)],
+        ),
+        (
+            T::ChaseFailedCredentials,
+            s.migration[crate::app::migration_index(MigrationState::FailedCredentials)],
+        ),
+        (
+            T::ChaseNotMigrated,
+            s.migration[crate::app::migration_index(MigrationState::NotStarted)],
+        ),
         (T::RosterNoMailbox, s.no_mailbox),
         (T::RosterNoMember, s.no_member),
     ];
     let lines: Vec<Line> = items
         .iter()
         .map(|&(text, count)| {
-            let style = if count == 0 { theme.dim() } else { theme.warn() };
+            let style = if count == 0 {
+                theme.dim()
+            } else {
+                theme.warn()
+            };
             Line::from(vec![
                 Span::styled(format!("{count:>7}"), style),
                 Span::raw(format!("  {}", state.t(text))),

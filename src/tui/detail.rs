@@ -141,20 +141,21 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         events
             .iter()
             .map(|e| {
+                // The outcome goes before the detail so a narrow screen still shows it.
                 let outcome = match e.outcome {
                     Some(Outcome::Ok) => {
-                        Span::styled(format!(" [{}]", state.t(T::OutcomeOk)), theme.good())
+                        Span::styled(format!("[{}] ", state.t(T::OutcomeOk)), theme.good())
                     }
                     Some(Outcome::Failed) => {
-                        Span::styled(format!(" [{}]", state.t(T::OutcomeFailed)), theme.bad())
+                        Span::styled(format!("[{}] ", state.t(T::OutcomeFailed)), theme.bad())
                     }
                     None => Span::raw(""),
                 };
                 ListItem::new(Line::from(vec![
                     Span::styled(format!("{} ", format_datetime(e.at)), theme.dim()),
                     Span::styled(format!("{:<10} ", e.operator), theme.dim()),
-                    Span::raw(e.detail.clone()),
                     outcome,
+                    Span::raw(e.detail.clone()),
                 ]))
             })
             .collect()

@@ -51,7 +51,9 @@ fn entry_cells<'a>(state: &'a State, entry: &'a RosterEntry, theme: &Theme) -> V
             } else {
                 Span::styled(state.t(T::ShortRecNone), theme.bad())
             };
-            cells.push(Cell::from(state.t(labels::migration_short(mailbox.migration))));
+            cells.push(Cell::from(
+                state.t(labels::migration_short(mailbox.migration)),
+            ));
             cells.push(Cell::from(
                 state.t(labels::password(mailbox.password_at(state.now))),
             ));

@@ -68,7 +68,10 @@ fn member_table_searched() {
     let mut state = members_state();
     update(&mut state, Action::StartSearch);
     for c in "rossi".chars() {
-        update(&mut state, Action::SearchEdit(tui_input::InputRequest::InsertChar(c)));
+        update(
+            &mut state,
+            Action::SearchEdit(tui_input::InputRequest::InsertChar(c)),
+        );
     }
     insta::assert_snapshot!(snapshot(&state, 120, 20));
 }
@@ -100,8 +103,20 @@ fn detail_state() -> State {
         outcome,
     };
     let events = vec![
-        event(3, 1, EventKind::Action, "reinvio e-mail di recupero a *****34@g*****.com, link valido fino a 21/11/2026 09:30", Some(Outcome::Ok)),
-        event(2, 5, EventKind::StateChanged, "migrazione: non avviata → completata", None),
+        event(
+            3,
+            1,
+            EventKind::Action,
+            "reinvio e-mail di recupero a *****34@g*****.com, link valido fino a 21/11/2026 09:30",
+            Some(Outcome::Ok),
+        ),
+        event(
+            2,
+            5,
+            EventKind::StateChanged,
+            "migrazione: non avviata → completata",
+            None,
+        ),
         event(1, 48, EventKind::Imported, "importato da albo.csv", None),
     ];
     update(&mut state, Action::TimelineLoaded { entry, events });
@@ -137,7 +152,11 @@ fn colours_mark_states_and_no_color_removes_them() {
     let find = |terminal: &Terminal<TestBackend>, needle: &str| {
         let buffer = terminal.backend().buffer();
         let width = buffer.area.width as usize;
-        let text: Vec<String> = buffer.content.iter().map(|c| c.symbol().to_string()).collect();
+        let text: Vec<String> = buffer
+            .content
+            .iter()
+            .map(|c| c.symbol().to_string())
+            .collect();
         let index = text
             .windows(needle.chars().count())
             .position(|w| w.concat() == needle)
@@ -150,7 +169,12 @@ fn colours_mark_states_and_no_color_removes_them() {
     assert_eq!(colored.backend().buffer()[(x - 10, y)].fg, Color::Green);
     let plain = render(&state, 120, 40, &Theme { color: false });
     let buffer = plain.backend().buffer();
-    assert!(buffer.content.iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
+    assert!(
+        buffer
+            .content
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset)
+    );
     let (x, y) = find(&plain, "Cruscotto");
     assert!(buffer[(x, y)].modifier.contains(Modifier::REVERSED));
 }

@@ -88,18 +88,22 @@ fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             ),
         }
     };
+    // Tabs first, the Ordine's name last: on a narrow terminal the name is what
+    // gets cut, and the sync time keeps its place on the right.
     let mut spans = vec![
-        Span::styled(format!("{} ", state.t(T::AppTitle)), theme.title()),
-        Span::raw(format!("{}  ", state.ordine)),
+        Span::styled("pecdesk ", theme.title()),
         tab(Screen::Dashboard, T::TabDashboard),
         tab(Screen::Members, T::TabMembers),
     ];
     if state.screen == Screen::Detail {
         spans.push(tab(Screen::Detail, T::TabDetail));
     }
-    spans.push(Span::raw("  "));
-    spans.push(sync);
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    spans.push(Span::raw(format!("  {}", state.ordine)));
+    let sync_width = sync.width() as u16 + 1;
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(sync_width)]).areas(area);
+    frame.render_widget(Paragraph::new(Line::from(spans)), left);
+    frame.render_widget(Paragraph::new(Line::from(sync)).right_aligned(), right);
 }
 
 fn render_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {

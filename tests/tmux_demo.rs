@@ -1,0 +1,139 @@
+//! `pecdesk demo` in a real terminal: tmux runs the built binary, `send-keys`
+//! types, `capture-pane` reads the screen. Waits are bounded polls, not sleeps.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn available() -> bool {
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn start(width: u16, height: u16, command: &str) -> Self {
+        let session = format!("pecdesk-test-{}-{width}x{height}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .arg(command)
+            .env("NO_COLOR", "1")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Self { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn text(&self, text: &str) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", text])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits up to 20 s for `needle` on screen and returns the screen.
+    fn wait_for(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                panic!("\"{needle}\" did not appear; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+fn drive_demo(width: u16, height: u16) {
+    if !Tmux::available() {
+        println!("skipped: tmux is not installed (CI installs it)");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_pecdesk");
+    // After quitting, print the terminal mode so the test can see raw mode is gone.
+    let tmux = Tmux::start(
+        width,
+        height,
+        &format!(
+            "PECDESK_OPERATOR=tmux-test {bin} demo; echo EXITED=$?; stty -a | grep -o -- '-\\?icanon' | head -1; echo STTY-DONE; sleep 60"
+        ),
+    );
+    let screen = tmux.wait_for("Ultima sincronizzazione: 2");
+    assert!(screen.contains("Caselle migrate"), "{screen}");
+    assert!(screen.contains(" / 1464 caselle"), "{screen}");
+    tmux.keys(&["/"]);
+    tmux.text("conte alessandra");
+    tmux.wait_for("1 mostrati di");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Cronologia");
+    tmux.keys(&["r"]);
+    tmux.wait_for("Reinviare l'e-mail di recupero a");
+    tmux.keys(&["s"]);
+    let screen = tmux.wait_for("[ok] reinvio e-mail di recupero a *****");
+    assert!(screen.contains("tmux-test"), "{screen}");
+    tmux.keys(&["?"]);
+    tmux.wait_for("Tasti");
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("STTY-DONE");
+    assert!(screen.contains("EXITED=0"), "{screen}");
+    // Cooked mode again: canonical input is on ("icanon", not "-icanon").
+    let after = screen
+        .lines()
+        .skip_while(|l| !l.starts_with("EXITED="))
+        .nth(1);
+    assert_eq!(after.map(str::trim), Some("icanon"), "{screen}");
+}
+
+#[test]
+fn demo_in_a_real_terminal_120x40() {
+    drive_demo(120, 40);
+}
+
+#[test]
+fn demo_in_a_real_terminal_80x24() {
+    drive_demo(80, 24);
+}
