@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
-use crate::app::State;
+use crate::app::{Settings, State};
 use crate::config::{self, Config};
 use crate::i18n::Lang;
 use crate::import;
@@ -16,6 +16,7 @@ use crate::provider::sim::{self, SimConfig};
 use crate::provider::{ClientConfig, ProviderClient};
 use crate::services::Services;
 use crate::store::Store;
+use crate::tui::Keymap;
 
 /// The sample roster bundled for the demo (synthetic people, valid codici fiscali).
 pub const SAMPLE_ROSTER: &[u8] = include_bytes!("../assets/sample-roster.csv");
@@ -60,6 +61,12 @@ pub enum Command {
         /// Provider base URL (overrides config and PECDESK_PROVIDER_URL).
         #[arg(long, value_name = "URL")]
         provider: Option<String>,
+    },
+    /// Show the configuration.
+    Config {
+        /// Print a commented default configuration file.
+        #[arg(long)]
+        print_default: bool,
     },
     /// Serve the provider simulator on 127.0.0.1.
     Sim {
@@ -129,6 +136,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli)?;
     match &cli.command {
         Some(Command::Demo) => demo(&cli, &config).await,
+        Some(Command::Config { print_default }) => {
+            if *print_default {
+                print!("{}", config::DEFAULT_FILE);
+            } else {
+                println!(
+                    "file: {}",
+                    cli.config
+                        .clone()
+                        .or_else(config::default_path)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                );
+                println!("{config:#?}");
+            }
+            Ok(())
+        }
         None | Some(Command::Console) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
@@ -140,10 +163,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 client,
                 operator: config.operator.clone(),
             };
-            let state = State::new(config.lang, &config.pec_domain, &config.ordine, Utc::now());
+            let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
                 state,
                 services,
+                keymap,
                 Some(Duration::from_secs(config.sync_interval_secs)),
             )
             .await
@@ -198,6 +223,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             handle.shutdown().await;
             Ok(())
         }
+    }
+}
+
+fn settings(config: &Config, ordine: String) -> Settings {
+    Settings {
+        lang: config.lang,
+        pec_domain: config.pec_domain.clone(),
+        ordine,
+        cutover: config.cutover,
     }
 }
 
@@ -257,8 +291,10 @@ async fn demo(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         operator: config.operator.clone(),
     };
     let ordine = format!("{} (demo)", config.ordine);
-    let state = State::new(config.lang, &config.pec_domain, &ordine, Utc::now());
-    let result = crate::tui::run_console(state, services, Some(Duration::from_secs(5))).await;
+    let state = State::new(settings(config, ordine), Utc::now());
+    let keymap = Keymap::with_overrides(&config.keys)?;
+    let result =
+        crate::tui::run_console(state, services, keymap, Some(Duration::from_secs(5))).await;
     handle.shutdown().await;
     drop(dir);
     result

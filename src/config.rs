@@ -1,5 +1,6 @@
 //! The configuration file (TOML) and the environment variables that override it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -32,6 +33,51 @@ pub struct ConfigFile {
     pub lang: Option<String>,
     pub sync_interval_secs: Option<u64>,
     pub db: Option<PathBuf>,
+    /// The day of the passage to the new provider, `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "date")]
+    pub cutover: Option<chrono::NaiveDate>,
+    /// OAuth2 client credentials for the provider.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Key overrides: command name to one key or a list of keys.
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeyList>,
+}
+
+/// A date as TOML writes it (`2027-01-31`) or as a string ("2027-01-31", "31/01/2027").
+fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<chrono::NaiveDate>, D::Error> {
+    use serde::de::Error;
+    let text = match toml::Value::deserialize(d)? {
+        toml::Value::Datetime(dt) if dt.time.is_none() => dt.to_string(),
+        toml::Value::String(s) => s,
+        other => {
+            return Err(D::Error::custom(format!(
+                "atteso una data AAAA-MM-GG, trovato {other}"
+            )));
+        }
+    };
+    ["%Y-%m-%d", "%d/%m/%Y"]
+        .iter()
+        .find_map(|f| chrono::NaiveDate::parse_from_str(text.trim(), f).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("data non valida \"{text}\" (AAAA-MM-GG)")))
+}
+
+/// One key (`resend = "x"`) or several (`resend = ["x", "ctrl-r"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            KeyList::One(key) => vec![key],
+            KeyList::Many(keys) => keys,
+        }
+    }
 }
 
 /// The settings in force, after file, environment and defaults.
@@ -45,6 +91,10 @@ pub struct Config {
     pub lang: Lang,
     pub sync_interval_secs: u64,
     pub db: Option<PathBuf>,
+    pub cutover: Option<chrono::NaiveDate>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub keys: BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -91,6 +141,7 @@ impl ConfigFile {
             path: path.clone(),
             source,
         })?;
+        warn_if_readable_by_others(&path);
         Self::parse(&text, &path)
     }
 
@@ -124,11 +175,91 @@ impl ConfigFile {
                 .or(self.operator)
                 .unwrap_or_else(os_user),
             lang,
-            sync_interval_secs: self.sync_interval_secs.unwrap_or(300).max(10),
+            sync_interval_secs: match self.sync_interval_secs {
+                Some(secs) if secs < 10 => {
+                    return Err(ConfigError::Value {
+                        key: "sync_interval_secs",
+                        message: format!("{secs} (minimo 10 secondi)"),
+                    });
+                }
+                Some(secs) => secs,
+                None => 300,
+            },
             db: self.db,
+            cutover: self.cutover,
+            client_id: env("PECDESK_CLIENT_ID").or(self.client_id),
+            client_secret: env("PECDESK_CLIENT_SECRET").or(self.client_secret),
+            keys: self
+                .keys
+                .into_iter()
+                .map(|(command, keys)| (command, keys.into_vec()))
+                .collect(),
         })
     }
 }
+
+/// The file may hold the provider's credentials: say so when others can read it.
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            eprintln!(
+                "attenzione: {} è leggibile da altri utenti; può contenere le credenziali del gestore: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+            tracing::warn!(path = %path.display(), "config file readable by others");
+        }
+    }
+}
+
+/// A commented default configuration, for `pecdesk config --print-default`.
+pub const DEFAULT_FILE: &str = r#"# pecdesk configuration (TOML). Every key is optional.
+# Environment variables override the file where noted.
+
+# The Ordine's name, shown in the console's header.
+ordine = "Ordine dei Farmacisti della Provincia di ..."
+
+# The Ordine's own PEC domain: mailboxes elsewhere are outside the migration.
+pec_domain = "pec.fofi.it"
+
+# The day of the passage to the new provider (YYYY-MM-DD): the dashboard counts
+# the days left and checks whether the pace is enough.
+# cutover = "2027-01-31"
+
+# The provider's API (PECDESK_PROVIDER_URL). Plain http:// only to 127.0.0.1.
+# provider_url = "https://..."
+
+# OAuth2 client credentials (PECDESK_CLIENT_ID, PECDESK_CLIENT_SECRET), or a
+# static bearer token (PECDESK_PROVIDER_TOKEN). Keep this file chmod 600.
+# client_id = "..."
+# client_secret = "..."
+# provider_token = "..."
+
+# Who is at the keyboard, for the audit trail (PECDESK_OPERATOR). Default: the OS user.
+# operator = "m.rossi"
+
+# Interface language: "it" or "en" (PECDESK_LANG, --lang).
+lang = "it"
+
+# Seconds between background syncs in the console (at least 10).
+sync_interval_secs = 300
+
+# The store. Default: pecdesk.db in the user's data directory (--db).
+# db = "/srv/ordine/pecdesk.db"
+
+# Key overrides: command = key or [keys]. Keys: a letter, "ctrl-x", "alt-x",
+# "enter", "esc", "tab", "space", "up", "down", "pgup", "pgdn", "home", "end", "f1"...
+# Commands: quit back help next_screen dashboard members up down page_up page_down
+# top bottom search palette open resend sync sort_next sort_reverse filter
+# clear_filter chase_not_migrated chase_failed_credentials chase_failed_2fa
+# chase_link_expired chase_no_recovery_contact chase_no_mailbox chase_no_member
+[keys]
+# resend = ["r", "ctrl-r"]
+"#;
 
 /// Loads the file and the process environment.
 pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
@@ -154,6 +285,44 @@ mod tests {
         assert_eq!(config.operator, "anna");
         assert_eq!(config.pec_domain, "pec.fofi.it");
         assert!(!format!("{config:?}").contains("env\""));
+    }
+
+    #[test]
+    fn the_default_file_parses() {
+        let file = ConfigFile::parse(DEFAULT_FILE, Path::new("default.toml")).unwrap();
+        let config = file.resolve(|_| None).unwrap();
+        assert_eq!(config.sync_interval_secs, 300);
+        assert!(config.keys.is_empty());
+    }
+
+    #[test]
+    fn keys_and_cutover() {
+        let file = ConfigFile::parse(
+            "cutover = 2027-01-31\n[keys]\nresend = \"x\"\nsync = [\"ctrl-s\", \"S\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let config = file.resolve(|_| None).unwrap();
+        assert_eq!(config.cutover, chrono::NaiveDate::from_ymd_opt(2027, 1, 31));
+        assert_eq!(config.keys["sync"], vec!["ctrl-s", "S"]);
+        assert_eq!(config.keys["resend"], vec!["x"]);
+    }
+
+    #[test]
+    fn out_of_range_and_wrong_types_are_named() {
+        let err = ConfigFile::parse("sync_interval_secs = 1\n", Path::new("c.toml"))
+            .unwrap()
+            .resolve(|_| None)
+            .unwrap_err();
+        assert!(err.to_string().contains("sync_interval_secs"), "{err}");
+        let err = ConfigFile::parse("cutover = \"domani\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().contains("cutover"), "{err}");
+        let err = ConfigFile::parse("lang = \"fr\"\n", Path::new("c.toml"))
+            .unwrap()
+            .resolve(|_| None)
+            .unwrap_err();
+        assert!(err.to_string().contains("fr"), "{err}");
+        assert!(ConfigFile::parse("", Path::new("c.toml")).is_ok());
     }
 
     #[test]

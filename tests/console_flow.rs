@@ -8,14 +8,14 @@ use std::time::Duration;
 use chrono::Utc;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
-use pecdesk::app::State;
+use pecdesk::app::{Settings, State};
 use pecdesk::cli::{SAMPLE_ROSTER, SAMPLE_ROSTER_NAME};
 use pecdesk::i18n::Lang;
 use pecdesk::provider::sim::{self, SimConfig, SimHandle};
 use pecdesk::provider::{ClientConfig, ProviderClient};
 use pecdesk::services::Services;
 use pecdesk::store::{EventKind, Outcome, Store};
-use pecdesk::tui::{Theme, run_loop};
+use pecdesk::tui::{Keymap, Theme, Ui, run_loop};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::Value;
@@ -136,7 +136,8 @@ async fn the_console_resends_a_recovery_email_once_and_logs_it() {
     // mailbox has a recovery e-mail, opens the detail, resends, confirms, waits
     // for the provider and the audit trail, and quits.
     let script = async_stream(move |tx| async move {
-        let target = {
+        // The member is found by codice fiscale: unique, so the best match.
+        let (target, codice_fiscale) = {
             let mut found = None;
             for _ in 0..500 {
                 let store = Store::open(&store_path).unwrap();
@@ -145,8 +146,15 @@ async fn the_console_resends_a_recovery_email_once_and_logs_it() {
                     .unwrap()
                     .into_iter()
                     .filter(|m| m.can_receive_recovery_email())
-                    .find(|m| store.member_id_for_mailbox(&m.address).unwrap().is_some())
-                    .map(|m| m.address);
+                    .find_map(|m| {
+                        let id = store.member_id_for_mailbox(&m.address).unwrap()?;
+                        let (_, member, _) = store
+                            .all_members()
+                            .unwrap()
+                            .into_iter()
+                            .find(|(i, _, _)| *i == id)?;
+                        Some((m.address, member.codice_fiscale))
+                    });
                 if found.is_some() {
                     break;
                 }
@@ -155,7 +163,7 @@ async fn the_console_resends_a_recovery_email_once_and_logs_it() {
             found.expect("the first sync stored mailboxes")
         };
         let mut keys = vec![key(KeyCode::Char('/'))];
-        keys.extend(target.chars().map(|c| key(KeyCode::Char(c))));
+        keys.extend(codice_fiscale.chars().map(|c| key(KeyCode::Char(c))));
         keys.extend([
             key(KeyCode::Enter),
             key(KeyCode::Enter),
@@ -194,17 +202,22 @@ async fn the_console_resends_a_recovery_email_once_and_logs_it() {
         tx.send(key(KeyCode::Char('q'))).unwrap();
     });
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
-    let state = State::new(Lang::It, "pec.fofi.it", "Ordine di prova", Utc::now());
+    let state = State::new(
+        Settings {
+            lang: Lang::It,
+            pec_domain: "pec.fofi.it".into(),
+            ordine: "Ordine di prova".into(),
+            cutover: None,
+        },
+        Utc::now(),
+    );
+    let ui = Ui {
+        theme: Theme { color: false },
+        keymap: Keymap::default(),
+    };
     let state = tokio::time::timeout(
         Duration::from_secs(30),
-        run_loop(
-            &mut terminal,
-            state,
-            &services,
-            script,
-            &Theme { color: false },
-            None,
-        ),
+        run_loop(&mut terminal, state, &services, script, &ui, None),
     )
     .await
     .expect("the console finished")

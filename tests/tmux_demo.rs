@@ -105,7 +105,7 @@ fn drive_demo(width: u16, height: u16) {
     assert!(screen.contains(" / 1464 caselle"), "{screen}");
     tmux.keys(&["/"]);
     tmux.text("conte alessandra");
-    tmux.wait_for("1 mostrati di");
+    tmux.wait_for("7 mostrati di");
     tmux.keys(&["Enter"]);
     tmux.keys(&["Enter"]);
     tmux.wait_for("Cronologia");

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use super::{Action, Snapshot, State, update};
+use super::{Action, Settings, Snapshot, State, update};
 use crate::domain::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
 use crate::i18n::Lang;
 use crate::sample::generate_roster;
@@ -90,7 +90,15 @@ pub fn state(lang: Lang) -> State {
             updated_at: now,
         }),
     });
-    let mut state = State::new(lang, "pec.fofi.it", "Ordine dei Farmacisti di Prova", now);
+    let mut state = State::new(
+        Settings {
+            lang,
+            pec_domain: "pec.fofi.it".into(),
+            ordine: "Ordine dei Farmacisti di Prova".into(),
+            cutover: chrono::NaiveDate::from_ymd_opt(2026, 12, 31),
+        },
+        now,
+    );
     update(
         &mut state,
         Action::Loaded(Ok(Snapshot {

@@ -2,23 +2,43 @@
 //! `update(&mut State, Action) -> Vec<Effect>`; the runtime performs the effects
 //! and feeds their results back as actions.
 
+mod command;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod palette;
+pub mod search;
 mod summary;
+mod table;
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use tui_input::{Input, InputRequest};
 
+use crate::domain::Category;
 use crate::i18n::{Lang, T};
 use crate::provider::api::ResendResponse;
 use crate::store::{Event, RosterEntry, SyncRun};
-pub use summary::{Summary, migration_index, password_index};
+pub use command::{CHASE, Command};
+pub use palette::PALETTE_COMMANDS;
+pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
+pub use table::{Sort, SortColumn};
 
 /// What the roster and sync look like, as loaded from the store.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub entries: Vec<RosterEntry>,
     pub last_sync: Option<SyncRun>,
+}
+
+/// Settings that shape what the console shows.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub lang: Lang,
+    pub pec_domain: String,
+    pub ordine: String,
+    /// The day of the passage to the new provider.
+    pub cutover: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +55,11 @@ pub enum Modal {
     ConfirmResend {
         entry: usize,
     },
+    /// The state filter being edited: cursor over `Category::ALL`, and the choice.
+    Filter {
+        cursor: usize,
+        chosen: BTreeSet<Category>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +74,23 @@ pub struct State {
     pub lang: Lang,
     pub pec_domain: String,
     pub ordine: String,
+    pub cutover: Option<NaiveDate>,
     pub now: DateTime<Utc>,
     pub screen: Screen,
     pub modal: Option<Modal>,
     pub loaded: bool,
     pub entries: Vec<RosterEntry>,
     pub summary: Summary,
-    /// Indices into `entries` that the search lets through, in display order.
+    /// Per entry, a bit per `Category::ALL` position.
+    categories: Vec<u16>,
+    /// Entry indices in the current sort order, and each entry's rank in it.
+    order: Vec<u32>,
+    rank: Vec<u32>,
+    search_index: search::Search,
+    pub sort: Sort,
+    /// Categories the table is limited to (any of them); empty: no filter.
+    pub filter: BTreeSet<Category>,
+    /// Indices into `entries` that search and filter let through, in display order.
     pub visible: Vec<usize>,
     /// Position in `visible`.
     pub selected: usize,
@@ -65,6 +100,8 @@ pub struct State {
     pub page_rows: std::cell::Cell<usize>,
     pub search: Input,
     pub searching: bool,
+    /// The `:` command line, while open.
+    pub palette: Option<Input>,
     /// The timeline of the entry open in the detail, with the entry it is for.
     pub timeline: Option<(usize, Vec<Event>)>,
     pub last_sync: Option<SyncRun>,
@@ -78,28 +115,22 @@ pub struct State {
 /// What the user or the background asks for.
 #[derive(Debug, Clone)]
 pub enum Action {
-    Quit,
-    Back,
-    ToggleHelp,
-    NextScreen,
-    ShowDashboard,
-    ShowMembers,
-    Up,
-    Down,
-    PageUp,
-    PageDown,
-    Top,
-    Bottom,
+    Command(Command),
     /// Select the row at this position of the visible list (mouse click).
     SelectRow(usize),
-    OpenDetail,
-    StartSearch,
     SearchEdit(InputRequest),
     SearchDone,
-    RequestResend,
+    PaletteEdit(InputRequest),
+    PaletteComplete,
+    PaletteRun,
+    SetFilter(BTreeSet<Category>),
+    SetSort(Sort),
+    SetLang(Lang),
+    /// Up/down and toggle inside a list modal (the filter).
+    ModalMove(isize),
+    ModalToggle,
     Confirm,
     Cancel,
-    SyncNow,
     Tick(DateTime<Utc>),
     // Results of effects.
     Loaded(Result<Snapshot, String>),
@@ -112,6 +143,12 @@ pub enum Action {
         address: String,
         result: Result<ResendResponse, String>,
     },
+}
+
+impl From<Command> for Action {
+    fn from(command: Command) -> Self {
+        Action::Command(command)
+    }
 }
 
 /// Work for the runtime; results come back as [`Action`]s.
@@ -131,23 +168,31 @@ pub enum Effect {
 }
 
 impl State {
-    pub fn new(lang: Lang, pec_domain: &str, ordine: &str, now: DateTime<Utc>) -> Self {
+    pub fn new(settings: Settings, now: DateTime<Utc>) -> Self {
         Self {
-            lang,
-            pec_domain: pec_domain.to_string(),
-            ordine: ordine.to_string(),
+            lang: settings.lang,
+            pec_domain: settings.pec_domain,
+            ordine: settings.ordine,
+            cutover: settings.cutover,
             now,
             screen: Screen::Dashboard,
             modal: None,
             loaded: false,
             entries: Vec::new(),
             summary: Summary::default(),
+            categories: Vec::new(),
+            order: Vec::new(),
+            rank: Vec::new(),
+            search_index: search::Search::new(&[]),
+            sort: Sort::default(),
+            filter: BTreeSet::new(),
             visible: Vec::new(),
             selected: 0,
             table_offset: Default::default(),
             page_rows: std::cell::Cell::new(10),
             search: Input::default(),
             searching: false,
+            palette: None,
             timeline: None,
             last_sync: None,
             sync_running: false,
@@ -167,29 +212,92 @@ impl State {
         Some((index, &self.entries[index]))
     }
 
-    fn set_snapshot(&mut self, snapshot: Snapshot) {
-        let keep = self.selected_entry().map(|(_, e)| e.address().to_string());
-        self.entries = snapshot.entries;
-        self.last_sync = snapshot.last_sync;
-        self.summary = Summary::compute(&self.entries, &self.pec_domain, self.now);
-        self.loaded = true;
-        self.apply_search(keep.as_deref());
+    /// Whether entry `index` is in `category` (as of the last refresh).
+    pub fn is_in(&self, index: usize, category: Category) -> bool {
+        self.categories[index] & category_bit(category) != 0
     }
 
-    /// Recomputes `visible` from the search text, keeping `keep` selected if it is
-    /// still shown.
-    fn apply_search(&mut self, keep: Option<&str>) {
-        let terms: Vec<String> = self
-            .search
-            .value()
-            .split_whitespace()
-            .map(str::to_lowercase)
+    /// How many entries are in `category`.
+    pub fn count(&self, category: Category) -> usize {
+        let bit = category_bit(category);
+        self.categories
+            .iter()
+            .filter(|&&mask| mask & bit != 0)
+            .count()
+    }
+
+    fn set_snapshot(&mut self, snapshot: Snapshot) {
+        let keep = self.selected_address();
+        self.entries = snapshot.entries;
+        self.last_sync = snapshot.last_sync;
+        self.search_index = search::Search::new(&self.entries);
+        self.loaded = true;
+        self.recompute();
+        self.refresh_visible(keep.as_deref());
+    }
+
+    fn selected_address(&self) -> Option<String> {
+        self.selected_entry().map(|(_, e)| e.address().to_string())
+    }
+
+    /// Summary, categories and sort order: everything derived from the entries
+    /// and the clock.
+    fn recompute(&mut self) {
+        self.summary = Summary::compute(&self.entries, &self.pec_domain, self.now);
+        self.categories = self
+            .entries
+            .iter()
+            .map(|e| {
+                Category::ALL.iter().fold(0u16, |mask, &c| {
+                    let inside = crate::domain::category::is_in(
+                        c,
+                        e.member.as_ref(),
+                        e.in_roster,
+                        e.mailbox.as_ref(),
+                        &self.pec_domain,
+                        self.now,
+                    );
+                    if inside { mask | category_bit(c) } else { mask }
+                })
+            })
             .collect();
-        self.visible = (0..self.entries.len())
-            .filter(|&i| terms.is_empty() || entry_matches(&self.entries[i], &terms))
-            .collect();
-        self.visible
-            .sort_by(|&a, &b| sort_key(&self.entries[a]).cmp(&sort_key(&self.entries[b])));
+        self.resort();
+    }
+
+    fn resort(&mut self) {
+        self.order = table::sorted(&self.entries, self.sort, self.now);
+        self.rank = vec![0; self.entries.len()];
+        for (rank, &index) in self.order.iter().enumerate() {
+            self.rank[index as usize] = rank as u32;
+        }
+    }
+
+    fn passes_filter(&self, index: usize) -> bool {
+        self.filter.is_empty() || self.filter.iter().any(|&c| self.is_in(index, c))
+    }
+
+    /// Recomputes `visible` from filter, search and sort, keeping `keep`
+    /// selected if it is still shown.
+    fn refresh_visible(&mut self, keep: Option<&str>) {
+        let query = self.search.value().trim().to_string();
+        self.visible = if query.is_empty() {
+            self.order
+                .iter()
+                .map(|&i| i as usize)
+                .filter(|&i| self.passes_filter(i))
+                .collect()
+        } else {
+            let mut scored: Vec<(u32, u32)> = self
+                .search_index
+                .matches(&query)
+                .into_iter()
+                .filter(|&(i, _)| self.passes_filter(i as usize))
+                .collect();
+            scored.sort_unstable_by_key(|&(i, score)| {
+                (std::cmp::Reverse(score), self.rank[i as usize])
+            });
+            scored.into_iter().map(|(i, _)| i as usize).collect()
+        };
         self.selected = keep
             .and_then(|address| {
                 self.visible
@@ -205,7 +313,9 @@ impl State {
             return;
         }
         let last = self.visible.len() as isize - 1;
-        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+        self.selected = (self.selected as isize)
+            .saturating_add(delta)
+            .clamp(0, last) as usize;
     }
 
     fn status(&mut self, level: Level, text: impl Into<String>) {
@@ -220,183 +330,115 @@ impl State {
             address: e.address().to_string(),
         }
     }
-}
 
-fn sort_key(entry: &RosterEntry) -> (u8, String, String, &str) {
-    match &entry.member {
-        Some(m) => (
-            0,
-            m.cognome.to_lowercase(),
-            m.nome.to_lowercase(),
-            entry.address(),
-        ),
-        None => (1, String::new(), String::new(), entry.address()),
+    fn set_filter(&mut self, filter: BTreeSet<Category>) {
+        let keep = self.selected_address();
+        self.filter = filter;
+        self.refresh_visible(keep.as_deref());
+    }
+
+    fn set_sort(&mut self, sort: Sort) {
+        let keep = self.selected_address();
+        self.sort = sort;
+        self.resort();
+        self.refresh_visible(keep.as_deref());
     }
 }
 
-/// Every search term must match some field (cognome, nome, codice fiscale, PEC,
-/// numero iscrizione), so "rossi mar" finds "Rossi Maria".
-fn entry_matches(entry: &RosterEntry, terms: &[String]) -> bool {
-    let address = entry.address().to_lowercase();
-    terms.iter().all(|term| {
-        address.contains(term.as_str())
-            || entry.member.as_ref().is_some_and(|m| {
-                m.cognome.to_lowercase().contains(term.as_str())
-                    || m.nome.to_lowercase().contains(term.as_str())
-                    || m.codice_fiscale.to_lowercase().contains(term.as_str())
-                    || m.numero_iscrizione.to_lowercase() == *term
-            })
-    })
+fn category_bit(category: Category) -> u16 {
+    1 << Category::ALL
+        .iter()
+        .position(|&c| c == category)
+        .expect("listed")
 }
 
 /// Applies one action and returns the effects to perform.
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
-    // While a modal is open, keys go to it.
-    if let Some(modal) = state.modal.clone() {
-        match (&modal, &action) {
-            (Modal::Help, Action::ToggleHelp | Action::Back | Action::Cancel) => {
-                state.modal = None;
-                return vec![];
-            }
-            (Modal::ConfirmResend { entry }, Action::Confirm) => {
-                state.modal = None;
-                let member_id = state.entries[*entry].member_id;
-                let address = state.entries[*entry].address().to_string();
-                state.resends_in_flight.insert(address.clone());
-                state.status(
-                    Level::Info,
-                    format!("{} {}", state.t(T::ResendInFlight), address),
-                );
-                return vec![Effect::Resend { member_id, address }];
-            }
-            (Modal::ConfirmResend { .. }, Action::Cancel | Action::Back) => {
-                state.modal = None;
-                return vec![];
-            }
-            (_, Action::Quit) => {}
-            (_, a) if is_result(a) => {}
-            _ => return vec![],
-        }
+    if let Some(effects) = update_modal(state, &action) {
+        return effects;
     }
     match action {
-        Action::Quit => {
-            state.quit = true;
-            vec![]
-        }
-        Action::Back => {
-            if state.searching {
-                state.searching = false;
-                state.search.reset();
-                state.apply_search(None);
-            } else {
-                state.screen = match state.screen {
-                    Screen::Detail => Screen::Members,
-                    _ => Screen::Dashboard,
-                };
-            }
-            vec![]
-        }
-        Action::ToggleHelp => {
-            state.modal = Some(Modal::Help);
-            vec![]
-        }
-        Action::NextScreen => {
-            state.screen = match state.screen {
-                Screen::Dashboard => Screen::Members,
-                _ => Screen::Dashboard,
-            };
-            vec![]
-        }
-        Action::ShowDashboard => {
-            state.screen = Screen::Dashboard;
-            vec![]
-        }
-        Action::ShowMembers => {
-            state.screen = Screen::Members;
-            vec![]
-        }
-        Action::Up
-        | Action::Down
-        | Action::PageUp
-        | Action::PageDown
-        | Action::Top
-        | Action::Bottom => {
-            if state.screen == Screen::Dashboard {
-                state.screen = Screen::Members;
-            }
-            let page = state.page_rows.get().max(1) as isize;
-            let delta = match action {
-                Action::Up => -1,
-                Action::Down => 1,
-                Action::PageUp => -page,
-                Action::PageDown => page,
-                Action::Top => isize::MIN / 2,
-                _ => isize::MAX / 2,
-            };
-            state.move_selection(delta);
-            detail_follow(state)
-        }
+        Action::Command(command) => run_command(state, command),
         Action::SelectRow(position) => {
             if position < state.visible.len() {
                 state.selected = position;
             }
             detail_follow(state)
         }
-        Action::OpenDetail => match state.selected_entry() {
-            Some((index, _)) => {
-                state.screen = Screen::Detail;
-                state.searching = false;
-                vec![state.timeline_effect(index)]
-            }
-            None => vec![],
-        },
-        Action::StartSearch => {
-            state.screen = Screen::Members;
-            state.searching = true;
-            vec![]
-        }
         Action::SearchEdit(request) => {
-            let keep = state.selected_entry().map(|(_, e)| e.address().to_string());
+            // Typing moves to the best match, as in fzf; filters and reloads keep
+            // the selection instead.
             state.search.handle(request);
-            state.apply_search(keep.as_deref());
+            state.refresh_visible(None);
             vec![]
         }
         Action::SearchDone => {
             state.searching = false;
             vec![]
         }
-        Action::RequestResend => {
-            let Some((index, entry)) = state.selected_entry() else {
-                return vec![];
-            };
-            match &entry.mailbox {
-                None => state.status(Level::Error, state.t(T::ResendNoMailbox)),
-                Some(mailbox) if !mailbox.can_receive_recovery_email() => {
-                    state.status(Level::Error, state.t(T::ResendNoContact))
-                }
-                Some(_) => state.modal = Some(Modal::ConfirmResend { entry: index }),
+        Action::PaletteEdit(request) => {
+            if let Some(input) = &mut state.palette {
+                input.handle(request);
             }
             vec![]
         }
-        Action::Confirm | Action::Cancel => vec![],
-        Action::SyncNow => {
-            if state.sync_running {
-                return vec![];
+        Action::PaletteComplete => {
+            if let Some(input) = &mut state.palette
+                && let Some(completed) = palette::complete(input.value())
+            {
+                *input = Input::new(completed);
             }
-            state.sync_running = true;
-            state.status(Level::Info, state.t(T::SyncRunning));
-            vec![Effect::Sync]
+            vec![]
         }
+        Action::PaletteRun => match state.palette.take() {
+            Some(input) => match palette::parse(input.value()) {
+                Ok(actions) => actions
+                    .into_iter()
+                    .flat_map(|action| update(state, action))
+                    .collect(),
+                Err(message) => {
+                    state.status(Level::Error, message);
+                    vec![]
+                }
+            },
+            None => vec![],
+        },
+        Action::SetFilter(filter) => {
+            state.screen = Screen::Members;
+            state.set_filter(filter);
+            vec![]
+        }
+        Action::SetSort(sort) => {
+            state.set_sort(sort);
+            vec![]
+        }
+        Action::SetLang(lang) => {
+            state.lang = lang;
+            vec![]
+        }
+        Action::Cancel => {
+            state.palette = None;
+            vec![]
+        }
+        Action::ModalMove(_) | Action::ModalToggle | Action::Confirm => vec![],
         Action::Tick(now) => {
+            let minute_changed = now.timestamp() / 60 != state.now.timestamp() / 60;
             state.now = now;
+            // Links expire with the clock, not only at sync.
+            if minute_changed && state.loaded {
+                let keep = state.selected_address();
+                state.recompute();
+                state.refresh_visible(keep.as_deref());
+            }
             vec![]
         }
         Action::Loaded(Ok(snapshot)) => {
             state.set_snapshot(snapshot);
             match (&state.screen, state.timeline.as_ref()) {
-                (Screen::Detail, Some((entry, _))) if *entry < state.entries.len() => {
-                    vec![state.timeline_effect(*entry)]
-                }
+                (Screen::Detail, Some(_)) => match state.selected_entry() {
+                    Some((index, _)) => vec![state.timeline_effect(index)],
+                    None => vec![],
+                },
                 _ => vec![],
             }
         }
@@ -441,6 +483,175 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             vec![Effect::Load]
         }
     }
+}
+
+/// While a modal is open, keys go to it; results of effects still land.
+/// Returns `None` when the action is not the modal's business.
+fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
+    let modal = state.modal.as_mut()?;
+    if is_result(action) || matches!(action, Action::Command(Command::Quit)) {
+        return None;
+    }
+    let close = matches!(
+        action,
+        Action::Cancel | Action::Command(Command::Back | Command::Help)
+    );
+    match modal {
+        Modal::Help => {
+            if close {
+                state.modal = None;
+            }
+        }
+        Modal::ConfirmResend { entry } => match action {
+            Action::Confirm => {
+                let entry = *entry;
+                state.modal = None;
+                let member_id = state.entries[entry].member_id;
+                let address = state.entries[entry].address().to_string();
+                state.resends_in_flight.insert(address.clone());
+                state.status(
+                    Level::Info,
+                    format!("{} {}", state.t(T::ResendInFlight), address),
+                );
+                return Some(vec![Effect::Resend { member_id, address }]);
+            }
+            _ if close => state.modal = None,
+            _ => {}
+        },
+        Modal::Filter { cursor, chosen } => match action {
+            Action::ModalMove(delta) => {
+                let last = Category::ALL.len() as isize - 1;
+                *cursor = (*cursor as isize + delta).clamp(0, last) as usize;
+            }
+            Action::ModalToggle => {
+                let category = Category::ALL[*cursor];
+                if !chosen.remove(&category) {
+                    chosen.insert(category);
+                }
+            }
+            Action::Confirm => {
+                let chosen = std::mem::take(chosen);
+                state.modal = None;
+                state.screen = Screen::Members;
+                state.set_filter(chosen);
+            }
+            _ if close => state.modal = None,
+            _ => {}
+        },
+    }
+    Some(vec![])
+}
+
+fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
+    match command {
+        Command::Quit => state.quit = true,
+        Command::Back => {
+            if state.searching || !state.search.value().is_empty() {
+                state.searching = false;
+                state.search.reset();
+                let keep = state.selected_address();
+                state.refresh_visible(keep.as_deref());
+            } else {
+                state.screen = match state.screen {
+                    Screen::Detail => Screen::Members,
+                    _ => Screen::Dashboard,
+                };
+            }
+        }
+        Command::Help => state.modal = Some(Modal::Help),
+        Command::NextScreen => {
+            state.screen = match state.screen {
+                Screen::Dashboard => Screen::Members,
+                _ => Screen::Dashboard,
+            }
+        }
+        Command::Dashboard => state.screen = Screen::Dashboard,
+        Command::Members => state.screen = Screen::Members,
+        Command::Up
+        | Command::Down
+        | Command::PageUp
+        | Command::PageDown
+        | Command::Top
+        | Command::Bottom => {
+            if state.screen == Screen::Dashboard {
+                state.screen = Screen::Members;
+            }
+            let page = state.page_rows.get().max(1) as isize;
+            let delta = match command {
+                Command::Up => -1,
+                Command::Down => 1,
+                Command::PageUp => -page,
+                Command::PageDown => page,
+                Command::Top => isize::MIN,
+                _ => isize::MAX,
+            };
+            state.move_selection(delta);
+            return detail_follow(state);
+        }
+        Command::Search => {
+            state.screen = Screen::Members;
+            state.searching = true;
+        }
+        Command::Palette => state.palette = Some(Input::default()),
+        Command::Open => match state.screen {
+            Screen::Dashboard => state.screen = Screen::Members,
+            _ => {
+                if let Some((index, _)) = state.selected_entry() {
+                    state.screen = Screen::Detail;
+                    state.searching = false;
+                    return vec![state.timeline_effect(index)];
+                }
+            }
+        },
+        Command::Resend => {
+            let Some((index, entry)) = state.selected_entry() else {
+                return vec![];
+            };
+            match &entry.mailbox {
+                None => state.status(Level::Error, state.t(T::ResendNoMailbox)),
+                Some(mailbox) if !mailbox.can_receive_recovery_email() => {
+                    state.status(Level::Error, state.t(T::ResendNoContact))
+                }
+                Some(_) => state.modal = Some(Modal::ConfirmResend { entry: index }),
+            }
+        }
+        Command::Sync => {
+            if !state.sync_running {
+                state.sync_running = true;
+                state.status(Level::Info, state.t(T::SyncRunning));
+                return vec![Effect::Sync];
+            }
+        }
+        Command::SortNext => {
+            let sort = Sort {
+                column: state.sort.column.next(),
+                descending: false,
+            };
+            state.set_sort(sort);
+        }
+        Command::SortReverse => {
+            let sort = Sort {
+                descending: !state.sort.descending,
+                ..state.sort
+            };
+            state.set_sort(sort);
+        }
+        Command::Filter => {
+            state.modal = Some(Modal::Filter {
+                cursor: 0,
+                chosen: state.filter.clone(),
+            })
+        }
+        Command::ClearFilter => state.set_filter(BTreeSet::new()),
+        Command::Chase(category) => {
+            state.search.reset();
+            state.searching = false;
+            state.screen = Screen::Members;
+            state.set_filter(BTreeSet::from([category]));
+            state.selected = 0;
+        }
+    }
+    vec![]
 }
 
 fn is_result(action: &Action) -> bool {

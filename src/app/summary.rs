@@ -1,6 +1,6 @@
 //! Figures for the dashboard, computed from the roster entries.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{MigrationState, PasswordState};
 use crate::store::RosterEntry;
@@ -22,11 +22,36 @@ pub struct Summary {
     pub no_mailbox: usize,
     pub no_member: usize,
     pub removed: usize,
+    /// Migrations completed per day over the last [`HISTORY_DAYS`], oldest first
+    /// (Italian calendar days, today last).
+    pub per_day: Vec<u64>,
+}
+
+/// Days of migration history the dashboard charts.
+pub const HISTORY_DAYS: usize = 30;
+/// Days over which the pace is averaged.
+pub const PACE_DAYS: usize = 7;
+
+/// Where the migration stands against the cutover date.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Forecast {
+    pub days_left: i64,
+    /// Migrations per day over the last [`PACE_DAYS`].
+    pub pace: f64,
+    /// Mailboxes still to migrate.
+    pub remaining: usize,
+    /// Migrations per day needed from today to finish by the cutover.
+    pub needed: f64,
+    pub on_track: bool,
 }
 
 impl Summary {
     pub fn compute(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) -> Self {
-        let mut s = Summary::default();
+        let mut s = Summary {
+            per_day: vec![0; HISTORY_DAYS],
+            ..Summary::default()
+        };
+        let today = crate::i18n::italian_time(now).date();
         for entry in entries {
             if let Some(member) = &entry.member {
                 if entry.in_roster {
@@ -48,6 +73,14 @@ impl Summary {
             }
             s.mailboxes += 1;
             s.migration[migration_index(mailbox.migration)] += 1;
+            if let (MigrationState::Completed, Some(at)) = (mailbox.migration, mailbox.migration_at)
+            {
+                let day = crate::i18n::italian_time(at).date();
+                let age = (today - day).num_days();
+                if (0..HISTORY_DAYS as i64).contains(&age) {
+                    s.per_day[HISTORY_DAYS - 1 - age as usize] += 1;
+                }
+            }
             s.password[password_index(mailbox.password_at(now))] += 1;
             let recovery = &mailbox.recovery;
             if recovery.email_masked.is_some() {
@@ -66,6 +99,28 @@ impl Summary {
 
     pub fn migrated(&self) -> usize {
         self.migration[migration_index(MigrationState::Completed)]
+    }
+
+    /// Days left, pace and whether the pace finishes the job by `cutover`.
+    pub fn forecast(&self, cutover: NaiveDate, now: DateTime<Utc>) -> Forecast {
+        let today = crate::i18n::italian_time(now).date();
+        let days_left = (cutover - today).num_days();
+        let pace =
+            self.per_day[HISTORY_DAYS - PACE_DAYS..].iter().sum::<u64>() as f64 / PACE_DAYS as f64;
+        let remaining = self.mailboxes - self.migrated();
+        let needed = if days_left > 0 {
+            remaining as f64 / days_left as f64
+        } else {
+            remaining as f64
+        };
+        Forecast {
+            days_left,
+            pace,
+            remaining,
+            needed,
+            on_track: remaining == 0
+                || (days_left > 0 && pace * days_left as f64 >= remaining as f64),
+        }
     }
 
     /// Share of `count` over the mailboxes, in percent.

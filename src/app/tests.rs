@@ -1,5 +1,7 @@
 use super::*;
 use crate::app::fixtures;
+use crate::domain::Category;
+use std::collections::BTreeSet;
 
 fn type_text(state: &mut State, text: &str) {
     for c in text.chars() {
@@ -22,46 +24,64 @@ fn loading_computes_the_summary() {
 #[test]
 fn search_narrows_with_every_term_and_escape_clears() {
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::StartSearch);
+    update(&mut state, Action::Command(Command::Search));
     let target = state.entries[3].member.clone().unwrap();
     let query = format!("{} {}", target.cognome.to_lowercase(), &target.nome[..3]);
     type_text(&mut state, &query);
-    assert!(!state.visible.is_empty());
-    for &i in &state.visible {
-        let m = state.entries[i].member.as_ref().unwrap();
-        assert!(
-            m.cognome.eq_ignore_ascii_case(&target.cognome)
-                || m.pec.contains(&target.cognome.to_lowercase())
-        );
-    }
+    assert!(state.visible.len() < state.entries.len());
     assert!(state.visible.contains(&3));
-    update(&mut state, Action::Back);
+    let best = state.entries[state.visible[0]].member.as_ref().unwrap();
+    assert_eq!(best.cognome, target.cognome);
+    update(&mut state, Action::Command(Command::Back));
     assert!(!state.searching);
     assert_eq!(state.visible.len(), state.entries.len());
 }
 
 #[test]
-fn selection_survives_a_search_that_keeps_the_row() {
+fn selection_survives_a_filter_change_that_keeps_the_row() {
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::Down);
-    update(&mut state, Action::Down);
-    let (index, entry) = state.selected_entry().unwrap();
-    let cf = entry.member.as_ref().unwrap().codice_fiscale.clone();
-    update(&mut state, Action::StartSearch);
-    type_text(&mut state, &cf[..6]);
+    let position = state
+        .visible
+        .iter()
+        .position(|&i| state.is_in(i, Category::NotMigrated))
+        .unwrap();
+    update(&mut state, Action::SelectRow(position));
+    let (index, _) = state.selected_entry().unwrap();
+    update(
+        &mut state,
+        Action::SetFilter(BTreeSet::from([Category::NotMigrated, Category::Failed2fa])),
+    );
     assert_eq!(state.selected_entry().unwrap().0, index);
+    update(&mut state, Action::Command(Command::SortReverse));
+    assert_eq!(state.selected_entry().unwrap().0, index);
+}
+
+#[test]
+fn typing_selects_the_best_match() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Bottom));
+    update(&mut state, Action::Command(Command::Search));
+    let cf = state.entries[5]
+        .member
+        .as_ref()
+        .unwrap()
+        .codice_fiscale
+        .clone();
+    type_text(&mut state, &cf);
+    assert_eq!(state.selected, 0);
+    assert_eq!(state.selected_entry().unwrap().0, 5);
 }
 
 #[test]
 fn moving_is_clamped() {
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::Up);
+    update(&mut state, Action::Command(Command::Up));
     assert_eq!(state.selected, 0);
-    update(&mut state, Action::Bottom);
+    update(&mut state, Action::Command(Command::Bottom));
     assert_eq!(state.selected, state.visible.len() - 1);
-    update(&mut state, Action::Down);
+    update(&mut state, Action::Command(Command::Down));
     assert_eq!(state.selected, state.visible.len() - 1);
-    update(&mut state, Action::Top);
+    update(&mut state, Action::Command(Command::Top));
     assert_eq!(state.selected, 0);
 }
 
@@ -78,16 +98,16 @@ fn select_where(state: &mut State, pred: impl Fn(&RosterEntry) -> bool) -> usize
 #[test]
 fn resend_goes_through_confirmation() {
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::ShowMembers);
+    update(&mut state, Action::Command(Command::Members));
     let index = select_where(&mut state, |e| {
         e.mailbox
             .as_ref()
             .is_some_and(|m| m.can_receive_recovery_email())
     });
-    assert!(update(&mut state, Action::RequestResend).is_empty());
+    assert!(update(&mut state, Action::Command(Command::Resend)).is_empty());
     assert_eq!(state.modal, Some(Modal::ConfirmResend { entry: index }));
     // Keys other than confirm/cancel do nothing while the question is open.
-    assert!(update(&mut state, Action::Down).is_empty());
+    assert!(update(&mut state, Action::Command(Command::Down)).is_empty());
     let effects = update(&mut state, Action::Confirm);
     let address = state.entries[index].address().to_string();
     assert_eq!(
@@ -109,7 +129,7 @@ fn cancelling_sends_nothing() {
             .as_ref()
             .is_some_and(|m| m.can_receive_recovery_email())
     });
-    update(&mut state, Action::RequestResend);
+    update(&mut state, Action::Command(Command::Resend));
     assert!(update(&mut state, Action::Cancel).is_empty());
     assert!(state.modal.is_none());
 }
@@ -118,7 +138,7 @@ fn cancelling_sends_nothing() {
 fn resend_is_refused_without_mailbox_or_contact() {
     let mut state = fixtures::state(Lang::It);
     select_where(&mut state, |e| e.mailbox.is_none());
-    update(&mut state, Action::RequestResend);
+    update(&mut state, Action::Command(Command::Resend));
     assert!(state.modal.is_none());
     assert!(matches!(state.status, Some((Level::Error, _))));
     select_where(&mut state, |e| {
@@ -126,7 +146,7 @@ fn resend_is_refused_without_mailbox_or_contact() {
             .as_ref()
             .is_some_and(|m| !m.can_receive_recovery_email())
     });
-    update(&mut state, Action::RequestResend);
+    update(&mut state, Action::Command(Command::Resend));
     assert!(state.modal.is_none());
     assert_eq!(
         state.status.as_ref().unwrap().1,
@@ -155,8 +175,11 @@ fn a_resend_result_reloads_and_reports() {
 #[test]
 fn one_sync_at_a_time() {
     let mut state = fixtures::state(Lang::It);
-    assert_eq!(update(&mut state, Action::SyncNow), vec![Effect::Sync]);
-    assert!(update(&mut state, Action::SyncNow).is_empty());
+    assert_eq!(
+        update(&mut state, Action::Command(Command::Sync)),
+        vec![Effect::Sync]
+    );
+    assert!(update(&mut state, Action::Command(Command::Sync)).is_empty());
     assert_eq!(
         update(&mut state, Action::SyncFinished(Ok("ok".into()))),
         vec![Effect::Load]
@@ -167,14 +190,250 @@ fn one_sync_at_a_time() {
 #[test]
 fn opening_the_detail_loads_the_timeline() {
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::ShowMembers);
-    let effects = update(&mut state, Action::OpenDetail);
+    update(&mut state, Action::Command(Command::Members));
+    let effects = update(&mut state, Action::Command(Command::Open));
     assert!(
         matches!(effects.as_slice(), [Effect::LoadTimeline { entry, .. }] if *entry == state.visible[0])
     );
     assert_eq!(state.screen, Screen::Detail);
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Command(Command::Back));
     assert_eq!(state.screen, Screen::Members);
-    update(&mut state, Action::Back);
+    update(&mut state, Action::Command(Command::Back));
     assert_eq!(state.screen, Screen::Dashboard);
+}
+
+fn state_with_names(names: &[(&str, &str)]) -> State {
+    let mut members = crate::sample::generate_roster(names.len(), 3, "pec.fofi.it");
+    for (m, (cognome, nome)) in members.iter_mut().zip(names) {
+        m.cognome = cognome.to_string();
+        m.nome = nome.to_string();
+        m.pec = format!(
+            "{}.{}@pec.fofi.it",
+            nome.to_lowercase(),
+            cognome.to_lowercase()
+        );
+    }
+    let entries = members
+        .into_iter()
+        .enumerate()
+        .map(|(i, member)| RosterEntry {
+            member_id: Some(i as i64),
+            member: Some(member),
+            in_roster: true,
+            mailbox: None,
+        })
+        .collect();
+    let mut state = fixtures::state(Lang::It);
+    update(
+        &mut state,
+        Action::Loaded(Ok(Snapshot {
+            entries,
+            last_sync: None,
+        })),
+    );
+    state
+}
+
+fn visible_names(state: &State) -> Vec<String> {
+    state
+        .visible
+        .iter()
+        .map(|&i| state.entries[i].member.as_ref().unwrap().full_name())
+        .collect()
+}
+
+#[test]
+fn fuzzy_search_ranks_the_best_match_first() {
+    let mut state = state_with_names(&[
+        ("Bianchi", "Anna"),
+        ("Marino", "Rossella"),
+        ("Rossini", "Mario"),
+        ("Rossi", "Maria"),
+        ("Rossi", "Luca"),
+    ]);
+    update(&mut state, Action::Command(Command::Search));
+    type_text(&mut state, "rossi mar");
+    let names = visible_names(&state);
+    assert_eq!(names[0], "Rossi Maria", "{names:?}");
+    assert!(names.contains(&"Rossini Mario".to_string()));
+    assert!(!names.contains(&"Bianchi Anna".to_string()));
+    // Typing on narrows the same list; deleting widens it again.
+    type_text(&mut state, "ia");
+    assert_eq!(visible_names(&state)[0], "Rossi Maria");
+    for _ in 0..4 {
+        update(&mut state, Action::SearchEdit(InputRequest::DeletePrevChar));
+    }
+    assert!(visible_names(&state).contains(&"Rossi Luca".to_string()));
+}
+
+#[test]
+fn sorting_by_each_column_and_reversing() {
+    let mut state = fixtures::state(Lang::It);
+    let names = visible_names_or_address(&state);
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(names[..10], sorted[..10]);
+    update(&mut state, Action::Command(Command::SortNext));
+    assert_eq!(state.sort.column, SortColumn::CodiceFiscale);
+    let cfs: Vec<String> = state
+        .visible
+        .iter()
+        .filter_map(|&i| {
+            state.entries[i]
+                .member
+                .as_ref()
+                .map(|m| m.codice_fiscale.clone())
+        })
+        .collect();
+    assert!(cfs.windows(2).all(|w| w[0] <= w[1]));
+    update(&mut state, Action::Command(Command::SortReverse));
+    let reversed: Vec<String> = state
+        .visible
+        .iter()
+        .filter_map(|&i| {
+            state.entries[i]
+                .member
+                .as_ref()
+                .map(|m| m.codice_fiscale.clone())
+        })
+        .collect();
+    assert!(reversed.windows(2).all(|w| w[0] >= w[1]));
+    for _ in 0..4 {
+        update(&mut state, Action::Command(Command::SortNext));
+    }
+    assert_eq!(state.sort.column, SortColumn::Recovery);
+    let ranks: Vec<u8> = state
+        .visible
+        .iter()
+        .map(|&i| match &state.entries[i].mailbox {
+            None => 9,
+            Some(m) if m.recovery.email_masked.is_some() => 0,
+            Some(m) if m.recovery.mobile_masked.is_some() => 1,
+            Some(_) => 2,
+        })
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{ranks:?}");
+}
+
+fn visible_names_or_address(state: &State) -> Vec<String> {
+    state
+        .visible
+        .iter()
+        .map(|&i| match &state.entries[i].member {
+            Some(m) => m.full_name(),
+            None => "~".to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn multi_state_filter_keeps_any_of_the_states() {
+    let mut state = fixtures::state(Lang::It);
+    let chosen = BTreeSet::from([Category::LinkExpired, Category::NoMailbox]);
+    update(&mut state, Action::SetFilter(chosen.clone()));
+    assert_eq!(state.screen, Screen::Members);
+    assert_eq!(
+        state.visible.len(),
+        state.count(Category::LinkExpired) + state.count(Category::NoMailbox)
+    );
+    assert!(state.visible.iter().all(|&i| {
+        state.is_in(i, Category::LinkExpired) || state.is_in(i, Category::NoMailbox)
+    }));
+    // Search works inside the filter.
+    let (_, first) = state.selected_entry().unwrap();
+    let cf = first.member.as_ref().unwrap().codice_fiscale.clone();
+    update(&mut state, Action::Command(Command::Search));
+    type_text(&mut state, &cf);
+    assert_eq!(state.visible.len(), 1);
+    update(&mut state, Action::Command(Command::Back));
+    update(&mut state, Action::Command(Command::ClearFilter));
+    assert_eq!(state.visible.len(), state.entries.len());
+}
+
+#[test]
+fn the_filter_modal_toggles_and_applies() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Filter));
+    update(&mut state, Action::ModalMove(3)); // failed_2fa
+    update(&mut state, Action::ModalToggle);
+    update(&mut state, Action::ModalMove(1)); // link_pending
+    update(&mut state, Action::ModalToggle);
+    update(&mut state, Action::Confirm);
+    assert_eq!(
+        state.filter,
+        BTreeSet::from([Category::Failed2fa, Category::LinkPending])
+    );
+    assert!(state.modal.is_none());
+}
+
+#[test]
+fn each_chase_list_opens_the_table_filtered() {
+    for &category in &CHASE {
+        let mut state = fixtures::state(Lang::It);
+        update(&mut state, Action::Command(Command::Chase(category)));
+        assert_eq!(state.screen, Screen::Members);
+        assert_eq!(state.visible.len(), state.count(category), "{category:?}");
+        assert!(state.visible.iter().all(|&i| state.is_in(i, category)));
+    }
+}
+
+#[test]
+fn the_palette_runs_commands_and_reports_errors() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Palette));
+    for c in "filter link_exp".chars() {
+        update(&mut state, Action::PaletteEdit(InputRequest::InsertChar(c)));
+    }
+    update(&mut state, Action::PaletteComplete);
+    assert_eq!(
+        state.palette.as_ref().unwrap().value(),
+        "filter link_expired "
+    );
+    update(&mut state, Action::PaletteRun);
+    assert!(state.palette.is_none());
+    assert_eq!(state.filter, BTreeSet::from([Category::LinkExpired]));
+    update(&mut state, Action::Command(Command::Palette));
+    for c in "boh".chars() {
+        update(&mut state, Action::PaletteEdit(InputRequest::InsertChar(c)));
+    }
+    update(&mut state, Action::PaletteRun);
+    assert!(matches!(&state.status, Some((Level::Error, text)) if text.contains("boh")));
+    update(&mut state, Action::Command(Command::Palette));
+    for c in "lang en".chars() {
+        update(&mut state, Action::PaletteEdit(InputRequest::InsertChar(c)));
+    }
+    update(&mut state, Action::PaletteRun);
+    assert_eq!(state.lang, Lang::En);
+}
+
+#[test]
+fn links_expire_with_the_clock() {
+    let mut state = fixtures::state(Lang::It);
+    let pending = state.count(Category::LinkPending);
+    assert!(pending > 0);
+    update(
+        &mut state,
+        Action::Tick(fixtures::now() + chrono::TimeDelta::hours(25)),
+    );
+    assert_eq!(state.count(Category::LinkPending), 0);
+    assert!(state.count(Category::LinkExpired) >= pending);
+}
+
+#[test]
+fn the_forecast_uses_the_last_seven_days() {
+    let state = fixtures::state(Lang::It);
+    let f = state.summary.forecast(
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+        fixtures::now(),
+    );
+    assert_eq!(f.days_left, 41);
+    let last7: u64 = state.summary.per_day[HISTORY_DAYS - PACE_DAYS..]
+        .iter()
+        .sum();
+    assert!((f.pace - last7 as f64 / 7.0).abs() < 1e-9);
+    assert_eq!(
+        f.remaining,
+        state.summary.mailboxes - state.summary.migrated()
+    );
+    assert_eq!(f.on_track, f.pace * 41.0 >= f.remaining as f64);
 }

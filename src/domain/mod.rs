@@ -1,12 +1,14 @@
 //! The migration's own concepts: members, mailbox states, the password policy,
 //! codice fiscale and contact validation. No I/O, no terminal, HTTP or SQL here.
 
+pub mod category;
 pub mod codice_fiscale;
 pub mod contact;
 pub mod mailbox;
 pub mod member;
 pub mod password;
 
+pub use category::Category;
 pub use mailbox::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
 pub use member::Member;
 

@@ -3,13 +3,13 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Gauge, Paragraph};
+use ratatui::widgets::{Block, Gauge, Paragraph, Sparkline};
 
 use super::labels;
 use super::theme::Theme;
 use crate::app::State;
 use crate::domain::{MigrationState, PasswordState};
-use crate::i18n::T;
+use crate::i18n::{T, format_date};
 
 fn count_line<'a>(
     state: &State,
@@ -26,13 +26,16 @@ fn count_line<'a>(
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let s = &state.summary;
-    let [gauge_area, top, bottom, chase_area] = Layout::vertical([
+    // Who to chase comes first: on a small terminal the breakdowns get cut, not it.
+    let [gauge_area, chase_row, top, bottom] = Layout::vertical([
         Constraint::Length(3),
+        Constraint::Length(9),
         Constraint::Length(6),
-        Constraint::Length(7),
         Constraint::Fill(1),
     ])
     .areas(area);
+    let [chase_area, cutover_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(chase_row);
     let ratio = if s.mailboxes == 0 {
         0.0
     } else {
@@ -134,48 +137,83 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         roster_area,
     );
     render_to_chase(frame, chase_area, state, theme);
+    render_cutover(frame, cutover_area, state, theme);
 }
 
-/// Who needs the Ordine's attention, most urgent first.
+/// Who needs the Ordine's attention, each list one key away.
 fn render_to_chase(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let s = &state.summary;
-    let items = [
-        (T::ChaseNoContact, s.recovery_none),
-        (
-            T::ChaseLinkExpired,
-            s.password[crate::app::password_index(PasswordState::LinkExpired)],
-        ),
-        (
-            T::ChaseFailed2fa,
-            s.migration[crate::app::migration_index(MigrationState::FailedTwoFactor)],
-        ),
-        (
-            T::ChaseFailedCredentials,
-            s.migration[crate::app::migration_index(MigrationState::FailedCredentials)],
-        ),
-        (
-            T::ChaseNotMigrated,
-            s.migration[crate::app::migration_index(MigrationState::NotStarted)],
-        ),
-        (T::RosterNoMailbox, s.no_mailbox),
-        (T::RosterNoMember, s.no_member),
-    ];
-    let lines: Vec<Line> = items
+    let lines: Vec<Line> = crate::app::CHASE
         .iter()
-        .map(|&(text, count)| {
+        .enumerate()
+        .map(|(i, &category)| {
+            let count = state.count(category);
             let style = if count == 0 {
                 theme.dim()
             } else {
                 theme.warn()
             };
             Line::from(vec![
+                Span::styled(format!(" {} ", i + 1), theme.key()),
                 Span::styled(format!("{count:>7}"), style),
-                Span::raw(format!("  {}", state.t(text))),
+                Span::raw(format!("  {}", state.t(labels::category(category)))),
             ])
         })
         .collect();
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(state.t(T::ToChase))),
         area,
+    );
+}
+
+/// Days to the cutover, the pace, and migrations per day.
+fn render_cutover(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let block = Block::bordered().title(state.t(T::Cutover));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [text_area, chart_area] =
+        Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(inner);
+    let lines = match state.cutover {
+        None => vec![Line::from(Span::styled(
+            state.t(T::CutoverNotSet),
+            theme.dim(),
+        ))],
+        Some(cutover) => {
+            let f = state.summary.forecast(cutover, state.now);
+            let when = if f.days_left >= 0 {
+                format!(
+                    "{} · {} {}",
+                    format_date(cutover),
+                    f.days_left,
+                    state.t(T::DaysLeft)
+                )
+            } else {
+                format!("{} · {}", format_date(cutover), state.t(T::CutoverPast))
+            };
+            let verdict = if f.on_track {
+                Span::styled(state.t(T::OnTrack), theme.good())
+            } else {
+                Span::styled(state.t(T::OffTrack), theme.bad())
+            };
+            vec![
+                Line::from(Span::styled(when, theme.title())),
+                Line::raw(format!(
+                    "{}: {:.1} {} · {} {:.1}",
+                    state.t(T::Pace),
+                    f.pace,
+                    state.t(T::PerDay),
+                    state.t(T::Needed),
+                    f.needed
+                )),
+                Line::from(verdict),
+            ]
+        }
+    };
+    frame.render_widget(Paragraph::new(lines), text_area);
+    frame.render_widget(
+        Sparkline::default()
+            .block(Block::new().title(state.t(T::MigrationsPerDay)))
+            .data(&state.summary.per_day)
+            .style(theme.good()),
+        chart_area,
     );
 }

@@ -1,4 +1,8 @@
-//! Turns terminal events into actions, depending on what has the focus.
+//! Keys as data: which key runs which command on which screen, with the
+//! defaults staff know from k9s and lazygit, overridable from the config file.
+//! Typing in the search, the palette and modals is handled apart.
+
+use std::collections::BTreeMap;
 
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
@@ -6,20 +10,267 @@ use crossterm::event::{
 use ratatui::layout::Rect;
 
 use super::{members, view};
-use crate::app::{Action, Modal, Screen, State};
+use crate::app::{Action, CHASE, Command, Modal, Screen, State};
 
-pub fn action_for(event: &Event, state: &State, terminal_area: Rect) -> Option<Action> {
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Dashboard,
+    /// The member table and the detail (both show a selected member).
+    Member,
+}
+
+impl Scope {
+    fn covers(self, screen: Screen) -> bool {
+        match self {
+            Scope::Global => true,
+            Scope::Dashboard => screen == Screen::Dashboard,
+            Scope::Member => screen != Screen::Dashboard,
+        }
+    }
+}
+
+/// One key with its modifiers, as written in the config (`ctrl-r`, `G`, `pgdn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+impl Key {
+    pub fn parse(text: &str) -> Option<Key> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut rest = text;
+        loop {
+            if let Some(r) = rest.strip_prefix("ctrl-") {
+                ctrl = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("alt-") {
+                alt = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let code = match rest.to_ascii_lowercase().as_str() {
+            "enter" => KeyCode::Enter,
+            "esc" => KeyCode::Esc,
+            "tab" => KeyCode::Tab,
+            "backtab" | "shift-tab" => KeyCode::BackTab,
+            "space" => KeyCode::Char(' '),
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "pgup" | "pageup" => KeyCode::PageUp,
+            "pgdn" | "pagedown" => KeyCode::PageDown,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "backspace" => KeyCode::Backspace,
+            "delete" | "del" => KeyCode::Delete,
+            _ => {
+                let mut chars = rest.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) => KeyCode::Char(c),
+                    _ => {
+                        let n: u8 = rest.strip_prefix(['f', 'F'])?.parse().ok()?;
+                        KeyCode::F(n)
+                    }
+                }
+            }
+        };
+        Some(Key { code, ctrl, alt })
+    }
+
+    fn from_event(key: &KeyEvent) -> Key {
+        Key {
+            code: key.code,
+            ctrl: key.modifiers.contains(KeyModifiers::CONTROL),
+            alt: key.modifiers.contains(KeyModifiers::ALT),
+        }
+    }
+
+    /// How the help shows the key.
+    pub fn label(self) -> String {
+        let base = match self.code {
+            KeyCode::Enter => "Invio".to_string(),
+            KeyCode::Esc => "Esc".to_string(),
+            KeyCode::Tab => "Tab".to_string(),
+            KeyCode::BackTab => "Shift-Tab".to_string(),
+            KeyCode::Char(' ') => "Spazio".to_string(),
+            KeyCode::Up => "↑".to_string(),
+            KeyCode::Down => "↓".to_string(),
+            KeyCode::Left => "←".to_string(),
+            KeyCode::Right => "→".to_string(),
+            KeyCode::PageUp => "PgUp".to_string(),
+            KeyCode::PageDown => "PgDn".to_string(),
+            KeyCode::Home => "Home".to_string(),
+            KeyCode::End => "End".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::F(n) => format!("F{n}"),
+            other => format!("{other:?}"),
+        };
+        match (self.ctrl, self.alt) {
+            (true, _) => format!("Ctrl-{base}"),
+            (_, true) => format!("Alt-{base}"),
+            _ => base,
+        }
+    }
+}
+
+/// A key override in the config file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("file di configurazione, {0}")]
+pub struct KeymapError(String);
+
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub key: Key,
+    pub scope: Scope,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+fn scope_of(command: Command) -> Scope {
+    match command {
+        Command::Chase(_) => Scope::Dashboard,
+        Command::Resend | Command::SortNext | Command::SortReverse => Scope::Member,
+        _ => Scope::Global,
+    }
+}
+
+const DEFAULTS: &[(&str, Command)] = &[
+    ("q", Command::Quit),
+    ("ctrl-c", Command::Quit),
+    ("esc", Command::Back),
+    ("?", Command::Help),
+    ("tab", Command::NextScreen),
+    ("backtab", Command::NextScreen),
+    ("up", Command::Up),
+    ("k", Command::Up),
+    ("down", Command::Down),
+    ("j", Command::Down),
+    ("pgup", Command::PageUp),
+    ("ctrl-b", Command::PageUp),
+    ("pgdn", Command::PageDown),
+    ("ctrl-f", Command::PageDown),
+    ("g", Command::Top),
+    ("home", Command::Top),
+    ("G", Command::Bottom),
+    ("end", Command::Bottom),
+    ("/", Command::Search),
+    (":", Command::Palette),
+    ("enter", Command::Open),
+    ("l", Command::Open),
+    ("right", Command::Open),
+    ("r", Command::Resend),
+    ("s", Command::Sync),
+    ("o", Command::SortNext),
+    ("O", Command::SortReverse),
+    ("f", Command::Filter),
+    ("F", Command::ClearFilter),
+];
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let mut bindings: Vec<Binding> = DEFAULTS
+            .iter()
+            .map(|&(key, command)| Binding {
+                key: Key::parse(key).expect("default keys parse"),
+                scope: scope_of(command),
+                command,
+            })
+            .collect();
+        bindings.extend(CHASE.iter().enumerate().map(|(i, &category)| Binding {
+            key: Key {
+                code: KeyCode::Char(char::from(b'1' + i as u8)),
+                ctrl: false,
+                alt: false,
+            },
+            scope: Scope::Dashboard,
+            command: Command::Chase(category),
+        }));
+        Self { bindings }
+    }
+}
+
+impl Keymap {
+    /// The defaults with `overrides` (command name → keys) replacing the keys
+    /// of the commands they name.
+    pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Result<Self, KeymapError> {
+        let mut keymap = Self::default();
+        for (name, keys) in overrides {
+            let command = Command::from_name(name)
+                .ok_or_else(|| KeymapError(format!("[keys]: comando sconosciuto \"{name}\"")))?;
+            let keys = keys
+                .iter()
+                .map(|k| {
+                    Key::parse(k).ok_or_else(|| {
+                        KeymapError(format!("[keys] {name}: tasto non valido \"{k}\""))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            keymap.bindings.retain(|b| b.command != command);
+            keymap.bindings.extend(keys.into_iter().map(|key| Binding {
+                key,
+                scope: scope_of(command),
+                command,
+            }));
+        }
+        Ok(keymap)
+    }
+
+    pub fn command_for(&self, key: &KeyEvent, screen: Screen) -> Option<Command> {
+        let pressed = Key::from_event(key);
+        // The most specific scope wins, so a screen can reuse a global key.
+        self.bindings
+            .iter()
+            .filter(|b| b.key == pressed && b.scope.covers(screen))
+            .min_by_key(|b| b.scope == Scope::Global)
+            .map(|b| b.command)
+    }
+
+    /// The commands usable on `screen` with their keys, in help order.
+    pub fn help(&self, screen: Screen) -> Vec<(String, Command)> {
+        let mut rows: Vec<(String, Command)> = Vec::new();
+        for binding in self.bindings.iter().filter(|b| b.scope.covers(screen)) {
+            match rows.iter_mut().find(|(_, c)| *c == binding.command) {
+                Some((keys, _)) => {
+                    keys.push_str("  ");
+                    keys.push_str(&binding.key.label());
+                }
+                None => rows.push((binding.key.label(), binding.command)),
+            }
+        }
+        rows
+    }
+}
+
+pub fn action_for(
+    event: &Event,
+    state: &State,
+    keymap: &Keymap,
+    terminal_area: Rect,
+) -> Option<Action> {
     match event {
-        Event::Key(key) if key.kind != KeyEventKind::Release => key_action(key, state, event),
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            key_action(key, state, keymap, event)
+        }
         Event::Mouse(mouse) => mouse_action(mouse, state, terminal_area),
         _ => None,
     }
 }
 
-fn key_action(key: &KeyEvent, state: &State, event: &Event) -> Option<Action> {
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    if ctrl && matches!(key.code, KeyCode::Char('c')) {
-        return Some(Action::Quit);
+fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Command(Command::Quit));
     }
     match &state.modal {
         Some(Modal::ConfirmResend { .. }) => {
@@ -29,61 +280,112 @@ fn key_action(key: &KeyEvent, state: &State, event: &Event) -> Option<Action> {
                 _ => None,
             };
         }
+        Some(Modal::Filter { .. }) => {
+            return match key.code {
+                KeyCode::Up | KeyCode::Char('k') => Some(Action::ModalMove(-1)),
+                KeyCode::Down | KeyCode::Char('j') => Some(Action::ModalMove(1)),
+                KeyCode::Char(' ' | 'x') => Some(Action::ModalToggle),
+                KeyCode::Enter => Some(Action::Confirm),
+                KeyCode::Esc | KeyCode::Char('q') => Some(Action::Cancel),
+                _ => None,
+            };
+        }
         Some(Modal::Help) => {
             return match key.code {
-                KeyCode::Esc | KeyCode::Char('?' | 'q') => Some(Action::ToggleHelp),
+                KeyCode::Esc | KeyCode::Char('?' | 'q') => Some(Action::Cancel),
                 _ => None,
             };
         }
         None => {}
     }
+    if state.palette.is_some() {
+        return match key.code {
+            KeyCode::Esc => Some(Action::Cancel),
+            KeyCode::Enter => Some(Action::PaletteRun),
+            KeyCode::Tab => Some(Action::PaletteComplete),
+            _ => tui_input::backend::crossterm::to_input_request(event).map(Action::PaletteEdit),
+        };
+    }
     if state.searching {
         return match key.code {
-            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Esc => Some(Action::Command(Command::Back)),
             KeyCode::Enter => Some(Action::SearchDone),
-            KeyCode::Up => Some(Action::Up),
-            KeyCode::Down => Some(Action::Down),
+            KeyCode::Up => Some(Action::Command(Command::Up)),
+            KeyCode::Down => Some(Action::Command(Command::Down)),
             _ => tui_input::backend::crossterm::to_input_request(event).map(Action::SearchEdit),
         };
     }
-    let action = match key.code {
-        KeyCode::Char('q') => Action::Quit,
-        KeyCode::Esc => Action::Back,
-        KeyCode::Char('?') => Action::ToggleHelp,
-        KeyCode::Tab | KeyCode::BackTab => Action::NextScreen,
-        KeyCode::Char('1') => Action::ShowDashboard,
-        KeyCode::Char('2') => Action::ShowMembers,
-        KeyCode::Up | KeyCode::Char('k') => Action::Up,
-        KeyCode::Down | KeyCode::Char('j') => Action::Down,
-        KeyCode::PageUp => Action::PageUp,
-        KeyCode::PageDown => Action::PageDown,
-        KeyCode::Char('f') if ctrl => Action::PageDown,
-        KeyCode::Char('b') if ctrl => Action::PageUp,
-        KeyCode::Home | KeyCode::Char('g') => Action::Top,
-        KeyCode::End | KeyCode::Char('G') => Action::Bottom,
-        KeyCode::Char('/') => Action::StartSearch,
-        KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right if state.screen == Screen::Members => {
-            Action::OpenDetail
-        }
-        KeyCode::Enter if state.screen == Screen::Dashboard => Action::ShowMembers,
-        KeyCode::Char('r') if state.screen != Screen::Dashboard => Action::RequestResend,
-        KeyCode::Char('s') => Action::SyncNow,
-        _ => return None,
-    };
-    Some(action)
+    keymap.command_for(key, state.screen).map(Action::Command)
 }
 
 fn mouse_action(mouse: &MouseEvent, state: &State, terminal_area: Rect) -> Option<Action> {
-    if state.modal.is_some() {
+    if state.modal.is_some() || state.palette.is_some() {
         return None;
     }
     match mouse.kind {
-        MouseEventKind::ScrollUp => Some(Action::Up),
-        MouseEventKind::ScrollDown => Some(Action::Down),
+        MouseEventKind::ScrollUp => Some(Action::Command(Command::Up)),
+        MouseEventKind::ScrollDown => Some(Action::Command(Command::Down)),
         MouseEventKind::Down(MouseButton::Left) if state.screen == Screen::Members => {
             let body = view::areas(terminal_area).body;
             members::row_at(state, body, mouse.row).map(Action::SelectRow)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    #[test]
+    fn defaults_and_scopes() {
+        let keymap = Keymap::default();
+        let j = press(KeyCode::Char('j'), KeyModifiers::NONE);
+        assert_eq!(keymap.command_for(&j, Screen::Members), Some(Command::Down));
+        let one = press(KeyCode::Char('1'), KeyModifiers::NONE);
+        assert!(matches!(
+            keymap.command_for(&one, Screen::Dashboard),
+            Some(Command::Chase(_))
+        ));
+        assert_eq!(keymap.command_for(&one, Screen::Members), None);
+        let r = press(KeyCode::Char('r'), KeyModifiers::NONE);
+        assert_eq!(keymap.command_for(&r, Screen::Dashboard), None);
+        let big_g = press(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(
+            keymap.command_for(&big_g, Screen::Members),
+            Some(Command::Bottom)
+        );
+    }
+
+    #[test]
+    fn overrides_replace_the_default_keys() {
+        let overrides = BTreeMap::from([(
+            "resend".to_string(),
+            vec!["ctrl-r".to_string(), "x".to_string()],
+        )]);
+        let keymap = Keymap::with_overrides(&overrides).unwrap();
+        let r = press(KeyCode::Char('r'), KeyModifiers::NONE);
+        assert_eq!(keymap.command_for(&r, Screen::Members), None);
+        let ctrl_r = press(KeyCode::Char('r'), KeyModifiers::CONTROL);
+        assert_eq!(
+            keymap.command_for(&ctrl_r, Screen::Detail),
+            Some(Command::Resend)
+        );
+        let help = keymap.help(Screen::Members);
+        assert!(
+            help.iter()
+                .any(|(keys, c)| *c == Command::Resend && keys == "Ctrl-r  x")
+        );
+        assert!(
+            Keymap::with_overrides(&BTreeMap::from([("nope".into(), vec!["x".into()])])).is_err()
+        );
+        assert!(
+            Keymap::with_overrides(&BTreeMap::from([("sync".into(), vec!["ctrl-".into()])]))
+                .is_err()
+        );
     }
 }

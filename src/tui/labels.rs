@@ -1,6 +1,7 @@
 //! The catalog's words for domain states.
 
-use crate::domain::{MigrationState, PasswordState};
+use crate::app::Command;
+use crate::domain::{Category, MigrationState, PasswordState};
 use crate::i18n::T;
 
 pub fn migration(state: MigrationState) -> T {
@@ -27,5 +28,49 @@ pub fn migration_short(state: MigrationState) -> T {
         MigrationState::FailedCredentials => T::ShortMigFailedCredentials,
         MigrationState::FailedTwoFactor => T::ShortMigFailed2fa,
         other => migration(other),
+    }
+}
+
+pub fn category(category: Category) -> T {
+    match category {
+        Category::NotMigrated => T::CatNotMigrated,
+        Category::Migrated => T::CatMigrated,
+        Category::FailedCredentials => T::CatFailedCredentials,
+        Category::Failed2fa => T::CatFailed2fa,
+        Category::LinkPending => T::CatLinkPending,
+        Category::LinkExpired => T::CatLinkExpired,
+        Category::NoRecoveryContact => T::CatNoRecoveryContact,
+        Category::Removed => T::CatRemoved,
+        Category::ExternalPec => T::CatExternalPec,
+        Category::NoMailbox => T::CatNoMailbox,
+        Category::NoMember => T::CatNoMember,
+    }
+}
+
+/// What a command does, for the help.
+pub fn command(command: Command) -> T {
+    match command {
+        Command::Quit => T::KeyQuit,
+        Command::Back => T::KeyBack,
+        Command::Help => T::KeyHelp,
+        Command::NextScreen => T::KeyNextScreen,
+        Command::Dashboard => T::KeyDashboard,
+        Command::Members => T::KeyMembers,
+        Command::Up => T::KeyUp,
+        Command::Down => T::KeyDown,
+        Command::PageUp => T::KeyPageUp,
+        Command::PageDown => T::KeyPageDown,
+        Command::Top => T::KeyTop,
+        Command::Bottom => T::KeyBottom,
+        Command::Search => T::KeySearch,
+        Command::Palette => T::KeyPalette,
+        Command::Open => T::KeyOpen,
+        Command::Resend => T::KeyResend,
+        Command::Sync => T::KeySync,
+        Command::SortNext => T::KeySortNext,
+        Command::SortReverse => T::KeySortReverse,
+        Command::Filter => T::KeyFilter,
+        Command::ClearFilter => T::KeyClearFilter,
+        Command::Chase(c) => category(c),
     }
 }

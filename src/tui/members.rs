@@ -6,9 +6,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
+use nucleo_matcher::Matcher;
+use nucleo_matcher::pattern::Pattern;
+use ratatui::style::Style;
+
 use super::labels;
 use super::theme::Theme;
-use crate::app::State;
+use crate::app::{SortColumn, State, search};
 use crate::i18n::T;
 use crate::store::RosterEntry;
 
@@ -27,20 +31,66 @@ pub fn scroll_offset(previous: usize, selected: usize, height: usize, total: usi
     offset
 }
 
-fn entry_cells<'a>(state: &'a State, entry: &'a RosterEntry, theme: &Theme) -> Vec<Cell<'a>> {
+/// Matches of the search in the visible cells, for highlighting.
+struct Highlighter {
+    pattern: Pattern,
+    matcher: Matcher,
+}
+
+impl Highlighter {
+    fn new(query: &str) -> Option<Self> {
+        let query = query.trim();
+        (!query.is_empty()).then(|| Self {
+            pattern: search::pattern(query),
+            matcher: Matcher::new(nucleo_matcher::Config::DEFAULT),
+        })
+    }
+
+    /// `text` as spans, with the matched characters in `mark`.
+    fn spans(&mut self, text: String, base: Style, mark: Style) -> Line<'static> {
+        let hits = search::highlights(&self.pattern, &mut self.matcher, &text);
+        if hits.is_empty() {
+            return Line::from(Span::styled(text, base));
+        }
+        let spans: Vec<Span> = text
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                let style = if hits.binary_search(&(i as u32)).is_ok() {
+                    mark
+                } else {
+                    base
+                };
+                Span::styled(c.to_string(), style)
+            })
+            .collect();
+        Line::from(spans)
+    }
+}
+
+fn entry_cells<'a>(
+    state: &'a State,
+    entry: &'a RosterEntry,
+    theme: &Theme,
+    highlighter: &mut Option<Highlighter>,
+) -> Vec<Cell<'a>> {
     let (name, cf) = match &entry.member {
-        Some(m) => (m.full_name(), m.codice_fiscale.as_str()),
-        None => (format!("({})", state.t(T::NotInRoster)), ""),
+        Some(m) => (m.full_name(), m.codice_fiscale.clone()),
+        None => (format!("({})", state.t(T::NotInRoster)), String::new()),
     };
     let name_style = if entry.member.is_some() && !entry.in_roster {
         theme.dim()
     } else {
-        ratatui::style::Style::new()
+        Style::new()
+    };
+    let mut text = |value: String, style: Style| match highlighter {
+        Some(h) => Cell::from(h.spans(value, style, theme.matched())),
+        None => Cell::from(Span::styled(value, style)),
     };
     let mut cells = vec![
-        Cell::from(Span::styled(name, name_style)),
-        Cell::from(cf),
-        Cell::from(entry.address()),
+        text(name, name_style),
+        text(cf, Style::new()),
+        text(entry.address().to_string(), Style::new()),
     ];
     match &entry.mailbox {
         Some(mailbox) => {
@@ -82,18 +132,36 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     );
     state.table_offset.set(offset);
     let end = (offset + height).min(state.visible.len());
+    let mut highlighter = Highlighter::new(state.search.value());
     let rows: Vec<Row> = state.visible[offset..end]
         .iter()
-        .map(|&i| Row::new(entry_cells(state, &state.entries[i], theme)))
+        .map(|&i| {
+            Row::new(entry_cells(
+                state,
+                &state.entries[i],
+                theme,
+                &mut highlighter,
+            ))
+        })
         .collect();
-    let header = Row::new([
-        state.t(T::ColName),
-        state.t(T::ColCf),
-        state.t(T::ColPec),
-        state.t(T::ColMigration),
-        state.t(T::ColPassword),
-        state.t(T::ColRecovery),
-    ])
+    let titles = [
+        (SortColumn::Name, T::ColName),
+        (SortColumn::CodiceFiscale, T::ColCf),
+        (SortColumn::Pec, T::ColPec),
+        (SortColumn::Migration, T::ColMigration),
+        (SortColumn::Password, T::ColPassword),
+        (SortColumn::Recovery, T::ColRecovery),
+    ];
+    let header = Row::new(titles.map(|(column, text)| {
+        // While searching, rows are ranked by match, not by the sort column.
+        let sorted_here = state.sort.column == column && state.search.value().trim().is_empty();
+        let arrow = match (sorted_here, state.sort.descending) {
+            (false, _) => "",
+            (true, false) => " ▲",
+            (true, true) => " ▼",
+        };
+        format!("{}{arrow}", state.t(text))
+    }))
     .style(theme.header());
     let widths = [
         Constraint::Fill(3),
@@ -103,7 +171,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Constraint::Fill(2),
         Constraint::Fill(2),
     ];
-    let title = format!(
+    let mut title = format!(
         "{} · {} {} {} {}",
         state.t(T::TabMembers),
         state.visible.len(),
@@ -111,6 +179,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         state.t(T::Of),
         state.entries.len()
     );
+    if !state.filter.is_empty() {
+        let names: Vec<&str> = state
+            .filter
+            .iter()
+            .map(|&c| state.t(labels::category(c)))
+            .collect();
+        title.push_str(&format!(
+            " · {}: {}",
+            state.t(T::Filtered),
+            names.join(", ")
+        ));
+    }
     let table = Table::new(rows, widths)
         .header(header)
         .block(Block::bordered().title(title))

@@ -24,9 +24,17 @@ use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 use tokio::sync::mpsc;
 
-use crate::app::{self, Action, Effect, State};
+use crate::app::{self, Action, Command, Effect, State};
 use crate::services::Services;
+pub use keymap::Keymap;
 pub use theme::Theme;
+
+/// How the console looks and which keys it answers to.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    pub theme: Theme,
+    pub keymap: Keymap,
+}
 
 /// Puts the terminal back as it was: cooked mode, main screen, cursor shown.
 pub fn restore_terminal() {
@@ -67,15 +75,20 @@ const TICK: Duration = Duration::from_secs(1);
 pub async fn run_console(
     state: State,
     services: Services,
+    keymap: Keymap,
     sync_interval: Option<Duration>,
 ) -> anyhow::Result<()> {
+    let ui = Ui {
+        theme: Theme::from_env(),
+        keymap,
+    };
     let mut terminal = setup_terminal()?;
     let result = run_loop(
         &mut terminal,
         state,
         &services,
         EventStream::new(),
-        &Theme::from_env(),
+        &ui,
         sync_interval,
     )
     .await;
@@ -90,7 +103,7 @@ pub async fn run_loop<B, E>(
     mut state: State,
     services: &Services,
     mut events: E,
-    theme: &Theme,
+    ui: &Ui,
     sync_interval: Option<Duration>,
 ) -> anyhow::Result<State>
 where
@@ -105,25 +118,25 @@ where
     let mut terminate = terminate_signal();
     services.perform(Effect::Load, &tx);
     if services.can_sync() {
-        for effect in app::update(&mut state, Action::SyncNow) {
+        for effect in app::update(&mut state, Action::Command(Command::Sync)) {
             services.perform(effect, &tx);
         }
     }
     loop {
-        terminal.draw(|frame| view::draw(frame, &state, theme))?;
+        terminal.draw(|frame| view::draw(frame, &state, ui))?;
         let action = tokio::select! {
             event = events.next() => match event {
                 Some(Ok(event)) => {
                     let size = terminal.size()?;
-                    keymap::action_for(&event, &state, ratatui::layout::Rect::new(0, 0, size.width, size.height))
+                    keymap::action_for(&event, &state, &ui.keymap, ratatui::layout::Rect::new(0, 0, size.width, size.height))
                 }
                 Some(Err(e)) => return Err(e.into()),
-                None => Some(Action::Quit),
+                None => Some(Action::Command(Command::Quit)),
             },
             Some(action) = rx.recv() => Some(action),
             _ = tick.tick() => Some(Action::Tick(chrono::Utc::now())),
-            _ = sync_timer.tick(), if sync_interval.is_some() && services.can_sync() => Some(Action::SyncNow),
-            _ = &mut terminate => Some(Action::Quit),
+            _ = sync_timer.tick(), if sync_interval.is_some() && services.can_sync() => Some(Action::Command(Command::Sync)),
+            _ = &mut terminate => Some(Action::Command(Command::Quit)),
         };
         if let Some(action) = action {
             for effect in app::update(&mut state, action) {

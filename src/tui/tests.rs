@@ -7,15 +7,19 @@ use ratatui::style::{Color, Modifier};
 
 use super::theme::Theme;
 use super::view;
-use crate::app::{Action, State, fixtures, update};
+use crate::app::{Action, Command, State, fixtures, update};
 use crate::i18n::Lang;
 use crate::store::{Event, EventKind, Outcome};
 
 const COLOR: Theme = Theme { color: true };
 
 fn render(state: &State, width: u16, height: u16, theme: &Theme) -> Terminal<TestBackend> {
+    let ui = super::Ui {
+        theme: *theme,
+        keymap: super::Keymap::default(),
+    };
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| view::draw(f, state, theme)).unwrap();
+    terminal.draw(|f| view::draw(f, state, &ui)).unwrap();
     terminal
 }
 
@@ -25,7 +29,7 @@ fn snapshot(state: &State, width: u16, height: u16) -> String {
 
 fn members_state() -> State {
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::ShowMembers);
+    update(&mut state, Action::Command(Command::Members));
     state
 }
 
@@ -48,7 +52,7 @@ fn dashboard_at_80x24() {
 fn member_table() {
     let mut state = members_state();
     for _ in 0..3 {
-        update(&mut state, Action::Down);
+        update(&mut state, Action::Command(Command::Down));
     }
     insta::assert_snapshot!(snapshot(&state, 120, 30));
 }
@@ -56,7 +60,7 @@ fn member_table() {
 #[test]
 fn member_table_scrolls_drawing_only_visible_rows() {
     let mut state = members_state();
-    update(&mut state, Action::Bottom);
+    update(&mut state, Action::Command(Command::Bottom));
     let text = snapshot(&state, 100, 12);
     let (_, last) = state.selected_entry().unwrap();
     assert!(text.contains(last.address()), "{text}");
@@ -66,7 +70,7 @@ fn member_table_scrolls_drawing_only_visible_rows() {
 #[test]
 fn member_table_searched() {
     let mut state = members_state();
-    update(&mut state, Action::StartSearch);
+    update(&mut state, Action::Command(Command::Search));
     for c in "rossi".chars() {
         update(
             &mut state,
@@ -89,7 +93,7 @@ fn detail_state() -> State {
         })
         .unwrap();
     update(&mut state, Action::SelectRow(position));
-    update(&mut state, Action::OpenDetail);
+    update(&mut state, Action::Command(Command::Open));
     let (entry, e) = state.selected_entry().unwrap();
     let address = e.address().to_string();
     let event = |id, hours, kind, detail: &str, outcome| Event {
@@ -131,19 +135,61 @@ fn detail_with_timeline() {
 #[test]
 fn confirm_resend() {
     let mut state = detail_state();
-    update(&mut state, Action::RequestResend);
+    update(&mut state, Action::Command(Command::Resend));
     insta::assert_snapshot!(snapshot(&state, 100, 30));
 }
 
 #[test]
 fn help_lists_every_key() {
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::ToggleHelp);
+    update(&mut state, Action::Command(Command::Help));
     let text = snapshot(&state, 100, 30);
-    for (key, _) in super::popup::KEYS {
-        assert!(text.contains(key), "{key} missing");
+    for (keys, command) in super::Keymap::default().help(state.screen) {
+        assert!(text.contains(&keys), "{keys} missing");
+        let what = super::labels::command(command).get(Lang::It);
+        assert!(text.contains(what), "{what} missing");
     }
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn help_fits_80x24_in_two_columns() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Members));
+    update(&mut state, Action::Command(Command::Help));
+    let text = snapshot(&state, 80, 24);
+    for (keys, _) in super::Keymap::default().help(state.screen) {
+        assert!(text.contains(&keys), "{keys} missing:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn filter_modal_and_palette() {
+    let mut state = members_state();
+    update(&mut state, Action::Command(Command::Filter));
+    update(&mut state, Action::ModalMove(5));
+    update(&mut state, Action::ModalToggle);
+    insta::assert_snapshot!("filter_modal", snapshot(&state, 100, 24));
+    update(&mut state, Action::Confirm);
+    update(&mut state, Action::Command(Command::Palette));
+    update(
+        &mut state,
+        Action::PaletteEdit(tui_input::InputRequest::InsertChar('s')),
+    );
+    insta::assert_snapshot!("palette", snapshot(&state, 100, 24));
+}
+
+#[test]
+fn each_chase_list() {
+    for (i, &category) in crate::app::CHASE.iter().enumerate() {
+        let mut state = fixtures::state(Lang::It);
+        update(&mut state, Action::Command(Command::Chase(category)));
+        insta::assert_snapshot!(
+            format!("chase_{}_{}", i + 1, category.code()),
+            snapshot(&state, 120, 16)
+        );
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
-use super::{dashboard, detail, members, popup};
+use super::{Ui, dashboard, detail, members, popup};
 use crate::app::{Level, Modal, Screen, State};
 use crate::i18n::{T, format_datetime};
 
@@ -31,7 +31,8 @@ pub fn areas(area: Rect) -> Areas {
     }
 }
 
-pub fn draw(frame: &mut Frame, state: &State, theme: &Theme) {
+pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
+    let theme = &ui.theme;
     let areas = areas(frame.area());
     render_header(frame, areas.header, state, theme);
     if !state.loaded {
@@ -44,10 +45,16 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme) {
         }
     }
     render_footer(frame, areas.footer, state, theme);
+    if let Some(input) = &state.palette {
+        popup::render_palette(frame, state, theme, input, areas.footer);
+    }
     match &state.modal {
-        Some(Modal::Help) => popup::render_help(frame, state, theme),
+        Some(Modal::Help) => popup::render_help(frame, state, theme, &ui.keymap),
         Some(Modal::ConfirmResend { entry }) => {
             popup::render_confirm_resend(frame, state, theme, *entry)
+        }
+        Some(Modal::Filter { cursor, chosen }) => {
+            popup::render_filter(frame, state, theme, *cursor, chosen)
         }
         None => {}
     }

@@ -1,0 +1,118 @@
+//! The user's intents that keys can be bound to and the palette can run, by name.
+
+use crate::domain::Category;
+
+/// The "to chase" lists of the dashboard, in the order they are shown (and
+/// bound to the digits 1-7).
+pub const CHASE: [Category; 7] = [
+    Category::NotMigrated,
+    Category::FailedCredentials,
+    Category::Failed2fa,
+    Category::LinkExpired,
+    Category::NoRecoveryContact,
+    Category::NoMailbox,
+    Category::NoMember,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    Quit,
+    Back,
+    Help,
+    NextScreen,
+    Dashboard,
+    Members,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Search,
+    Palette,
+    Open,
+    Resend,
+    Sync,
+    SortNext,
+    SortReverse,
+    Filter,
+    ClearFilter,
+    /// Open the member table filtered on one "to chase" list.
+    Chase(Category),
+}
+
+impl Command {
+    /// Every command, for the help and the config file's key overrides.
+    pub fn all() -> Vec<Command> {
+        let mut all = vec![
+            Command::Quit,
+            Command::Back,
+            Command::Help,
+            Command::NextScreen,
+            Command::Dashboard,
+            Command::Members,
+            Command::Up,
+            Command::Down,
+            Command::PageUp,
+            Command::PageDown,
+            Command::Top,
+            Command::Bottom,
+            Command::Search,
+            Command::Palette,
+            Command::Open,
+            Command::Resend,
+            Command::Sync,
+            Command::SortNext,
+            Command::SortReverse,
+            Command::Filter,
+            Command::ClearFilter,
+        ];
+        all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
+        all
+    }
+
+    /// The name used in the config file (`[keys]`) and the palette.
+    pub fn name(self) -> String {
+        let fixed = match self {
+            Command::Quit => "quit",
+            Command::Back => "back",
+            Command::Help => "help",
+            Command::NextScreen => "next_screen",
+            Command::Dashboard => "dashboard",
+            Command::Members => "members",
+            Command::Up => "up",
+            Command::Down => "down",
+            Command::PageUp => "page_up",
+            Command::PageDown => "page_down",
+            Command::Top => "top",
+            Command::Bottom => "bottom",
+            Command::Search => "search",
+            Command::Palette => "palette",
+            Command::Open => "open",
+            Command::Resend => "resend",
+            Command::Sync => "sync",
+            Command::SortNext => "sort_next",
+            Command::SortReverse => "sort_reverse",
+            Command::Filter => "filter",
+            Command::ClearFilter => "clear_filter",
+            Command::Chase(category) => return format!("chase_{}", category.code()),
+        };
+        fixed.to_string()
+    }
+
+    pub fn from_name(name: &str) -> Option<Command> {
+        Command::all().into_iter().find(|c| c.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for command in Command::all() {
+            assert_eq!(Command::from_name(&command.name()), Some(command));
+        }
+    }
+}

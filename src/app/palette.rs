@@ -1,0 +1,144 @@
+//! The `:` command line: what it understands, and completion of command names.
+
+use std::collections::BTreeSet;
+
+use super::{Action, Command, Sort, SortColumn};
+use crate::domain::Category;
+use crate::i18n::Lang;
+
+/// Commands the palette completes, with their arguments.
+pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
+    ("sync", ""),
+    ("filter", "[stato ...]"),
+    ("clear", ""),
+    ("sort", "name|cf|pec|migration|password|recovery [desc]"),
+    ("dashboard", ""),
+    ("members", ""),
+    ("lang", "it|en"),
+    ("help", ""),
+    ("quit", ""),
+];
+
+/// Completes the command name being typed, or the state name after `filter`.
+pub fn complete(line: &str) -> Option<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let ends_with_space = line.ends_with(' ');
+    let unique = |candidates: Vec<String>, prefix: &str| {
+        let matching: Vec<String> = candidates
+            .into_iter()
+            .filter(|c| c.starts_with(prefix))
+            .collect();
+        (matching.len() == 1).then(|| matching[0].clone())
+    };
+    match words.as_slice() {
+        [word] if !ends_with_space => {
+            let names = PALETTE_COMMANDS
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect();
+            unique(names, word).map(|name| format!("{name} "))
+        }
+        ["filter", rest @ ..] if !ends_with_space && !rest.is_empty() => {
+            let prefix = rest[rest.len() - 1];
+            let codes = Category::ALL.iter().map(|c| c.code().to_string()).collect();
+            unique(codes, prefix).map(|code| {
+                let kept = &rest[..rest.len() - 1];
+                format!(
+                    "filter {}{code} ",
+                    kept.iter().map(|w| format!("{w} ")).collect::<String>()
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Parses a command line into actions, or an error message naming what is wrong.
+pub fn parse(line: &str) -> Result<Vec<Action>, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&name, args)) = words.split_first() else {
+        return Ok(vec![]);
+    };
+    let command = |c: Command| Ok(vec![Action::Command(c)]);
+    match name {
+        "q" | "quit" => command(Command::Quit),
+        "sync" => command(Command::Sync),
+        "help" => command(Command::Help),
+        "dashboard" => command(Command::Dashboard),
+        "members" => command(Command::Members),
+        "clear" => Ok(vec![
+            Action::Command(Command::ClearFilter),
+            Action::Command(Command::Back),
+        ]),
+        "filter" if args.is_empty() => command(Command::Filter),
+        "filter" => {
+            let categories = args
+                .iter()
+                .map(|code| {
+                    Category::from_code(code).ok_or_else(|| format!("stato sconosciuto: {code}"))
+                })
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            Ok(vec![Action::SetFilter(categories)])
+        }
+        "sort" => {
+            let column = args
+                .first()
+                .and_then(|c| SortColumn::from_name(c))
+                .ok_or_else(|| format!("uso: sort {}", PALETTE_COMMANDS[3].1))?;
+            let descending = args.get(1).is_some_and(|d| *d == "desc");
+            Ok(vec![Action::SetSort(Sort { column, descending })])
+        }
+        "lang" => {
+            let lang = args
+                .first()
+                .and_then(|l| Lang::parse(l))
+                .ok_or_else(|| "uso: lang it|en".to_string())?;
+            Ok(vec![Action::SetLang(lang)])
+        }
+        other => match Command::from_name(other) {
+            Some(c) => command(c),
+            None => Err(format!(
+                "comando sconosciuto: {other} (Tab completa, :help elenca i tasti)"
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completes_commands_and_states() {
+        assert_eq!(complete("sy").as_deref(), Some("sync "));
+        assert_eq!(complete("s"), None, "sync and sort are both possible");
+        assert_eq!(
+            complete("filter link_e").as_deref(),
+            Some("filter link_expired ")
+        );
+        assert_eq!(
+            complete("filter failed_2fa no_rec").as_deref(),
+            Some("filter failed_2fa no_recovery_contact ")
+        );
+    }
+
+    #[test]
+    fn parses_and_reports_mistakes() {
+        assert!(matches!(
+            parse("sync").unwrap()[..],
+            [Action::Command(Command::Sync)]
+        ));
+        assert!(
+            matches!(&parse("filter link_expired failed_2fa").unwrap()[..], [Action::SetFilter(f)] if f.len() == 2)
+        );
+        assert_eq!(parse("filter boh").unwrap_err(), "stato sconosciuto: boh");
+        assert!(parse("frobnicate").unwrap_err().contains("frobnicate"));
+        assert!(matches!(
+            parse("sort pec desc").unwrap()[..],
+            [Action::SetSort(Sort {
+                column: SortColumn::Pec,
+                descending: true
+            })]
+        ));
+    }
+}
