@@ -70,7 +70,7 @@ fn fill(path: &std::path::Path, members: usize) {
         .collect();
     let mut store = Store::open(path).unwrap();
     store
-        .upsert_members(&roster, "bench", "bench", now)
+        .upsert_members(&pecdesk::store::IncomingRoster::full(&roster), "bench", "bench", now)
         .unwrap();
     store.apply_sync(&states, "bench", now, now).unwrap();
 }
@@ -117,6 +117,9 @@ fn measure(path: &std::path::Path) {
         ms(first_frame),
         ms(loaded)
     );
+    if std::env::args().any(|a| a == "--start-only") {
+        return;
+    }
 
     let mut timings = Vec::new();
     let mut keystroke = |state: &mut State, action: Action| {
@@ -195,8 +198,9 @@ fn main() {
     let members: usize = arg("--members")
         .map(|m| m.parse().expect("--members N"))
         .unwrap_or(100_000);
+    // `--db PATH` keeps the filled store for profiling (`--measure PATH`).
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bench.db");
+    let path = arg("--db").map(std::path::PathBuf::from).unwrap_or_else(|| dir.path().join("bench.db"));
     let t = Instant::now();
     fill(&path, members);
     println!(

@@ -13,7 +13,7 @@ use crate::config::{self, Config};
 use crate::i18n::Lang;
 use crate::import;
 use crate::provider::sim::{self, SimConfig};
-use crate::provider::{ClientConfig, ProviderClient};
+use crate::provider::{ClientConfig, Credentials, ProviderClient};
 use crate::services::Services;
 use crate::store::Store;
 use crate::tui::Keymap;
@@ -22,11 +22,20 @@ use crate::tui::Keymap;
 pub const SAMPLE_ROSTER: &[u8] = include_bytes!("../assets/sample-roster.csv");
 pub const SAMPLE_ROSTER_NAME: &str = "sample-roster.csv";
 
+/// The exit codes, as `--help` and the README document them.
+pub const EXIT_CODES_HELP: &str = "\
+Codici di uscita / exit codes:
+  0  fatto / done
+  1  fatto, ma con errori su alcune voci / done with failures
+  2  errore d'uso o di configurazione / usage or configuration error
+  3  gestore non raggiungibile / provider unreachable";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pecdesk",
     version,
-    about = "Console per la migrazione delle caselle PEC dell'Ordine (Aruba → InfoCert)"
+    about = "Console per la migrazione delle caselle PEC dell'Ordine (Aruba → InfoCert)",
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
     /// The store (SQLite file). Default: pecdesk.db in the user's data directory.
@@ -51,16 +60,17 @@ pub enum Command {
     Demo,
     /// The console on the configured store and provider (the default).
     Console,
-    /// Import a roster CSV into the store.
-    Import {
-        /// The roster file (CSV with a header row).
-        file: PathBuf,
-    },
-    /// Fetch every mailbox's state from the provider and store it.
+    /// Import the roster (albo): a CSV, the INI-PEC layout or a SQLite database.
+    Import(ImportArgs),
+    /// Fetch the mailboxes' states from the provider and store them: every
+    /// mailbox the first time and once a day, otherwise only what changed.
     Sync {
         /// Provider base URL (overrides config and PECDESK_PROVIDER_URL).
         #[arg(long, value_name = "URL")]
         provider: Option<String>,
+        /// Fetch every mailbox, also noticing those no longer at the provider.
+        #[arg(long)]
+        full: bool,
     },
     /// Show the configuration.
     Config {
@@ -68,24 +78,83 @@ pub enum Command {
         #[arg(long)]
         print_default: bool,
     },
-    /// Serve the provider simulator on 127.0.0.1.
-    Sim {
-        /// Port (0 picks a free one).
-        #[arg(long, default_value_t = 8787)]
-        port: u16,
-        /// Roster whose members get mailboxes. Default: the bundled sample.
+    /// Export the entries in the given states, with contact data and state,
+    /// as CSV, CSV for Italian Excel, JSON or the INI-PEC layout.
+    Export {
+        /// The file to write (replaced atomically, mode 0600).
         #[arg(long, value_name = "FILE")]
-        roster: Option<PathBuf>,
-        /// Seed for the spread of states.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Bearer token to accept. Default: a random one, printed at start.
-        #[arg(long)]
-        token: Option<String>,
-        /// Let members migrate over time, as in the demo.
-        #[arg(long)]
-        demo: bool,
+        out: PathBuf,
+        /// Only entries in this state (repeatable: any of them; --help lists the states).
+        #[arg(
+            long = "state",
+            value_name = "STATE",
+            value_parser = crate::report::parse_state,
+            long_help = crate::report::states_help()
+        )]
+        states: Vec<crate::domain::Category>,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = crate::export::ExportFormat::Csv)]
+        format: crate::export::ExportFormat,
     },
+    /// The dashboard's figures: totals per state, migrated share, days to the
+    /// cutover, pace, the "to chase" lists and the last sync.
+    Report {
+        /// Print one JSON object (state codes as keys) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the provider simulator on 127.0.0.1.
+    Sim(SimArgs),
+}
+
+/// `pecdesk sim`: its options.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Roster whose members get mailboxes. Default: the bundled sample.
+    #[arg(long, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
+    /// Seed for the spread of states and of the faults.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// A static bearer token also accepted. Default: a random one, printed at start.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// OAuth2 client id accepted at /oauth/token.
+    #[arg(long, default_value = sim::DEFAULT_CLIENT_ID, value_name = "ID")]
+    pub client_id: String,
+    /// OAuth2 client secret accepted at /oauth/token. Default: a random one, printed at start.
+    #[arg(long, value_name = "SECRET")]
+    pub client_secret: Option<String>,
+    /// Lifetime of the issued tokens, in seconds of simulated time.
+    #[arg(long, default_value_t = sim::DEFAULT_TOKEN_TTL.as_secs(), value_name = "SECS")]
+    pub token_ttl: u64,
+    /// The passage to the new provider: YYYY-MM-DD (00:00 UTC), an RFC 3339
+    /// instant, or days from now (-1: already passed). Default: the config's
+    /// cutover, else 30 days from now.
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+    pub cutover: Option<String>,
+    /// Let members migrate, use their recovery links and change temporary
+    /// passwords over time, as in the demo.
+    #[arg(long)]
+    pub demo: bool,
+    /// Delay added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// Share of requests answered with a 5xx (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    pub fail_rate: f64,
+    /// Share of requests answered too late (0 to 1), see --timeout-delay-ms.
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    pub timeout_rate: f64,
+    /// How late a "too late" answer is, in milliseconds.
+    #[arg(long, default_value_t = sim::DEFAULT_LATE_ANSWER_DELAY.as_millis() as u64, value_name = "MS")]
+    pub timeout_delay_ms: u64,
+    /// Requests per second before answering 429 with Retry-After.
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
 }
 
 /// Where data files go by default.
@@ -112,6 +181,8 @@ fn store_path(cli: &Cli, config: &Config) -> anyhow::Result<PathBuf> {
         .context("nessuna cartella dati: indicare --db PATH")
 }
 
+/// The provider client the configuration describes (None without a URL).
+/// OAuth2 client credentials come first; a static token is the fallback.
 fn client_from(
     config: &Config,
     url_override: Option<&str>,
@@ -119,16 +190,30 @@ fn client_from(
     let url = url_override
         .map(str::to_string)
         .or(config.provider_url.clone());
-    match (url, &config.provider_token) {
-        (Some(url), Some(token)) => Ok(Some(ProviderClient::new(ClientConfig::new(
-            url,
-            token.clone(),
-        ))?)),
-        (Some(_), None) => bail!(
-            "manca il token del gestore: impostare provider_token nel file di configurazione o PECDESK_PROVIDER_TOKEN"
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let credentials = match (
+        &config.client_id,
+        &config.client_secret,
+        &config.provider_token,
+    ) {
+        (Some(client_id), Some(client_secret), _) => Credentials::ClientCredentials {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+        },
+        (Some(_), None, _) | (None, Some(_), _) => bail!(
+            "client_id e client_secret del gestore vanno impostati insieme \
+             (file di configurazione o PECDESK_CLIENT_ID e PECDESK_CLIENT_SECRET)"
         ),
-        (None, _) => Ok(None),
-    }
+        (None, None, Some(token)) => Credentials::StaticToken(token.clone()),
+        (None, None, None) => bail!(
+            "mancano le credenziali del gestore: impostare client_id e client_secret \
+             (PECDESK_CLIENT_ID, PECDESK_CLIENT_SECRET) o provider_token (PECDESK_PROVIDER_TOKEN)"
+        ),
+    };
+    let client = ProviderClient::new(ClientConfig::with_credentials(url, credentials))?;
+    Ok(Some(client))
 }
 
 /// Runs the parsed command line.
@@ -158,11 +243,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // Open once here so a bad store is reported before the terminal is taken.
             Store::open(&path)?;
             let client = client_from(&config, None)?;
-            let services = Services {
-                store_path: path,
-                client,
-                operator: config.operator.clone(),
-            };
+            let services = Services::new(path, client, config.operator.clone());
             let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
@@ -173,57 +254,147 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Some(Command::Import { file }) => {
+        Some(Command::Import(args)) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
-            import_command(&path, file, &config.operator)
+            import_command(&path, args, &config.operator)
         }
-        Some(Command::Sync { provider }) => {
+        Some(Command::Sync { provider, full }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, provider.as_deref())?.context(
                 "nessun gestore configurato: indicare --provider URL o PECDESK_PROVIDER_URL",
             )?;
             Store::open(&path)?;
-            let outcome = crate::sync::run(&path, &client, &config.operator).await?;
-            println!("Sincronizzazione completata: {}", outcome.describe());
-            Ok(())
-        }
-        Some(Command::Sim {
-            port,
-            roster,
-            seed,
-            token,
-            demo,
-        }) => {
-            init_logging(&data_dir().join("pecdesk-sim.log"), &cli.log_level);
-            let members = match roster {
-                Some(file) => import::read_file(file)?.members,
-                None => import::parse_csv(SAMPLE_ROSTER, SAMPLE_ROSTER_NAME)?.members,
+            let mode = if *full {
+                crate::sync::SyncMode::Full
+            } else {
+                crate::sync::SyncMode::Auto
             };
-            let token_given = token.is_some();
-            let mut sim_config = SimConfig::new(token.clone().unwrap_or_else(sim::random_token));
-            sim_config.seed = *seed;
-            sim_config.demo = *demo;
-            sim_config.pec_domain = config.pec_domain.clone();
-            let token = sim_config.token.clone();
-            let handle = sim::start(
-                &members,
-                sim_config,
-                SocketAddr::from(([127, 0, 0, 1], *port)),
-            )
-            .await?;
-            println!("Simulatore del gestore in ascolto su {}", handle.base_url());
-            if !token_given {
-                // The simulator's own throwaway token, printed so staff can connect.
-                println!("Token: {token}");
+            let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let outcome = crate::sync::run_with(&path, &client, &config.operator, mode, |p| {
+                if on_terminal {
+                    show_sync_progress(p);
+                }
+            })
+            .await;
+            if on_terminal {
+                eprintln!();
             }
-            println!("Ctrl-C per fermarlo.");
-            tokio::signal::ctrl_c().await?;
-            handle.shutdown().await;
+            println!("Sincronizzazione completata: {}", outcome?.describe());
             Ok(())
         }
+        Some(Command::Sim(args)) => sim_command(&cli, &config, args).await,
+        Some(Command::Export {
+            out,
+            states,
+            format,
+        }) => export_command(&cli, &config, out, states, *format),
+        Some(Command::Report { json }) => report_command(&cli, &config, *json),
     }
+}
+
+/// One line on stderr, rewritten in place, while a sync runs.
+fn show_sync_progress(progress: crate::sync::SyncProgress) {
+    use std::io::Write;
+    match progress.total {
+        Some(total) => eprint!(
+            "\rCaselle ricevute dal gestore: {}/{total}   ",
+            progress.fetched
+        ),
+        None => eprint!("\rCollegamento al gestore…"),
+    }
+    let _ = std::io::stderr().flush();
+}
+
+/// When the simulated cutover is: days from now, an RFC 3339 instant or a date.
+fn parse_cutover(text: &str, now: chrono::DateTime<Utc>) -> anyhow::Result<chrono::DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(days) = text.parse::<i64>() {
+        return chrono::TimeDelta::try_days(days)
+            .and_then(|d| now.checked_add_signed(d))
+            .with_context(|| format!("--cutover {text}: troppi giorni"));
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    ["%Y-%m-%d", "%d/%m/%Y"]
+        .iter()
+        .find_map(|f| chrono::NaiveDate::parse_from_str(text, f).ok())
+        .map(|day| day.and_time(chrono::NaiveTime::MIN).and_utc())
+        .with_context(|| {
+            format!("--cutover {text}: attesa una data AAAA-MM-GG, un istante RFC 3339 o un numero di giorni")
+        })
+}
+
+/// `pecdesk sim`: serves the simulator until Ctrl-C.
+async fn sim_command(cli: &Cli, config: &Config, args: &SimArgs) -> anyhow::Result<()> {
+    init_logging(&data_dir().join("pecdesk-sim.log"), &cli.log_level);
+    let members = match &args.roster {
+        Some(file) => import::read_file(file)?.members,
+        None => import::parse_csv(SAMPLE_ROSTER, SAMPLE_ROSTER_NAME)?.members,
+    };
+    let now = Utc::now();
+    let mut sim_config = SimConfig::new(args.token.clone().unwrap_or_else(sim::random_token));
+    sim_config.seed = args.seed;
+    sim_config.demo = args.demo;
+    sim_config.pec_domain = config.pec_domain.clone();
+    sim_config.client_id = args.client_id.clone();
+    if let Some(secret) = &args.client_secret {
+        sim_config.client_secret = secret.clone();
+    }
+    sim_config.token_ttl = Duration::from_secs(args.token_ttl);
+    sim_config.cutover_at = match (&args.cutover, config.cutover) {
+        (Some(text), _) => parse_cutover(text, now)?,
+        (None, Some(day)) => day.and_time(chrono::NaiveTime::MIN).and_utc(),
+        (None, None) => now + sim::DEFAULT_CUTOVER_IN,
+    };
+    sim_config.faults = sim::Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        fail_rate: args.fail_rate,
+        timeout_rate: args.timeout_rate,
+        late_answer_delay: Duration::from_millis(args.timeout_delay_ms),
+        rate_limit: args.rate_limit,
+    };
+    let shown = sim_config.clone();
+    let handle = sim::start(
+        &members,
+        sim_config,
+        SocketAddr::from(([127, 0, 0, 1], args.port)),
+    )
+    .await?;
+    println!("Simulatore del gestore in ascolto su {}", handle.base_url());
+    // The simulator's own throwaway secrets are printed so staff can connect;
+    // the ones given on the command line are not repeated.
+    println!("client_id: {}", shown.client_id);
+    if args.client_secret.is_none() {
+        println!("client_secret: {}", shown.client_secret);
+    }
+    if args.token.is_none() {
+        println!("Token statico: {}", shown.token);
+    }
+    println!(
+        "Durata dei token: {} s. Passaggio al nuovo gestore: {}",
+        args.token_ttl,
+        crate::i18n::format_datetime(shown.cutover_at)
+    );
+    let faults = &shown.faults;
+    if *faults != sim::Faults::default() {
+        println!(
+            "Guasti simulati: latenza {} ms, errori 5xx {:.0}%, risposte in ritardo {:.0}% (dopo {} ms), limite {}",
+            faults.latency.as_millis(),
+            faults.fail_rate * 100.0,
+            faults.timeout_rate * 100.0,
+            faults.late_answer_delay.as_millis(),
+            faults
+                .rate_limit
+                .map_or("nessuno".to_string(), |n| format!("{n} richieste/s"))
+        );
+    }
+    println!("Ctrl-C per fermarlo.");
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown().await;
+    Ok(())
 }
 
 fn settings(config: &Config, ordine: String) -> Settings {
@@ -244,25 +415,72 @@ fn init_logging(file: &Path, level: &str) {
     }
 }
 
-fn import_command(store_path: &Path, file: &Path, operator: &str) -> anyhow::Result<()> {
-    let parsed = import::read_file(file)?;
-    let mut store = Store::open(store_path)?;
-    let summary = import::store_roster(&mut store, parsed, operator, Utc::now())?;
-    println!("Importazione di {}", summary.source);
-    println!("  righe lette:  {}", summary.rows_read);
-    println!(
-        "  importate:    {} (nuove {}, aggiornate {}, invariate {})",
-        summary.stored.new + summary.stored.updated + summary.stored.unchanged,
-        summary.stored.new,
-        summary.stored.updated,
-        summary.stored.unchanged
-    );
-    println!("  scartate:     {}", summary.rejects.len());
-    for reject in &summary.rejects {
-        println!("    {}: {reject}", summary.source);
+/// `pecdesk import`: its options.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The roster file: CSV (header row; `;`, `,` or tab; UTF-8 or Windows-1252),
+    /// INI-PEC layout, or SQLite database.
+    pub file: PathBuf,
+    /// Show what would change without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only add and update: members missing from the file are not marked removed.
+    #[arg(long)]
+    pub partial: bool,
+    /// Write the rejected rows, as they were plus the reason, to this CSV file.
+    #[arg(long, value_name = "OUT.csv")]
+    pub rejects: Option<PathBuf>,
+    /// How to read a text file.
+    #[arg(long, default_value = "auto", value_name = "auto|csv|inipec")]
+    pub format: import::Format,
+    /// The table to read from a SQLite database (needed when it has several).
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Rejects listed on the terminal; `--rejects` writes them all.
+const REJECTS_SHOWN: usize = 50;
+
+/// Reads, checks and imports (or with `--dry-run` previews) a roster file.
+/// Fails, so exits non-zero, only when nothing could be imported.
+fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyhow::Result<()> {
+    let options = import::ImportOptions {
+        format: args.format,
+        table: args.table.clone(),
+        partial: args.partial,
+    };
+    let parsed = import::read_path(&args.file, &options)?;
+    if let Some(out) = &args.rejects {
+        import::write_rejects(&parsed, out)?;
     }
-    if !summary.unknown_columns.is_empty() {
-        println!("  colonne ignorate: {}", summary.unknown_columns.join(", "));
+    if let Err(error) = parsed.ensure_importable() {
+        for reject in parsed.rejects.iter().take(REJECTS_SHOWN) {
+            eprintln!("{}, {reject}", parsed.source);
+        }
+        return Err(error.into());
+    }
+    let summary = if args.dry_run {
+        // A store that does not exist yet is not created by a dry run.
+        let existing = if store_path.exists() {
+            Store::open(store_path)?.all_members()?
+        } else {
+            Vec::new()
+        };
+        import::dry_run(&existing, parsed, &options)?
+    } else {
+        let mut store = Store::open(store_path)?;
+        import::import(&mut store, parsed, &options, operator, Utc::now())?
+    };
+    if args.json {
+        println!("{}", summary.to_json());
+    } else {
+        print!("{}", summary.render(REJECTS_SHOWN));
+        if let Some(out) = &args.rejects {
+            println!("  righe scartate scritte in {}", out.display());
+        }
     }
     Ok(())
 }
@@ -285,11 +503,7 @@ async fn demo(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     let token = sim_config.token.clone();
     let handle = sim::start(&members, sim_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let client = ProviderClient::new(ClientConfig::new(handle.base_url(), token))?;
-    let services = Services {
-        store_path,
-        client: Some(client),
-        operator: config.operator.clone(),
-    };
+    let services = Services::new(store_path, Some(client), config.operator.clone());
     let ordine = format!("{} (demo)", config.ordine);
     let state = State::new(settings(config, ordine), Utc::now());
     let keymap = Keymap::with_overrides(&config.keys)?;
@@ -298,4 +512,53 @@ async fn demo(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     handle.shutdown().await;
     drop(dir);
     result
+}
+
+/// The store for a read-only command: it must exist already.
+fn existing_store(cli: &Cli, config: &Config) -> anyhow::Result<Store> {
+    let path = store_path(cli, config)?;
+    if !path.exists() {
+        bail!(
+            "l'archivio {} non esiste: importare prima l'albo (pecdesk import FILE) o indicare --db PATH",
+            path.display()
+        );
+    }
+    Ok(Store::open(&path)?)
+}
+
+/// `pecdesk export`.
+fn export_command(
+    cli: &Cli,
+    config: &Config,
+    out: &Path,
+    states: &[crate::domain::Category],
+    format: crate::export::ExportFormat,
+) -> anyhow::Result<()> {
+    let store = existing_store(cli, config)?;
+    let options = crate::export::ExportOptions {
+        format,
+        states: states.to_vec(),
+        pec_domain: config.pec_domain.clone(),
+        now: Utc::now(),
+    };
+    let written = crate::export::export_store(&store, out, &options)?;
+    println!(
+        "Esportate {written} voci in {} (formato {})",
+        out.display(),
+        format.name()
+    );
+    Ok(())
+}
+
+/// `pecdesk report`.
+fn report_command(cli: &Cli, config: &Config, json: bool) -> anyhow::Result<()> {
+    let store = existing_store(cli, config)?;
+    let settings = settings(config, config.ordine.clone());
+    let report = crate::report::Report::from_store(&store, &settings, Utc::now())?;
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text(config.lang));
+    }
+    Ok(())
 }

@@ -5,14 +5,20 @@
 //! simulator), [`sync`] and [`services`] (the work behind the console),
 //! [`app`] (state and update), [`tui`] (terminal), [`cli`].
 
+#[macro_use]
+mod macros;
+
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod export;
 pub mod i18n;
 pub mod import;
 pub mod logging;
 pub mod provider;
+pub mod queue;
+pub mod report;
 pub mod sample;
 pub mod services;
 pub mod store;

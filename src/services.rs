@@ -1,14 +1,20 @@
 //! Performs the app's effects: store reads and writes on blocking threads,
-//! provider calls on tokio tasks. Each result goes back as an action.
+//! provider calls and bulk jobs on tokio tasks. Each result goes back as an
+//! action; the render loop never waits on any of it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 
 use crate::app::{Action, Effect, Snapshot};
+use crate::provider::api::RecoveryContactsRequest;
 use crate::provider::{ProviderClient, client::new_idempotency_key};
-use crate::store::Store;
+use crate::queue::{self, Control};
+use crate::store::{ActionResult, MailboxChange, Outcome, Store};
 
 /// What the effects need: where the store is, how to reach the provider, and
 /// who is at the keyboard.
@@ -17,45 +23,91 @@ pub struct Services {
     pub store_path: PathBuf,
     pub client: Option<ProviderClient>,
     pub operator: String,
+    /// Requests a bulk job keeps in flight.
+    pub max_in_flight: usize,
+    /// Whether `Effect::Clipboard` may write OSC 52 to the terminal.
+    pub terminal_clipboard: bool,
+    /// The control of the running job, if any.
+    job_control: Arc<Mutex<Option<watch::Sender<Control>>>>,
 }
 
+/// How often a running job reports progress to the console at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
 impl Services {
+    pub fn new(store_path: PathBuf, client: Option<ProviderClient>, operator: String) -> Self {
+        Self {
+            store_path,
+            client,
+            operator,
+            max_in_flight: 8,
+            terminal_clipboard: false,
+            job_control: Arc::default(),
+        }
+    }
+
     pub fn can_sync(&self) -> bool {
         self.client.is_some()
     }
 
-    pub fn perform(&self, effect: Effect, tx: &UnboundedSender<Action>) {
+    /// Runs `work` with a store on a blocking thread and sends its action.
+    fn blocking(
+        &self,
+        tx: &UnboundedSender<Action>,
+        work: impl FnOnce(&mut Store) -> Action + Send + 'static,
+        on_error: impl FnOnce(String) -> Action + Send + 'static,
+    ) {
         let tx = tx.clone();
-        let store_path = self.store_path.clone();
+        let path = self.store_path.clone();
+        tokio::task::spawn_blocking(move || {
+            let action = match Store::open(&path) {
+                Ok(mut store) => work(&mut store),
+                Err(e) => on_error(e.to_string()),
+            };
+            let _ = tx.send(action);
+        });
+    }
+
+    pub fn perform(&self, effect: Effect, tx: &UnboundedSender<Action>) {
         match effect {
-            Effect::Load => {
-                tokio::task::spawn_blocking(move || {
-                    let result = load_snapshot(&store_path).map_err(|e| e.to_string());
-                    let _ = tx.send(Action::Loaded(result));
-                });
-            }
+            Effect::Load => self.blocking(
+                tx,
+                |store| Action::Loaded(load_snapshot(store).map_err(|e| e.to_string())),
+                |e| Action::Loaded(Err(e)),
+            ),
             Effect::LoadTimeline {
                 entry,
                 member_id,
                 address,
-            } => {
-                tokio::task::spawn_blocking(move || {
-                    let events = Store::open(&store_path)
-                        .and_then(|s| s.timeline(member_id, Some(&address)))
+            } => self.blocking(
+                tx,
+                move |store| Action::TimelineLoaded {
+                    entry,
+                    events: store
+                        .timeline(member_id, Some(&address))
                         .unwrap_or_else(|e| {
                             tracing::error!(error = %e, "timeline");
                             Vec::new()
-                        });
-                    let _ = tx.send(Action::TimelineLoaded { entry, events });
-                });
-            }
+                        }),
+                },
+                move |_| Action::TimelineLoaded {
+                    entry,
+                    events: Vec::new(),
+                },
+            ),
+            Effect::CheckUnfinished => self.blocking(
+                tx,
+                |store| Action::Unfinished(store.unfinished_jobs().unwrap_or_default()),
+                |_| Action::Unfinished(Vec::new()),
+            ),
             Effect::Sync => {
                 let Some(client) = self.client.clone() else {
                     return;
                 };
-                let operator = self.operator.clone();
+                let (tx, path, operator) =
+                    (tx.clone(), self.store_path.clone(), self.operator.clone());
                 tokio::spawn(async move {
-                    let result = crate::sync::run(&store_path, &client, &operator)
+                    let result = crate::sync::run(&path, &client, &operator)
                         .await
                         .map(|o| o.describe())
                         .map_err(|e| e.to_string());
@@ -63,47 +115,273 @@ impl Services {
                 });
             }
             Effect::Resend { member_id, address } => {
-                let Some(client) = self.client.clone() else {
-                    return;
-                };
-                let operator = self.operator.clone();
-                tokio::spawn(async move {
-                    let key = new_idempotency_key();
-                    let result = client.resend_recovery_email(&address, &key).await;
-                    let answer = result.as_ref().map_err(|e| e.message_it()).cloned();
-                    let recorded = {
-                        let address = address.clone();
-                        let answer = answer.clone();
-                        tokio::task::spawn_blocking(move || {
-                            Store::open(&store_path)?.record_resend(
-                                &address,
-                                member_id,
-                                &operator,
-                                Utc::now(),
-                                answer.as_ref().map_err(String::as_str),
-                            )
-                        })
-                        .await
-                    };
-                    match recorded {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::error!(error = %e, "recording the resend"),
-                        Err(e) => tracing::error!(error = %e, "recording the resend"),
-                    }
-                    let _ = tx.send(Action::ResendFinished {
-                        address,
-                        result: answer,
-                    });
+                self.single_action(tx, move |client, operator| async move {
+                    let result = client
+                        .resend_recovery_email(&address, &new_idempotency_key())
+                        .await;
+                    let record =
+                        queue::resend_result(&address, member_id, &operator, result.as_ref());
+                    let answer = result.map_err(|e| e.message_it());
+                    (
+                        record,
+                        Action::ResendFinished {
+                            address,
+                            result: answer,
+                        },
+                    )
                 });
+            }
+            Effect::SetRecovery {
+                member_id,
+                address,
+                email,
+                mobile,
+            } => {
+                self.single_action(tx, move |client, operator| async move {
+                    let request = RecoveryContactsRequest { email, mobile };
+                    let result = client
+                        .set_recovery_contacts(&address, &request, &new_idempotency_key())
+                        .await
+                        .map(drop);
+                    let record = queue::recovery_result(
+                        &address,
+                        member_id,
+                        &operator,
+                        &request,
+                        result.as_ref().map(|_| ()),
+                    );
+                    let answer = match &result {
+                        Ok(()) => Ok(record.detail.clone()),
+                        Err(e) => Err(e.message_it()),
+                    };
+                    (
+                        record,
+                        Action::ActionFinished {
+                            address,
+                            result: answer,
+                        },
+                    )
+                });
+            }
+            Effect::ResetPassword {
+                member_id,
+                address,
+                password,
+            } => {
+                self.single_action(tx, move |client, operator| async move {
+                    let result = client.reset_password(&address, &password.0, &new_idempotency_key()).await;
+                    // The log says that a reset happened, never the password.
+                    let record = ActionResult {
+                        address: address.clone(),
+                        member_id,
+                        operator,
+                        at: Utc::now(),
+                        detail: match &result {
+                            Ok(_) => "reset della password: temporanea comunicata all'iscritto, da cambiare al primo accesso".to_string(),
+                            Err(e) => format!("reset della password non riuscito: {}", e.message_it()),
+                        },
+                        outcome: if result.is_ok() { Outcome::Ok } else { Outcome::Failed },
+                        change: Some(MailboxChange::PasswordReset),
+                        transient: result.as_ref().is_err_and(|e| e.is_transient()),
+                    };
+                    let answer = result.map(|_| password).map_err(|e| e.message_it());
+                    (record, Action::PasswordResetFinished { address, result: answer })
+                });
+            }
+            Effect::StartJob { kind, items } => {
+                let operator = self.operator.clone();
+                let services = self.clone();
+                let tx2 = tx.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let created = store
+                            .create_job(kind, &operator, &items, Utc::now())
+                            .and_then(|id| store.job(id));
+                        job_started(services, tx2, created)
+                    },
+                    |e| Action::JobStarted(Err(e)),
+                );
+            }
+            Effect::ResumeJob { job_id } => {
+                let (services, tx2) = (self.clone(), tx.clone());
+                self.blocking(
+                    tx,
+                    move |store| job_started(services, tx2, store.job(job_id)),
+                    |e| Action::JobStarted(Err(e)),
+                );
+            }
+            Effect::RetryFailed { job_id } => {
+                let (services, tx2) = (self.clone(), tx.clone());
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let job = store
+                            .retry_failed(job_id, Utc::now())
+                            .and_then(|_| store.job(job_id));
+                        job_started(services, tx2, job)
+                    },
+                    |e| Action::JobStarted(Err(e)),
+                );
+            }
+            Effect::ControlJob(control) => {
+                if let Some(sender) = self.job_control.lock().expect("not poisoned").as_ref() {
+                    let _ = sender.send(control);
+                }
+            }
+            Effect::Clipboard(secret) => {
+                if self.terminal_clipboard {
+                    copy_to_clipboard(&secret.0);
+                }
             }
         }
     }
+
+    /// Calls the provider for one action, stores its record, reports back.
+    fn single_action<F, Fut>(&self, tx: &UnboundedSender<Action>, call: F)
+    where
+        F: FnOnce(ProviderClient, String) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = (ActionResult, Action)> + Send,
+    {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let (tx, path, operator) = (tx.clone(), self.store_path.clone(), self.operator.clone());
+        tokio::spawn(async move {
+            let (record, action) = call(client, operator).await;
+            let stored =
+                tokio::task::spawn_blocking(move || Store::open(&path)?.record_action(&record))
+                    .await;
+            match stored {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "recording an action"),
+                Err(e) => tracing::error!(error = %e, "recording an action"),
+            }
+            let _ = tx.send(action);
+        });
+    }
+
+    /// Runs a job in the background, reporting progress (throttled) and the end.
+    fn run_job(&self, job_id: i64, tx: UnboundedSender<Action>) {
+        let Some(client) = self.client.clone() else {
+            let _ = tx.send(Action::JobFinished {
+                job_id,
+                result: Err("nessun gestore configurato".into()),
+                failures: Vec::new(),
+            });
+            return;
+        };
+        let (control_tx, control_rx) = watch::channel(Control::Run);
+        *self.job_control.lock().expect("not poisoned") = Some(control_tx);
+        let (path, operator, max_in_flight) = (
+            self.store_path.clone(),
+            self.operator.clone(),
+            self.max_in_flight,
+        );
+        tokio::spawn(async move {
+            let progress_tx = tx.clone();
+            let last = Mutex::new(Instant::now() - PROGRESS_EVERY);
+            let result = queue::run_job(
+                &path,
+                &client,
+                job_id,
+                &operator,
+                max_in_flight,
+                control_rx,
+                move |counts| {
+                    let mut last = last.lock().expect("not poisoned");
+                    if last.elapsed() >= PROGRESS_EVERY || counts.pending == 0 {
+                        *last = Instant::now();
+                        let _ = progress_tx.send(Action::JobProgress { job_id, counts });
+                    }
+                },
+            )
+            .await;
+            let failures = tokio::task::spawn_blocking(move || failures_of(&path, job_id))
+                .await
+                .unwrap_or_default();
+            let _ = tx.send(Action::JobFinished {
+                job_id,
+                result: result.map_err(|e| e.to_string()),
+                failures,
+            });
+        });
+    }
 }
 
-fn load_snapshot(path: &std::path::Path) -> crate::store::Result<Snapshot> {
-    let store = Store::open(path)?;
+fn job_started(
+    services: Services,
+    tx: UnboundedSender<Action>,
+    job: crate::store::Result<Option<crate::store::Job>>,
+) -> Action {
+    match job {
+        Ok(Some(job)) => {
+            services.run_job(job.id, tx);
+            Action::JobStarted(Ok(job))
+        }
+        Ok(None) => Action::JobStarted(Err("lavoro inesistente".into())),
+        Err(e) => Action::JobStarted(Err(e.to_string())),
+    }
+}
+
+fn failures_of(path: &Path, job_id: i64) -> Vec<(String, String)> {
+    Store::open(path)
+        .and_then(|s| s.failed_items(job_id))
+        .map(|items| {
+            items
+                .into_iter()
+                .map(|i| (i.address, i.result.unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// OSC 52: the terminal (also over SSH) puts the text on the local clipboard.
+fn copy_to_clipboard(text: &str) {
+    use std::io::Write;
+    let encoded = base64_encode(text.as_bytes());
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+    let _ = out.flush();
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn load_snapshot(store: &Store) -> crate::store::Result<Snapshot> {
     Ok(Snapshot {
         entries: store.roster_entries()?,
         last_sync: store.last_sync()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(super::base64_encode(b""), "");
+        assert_eq!(super::base64_encode(b"f"), "Zg==");
+        assert_eq!(super::base64_encode(b"fo"), "Zm8=");
+        assert_eq!(super::base64_encode(b"foo"), "Zm9v");
+        assert_eq!(
+            super::base64_encode(b"Farm4cia!2025"),
+            "RmFybTRjaWEhMjAyNQ=="
+        );
+    }
 }

@@ -125,11 +125,11 @@ where
 #[tokio::test]
 async fn the_console_resends_a_recovery_email_once_and_logs_it() {
     let f = fixture().await;
-    let services = Services {
-        store_path: f.store_path.clone(),
-        client: Some(f.client.clone()),
-        operator: "segreteria".into(),
-    };
+    let services = Services::new(
+        f.store_path.clone(),
+        Some(f.client.clone()),
+        "segreteria".into(),
+    );
     let store_path = f.store_path.clone();
     let base_url = f.sim.base_url();
     // The script waits for the console's first sync, searches for a member whose

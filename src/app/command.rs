@@ -37,6 +37,14 @@ pub enum Command {
     SortReverse,
     Filter,
     ClearFilter,
+    /// Mark or unmark the selected member for a bulk action.
+    Mark,
+    /// Mark (or unmark) everything the current filter and search show.
+    MarkAll,
+    SetRecovery,
+    ResetPassword,
+    /// Show the bulk job's progress.
+    Jobs,
     /// Open the member table filtered on one "to chase" list.
     Chase(Category),
 }
@@ -66,6 +74,11 @@ impl Command {
             Command::SortReverse,
             Command::Filter,
             Command::ClearFilter,
+            Command::Mark,
+            Command::MarkAll,
+            Command::SetRecovery,
+            Command::ResetPassword,
+            Command::Jobs,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
         all
@@ -95,6 +108,11 @@ impl Command {
             Command::SortReverse => "sort_reverse",
             Command::Filter => "filter",
             Command::ClearFilter => "clear_filter",
+            Command::Mark => "mark",
+            Command::MarkAll => "mark_all",
+            Command::SetRecovery => "set_recovery",
+            Command::ResetPassword => "reset_password",
+            Command::Jobs => "jobs",
             Command::Chase(category) => return format!("chase_{}", category.code()),
         };
         fixed.to_string()

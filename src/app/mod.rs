@@ -2,6 +2,7 @@
 //! `update(&mut State, Action) -> Vec<Effect>`; the runtime performs the effects
 //! and feeds their results back as actions.
 
+pub mod actions;
 mod command;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -10,7 +11,7 @@ pub mod search;
 mod summary;
 mod table;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tui_input::{Input, InputRequest};
@@ -18,7 +19,9 @@ use tui_input::{Input, InputRequest};
 use crate::domain::Category;
 use crate::i18n::{Lang, T};
 use crate::provider::api::ResendResponse;
-use crate::store::{Event, RosterEntry, SyncRun};
+use crate::queue::Control;
+use crate::store::{Event, Job, JobCounts, JobKind, NewJobItem, RosterEntry, SyncRun};
+pub use actions::{JobView, Secret};
 pub use command::{CHASE, Command};
 pub use palette::PALETTE_COMMANDS;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
@@ -48,7 +51,7 @@ pub enum Screen {
     Detail,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Modal {
     Help,
     /// "Resend the recovery e-mail to this entry?"
@@ -59,6 +62,34 @@ pub enum Modal {
     Filter {
         cursor: usize,
         chosen: BTreeSet<Category>,
+    },
+    /// "Run this action on these marked members?", with those it does not fit.
+    ConfirmBulk {
+        kind: JobKind,
+        targets: Vec<usize>,
+        skipped: Vec<(usize, T)>,
+    },
+    /// The running (or last) job's progress and summary.
+    Job,
+    /// Jobs left unfinished by an earlier run, offered for resumption.
+    Resume {
+        jobs: Vec<Job>,
+    },
+    RecoveryForm(actions::RecoveryForm),
+    PasswordForm(actions::PasswordForm),
+    ConfirmRecovery {
+        entry: usize,
+        email: Option<String>,
+        mobile: Option<String>,
+    },
+    ConfirmReset {
+        entry: usize,
+        password: Secret,
+    },
+    /// The temporary password, shown once.
+    PasswordShown {
+        address: String,
+        password: Secret,
     },
 }
 
@@ -106,8 +137,12 @@ pub struct State {
     pub timeline: Option<(usize, Vec<Event>)>,
     pub last_sync: Option<SyncRun>,
     pub sync_running: bool,
-    /// Addresses with a resend in flight.
-    pub resends_in_flight: std::collections::HashSet<String>,
+    /// Addresses with a single action in flight.
+    pub in_flight: HashSet<String>,
+    /// Addresses marked for a bulk action.
+    pub marked: HashSet<String>,
+    /// The bulk job running or last run in this session.
+    pub job: Option<JobView>,
     pub status: Option<(Level, String)>,
     pub quit: bool,
 }
@@ -129,6 +164,15 @@ pub enum Action {
     /// Up/down and toggle inside a list modal (the filter).
     ModalMove(isize),
     ModalToggle,
+    /// Typing in a form's field; next field; generate a password.
+    FormEdit(InputRequest),
+    FormNextField,
+    FormGenerate,
+    JobPause,
+    JobCancel,
+    JobRetry,
+    /// Copy the shown temporary password to the clipboard.
+    Copy,
     Confirm,
     Cancel,
     Tick(DateTime<Utc>),
@@ -143,6 +187,26 @@ pub enum Action {
         address: String,
         result: Result<ResendResponse, String>,
     },
+    /// A single action other than resend ended; `Ok` carries the log's words.
+    ActionFinished {
+        address: String,
+        result: Result<String, String>,
+    },
+    PasswordResetFinished {
+        address: String,
+        result: Result<Secret, String>,
+    },
+    JobStarted(Result<Job, String>),
+    JobProgress {
+        job_id: i64,
+        counts: JobCounts,
+    },
+    JobFinished {
+        job_id: i64,
+        result: Result<JobCounts, String>,
+        failures: Vec<(String, String)>,
+    },
+    Unfinished(Vec<Job>),
 }
 
 impl From<Command> for Action {
@@ -165,6 +229,31 @@ pub enum Effect {
         member_id: Option<i64>,
         address: String,
     },
+    SetRecovery {
+        member_id: Option<i64>,
+        address: String,
+        email: Option<String>,
+        mobile: Option<String>,
+    },
+    ResetPassword {
+        member_id: Option<i64>,
+        address: String,
+        password: Secret,
+    },
+    StartJob {
+        kind: JobKind,
+        items: Vec<NewJobItem>,
+    },
+    ResumeJob {
+        job_id: i64,
+    },
+    RetryFailed {
+        job_id: i64,
+    },
+    ControlJob(Control),
+    /// Look for jobs an earlier run left unfinished.
+    CheckUnfinished,
+    Clipboard(Secret),
 }
 
 impl State {
@@ -196,7 +285,9 @@ impl State {
             timeline: None,
             last_sync: None,
             sync_running: false,
-            resends_in_flight: Default::default(),
+            in_flight: Default::default(),
+            marked: Default::default(),
+            job: None,
             status: None,
             quit: false,
         }
@@ -462,7 +553,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::ResendFinished { address, result } => {
-            state.resends_in_flight.remove(&address);
+            state.in_flight.remove(&address);
             match result {
                 Ok(r) => state.status(
                     Level::Info,
@@ -482,16 +573,84 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![Effect::Load]
         }
+        Action::ActionFinished { address, result } => {
+            state.in_flight.remove(&address);
+            match result {
+                Ok(text) => state.status(Level::Info, format!("{address}: {text}")),
+                Err(e) => state.status(Level::Error, format!("{address}: {e}")),
+            }
+            vec![Effect::Load]
+        }
+        Action::PasswordResetFinished { address, result } => {
+            state.in_flight.remove(&address);
+            match result {
+                Ok(password) => {
+                    state.status(
+                        Level::Info,
+                        format!("{address}: {}", state.t(T::PasswordResetDone)),
+                    );
+                    state.modal = Some(Modal::PasswordShown { address, password });
+                }
+                Err(e) => state.status(Level::Error, format!("{address}: {e}")),
+            }
+            vec![Effect::Load]
+        }
+        Action::JobStarted(Ok(job)) => {
+            actions::job_started(state, &job);
+            vec![]
+        }
+        Action::JobStarted(Err(e)) | Action::JobFinished { result: Err(e), .. } => {
+            if let Some(job) = &mut state.job {
+                job.finished = true;
+            }
+            state.status(Level::Error, format!("{}: {e}", state.t(T::ErrorPrefix)));
+            vec![Effect::Load]
+        }
+        Action::JobProgress { job_id, counts } => {
+            if let Some(job) = state.job.as_mut().filter(|j| j.id == job_id) {
+                job.counts = counts;
+            }
+            vec![]
+        }
+        Action::JobFinished {
+            job_id,
+            result: Ok(counts),
+            failures,
+        } => {
+            if let Some(job) = state.job.as_mut().filter(|j| j.id == job_id) {
+                job.counts = counts;
+                job.finished = true;
+                job.paused = false;
+                job.failures = failures;
+            }
+            vec![Effect::Load]
+        }
+        Action::Unfinished(jobs) => {
+            if !jobs.is_empty() && state.modal.is_none() {
+                state.modal = Some(Modal::Resume { jobs });
+            }
+            vec![]
+        }
+        Action::FormEdit(_)
+        | Action::FormNextField
+        | Action::FormGenerate
+        | Action::JobPause
+        | Action::JobCancel
+        | Action::JobRetry
+        | Action::Copy => vec![],
     }
 }
 
 /// While a modal is open, keys go to it; results of effects still land.
 /// Returns `None` when the action is not the modal's business.
 fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
-    let modal = state.modal.as_mut()?;
     if is_result(action) || matches!(action, Action::Command(Command::Quit)) {
         return None;
     }
+    if let Some(effects) = actions::update_modal(state, action) {
+        return Some(effects);
+    }
+    let modal = state.modal.as_mut()?;
     let close = matches!(
         action,
         Action::Cancel | Action::Command(Command::Back | Command::Help)
@@ -508,7 +667,7 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
                 state.modal = None;
                 let member_id = state.entries[entry].member_id;
                 let address = state.entries[entry].address().to_string();
-                state.resends_in_flight.insert(address.clone());
+                state.in_flight.insert(address.clone());
                 state.status(
                     Level::Info,
                     format!("{} {}", state.t(T::ResendInFlight), address),
@@ -538,6 +697,7 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
             _ if close => state.modal = None,
             _ => {}
         },
+        _ => {}
     }
     Some(vec![])
 }
@@ -603,6 +763,43 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
                 }
             }
         },
+        Command::Resend if !state.marked.is_empty() => {
+            actions::request_bulk(state, JobKind::Resend)
+        }
+        Command::SetRecovery if !state.marked.is_empty() => {
+            actions::request_bulk(state, JobKind::SetRecovery)
+        }
+        Command::SetRecovery => actions::open_recovery_form(state),
+        Command::ResetPassword => actions::open_password_form(state),
+        Command::Mark => {
+            if let Some((_, entry)) = state.selected_entry() {
+                let address = entry.address().to_string();
+                if !state.marked.remove(&address) {
+                    state.marked.insert(address);
+                }
+                state.move_selection(1);
+            }
+        }
+        Command::MarkAll => {
+            let visible: Vec<String> = state
+                .visible
+                .iter()
+                .map(|&i| state.entries[i].address().to_string())
+                .collect();
+            // A second press unmarks what the first one marked.
+            if visible.iter().all(|a| state.marked.contains(a)) {
+                for address in &visible {
+                    state.marked.remove(address);
+                }
+            } else {
+                state.marked.extend(visible);
+            }
+        }
+        Command::Jobs => {
+            if state.job.is_some() {
+                state.modal = Some(Modal::Job);
+            }
+        }
         Command::Resend => {
             let Some((index, entry)) = state.selected_entry() else {
                 return vec![];
@@ -662,6 +859,12 @@ fn is_result(action: &Action) -> bool {
             | Action::SyncFinished(_)
             | Action::TimelineLoaded { .. }
             | Action::ResendFinished { .. }
+            | Action::ActionFinished { .. }
+            | Action::PasswordResetFinished { .. }
+            | Action::JobStarted(_)
+            | Action::JobProgress { .. }
+            | Action::JobFinished { .. }
+            | Action::Unfinished(_)
     )
 }
 

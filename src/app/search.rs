@@ -10,9 +10,10 @@ use crate::store::RosterEntry;
 
 pub struct Search {
     haystacks: Vec<Utf32String>,
-    matcher: Matcher,
-    /// The last query and every entry it matched (before any state filter).
-    last: Option<(String, Vec<u32>)>,
+    /// The queries typed since the search started, each with every entry it
+    /// matched (before any state filter): typing on narrows the last one,
+    /// deleting goes back to an earlier one without matching again.
+    history: Vec<(String, Vec<(u32, u32)>)>,
 }
 
 impl std::fmt::Debug for Search {
@@ -57,31 +58,68 @@ impl Search {
                 .iter()
                 .map(|e| Utf32String::from(haystack(e)))
                 .collect(),
-            matcher: Matcher::new(Config::DEFAULT),
-            last: None,
+            history: Vec::new(),
         }
     }
 
     /// Entries matching `query`, with their scores, in entry order.
     pub fn matches(&mut self, query: &str) -> Vec<(u32, u32)> {
-        let pattern = pattern(query);
-        let pool: Vec<u32> = match &self.last {
-            Some((previous, matched)) if narrows(previous, query) => matched.clone(),
-            _ => (0..self.haystacks.len() as u32).collect(),
-        };
-        let mut scored = Vec::with_capacity(pool.len());
-        for index in pool {
-            let haystack = self.haystacks[index as usize].slice(..);
-            if let Some(score) = pattern.score(haystack, &mut self.matcher) {
-                scored.push((index, score));
+        // Back to an earlier query (Backspace): its result is still here.
+        while let Some((previous, _)) = self.history.last() {
+            if previous == query {
+                return self
+                    .history
+                    .last()
+                    .map(|(_, m)| m.clone())
+                    .unwrap_or_default();
             }
+            if narrows(previous, query) {
+                break;
+            }
+            self.history.pop();
         }
-        self.last = Some((
-            query.to_string(),
-            scored.iter().map(|&(index, _)| index).collect(),
-        ));
+        let pattern = pattern(query);
+        let scored = match self.history.last() {
+            Some((_, matched)) => {
+                let pool: Vec<u32> = matched.iter().map(|&(i, _)| i).collect();
+                score(&self.haystacks, &pattern, &pool)
+            }
+            None => {
+                let pool: Vec<u32> = (0..self.haystacks.len() as u32).collect();
+                score(&self.haystacks, &pattern, &pool)
+            }
+        };
+        self.history.push((query.to_string(), scored.clone()));
         scored
     }
+}
+
+/// Below this many candidates one thread is quicker than two.
+const PARALLEL_FROM: usize = 20_000;
+
+/// Scores `pool` against the pattern, on two threads for large pools (the
+/// first keystroke of a search runs over the whole roster).
+fn score(haystacks: &[Utf32String], pattern: &Pattern, pool: &[u32]) -> Vec<(u32, u32)> {
+    let run = |part: &[u32]| {
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        part.iter()
+            .filter_map(|&i| {
+                pattern
+                    .score(haystacks[i as usize].slice(..), &mut matcher)
+                    .map(|score| (i, score))
+            })
+            .collect::<Vec<_>>()
+    };
+    if pool.len() < PARALLEL_FROM {
+        return run(pool);
+    }
+    let (left, right) = pool.split_at(pool.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| run(right));
+        let mut scored = run(left);
+        scored.extend(other.join().expect("scoring thread"));
+        scored
+    })
 }
 
 /// Character positions of `text` that the query's words match, for highlighting.
@@ -107,5 +145,27 @@ mod tests {
         assert!(!narrows("", "r"));
         assert!(!narrows("rossi", "ross"));
         assert!(!narrows("ros", "ros !m"));
+    }
+
+    #[test]
+    fn deleting_returns_the_earlier_result_and_typing_narrows() {
+        let entries: Vec<RosterEntry> = crate::sample::generate_roster(300, 5, "pec.fofi.it")
+            .into_iter()
+            .map(|m| RosterEntry {
+                member_id: None,
+                member: Some(m),
+                in_roster: true,
+                mailbox: None,
+            })
+            .collect();
+        let mut search = Search::new(&entries);
+        let r = search.matches("r");
+        let ro = search.matches("ro");
+        assert!(ro.len() <= r.len());
+        assert_eq!(search.matches("r"), r);
+        // A fresh index gives the same answers as the incremental one.
+        let mut fresh = Search::new(&entries);
+        assert_eq!(fresh.matches("ro"), ro);
+        assert_eq!(search.matches("rossi"), fresh.matches("rossi"));
     }
 }

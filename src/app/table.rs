@@ -1,7 +1,5 @@
 //! Sorting of the member table by any column.
 
-use std::cmp::Ordering;
-
 use chrono::{DateTime, Utc};
 
 use crate::store::RosterEntry;
@@ -55,66 +53,91 @@ pub struct Sort {
     pub descending: bool,
 }
 
-fn name_key(entry: &RosterEntry) -> (bool, String, String) {
+/// The tie-breaking order of every column: name, then address. Mailboxes with
+/// no member go last. One lower-case string per entry, compared once.
+fn name_key(entry: &RosterEntry) -> String {
     match &entry.member {
-        Some(m) => (false, m.cognome.to_lowercase(), m.nome.to_lowercase()),
-        // Mailboxes with no member go last.
-        None => (true, String::new(), String::new()),
+        Some(m) => format!(
+            "0{}\u{1}{}\u{1}{}",
+            m.cognome.to_lowercase(),
+            m.nome.to_lowercase(),
+            entry.address()
+        ),
+        None => format!("1{}", entry.address()),
     }
+}
+
+/// The first 16 bytes of a key as a number: most comparisons end there, on
+/// integers, instead of in `memcmp` (this sort runs over 100k rows at start).
+fn prefix(key: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = key.len().min(16);
+    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u128::from_be_bytes(bytes)
 }
 
 /// Entry indices ordered by `sort`; ties broken by name, then address, so the
 /// order is total and stable across reloads.
 pub fn sorted(entries: &[RosterEntry], sort: Sort, now: DateTime<Utc>) -> Vec<u32> {
-    // Keys are built once per entry, not per comparison: this runs on 100k rows.
-    let names: Vec<(bool, String, String)> = entries.iter().map(name_key).collect();
-    let primary: Vec<(u8, String)> = entries
+    let names: Vec<String> = entries.iter().map(name_key).collect();
+    let primary: Vec<u8> = entries
         .iter()
         .map(|e| match sort.column {
-            SortColumn::Name => (0, String::new()),
-            SortColumn::CodiceFiscale => (
-                e.member.is_none() as u8,
-                e.member
-                    .as_ref()
-                    .map(|m| m.codice_fiscale.clone())
-                    .unwrap_or_default(),
-            ),
-            SortColumn::Pec => (0, e.address().to_string()),
-            SortColumn::Migration => (
-                e.mailbox.as_ref().map_or(9, |m| m.migration as u8),
-                String::new(),
-            ),
-            SortColumn::Password => (
-                e.mailbox.as_ref().map_or(9, |m| m.password_at(now) as u8),
-                String::new(),
-            ),
-            SortColumn::Recovery => (
-                e.mailbox.as_ref().map_or(9, |m| {
-                    if m.recovery.email_masked.is_some() {
-                        0
-                    } else if m.recovery.mobile_masked.is_some() {
-                        1
-                    } else {
-                        2
-                    }
-                }),
-                String::new(),
-            ),
+            SortColumn::Name | SortColumn::CodiceFiscale | SortColumn::Pec => 0,
+            SortColumn::Migration => e.mailbox.as_ref().map_or(9, |m| m.migration as u8),
+            SortColumn::Password => e.mailbox.as_ref().map_or(9, |m| m.password_at(now) as u8),
+            SortColumn::Recovery => e.mailbox.as_ref().map_or(9, |m| {
+                if m.recovery.email_masked.is_some() {
+                    0
+                } else if m.recovery.mobile_masked.is_some() {
+                    1
+                } else {
+                    2
+                }
+            }),
         })
         .collect();
-    let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        let by_column = primary[a].cmp(&primary[b]);
-        let by_column = if sort.descending {
-            by_column.reverse()
+    // Text columns sort by their own key, the others by name within a state.
+    let keys: Vec<String> = match sort.column {
+        SortColumn::CodiceFiscale => entries
+            .iter()
+            .zip(&names)
+            .map(|(e, name)| match &e.member {
+                Some(m) => format!("0{}\u{1}{name}", m.codice_fiscale),
+                None => format!("1{name}"),
+            })
+            .collect(),
+        SortColumn::Pec => entries
+            .iter()
+            .zip(&names)
+            .map(|(e, name)| format!("{}\u{1}{name}", e.address()))
+            .collect(),
+        _ => names,
+    };
+    let mut order: Vec<(u8, u128, u32)> = (0..entries.len())
+        .map(|i| (primary[i], prefix(&keys[i]), i as u32))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        let by_state = if sort.descending {
+            b.0.cmp(&a.0)
         } else {
-            by_column
+            a.0.cmp(&b.0)
         };
-        by_column
-            .then_with(|| names[a].cmp(&names[b]))
-            .then_with(|| entries[a].address().cmp(entries[b].address()))
-            .then(Ordering::Equal)
+        let by_key = || {
+            let key =
+                a.1.cmp(&b.1)
+                    .then_with(|| keys[a.2 as usize].cmp(&keys[b.2 as usize]));
+            // Descending text columns reverse the key; state columns keep names ascending.
+            match sort.column {
+                SortColumn::Name | SortColumn::CodiceFiscale | SortColumn::Pec
+                    if sort.descending =>
+                {
+                    key.reverse()
+                }
+                _ => key,
+            }
+        };
+        by_state.then_with(by_key)
     });
-    order
+    order.into_iter().map(|(_, _, i)| i).collect()
 }

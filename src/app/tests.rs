@@ -1,6 +1,8 @@
 use super::*;
 use crate::app::fixtures;
 use crate::domain::Category;
+use crate::queue::Control;
+use crate::store::{JobCounts, JobKind};
 use std::collections::BTreeSet;
 
 fn type_text(state: &mut State, text: &str) {
@@ -105,7 +107,7 @@ fn resend_goes_through_confirmation() {
             .is_some_and(|m| m.can_receive_recovery_email())
     });
     assert!(update(&mut state, Action::Command(Command::Resend)).is_empty());
-    assert_eq!(state.modal, Some(Modal::ConfirmResend { entry: index }));
+    assert!(matches!(state.modal, Some(Modal::ConfirmResend { entry }) if entry == index));
     // Keys other than confirm/cancel do nothing while the question is open.
     assert!(update(&mut state, Action::Command(Command::Down)).is_empty());
     let effects = update(&mut state, Action::Confirm);
@@ -118,7 +120,7 @@ fn resend_goes_through_confirmation() {
         }]
     );
     assert!(state.modal.is_none());
-    assert!(state.resends_in_flight.contains(&address));
+    assert!(state.in_flight.contains(&address));
 }
 
 #[test]
@@ -157,7 +159,7 @@ fn resend_is_refused_without_mailbox_or_contact() {
 #[test]
 fn a_resend_result_reloads_and_reports() {
     let mut state = fixtures::state(Lang::It);
-    state.resends_in_flight.insert("x@pec.fofi.it".into());
+    state.in_flight.insert("x@pec.fofi.it".into());
     let effects = update(
         &mut state,
         Action::ResendFinished {
@@ -166,7 +168,7 @@ fn a_resend_result_reloads_and_reports() {
         },
     );
     assert_eq!(effects, vec![Effect::Load]);
-    assert!(state.resends_in_flight.is_empty());
+    assert!(state.in_flight.is_empty());
     assert!(
         matches!(&state.status, Some((Level::Error, text)) if text.contains("nessun contatto"))
     );
@@ -436,4 +438,246 @@ fn the_forecast_uses_the_last_seven_days() {
         state.summary.mailboxes - state.summary.migrated()
     );
     assert_eq!(f.on_track, f.pace * 41.0 >= f.remaining as f64);
+}
+
+fn mark_where(state: &mut State, pred: impl Fn(&RosterEntry) -> bool) -> usize {
+    let addresses: Vec<String> = state
+        .entries
+        .iter()
+        .filter(|e| pred(e))
+        .map(|e| e.address().to_string())
+        .collect();
+    let n = addresses.len();
+    state.marked.extend(addresses);
+    n
+}
+
+#[test]
+fn bulk_resend_confirms_counts_and_skips_unfit_members() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Members));
+    let fit = mark_where(&mut state, |e| {
+        e.mailbox
+            .as_ref()
+            .is_some_and(|m| m.can_receive_recovery_email())
+    });
+    let unfit = mark_where(&mut state, |e| {
+        e.mailbox
+            .as_ref()
+            .is_none_or(|m| !m.can_receive_recovery_email())
+    });
+    assert!(fit > 0 && unfit > 0);
+    update(&mut state, Action::Command(Command::Resend));
+    let Some(Modal::ConfirmBulk {
+        kind,
+        targets,
+        skipped,
+    }) = &state.modal
+    else {
+        panic!("no confirmation: {:?}", state.modal);
+    };
+    assert_eq!(*kind, JobKind::Resend);
+    assert_eq!(targets.len(), fit);
+    assert_eq!(skipped.len(), unfit);
+    let effects = update(&mut state, Action::Confirm);
+    let [
+        Effect::StartJob {
+            kind: JobKind::Resend,
+            items,
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(items.len(), fit);
+    assert!(state.marked.is_empty());
+}
+
+#[test]
+fn mark_all_marks_what_the_filter_shows_and_toggles_back() {
+    let mut state = fixtures::state(Lang::It);
+    update(
+        &mut state,
+        Action::Command(Command::Chase(Category::LinkExpired)),
+    );
+    update(&mut state, Action::Command(Command::MarkAll));
+    assert_eq!(state.marked.len(), state.count(Category::LinkExpired));
+    update(&mut state, Action::Command(Command::MarkAll));
+    assert!(state.marked.is_empty());
+    update(&mut state, Action::Command(Command::Mark));
+    assert_eq!(state.marked.len(), 1);
+}
+
+#[test]
+fn job_progress_pause_cancel_and_retry() {
+    let mut state = fixtures::state(Lang::It);
+    let job = crate::store::Job {
+        id: 7,
+        kind: JobKind::Resend,
+        operator: "anna".into(),
+        created_at: fixtures::now(),
+        status: crate::store::JobStatus::Pending,
+        counts: JobCounts {
+            total: 10,
+            pending: 10,
+            done: 0,
+            failed: 0,
+        },
+    };
+    update(&mut state, Action::JobStarted(Ok(job)));
+    assert!(matches!(state.modal, Some(Modal::Job)));
+    assert_eq!(
+        update(&mut state, Action::JobPause),
+        vec![Effect::ControlJob(Control::Pause)]
+    );
+    assert!(state.job.as_ref().unwrap().paused);
+    assert_eq!(
+        update(&mut state, Action::JobPause),
+        vec![Effect::ControlJob(Control::Run)]
+    );
+    update(
+        &mut state,
+        Action::JobProgress {
+            job_id: 7,
+            counts: JobCounts {
+                total: 10,
+                pending: 6,
+                done: 3,
+                failed: 1,
+            },
+        },
+    );
+    assert_eq!(state.job.as_ref().unwrap().processed(), 4);
+    assert_eq!(
+        update(&mut state, Action::JobCancel),
+        vec![Effect::ControlJob(Control::Cancel)]
+    );
+    update(
+        &mut state,
+        Action::JobFinished {
+            job_id: 7,
+            result: Ok(JobCounts {
+                total: 10,
+                pending: 0,
+                done: 8,
+                failed: 2,
+            }),
+            failures: vec![("a@pec.fofi.it".into(), "nessun contatto".into())],
+        },
+    );
+    let job = state.job.as_ref().unwrap();
+    assert!(job.finished);
+    assert_eq!(
+        update(&mut state, Action::JobRetry),
+        vec![Effect::RetryFailed { job_id: 7 }]
+    );
+}
+
+#[test]
+fn unfinished_jobs_are_offered_for_resumption() {
+    let mut state = fixtures::state(Lang::It);
+    let job = crate::store::Job {
+        id: 3,
+        kind: JobKind::Resend,
+        operator: "anna".into(),
+        created_at: fixtures::now(),
+        status: crate::store::JobStatus::Pending,
+        counts: JobCounts {
+            total: 10,
+            pending: 4,
+            done: 6,
+            failed: 0,
+        },
+    };
+    update(&mut state, Action::Unfinished(vec![job]));
+    assert!(matches!(state.modal, Some(Modal::Resume { .. })));
+    assert_eq!(
+        update(&mut state, Action::Confirm),
+        vec![Effect::ResumeJob { job_id: 3 }]
+    );
+}
+
+#[test]
+fn recovery_form_validates_like_the_importer() {
+    let mut state = fixtures::state(Lang::It);
+    select_where(&mut state, |e| e.mailbox.is_some() && e.member.is_some());
+    update(&mut state, Action::Command(Command::SetRecovery));
+    let Some(Modal::RecoveryForm(_)) = &state.modal else {
+        panic!()
+    };
+    // Replace the e-mail with a bad one.
+    update(&mut state, Action::FormEdit(InputRequest::DeleteLine));
+    for c in "non-valida".chars() {
+        update(&mut state, Action::FormEdit(InputRequest::InsertChar(c)));
+    }
+    update(&mut state, Action::Confirm);
+    let Some(Modal::RecoveryForm(form)) = &state.modal else {
+        panic!()
+    };
+    assert!(form.error.as_ref().unwrap().contains("non-valida"));
+    update(&mut state, Action::FormEdit(InputRequest::DeleteLine));
+    for c in "Nuova@Libero.it".chars() {
+        update(&mut state, Action::FormEdit(InputRequest::InsertChar(c)));
+    }
+    update(&mut state, Action::FormNextField);
+    update(&mut state, Action::FormEdit(InputRequest::DeleteLine));
+    for c in "347 000 1111".chars() {
+        update(&mut state, Action::FormEdit(InputRequest::InsertChar(c)));
+    }
+    update(&mut state, Action::Confirm);
+    let Some(Modal::ConfirmRecovery { email, mobile, .. }) = &state.modal else {
+        panic!("{:?}", state.modal)
+    };
+    assert_eq!(email.as_deref(), Some("nuova@libero.it"));
+    assert_eq!(mobile.as_deref(), Some("+393470001111"));
+    let effects = update(&mut state, Action::Confirm);
+    assert!(matches!(effects.as_slice(), [Effect::SetRecovery { .. }]));
+}
+
+#[test]
+fn password_reset_needs_a_compliant_password_and_never_shows_it_in_debug() {
+    let mut state = fixtures::state(Lang::It);
+    select_where(&mut state, |e| e.mailbox.is_some());
+    update(&mut state, Action::Command(Command::ResetPassword));
+    for c in "abc".chars() {
+        update(&mut state, Action::FormEdit(InputRequest::InsertChar(c)));
+    }
+    update(&mut state, Action::Confirm);
+    assert!(
+        matches!(state.modal, Some(Modal::PasswordForm(_))),
+        "a weak password is not accepted"
+    );
+    update(&mut state, Action::FormGenerate);
+    let Some(Modal::PasswordForm(form)) = &state.modal else {
+        panic!()
+    };
+    let generated = form.input.0.value().to_string();
+    assert!(form.broken_rules(&state).is_empty());
+    assert!(!format!("{state:?}").contains(&generated));
+    update(&mut state, Action::Confirm);
+    let effects = update(&mut state, Action::Confirm);
+    let [
+        Effect::ResetPassword {
+            password, address, ..
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(password.0, generated);
+    assert!(!format!("{effects:?}").contains(&generated));
+    update(
+        &mut state,
+        Action::PasswordResetFinished {
+            address: address.clone(),
+            result: Ok(password.clone()),
+        },
+    );
+    assert!(matches!(&state.modal, Some(Modal::PasswordShown { .. })));
+    assert_eq!(
+        update(&mut state, Action::Copy),
+        vec![Effect::Clipboard(Secret(generated.clone()))]
+    );
+    update(&mut state, Action::Cancel);
+    assert!(state.modal.is_none(), "closing drops the only copy");
 }

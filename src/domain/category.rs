@@ -5,28 +5,10 @@ use chrono::{DateTime, Utc};
 
 use super::{MailboxState, Member, MigrationState, PasswordState};
 
-macro_rules! categories {
-    ($($variant:ident => $code:literal,)+) => {
-        /// A state to filter, count and export by.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Category { $($variant),+ }
-
-        impl Category {
-            pub const ALL: &'static [Category] = &[$(Category::$variant),+];
-
-            /// The name used by `--state` and in JSON output.
-            pub fn code(self) -> &'static str {
-                match self { $(Category::$variant => $code),+ }
-            }
-
-            pub fn from_code(code: &str) -> Option<Self> {
-                match code { $($code => Some(Category::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-categories! {
+coded_enum! {
+    /// A state to filter, count and export by; `code()` is the name used by
+    /// `--state` and in JSON output.
+    pub Category {
     NotMigrated => "not_migrated",
     Migrated => "migrated",
     FailedCredentials => "failed_credentials",
@@ -38,6 +20,7 @@ categories! {
     ExternalPec => "external_pec",
     NoMailbox => "no_mailbox",
     NoMember => "no_member",
+    }
 }
 
 /// Whether an entry (a member, a mailbox, or both) is in `category` as of `now`.

@@ -2,53 +2,51 @@
 
 use chrono::{DateTime, Utc};
 
-macro_rules! coded_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $code:literal, $label:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// Stable machine name, used in the store and the provider contract.
-            pub fn code(self) -> &'static str {
-                match self { $($name::$variant => $code),+ }
-            }
-
-            pub fn from_code(code: &str) -> Option<Self> {
-                match code { $($code => Some($name::$variant),)+ _ => None }
-            }
-
-            /// The state in the words of the event log (Italian).
-            pub fn label_it(self) -> &'static str {
-                match self { $($name::$variant => $label),+ }
-            }
-        }
-    };
-}
-
 coded_enum! {
     /// Where the member is in the migration from Aruba.
-    MigrationState {
-        NotStarted => "not_started", "non avviata",
-        Completed => "completed", "completata",
+    pub MigrationState {
+        NotStarted => "not_started",
+        Completed => "completed",
         /// "credenziali non valide": wrong Aruba address or password.
-        FailedCredentials => "failed_credentials", "fallita: credenziali non valide",
+        FailedCredentials => "failed_credentials",
         /// Aruba two-factor authentication was on.
-        FailedTwoFactor => "failed_2fa", "fallita: doppio fattore attivo",
+        FailedTwoFactor => "failed_2fa",
     }
 }
 
 coded_enum! {
     /// The password of the new mailbox.
-    PasswordState {
-        NotSet => "not_set", "non impostata",
-        Set => "set", "impostata",
+    pub PasswordState {
+        NotSet => "not_set",
+        Set => "set",
         /// A recovery link was sent and has not expired yet.
-        ResetPending => "reset_pending", "link di recupero inviato",
+        ResetPending => "reset_pending",
         /// The last recovery link is older than 24 hours.
-        LinkExpired => "link_expired", "link di recupero scaduto",
+        LinkExpired => "link_expired",
+    }
+}
+
+impl MigrationState {
+    /// The state in the words of the event log (Italian).
+    pub fn label_it(self) -> &'static str {
+        match self {
+            MigrationState::NotStarted => "non avviata",
+            MigrationState::Completed => "completata",
+            MigrationState::FailedCredentials => "fallita: credenziali non valide",
+            MigrationState::FailedTwoFactor => "fallita: doppio fattore attivo",
+        }
+    }
+}
+
+impl PasswordState {
+    /// The state in the words of the event log (Italian).
+    pub fn label_it(self) -> &'static str {
+        match self {
+            PasswordState::NotSet => "non impostata",
+            PasswordState::Set => "impostata",
+            PasswordState::ResetPending => "link di recupero inviato",
+            PasswordState::LinkExpired => "link di recupero scaduto",
+        }
     }
 }
 

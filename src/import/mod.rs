@@ -1,17 +1,33 @@
-//! Roster import: CSV files into validated members plus a list of rejected rows,
-//! then into the store in one transaction.
+//! Roster import: CSV files as Italian offices produce them, the INI-PEC
+//! layout, and SQLite databases, into validated members plus rejected rows;
+//! then a reconcile with the stored roster in one transaction, or a preview of
+//! it that writes nothing.
 
 mod columns;
+mod rejects;
+mod report;
+mod sqlite;
+mod text;
+mod validate;
 
-use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+use encoding_rs::Encoding;
 
-use crate::domain::codice_fiscale::CodiceFiscale;
-use crate::domain::{Member, contact};
-use crate::store::{MemberUpsert, Store, StoreError};
+use crate::domain::Member;
+use crate::store::{
+    IncomingRoster, MemberUpsert, PlannedChange, Store, StoreError, preview_roster,
+};
 pub use columns::Field;
+pub use rejects::{rejects_csv, write_rejects};
+pub use validate::{MAX_FIELD_CHARS, has_left_albo, parse_date};
+
+/// The last column of a rejects file: why the row was rejected.
+pub const REASON_COLUMN: &str = "Motivo dello scarto";
+/// How many rejects a preview carries.
+pub const PREVIEW_REJECTS: usize = 20;
 
 /// Why nothing could be imported from a file.
 #[derive(Debug, thiserror::Error)]
@@ -23,28 +39,69 @@ pub enum ImportError {
     },
     #[error("{file}: il file è vuoto")]
     Empty { file: String },
-    #[error("{file}: il file non è testo UTF-8 (riga {line}); salvarlo come \"CSV UTF-8\"")]
-    NotUtf8 { file: String, line: u64 },
+    #[error("{file}: non è un file di testo (CSV) né un database SQLite")]
+    Binary { file: String },
     #[error("{file}: mancano le colonne obbligatorie: {}", missing.join(", "))]
     MissingColumns { file: String, missing: Vec<String> },
+    #[error(
+        "{file}: la prima riga contiene già i dati di un iscritto, non i nomi delle colonne: aggiungere la riga di intestazione (o, per il tracciato INI-PEC, usare --format inipec)"
+    )]
+    NoHeader { file: String },
     #[error("{file}, riga {line}: {message}")]
     Csv {
         file: String,
         line: u64,
         message: String,
     },
+    #[error("{file}: nessuna riga valida da importare ({rejected} scartate)")]
+    NothingToImport { file: String, rejected: usize },
+    #[error("{file}: database SQLite non leggibile: {source}")]
+    Sqlite {
+        file: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{file}: il database ha più tabelle, indicare quale con --table: {}",
+        list(tables)
+    )]
+    TableRequired { file: String, tables: Vec<String> },
+    #[error(
+        "{file}: nessuna tabella \"{table}\"; tabelle presenti: {}",
+        list(tables)
+    )]
+    NoSuchTable {
+        file: String,
+        table: String,
+        tables: Vec<String>,
+    },
+    #[error("{file}: --table vale solo per i database SQLite, e questo è un file di testo")]
+    TableOnTextFile { file: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "nessuna".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// A row that was not imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
-    /// 1-based line of the file where the row starts.
+    /// 1-based line of the file where the row starts (for a SQLite table, the
+    /// row's position in it).
     pub line: u64,
     /// The column at fault, as the file names it, when one is.
     pub field: Option<String>,
     pub reason: String,
+    /// The row's fields exactly as read, for the rejects file.
+    pub record: Vec<String>,
+    /// The row's codice fiscale (upper case) and PEC (lower case) as written,
+    /// so a full import does not take the member for absent from the albo.
+    pub keys: Vec<String>,
 }
 
 impl std::fmt::Display for Reject {
@@ -60,250 +117,355 @@ impl std::fmt::Display for Reject {
     }
 }
 
+/// Which reader a text file goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// INI-PEC when the first row is a member with PEC first and codice fiscale
+    /// fifth, CSV with a header row otherwise.
+    #[default]
+    Auto,
+    Csv,
+    IniPec,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Format::Auto),
+            "csv" => Ok(Format::Csv),
+            "inipec" | "ini-pec" => Ok(Format::IniPec),
+            _ => Err(format!("formato sconosciuto \"{s}\": auto, csv o inipec")),
+        }
+    }
+}
+
+/// How to read a file and how to reconcile it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// For text files; SQLite databases are recognised by content.
+    pub format: Format,
+    /// The table of a SQLite database; needed when it has more than one.
+    pub table: Option<String>,
+    /// Only add and update: members absent from the file stay as they are.
+    /// Otherwise the file is the whole albo and absent members are marked removed.
+    pub partial: bool,
+}
+
+/// What kind of source a roster came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SourceKind {
+    #[default]
+    Csv,
+    IniPec,
+    Sqlite {
+        table: String,
+    },
+}
+
+/// How a source was read: enough to describe it and to write rejected rows
+/// back in the same shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLayout {
+    pub kind: SourceKind,
+    pub encoding: &'static Encoding,
+    pub delimiter: u8,
+    /// Lines ended with CRLF (Excel on Windows).
+    pub crlf: bool,
+    /// The header row as written; None for INI-PEC, which has none.
+    pub header: Option<Vec<String>>,
+    /// The file is a rejects file written by pecdesk (its last column is
+    /// [`REASON_COLUMN`]): a few corrected rows, so never a full roster.
+    pub rejects_file: bool,
+}
+
+impl Default for SourceLayout {
+    fn default() -> Self {
+        Self {
+            kind: SourceKind::Csv,
+            encoding: encoding_rs::UTF_8,
+            delimiter: b';',
+            crlf: true,
+            header: None,
+            rejects_file: false,
+        }
+    }
+}
+
+impl std::fmt::Display for SourceLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let delimiter = match self.delimiter {
+            b'\t' => "tabulazione".to_string(),
+            d => format!("\"{}\"", d as char),
+        };
+        match &self.kind {
+            SourceKind::Csv => write!(f, "CSV, separatore {delimiter}, {}", self.encoding.name()),
+            SourceKind::IniPec => write!(f, "tracciato INI-PEC, {}", self.encoding.name()),
+            SourceKind::Sqlite { table } => write!(f, "database SQLite, tabella {table}"),
+        }
+    }
+}
+
 /// A roster file read and validated, not yet stored.
 #[derive(Debug, Clone, Default)]
 pub struct ParsedRoster {
     /// The file's name, for messages.
     pub source: String,
+    pub layout: SourceLayout,
+    /// Non-blank rows read: members, members who left and rejects.
     pub rows_read: usize,
+    /// Members in the albo.
     pub members: Vec<Member>,
+    /// Members the file lists as having left the albo (Stato "cancellato" or a
+    /// Data Cancellazione): stored as removed.
+    pub left_albo: Vec<Member>,
     pub rejects: Vec<Reject>,
     /// Columns that map to no roster field: ignored, listed in the summary.
     pub unknown_columns: Vec<String>,
 }
 
-/// What an import did.
+impl ParsedRoster {
+    /// Whether the file replaces the whole albo: not with `--partial`, and never
+    /// for a rejects file being imported back.
+    pub fn is_full_roster(&self, options: &ImportOptions) -> bool {
+        !options.partial && !self.layout.rejects_file
+    }
+
+    fn rejected_keys(&self) -> Vec<String> {
+        self.rejects
+            .iter()
+            .flat_map(|r| r.keys.iter().cloned())
+            .collect()
+    }
+
+    /// Refuses a file with no valid row: as a full roster it would mark every
+    /// member removed, and it is what staff mean by "nothing could be imported".
+    pub fn ensure_importable(&self) -> Result<(), ImportError> {
+        if self.members.is_empty() && self.left_albo.is_empty() {
+            return Err(ImportError::NothingToImport {
+                file: self.source.clone(),
+                rejected: self.rejects.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The file's name without its directory, as events name it.
+    fn file_name(&self) -> String {
+        Path::new(&self.source)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.source.clone())
+    }
+}
+
+/// What an import would do: the preview staff confirm or cancel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportPlan {
+    pub counts: MemberUpsert,
+    pub full_roster: bool,
+    /// New, updated and removed members: file order, then members absent from
+    /// a full roster.
+    pub changes: Vec<PlannedChange>,
+    /// The first [`PREVIEW_REJECTS`] rejects.
+    pub first_rejects: Vec<Reject>,
+    pub rejected: usize,
+}
+
+/// What an import did (or, with `dry_run`, would do).
 #[derive(Debug, Clone, Default)]
 pub struct ImportSummary {
     pub source: String,
+    pub layout: SourceLayout,
     pub rows_read: usize,
     pub stored: MemberUpsert,
     pub rejects: Vec<Reject>,
     pub unknown_columns: Vec<String>,
+    pub full_roster: bool,
+    pub dry_run: bool,
+    /// For a dry run, the changes it would make (updates and removals; new
+    /// members are only counted).
+    pub changes: Vec<PlannedChange>,
 }
 
-/// Reads and validates a roster CSV file.
+/// Reads a roster file: a SQLite database (recognised by its header), or a
+/// text file as `options.format` says.
+pub fn read_path(path: &Path, options: &ImportOptions) -> Result<ParsedRoster, ImportError> {
+    read_path_with_progress(path, options, |_| {})
+}
+
+/// [`read_path`], telling `progress` how many rows have been read so far
+/// (every thousand rows and at the end).
+pub fn read_path_with_progress(
+    path: &Path,
+    options: &ImportOptions,
+    mut progress: impl FnMut(usize),
+) -> Result<ParsedRoster, ImportError> {
+    let source = path.display().to_string();
+    let io_err = |source_err| ImportError::Io {
+        file: source.clone(),
+        source: source_err,
+    };
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    file.by_ref()
+        .take(sqlite::MAGIC.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes == sqlite::MAGIC {
+        drop(file);
+        return sqlite::read_sqlite(path, &source, options.table.as_deref(), &mut progress);
+    }
+    if options.table.is_some() {
+        return Err(ImportError::TableOnTextFile { file: source });
+    }
+    file.read_to_end(&mut bytes).map_err(io_err)?;
+    let decoded = text::decode(&bytes, &source)?;
+    text::read_text(decoded, &source, options.format, &mut progress)
+}
+
+/// Reads and validates a text roster (CSV or INI-PEC) held in memory.
+pub fn read_bytes(
+    bytes: &[u8],
+    source: &str,
+    options: &ImportOptions,
+) -> Result<ParsedRoster, ImportError> {
+    if bytes.starts_with(sqlite::MAGIC) {
+        // A database must be opened as a file, not parsed as text.
+        return Err(ImportError::Binary {
+            file: source.to_string(),
+        });
+    }
+    let decoded = text::decode(bytes, source)?;
+    text::read_text(decoded, source, options.format, &mut |_| {})
+}
+
+/// Reads a roster file with the default options.
 pub fn read_file(path: &Path) -> Result<ParsedRoster, ImportError> {
-    let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
-        file: file.clone(),
-        source,
-    })?;
-    parse_csv(&bytes, &file)
+    read_path(path, &ImportOptions::default())
 }
 
-/// Picks the delimiter that splits the header line into the most columns.
-fn sniff_delimiter(text: &str) -> u8 {
-    let header = text.lines().next().unwrap_or_default();
-    [b';', b',', b'\t']
-        .into_iter()
-        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
-        .unwrap_or(b';')
-}
-
-/// Parses and validates a roster CSV (UTF-8, with or without BOM, header row).
+/// Reads a roster CSV (header row) held in memory.
 pub fn parse_csv(bytes: &[u8], source: &str) -> Result<ParsedRoster, ImportError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8 {
-        file: source.to_string(),
-        line: 1 + bytes[..e.valid_up_to()]
+    read_bytes(
+        bytes,
+        source,
+        &ImportOptions {
+            format: Format::Csv,
+            ..ImportOptions::default()
+        },
+    )
+}
+
+fn incoming<'a>(
+    parsed: &'a ParsedRoster,
+    rejected_keys: &'a [String],
+    options: &ImportOptions,
+) -> IncomingRoster<'a> {
+    IncomingRoster {
+        members: &parsed.members,
+        left_albo: &parsed.left_albo,
+        rejected_keys,
+        full_roster: parsed.is_full_roster(options),
+    }
+}
+
+/// What importing `parsed` would do to the store, without writing.
+pub fn preview(
+    store: &Store,
+    parsed: &ParsedRoster,
+    options: &ImportOptions,
+) -> Result<ImportPlan, ImportError> {
+    Ok(preview_against(&store.all_members()?, parsed, options))
+}
+
+/// What importing `parsed` would do to a store holding `existing` (as
+/// [`Store::all_members`] returns it; empty for a store not yet created).
+pub fn preview_against(
+    existing: &[(i64, Member, bool)],
+    parsed: &ParsedRoster,
+    options: &ImportOptions,
+) -> ImportPlan {
+    let rejected_keys = parsed.rejected_keys();
+    let preview = preview_roster(existing, &incoming(parsed, &rejected_keys, options));
+    ImportPlan {
+        counts: preview.counts,
+        full_roster: parsed.is_full_roster(options),
+        changes: preview.changes,
+        first_rejects: parsed
+            .rejects
             .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64,
-    })?;
-    if text.trim().is_empty() {
-        return Err(ImportError::Empty {
-            file: source.to_string(),
-        });
+            .take(PREVIEW_REJECTS)
+            .cloned()
+            .collect(),
+        rejected: parsed.rejects.len(),
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(sniff_delimiter(text))
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let csv_error = |e: csv::Error| ImportError::Csv {
-        file: source.to_string(),
-        line: e.position().map(|p| p.line()).unwrap_or(1),
-        message: e.to_string(),
-    };
-    let headers = reader.headers().map_err(csv_error)?.clone();
-    let mapping = columns::map_headers(headers.iter());
-    if !mapping.missing.is_empty() {
-        return Err(ImportError::MissingColumns {
-            file: source.to_string(),
-            missing: mapping
-                .missing
-                .iter()
-                .map(|f| f.label().to_string())
-                .collect(),
-        });
-    }
-    let mut parsed = ParsedRoster {
-        source: source.to_string(),
-        unknown_columns: mapping.unknown.clone(),
-        ..ParsedRoster::default()
-    };
-    // Line numbers from byte offsets: the csv crate's own count is off by one on
-    // CRLF files (a record there starts at the '\n' of the previous line's
-    // terminator), and staff find rows in Excel by line.
-    let newlines: Vec<usize> = memchr_newlines(text.as_bytes());
-    let line_of = |byte: u64| 1 + newlines.partition_point(|&n| (n as u64) <= byte) as u64;
-    let mut seen_cf: HashMap<String, u64> = HashMap::new();
-    let mut seen_pec: HashMap<String, u64> = HashMap::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                // A broken record (e.g. unterminated quote) rejects that row only.
-                let line = e.position().map(|p| line_of(p.byte())).unwrap_or(0);
-                parsed.rows_read += 1;
-                parsed.rejects.push(Reject {
-                    line,
-                    field: None,
-                    reason: format!("riga CSV non leggibile: {e}"),
-                });
-                continue;
-            }
-        }
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        parsed.rows_read += 1;
-        let line = record.position().map(|p| line_of(p.byte())).unwrap_or(0);
-        let get = |field: Field| {
-            mapping
-                .index
-                .get(&field)
-                .and_then(|&i| record.get(i))
-                .unwrap_or_default()
-        };
-        let header_of = |field: Field| {
-            mapping
-                .index
-                .get(&field)
-                .and_then(|&i| headers.get(i))
-                .unwrap_or(field.label())
-                .to_string()
-        };
-        match validate_row(&get) {
-            Ok(member) => {
-                if let Some(first) = seen_cf.get(&member.codice_fiscale) {
-                    parsed.rejects.push(Reject {
-                        line,
-                        field: Some(header_of(Field::CodiceFiscale)),
-                        reason: format!("codice fiscale già presente alla riga {first}"),
-                    });
-                } else if let Some(first) = seen_pec.get(&member.pec) {
-                    parsed.rejects.push(Reject {
-                        line,
-                        field: Some(header_of(Field::Pec)),
-                        reason: format!("indirizzo PEC già presente alla riga {first}"),
-                    });
-                } else {
-                    seen_cf.insert(member.codice_fiscale.clone(), line);
-                    seen_pec.insert(member.pec.clone(), line);
-                    parsed.members.push(member);
-                }
-            }
-            Err((field, reason)) => parsed.rejects.push(Reject {
-                line,
-                field: Some(header_of(field)),
-                reason,
-            }),
-        }
-    }
-    Ok(parsed)
 }
 
-fn memchr_newlines(bytes: &[u8]) -> Vec<usize> {
-    bytes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &b)| (b == b'\n').then_some(i))
-        .collect()
-}
-
-/// Accepts `dd/mm/yyyy`, `d/m/yyyy` and `yyyy-mm-dd`.
-pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    ["%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"]
-        .iter()
-        .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
-}
-
-type RowError = (Field, String);
-
-fn validate_row<'a>(get: &dyn Fn(Field) -> &'a str) -> Result<Member, RowError> {
-    let required = |field: Field| -> Result<String, RowError> {
-        let value = get(field);
-        if value.is_empty() {
-            Err((field, "valore obbligatorio mancante".to_string()))
-        } else {
-            Ok(value.to_string())
-        }
-    };
-    let optional = |field: Field| Some(get(field)).filter(|v| !v.is_empty());
-    let date = |field: Field| -> Result<Option<NaiveDate>, RowError> {
-        optional(field)
-            .map(|v| {
-                parse_date(v).ok_or_else(|| {
-                    (
-                        field,
-                        format!("data non valida \"{v}\" (atteso gg/mm/aaaa)"),
-                    )
-                })
-            })
-            .transpose()
-    };
-    let cognome = required(Field::Cognome)?;
-    let nome = required(Field::Nome)?;
-    let codice_fiscale = CodiceFiscale::parse(&required(Field::CodiceFiscale)?)
-        .map_err(|e| (Field::CodiceFiscale, e.to_string()))?
-        .to_string();
-    let pec = contact::normalize_email(&required(Field::Pec)?)
-        .map_err(|e| (Field::Pec, e.to_string()))?;
-    let email_servizio = optional(Field::EmailServizio)
-        .map(contact::normalize_email)
-        .transpose()
-        .map_err(|e| (Field::EmailServizio, e.to_string()))?;
-    let cellulare = optional(Field::Cellulare)
-        .map(contact::normalize_mobile)
-        .transpose()
-        .map_err(|e| (Field::Cellulare, e.to_string()))?;
-    Ok(Member {
-        numero_iscrizione: get(Field::NumeroIscrizione).to_string(),
-        cognome,
-        nome,
-        codice_fiscale,
-        data_nascita: date(Field::DataNascita)?,
-        data_iscrizione: date(Field::DataIscrizione)?,
-        pec,
-        email_servizio,
-        cellulare,
-        provincia: optional(Field::Provincia).map(str::to_uppercase),
+/// The summary of an import that is only simulated (`--dry-run`).
+pub fn dry_run(
+    existing: &[(i64, Member, bool)],
+    parsed: ParsedRoster,
+    options: &ImportOptions,
+) -> Result<ImportSummary, ImportError> {
+    parsed.ensure_importable()?;
+    let plan = preview_against(existing, &parsed, options);
+    let changes = plan
+        .changes
+        .into_iter()
+        .filter(|c| c.kind != crate::store::ChangeKind::New)
+        .collect();
+    Ok(ImportSummary {
+        stored: plan.counts,
+        dry_run: true,
+        changes,
+        ..summary_of(parsed, options)
     })
 }
 
-/// Stores a parsed roster (one transaction) and returns the summary.
+fn summary_of(parsed: ParsedRoster, options: &ImportOptions) -> ImportSummary {
+    ImportSummary {
+        full_roster: parsed.is_full_roster(options),
+        source: parsed.source,
+        layout: parsed.layout,
+        rows_read: parsed.rows_read,
+        rejects: parsed.rejects,
+        unknown_columns: parsed.unknown_columns,
+        ..ImportSummary::default()
+    }
+}
+
+/// Reconciles the store with `parsed` in one transaction and returns the summary.
+pub fn import(
+    store: &mut Store,
+    parsed: ParsedRoster,
+    options: &ImportOptions,
+    operator: &str,
+    at: DateTime<Utc>,
+) -> Result<ImportSummary, ImportError> {
+    parsed.ensure_importable()?;
+    let rejected_keys = parsed.rejected_keys();
+    let stored = store.upsert_members(
+        &incoming(&parsed, &rejected_keys, options),
+        operator,
+        &parsed.file_name(),
+        at,
+    )?;
+    Ok(ImportSummary {
+        stored,
+        ..summary_of(parsed, options)
+    })
+}
+
+/// Stores a parsed roster as the full albo (one transaction) and returns the summary.
 pub fn store_roster(
     store: &mut Store,
     parsed: ParsedRoster,
     operator: &str,
     at: DateTime<Utc>,
 ) -> Result<ImportSummary, ImportError> {
-    let source_name = Path::new(&parsed.source)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| parsed.source.clone());
-    let stored = store.upsert_members(&parsed.members, operator, &source_name, at)?;
-    Ok(ImportSummary {
-        source: parsed.source,
-        rows_read: parsed.rows_read,
-        stored,
-        rejects: parsed.rejects,
-        unknown_columns: parsed.unknown_columns,
-    })
+    import(store, parsed, &ImportOptions::default(), operator, at)
 }
 
 #[cfg(test)]

@@ -1,9 +1,42 @@
+use chrono::NaiveDate;
+use encoding_rs::{UTF_8, UTF_16LE, WINDOWS_1252};
+
 use super::*;
+use crate::domain::codice_fiscale::complete;
+use crate::store::ChangeKind;
 
 const HEADER: &str = "Numero Iscrizione;Cognome;Nome;Codice Fiscale;Data di nascita;Data iscrizione;Indirizzo PEC;E-mail;Cellulare;Provincia;Note\n";
 
+/// A distinct valid codice fiscale for each `n` below 1000.
+fn cf(n: u32) -> String {
+    complete(&format!("RSSMRA85T10A{n:03}"))
+}
+
 fn parse(body: &str) -> ParsedRoster {
     parse_csv(format!("{HEADER}{body}").as_bytes(), "albo.csv").unwrap()
+}
+
+fn reasons(parsed: &ParsedRoster) -> Vec<String> {
+    parsed.rejects.iter().map(|r| r.to_string()).collect()
+}
+
+fn auto(bytes: &[u8]) -> Result<ParsedRoster, ImportError> {
+    read_bytes(bytes, "albo.csv", &ImportOptions::default())
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    (dir, store)
+}
+
+/// Minimal roster text: one member per (cognome, codice fiscale, pec).
+fn roster(rows: &[(&str, &str, &str)]) -> String {
+    let mut text = "Cognome;Nome;Codice Fiscale;PEC;E-mail\n".to_string();
+    for (cognome, cf, pec) in rows {
+        text.push_str(&format!("{cognome};Mario;{cf};{pec};\n"));
+    }
+    text
 }
 
 #[test]
@@ -17,8 +50,11 @@ fn reads_a_valid_row_with_italian_headers() {
     assert_eq!(m.codice_fiscale, "RSSMRA85T10A562S");
     assert_eq!(m.pec, "mario.rossi@pec.fofi.it");
     assert_eq!(m.cellulare.as_deref(), Some("+393471234567"));
+    assert_eq!(m.data_nascita, NaiveDate::from_ymd_opt(1985, 12, 10));
     assert_eq!(m.data_iscrizione, NaiveDate::from_ymd_opt(2010, 3, 1));
     assert_eq!(m.provincia.as_deref(), Some("RM"));
+    assert_eq!(parsed.layout.kind, SourceKind::Csv);
+    assert_eq!(parsed.layout.delimiter, b';');
 }
 
 #[test]
@@ -34,10 +70,10 @@ fn rejects_bad_rows_with_line_field_and_reason_and_keeps_good_ones() {
     ));
     assert_eq!(parsed.rows_read, 7);
     assert_eq!(parsed.members.len(), 1);
-    let reasons: Vec<String> = parsed.rejects.iter().map(|r| r.to_string()).collect();
+    let reasons = reasons(&parsed);
     assert_eq!(reasons.len(), 6, "{reasons:?}");
     assert!(reasons[0].starts_with("riga 2, campo \"Codice Fiscale\": carattere di controllo"));
-    assert!(reasons[1].starts_with("riga 3, campo \"Indirizzo PEC\""));
+    assert!(reasons[1].starts_with("riga 3, campo \"Indirizzo PEC\": PEC non valida"));
     assert!(reasons[2].starts_with("riga 4, campo \"Cognome\": valore obbligatorio"));
     assert!(reasons[3].starts_with("riga 5, campo \"Data di nascita\""));
     assert!(reasons[4].starts_with("riga 6, campo \"Cellulare\""));
@@ -49,16 +85,234 @@ fn rejects_bad_rows_with_line_field_and_reason_and_keeps_good_ones() {
 }
 
 #[test]
+fn every_rejection_reason() {
+    let long = "x".repeat(MAX_FIELD_CHARS + 1);
+    let omocodic = complete("RSSMRA85T10A56N");
+    let rows = [
+        // (row, field, reason prefix)
+        (
+            format!("1;Rossi;Mario;RSSMRA85T10A562;;;a@pec.fofi.it;;;;"),
+            "Codice Fiscale",
+            "deve avere 16 caratteri",
+        ),
+        (
+            format!("2;Rossi;Mario;RSSMRA8XT10A562S;;;b@pec.fofi.it;;;;"),
+            "Codice Fiscale",
+            "carattere non valido in posizione 8",
+        ),
+        (
+            format!("3;Rossi;Mario;RSSMRA85T10A562T;;;c@pec.fofi.it;;;;"),
+            "Codice Fiscale",
+            "carattere di controllo errato",
+        ),
+        (
+            format!("4;Rossi;Mario;{};;;d(at)pec.fofi.it;;;;", cf(4)),
+            "Indirizzo PEC",
+            "PEC non valida",
+        ),
+        (
+            format!("5;Rossi;Mario;{};;;e@pec.fofi.it;mario@;;;", cf(5)),
+            "E-mail",
+            "indirizzo e-mail non valido",
+        ),
+        (
+            format!("6;Rossi;Mario;{};;;f@pec.fofi.it;;06 1234567;;", cf(6)),
+            "Cellulare",
+            "numero di cellulare non valido",
+        ),
+        (
+            format!("7;Rossi;Mario;{};1985-13-01;;g@pec.fofi.it;;;;", cf(7)),
+            "Data di nascita",
+            "data non valida",
+        ),
+        (
+            format!("8;Rossi;Mario;{};;32/01/2000;h@pec.fofi.it;;;;", cf(8)),
+            "Data iscrizione",
+            "data non valida",
+        ),
+        (
+            format!("9;Rossi;;{};;;i@pec.fofi.it;;;;", cf(9)),
+            "Nome",
+            "valore obbligatorio mancante",
+        ),
+        (
+            format!("10;Rossi;Mario;;;;j@pec.fofi.it;;;;"),
+            "Codice Fiscale",
+            "valore obbligatorio mancante",
+        ),
+        (
+            format!("11;Rossi;Mario;{};;;;;;;", cf(11)),
+            "Indirizzo PEC",
+            "valore obbligatorio mancante",
+        ),
+        (
+            format!("12;{long};Mario;{};;;l@pec.fofi.it;;;;", cf(12)),
+            "Cognome",
+            "valore troppo lungo",
+        ),
+        (
+            format!("13;Rossi;Mario;{omocodic};;;m@pec.fofi.it;;;;"),
+            "",
+            "",
+        ),
+        (
+            format!("14;Rossi;Mario;{omocodic};;;n@pec.fofi.it;;;;"),
+            "Codice Fiscale",
+            "codice fiscale già presente alla riga 14",
+        ),
+        (
+            format!("15;Rossi;Mario;{};;;M@PEC.fofi.it;;;;", cf(15)),
+            "Indirizzo PEC",
+            "indirizzo PEC già presente alla riga 14",
+        ),
+        // Another provider's PEC is not an error: outside the migration, counted apart.
+        (
+            format!("16;Rossi;Mario;{};;;p@legalmail.it;;;;", cf(16)),
+            "",
+            "",
+        ),
+    ];
+    let body: String = rows.iter().map(|(row, ..)| format!("{row}\n")).collect();
+    let parsed = parse(&body);
+    let expected: Vec<(u64, &str, &str)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, field, _))| !field.is_empty())
+        .map(|(i, (_, field, reason))| (i as u64 + 2, *field, *reason))
+        .collect();
+    assert_eq!(
+        parsed.rejects.len(),
+        expected.len(),
+        "{:?}",
+        reasons(&parsed)
+    );
+    for (reject, (line, field, reason)) in parsed.rejects.iter().zip(expected) {
+        assert_eq!(reject.line, line, "{reject}");
+        assert_eq!(reject.field.as_deref(), Some(field), "{reject}");
+        assert!(reject.reason.starts_with(reason), "{reject}");
+        assert!(reject.reason.len() < 200, "reasons stay readable");
+    }
+    let pecs: Vec<&str> = parsed.members.iter().map(|m| m.pec.as_str()).collect();
+    assert_eq!(pecs, ["m@pec.fofi.it", "p@legalmail.it"]);
+    assert!(!parsed.members[1].pec_on_domain("pec.fofi.it"));
+}
+
+#[test]
 fn a_missing_required_column_is_one_error() {
     let err = parse_csv(b"Cognome;Nome;PEC\nRossi;Mario;a@pec.fofi.it\n", "albo.csv").unwrap_err();
     assert_eq!(
         err.to_string(),
         "albo.csv: mancano le colonne obbligatorie: codice fiscale"
     );
+    let err = auto(b"Iscritto;Recapito\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "albo.csv: mancano le colonne obbligatorie: cognome, nome, codice fiscale, indirizzo PEC"
+    );
 }
 
 #[test]
-fn header_synonyms_and_comma_delimiter() {
+fn a_file_without_header_says_so() {
+    let err = parse_csv(
+        format!("Rossi;Mario;{};a@pec.fofi.it\n", cf(1)).as_bytes(),
+        "albo.csv",
+    )
+    .unwrap_err();
+    assert!(matches!(err, ImportError::NoHeader { .. }), "{err}");
+    assert!(err.to_string().contains("intestazione"));
+}
+
+#[test]
+fn header_synonym_families() {
+    let families: &[(Field, &[&str])] = &[
+        (
+            Field::NumeroIscrizione,
+            &[
+                "Numero Iscrizione",
+                "N. iscrizione",
+                "NUMERO_ISCRIZIONE",
+                "Nr. Iscrizione",
+                "Matricola",
+                "N° albo",
+            ],
+        ),
+        (
+            Field::Cognome,
+            &["Cognome", "COGNOME", "Surname", "Last name"],
+        ),
+        (Field::Nome, &["Nome", "NOME", "First Name", "name"]),
+        (
+            Field::CodiceFiscale,
+            &[
+                "Codice Fiscale",
+                "C.F.",
+                "CODICE_FISCALE",
+                "cf",
+                "Cod. Fiscale",
+                "Tax code",
+            ],
+        ),
+        (
+            Field::Pec,
+            &[
+                "Indirizzo PEC",
+                "PEC",
+                "E-mail PEC",
+                "Posta certificata",
+                "Domicilio digitale",
+            ],
+        ),
+        (
+            Field::EmailServizio,
+            &[
+                "E-mail",
+                "Email ordinaria",
+                "EMAIL",
+                "Mail",
+                "E-mail di servizio",
+                "Email personale",
+            ],
+        ),
+        (
+            Field::Cellulare,
+            &[
+                "Cellulare",
+                "Telefono cellulare",
+                "Cell.",
+                "Mobile",
+                "Tel. cellulare",
+            ],
+        ),
+        (
+            Field::DataNascita,
+            &[
+                "Data di nascita",
+                "DATA_NASCITA",
+                "Nato il",
+                "Date of birth",
+            ],
+        ),
+        (
+            Field::DataIscrizione,
+            &["Data iscrizione", "DATA_ISCRIZIONE", "Iscritto dal"],
+        ),
+        (
+            Field::Provincia,
+            &["Provincia", "Prov.", "PR", "Sigla provincia"],
+        ),
+        (Field::Stato, &["Stato", "Stato iscrizione", "Status"]),
+        (
+            Field::DataCancellazione,
+            &["Data cancellazione", "DATA_CANCELLAZIONE", "Cancellato il"],
+        ),
+    ];
+    for (field, spellings) in families {
+        for spelling in *spellings {
+            let mapping = columns::map_headers([*spelling, "  Altro  "].into_iter());
+            assert_eq!(mapping.column(*field), Some(0), "{spelling} -> {field:?}");
+            assert_eq!(mapping.unknown, ["Altro"], "{spelling}");
+        }
+    }
     let parsed = parse_csv(
         "\u{feff}COGNOME,NOME,C.F.,PEC,Email ordinaria,Telefono cellulare,N. iscrizione\r\nRossi,Mario,RSSMRA85T10A562S,a@pec.fofi.it,m@x.it,3471234567,77\r\n".as_bytes(),
         "x.csv",
@@ -67,47 +321,732 @@ fn header_synonyms_and_comma_delimiter() {
     assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects);
     assert_eq!(parsed.members[0].numero_iscrizione, "77");
     assert_eq!(parsed.members[0].email_servizio.as_deref(), Some("m@x.it"));
+    assert_eq!(parsed.layout.delimiter, b',');
 }
 
 #[test]
-fn empty_and_non_utf8_files_are_clear_errors() {
-    assert!(matches!(
-        parse_csv(b"", "e.csv"),
-        Err(ImportError::Empty { .. })
-    ));
-    assert!(matches!(
-        parse_csv(b"Cognome;Nome\nNiccol\xf2;x\n", "w.csv"),
-        Err(ImportError::NotUtf8 { line: 2, .. })
-    ));
+fn a_repeated_column_is_ignored_and_listed() {
+    let parsed = auto(
+        format!("Cognome;Nome;CF;PEC;Email;E-mail ordinaria\nRossi;Mario;{};a@pec.fofi.it;a@x.it;b@x.it\n", cf(1))
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(parsed.unknown_columns, ["E-mail ordinaria"]);
+    assert_eq!(parsed.members[0].email_servizio.as_deref(), Some("a@x.it"));
+}
+
+const ACCENTED: &str = "Cognome;Nome;Codice Fiscale;PEC\r\nD'Angelo;Niccolò;RSSMRA85T10A562S;a@pec.fofi.it\r\nMirò;Zoë;RSSMRA85T10A001V;b@pec.fofi.it\r\n";
+
+fn assert_accents(parsed: &ParsedRoster) {
+    assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects);
+    let names: Vec<String> = parsed.members.iter().map(Member::full_name).collect();
+    assert_eq!(names, ["D'Angelo Niccolò", "Mirò Zoë"]);
 }
 
 #[test]
-fn line_numbers_are_right_with_crlf_and_multiline_fields() {
+fn every_encoding() {
+    assert_eq!(cf(1), "RSSMRA85T10A001V");
+    let utf8 = auto(ACCENTED.as_bytes()).unwrap();
+    assert_accents(&utf8);
+    assert_eq!(utf8.layout.encoding, UTF_8);
+
+    let bom = auto(format!("\u{feff}{ACCENTED}").as_bytes()).unwrap();
+    assert_accents(&bom);
+    assert_eq!(
+        bom.layout.header.as_ref().unwrap()[0],
+        "Cognome",
+        "BOM not in the header"
+    );
+
+    let cp1252 = WINDOWS_1252.encode(ACCENTED).0;
+    assert!(std::str::from_utf8(&cp1252).is_err());
+    let parsed = auto(&cp1252).unwrap();
+    assert_accents(&parsed);
+    assert_eq!(parsed.layout.encoding, WINDOWS_1252);
+
+    // Excel's "Testo Unicode": UTF-16 LE with BOM, tab-separated.
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in ACCENTED.replace(';', "\t").encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let parsed = auto(&utf16).unwrap();
+    assert_accents(&parsed);
+    assert_eq!(parsed.layout.encoding, UTF_16LE);
+    assert_eq!(parsed.layout.delimiter, b'\t');
+}
+
+#[test]
+fn every_delimiter_and_line_ending() {
+    for delimiter in [";", ",", "\t"] {
+        for newline in ["\n", "\r\n"] {
+            let text = ACCENTED.replace(';', delimiter).replace("\r\n", newline);
+            let parsed = auto(text.as_bytes()).unwrap();
+            assert_accents(&parsed);
+            assert_eq!(parsed.layout.delimiter, delimiter.as_bytes()[0]);
+            assert_eq!(parsed.layout.crlf, newline == "\r\n");
+        }
+    }
+}
+
+#[test]
+fn line_numbers_are_right_with_crlf_multiline_fields_and_blank_lines() {
     let parsed = parse_csv(
         "Cognome;Nome;Codice Fiscale;Indirizzo PEC\r\n\"Rossi\r\nbis\";Mario;RSSMRA85T10A562S;a@pec.fofi.it\r\nRossi;Mario;RSSMRA85T10A562X;b@pec.fofi.it\r\n".as_bytes(),
         "crlf.csv",
     )
     .unwrap();
     assert_eq!(parsed.rejects[0].line, 4);
+
+    let parsed = auto(
+        "\r\n\r\nCognome;Nome;CF;PEC\r\n\r\nRossi;Mario;RSSMRA85T10A562X;a@pec.fofi.it\r\n\r\n\r\nRossi;Mario;x;b@pec.fofi.it\n"
+            .as_bytes(),
+    )
+    .unwrap();
+    let lines: Vec<u64> = parsed.rejects.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [5, 8]);
 }
 
 #[test]
-fn quoted_fields_and_blank_lines() {
-    let parsed = parse("1;\"D'Angelo; junior\";Mario;RSSMRA85T10A562S;;;a@pec.fofi.it;;;;\n\n\n");
+fn quoted_fields_stray_spaces_and_blank_lines() {
+    let parsed = parse(concat!(
+        "1;\"D'Angelo; junior\";\"Mario \"\"Nino\"\"\";RSSMRA85T10A562S;;;a@pec.fofi.it;;;;\"nota\r\nsu due righe\"\n",
+        " 2 ;  Bianchi ; Anna ;  RSSMRA85T10A001V  ; 1/3/1985 ;  ;  b@pec.fofi.it ; ;  ; mi ;\n",
+        "\n \n;;;;;;;;;;\n\n"
+    ));
     assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects);
+    assert_eq!(parsed.rows_read, 2);
     assert_eq!(parsed.members[0].cognome, "D'Angelo; junior");
-    assert_eq!(parsed.rows_read, 1);
+    assert_eq!(parsed.members[0].nome, "Mario \"Nino\"");
+    let anna = &parsed.members[1];
+    assert_eq!(
+        (anna.numero_iscrizione.as_str(), anna.cognome.as_str()),
+        ("2", "Bianchi")
+    );
+    assert_eq!(anna.data_nascita, NaiveDate::from_ymd_opt(1985, 3, 1));
+    assert_eq!(anna.provincia.as_deref(), Some("MI"));
 }
 
 #[test]
-fn stores_valid_rows_in_one_go() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-    let parsed = parse(
-        "1;Rossi;Mario;RSSMRA85T10A562S;;;a@pec.fofi.it;;;;\n2;X;Y;bad;;;b@pec.fofi.it;;;;\n",
+fn malformed_inputs_are_clear_errors_or_rejects_never_panics() {
+    for empty in [
+        &b""[..],
+        b"   \r\n\n\t\n",
+        b"\xEF\xBB\xBF",
+        b"\xEF\xBB\xBF\r\n",
+    ] {
+        assert!(
+            matches!(auto(empty), Err(ImportError::Empty { .. })),
+            "{empty:?}"
+        );
+    }
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    assert!(matches!(auto(&junk), Err(ImportError::Binary { .. })));
+    assert!(matches!(
+        auto(b"SQLite format 3\0rest"),
+        Err(ImportError::Binary { .. })
+    ));
+    // Header only: read, nothing to import.
+    let parsed = auto(b"Cognome;Nome;CF;PEC\r\n").unwrap();
+    assert_eq!(parsed.rows_read, 0);
+    assert!(matches!(
+        parsed.ensure_importable(),
+        Err(ImportError::NothingToImport { rejected: 0, .. })
+    ));
+    // Ragged rows: too short is a reject, too long keeps the known columns.
+    let parsed = auto(
+        format!(
+            "Cognome;Nome;CF;PEC\nRossi;Mario\nRossi;Mario;{};a@pec.fofi.it;x;y;z\nsolo\n",
+            cf(1)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(parsed.members.len(), 1);
+    let lines: Vec<(u64, Option<&str>)> = parsed
+        .rejects
+        .iter()
+        .map(|r| (r.line, r.field.as_deref()))
+        .collect();
+    assert_eq!(lines, [(2, Some("CF")), (4, Some("Nome"))]);
+    // An unterminated quote swallows the rest of the file into one field.
+    let parsed = auto(
+        format!(
+            "Cognome;Nome;CF;PEC\n\"Rossi;Mario;{};a@pec.fofi.it\nBianchi;Anna;{};b@pec.fofi.it\n",
+            cf(1),
+            cf(2)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!((parsed.rows_read, parsed.rejects.len()), (1, 1));
+}
+
+#[test]
+fn a_huge_field_is_rejected_with_a_short_reason() {
+    let huge = "a".repeat(10 * 1024 * 1024);
+    let text = format!(
+        "Cognome;Nome;CF;PEC;Note\nRossi;{huge};{};a@pec.fofi.it;\nBianchi;Anna;{};b@pec.fofi.it;{huge}\n{huge};x\n",
+        cf(1),
+        cf(2)
     );
+    let parsed = auto(text.as_bytes()).unwrap();
+    assert_eq!(parsed.members.len(), 1, "an unmapped huge cell is ignored");
+    assert_eq!(parsed.rejects.len(), 2);
+    for reject in &parsed.rejects {
+        assert!(
+            reject.to_string().len() < 200,
+            "{}",
+            &reject.to_string()[..200]
+        );
+    }
+    // In the header: the unknown column's name is cut in the summary.
+    let parsed = auto(
+        format!(
+            "Cognome;Nome;CF;PEC;{huge}\nRossi;Mario;{};a@pec.fofi.it;\n",
+            cf(1)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(parsed.unknown_columns[0].chars().count() <= 61);
+}
+
+#[test]
+fn inipec_layout_is_recognised_and_marks_members_who_left() {
+    let text = format!(
+        concat!(
+            "mario.rossi@pec.fofi.it;Mario;Rossi;1234;{};ATTIVO;01/03/2010;\r\n",
+            "anna.bianchi@pec.fofi.it;Anna;Bianchi;1235;{};CANCELLATO;01/03/2011;15/01/2025\r\n",
+            "luca.verdi@pec.fofi.it;Luca;Verdi;1236;{};Sospeso;2012-03-01;\r\n",
+            "paolo.neri@pec.fofi.it;Paolo;Neri;1237;{};;01/03/2013;31/12/2024\r\n",
+            "bad@pec.fofi.it;Carlo;Gialli;1238;RSSMRA85T10A562X;ATTIVO;;\r\n",
+        ),
+        cf(1),
+        cf(2),
+        cf(3),
+        cf(4)
+    );
+    let bytes = WINDOWS_1252.encode(&text).0;
+    let parsed = auto(&bytes).unwrap();
+    assert_eq!(parsed.layout.kind, SourceKind::IniPec);
+    assert_eq!(parsed.layout.header, None);
+    assert_eq!(parsed.rows_read, 5);
+    let names = |members: &[Member]| {
+        members
+            .iter()
+            .map(|m| m.cognome.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&parsed.members), ["Rossi", "Verdi"]);
+    assert_eq!(names(&parsed.left_albo), ["Bianchi", "Neri"]);
+    assert_eq!(parsed.members[0].numero_iscrizione, "1234");
+    assert_eq!(
+        parsed.members[0].data_iscrizione,
+        NaiveDate::from_ymd_opt(2010, 3, 1)
+    );
+    assert_eq!(
+        reasons(&parsed),
+        [
+            "riga 5, campo \"Codice Fiscale\": carattere di controllo errato: atteso 'S', trovato 'X'"
+        ]
+    );
+
+    // Forced, when the first row is itself broken and auto-detection cannot tell.
+    let broken_first = format!("non-una-pec;Mario;Rossi;1;{};ATTIVO;;\n", cf(1));
+    assert!(auto(broken_first.as_bytes()).is_err());
+    let forced = read_bytes(
+        broken_first.as_bytes(),
+        "inipec.txt",
+        &ImportOptions {
+            format: Format::IniPec,
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(forced.rejects[0].field.as_deref(), Some("Indirizzo PEC"));
+}
+
+#[test]
+fn a_status_column_in_a_csv_marks_members_who_left() {
+    let parsed = auto(
+        format!(
+            "Cognome;Nome;CF;PEC;Stato;Data cancellazione\nRossi;Mario;{};a@pec.fofi.it;Attivo;\nBruno;Anna;{};b@pec.fofi.it;Cancellata;\n",
+            cf(1),
+            cf(2)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!((parsed.members.len(), parsed.left_albo.len()), (1, 1));
+}
+
+#[test]
+fn format_names_parse() {
+    assert_eq!("auto".parse::<Format>(), Ok(Format::Auto));
+    assert_eq!("CSV".parse::<Format>(), Ok(Format::Csv));
+    assert_eq!("inipec".parse::<Format>(), Ok(Format::IniPec));
+    assert!(
+        "xls"
+            .parse::<Format>()
+            .unwrap_err()
+            .contains("auto, csv o inipec")
+    );
+}
+
+fn sqlite_file(dir: &Path, setup: &str) -> std::path::PathBuf {
+    let path = dir.join("gestionale.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(setup).unwrap();
+    path
+}
+
+#[test]
+fn sqlite_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_file(
+        dir.path(),
+        &format!(
+            "CREATE TABLE iscritti (ID INTEGER PRIMARY KEY, COGNOME TEXT, NOME TEXT, CODICE_FISCALE TEXT,
+                 INDIRIZZO_PEC TEXT, EMAIL TEXT, DATA_NASCITA TEXT, N_ISCRIZIONE REAL, FOTO BLOB);
+             INSERT INTO iscritti VALUES (1, 'Mirò', 'Niccolò', '{}', 'a@pec.fofi.it', NULL, '1985-12-10', 1234.0, NULL);
+             INSERT INTO iscritti VALUES (2, 'Rossi', 'Anna', 'RSSMRA85T10A562X', 'b@pec.fofi.it', 'x', NULL, 1235, NULL);
+             INSERT INTO iscritti VALUES (3, 'Neri', 'Anna', '{}', 'c@pec.fofi.it', NULL, NULL, 1236, x'FFFE00');",
+            cf(1),
+            cf(3)
+        ),
+    );
+    let before = std::fs::read(&path).unwrap();
+    let parsed = read_file(&path).unwrap();
+    assert_eq!(
+        parsed.layout.kind,
+        SourceKind::Sqlite {
+            table: "iscritti".into()
+        }
+    );
+    assert_eq!(parsed.unknown_columns, ["ID", "FOTO"]);
+    assert_eq!(parsed.rows_read, 3);
+    let m = &parsed.members[0];
+    assert_eq!((m.cognome.as_str(), m.nome.as_str()), ("Mirò", "Niccolò"));
+    assert_eq!(m.numero_iscrizione, "1234");
+    assert_eq!(m.data_nascita, NaiveDate::from_ymd_opt(1985, 12, 10));
+    assert_eq!(
+        reasons(&parsed),
+        [
+            "riga 2, campo \"CODICE_FISCALE\": carattere di controllo errato: atteso 'S', trovato 'X'",
+            "riga 3: colonna \"FOTO\": valore non testuale",
+        ]
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "opened read-only");
+
+    // More tables: --table is needed, and names them when missing or wrong.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE altro (x); CREATE VIEW attivi AS SELECT * FROM iscritti WHERE ID = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let err = read_file(&path).unwrap_err();
+    assert!(matches!(err, ImportError::TableRequired { .. }), "{err}");
+    assert!(
+        err.to_string().ends_with("altro, iscritti, attivi"),
+        "{err}"
+    );
+    let options = |table: &str| ImportOptions {
+        table: Some(table.into()),
+        ..ImportOptions::default()
+    };
+    let err = read_path(&path, &options("albo")).unwrap_err();
+    assert!(matches!(err, ImportError::NoSuchTable { .. }), "{err}");
+    assert_eq!(read_path(&path, &options("ISCRITTI")).unwrap().rows_read, 3);
+    assert_eq!(read_path(&path, &options("attivi")).unwrap().rows_read, 1);
+    let err = read_path(&path, &options("altro")).unwrap_err();
+    assert!(matches!(err, ImportError::MissingColumns { .. }), "{err}");
+    assert!(err.to_string().contains("tabella altro"), "{err}");
+
+    // --table on a text file is a mistake worth saying.
+    let csv = dir.path().join("albo.csv");
+    std::fs::write(&csv, ACCENTED).unwrap();
+    assert!(matches!(
+        read_path(&csv, &options("x")),
+        Err(ImportError::TableOnTextFile { .. })
+    ));
+}
+
+#[test]
+fn a_pecdesk_store_is_itself_a_readable_source() {
+    let (dir, mut store) = store();
+    let parsed = auto(ACCENTED.as_bytes()).unwrap();
+    store_roster(&mut store, parsed, "anna", Utc::now()).unwrap();
+    drop(store);
+    let again = read_path(
+        &dir.path().join("s.db"),
+        &ImportOptions {
+            table: Some("members".into()),
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_accents(&again);
+}
+
+#[test]
+fn unreadable_paths_are_io_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for path in [dir.path().join("manca.csv"), dir.path().to_path_buf()] {
+        let err = read_file(&path).unwrap_err();
+        assert!(matches!(err, ImportError::Io { .. }), "{err}");
+        assert!(err.to_string().starts_with("impossibile leggere"));
+    }
+}
+
+#[test]
+fn progress_is_reported() {
+    let mut text = "Cognome;Nome;CF;PEC\n".to_string();
+    for n in 0..2500 {
+        text.push_str(&format!("Rossi;Mario;{};m{n}@pec.fofi.it\n", cf(n % 1000)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("albo.csv");
+    std::fs::write(&path, text).unwrap();
+    let mut seen = Vec::new();
+    read_path_with_progress(&path, &ImportOptions::default(), |n| seen.push(n)).unwrap();
+    assert_eq!(seen, [1000, 2000, 2500]);
+}
+
+#[test]
+fn rejects_file_round_trip() {
+    for encoding in [UTF_8, WINDOWS_1252] {
+        let text = format!(
+            "N. iscrizione;Cognome;Nome;Codice Fiscale;PEC;Note\r\n1;Mirò;Niccolò;{};a@pec.fofi.it;ok\r\n2;D'Angelo;Zoë;RSSMRA85T10A562X;b@pec.fofi.it;\"nota; con \"\"virgolette\"\"\"\r\n3;Bianchi;;{};c@pec.fofi.it\r\n",
+            cf(1),
+            cf(3)
+        );
+        let bytes = encoding.encode(&text).0;
+        let parsed = auto(&bytes).unwrap();
+        assert_eq!(parsed.rejects.len(), 2);
+        let out = rejects_csv(&parsed).unwrap();
+        let (decoded, _) = encoding.decode_with_bom_removal(&out);
+        assert_eq!(
+            decoded,
+            concat!(
+                "N. iscrizione;Cognome;Nome;Codice Fiscale;PEC;Note;Motivo dello scarto\r\n",
+                "2;D'Angelo;Zoë;RSSMRA85T10A562X;b@pec.fofi.it;\"nota; con \"\"virgolette\"\"\";Codice Fiscale: carattere di controllo errato: atteso 'S', trovato 'X'\r\n",
+                "3;Bianchi;;RSSMRA85T10A003C;c@pec.fofi.it;;Nome: valore obbligatorio mancante\r\n",
+            ),
+            "{encoding:?}"
+        );
+        assert_eq!(out.starts_with(b"\xEF\xBB\xBF"), encoding == UTF_8);
+
+        // Staff fix the two rows in Excel and import the file again.
+        let fixed = decoded
+            .replace("RSSMRA85T10A562X", "RSSMRA85T10A562S")
+            .replace("Bianchi;;", "Bianchi;Anna;");
+        let again = auto(&encoding.encode(&fixed).0).unwrap();
+        assert!(again.rejects.is_empty(), "{:?}", again.rejects);
+        assert_eq!(again.members.len(), 2);
+        assert!(again.layout.rejects_file);
+        assert_eq!(again.unknown_columns, ["Note", REASON_COLUMN]);
+        assert!(!again.is_full_roster(&ImportOptions::default()));
+
+        // Rejected again: the reason column is replaced, not added.
+        let still_bad = decoded.replace("Bianchi;;", "Bianchi;Anna;");
+        let again = auto(&encoding.encode(&still_bad).0).unwrap();
+        let out = rejects_csv(&again).unwrap();
+        let (decoded, _) = encoding.decode_with_bom_removal(&out);
+        assert_eq!(
+            decoded
+                .lines()
+                .next()
+                .unwrap()
+                .matches(REASON_COLUMN)
+                .count(),
+            1
+        );
+        assert_eq!(decoded.lines().count(), 2);
+    }
+}
+
+#[test]
+fn rejects_file_keeps_ragged_rows_aligned_and_inipec_shape() {
+    let parsed = auto(
+        format!(
+            "Cognome,Nome,CF,PEC\nRossi,Mario\nBianchi,Anna,{},b@pec.fofi.it\n",
+            cf(2)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let out = String::from_utf8(rejects_csv(&parsed).unwrap()).unwrap();
+    assert_eq!(
+        out,
+        "\u{feff}Cognome,Nome,CF,PEC,Motivo dello scarto\nRossi,Mario,,,CF: valore obbligatorio mancante\n"
+    );
+    let parsed = auto(b"a@pec.fofi.it;Mario;Rossi;1;RSSMRA85T10A562X\n").unwrap();
+    assert_eq!(parsed.layout.kind, SourceKind::IniPec);
+    let out = String::from_utf8(rejects_csv(&parsed).unwrap()).unwrap();
+    assert_eq!(
+        out,
+        "\u{feff}a@pec.fofi.it;Mario;Rossi;1;RSSMRA85T10A562X;;;;Codice Fiscale: carattere di controllo errato: atteso 'S', trovato 'X'\n"
+    );
+    let fixed = auto(out.replace("562X", "562S").as_bytes()).unwrap();
+    assert_eq!(fixed.layout.kind, SourceKind::IniPec);
+    assert_eq!(fixed.members.len(), 1);
+}
+
+#[test]
+fn reimport_updates_adds_removes_and_never_duplicates() {
+    let (_dir, mut store) = store();
+    let (a, b, c) = (cf(1), cf(2), cf(3));
+    let first = auto(
+        roster(&[
+            ("Rossi", &a, "a@pec.fofi.it"),
+            ("Bianchi", &b, "b@pec.fofi.it"),
+        ])
+        .as_bytes(),
+    )
+    .unwrap();
+    let summary = store_roster(&mut store, first, "anna", Utc::now()).unwrap();
+    assert_eq!((summary.stored.new, summary.full_roster), (2, true));
+
+    let second = auto(
+        roster(&[
+            ("Rossi", &a, "a@pec.fofi.it"),
+            ("Verdi", &c, "c@pec.fofi.it"),
+        ])
+        .replace("a@pec.fofi.it;", "a@pec.fofi.it;mario@libero.it")
+        .as_bytes(),
+    )
+    .unwrap();
+    let plan = preview(&store, &second, &ImportOptions::default()).unwrap();
+    assert_eq!(
+        plan.counts,
+        MemberUpsert {
+            new: 1,
+            updated: 1,
+            unchanged: 0,
+            removed: 1
+        }
+    );
+    let described: Vec<(ChangeKind, String, Vec<&str>)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.kind, c.name.clone(), c.fields.clone()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            (
+                ChangeKind::Updated,
+                "Rossi Mario".to_string(),
+                vec!["e-mail di servizio"]
+            ),
+            (ChangeKind::New, "Verdi Mario".to_string(), vec![]),
+            (
+                ChangeKind::Removed,
+                "Bianchi Mario".to_string(),
+                vec!["rimosso dall'albo"]
+            ),
+        ]
+    );
+    let summary = import(
+        &mut store,
+        second.clone(),
+        &ImportOptions::default(),
+        "anna",
+        Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(summary.stored, plan.counts);
+    assert_eq!(store.member_count().unwrap(), 3);
+    let entries = store.all_members().unwrap();
+    let bianchi = entries
+        .iter()
+        .find(|(_, m, _)| m.codice_fiscale == b)
+        .unwrap();
+    assert!(!bianchi.2, "marked removed, not deleted");
+    let timeline = store.timeline(Some(bianchi.0), None).unwrap();
+    assert_eq!(timeline[0].detail, "rimosso dall'albo: assente da albo.csv");
+
+    // The same file again changes nothing.
+    let summary = import(
+        &mut store,
+        second,
+        &ImportOptions::default(),
+        "anna",
+        Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            summary.stored.unchanged,
+            summary.stored.new + summary.stored.updated + summary.stored.removed
+        ),
+        (2, 0)
+    );
+    assert_eq!(store.member_count().unwrap(), 3);
+}
+
+#[test]
+fn partial_imports_only_add_and_update() {
+    let (_dir, mut store) = store();
+    let (a, b) = (cf(1), cf(2));
+    let first = auto(
+        roster(&[
+            ("Rossi", &a, "a@pec.fofi.it"),
+            ("Bianchi", &b, "b@pec.fofi.it"),
+        ])
+        .as_bytes(),
+    )
+    .unwrap();
+    store_roster(&mut store, first, "anna", Utc::now()).unwrap();
+    let partial = ImportOptions {
+        partial: true,
+        ..ImportOptions::default()
+    };
+    let only_a = auto(roster(&[("Rossi", &a, "a@pec.fofi.it")]).as_bytes()).unwrap();
+    let summary = import(&mut store, only_a, &partial, "anna", Utc::now()).unwrap();
+    assert_eq!(
+        (
+            summary.stored.unchanged,
+            summary.stored.removed,
+            summary.full_roster
+        ),
+        (1, 0, false)
+    );
+    assert!(
+        store
+            .all_members()
+            .unwrap()
+            .iter()
+            .all(|(_, _, in_roster)| *in_roster)
+    );
+}
+
+#[test]
+fn a_member_whose_row_is_rejected_is_not_removed() {
+    let (_dir, mut store) = store();
+    let (a, b) = (cf(1), cf(2));
+    let first = auto(
+        roster(&[
+            ("Rossi", &a, "a@pec.fofi.it"),
+            ("Bianchi", &b, "b@pec.fofi.it"),
+        ])
+        .as_bytes(),
+    )
+    .unwrap();
+    store_roster(&mut store, first, "anna", Utc::now()).unwrap();
+    // Bianchi's row has a typo in the codice fiscale this time; the PEC still matches.
+    let bad_cf = format!("{}X", &b[..15]);
+    let second = auto(
+        roster(&[
+            ("Rossi", &a, "a@pec.fofi.it"),
+            ("Bianchi", &bad_cf, "B@pec.fofi.it"),
+        ])
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(second.rejects.len(), 1);
+    let summary = import(
+        &mut store,
+        second,
+        &ImportOptions::default(),
+        "anna",
+        Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(summary.stored.removed, 0);
+}
+
+#[test]
+fn nothing_valid_is_refused_before_touching_the_store() {
+    let (_dir, mut store) = store();
+    let first = auto(roster(&[("Rossi", &cf(1), "a@pec.fofi.it")]).as_bytes()).unwrap();
+    store_roster(&mut store, first, "anna", Utc::now()).unwrap();
+    let events = store.event_count().unwrap();
+    let all_bad = auto(roster(&[("Rossi", "X", "a@pec.fofi.it")]).as_bytes()).unwrap();
+    let err = store_roster(&mut store, all_bad, "anna", Utc::now()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "albo.csv: nessuna riga valida da importare (1 scartate)"
+    );
+    assert_eq!(store.event_count().unwrap(), events);
+    assert!(store.all_members().unwrap()[0].2);
+}
+
+#[test]
+fn dry_run_summarises_without_writing() {
+    let (_dir, mut store) = store();
+    let first = auto(
+        roster(&[
+            ("Rossi", &cf(1), "a@pec.fofi.it"),
+            ("Bianchi", &cf(2), "b@pec.fofi.it"),
+        ])
+        .as_bytes(),
+    )
+    .unwrap();
+    store_roster(&mut store, first, "anna", Utc::now()).unwrap();
+    let events = store.event_count().unwrap();
+    let second = auto(
+        roster(&[
+            ("Rossi", &cf(1), "a@pec.fofi.it"),
+            ("Verdi", &cf(3), "c@pec.fofi.it"),
+        ])
+        .as_bytes(),
+    )
+    .unwrap();
+    let summary = dry_run(
+        &store.all_members().unwrap(),
+        second,
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert!(summary.dry_run);
+    assert_eq!((summary.stored.new, summary.stored.removed), (1, 1));
+    assert_eq!(summary.changes.len(), 1, "new members are only counted");
+    assert_eq!(store.event_count().unwrap(), events);
+    assert_eq!(store.member_count().unwrap(), 2);
+    let json = summary.to_json();
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(json["removed"], 1);
+    assert_eq!(json["changes"][0]["kind"], "removed");
+    let text = summary.render(10);
+    assert!(text.contains("SIMULAZIONE"), "{text}");
+    assert!(text.contains("Bianchi Mario"), "{text}");
+}
+
+#[test]
+fn summary_as_json_and_text() {
+    let (_dir, mut store) = store();
+    let parsed = parse(concat!(
+        "1;Rossi;Mario;RSSMRA85T10A562S;;;a@pec.fofi.it;;;;\n",
+        "2;X;Y;bad;;;b@pec.fofi.it;;;;\n"
+    ));
     let summary = store_roster(&mut store, parsed, "anna", Utc::now()).unwrap();
-    assert_eq!(summary.stored.new, 1);
-    assert_eq!(summary.rejects.len(), 1);
-    assert_eq!(store.member_count().unwrap(), 1);
+    let json = summary.to_json();
+    for (key, value) in [
+        ("read", 2),
+        ("new", 1),
+        ("updated", 0),
+        ("unchanged", 0),
+        ("removed", 0),
+        ("rejected", 1),
+    ] {
+        assert_eq!(json[key], value, "{key}");
+    }
+    assert_eq!(json["format"], "csv");
+    assert_eq!(json["encoding"], "UTF-8");
+    assert_eq!(json["delimiter"], ";");
+    assert_eq!(json["rejects"][0]["line"], 3);
+    assert_eq!(json["rejects"][0]["field"], "Codice Fiscale");
+    assert_eq!(json["unknown_columns"][0], "Note");
+    let text = summary.render(0);
+    assert!(
+        text.starts_with("Importazione di albo.csv (CSV, separatore \";\", UTF-8)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  scartate:     1\n    ... e altre 1"),
+        "{text}"
+    );
+    assert!(text.contains("colonne ignorate: Note"), "{text}");
 }

@@ -1,60 +1,126 @@
 //! The HTTP client of the provider contract (`assets/provider-api.yaml`).
 //!
-//! Bearer token in a sensitive header, HTTPS with certificate verification
-//! (plain HTTP only to this computer), timeouts, and retries with exponential
-//! backoff for what may succeed later. A state-changing request always carries
-//! an idempotency key, and a retry reuses it, so a retry never acts twice.
+//! - Auth: OAuth2 client credentials (RFC 6749 section 4.4), the token cached
+//!   and refreshed before it expires, and once more on a 401; or a static
+//!   bearer token. Secrets travel only in sensitive headers and never appear
+//!   in Debug, logs or messages.
+//! - HTTPS with certificate verification (rustls); plain HTTP only to this
+//!   computer.
+//! - Connect and whole-request timeouts; retries with exponential backoff and
+//!   jitter for timeouts, connection errors and 5xx; 429 waits `Retry-After`;
+//!   a bounded number of attempts, then [`ProviderError::GaveUp`].
+//! - A state-changing request always carries an idempotency key, and a retry
+//!   reuses it, so a retry never acts twice.
+//! - Requests in flight and per second are limited across every clone of the
+//!   client, so a bulk job never floods the provider.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 
 use crate::domain::MailboxState;
+use crate::domain::password::PasswordRule;
 use crate::provider::api::{self, error_code};
 
+/// How pecdesk proves who it is to the provider.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A bearer token issued out of band (the simulator's `--token`).
+    StaticToken(String),
+    /// OAuth2 client credentials, exchanged at `POST /oauth/token` for a
+    /// short-lived bearer token.
+    ClientCredentials {
+        client_id: String,
+        client_secret: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::StaticToken(_) => f.write_str("StaticToken(***)"),
+            Credentials::ClientCredentials { client_id, .. } => f
+                .debug_struct("ClientCredentials")
+                .field("client_id", client_id)
+                .field("client_secret", &"***")
+                .finish(),
+        }
+    }
+}
+
 /// Where the provider is and how to talk to it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// `https://...`; `http://` only for a loopback host (the simulator).
     pub base_url: String,
-    pub token: String,
+    pub credentials: Credentials,
     pub connect_timeout: Duration,
     /// Whole request, answer included.
     pub request_timeout: Duration,
     /// Attempts per call, the first included (at least 1).
     pub max_attempts: u32,
+    /// First retry waits between half and all of this; each retry doubles it.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Longest `Retry-After` honoured; a longer one is cut to this.
+    pub max_retry_after: Duration,
+    /// Requests in flight at once, over every clone of the client.
+    pub max_in_flight: usize,
+    /// Requests started per second, over every clone of the client; 0: no limit.
+    pub max_per_second: u32,
+    /// Mailboxes asked per page when listing (1 to `api::MAX_PER_PAGE`).
+    pub page_size: u32,
 }
 
 impl ClientConfig {
+    /// A client that authenticates with a static bearer token.
     pub fn new(base_url: impl Into<String>, token: impl Into<String>) -> Self {
+        Self::with_credentials(base_url, Credentials::StaticToken(token.into()))
+    }
+
+    /// A client that obtains its tokens with OAuth2 client credentials.
+    pub fn with_client_credentials(
+        base_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        Self::with_credentials(
+            base_url,
+            Credentials::ClientCredentials {
+                client_id: client_id.into(),
+                client_secret: client_secret.into(),
+            },
+        )
+    }
+
+    pub fn with_credentials(base_url: impl Into<String>, credentials: Credentials) -> Self {
         Self {
             base_url: base_url.into(),
-            token: token.into(),
+            credentials,
             connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(20),
-            max_attempts: 4,
+            request_timeout: Duration::from_secs(15),
+            // A sync of 10,000 mailboxes is ~20 pages; with one request in four
+            // failing, eight attempts make giving up on a page about 1 in 100,000.
+            max_attempts: 8,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+            max_in_flight: 4,
+            max_per_second: 10,
+            page_size: api::MAX_PER_PAGE,
         }
     }
 }
 
-impl std::fmt::Debug for ClientConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientConfig")
-            .field("base_url", &self.base_url)
-            .field("token", &"***")
-            .field("connect_timeout", &self.connect_timeout)
-            .field("request_timeout", &self.request_timeout)
-            .field("max_attempts", &self.max_attempts)
-            .finish()
-    }
-}
-
 /// Why a call to the provider failed. Messages are in Italian and never
-/// contain the token.
+/// contain a token or a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("indirizzo del gestore non valido: {0}")]
@@ -69,10 +135,18 @@ pub enum ProviderError {
     Timeout,
     #[error("token di accesso rifiutato dal gestore")]
     Unauthorized,
+    #[error("credenziali del client (client_id, client_secret) rifiutate dal gestore")]
+    InvalidCredentials,
     #[error("casella {0} non trovata presso il gestore")]
     NotFound(String),
     #[error("la casella {0} non ha un indirizzo e-mail di recupero")]
     NoRecoveryContact(String),
+    #[error("casella {address}: migrazione in corso, password non modificabile: {message}")]
+    MigrationInProgress { address: String, message: String },
+    #[error("password temporanea rifiutata: {}", rules_it(.rules))]
+    PasswordRejected { rules: Vec<PasswordRule> },
+    #[error("dati rifiutati dal gestore: {}", details_it(.details))]
+    Invalid { details: Vec<api::FieldError> },
     #[error("troppe richieste al gestore{}", retry_suffix(.retry_after))]
     RateLimited { retry_after: Option<Duration> },
     #[error("errore del gestore (HTTP {status}, {code}): {message}")]
@@ -83,6 +157,11 @@ pub enum ProviderError {
     },
     #[error("risposta del gestore non conforme al contratto: {0}")]
     Contract(String),
+    #[error("nessuna risposta valida dal gestore dopo {attempts} tentativi: {last}")]
+    GaveUp {
+        attempts: u32,
+        last: Box<ProviderError>,
+    },
 }
 
 fn retry_suffix(retry_after: &Option<Duration>) -> String {
@@ -90,6 +169,22 @@ fn retry_suffix(retry_after: &Option<Duration>) -> String {
         Some(d) => format!(", riprovare tra {} secondi", d.as_secs().max(1)),
         None => String::new(),
     }
+}
+
+fn rules_it(rules: &[PasswordRule]) -> String {
+    rules
+        .iter()
+        .map(|r| r.description_it())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn details_it(details: &[api::FieldError]) -> String {
+    details
+        .iter()
+        .map(|d| format!("{}: {}", d.field, d.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl ProviderError {
@@ -111,8 +206,13 @@ impl ProviderError {
                  Riprovare tra qualche minuto."
                 .to_string(),
             ProviderError::Unauthorized => "Il gestore ha rifiutato il token di accesso. \
-                 Chiedere all'amministratore di verificare il token nella configurazione."
+                 Chiedere all'amministratore di verificare le credenziali nella configurazione."
                 .to_string(),
+            ProviderError::InvalidCredentials => {
+                "Il gestore ha rifiutato le credenziali di pecdesk (client_id e client_secret). \
+                 Chiedere all'amministratore di verificarle nella configurazione."
+                    .to_string()
+            }
             ProviderError::NotFound(address) => format!(
                 "La casella {address} non esiste presso il gestore. \
                  Verificare l'indirizzo PEC nell'albo."
@@ -122,6 +222,17 @@ impl ProviderError {
                  inviare il link: l'Ordine deve impostare un contatto di recupero o reimpostare \
                  la password."
             ),
+            ProviderError::MigrationInProgress { address, .. } => format!(
+                "La password della casella {address} non si può reimpostare prima del passaggio \
+                 al nuovo gestore: fino ad allora il titolare usa la password attuale."
+            ),
+            ProviderError::PasswordRejected { rules } => format!(
+                "La password temporanea non rispetta le regole: {}. Sceglierne un'altra.",
+                rules_it(rules)
+            ),
+            ProviderError::Invalid { details } => {
+                format!("Dati non accettati dal gestore: {}.", details_it(details))
+            }
             ProviderError::RateLimited {
                 retry_after: Some(d),
             } => format!(
@@ -145,6 +256,10 @@ impl ProviderError {
                 "Il gestore ha risposto in modo inatteso. Segnalare il problema \
                  all'assistenza tecnica. Dettaglio: {detail}"
             ),
+            ProviderError::GaveUp { attempts, last } => format!(
+                "Nessuna risposta valida dal gestore dopo {attempts} tentativi. {}",
+                last.message_it()
+            ),
         }
     }
 
@@ -155,7 +270,16 @@ impl ProviderError {
             | ProviderError::Timeout
             | ProviderError::RateLimited { .. } => true,
             ProviderError::Api { status, .. } => *status >= 500,
+            ProviderError::GaveUp { last, .. } => last.is_transient(),
             _ => false,
+        }
+    }
+
+    /// The error itself, or the last one before giving up.
+    pub fn root(&self) -> &ProviderError {
+        match self {
+            ProviderError::GaveUp { last, .. } => last.root(),
+            other => other,
         }
     }
 }
@@ -166,28 +290,99 @@ pub fn new_idempotency_key() -> String {
     format!("{:032x}", rng.random::<u128>())
 }
 
-/// Longest wait honoured from a `Retry-After`.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-const BACKOFF_CAP: Duration = Duration::from_secs(10);
 /// How much of an unexpected body a message quotes.
 const QUOTE_CHARS: usize = 200;
+/// Refresh a token this long before it expires, at most (a tenth of its life
+/// for shorter ones), so that a request never leaves with a token about to die.
+const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
-/// A client of the provider contract. Cheap to clone (the connection pool is shared).
-#[derive(Clone)]
-pub struct ProviderClient {
+/// Everything fetched by one listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub mailboxes: Vec<MailboxState>,
+    /// The provider's clock when it served the first page.
+    pub server_time: DateTime<Utc>,
+    /// How many mailboxes matched when the first page was served.
+    pub total: u64,
+    pub cutover_at: Option<DateTime<Utc>>,
+}
+
+/// A bearer token and when to get a new one.
+struct CachedToken {
+    header: HeaderValue,
+    refresh_at: Instant,
+    /// Which fetch this is, so a 401 only discards the token it was sent with.
+    generation: u64,
+}
+
+enum Auth {
+    Static(HeaderValue),
+    OAuth {
+        client_id: String,
+        client_secret: String,
+        /// Held across a fetch, so concurrent callers wait for one fetch.
+        cache: tokio::sync::Mutex<Option<CachedToken>>,
+    },
+}
+
+/// Starts per second: a token bucket where callers reserve their slot, so
+/// waiting callers are served in order without polling.
+struct Pace {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Pace {
+    fn new(per_second: u32) -> Self {
+        Self {
+            rate: f64::from(per_second),
+            tokens: f64::from(per_second),
+            last: Instant::now(),
+        }
+    }
+
+    /// Reserves one start and says how long to wait for it.
+    fn reserve(&mut self) -> Duration {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.last = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
+struct Inner {
     http: reqwest::Client,
     /// Without a trailing slash.
     base_url: String,
-    auth: HeaderValue,
+    auth: Auth,
     max_attempts: u32,
+    backoff_base: Duration,
+    backoff_cap: Duration,
+    max_retry_after: Duration,
+    page_size: u32,
+    in_flight: Semaphore,
+    pace: Option<Mutex<Pace>>,
+}
+
+/// A client of the provider contract. Cheap to clone: clones share the
+/// connection pool, the token and the limits.
+#[derive(Clone)]
+pub struct ProviderClient {
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for ProviderClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderClient")
-            .field("base_url", &self.base_url)
-            .field("max_attempts", &self.max_attempts)
+            .field("base_url", &self.inner.base_url)
+            .field("max_attempts", &self.inner.max_attempts)
             .finish_non_exhaustive()
     }
 }
@@ -250,11 +445,13 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
-fn backoff(attempt: u32) -> Duration {
-    let exp = BACKOFF_BASE
+/// Exponential backoff with jitter: anywhere between half and all of
+/// `base * 2^(attempt-1)`, capped, so that clients failing together do not
+/// retry together.
+fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let exp = base
         .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-        .min(BACKOFF_CAP);
-    // Jitter: anywhere between half and all of the exponential delay.
+        .min(cap);
     let half = exp / 2;
     let mut rng = StdRng::from_os_rng();
     half + half.mul_f64(rng.random::<f64>())
@@ -265,17 +462,42 @@ fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
+/// `application/x-www-form-urlencoded`, as RFC 6749 section 2.3.1 wants client
+/// credentials encoded before HTTP Basic authentication.
+fn form_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn sensitive_bearer(token: &str) -> Option<HeaderValue> {
+    let mut header = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    header.set_sensitive(true);
+    Some(header)
+}
+
 impl ProviderClient {
     pub fn new(config: ClientConfig) -> Result<Self, ProviderError> {
         let base_url = check_base_url(&config.base_url)?;
-        let token = config.token.trim();
-        // A token that cannot travel in a header would be refused anyway.
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| ProviderError::Unauthorized)?;
-        if token.is_empty() {
-            return Err(ProviderError::Unauthorized);
-        }
-        auth.set_sensitive(true);
+        let auth = match config.credentials {
+            Credentials::StaticToken(token) => {
+                let token = token.trim();
+                // A token that cannot travel in a header would be refused anyway.
+                let header = sensitive_bearer(token).filter(|_| !token.is_empty());
+                Auth::Static(header.ok_or(ProviderError::Unauthorized)?)
+            }
+            Credentials::ClientCredentials {
+                client_id,
+                client_secret,
+            } => {
+                if client_id.trim().is_empty() || client_secret.is_empty() {
+                    return Err(ProviderError::InvalidCredentials);
+                }
+                Auth::OAuth {
+                    client_id: client_id.trim().to_string(),
+                    client_secret,
+                    cache: tokio::sync::Mutex::new(None),
+                }
+            }
+        };
         // reqwest is built without a default crypto provider: install ring once.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -294,78 +516,124 @@ impl ProviderClient {
                 ))
             })?;
         Ok(Self {
-            http,
-            base_url,
-            auth,
-            max_attempts: config.max_attempts.max(1),
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                auth,
+                max_attempts: config.max_attempts.max(1),
+                backoff_base: config.backoff_base,
+                backoff_cap: config.backoff_cap.max(config.backoff_base),
+                max_retry_after: config.max_retry_after,
+                page_size: config.page_size.clamp(1, api::MAX_PER_PAGE),
+                in_flight: Semaphore::new(config.max_in_flight.max(1)),
+                pace: (config.max_per_second > 0)
+                    .then(|| Mutex::new(Pace::new(config.max_per_second))),
+            }),
         })
     }
 
     /// The provider's base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.inner.base_url
     }
 
-    /// One page of `listMailboxes` (pages start at 1).
-    pub async fn list_mailboxes_page(
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.base_url)
+    }
+
+    /// One page of `listMailboxes`: the first without a cursor, then each
+    /// answer's `next_cursor`.
+    pub async fn list_mailboxes(
         &self,
-        page: u32,
+        filter: &api::MailboxFilter,
+        cursor: Option<&str>,
         per_page: u32,
     ) -> Result<api::MailboxPage, ProviderError> {
-        let url = format!("{}{}", self.base_url, api::mailboxes_path());
-        let query = api::ListQuery {
-            page: Some(page),
-            per_page: Some(per_page),
-        };
-        self.call(|| self.http.get(&url).query(&query), None).await
+        let url = self.url(&api::mailboxes_path());
+        let query = filter.query(cursor, per_page);
+        self.call(|| self.inner.http.get(&url).query(&query), None)
+            .await
     }
 
-    /// Every mailbox, following `next_page` with the largest pages allowed.
-    pub async fn list_all_mailboxes(&self) -> Result<Vec<MailboxState>, ProviderError> {
-        let mut page = 1;
-        let mut all = Vec::new();
+    /// Every mailbox matching `filter`, following the cursors; `progress`
+    /// hears after each page how many were fetched and how many match.
+    pub async fn fetch_mailboxes(
+        &self,
+        filter: &api::MailboxFilter,
+        mut progress: impl FnMut(usize, u64),
+    ) -> Result<Listing, ProviderError> {
+        let mut cursor: Option<String> = None;
+        let mut listing: Option<Listing> = None;
         loop {
-            let answer = self.list_mailboxes_page(page, api::MAX_PER_PAGE).await?;
-            if answer.items.is_empty() && answer.next_page.is_some() {
-                return Err(ProviderError::Contract(format!(
-                    "la pagina {page} è vuota ma indica una pagina successiva"
-                )));
+            let page = self
+                .list_mailboxes(filter, cursor.as_deref(), self.inner.page_size)
+                .await?;
+            let listing = listing.get_or_insert_with(|| Listing {
+                mailboxes: Vec::with_capacity(
+                    usize::try_from(page.total).unwrap_or(0).min(1_000_000),
+                ),
+                server_time: page.server_time,
+                total: page.total,
+                cutover_at: page.cutover_at,
+            });
+            if page.items.is_empty() && page.next_cursor.is_some() {
+                return Err(ProviderError::Contract(
+                    "una pagina vuota indica una pagina successiva".to_string(),
+                ));
             }
-            if all.is_empty() {
-                all.reserve(usize::try_from(answer.total).unwrap_or(0).min(1_000_000));
-            }
-            for dto in answer.items {
+            for dto in page.items {
+                // Cursors promise addresses in increasing order: anything else
+                // would repeat or skip mailboxes.
+                let last = listing.mailboxes.last().map(|m| m.address.as_str());
+                if last.is_some_and(|last| dto.address.to_lowercase().as_str() <= last) {
+                    return Err(ProviderError::Contract(format!(
+                        "caselle non in ordine di indirizzo: {} dopo {}",
+                        dto.address,
+                        last.unwrap_or_default()
+                    )));
+                }
                 let address = dto.address.clone();
-                all.push(
+                listing.mailboxes.push(
                     dto.into_domain()
                         .map_err(|e| ProviderError::Contract(format!("casella {address}: {e}")))?,
                 );
             }
-            match answer.next_page {
+            progress(listing.mailboxes.len(), listing.total);
+            match page.next_cursor {
                 None => break,
-                Some(next) if next > page => page = next,
-                Some(next) => {
-                    return Err(ProviderError::Contract(format!(
-                        "la pagina {page} indica come successiva la pagina {next}"
-                    )));
+                Some(next) if cursor.as_deref() == Some(next.as_str()) => {
+                    return Err(ProviderError::Contract(
+                        "il cursore della pagina successiva non cambia".to_string(),
+                    ));
                 }
+                Some(next) => cursor = Some(next),
             }
         }
-        Ok(all)
+        Ok(listing.expect("at least one page"))
+    }
+
+    /// Every mailbox.
+    pub async fn list_all_mailboxes(&self) -> Result<Vec<MailboxState>, ProviderError> {
+        let listing = self
+            .fetch_mailboxes(&api::MailboxFilter::default(), |_, _| {})
+            .await?;
+        Ok(listing.mailboxes)
     }
 
     /// `getMailbox`.
     pub async fn get_mailbox(&self, address: &str) -> Result<MailboxState, ProviderError> {
-        let url = format!("{}{}", self.base_url, api::mailbox_path(address));
-        let dto: api::MailboxDto = self.call(|| self.http.get(&url), Some(address)).await?;
-        if !dto.address.eq_ignore_ascii_case(address.trim()) {
-            return Err(ProviderError::Contract(format!(
-                "chiesta la casella {address}, ricevuta {}",
-                dto.address
-            )));
-        }
+        let dto = self.get_mailbox_dto(address).await?;
         dto.into_domain()
             .map_err(|e| ProviderError::Contract(format!("casella {address}: {e}")))
+    }
+
+    /// `getMailbox` as the wire has it, `must_change_password` included.
+    pub async fn get_mailbox_dto(&self, address: &str) -> Result<api::MailboxDto, ProviderError> {
+        let url = self.url(&api::mailbox_path(address));
+        let dto = self
+            .call(|| self.inner.http.get(&url), Some(address))
+            .await?;
+        same_mailbox(address, dto)
     }
 
     /// `resendRecoveryEmail`. Retries reuse `idempotency_key`, so the member
@@ -376,10 +644,11 @@ impl ProviderClient {
         address: &str,
         idempotency_key: &str,
     ) -> Result<api::ResendResponse, ProviderError> {
-        let url = format!("{}{}", self.base_url, api::recovery_email_path(address));
+        let url = self.url(&api::recovery_email_path(address));
         self.call(
             || {
-                self.http
+                self.inner
+                    .http
                     .post(&url)
                     .header(api::IDEMPOTENCY_HEADER, idempotency_key)
                     .header(reqwest::header::CONTENT_LENGTH, "0")
@@ -389,55 +658,225 @@ impl ProviderClient {
         .await
     }
 
-    /// Sends the request built by `build`, retrying transient failures.
+    /// `setRecoveryContacts`: sets the service e-mail and/or the mobile;
+    /// answers the mailbox as it is afterwards. Idempotent by key, as above.
+    pub async fn set_recovery_contacts(
+        &self,
+        address: &str,
+        contacts: &api::RecoveryContactsRequest,
+        idempotency_key: &str,
+    ) -> Result<api::MailboxDto, ProviderError> {
+        let url = self.url(&api::recovery_contacts_path(address));
+        let dto = self
+            .call(
+                || {
+                    self.inner
+                        .http
+                        .put(&url)
+                        .header(api::IDEMPOTENCY_HEADER, idempotency_key)
+                        .json(contacts)
+                },
+                Some(address),
+            )
+            .await?;
+        same_mailbox(address, dto)
+    }
+
+    /// `resetPassword`: the Ordine's reset with a temporary password, which
+    /// the member must change at the next login. Idempotent by key, as above.
+    pub async fn reset_password(
+        &self,
+        address: &str,
+        temporary_password: &str,
+        idempotency_key: &str,
+    ) -> Result<api::MailboxDto, ProviderError> {
+        let url = self.url(&api::password_reset_path(address));
+        let body = api::PasswordResetRequest {
+            temporary_password: temporary_password.to_string(),
+        };
+        let dto = self
+            .call(
+                || {
+                    self.inner
+                        .http
+                        .post(&url)
+                        .header(api::IDEMPOTENCY_HEADER, idempotency_key)
+                        .json(&body)
+                },
+                Some(address),
+            )
+            .await?;
+        same_mailbox(address, dto)
+    }
+
+    /// The `Authorization` header to send, and the token generation it is
+    /// (0 for a static token).
+    async fn bearer(&self) -> Result<(HeaderValue, u64), ProviderError> {
+        let (client_id, client_secret, cache) = match &self.inner.auth {
+            Auth::Static(header) => return Ok((header.clone(), 0)),
+            Auth::OAuth {
+                client_id,
+                client_secret,
+                cache,
+            } => (client_id, client_secret, cache),
+        };
+        let mut cached = cache.lock().await;
+        if let Some(token) = cached.as_ref()
+            && Instant::now() < token.refresh_at
+        {
+            return Ok((token.header.clone(), token.generation));
+        }
+        let generation = cached.as_ref().map_or(1, |t| t.generation + 1);
+        let fresh = self
+            .fetch_token(client_id, client_secret, generation)
+            .await?;
+        let answer = (fresh.header.clone(), fresh.generation);
+        *cached = Some(fresh);
+        Ok(answer)
+    }
+
+    /// Forgets the token of `generation` after the provider refused it.
+    async fn discard_token(&self, generation: u64) {
+        if let Auth::OAuth { cache, .. } = &self.inner.auth {
+            let mut cached = cache.lock().await;
+            if cached.as_ref().is_some_and(|t| t.generation == generation) {
+                *cached = None;
+            }
+        }
+    }
+
+    /// `issueToken`, with the same retries as any call (asking for a token
+    /// twice is harmless, so no idempotency key is needed).
+    async fn fetch_token(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        generation: u64,
+    ) -> Result<CachedToken, ProviderError> {
+        let url = self.url(api::TOKEN_PATH);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = self
+                .inner
+                .http
+                .post(&url)
+                .basic_auth(form_encode(client_id), Some(form_encode(client_secret)))
+                .form(&[("grant_type", "client_credentials")]);
+            let received = Instant::now();
+            match self.attempt::<api::TokenResponse>(request, None).await {
+                Ok(answer) => return cached_token(answer, received, generation),
+                Err(ProviderError::Unauthorized) => return Err(ProviderError::InvalidCredentials),
+                Err(ProviderError::Api { code, .. }) if code == error_code::INVALID_CLIENT => {
+                    return Err(ProviderError::InvalidCredentials);
+                }
+                Err(error) => self.pause_or_give_up(error, attempt).await?,
+            }
+        }
+    }
+
+    /// Sends the request built by `build` with a bearer token, retrying
+    /// transient failures, and once with a fresh token after a 401.
     async fn call<T: DeserializeOwned>(
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,
         address: Option<&str>,
     ) -> Result<T, ProviderError> {
         let mut attempt = 0;
+        let mut refreshed = false;
         loop {
+            // Token failures were already retried where the token is fetched.
+            let (auth, generation) = self.bearer().await?;
             attempt += 1;
-            let error = match self.attempt(build(), address).await {
+            let request = build().header(AUTHORIZATION, auth);
+            let error = match self.attempt(request, address).await {
                 Ok(value) => return Ok(value),
-                Err(e) => e,
+                Err(error) => error,
             };
-            if !error.is_transient() || attempt >= self.max_attempts {
-                return Err(error);
+            if matches!(error, ProviderError::Unauthorized)
+                && matches!(self.inner.auth, Auth::OAuth { .. })
+                && !refreshed
+            {
+                // The token expired in flight or was revoked: one fresh token,
+                // not counted as an attempt.
+                tracing::info!("token di accesso rifiutato dal gestore, ne chiedo uno nuovo");
+                refreshed = true;
+                attempt -= 1;
+                self.discard_token(generation).await;
+                continue;
             }
-            let wait = match &error {
-                ProviderError::RateLimited {
-                    retry_after: Some(d),
-                } => (*d).min(MAX_RETRY_AFTER),
-                _ => backoff(attempt),
-            };
-            tracing::warn!(
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                error = %error,
-                "richiesta al gestore fallita, nuovo tentativo"
-            );
-            tokio::time::sleep(wait).await;
+            self.pause_or_give_up(error, attempt).await?;
         }
     }
 
+    /// After a failed attempt: the error itself if it is final or attempts
+    /// are over; otherwise waits (backoff or `Retry-After`) for the next one.
+    async fn pause_or_give_up(
+        &self,
+        error: ProviderError,
+        attempt: u32,
+    ) -> Result<(), ProviderError> {
+        if !error.is_transient() {
+            return Err(error);
+        }
+        if attempt >= self.inner.max_attempts {
+            return Err(if attempt > 1 {
+                ProviderError::GaveUp {
+                    attempts: attempt,
+                    last: Box::new(error),
+                }
+            } else {
+                error
+            });
+        }
+        let wait = match &error {
+            ProviderError::RateLimited {
+                retry_after: Some(d),
+            } => (*d).min(self.inner.max_retry_after),
+            _ => backoff(attempt, self.inner.backoff_base, self.inner.backoff_cap),
+        };
+        tracing::warn!(
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            error = %error,
+            "richiesta al gestore fallita, nuovo tentativo"
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// One HTTP exchange, within the limits on requests per second and in flight.
     async fn attempt<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
         address: Option<&str>,
     ) -> Result<T, ProviderError> {
-        let response = request
-            .header(AUTHORIZATION, self.auth.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let status = response.status();
-        let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+        if let Some(pace) = &self.inner.pace {
+            let wait = pace.lock().unwrap_or_else(|e| e.into_inner()).reserve();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let (status, retry_after, body) = {
+            let _permit = self
+                .inner
+                .in_flight
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            let response = request
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| self.transport_error(e))?;
+            let status = response.status();
+            let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| self.transport_error(e))?;
+            (status, retry_after, body)
+        };
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 ProviderError::Contract(format!(
@@ -455,8 +894,51 @@ impl ProviderClient {
             return ProviderError::Timeout;
         }
         let error = error.without_url();
-        ProviderError::Unreachable(format!("{} ({})", self.base_url, root_cause(&error)))
+        ProviderError::Unreachable(format!("{} ({})", self.inner.base_url, root_cause(&error)))
     }
+}
+
+/// Checks that the provider answered about the mailbox asked for.
+fn same_mailbox(address: &str, dto: api::MailboxDto) -> Result<api::MailboxDto, ProviderError> {
+    if !dto.address.eq_ignore_ascii_case(address.trim()) {
+        return Err(ProviderError::Contract(format!(
+            "chiesta la casella {address}, ricevuta {}",
+            dto.address
+        )));
+    }
+    // The codes must be the contract's even when the caller keeps the DTO.
+    dto.clone()
+        .into_domain()
+        .map_err(|e| ProviderError::Contract(format!("casella {address}: {e}")))?;
+    Ok(dto)
+}
+
+fn cached_token(
+    answer: api::TokenResponse,
+    received: Instant,
+    generation: u64,
+) -> Result<CachedToken, ProviderError> {
+    if !answer.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(ProviderError::Contract(format!(
+            "token di tipo '{}' invece di Bearer",
+            answer.token_type
+        )));
+    }
+    if answer.expires_in == 0 {
+        return Err(ProviderError::Contract(
+            "token già scaduto (expires_in 0)".to_string(),
+        ));
+    }
+    let header = sensitive_bearer(answer.access_token.trim())
+        .filter(|_| !answer.access_token.trim().is_empty())
+        .ok_or_else(|| ProviderError::Contract("token vuoto o non valido".to_string()))?;
+    let life = Duration::from_secs(answer.expires_in);
+    let margin = (life / 10).min(TOKEN_REFRESH_MARGIN);
+    Ok(CachedToken {
+        header,
+        refresh_at: received + life - margin,
+        generation,
+    })
 }
 
 /// Maps a non-2xx answer to an error, by the contract's error code first.
@@ -488,14 +970,35 @@ fn error_from(
             quote(body)
         ));
     };
+    let address = address.map(|a| a.trim().to_lowercase());
     match (error.code.as_str(), address) {
         (error_code::UNAUTHORIZED, _) => ProviderError::Unauthorized,
-        (error_code::NOT_FOUND, Some(address)) => {
-            ProviderError::NotFound(address.trim().to_lowercase())
-        }
+        (error_code::NOT_FOUND, Some(address)) => ProviderError::NotFound(address),
         (error_code::NO_RECOVERY_CONTACT, Some(address)) => {
-            ProviderError::NoRecoveryContact(address.trim().to_lowercase())
+            ProviderError::NoRecoveryContact(address)
         }
+        (error_code::MIGRATION_IN_PROGRESS, Some(address)) => ProviderError::MigrationInProgress {
+            address,
+            message: error.message,
+        },
+        (error_code::PASSWORD_POLICY, _) => {
+            let rules: Vec<PasswordRule> = error
+                .details
+                .iter()
+                .filter_map(|d| PasswordRule::from_code(&d.code))
+                .collect();
+            if rules.is_empty() {
+                ProviderError::Contract(format!(
+                    "password rifiutata senza indicare le regole: {}",
+                    error.message
+                ))
+            } else {
+                ProviderError::PasswordRejected { rules }
+            }
+        }
+        (error_code::VALIDATION_FAILED, _) if !error.details.is_empty() => ProviderError::Invalid {
+            details: error.details,
+        },
         (error_code::RATE_LIMITED, _) => ProviderError::RateLimited { retry_after },
         _ => ProviderError::Api {
             status: status.as_u16(),
@@ -547,11 +1050,33 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_the_token() {
+    fn debug_hides_the_secrets() {
         let config = ClientConfig::new("https://x.example", "s3cret-t0ken");
         assert!(!format!("{config:?}").contains("s3cret"));
         let client = ProviderClient::new(config).unwrap();
         assert!(!format!("{client:?}").contains("s3cret"));
+        let config = ClientConfig::with_client_credentials("https://x.example", "ordine", "s3cret");
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("ordine") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn empty_credentials_are_refused_up_front() {
+        assert!(matches!(
+            ProviderClient::new(ClientConfig::new("https://x.example", " ")),
+            Err(ProviderError::Unauthorized)
+        ));
+        assert!(matches!(
+            ProviderClient::new(ClientConfig::with_client_credentials(
+                "https://x.example",
+                "id",
+                ""
+            )),
+            Err(ProviderError::InvalidCredentials)
+        ));
     }
 
     #[test]
@@ -561,6 +1086,24 @@ mod tests {
             error_from(StatusCode::CONFLICT, body, None, Some("A@pec.fofi.it")),
             ProviderError::NoRecoveryContact(a) if a == "a@pec.fofi.it"
         ));
+        let body = br#"{"code":"password_policy","message":"x","details":[
+            {"field":"temporary_password","code":"too_short","message":"m"},
+            {"field":"temporary_password","code":"missing_digit","message":"m"}]}"#;
+        match error_from(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            body,
+            None,
+            Some("a@pec.fofi.it"),
+        ) {
+            ProviderError::PasswordRejected { rules } => {
+                assert_eq!(rules, [PasswordRule::MinLength, PasswordRule::Digit]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let body = br#"{"code":"migration_in_progress","message":"fino al 01/12"}"#;
+        let error = error_from(StatusCode::CONFLICT, body, None, Some("a@pec.fofi.it"));
+        assert!(matches!(error, ProviderError::MigrationInProgress { .. }));
+        assert!(error.message_it().contains("passaggio al nuovo gestore"));
         let html = "<html>".repeat(100);
         match error_from(StatusCode::BAD_REQUEST, html.as_bytes(), None, None) {
             ProviderError::Contract(m) => assert!(m.chars().count() < 300, "{m}"),
@@ -577,16 +1120,63 @@ mod tests {
         assert!(limited.is_transient());
         assert!(limited.to_string().contains("3 secondi"));
         assert!(!ProviderError::Unauthorized.is_transient());
+        let gave_up = ProviderError::GaveUp {
+            attempts: 4,
+            last: Box::new(ProviderError::Timeout),
+        };
+        assert!(gave_up.is_transient());
+        assert!(matches!(gave_up.root(), ProviderError::Timeout));
+        assert!(gave_up.message_it().contains("4 tentativi"));
     }
 
     #[test]
     fn backoff_grows_with_jitter() {
+        let (base, cap) = (Duration::from_millis(200), Duration::from_secs(10));
         for attempt in 1..8 {
-            let d = backoff(attempt);
-            let full = BACKOFF_BASE * 2u32.pow(attempt - 1);
-            let full = full.min(BACKOFF_CAP);
+            let d = backoff(attempt, base, cap);
+            let full = (base * 2u32.pow(attempt - 1)).min(cap);
             assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
         }
+    }
+
+    #[test]
+    fn the_pace_spaces_starts_after_a_burst() {
+        let mut pace = Pace::new(4);
+        for _ in 0..4 {
+            assert_eq!(pace.reserve(), Duration::ZERO);
+        }
+        let fifth = pace.reserve();
+        let sixth = pace.reserve();
+        assert!(fifth > Duration::from_millis(200) && fifth <= Duration::from_millis(250));
+        assert!(
+            sixth > fifth && sixth <= Duration::from_millis(500),
+            "{sixth:?}"
+        );
+    }
+
+    #[test]
+    fn tokens_are_refreshed_before_they_expire() {
+        let now = Instant::now();
+        let answer = |expires_in| api::TokenResponse {
+            access_token: "t".into(),
+            token_type: "bearer".into(),
+            expires_in,
+        };
+        let hour = cached_token(answer(3600), now, 1).unwrap();
+        assert_eq!(hour.refresh_at - now, Duration::from_secs(3540));
+        let short = cached_token(answer(10), now, 1).unwrap();
+        assert_eq!(short.refresh_at - now, Duration::from_secs(9));
+        assert!(short.header.is_sensitive());
+        assert!(cached_token(answer(0), now, 1).is_err());
+        let mut mac = answer(60);
+        mac.token_type = "mac".into();
+        assert!(cached_token(mac, now, 1).is_err());
+    }
+
+    #[test]
+    fn credentials_are_form_encoded_for_basic() {
+        assert_eq!(form_encode("id:x y&z"), "id%3Ax+y%26z");
+        assert_eq!(form_encode("plain-id_1.2"), "plain-id_1.2");
     }
 
     #[test]
@@ -602,5 +1192,13 @@ mod tests {
         let e = ProviderError::NoRecoveryContact("a@pec.fofi.it".into());
         assert!(e.message_it().contains("reimpostare la password"));
         assert!(ProviderError::Timeout.message_it().contains("Riprovare"));
+        let e = ProviderError::PasswordRejected {
+            rules: vec![PasswordRule::Special],
+        };
+        assert!(
+            e.message_it().contains("carattere speciale"),
+            "{}",
+            e.message_it()
+        );
     }
 }

@@ -5,4 +5,4 @@ pub mod api;
 pub mod client;
 pub mod sim;
 
-pub use client::{ClientConfig, ProviderClient, ProviderError};
+pub use client::{ClientConfig, Credentials, Listing, ProviderClient, ProviderError};

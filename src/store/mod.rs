@@ -2,6 +2,7 @@
 //! the roster, the mailbox states seen at sync, and the append-only event log.
 
 mod events;
+mod jobs;
 mod roster;
 mod schema;
 mod sync;
@@ -13,8 +14,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
 pub use events::{Event, EventKind, NewEvent, Outcome};
-pub use roster::{MemberUpsert, RosterEntry};
-pub use sync::{SyncOutcome, SyncRun};
+pub use jobs::{
+    ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
+};
+pub use roster::{
+    ABORT_AFTER_ROWS_ENV, ChangeKind, IncomingRoster, MemberUpsert, PlannedChange, RosterEntry,
+    RosterPreview, preview_roster,
+};
+pub use sync::{SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 
 /// Errors of the store, each naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +219,7 @@ pub(crate) fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>
 
 pub(crate) fn parse_opt_date(text: Option<String>) -> Result<Option<NaiveDate>> {
     text.map(|t| {
-        NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+        t.parse::<NaiveDate>()
             .map_err(|_| StoreError::Corrupt(format!("data non valida: {t}")))
     })
     .transpose()

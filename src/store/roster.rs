@@ -1,22 +1,92 @@
 //! Members of the roster, and the joined view of roster and mailboxes that the
 //! console shows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::events::{EventKind, NewEvent, append};
 use super::{Result, Store, parse_opt_date, ts};
 use crate::domain::{MailboxState, Member};
 
-/// What an upsert of roster rows did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What an import did, or would do, to the stored roster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MemberUpsert {
     pub new: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Members marked as out of the albo (absent from a full roster, or listed
+    /// as cancelled). Never deleted: mailbox and history stay.
+    pub removed: usize,
 }
+
+/// The roster as an import file gives it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IncomingRoster<'a> {
+    /// Members in the albo.
+    pub members: &'a [Member],
+    /// Members the file lists as having left the albo (e.g. INI-PEC "cancellato").
+    pub left_albo: &'a [Member],
+    /// Codici fiscali (upper case) and PEC addresses (lower case) of the file's
+    /// rejected rows: those members are in the file, just not readable this
+    /// time, so they are never removed for being absent.
+    pub rejected_keys: &'a [String],
+    /// The file is the whole albo: stored members absent from it are marked removed.
+    pub full_roster: bool,
+}
+
+impl<'a> IncomingRoster<'a> {
+    /// A full roster of members all in the albo.
+    pub fn full(members: &'a [Member]) -> Self {
+        Self {
+            members,
+            full_roster: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// What kind of change an import makes to one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    New,
+    Updated,
+    Removed,
+}
+
+/// One change an import makes, as a preview lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedChange {
+    pub kind: ChangeKind,
+    /// None for a new member.
+    pub member_id: Option<i64>,
+    pub codice_fiscale: String,
+    /// "Cognome Nome".
+    pub name: String,
+    /// The fields that change, as the event log words them.
+    pub fields: Vec<&'static str>,
+}
+
+/// What an import would do, computed without writing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RosterPreview {
+    pub counts: MemberUpsert,
+    /// In file order, then the members a full roster removes.
+    pub changes: Vec<PlannedChange>,
+}
+
+/// Test-only fault injection: abort the process (no unwinding, no rollback by
+/// us) after this many rows written inside the import transaction, to prove a
+/// crash leaves the store as it was.
+pub const ABORT_AFTER_ROWS_ENV: &str = "PECDESK_TEST_ABORT_AFTER_ROWS";
+
+/// SQLite page cache bound while importing, in KiB (negative `cache_size`).
+const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+
+const REJOINED: &str = "rientrato nell'albo";
+const LEFT: &str = "rimosso dall'albo";
 
 /// One line of the console: a roster member with their mailbox, a member with
 /// no mailbox at the provider, or a mailbox with no member in the roster.
@@ -40,8 +110,33 @@ impl RosterEntry {
     }
 }
 
-fn date_text(date: Option<NaiveDate>) -> Option<String> {
-    date.map(|d| d.format("%Y-%m-%d").to_string())
+/// A date as stored, `yyyy-mm-dd`, formatted on the stack: two per row of a
+/// 100k-row import add up.
+struct IsoDate([u8; 10]);
+
+impl IsoDate {
+    fn of(date: Option<NaiveDate>) -> Option<Self> {
+        use chrono::Datelike;
+        let date = date?;
+        let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+        let mut text = *b"0000-00-00";
+        for (slot, value, width) in [(0, year, 4), (5, date.month(), 2), (8, date.day(), 2)] {
+            let mut value = value;
+            for i in (slot..slot + width).rev() {
+                text[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        Some(Self(text))
+    }
+}
+
+impl rusqlite::ToSql for IsoDate {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            rusqlite::types::ValueRef::Text(&self.0),
+        ))
+    }
 }
 
 /// Names of the fields that differ, in Italian, as the event log words them.
@@ -124,120 +219,358 @@ impl RawMember {
     }
 }
 
+/// One write an import makes.
+enum Step<'a> {
+    Insert {
+        member: &'a Member,
+        in_roster: bool,
+    },
+    Update {
+        id: i64,
+        member: &'a Member,
+        in_roster: bool,
+        fields: Vec<&'static str>,
+    },
+    /// Absent from a full roster: only `in_roster` changes.
+    MarkAbsent {
+        id: i64,
+        member: &'a Member,
+    },
+}
+
+struct Plan<'a> {
+    counts: MemberUpsert,
+    steps: Vec<Step<'a>>,
+}
+
+/// Works out what `incoming` changes in `existing`, keyed by codice fiscale.
+fn plan<'a>(existing: &'a [(i64, Member, bool)], incoming: &IncomingRoster<'a>) -> Plan<'a> {
+    let by_cf: HashMap<&str, &(i64, Member, bool)> = existing
+        .iter()
+        .map(|entry| (entry.1.codice_fiscale.as_str(), entry))
+        .collect();
+    let mut plan = Plan {
+        counts: MemberUpsert::default(),
+        steps: Vec::with_capacity(incoming.members.len()),
+    };
+    let mut seen: HashSet<&str> =
+        HashSet::with_capacity(incoming.members.len() + incoming.left_albo.len());
+    let rows = (incoming.members.iter().map(|m| (m, true)))
+        .chain(incoming.left_albo.iter().map(|m| (m, false)));
+    for (member, in_albo) in rows {
+        // The importer rejects repeated codici fiscali; a caller that did not
+        // must not hit the UNIQUE constraint halfway through the transaction.
+        if !seen.insert(member.codice_fiscale.as_str()) {
+            continue;
+        }
+        let Some((id, old, was_in_roster)) = by_cf.get(member.codice_fiscale.as_str()) else {
+            plan.counts.new += 1;
+            plan.steps.push(Step::Insert {
+                member,
+                in_roster: in_albo,
+            });
+            continue;
+        };
+        let mut fields = changed_fields(old, member);
+        match (*was_in_roster, in_albo) {
+            (true, false) => {
+                fields.insert(0, LEFT);
+                plan.counts.removed += 1;
+            }
+            (false, true) => {
+                fields.insert(0, REJOINED);
+                plan.counts.updated += 1;
+            }
+            _ if fields.is_empty() => {
+                plan.counts.unchanged += 1;
+                continue;
+            }
+            _ => plan.counts.updated += 1,
+        }
+        plan.steps.push(Step::Update {
+            id: *id,
+            member,
+            in_roster: in_albo,
+            fields,
+        });
+    }
+    if incoming.full_roster {
+        let rejected: HashSet<&str> = incoming.rejected_keys.iter().map(String::as_str).collect();
+        for (id, member, in_roster) in existing {
+            let cf = member.codice_fiscale.as_str();
+            let listed = seen.contains(cf)
+                || rejected.contains(cf)
+                || rejected.contains(member.pec.as_str());
+            if *in_roster && !listed {
+                plan.counts.removed += 1;
+                plan.steps.push(Step::MarkAbsent { id: *id, member });
+            }
+        }
+    }
+    plan
+}
+
+/// What `incoming` would do to a store holding `existing` (see [`Store::all_members`]).
+pub fn preview_roster(
+    existing: &[(i64, Member, bool)],
+    incoming: &IncomingRoster<'_>,
+) -> RosterPreview {
+    let plan = plan(existing, incoming);
+    let changes = plan
+        .steps
+        .iter()
+        .map(|step| {
+            let (kind, member_id, member, fields) = match step {
+                Step::Insert { member, .. } => (ChangeKind::New, None, member, Vec::new()),
+                Step::Update {
+                    id, member, fields, ..
+                } => {
+                    let kind = if fields.first() == Some(&LEFT) {
+                        ChangeKind::Removed
+                    } else {
+                        ChangeKind::Updated
+                    };
+                    (kind, Some(*id), member, fields.clone())
+                }
+                Step::MarkAbsent { id, member } => {
+                    (ChangeKind::Removed, Some(*id), member, vec![LEFT])
+                }
+            };
+            PlannedChange {
+                kind,
+                member_id,
+                codice_fiscale: member.codice_fiscale.clone(),
+                name: member.full_name(),
+                fields,
+            }
+        })
+        .collect();
+    RosterPreview {
+        counts: plan.counts,
+        changes,
+    }
+}
+
+fn load_members(conn: &Connection) -> rusqlite::Result<Vec<RawMember>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY id"))?;
+    let rows = stmt.query_map([], |row| raw_member(row, 0))?;
+    rows.collect()
+}
+
+fn into_members(raw: Vec<RawMember>) -> Result<Vec<(i64, Member, bool)>> {
+    raw.into_iter().map(RawMember::into_member).collect()
+}
+
+/// The value of [`ABORT_AFTER_ROWS_ENV`], read once per import.
+fn abort_after_rows() -> Option<usize> {
+    std::env::var(ABORT_AFTER_ROWS_ENV).ok()?.parse().ok()
+}
+
+/// Writes a plan inside `tx` and logs an event per change, plus one for the run.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    plan: &Plan<'_>,
+    full_roster: bool,
+    operator: &str,
+    source: &str,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let now = ts(at);
+    let abort_after = abort_after_rows();
+    let first_new_id: i64 =
+        tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM members", [], |r| {
+            r.get(0)
+        })?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
+         data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
+         in_roster, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
+         codice_fiscale = ?4, data_nascita = ?5, data_iscrizione = ?6, pec = ?7,
+         email_servizio = ?8, cellulare = ?9, provincia = ?10, in_roster = ?11,
+         updated_at = ?12
+         WHERE id = ?13",
+    )?;
+    let mut mark_absent =
+        tx.prepare_cached("UPDATE members SET in_roster = 0, updated_at = ?1 WHERE id = ?2")?;
+    let event = |member_id: i64, mailbox: &str, detail: String| {
+        append(
+            tx,
+            &NewEvent {
+                at,
+                operator: operator.to_string(),
+                kind: EventKind::RosterUpdated,
+                member_id: Some(member_id),
+                mailbox: Some(mailbox.to_string()),
+                detail,
+                outcome: None,
+            },
+        )
+    };
+    for (done, step) in plan.steps.iter().enumerate() {
+        if abort_after == Some(done) {
+            std::process::abort();
+        }
+        match step {
+            Step::Insert { member, in_roster } => {
+                insert.execute(params![
+                    member.numero_iscrizione,
+                    member.cognome,
+                    member.nome,
+                    member.codice_fiscale,
+                    IsoDate::of(member.data_nascita),
+                    IsoDate::of(member.data_iscrizione),
+                    member.pec,
+                    member.email_servizio,
+                    member.cellulare,
+                    member.provincia,
+                    in_roster,
+                    now,
+                ])?;
+            }
+            Step::Update {
+                id,
+                member,
+                in_roster,
+                fields,
+            } => {
+                update.execute(params![
+                    member.numero_iscrizione,
+                    member.cognome,
+                    member.nome,
+                    member.codice_fiscale,
+                    IsoDate::of(member.data_nascita),
+                    IsoDate::of(member.data_iscrizione),
+                    member.pec,
+                    member.email_servizio,
+                    member.cellulare,
+                    member.provincia,
+                    in_roster,
+                    now,
+                    id,
+                ])?;
+                let detail = match fields.split_first() {
+                    Some((&LEFT, [])) => format!("{LEFT}: cancellato secondo {source}"),
+                    Some((&LEFT, rest)) => format!(
+                        "{LEFT}: cancellato secondo {source}; aggiornato: {}",
+                        rest.join(", ")
+                    ),
+                    _ => format!("aggiornato da {source}: {}", fields.join(", ")),
+                };
+                event(*id, &member.pec, detail)?;
+            }
+            Step::MarkAbsent { id, member } => {
+                mark_absent.execute(params![now, id])?;
+                event(*id, &member.pec, format!("{LEFT}: assente da {source}"))?;
+            }
+        }
+    }
+    // One set-based statement for the "importato" events: on a first import of
+    // a large albo, one INSERT per member would cost as much as the members.
+    tx.prepare_cached(
+        "INSERT INTO events (at, operator, kind, member_id, mailbox, detail)
+         SELECT ?1, ?2, ?3, id, pec,
+                CASE in_roster WHEN 1 THEN ?4 ELSE ?5 END
+         FROM members WHERE id >= ?6 ORDER BY id",
+    )?
+    .execute(params![
+        now,
+        operator,
+        EventKind::Imported.code(),
+        format!("importato da {source}"),
+        format!("importato da {source} (già cancellato dall'albo)"),
+        first_new_id,
+    ])?;
+    let counts = plan.counts;
+    append(
+        tx,
+        &NewEvent {
+            at,
+            operator: operator.to_string(),
+            kind: EventKind::Imported,
+            member_id: None,
+            mailbox: None,
+            detail: format!(
+                "importazione di {source} ({}): {} nuovi, {} aggiornati, {} invariati, {} rimossi",
+                if full_roster {
+                    "albo completo"
+                } else {
+                    "parziale"
+                },
+                counts.new,
+                counts.updated,
+                counts.unchanged,
+                counts.removed
+            ),
+            outcome: None,
+        },
+    )?;
+    Ok(())
+}
+
 impl Store {
-    /// Adds new members and updates changed ones (keyed by codice fiscale) in one
-    /// transaction, logging an event for each. Either all rows go in or none.
+    /// Reconciles the stored roster with an imported file in one transaction:
+    /// adds new members, updates changed ones (keyed by codice fiscale), marks
+    /// as removed those the file says left the albo and, for a full roster,
+    /// those absent from it. Logs an event for each change and one for the run.
+    /// Either everything goes in or nothing does.
     pub fn upsert_members(
         &mut self,
-        members: &[Member],
+        incoming: &IncomingRoster<'_>,
         operator: &str,
         source: &str,
         at: DateTime<Utc>,
     ) -> Result<MemberUpsert> {
         let to_err = super::sql_error(&self.path);
-        let existing: HashMap<String, (i64, Member, bool)> = self
-            .all_members()?
-            .into_iter()
-            .map(|(id, m, in_roster)| (m.codice_fiscale.clone(), (id, m, in_roster)))
-            .collect();
+        // A large albo touches more pages than SQLite's default 2 MB cache holds,
+        // and a transaction that outgrows its cache writes pages out and reads
+        // them back. Pages are allocated only when used, so the bound is cheap.
+        let cache_size: i64 = self
+            .conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .map_err(&to_err)?;
+        self.conn
+            .pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)
+            .map_err(&to_err)?;
+        let result = self.upsert_in_transaction(incoming, operator, source, at);
+        self.conn
+            .pragma_update(None, "cache_size", cache_size)
+            .map_err(&to_err)?;
+        result
+    }
+
+    fn upsert_in_transaction(
+        &mut self,
+        incoming: &IncomingRoster<'_>,
+        operator: &str,
+        source: &str,
+        at: DateTime<Utc>,
+    ) -> Result<MemberUpsert> {
+        let to_err = super::sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&to_err)?;
-        let mut outcome = MemberUpsert::default();
-        let now = ts(at);
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
-                     data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
-                     in_roster, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)",
-                )
-                .map_err(&to_err)?;
-            let mut update = tx
-                .prepare_cached(
-                    "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
-                     data_nascita = ?5, data_iscrizione = ?6, pec = ?7, email_servizio = ?8,
-                     cellulare = ?9, provincia = ?10, in_roster = 1, updated_at = ?11
-                     WHERE codice_fiscale = ?4",
-                )
-                .map_err(&to_err)?;
-            for member in members {
-                let values = params![
-                    member.numero_iscrizione,
-                    member.cognome,
-                    member.nome,
-                    member.codice_fiscale,
-                    date_text(member.data_nascita),
-                    date_text(member.data_iscrizione),
-                    member.pec,
-                    member.email_servizio,
-                    member.cellulare,
-                    member.provincia,
-                    now,
-                ];
-                let event = match existing.get(&member.codice_fiscale) {
-                    None => {
-                        insert.execute(values).map_err(&to_err)?;
-                        outcome.new += 1;
-                        Some((
-                            tx.last_insert_rowid(),
-                            EventKind::Imported,
-                            format!("importato da {source}"),
-                        ))
-                    }
-                    Some((id, old, in_roster)) => {
-                        let mut fields = changed_fields(old, member);
-                        if !in_roster {
-                            fields.insert(0, "rientrato nell'albo");
-                        }
-                        if fields.is_empty() {
-                            outcome.unchanged += 1;
-                            None
-                        } else {
-                            update.execute(values).map_err(&to_err)?;
-                            outcome.updated += 1;
-                            Some((
-                                *id,
-                                EventKind::RosterUpdated,
-                                format!("aggiornato da {source}: {}", fields.join(", ")),
-                            ))
-                        }
-                    }
-                };
-                if let Some((member_id, kind, detail)) = event {
-                    append(
-                        &tx,
-                        &NewEvent {
-                            at,
-                            operator: operator.to_string(),
-                            kind,
-                            member_id: Some(member_id),
-                            mailbox: Some(member.pec.clone()),
-                            detail,
-                            outcome: None,
-                        },
-                    )
-                    .map_err(&to_err)?;
-                }
-            }
-        }
+        // Read inside the write lock, so that the plan is the one applied.
+        let existing = into_members(load_members(&tx).map_err(&to_err)?)?;
+        let plan = plan(&existing, incoming);
+        apply(&tx, &plan, incoming.full_roster, operator, source, at).map_err(&to_err)?;
         tx.commit().map_err(&to_err)?;
-        Ok(outcome)
+        Ok(plan.counts)
+    }
+
+    /// What [`Store::upsert_members`] would do, without writing.
+    pub fn preview_members(&self, incoming: &IncomingRoster<'_>) -> Result<RosterPreview> {
+        Ok(preview_roster(&self.all_members()?, incoming))
     }
 
     /// Every member with their id and whether they are in the roster.
     pub fn all_members(&self) -> Result<Vec<(i64, Member, bool)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY id"))
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |row| raw_member(row, 0))
-            .map_err(self.err())?;
-        rows.map(|r| r.map_err(self.err()).and_then(RawMember::into_member))
-            .collect()
+        into_members(load_members(&self.conn).map_err(self.err())?)
     }
 
     pub fn member_count(&self) -> Result<i64> {
@@ -284,25 +617,54 @@ mod tests {
     use super::*;
     use crate::sample::generate_roster;
 
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        (dir, store)
+    }
+
+    fn upsert(store: &mut Store, incoming: IncomingRoster<'_>) -> MemberUpsert {
+        store
+            .upsert_members(&incoming, "anna", "albo.csv", Utc::now())
+            .unwrap()
+    }
+
+    fn in_roster(store: &Store) -> Vec<bool> {
+        store
+            .all_members()
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, in_roster)| in_roster)
+            .collect()
+    }
+
+    #[test]
+    fn dates_are_stored_as_iso_text() {
+        let text = |y, m, d| {
+            IsoDate::of(NaiveDate::from_ymd_opt(y, m, d))
+                .map(|t| String::from_utf8(t.0.to_vec()).unwrap())
+        };
+        assert_eq!(text(1985, 3, 1).as_deref(), Some("1985-03-01"));
+        assert_eq!(text(2025, 12, 31).as_deref(), Some("2025-12-31"));
+        assert_eq!(text(10000, 1, 1), None);
+        assert!(IsoDate::of(None).is_none());
+    }
+
     #[test]
     fn upsert_adds_updates_and_never_duplicates() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_dir, mut store) = store();
         let mut members = generate_roster(20, 3, "pec.fofi.it");
-        let first = store
-            .upsert_members(&members, "anna", "albo.csv", Utc::now())
-            .unwrap();
+        let first = upsert(&mut store, IncomingRoster::full(&members));
         assert_eq!(first.new, 20);
         members[0].email_servizio = Some("nuova@libero.it".into());
-        let second = store
-            .upsert_members(&members, "anna", "albo.csv", Utc::now())
-            .unwrap();
+        let second = upsert(&mut store, IncomingRoster::full(&members));
         assert_eq!(
             second,
             MemberUpsert {
                 new: 0,
                 updated: 1,
-                unchanged: 19
+                unchanged: 19,
+                removed: 0,
             }
         );
         assert_eq!(store.member_count().unwrap(), 20);
@@ -310,6 +672,151 @@ mod tests {
         assert_eq!(stored, members[0]);
         let timeline = store.timeline(Some(id), None).unwrap();
         assert_eq!(timeline.len(), 2);
-        assert!(timeline[0].detail.contains("e-mail di servizio"));
+        assert_eq!(
+            timeline[0].detail,
+            "aggiornato da albo.csv: e-mail di servizio"
+        );
+        assert_eq!(timeline[1].detail, "importato da albo.csv");
+        assert_eq!(timeline[1].kind, EventKind::Imported);
+    }
+
+    #[test]
+    fn a_full_roster_marks_absent_members_removed_and_a_partial_one_does_not() {
+        let (_dir, mut store) = store();
+        let members = generate_roster(5, 4, "pec.fofi.it");
+        upsert(&mut store, IncomingRoster::full(&members));
+        let partial = upsert(
+            &mut store,
+            IncomingRoster {
+                full_roster: false,
+                ..IncomingRoster::full(&members[..2])
+            },
+        );
+        assert_eq!(partial.removed, 0);
+        assert_eq!(in_roster(&store), [true; 5]);
+
+        let full = upsert(&mut store, IncomingRoster::full(&members[..3]));
+        assert_eq!((full.unchanged, full.removed), (3, 2));
+        assert_eq!(in_roster(&store), [true, true, true, false, false]);
+        assert_eq!(store.member_count().unwrap(), 5, "never deleted");
+        let (id, ..) = store.all_members().unwrap().remove(4);
+        let timeline = store.timeline(Some(id), None).unwrap();
+        assert_eq!(timeline[0].detail, "rimosso dall'albo: assente da albo.csv");
+
+        // Back in the next file: rejoins, counted as an update.
+        let back = upsert(&mut store, IncomingRoster::full(&members));
+        assert_eq!((back.updated, back.unchanged, back.removed), (2, 3, 0));
+        let timeline = store.timeline(Some(id), None).unwrap();
+        assert_eq!(
+            timeline[0].detail,
+            "aggiornato da albo.csv: rientrato nell'albo"
+        );
+        assert_eq!(in_roster(&store), [true; 5]);
+    }
+
+    #[test]
+    fn members_whose_row_was_rejected_are_not_removed() {
+        let (_dir, mut store) = store();
+        let members = generate_roster(3, 5, "pec.fofi.it");
+        upsert(&mut store, IncomingRoster::full(&members));
+        let rejected = vec![members[2].codice_fiscale.clone()];
+        let outcome = upsert(
+            &mut store,
+            IncomingRoster {
+                rejected_keys: &rejected,
+                ..IncomingRoster::full(&members[..2])
+            },
+        );
+        assert_eq!(outcome.removed, 0);
+        assert_eq!(in_roster(&store), [true; 3]);
+    }
+
+    #[test]
+    fn members_listed_as_left_are_removed_or_imported_as_removed() {
+        let (_dir, mut store) = store();
+        let members = generate_roster(3, 6, "pec.fofi.it");
+        upsert(&mut store, IncomingRoster::full(&members[..2]));
+        let mut left = members[1..].to_vec();
+        left[0].cellulare = Some("+393330000000".into());
+        let outcome = upsert(
+            &mut store,
+            IncomingRoster {
+                members: &members[..1],
+                left_albo: &left,
+                ..IncomingRoster::default()
+            },
+        );
+        assert_eq!(
+            outcome,
+            MemberUpsert {
+                new: 1,
+                updated: 0,
+                unchanged: 1,
+                removed: 1
+            }
+        );
+        assert_eq!(in_roster(&store), [true, false, false]);
+        let all = store.all_members().unwrap();
+        let timeline = store.timeline(Some(all[1].0), None).unwrap();
+        assert_eq!(
+            timeline[0].detail,
+            "rimosso dall'albo: cancellato secondo albo.csv; aggiornato: cellulare"
+        );
+        let timeline = store.timeline(Some(all[2].0), None).unwrap();
+        assert_eq!(
+            timeline[0].detail,
+            "importato da albo.csv (già cancellato dall'albo)"
+        );
+    }
+
+    #[test]
+    fn preview_matches_the_import_and_writes_nothing() {
+        let (_dir, mut store) = store();
+        let mut members = generate_roster(6, 7, "pec.fofi.it");
+        upsert(&mut store, IncomingRoster::full(&members[..5]));
+        members[0].cognome = "Mirò".into();
+        let events = store.event_count().unwrap();
+        let incoming = IncomingRoster::full(&members[..5]);
+        let preview = store.preview_members(&incoming).unwrap();
+        assert_eq!(store.event_count().unwrap(), events);
+        assert_eq!(
+            preview.counts,
+            MemberUpsert {
+                new: 0,
+                updated: 1,
+                unchanged: 4,
+                removed: 0
+            }
+        );
+        assert_eq!(preview.changes.len(), 1);
+        assert_eq!(preview.changes[0].fields, ["cognome"]);
+        assert_eq!(preview.changes[0].name, members[0].full_name());
+        assert_eq!(upsert(&mut store, incoming), preview.counts);
+
+        let without_first = IncomingRoster::full(&members[1..]);
+        let preview = store.preview_members(&without_first).unwrap();
+        assert_eq!(
+            (preview.counts.new, preview.counts.removed),
+            (1, 1),
+            "{preview:?}"
+        );
+        let kinds: Vec<ChangeKind> = preview.changes.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [ChangeKind::New, ChangeKind::Removed]);
+    }
+
+    #[test]
+    fn each_import_logs_one_run_event() {
+        let (_dir, mut store) = store();
+        let members = generate_roster(4, 8, "pec.fofi.it");
+        upsert(&mut store, IncomingRoster::full(&members));
+        upsert(&mut store, IncomingRoster::full(&members));
+        // 4 "importato" events plus one per run.
+        assert_eq!(store.event_count().unwrap(), 6);
+        let last = &store.recent_events(1).unwrap()[0];
+        assert_eq!(last.member_id, None);
+        assert_eq!(
+            last.detail,
+            "importazione di albo.csv (albo completo): 0 nuovi, 0 aggiornati, 4 invariati, 0 rimossi"
+        );
     }
 }

@@ -65,4 +65,13 @@ pub const MIGRATIONS: &[&str] = &[
         error       TEXT
     );
     "#,
+    // 2: incremental sync. A successful run records the provider's clock at
+    // its start (minus a safety margin) as the next run's `updated_since`, and
+    // whether it listed everything (only such a run may find mailboxes gone).
+    r#"
+    ALTER TABLE sync_runs ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE sync_runs ADD COLUMN watermark TEXT;
+    "#,
+    // The action queue: bulk jobs and their items, with idempotency keys.
+    super::jobs::MIGRATION,
 ];

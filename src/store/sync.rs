@@ -1,6 +1,6 @@
 //! Mailbox states as last seen at the provider, and the record of sync runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -12,10 +12,35 @@ use crate::domain::{MailboxState, MigrationState, PasswordState, RecoveryContact
 /// What applying a sync did to the store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncOutcome {
+    /// Mailboxes received from the provider.
     pub mailboxes: usize,
     pub new_mailboxes: usize,
     /// State changes recorded as events.
     pub changes: usize,
+    /// Mailboxes stored before that the provider no longer has (complete runs only).
+    pub gone: usize,
+    /// Only what changed since the last run was fetched.
+    pub incremental: bool,
+}
+
+/// What one sync fetched, to store.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncBatch<'a> {
+    pub states: &'a [MailboxState],
+    /// Every mailbox at the provider, so the ones missing are gone. An
+    /// incremental run is not complete and never removes anything.
+    pub complete: bool,
+    /// Where the next incremental run starts (`updated_since`).
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// Where the next sync may start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncCheckpoint {
+    /// `updated_since` for the next incremental run.
+    pub watermark: DateTime<Utc>,
+    /// When the last complete run finished, if any did.
+    pub last_complete_at: Option<DateTime<Utc>>,
 }
 
 /// One recorded sync run.
@@ -134,8 +159,7 @@ impl Store {
         .collect()
     }
 
-    /// Stores the states a sync fetched, in one transaction, logging each change
-    /// against the mailbox (and its member, when the roster has one).
+    /// Stores the states of a complete sync, without a watermark.
     pub fn apply_sync(
         &mut self,
         states: &[MailboxState],
@@ -143,6 +167,26 @@ impl Store {
         started_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<SyncOutcome> {
+        let batch = SyncBatch {
+            states,
+            complete: true,
+            watermark: None,
+        };
+        self.apply_sync_batch(batch, operator, started_at, at)
+    }
+
+    /// Stores the states a sync fetched, in one transaction, logging each change
+    /// against the mailbox (and its member, when the roster has one). A
+    /// complete batch also removes, with an event, the mailboxes the provider
+    /// no longer has.
+    pub fn apply_sync_batch(
+        &mut self,
+        batch: SyncBatch<'_>,
+        operator: &str,
+        started_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<SyncOutcome> {
+        let states = batch.states;
         let previous: HashMap<String, MailboxState> = self
             .mailbox_states()?
             .into_iter()
@@ -160,6 +204,7 @@ impl Store {
             .map_err(&to_err)?;
         let mut outcome = SyncOutcome {
             mailboxes: states.len(),
+            incremental: !batch.complete,
             ..SyncOutcome::default()
         };
         let now = ts(at);
@@ -219,7 +264,42 @@ impl Store {
                     .map_err(&to_err)?;
                 }
             }
-            record_run(&tx, started_at, at, None, &outcome).map_err(&to_err)?;
+            if batch.complete {
+                let fetched: HashSet<&str> = states.iter().map(|s| s.address.as_str()).collect();
+                let mut gone: Vec<&String> = previous
+                    .keys()
+                    .filter(|a| !fetched.contains(a.as_str()))
+                    .collect();
+                gone.sort();
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM mailboxes WHERE address = ?1")
+                    .map_err(&to_err)?;
+                for address in gone {
+                    delete.execute(params![address]).map_err(&to_err)?;
+                    outcome.gone += 1;
+                    append(
+                        &tx,
+                        &NewEvent {
+                            at,
+                            operator: operator.to_string(),
+                            kind: EventKind::StateChanged,
+                            member_id: member_ids.get(address).copied(),
+                            mailbox: Some(address.clone()),
+                            detail: "casella non più presente presso il gestore".to_string(),
+                            outcome: None,
+                        },
+                    )
+                    .map_err(&to_err)?;
+                }
+            }
+            let run = RunRecord {
+                started_at,
+                at,
+                error: None,
+                outcome: &outcome,
+                watermark: batch.watermark,
+            };
+            record_run(&tx, &run).map_err(&to_err)?;
             append(
                 &tx,
                 &NewEvent {
@@ -248,7 +328,14 @@ impl Store {
     ) -> Result<()> {
         let to_err = super::sql_error(&self.path);
         let tx = self.conn.transaction().map_err(&to_err)?;
-        record_run(&tx, started_at, at, Some(error), &SyncOutcome::default()).map_err(&to_err)?;
+        let run = RunRecord {
+            started_at,
+            at,
+            error: Some(error),
+            outcome: &SyncOutcome::default(),
+            watermark: None,
+        };
+        record_run(&tx, &run).map_err(&to_err)?;
         append(
             &tx,
             &NewEvent {
@@ -263,6 +350,38 @@ impl Store {
         )
         .map_err(&to_err)?;
         tx.commit().map_err(&to_err)
+    }
+
+    /// The watermark of the last successful run that recorded one, and when
+    /// the last complete run finished; None before any such run.
+    pub fn sync_checkpoint(&self) -> Result<Option<SyncCheckpoint>> {
+        let watermark: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT watermark FROM sync_runs WHERE ok = 1 AND watermark IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        let Some(watermark) = watermark else {
+            return Ok(None);
+        };
+        let last_complete: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT finished_at FROM sync_runs WHERE ok = 1 AND complete = 1
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(Some(SyncCheckpoint {
+            watermark: parse_ts(&watermark)?,
+            last_complete_at: parse_opt_ts(last_complete)?,
+        }))
     }
 
     /// The most recent sync run, if any.
@@ -364,30 +483,45 @@ impl Store {
 impl SyncOutcome {
     /// One line for the status bar and the CLI.
     pub fn describe(&self) -> String {
-        format!(
-            "{} caselle, {} nuove, {} cambiamenti",
-            self.mailboxes, self.new_mailboxes, self.changes
-        )
+        let mut text = if self.incremental {
+            format!("{} caselle modificate dall'ultima volta", self.mailboxes)
+        } else {
+            format!("{} caselle", self.mailboxes)
+        };
+        text.push_str(&format!(
+            ", {} nuove, {} cambiamenti",
+            self.new_mailboxes, self.changes
+        ));
+        if self.gone > 0 {
+            text.push_str(&format!(", {} non più presso il gestore", self.gone));
+        }
+        text
     }
 }
 
-fn record_run(
-    conn: &rusqlite::Connection,
+/// One row of `sync_runs`.
+struct RunRecord<'a> {
     started_at: DateTime<Utc>,
     at: DateTime<Utc>,
-    error: Option<&str>,
-    outcome: &SyncOutcome,
-) -> rusqlite::Result<usize> {
+    error: Option<&'a str>,
+    outcome: &'a SyncOutcome,
+    watermark: Option<DateTime<Utc>>,
+}
+
+fn record_run(conn: &rusqlite::Connection, run: &RunRecord<'_>) -> rusqlite::Result<usize> {
     conn.execute(
-        "INSERT INTO sync_runs (started_at, finished_at, ok, mailboxes, changes, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO sync_runs (started_at, finished_at, ok, mailboxes, changes, error,
+         complete, watermark)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
-            ts(started_at),
-            ts(at),
-            error.is_none(),
-            outcome.mailboxes as i64,
-            outcome.changes as i64,
-            error
+            ts(run.started_at),
+            ts(run.at),
+            run.error.is_none(),
+            run.outcome.mailboxes as i64,
+            run.outcome.changes as i64,
+            run.error,
+            !run.outcome.incremental,
+            run.watermark.map(ts),
         ],
     )
 }

@@ -109,7 +109,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                     b.last_login_at.map(format_datetime).unwrap_or_else(dash),
                 ),
             ]);
-            if state.resends_in_flight.contains(&b.address) {
+            if state.in_flight.contains(&b.address) {
                 lines.push(Line::from(Span::styled(
                     state.t(T::ResendInFlight),
                     theme.warn(),

@@ -141,7 +141,13 @@ pub struct Keymap {
 fn scope_of(command: Command) -> Scope {
     match command {
         Command::Chase(_) => Scope::Dashboard,
-        Command::Resend | Command::SortNext | Command::SortReverse => Scope::Member,
+        Command::Resend
+        | Command::SortNext
+        | Command::SortReverse
+        | Command::Mark
+        | Command::MarkAll
+        | Command::SetRecovery
+        | Command::ResetPassword => Scope::Member,
         _ => Scope::Global,
     }
 }
@@ -176,6 +182,11 @@ const DEFAULTS: &[(&str, Command)] = &[
     ("O", Command::SortReverse),
     ("f", Command::Filter),
     ("F", Command::ClearFilter),
+    ("space", Command::Mark),
+    ("a", Command::MarkAll),
+    ("c", Command::SetRecovery),
+    ("p", Command::ResetPassword),
+    ("J", Command::Jobs),
 ];
 
 impl Default for Keymap {
@@ -273,13 +284,7 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
         return Some(Action::Command(Command::Quit));
     }
     match &state.modal {
-        Some(Modal::ConfirmResend { .. }) => {
-            return match key.code {
-                KeyCode::Enter | KeyCode::Char('s' | 'S' | 'y' | 'Y') => Some(Action::Confirm),
-                KeyCode::Esc | KeyCode::Char('n' | 'N') => Some(Action::Cancel),
-                _ => None,
-            };
-        }
+        Some(Modal::ConfirmResend { .. }) => return confirm_keys(key),
         Some(Modal::Filter { .. }) => {
             return match key.code {
                 KeyCode::Up | KeyCode::Char('k') => Some(Action::ModalMove(-1)),
@@ -293,6 +298,48 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
         Some(Modal::Help) => {
             return match key.code {
                 KeyCode::Esc | KeyCode::Char('?' | 'q') => Some(Action::Cancel),
+                _ => None,
+            };
+        }
+        Some(
+            Modal::ConfirmBulk { .. }
+            | Modal::Resume { .. }
+            | Modal::ConfirmRecovery { .. }
+            | Modal::ConfirmReset { .. },
+        ) => return confirm_keys(key),
+        Some(Modal::Job) => {
+            return match key.code {
+                KeyCode::Char('p') => Some(Action::JobPause),
+                KeyCode::Char('c') => Some(Action::JobCancel),
+                KeyCode::Char('r') => Some(Action::JobRetry),
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Some(Action::Cancel),
+                _ => None,
+            };
+        }
+        Some(Modal::RecoveryForm(_)) => {
+            return match key.code {
+                KeyCode::Esc => Some(Action::Cancel),
+                KeyCode::Enter => Some(Action::Confirm),
+                KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
+                    Some(Action::FormNextField)
+                }
+                _ => tui_input::backend::crossterm::to_input_request(event).map(Action::FormEdit),
+            };
+        }
+        Some(Modal::PasswordForm(_)) => {
+            return match key.code {
+                KeyCode::Esc => Some(Action::Cancel),
+                KeyCode::Enter => Some(Action::Confirm),
+                KeyCode::Char('g') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    Some(Action::FormGenerate)
+                }
+                _ => tui_input::backend::crossterm::to_input_request(event).map(Action::FormEdit),
+            };
+        }
+        Some(Modal::PasswordShown { .. }) => {
+            return match key.code {
+                KeyCode::Char('y' | 'c') => Some(Action::Copy),
+                KeyCode::Esc | KeyCode::Enter => Some(Action::Cancel),
                 _ => None,
             };
         }
@@ -316,6 +363,14 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
         };
     }
     keymap.command_for(key, state.screen).map(Action::Command)
+}
+
+fn confirm_keys(key: &KeyEvent) -> Option<Action> {
+    match key.code {
+        KeyCode::Enter | KeyCode::Char('s' | 'S' | 'y' | 'Y') => Some(Action::Confirm),
+        KeyCode::Esc | KeyCode::Char('n' | 'N') => Some(Action::Cancel),
+        _ => None,
+    }
 }
 
 fn mouse_action(mouse: &MouseEvent, state: &State, terminal_area: Rect) -> Option<Action> {

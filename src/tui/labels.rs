@@ -71,6 +71,11 @@ pub fn command(command: Command) -> T {
         Command::SortReverse => T::KeySortReverse,
         Command::Filter => T::KeyFilter,
         Command::ClearFilter => T::KeyClearFilter,
+        Command::Mark => T::KeyMark,
+        Command::MarkAll => T::KeyMarkAll,
+        Command::SetRecovery => T::KeySetRecovery,
+        Command::ResetPassword => T::KeyResetPassword,
+        Command::Jobs => T::KeyJobs,
         Command::Chase(c) => category(c),
     }
 }

@@ -78,6 +78,12 @@ fn entry_cells<'a>(
         Some(m) => (m.full_name(), m.codice_fiscale.clone()),
         None => (format!("({})", state.t(T::NotInRoster)), String::new()),
     };
+    // Marked rows carry a dot, so a bulk action's scope is visible.
+    let name = if state.marked.contains(entry.address()) {
+        format!("● {name}")
+    } else {
+        name
+    };
     let name_style = if entry.member.is_some() && !entry.in_roster {
         theme.dim()
     } else {
@@ -179,6 +185,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         state.t(T::Of),
         state.entries.len()
     );
+    if !state.marked.is_empty() {
+        title.push_str(&format!(" · {} {}", state.marked.len(), state.t(T::Marked)));
+    }
     if !state.filter.is_empty() {
         let names: Vec<&str> = state
             .filter

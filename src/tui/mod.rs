@@ -2,6 +2,7 @@
 //! The loop never waits on I/O: effects run as tokio tasks that report back
 //! through a channel as actions.
 
+mod actions_view;
 mod dashboard;
 mod detail;
 pub mod keymap;
@@ -74,7 +75,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// Runs the console on a real terminal until the user quits.
 pub async fn run_console(
     state: State,
-    services: Services,
+    mut services: Services,
     keymap: Keymap,
     sync_interval: Option<Duration>,
 ) -> anyhow::Result<()> {
@@ -82,6 +83,8 @@ pub async fn run_console(
         theme: Theme::from_env(),
         keymap,
     };
+    // A real terminal: the password can be copied with OSC 52.
+    services.terminal_clipboard = true;
     let mut terminal = setup_terminal()?;
     let result = run_loop(
         &mut terminal,
@@ -117,6 +120,7 @@ where
     sync_timer.tick().await;
     let mut terminate = terminate_signal();
     services.perform(Effect::Load, &tx);
+    services.perform(Effect::CheckUnfinished, &tx);
     if services.can_sync() {
         for effect in app::update(&mut state, Action::Command(Command::Sync)) {
             services.perform(effect, &tx);

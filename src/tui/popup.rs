@@ -16,7 +16,7 @@ use crate::app::{PALETTE_COMMANDS, State};
 use crate::domain::Category;
 use crate::i18n::T;
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [area] = Layout::horizontal([Constraint::Length(width.min(area.width))])
         .flex(Flex::Center)
         .areas(area);

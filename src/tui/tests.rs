@@ -192,6 +192,102 @@ fn each_chase_list() {
     }
 }
 
+fn job(counts: crate::store::JobCounts) -> crate::store::Job {
+    crate::store::Job {
+        id: 1,
+        kind: crate::store::JobKind::Resend,
+        operator: "segreteria".into(),
+        created_at: fixtures::now(),
+        status: crate::store::JobStatus::Pending,
+        counts,
+    }
+}
+
+#[test]
+fn bulk_confirmation_progress_and_summary() {
+    use crate::store::JobCounts;
+    let mut state = members_state();
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::NotMigrated)),
+    );
+    update(&mut state, Action::Command(Command::MarkAll));
+    update(&mut state, Action::Command(Command::Resend));
+    insta::assert_snapshot!("bulk_confirmation", snapshot(&state, 100, 30));
+    update(&mut state, Action::Cancel);
+    update(
+        &mut state,
+        Action::JobStarted(Ok(job(JobCounts {
+            total: 200,
+            pending: 200,
+            done: 0,
+            failed: 0,
+        }))),
+    );
+    update(
+        &mut state,
+        Action::Tick(fixtures::now() + TimeDelta::seconds(30)),
+    );
+    update(
+        &mut state,
+        Action::JobProgress {
+            job_id: 1,
+            counts: JobCounts {
+                total: 200,
+                pending: 120,
+                done: 75,
+                failed: 5,
+            },
+        },
+    );
+    insta::assert_snapshot!("bulk_progress", snapshot(&state, 100, 30));
+    update(
+        &mut state,
+        Action::JobFinished {
+            job_id: 1,
+            result: Ok(JobCounts {
+                total: 200,
+                pending: 0,
+                done: 196,
+                failed: 4,
+            }),
+            failures: vec![
+                (
+                    "anna.neri@pec.fofi.it".into(),
+                    "reinvio e-mail di recupero non riuscito: il gestore non risponde".into(),
+                ),
+                (
+                    "luca.verdi@pec.fofi.it".into(),
+                    "reinvio e-mail di recupero non riuscito: nessun contatto di recupero".into(),
+                ),
+            ],
+        },
+    );
+    insta::assert_snapshot!("bulk_summary", snapshot(&state, 100, 30));
+}
+
+#[test]
+fn password_checklist_and_password_shown_once() {
+    let mut state = detail_state();
+    update(&mut state, Action::Command(Command::ResetPassword));
+    for c in "Giorgia1".chars() {
+        update(
+            &mut state,
+            Action::FormEdit(tui_input::InputRequest::InsertChar(c)),
+        );
+    }
+    insta::assert_snapshot!("password_checklist", snapshot(&state, 100, 24));
+    let address = state.selected_entry().unwrap().1.address().to_string();
+    update(
+        &mut state,
+        Action::PasswordResetFinished {
+            address,
+            result: Ok(crate::app::Secret("Kq7!mP2x@Rt9".into())),
+        },
+    );
+    insta::assert_snapshot!("password_shown", snapshot(&state, 100, 24));
+}
+
 #[test]
 fn colours_mark_states_and_no_color_removes_them() {
     let state = fixtures::state(Lang::It);

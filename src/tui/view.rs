@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
-use super::{Ui, dashboard, detail, members, popup};
+use super::{Ui, actions_view, dashboard, detail, members, popup};
 use crate::app::{Level, Modal, Screen, State};
 use crate::i18n::{T, format_datetime};
 
@@ -55,6 +55,37 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
         }
         Some(Modal::Filter { cursor, chosen }) => {
             popup::render_filter(frame, state, theme, *cursor, chosen)
+        }
+        Some(Modal::ConfirmBulk {
+            kind,
+            targets,
+            skipped,
+        }) => actions_view::render_confirm_bulk(frame, state, theme, *kind, targets, skipped),
+        Some(Modal::Job) => actions_view::render_job(frame, state, theme),
+        Some(Modal::Resume { jobs }) => actions_view::render_resume(frame, state, theme, jobs),
+        Some(Modal::RecoveryForm(form)) => {
+            actions_view::render_recovery_form(frame, state, theme, form)
+        }
+        Some(Modal::PasswordForm(form)) => {
+            actions_view::render_password_form(frame, state, theme, form)
+        }
+        Some(Modal::ConfirmRecovery {
+            entry,
+            email,
+            mobile,
+        }) => actions_view::render_confirm_recovery(
+            frame,
+            state,
+            theme,
+            *entry,
+            email.as_deref(),
+            mobile.as_deref(),
+        ),
+        Some(Modal::ConfirmReset { entry, .. }) => {
+            actions_view::render_confirm_reset(frame, state, theme, *entry)
+        }
+        Some(Modal::PasswordShown { address, password }) => {
+            actions_view::render_password_shown(frame, state, theme, address, password)
         }
         None => {}
     }

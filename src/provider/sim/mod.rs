@@ -1,28 +1,44 @@
 //! `pecdesk sim`: a faithful implementation of the provider contract
 //! (`assets/provider-api.yaml`) on loopback, over real HTTP.
 //!
-//! Besides the contract's `/v1` operations it serves two control paths that are
-//! not part of the contract and need no token (loopback only):
+//! Every route of the contract comes from one table, [`api::OPERATIONS`], which
+//! a test compares with the YAML, so the spec and the server cannot drift.
+//! Each contract request goes through the same gate, in this order: counted in
+//! the stats, delayed by `--latency-ms`, refused with 429 past `--rate-limit`,
+//! refused with 401 without a valid token, then possibly faulted.
+//!
+//! Faults never make a state change happen twice or by half. A 5xx is decided
+//! before the handler runs and is either *before* (nothing was done) or
+//! *after* (the change was applied and remembered under its idempotency key,
+//! then the answer was lost); a late answer is always *after*. Either way the
+//! client's retry with the same key gets the stored first answer, and the
+//! change counts once in `/sim/stats`.
+//!
+//! Control paths outside the contract, without a token (loopback only):
 //! - `GET /sim/stats`: requests and state changes per operation and mailbox,
 //!   and how many mailboxes are in each state;
+//! - `GET /sim/faults`: how many faults were injected;
 //! - `GET /sim/clock`, `POST /sim/clock {"advance_seconds": n}`: the simulated
-//!   clock (real time plus an offset that only moves forward).
+//!   clock (real time plus an offset that only moves forward);
+//! - `POST /sim/mailboxes/{address}/use-link {"password": "..."}` (body
+//!   optional): the member opens the recovery link and sets a password.
 
 mod seed;
 mod state;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, get, on, post};
+use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -33,43 +49,120 @@ use tokio::task::JoinHandle;
 use crate::domain::{DEFAULT_PEC_DOMAIN, Member};
 use crate::provider::api::{self, error_code, operation};
 
-use state::{Answer, SimState};
+use state::{Answer, Outcome, SimState};
 pub use state::{MailboxStateCounts, OperationStats, SimStats};
 
 /// Control path with the request counters (not part of the contract).
 pub const STATS_PATH: &str = "/sim/stats";
+/// Control path with the injected faults (not part of the contract).
+pub const FAULTS_PATH: &str = "/sim/faults";
 /// Control path of the simulated clock (not part of the contract).
 pub const CLOCK_PATH: &str = "/sim/clock";
+/// Control path where a member uses a pending recovery link (not part of the contract).
+pub const USE_LINK_PATH: &str = "/sim/mailboxes/{address}/use-link";
 
-/// Paths the simulator routes under `/v1`, as written in the contract.
-pub const CONTRACT_PATHS: [&str; 3] = [
-    "/v1/mailboxes",
-    "/v1/mailboxes/{address}",
-    "/v1/mailboxes/{address}/recovery-email",
+/// Every path the simulator routes for the contract, as written in it.
+pub const CONTRACT_PATHS: [&str; 6] = [
+    api::OPERATIONS[0].path,
+    api::OPERATIONS[1].path,
+    api::OPERATIONS[2].path,
+    api::OPERATIONS[3].path,
+    api::OPERATIONS[4].path,
+    api::OPERATIONS[5].path,
 ];
+
+/// The client id the simulator accepts when none is configured.
+pub const DEFAULT_CLIENT_ID: &str = "pecdesk";
+/// Default lifetime of an issued token.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// Default distance of the cutover from the simulator's start.
+pub const DEFAULT_CUTOVER_IN: TimeDelta = TimeDelta::days(30);
+/// Default delay of a late answer: longer than any sensible client timeout.
+pub const DEFAULT_LATE_ANSWER_DELAY: Duration = Duration::from_secs(60);
+
+/// Faults injected on the contract's operations (never on `/sim/`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// Added to every request.
+    pub latency: Duration,
+    /// Share of requests answered with a 5xx, from 0 to 1.
+    pub fail_rate: f64,
+    /// Share of requests answered after `late_answer_delay`, from 0 to 1.
+    pub timeout_rate: f64,
+    /// How late a late answer is: set it above the client's timeout.
+    pub late_answer_delay: Duration,
+    /// Requests per second over all operations; past it, 429 with `Retry-After`.
+    pub rate_limit: Option<u32>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            fail_rate: 0.0,
+            timeout_rate: 0.0,
+            late_answer_delay: DEFAULT_LATE_ANSWER_DELAY,
+            rate_limit: None,
+        }
+    }
+}
+
+impl Faults {
+    /// Why these faults cannot be simulated, in Italian.
+    pub fn check(&self) -> Result<(), String> {
+        let share = |x: f64| (0.0..=1.0).contains(&x);
+        if !share(self.fail_rate) || !share(self.timeout_rate) {
+            return Err("--fail-rate e --timeout-rate vanno da 0 a 1".to_string());
+        }
+        if self.fail_rate + self.timeout_rate > 1.0 {
+            return Err("--fail-rate e --timeout-rate insieme non possono superare 1".to_string());
+        }
+        if self.rate_limit == Some(0) {
+            return Err("--rate-limit deve essere almeno 1 richiesta al secondo".to_string());
+        }
+        Ok(())
+    }
+}
 
 /// How the simulator starts.
 #[derive(Clone)]
 pub struct SimConfig {
-    /// The bearer token every `/v1` request must carry.
+    /// A static bearer token also accepted besides the issued ones (issue 2's
+    /// `--token`); empty: only issued tokens.
     pub token: String,
-    /// Seed of the mailbox states (same roster and seed: same states).
+    /// OAuth2 client credentials that `POST /oauth/token` accepts.
+    pub client_id: String,
+    pub client_secret: String,
+    /// Lifetime of an issued token, in simulated time.
+    pub token_ttl: Duration,
+    /// Seed of the mailbox states and of the faults (same roster and seed:
+    /// same states).
     pub seed: u64,
     /// Only members whose PEC is on this domain have a mailbox.
     pub pec_domain: String,
-    /// Demo mode: a few not-started mailboxes migrate every interval.
+    /// Demo mode: every interval a few not-started mailboxes migrate, some
+    /// pending links get used and some temporary passwords get changed.
     pub demo: bool,
     pub demo_migration_interval: Duration,
+    /// The passage to the new provider (simulated time): before it the Ordine
+    /// cannot reset a password.
+    pub cutover_at: DateTime<Utc>,
+    pub faults: Faults,
 }
 
 impl SimConfig {
     pub fn new(token: impl Into<String>) -> Self {
         Self {
             token: token.into(),
+            client_id: DEFAULT_CLIENT_ID.to_string(),
+            client_secret: random_token(),
+            token_ttl: DEFAULT_TOKEN_TTL,
             seed: 42,
             pec_domain: DEFAULT_PEC_DOMAIN.to_string(),
             demo: false,
             demo_migration_interval: Duration::from_secs(3),
+            cutover_at: Utc::now() + DEFAULT_CUTOVER_IN,
+            faults: Faults::default(),
         }
     }
 }
@@ -78,10 +171,15 @@ impl std::fmt::Debug for SimConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimConfig")
             .field("token", &"***")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("token_ttl", &self.token_ttl)
             .field("seed", &self.seed)
             .field("pec_domain", &self.pec_domain)
             .field("demo", &self.demo)
             .field("demo_migration_interval", &self.demo_migration_interval)
+            .field("cutover_at", &self.cutover_at)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -135,16 +233,118 @@ pub fn random_token() -> String {
     format!("{a:032x}{b:032x}")
 }
 
+/// `GET /sim/faults` answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultCounts {
+    /// 5xx answered before doing anything.
+    pub failed_before: u64,
+    /// 5xx answered after the request was carried out.
+    pub failed_after: u64,
+    /// Answers held back by `late_answer_delay`.
+    pub late: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// 401 answers.
+    pub unauthorized: u64,
+}
+
+/// A token bucket: `rate` per second, bursts of `rate`.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token, or says how long until one is there.
+    fn take(&mut self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+/// What happens to one request besides its normal handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    FailBefore,
+    FailAfter,
+    Late,
+}
+
 struct Shared {
-    token: String,
+    static_token: String,
+    client_id: String,
+    client_secret: String,
+    token_ttl: TimeDelta,
+    faults: Faults,
+    rng: Mutex<StdRng>,
+    bucket: Option<Mutex<Bucket>>,
+    fault_counts: Mutex<FaultCounts>,
     state: Mutex<SimState>,
+}
+
+/// Locks a mutex even if a panic poisoned it: every change under these locks
+/// is a single synchronous call, so a panic cannot leave one half-done.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, SimState> {
-        // A panic while holding the lock cannot leave the state half-changed in
-        // a way worse than refusing every later request.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
+    }
+
+    fn faulted(&self, f: impl FnOnce(&mut FaultCounts)) {
+        f(&mut lock(&self.fault_counts));
+    }
+
+    fn draw_fault(&self) -> Fault {
+        let (fail, late) = (self.faults.fail_rate, self.faults.timeout_rate);
+        if fail <= 0.0 && late <= 0.0 {
+            return Fault::None;
+        }
+        let mut rng = lock(&self.rng);
+        let roll: f64 = rng.random();
+        if roll < fail {
+            if rng.random_bool(0.5) {
+                Fault::FailBefore
+            } else {
+                Fault::FailAfter
+            }
+        } else if roll < fail + late {
+            Fault::Late
+        } else {
+            Fault::None
+        }
+    }
+
+    /// Whether `authorization` carries the static token or a live issued one.
+    fn authorized(&self, authorization: Option<&HeaderValue>) -> bool {
+        let Some(given) = authorization.and_then(|v| v.as_bytes().strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        // An empty static token would accept an empty header: never allow it.
+        if !self.static_token.is_empty() && same_secret(given, self.static_token.as_bytes()) {
+            return true;
+        }
+        std::str::from_utf8(given).is_ok_and(|token| self.lock().token_valid(token))
     }
 }
 
@@ -155,18 +355,33 @@ pub async fn start(
     config: SimConfig,
     bind: SocketAddr,
 ) -> std::io::Result<SimHandle> {
+    let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
     if !bind.ip().is_loopback() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "il simulatore ascolta solo su un indirizzo locale (127.0.0.1 o ::1), non su {bind}"
-            ),
+        return Err(invalid(format!(
+            "il simulatore ascolta solo su un indirizzo locale (127.0.0.1 o ::1), non su {bind}"
+        )));
+    }
+    config.faults.check().map_err(invalid)?;
+    if config.client_id.trim().is_empty() || config.client_secret.is_empty() {
+        return Err(invalid(
+            "client_id e client_secret non possono essere vuoti".to_string(),
         ));
     }
+    let token_ttl = TimeDelta::from_std(config.token_ttl)
+        .ok()
+        .filter(|ttl| ttl.num_seconds() >= 1)
+        .ok_or_else(|| invalid("--token-ttl deve essere almeno 1 secondo".to_string()))?;
     let mailboxes = seed::generate(members, config.seed, &config.pec_domain, Utc::now());
     let shared = Arc::new(Shared {
-        token: config.token.clone(),
-        state: Mutex::new(SimState::new(mailboxes)),
+        static_token: config.token.clone(),
+        client_id: config.client_id.clone(),
+        client_secret: config.client_secret.clone(),
+        token_ttl,
+        rng: Mutex::new(StdRng::seed_from_u64(config.seed.wrapping_add(2))),
+        bucket: config.faults.rate_limit.map(|r| Mutex::new(Bucket::new(r))),
+        faults: config.faults.clone(),
+        fault_counts: Mutex::default(),
+        state: Mutex::new(SimState::new(mailboxes, config.cutover_at)),
     });
     let count = shared.lock().mailbox_count();
     let listener = tokio::net::TcpListener::bind(bind).await?;
@@ -199,6 +414,7 @@ pub async fn start(
         %addr,
         mailboxes = count,
         demo = config.demo,
+        faults = ?config.faults,
         "simulatore del gestore in ascolto"
     );
     Ok(SimHandle {
@@ -225,26 +441,42 @@ async fn demo_task(
             _ = &mut stop => break,
             _ = ticks.tick() => {
                 let count = rng.random_range(1..=3);
-                let migrated = shared.lock().migrate_some(&mut rng, count);
-                tracing::debug!(migrated, "demo: migrazioni simulate");
+                let step = shared.lock().demo_step(&mut rng, count);
+                tracing::debug!(?step, "demo: passo simulato");
             }
         }
     }
 }
 
+/// The handler of an operation, by operationId.
+fn handler(op: &api::Operation) -> MethodRouter<Arc<Shared>> {
+    let filter = match op.method {
+        api::Method::Get => MethodFilter::GET,
+        api::Method::Post => MethodFilter::POST,
+        api::Method::Put => MethodFilter::PUT,
+    };
+    match op.id {
+        operation::ISSUE_TOKEN => on(filter, issue_token),
+        operation::LIST_MAILBOXES => on(filter, list_mailboxes),
+        operation::GET_MAILBOX => on(filter, get_mailbox),
+        operation::RESEND_RECOVERY_EMAIL => on(filter, resend_recovery_email),
+        operation::SET_RECOVERY_CONTACTS => on(filter, set_recovery_contacts),
+        operation::RESET_PASSWORD => on(filter, reset_password),
+        other => unreachable!("operation {other} without a handler"),
+    }
+}
+
 fn router(shared: Arc<Shared>) -> Router {
-    let v1 = Router::new()
-        .route(CONTRACT_PATHS[0], get(list_mailboxes))
-        .route(CONTRACT_PATHS[1], get(get_mailbox))
-        .route(CONTRACT_PATHS[2], post(resend_recovery_email))
-        .route_layer(middleware::from_fn_with_state(
-            shared.clone(),
-            require_token,
-        ));
-    Router::new()
-        .merge(v1)
+    let mut router = Router::new();
+    for op in &api::OPERATIONS {
+        let gate = middleware::from_fn_with_state((shared.clone(), op), contract_gate);
+        router = router.route(op.path, handler(op).route_layer(gate));
+    }
+    router
         .route(STATS_PATH, get(stats))
+        .route(FAULTS_PATH, get(fault_counts))
         .route(CLOCK_PATH, get(get_clock).post(advance_clock))
+        .route(USE_LINK_PATH, post(use_link))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))
@@ -266,19 +498,21 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
 }
 
 fn bad_request(field: &str, message: impl Into<String>) -> Response {
+    respond(bad_request_answer(field, message))
+}
+
+fn bad_request_answer(field: &str, message: impl Into<String>) -> Answer {
     let message = message.into();
-    respond(Answer::json(
+    Answer::with_details(
         400,
-        &api::ErrorBody {
-            code: error_code::BAD_REQUEST.to_string(),
-            message: message.clone(),
-            details: vec![api::FieldError {
-                field: field.to_string(),
-                code: "invalid".to_string(),
-                message,
-            }],
-        },
-    ))
+        error_code::BAD_REQUEST,
+        message.clone(),
+        vec![api::FieldError {
+            field: field.to_string(),
+            code: api::field_code::INVALID.to_string(),
+            message,
+        }],
+    )
 }
 
 /// Compares without stopping at the first different byte.
@@ -292,46 +526,134 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-async fn require_token(
-    State(shared): State<Arc<Shared>>,
+/// The `{address}` of a request, lower case, if the path has one.
+async fn address_of(request: Request) -> (Request, Option<String>) {
+    let (mut parts, body) = request.into_parts();
+    let address = RawPathParams::from_request_parts(&mut parts, &())
+        .await
+        .ok()
+        .and_then(|params| {
+            params
+                .iter()
+                .find(|(name, _)| *name == "address")
+                .map(|(_, value)| value.to_lowercase())
+        });
+    (Request::from_parts(parts, body), address)
+}
+
+/// What every contract request goes through before and after its handler.
+async fn contract_gate(
+    State((shared, op)): State<(Arc<Shared>, &'static api::Operation)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .unwrap_or_default();
-    // An empty configured token would accept an empty header: never allow it.
-    if !shared.token.is_empty() && same_secret(given, shared.token.as_bytes()) {
-        return next.run(request).await;
+    let started = Instant::now();
+    let (request, address) = address_of(request).await;
+    shared.lock().count_request(op.id, address.as_deref());
+    if !shared.faults.latency.is_zero() {
+        tokio::time::sleep(shared.faults.latency).await;
     }
+    let mut fault = Fault::None;
+    let response = if let Some(wait) = shared
+        .bucket
+        .as_ref()
+        .and_then(|bucket| lock(bucket).take().err())
+    {
+        shared.faulted(|c| c.rate_limited += 1);
+        rate_limited(wait)
+    } else if op.needs_token && !shared.authorized(request.headers().get(header::AUTHORIZATION)) {
+        shared.faulted(|c| c.unauthorized += 1);
+        unauthorized(request.headers().contains_key(header::AUTHORIZATION))
+    } else {
+        fault = shared.draw_fault();
+        match fault {
+            Fault::FailBefore => {
+                shared.faulted(|c| c.failed_before += 1);
+                error(
+                    503,
+                    error_code::UNAVAILABLE,
+                    "Servizio temporaneamente non disponibile: nulla è stato eseguito, riprovare.",
+                )
+            }
+            Fault::FailAfter => {
+                // The work is done and remembered under the idempotency key;
+                // only the answer is lost.
+                let _ = next.run(request).await;
+                shared.faulted(|c| c.failed_after += 1);
+                error(
+                    500,
+                    error_code::INTERNAL,
+                    "Errore interno del gestore: riprovare con la stessa chiave di idempotenza.",
+                )
+            }
+            Fault::Late => {
+                let response = next.run(request).await;
+                shared.faulted(|c| c.late += 1);
+                tokio::time::sleep(shared.faults.late_answer_delay).await;
+                response
+            }
+            Fault::None => next.run(request).await,
+        }
+    };
+    tracing::debug!(
+        operation = op.id,
+        status = response.status().as_u16(),
+        ?fault,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "operazione del contratto"
+    );
+    response
+}
+
+fn rate_limited(wait: Duration) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut response = error(
-        401,
-        error_code::UNAUTHORIZED,
-        "Token di accesso mancante o non valido.",
+        429,
+        error_code::RATE_LIMITED,
+        format!("Troppe richieste: riprovare tra {seconds} secondi."),
     );
     response
         .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+/// 401 with the RFC 6750 challenge: `invalid_token` when a token was sent.
+fn unauthorized(token_sent: bool) -> Response {
+    let mut response = error(
+        401,
+        error_code::UNAUTHORIZED,
+        "Token di accesso mancante, non valido o scaduto.",
+    );
+    let challenge = if token_sent {
+        "Bearer error=\"invalid_token\""
+    } else {
+        "Bearer"
+    };
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     response
 }
 
 /// The route a path falls in, without the address (personal data stays out of logs).
 fn route_label(path: &str) -> &'static str {
-    match path.strip_prefix("/v1/mailboxes") {
-        Some("" | "/") => CONTRACT_PATHS[0],
-        Some(rest) if rest.ends_with("/recovery-email") => CONTRACT_PATHS[2],
-        Some(_) => CONTRACT_PATHS[1],
-        None if path.starts_with("/sim/") => "/sim/*",
-        None => "(altro)",
+    if path.starts_with("/v1/") {
+        "/v1/*"
+    } else if path == api::TOKEN_PATH {
+        api::TOKEN_PATH
+    } else if path.starts_with("/sim/") {
+        "/sim/*"
+    } else {
+        "(altro)"
     }
 }
 
 async fn log_request(request: Request, next: Next) -> Response {
     let route = route_label(request.uri().path());
     let method = request.method().clone();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let response = next.run(request).await;
     tracing::info!(
         %method,
@@ -359,37 +681,171 @@ async fn method_not_allowed() -> Response {
     )
 }
 
+/// Token endpoint error, in the contract's shape with RFC 6749's codes.
+fn token_error(status: u16, code: &str, message: &str) -> Response {
+    let mut response = error(status, code, message);
+    if status == 401 {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"pecdesk-sim\""),
+        );
+    }
+    response
+}
+
+/// One `application/x-www-form-urlencoded` value (RFC 6749 section 2.3.1
+/// encodes client credentials so before Basic authentication).
+fn form_decode(value: &str) -> String {
+    if value.contains(['=', '&']) {
+        // Not encoded as the RFC asks: take it literally rather than mangle it.
+        return value.to_string();
+    }
+    form_urlencoded::parse(value.as_bytes())
+        .next()
+        .map(|(decoded, _)| decoded.into_owned())
+        .unwrap_or_default()
+}
+
+/// Client credentials from `Authorization: Basic` (RFC 6749 section 2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let encoded = value.as_bytes().strip_prefix(b"Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    Some(decoded.and_then(|pair| {
+        let (id, secret) = pair.split_once(':')?;
+        Some((form_decode(id), form_decode(secret)))
+    }))
+}
+
+/// `issueToken`: the OAuth2 client-credentials grant (RFC 6749 section 4.4).
+async fn issue_token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return token_error(
+            400,
+            error_code::INVALID_REQUEST,
+            "Corpo atteso in application/x-www-form-urlencoded.",
+        );
+    }
+    let mut params = std::collections::HashMap::new();
+    for (name, value) in form_urlencoded::parse(&body) {
+        // RFC 6749 section 3.2: parameters must not repeat.
+        if params
+            .insert(name.into_owned(), value.into_owned())
+            .is_some()
+        {
+            return token_error(400, error_code::INVALID_REQUEST, "Parametro ripetuto.");
+        }
+    }
+    match params.get("grant_type").map(String::as_str) {
+        None => {
+            return token_error(400, error_code::INVALID_REQUEST, "Manca grant_type.");
+        }
+        Some("client_credentials") => {}
+        Some(_) => {
+            return token_error(
+                400,
+                error_code::UNSUPPORTED_GRANT_TYPE,
+                "Il gestore accetta solo grant_type=client_credentials.",
+            );
+        }
+    }
+    let in_body = match (params.get("client_id"), params.get("client_secret")) {
+        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+        (None, None) => None,
+        _ => {
+            return token_error(
+                400,
+                error_code::INVALID_REQUEST,
+                "client_id e client_secret vanno indicati insieme.",
+            );
+        }
+    };
+    let credentials = match (basic_credentials(&headers), in_body) {
+        (Some(_), Some(_)) => {
+            return token_error(
+                400,
+                error_code::INVALID_REQUEST,
+                "Credenziali del client indicate due volte (intestazione e corpo).",
+            );
+        }
+        (Some(basic), None) => basic,
+        (None, body) => body,
+    };
+    let valid = credentials.is_some_and(|(id, secret)| {
+        // Both compared in full, so the timing does not say which one was wrong.
+        let id_ok = same_secret(id.as_bytes(), shared.client_id.as_bytes());
+        let secret_ok = same_secret(secret.as_bytes(), shared.client_secret.as_bytes());
+        id_ok & secret_ok
+    });
+    if !valid {
+        return token_error(
+            401,
+            error_code::INVALID_CLIENT,
+            "Credenziali del client (client_id e client_secret) non valide.",
+        );
+    }
+    let token = shared.lock().issue_token(shared.token_ttl);
+    let mut response = respond(Answer::json(200, &token));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
 async fn list_mailboxes(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<api::ListQuery>, QueryRejection>,
 ) -> Response {
-    let refuse = |response: Response| {
-        shared.lock().count_refused(operation::LIST_MAILBOXES);
-        response
-    };
     let Ok(Query(query)) = query else {
-        return refuse(bad_request(
+        return bad_request(
             "query",
-            "I parametri 'page' e 'per_page' devono essere numeri interi positivi.",
-        ));
+            "Parametri non previsti dal contratto o non validi (cursor, per_page, \
+             migration_state, password_state, updated_since).",
+        );
     };
-    let page = query.page.unwrap_or(1);
     let per_page = query.per_page.unwrap_or(api::DEFAULT_PER_PAGE);
-    if page == 0 {
-        return refuse(bad_request("page", "Le pagine si contano da 1."));
-    }
     if per_page == 0 || per_page > api::MAX_PER_PAGE {
-        return refuse(bad_request(
+        return bad_request(
             "per_page",
             format!("'per_page' deve essere tra 1 e {}.", api::MAX_PER_PAGE),
-        ));
+        );
     }
-    let page = shared.lock().list(page, per_page);
+    let after = match query.cursor.as_deref().map(state::decode_cursor) {
+        None => None,
+        Some(Some(after)) => Some(after),
+        Some(None) => {
+            return bad_request(
+                "cursor",
+                "Cursore non valido: usare il valore di 'next_cursor' così com'è.",
+            );
+        }
+    };
+    let filter = match api::MailboxFilter::from_query(&query) {
+        Ok(filter) => filter,
+        Err(field) => {
+            return bad_request(
+                field,
+                format!("Valore di '{field}' non previsto dal contratto."),
+            );
+        }
+    };
+    let page = shared.lock().list(&filter, after.as_deref(), per_page);
     respond(Answer::json(200, &page))
 }
 
-fn bad_address() -> Response {
-    bad_request(
+fn bad_address() -> Answer {
+    bad_request_answer(
         "address",
         "Indirizzo della casella non leggibile nel percorso.",
     )
@@ -400,8 +856,7 @@ async fn get_mailbox(
     address: Result<Path<String>, PathRejection>,
 ) -> Response {
     let Ok(Path(address)) = address else {
-        shared.lock().count_refused(operation::GET_MAILBOX);
-        return bad_address();
+        return respond(bad_address());
     };
     let found = shared.lock().get(&address);
     match found {
@@ -417,54 +872,52 @@ async fn get_mailbox(
     }
 }
 
-async fn resend_recovery_email(
-    State(shared): State<Arc<Shared>>,
-    address: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(Path(address)) = address else {
-        shared
-            .lock()
-            .count_refused(operation::RESEND_RECOVERY_EMAIL);
-        return bad_address();
-    };
+/// The request's idempotency key, or the 400 answer for its absence or shape.
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Answer> {
     let key = headers
         .get(api::IDEMPOTENCY_HEADER)
         .map(|v| v.to_str().map(str::trim));
-    let key = match key {
-        None | Some(Ok("")) => {
-            shared
-                .lock()
-                .count_refused(operation::RESEND_RECOVERY_EMAIL);
-            return error(
-                400,
-                error_code::IDEMPOTENCY_KEY_REQUIRED,
-                format!(
-                    "Serve l'intestazione {} con una chiave unica per l'operazione.",
-                    api::IDEMPOTENCY_HEADER
-                ),
-            );
-        }
+    match key {
+        None | Some(Ok("")) => Err(Answer::error(
+            400,
+            error_code::IDEMPOTENCY_KEY_REQUIRED,
+            format!(
+                "Serve l'intestazione {} con una chiave unica per l'operazione.",
+                api::IDEMPOTENCY_HEADER
+            ),
+        )),
         Some(Ok(key))
             if key.len() <= api::MAX_IDEMPOTENCY_KEY_LEN
                 && key.bytes().all(|b| b.is_ascii_graphic()) =>
         {
-            key.to_string()
+            Ok(key.to_string())
         }
-        Some(_) => {
-            shared
-                .lock()
-                .count_refused(operation::RESEND_RECOVERY_EMAIL);
-            return bad_request(
-                api::IDEMPOTENCY_HEADER,
-                format!(
-                    "La chiave di idempotenza deve avere al massimo {} caratteri ASCII visibili.",
-                    api::MAX_IDEMPOTENCY_KEY_LEN
-                ),
-            );
-        }
+        Some(_) => Err(bad_request_answer(
+            api::IDEMPOTENCY_HEADER,
+            format!(
+                "La chiave di idempotenza deve avere al massimo {} caratteri ASCII visibili.",
+                api::MAX_IDEMPOTENCY_KEY_LEN
+            ),
+        )),
+    }
+}
+
+/// The parts every state-changing request needs: the address, the key and
+/// the JSON body, or the 400 answer for what is missing.
+fn state_change<T>(
+    address: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    body: Result<axum::Json<T>, JsonRejection>,
+) -> Result<(String, String, T), Answer> {
+    let Ok(Path(address)) = address else {
+        return Err(bad_address());
     };
-    let outcome = shared.lock().resend(&address, &key);
+    let key = idempotency_key(headers)?;
+    let body = body.map_err(|rejection| bad_request_answer("body", rejection.body_text()))?;
+    Ok((address, key, body.0))
+}
+
+fn outcome_response(outcome: Outcome) -> Response {
     let mut response = respond(outcome.answer);
     if outcome.replayed {
         response.headers_mut().insert(
@@ -475,9 +928,84 @@ async fn resend_recovery_email(
     response
 }
 
+async fn resend_recovery_email(
+    State(shared): State<Arc<Shared>>,
+    address: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(Path(address)) = address else {
+        return respond(bad_address());
+    };
+    match idempotency_key(&headers) {
+        Ok(key) => outcome_response(shared.lock().resend(&address, &key)),
+        Err(refused) => respond(refused),
+    }
+}
+
+async fn set_recovery_contacts(
+    State(shared): State<Arc<Shared>>,
+    address: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<axum::Json<api::RecoveryContactsRequest>, JsonRejection>,
+) -> Response {
+    match state_change(address, &headers, body) {
+        Ok((address, key, body)) => {
+            outcome_response(shared.lock().set_contacts(&address, &key, &body))
+        }
+        Err(refused) => respond(refused),
+    }
+}
+
+async fn reset_password(
+    State(shared): State<Arc<Shared>>,
+    address: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<axum::Json<api::PasswordResetRequest>, JsonRejection>,
+) -> Response {
+    match state_change(address, &headers, body) {
+        Ok((address, key, body)) => {
+            outcome_response(shared.lock().reset_password(&address, &key, &body))
+        }
+        Err(refused) => respond(refused),
+    }
+}
+
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     let stats = shared.lock().stats();
     respond(Answer::json(200, &stats))
+}
+
+async fn fault_counts(State(shared): State<Arc<Shared>>) -> Response {
+    let counts = *lock(&shared.fault_counts);
+    respond(Answer::json(200, &counts))
+}
+
+/// `POST /sim/mailboxes/{address}/use-link` body (optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UseLink {
+    /// The password the member chooses; checked against the six rules.
+    pub password: Option<String>,
+}
+
+async fn use_link(
+    State(shared): State<Arc<Shared>>,
+    address: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let Ok(Path(address)) = address else {
+        return respond(bad_address());
+    };
+    let body: UseLink = if body.is_empty() {
+        UseLink::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(body) => body,
+            Err(_) => return bad_request("password", "Corpo atteso: {\"password\": \"...\"}."),
+        }
+    };
+    let answer = shared.lock().use_link(&address, body.password.as_deref());
+    respond(answer)
 }
 
 /// `POST /sim/clock` body.
@@ -491,12 +1019,14 @@ pub struct AdvanceClock {
 pub struct ClockAnswer {
     pub now: DateTime<Utc>,
     pub offset_seconds: i64,
+    pub cutover_at: DateTime<Utc>,
 }
 
 fn clock_answer(state: &mut SimState) -> ClockAnswer {
     ClockAnswer {
         now: state.now(),
         offset_seconds: state.offset().num_seconds(),
+        cutover_at: state.cutover_at(),
     }
 }
 
@@ -558,8 +1088,55 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_the_token() {
-        let shown = format!("{:?}", SimConfig::new("s3cret"));
-        assert!(!shown.contains("s3cret"));
+    fn debug_hides_the_secrets() {
+        let mut config = SimConfig::new("s3cret");
+        config.client_secret = "cl13nt-s3cret".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn fault_shares_are_checked() {
+        let mut faults = Faults::default();
+        assert!(faults.check().is_ok());
+        faults.fail_rate = 0.7;
+        faults.timeout_rate = 0.4;
+        assert!(faults.check().is_err());
+        faults.timeout_rate = -0.1;
+        assert!(faults.check().is_err());
+        faults.timeout_rate = 0.3;
+        assert!(faults.check().is_ok());
+        faults.rate_limit = Some(0);
+        assert!(faults.check().is_err());
+    }
+
+    #[test]
+    fn the_bucket_refills_at_its_rate() {
+        let mut bucket = Bucket::new(2);
+        assert!(bucket.take().is_ok());
+        assert!(bucket.take().is_ok());
+        let wait = bucket.take().unwrap_err();
+        assert!(wait <= Duration::from_millis(500), "{wait:?}");
+        std::thread::sleep(wait + Duration::from_millis(20));
+        assert!(bucket.take().is_ok());
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let mut headers = HeaderMap::new();
+        // RFC 6749 section 2.3.1: "id:x" and "s p" encode as "id%3Ax" and "s+p".
+        let encoded = base64::engine::general_purpose::STANDARD.encode("id%3Ax:s+p%21");
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
+        );
+        assert_eq!(
+            basic_credentials(&headers),
+            Some(Some(("id:x".to_string(), "s p!".to_string())))
+        );
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!"));
+        assert_eq!(basic_credentials(&headers), Some(None));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert_eq!(basic_credentials(&headers), None);
     }
 }

@@ -13,6 +13,8 @@ use crate::domain::{
     MailboxState, Member, MigrationState, PasswordState, RECOVERY_LINK_VALIDITY, RecoveryContacts,
 };
 
+use super::state::SimMailbox;
+
 /// Share of roster members on the domain that have no mailbox at the provider.
 const MISSING_SHARE: f64 = 0.01;
 /// Share of mailboxes without any recovery contact.
@@ -38,15 +40,16 @@ fn draw_mailbox(
     service_email: Option<&str>,
     mobile: Option<&str>,
     now: DateTime<Utc>,
-) -> MailboxState {
-    let recovery = if rng.random_bool(NO_RECOVERY_SHARE) {
-        RecoveryContacts::default()
+) -> SimMailbox {
+    let (service_email, mobile) = if rng.random_bool(NO_RECOVERY_SHARE) {
+        (None, None)
     } else {
-        RecoveryContacts {
-            email_masked: service_email.map(mask_email),
-            mobile_masked: mobile.map(mask_mobile),
-            confirmed: false,
-        }
+        (service_email, mobile)
+    };
+    let recovery = RecoveryContacts {
+        email_masked: service_email.map(mask_email),
+        mobile_masked: mobile.map(mask_mobile),
+        confirmed: false,
     };
     // The mailbox was provisioned at Aruba long ago; this is when the provider
     // last touched it if nothing else happened since.
@@ -77,7 +80,11 @@ fn draw_mailbox(
         mailbox.migration_at = Some(at);
         mailbox.updated_at = at;
     }
-    mailbox
+    SimMailbox::new(
+        mailbox,
+        service_email.map(str::to_string),
+        mobile.map(str::to_string),
+    )
 }
 
 fn complete(rng: &mut StdRng, mailbox: &mut MailboxState, now: DateTime<Utc>) {
@@ -130,7 +137,7 @@ pub(super) fn generate(
     seed: u64,
     pec_domain: &str,
     now: DateTime<Utc>,
-) -> BTreeMap<String, MailboxState> {
+) -> BTreeMap<String, SimMailbox> {
     let mut rng = StdRng::seed_from_u64(seed);
     let domain = pec_domain.trim().to_lowercase();
     let mut mailboxes = BTreeMap::new();
@@ -183,6 +190,17 @@ mod tests {
         let a = generate(&roster, 42, "PEC.fofi.it", now);
         let b = generate(&roster, 42, "pec.fofi.it", now);
         assert_eq!(a, b);
+        for m in a.values() {
+            assert_eq!(
+                m.email.as_deref().map(mask_email),
+                m.state.recovery.email_masked
+            );
+            assert_eq!(
+                m.mobile.as_deref().map(mask_mobile),
+                m.state.recovery.mobile_masked
+            );
+        }
+        let a: BTreeMap<String, MailboxState> = a.into_iter().map(|(k, m)| (k, m.state)).collect();
         let on_domain = roster
             .iter()
             .filter(|m| m.pec_on_domain("pec.fofi.it"))

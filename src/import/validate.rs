@@ -1,0 +1,431 @@
+//! One record of any source (CSV, INI-PEC, SQLite row) into a validated member
+//! or a reject naming line, field and reason.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use csv::StringRecord;
+
+use super::columns::{Field, HeaderMapping};
+use super::{ParsedRoster, Reject};
+use crate::domain::codice_fiscale::CodiceFiscale;
+use crate::domain::{Member, contact};
+
+/// Longest value accepted in a mapped field. Far above any real name or
+/// address; a longer one is a broken export (or an attack), rejected before
+/// it is copied into messages.
+pub const MAX_FIELD_CHARS: usize = 1000;
+
+/// Accepts `dd/mm/yyyy`, `d/m/yyyy`, `yyyy-mm-dd` (also with `-` or `.` as
+/// separators) and ignores a time of day after the date, as spreadsheets and
+/// databases add one. Hand-written: chrono's parser is the slowest part of a row.
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let text = text.trim();
+    let date = match text.split_once([' ', 'T']) {
+        Some((date, time)) if time.starts_with(|c: char| c.is_ascii_digit()) => date,
+        _ => text,
+    };
+    let mut parts = date.split(['/', '-', '.']);
+    let (a, b, c) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (year, month, day) = if a.len() == 4 { (a, b, c) } else { (c, b, a) };
+    let number = |s: &str, max_len: usize| -> Option<u32> {
+        if s.is_empty() || s.len() > max_len || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    if year.len() != 4 {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(number(year, 4)? as i32, number(month, 2)?, number(day, 2)?)
+}
+
+/// Words in a "Stato" column that mean the member left the albo. Checked as
+/// prefixes of the lower-cased value ("Cancellato", "cancellata", "CESSATO").
+const LEFT_ALBO_STATES: [&str; 11] = [
+    "cancellat",
+    "cessat",
+    "radiat",
+    "decadut",
+    "decedut",
+    "defunt",
+    "trasferit",
+    "dimess",
+    "revocat",
+    "inattiv",
+    "non iscritt",
+];
+
+/// Whether a row says the member left the albo. "Sospeso" does not: a
+/// suspended member is still registered.
+pub fn has_left_albo(stato: &str, cancellazione: Option<NaiveDate>) -> bool {
+    if cancellazione.is_some() {
+        return true;
+    }
+    let stato = stato.trim().to_lowercase();
+    LEFT_ALBO_STATES.iter().any(|w| stato.starts_with(w))
+}
+
+/// A field at fault and why.
+type RowError = (Field, String);
+
+/// The validated row: the member, and whether they are still in the albo.
+fn validate_row<'r>(get: impl Fn(Field) -> &'r str) -> Result<(Member, bool), RowError> {
+    for field in Field::ALL {
+        let value = get(field);
+        // Bytes bound chars from above: count chars only for long values.
+        if value.len() <= MAX_FIELD_CHARS {
+            continue;
+        }
+        let chars = value.chars().count();
+        if chars > MAX_FIELD_CHARS {
+            return Err((
+                field,
+                format!("valore troppo lungo ({chars} caratteri, al massimo {MAX_FIELD_CHARS})"),
+            ));
+        }
+    }
+    let required = |field: Field| -> Result<&str, RowError> {
+        Some(get(field))
+            .filter(|v| !v.is_empty())
+            .ok_or((field, "valore obbligatorio mancante".to_string()))
+    };
+    let optional = |field: Field| Some(get(field)).filter(|v| !v.is_empty());
+    let date = |field: Field| -> Result<Option<NaiveDate>, RowError> {
+        optional(field)
+            .map(|v| {
+                parse_date(v).ok_or_else(|| {
+                    (
+                        field,
+                        format!("data non valida \"{v}\" (atteso gg/mm/aaaa o aaaa-mm-gg)"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let cognome = required(Field::Cognome)?.to_string();
+    let nome = required(Field::Nome)?.to_string();
+    let codice_fiscale = CodiceFiscale::parse(required(Field::CodiceFiscale)?)
+        .map_err(|e| (Field::CodiceFiscale, e.to_string()))?
+        .as_str()
+        .to_owned();
+    let pec = contact::normalize_email(required(Field::Pec)?)
+        .map_err(|e| (Field::Pec, format!("PEC non valida: {e}")))?;
+    let email_servizio = optional(Field::EmailServizio)
+        .map(contact::normalize_email)
+        .transpose()
+        .map_err(|e| (Field::EmailServizio, e.to_string()))?;
+    let cellulare = optional(Field::Cellulare)
+        .map(contact::normalize_mobile)
+        .transpose()
+        .map_err(|e| (Field::Cellulare, e.to_string()))?;
+    let member = Member {
+        numero_iscrizione: get(Field::NumeroIscrizione).to_string(),
+        cognome,
+        nome,
+        codice_fiscale,
+        data_nascita: date(Field::DataNascita)?,
+        data_iscrizione: date(Field::DataIscrizione)?,
+        pec,
+        email_servizio,
+        cellulare,
+        provincia: optional(Field::Provincia).map(str::to_uppercase),
+    };
+    let left = has_left_albo(get(Field::Stato), date(Field::DataCancellazione)?);
+    Ok((member, !left))
+}
+
+/// Rows validated together; large enough that spreading a batch over the
+/// cores costs little, small enough to keep memory flat.
+const BATCH_ROWS: usize = 2048;
+/// Below this many rows a batch is validated on the calling thread.
+const PARALLEL_FROM: usize = 256;
+
+/// FNV-1a: the duplicate maps hash two short keys per row, and the file is
+/// the user's own, so a fast hash beats a flood-resistant one.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type FastMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// A row waiting in the batch: where it starts and what was read.
+#[derive(Default)]
+struct Pending {
+    line: u64,
+    record: StringRecord,
+    /// Why the reader could not split the row, if it could not.
+    unreadable: Option<String>,
+}
+
+/// Gathers the rows of one file into a [`ParsedRoster`]: rows are validated
+/// in batches over all cores, then, in file order, repeated codici fiscali or
+/// PEC addresses are rejected and the rest kept.
+pub struct RowCollector<'m> {
+    mapping: &'m HeaderMapping,
+    /// Line where each codice fiscale / PEC first appeared.
+    seen_cf: FastMap<u64>,
+    seen_pec: FastMap<u64>,
+    /// Reused across batches so that reading a row allocates nothing.
+    batch: Vec<Pending>,
+    filled: usize,
+    /// Each batch row's outcome; reused too (a fresh one per batch is an mmap).
+    outcomes: Vec<Outcome>,
+    workers: usize,
+    parsed: ParsedRoster,
+}
+
+impl<'m> RowCollector<'m> {
+    /// `expected_rows` sizes the collections once instead of growing them.
+    pub fn new(mapping: &'m HeaderMapping, mut parsed: ParsedRoster, expected_rows: usize) -> Self {
+        parsed.members.reserve(expected_rows);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        Self {
+            mapping,
+            seen_cf: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
+            seen_pec: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
+            batch: Vec::new(),
+            filled: 0,
+            outcomes: Vec::new(),
+            workers,
+            parsed,
+        }
+    }
+
+    /// Rows taken so far (validated or waiting).
+    pub fn rows(&self) -> usize {
+        self.parsed.rows_read + self.filled
+    }
+
+    /// The record to read the next row into; [`Self::keep`] takes it.
+    pub fn slot(&mut self) -> &mut StringRecord {
+        if self.filled == self.batch.len() {
+            self.batch.push(Pending::default());
+        }
+        &mut self.batch[self.filled].record
+    }
+
+    /// Takes the non-blank row just read into [`Self::slot`], starting at `line`.
+    pub fn keep(&mut self, line: u64) {
+        self.keep_pending(line, None);
+    }
+
+    /// A row the reader could not split into fields.
+    pub fn keep_unreadable(&mut self, line: u64, reason: String) {
+        self.slot().clear();
+        self.keep_pending(line, Some(reason));
+    }
+
+    fn keep_pending(&mut self, line: u64, unreadable: Option<String>) {
+        let pending = &mut self.batch[self.filled];
+        pending.line = line;
+        pending.unreadable = unreadable;
+        self.filled += 1;
+        if self.filled == BATCH_ROWS {
+            self.flush();
+        }
+    }
+
+    /// Validates what is left and returns the roster.
+    pub fn finish(mut self) -> ParsedRoster {
+        self.flush();
+        self.parsed
+    }
+
+    fn flush(&mut self) {
+        let batch = &self.batch[..self.filled];
+        validate_batch(self.mapping, batch, self.workers, &mut self.outcomes);
+        for (pending, outcome) in batch.iter().zip(self.outcomes.drain(..)) {
+            self.parsed.rows_read += 1;
+            let error = match outcome {
+                Some(Ok((member, in_albo))) => {
+                    match duplicate_of(&mut self.seen_cf, &mut self.seen_pec, &member, pending.line) {
+                        None => {
+                            let list = if in_albo {
+                                &mut self.parsed.members
+                            } else {
+                                &mut self.parsed.left_albo
+                            };
+                            list.push(member);
+                            continue;
+                        }
+                        Some(error) => error,
+                    }
+                }
+                Some(Err(error)) => error,
+                None => {
+                    self.parsed.rejects.push(Reject {
+                        line: pending.line,
+                        field: None,
+                        reason: pending.unreadable.clone().unwrap_or_default(),
+                        record: Vec::new(),
+                        keys: Vec::new(),
+                    });
+                    continue;
+                }
+            };
+            self.parsed
+                .rejects
+                .push(reject(self.mapping, pending, error));
+        }
+        self.filled = 0;
+    }
+}
+
+fn field_of<'r>(mapping: &HeaderMapping, record: &'r StringRecord, field: Field) -> &'r str {
+    mapping
+        .column(field)
+        .and_then(|i| record.get(i))
+        .map(str::trim)
+        .unwrap_or_default()
+}
+
+/// None for an unreadable row.
+type Outcome = Option<Result<(Member, bool), RowError>>;
+
+fn validate_pending(mapping: &HeaderMapping, pending: &Pending) -> Outcome {
+    if pending.unreadable.is_some() {
+        return None;
+    }
+    Some(validate_row(|field| field_of(mapping, &pending.record, field)))
+}
+
+/// Fills `outcomes` with each row's outcome, in order, using up to `workers` threads.
+fn validate_batch(
+    mapping: &HeaderMapping,
+    batch: &[Pending],
+    workers: usize,
+    outcomes: &mut Vec<Outcome>,
+) {
+    outcomes.clear();
+    if workers < 2 || batch.len() < PARALLEL_FROM {
+        outcomes.extend(batch.iter().map(|p| validate_pending(mapping, p)));
+        return;
+    }
+    outcomes.resize_with(batch.len(), || None);
+    let chunk = batch.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        for (rows, slots) in batch.chunks(chunk).zip(outcomes.chunks_mut(chunk)) {
+            scope.spawn(move || {
+                for (pending, slot) in rows.iter().zip(slots) {
+                    *slot = validate_pending(mapping, pending);
+                }
+            });
+        }
+    });
+}
+
+/// The reject for a row, with its fields as read for the rejects file.
+fn reject(mapping: &HeaderMapping, pending: &Pending, (field, reason): RowError) -> Reject {
+    let get = |field| field_of(mapping, &pending.record, field);
+    Reject {
+        line: pending.line,
+        field: Some(mapping.name_of(field)),
+        reason,
+        record: pending.record.iter().map(str::to_string).collect(),
+        keys: [
+            get(Field::CodiceFiscale).to_uppercase(),
+            get(Field::Pec).to_lowercase(),
+        ]
+        .into_iter()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_FIELD_CHARS)
+        .collect(),
+    }
+}
+
+/// The error for a repeated codice fiscale or PEC; records the member's keys otherwise.
+fn duplicate_of(
+    seen_cf: &mut FastMap<u64>,
+    seen_pec: &mut FastMap<u64>,
+    member: &Member,
+    line: u64,
+) -> Option<RowError> {
+    if let Some(first) = seen_cf.get(&member.codice_fiscale) {
+        return Some((
+            Field::CodiceFiscale,
+            format!("codice fiscale già presente alla riga {first}"),
+        ));
+    }
+    if let Some(first) = seen_pec.get(&member.pec) {
+        return Some((
+            Field::Pec,
+            format!("indirizzo PEC già presente alla riga {first}"),
+        ));
+    }
+    seen_cf.insert(member.codice_fiscale.clone(), line);
+    seen_pec.insert(member.pec.clone(), line);
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_every_accepted_form() {
+        let d = NaiveDate::from_ymd_opt(1985, 3, 1);
+        for text in [
+            "01/03/1985",
+            "1/3/1985",
+            "1985-03-01",
+            "01-03-1985",
+            "01.03.1985",
+            " 1/03/1985 ",
+            "01/03/1985 00:00:00",
+            "1985-03-01T00:00:00",
+            "1985-03-01 00:00",
+        ] {
+            assert_eq!(parse_date(text), d, "{text}");
+        }
+        for bad in [
+            "",
+            "31/02/1985",
+            "1/3/85",
+            "1985/3",
+            "1/3/1985/2",
+            "a/b/cccc",
+            "+1/3/1985",
+            "1985-03-01 ore 10",
+            "001/03/1985",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn states_that_mean_the_member_left() {
+        for stato in [
+            "Cancellato",
+            "CANCELLATA",
+            "cessato",
+            "Radiato",
+            "trasferito",
+        ] {
+            assert!(has_left_albo(stato, None), "{stato}");
+        }
+        for stato in ["", "Attivo", "iscritto", "Sospeso", "ATTIVA"] {
+            assert!(!has_left_albo(stato, None), "{stato}");
+        }
+        assert!(has_left_albo("Attivo", NaiveDate::from_ymd_opt(2024, 1, 1)));
+    }
+}

@@ -1,0 +1,285 @@
+//! Runs the action queue: takes a job's pending items from the store, sends
+//! them to the provider (within the client's limits and `max_in_flight`),
+//! and stores each result as it arrives. Used by the console and the headless
+//! commands alike, so both get the same exactly-once behaviour.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::{Semaphore, watch};
+
+use crate::domain::contact;
+use crate::provider::api::{RecoveryContactsRequest, ResendResponse};
+use crate::provider::{ProviderClient, ProviderError};
+use crate::store::{
+    ActionResult, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, Outcome, Store, StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("lavoro {0} inesistente")]
+    NoSuchJob(i64),
+    #[error("lavoro interrotto: {0}")]
+    Interrupted(String),
+}
+
+/// What the operator asks of a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Run,
+    Pause,
+    Cancel,
+}
+
+/// The audit record of a resend, single or in a job.
+pub fn resend_result(
+    address: &str,
+    member_id: Option<i64>,
+    operator: &str,
+    result: Result<&ResendResponse, &ProviderError>,
+) -> ActionResult {
+    let (detail, outcome, change, transient) = match result {
+        Ok(answer) => (
+            format!(
+                "reinvio e-mail di recupero a {}, link valido fino a {}",
+                answer.sent_to_masked,
+                crate::i18n::format_datetime(answer.link_expires_at)
+            ),
+            Outcome::Ok,
+            Some(MailboxChange::LinkSent {
+                sent_at: answer.link_sent_at,
+                expires_at: answer.link_expires_at,
+            }),
+            false,
+        ),
+        Err(error) => (
+            format!(
+                "reinvio e-mail di recupero non riuscito: {}",
+                error.message_it()
+            ),
+            Outcome::Failed,
+            None,
+            error.is_transient(),
+        ),
+    };
+    ActionResult {
+        address: address.to_string(),
+        member_id,
+        operator: operator.to_string(),
+        at: Utc::now(),
+        detail,
+        outcome,
+        change,
+        transient,
+    }
+}
+
+/// The audit record of a change of recovery contacts. Only masked values are
+/// written: the log is read by many, the contacts are personal data.
+pub fn recovery_result(
+    address: &str,
+    member_id: Option<i64>,
+    operator: &str,
+    request: &RecoveryContactsRequest,
+    result: Result<(), &ProviderError>,
+) -> ActionResult {
+    let email_masked = request.email.as_deref().map(contact::mask_email);
+    let mobile_masked = request.mobile.as_deref().map(contact::mask_mobile);
+    let shown: Vec<String> = [email_masked.clone(), mobile_masked.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let (detail, outcome, change, transient) = match result {
+        Ok(()) => (
+            format!("contatti di recupero impostati: {}", shown.join(", ")),
+            Outcome::Ok,
+            Some(MailboxChange::RecoveryContacts {
+                email_masked,
+                mobile_masked,
+            }),
+            false,
+        ),
+        Err(error) => (
+            format!(
+                "impostazione dei contatti di recupero ({}) non riuscita: {}",
+                shown.join(", "),
+                error.message_it()
+            ),
+            Outcome::Failed,
+            None,
+            error.is_transient(),
+        ),
+    };
+    ActionResult {
+        address: address.to_string(),
+        member_id,
+        operator: operator.to_string(),
+        at: Utc::now(),
+        detail,
+        outcome,
+        change,
+        transient,
+    }
+}
+
+/// Sends one item with its stored key and returns the record to store.
+async fn perform(
+    client: &ProviderClient,
+    kind: JobKind,
+    item: &JobItem,
+    operator: &str,
+) -> ActionResult {
+    match kind {
+        JobKind::Resend => {
+            let result = client
+                .resend_recovery_email(&item.address, &item.idempotency_key)
+                .await;
+            resend_result(&item.address, item.member_id, operator, result.as_ref())
+        }
+        JobKind::SetRecovery => {
+            let request: RecoveryContactsRequest = match item
+                .payload
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+            {
+                Ok(Some(request)) => request,
+                Ok(None) | Err(_) => {
+                    return ActionResult {
+                        address: item.address.clone(),
+                        member_id: item.member_id,
+                        operator: operator.to_string(),
+                        at: Utc::now(),
+                        detail: "contatti di recupero mancanti nella coda".to_string(),
+                        outcome: Outcome::Failed,
+                        change: None,
+                        transient: false,
+                    };
+                }
+            };
+            let result = client
+                .set_recovery_contacts(&item.address, &request, &item.idempotency_key)
+                .await
+                .map(drop);
+            recovery_result(
+                &item.address,
+                item.member_id,
+                operator,
+                &request,
+                result.as_ref().map(|_| ()),
+            )
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<Store, QueueError> {
+    Ok(Store::open(path)?)
+}
+
+/// Runs job `job_id` until no item is pending, or until cancelled. Progress
+/// is reported after each stored result. Returns the final counts.
+pub async fn run_job(
+    store_path: &Path,
+    client: &ProviderClient,
+    job_id: i64,
+    operator: &str,
+    max_in_flight: usize,
+    mut control: watch::Receiver<Control>,
+    progress: impl Fn(JobCounts) + Send + 'static,
+) -> Result<JobCounts, QueueError> {
+    let path: PathBuf = store_path.to_path_buf();
+    let (job, items) = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || -> Result<_, QueueError> {
+            let mut store = open(&path)?;
+            let job = store.job(job_id)?.ok_or(QueueError::NoSuchJob(job_id))?;
+            store.set_job_status(job_id, JobStatus::Pending, Utc::now())?;
+            Ok((job, store.pending_items(job_id)?))
+        }
+    })
+    .await
+    .map_err(|e| QueueError::Interrupted(e.to_string()))??;
+    progress(job.counts);
+
+    // One writer thread owns the store connection: each result is committed as
+    // it arrives, in arrival order, without a connection per request.
+    let (results_tx, results_rx) = std::sync::mpsc::channel::<(JobItem, ActionResult)>();
+    let writer = {
+        let path = path.clone();
+        let mut counts = job.counts;
+        std::thread::spawn(move || -> Result<JobCounts, QueueError> {
+            let mut store = open(&path)?;
+            for (item, result) in results_rx {
+                store.finish_item(&item, &result)?;
+                counts.pending -= 1;
+                match result.outcome {
+                    Outcome::Ok => counts.done += 1,
+                    Outcome::Failed => counts.failed += 1,
+                }
+                progress(counts);
+            }
+            Ok(counts)
+        })
+    };
+
+    let slots = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut cancelled = false;
+    for item in items {
+        // Wait out a pause; stop dispatching on cancel (in-flight requests finish).
+        loop {
+            let current = *control.borrow_and_update();
+            match current {
+                Control::Run => break,
+                Control::Cancel => {
+                    cancelled = true;
+                    break;
+                }
+                Control::Pause => {
+                    if control.changed().await.is_err() {
+                        cancelled = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if cancelled {
+            break;
+        }
+        let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+        let client = client.clone();
+        let operator = operator.to_string();
+        let results_tx = results_tx.clone();
+        tasks.spawn(async move {
+            let result = perform(&client, job.kind, &item, &operator).await;
+            let _ = results_tx.send((item, result));
+            drop(permit);
+        });
+        // Reap finished tasks as we go so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    drop(results_tx);
+    let counts = tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .map_err(|e| QueueError::Interrupted(e.to_string()))?
+        .map_err(|_| QueueError::Interrupted("scrittura dei risultati".into()))??;
+    let status = if cancelled {
+        JobStatus::Cancelled
+    } else if counts.pending == 0 {
+        JobStatus::Done
+    } else {
+        JobStatus::Pending
+    };
+    tokio::task::spawn_blocking(move || {
+        open(&path)?
+            .set_job_status(job_id, status, Utc::now())
+            .map_err(QueueError::from)
+    })
+    .await
+    .map_err(|e| QueueError::Interrupted(e.to_string()))??;
+    Ok(counts)
+}
