@@ -103,8 +103,71 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Resend the recovery e-mail to every mailbox in the given states, through
+    /// the action queue. Without --yes it only lists what it would do.
+    Resend {
+        /// Only mailboxes in this state (repeatable: any of them; --help lists the states).
+        #[arg(
+            long = "state",
+            value_name = "STATE",
+            value_parser = crate::report::parse_state,
+            long_help = crate::report::states_help()
+        )]
+        states: Vec<crate::domain::Category>,
+        /// Only mailboxes whose last link was sent longer ago than this (2d, 12h, 30m).
+        #[arg(long, value_name = "AGE", value_parser = crate::headless::parse_age)]
+        older_than: Option<chrono::TimeDelta>,
+        /// List what would be done and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Really do it.
+        #[arg(long)]
+        yes: bool,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The action queue.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Serve the provider simulator on 127.0.0.1.
     Sim(SimArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Finish the bulk jobs an earlier run left unfinished (same idempotency
+    /// keys: nothing that reached the provider is repeated). Lists them without --yes.
+    Resume {
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the event log as CSV (Italian Excel) for the Ordine's records.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only events from this day on (YYYY-MM-DD or DD/MM/YYYY).
+        #[arg(long, value_name = "DATE", value_parser = parse_day)]
+        since: Option<chrono::NaiveDate>,
+    },
+}
+
+fn parse_day(text: &str) -> Result<chrono::NaiveDate, String> {
+    crate::import::parse_date(text)
+        .ok_or_else(|| format!("data non valida: \"{text}\" (AAAA-MM-GG)"))
 }
 
 /// `pecdesk sim`: its options.
@@ -212,7 +275,11 @@ fn client_from(
              (PECDESK_CLIENT_ID, PECDESK_CLIENT_SECRET) o provider_token (PECDESK_PROVIDER_TOKEN)"
         ),
     };
-    let client = ProviderClient::new(ClientConfig::with_credentials(url, credentials))?;
+    let mut client_config = ClientConfig::with_credentials(url, credentials);
+    // One limit for the queue and the client: a bulk job never floods the provider.
+    client_config.max_in_flight = config.max_in_flight;
+    client_config.max_per_second = config.max_per_second;
+    let client = ProviderClient::new(client_config)?;
     Ok(Some(client))
 }
 
@@ -243,7 +310,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // Open once here so a bad store is reported before the terminal is taken.
             Store::open(&path)?;
             let client = client_from(&config, None)?;
-            let services = Services::new(path, client, config.operator.clone());
+            let mut services = Services::new(path, client, config.operator.clone());
+            services.max_in_flight = config.max_in_flight;
             let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
@@ -291,6 +359,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
         }) => export_command(&cli, &config, out, states, *format),
         Some(Command::Report { json }) => report_command(&cli, &config, *json),
+        Some(Command::Resend {
+            states,
+            older_than,
+            dry_run,
+            yes,
+            json,
+        }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let client = client_from(&config, None)?;
+            let options = crate::headless::ResendOptions {
+                states: states.clone(),
+                older_than: *older_than,
+                dry_run: *dry_run,
+                yes: *yes,
+                json: *json,
+                pec_domain: config.pec_domain.clone(),
+                max_in_flight: config.max_in_flight,
+            };
+            crate::headless::resend(&path, client.as_ref(), &config.operator, &options).await
+        }
+        Some(Command::Queue {
+            command: QueueCommand::Resume { yes, json },
+        }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let client = client_from(&config, None)?;
+            crate::headless::queue_resume(
+                &path,
+                client.as_ref(),
+                &config.operator,
+                *yes,
+                *json,
+                config.max_in_flight,
+            )
+            .await
+        }
+        Some(Command::Audit {
+            command: AuditCommand::Export { out, since },
+        }) => {
+            let path = store_path(&cli, &config)?;
+            let since = since.map(|day| day.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+            let count = crate::headless::audit_export(&path, out, since)?;
+            println!("{count} eventi scritti in {}", out.display());
+            Ok(())
+        }
     }
 }
 
@@ -503,7 +617,8 @@ async fn demo(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     let token = sim_config.token.clone();
     let handle = sim::start(&members, sim_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let client = ProviderClient::new(ClientConfig::new(handle.base_url(), token))?;
-    let services = Services::new(store_path, Some(client), config.operator.clone());
+    let mut services = Services::new(store_path, Some(client), config.operator.clone());
+    services.max_in_flight = config.max_in_flight;
     let ordine = format!("{} (demo)", config.ordine);
     let state = State::new(settings(config, ordine), Utc::now());
     let keymap = Keymap::with_overrides(&config.keys)?;

@@ -32,6 +32,10 @@ pub struct ConfigFile {
     pub operator: Option<String>,
     pub lang: Option<String>,
     pub sync_interval_secs: Option<u64>,
+    /// Requests a bulk action keeps in flight at once.
+    pub max_in_flight: Option<usize>,
+    /// Requests per second to the provider at most (0: no limit).
+    pub max_per_second: Option<u32>,
     pub db: Option<PathBuf>,
     /// The day of the passage to the new provider, `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "date")]
@@ -90,6 +94,8 @@ pub struct Config {
     pub operator: String,
     pub lang: Lang,
     pub sync_interval_secs: u64,
+    pub max_in_flight: usize,
+    pub max_per_second: u32,
     pub db: Option<PathBuf>,
     pub cutover: Option<chrono::NaiveDate>,
     pub client_id: Option<String>,
@@ -185,6 +191,17 @@ impl ConfigFile {
                 Some(secs) => secs,
                 None => 300,
             },
+            max_in_flight: match self.max_in_flight {
+                Some(n @ 1..=256) => n,
+                Some(n) => {
+                    return Err(ConfigError::Value {
+                        key: "max_in_flight",
+                        message: format!("{n} (da 1 a 256)"),
+                    });
+                }
+                None => 8,
+            },
+            max_per_second: self.max_per_second.unwrap_or(20),
             db: self.db,
             cutover: self.cutover,
             client_id: env("PECDESK_CLIENT_ID").or(self.client_id),
@@ -247,6 +264,12 @@ lang = "it"
 
 # Seconds between background syncs in the console (at least 10).
 sync_interval_secs = 300
+
+# Requests a bulk action keeps in flight at once (1-256).
+max_in_flight = 8
+
+# Requests per second to the provider at most (0: no limit).
+max_per_second = 20
 
 # The store. Default: pecdesk.db in the user's data directory (--db).
 # db = "/srv/ordine/pecdesk.db"

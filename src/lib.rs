@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod headless;
 pub mod export;
 pub mod i18n;
 pub mod import;

@@ -7,7 +7,7 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("pecdesk: {error:#}");
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(pecdesk::headless::exit_code(&error))
         }
     }
 }

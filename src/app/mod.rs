@@ -656,11 +656,8 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         Action::Cancel | Action::Command(Command::Back | Command::Help)
     );
     match modal {
-        Modal::Help => {
-            if close {
-                state.modal = None;
-            }
-        }
+        Modal::Help if close => state.modal = None,
+        Modal::Help => {}
         Modal::ConfirmResend { entry } => match action {
             Action::Confirm => {
                 let entry = *entry;

@@ -6,6 +6,7 @@
 mod columns;
 mod rejects;
 mod report;
+mod roster_csv;
 mod sqlite;
 mod text;
 mod validate;
@@ -22,6 +23,7 @@ use crate::store::{
 };
 pub use columns::Field;
 pub use rejects::{rejects_csv, write_rejects};
+pub use roster_csv::{CsvStyle, ROSTER_HEADER, roster_csv};
 pub use validate::{MAX_FIELD_CHARS, has_left_albo, parse_date};
 
 /// The last column of a rejects file: why the row was rejected.

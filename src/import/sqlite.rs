@@ -117,7 +117,7 @@ pub fn read_sqlite(
                 ),
             ),
         }
-        if rows.rows() % PROGRESS_EVERY == 0 {
+        if rows.rows().is_multiple_of(PROGRESS_EVERY) {
             progress(rows.rows());
         }
     }

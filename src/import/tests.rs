@@ -91,17 +91,17 @@ fn every_rejection_reason() {
     let rows = [
         // (row, field, reason prefix)
         (
-            format!("1;Rossi;Mario;RSSMRA85T10A562;;;a@pec.fofi.it;;;;"),
+            "1;Rossi;Mario;RSSMRA85T10A562;;;a@pec.fofi.it;;;;".to_string(),
             "Codice Fiscale",
             "deve avere 16 caratteri",
         ),
         (
-            format!("2;Rossi;Mario;RSSMRA8XT10A562S;;;b@pec.fofi.it;;;;"),
+            "2;Rossi;Mario;RSSMRA8XT10A562S;;;b@pec.fofi.it;;;;".to_string(),
             "Codice Fiscale",
             "carattere non valido in posizione 8",
         ),
         (
-            format!("3;Rossi;Mario;RSSMRA85T10A562T;;;c@pec.fofi.it;;;;"),
+            "3;Rossi;Mario;RSSMRA85T10A562T;;;c@pec.fofi.it;;;;".to_string(),
             "Codice Fiscale",
             "carattere di controllo errato",
         ),
@@ -136,7 +136,7 @@ fn every_rejection_reason() {
             "valore obbligatorio mancante",
         ),
         (
-            format!("10;Rossi;Mario;;;;j@pec.fofi.it;;;;"),
+            "10;Rossi;Mario;;;;j@pec.fofi.it;;;;".to_string(),
             "Codice Fiscale",
             "valore obbligatorio mancante",
         ),

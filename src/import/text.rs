@@ -314,7 +314,7 @@ pub fn read_text(
                 rows.keep_unreadable(line, format!("riga CSV non leggibile: {e}"));
             }
         }
-        if rows.rows() % PROGRESS_EVERY == 0 {
+        if rows.rows().is_multiple_of(PROGRESS_EVERY) {
             progress(rows.rows());
         }
     }

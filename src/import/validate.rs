@@ -259,7 +259,8 @@ impl<'m> RowCollector<'m> {
             self.parsed.rows_read += 1;
             let error = match outcome {
                 Some(Ok((member, in_albo))) => {
-                    match duplicate_of(&mut self.seen_cf, &mut self.seen_pec, &member, pending.line) {
+                    match duplicate_of(&mut self.seen_cf, &mut self.seen_pec, &member, pending.line)
+                    {
                         None => {
                             let list = if in_albo {
                                 &mut self.parsed.members
@@ -307,7 +308,9 @@ fn validate_pending(mapping: &HeaderMapping, pending: &Pending) -> Outcome {
     if pending.unreadable.is_some() {
         return None;
     }
-    Some(validate_row(|field| field_of(mapping, &pending.record, field)))
+    Some(validate_row(|field| {
+        field_of(mapping, &pending.record, field)
+    }))
 }
 
 /// Fills `outcomes` with each row's outcome, in order, using up to `workers` threads.

@@ -143,6 +143,22 @@ impl Store {
             .collect()
     }
 
+    /// Every event since `since` (all when `None`), oldest first.
+    pub fn events_since(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Event>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome FROM events
+                 WHERE ?1 IS NULL OR at >= ?1 ORDER BY id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![since.map(ts)], raw_event)
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err()).and_then(RawEvent::into_event))
+            .collect()
+    }
+
     /// The member whose PEC is `address`, if any.
     pub fn member_id_for_mailbox(&self, address: &str) -> Result<Option<i64>> {
         self.conn

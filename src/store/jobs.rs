@@ -276,10 +276,10 @@ impl Store {
         };
         let mut jobs = Vec::new();
         for id in ids {
-            if let Some(job) = self.job(id)? {
-                if job.counts.pending > 0 {
-                    jobs.push(job);
-                }
+            if let Some(job) = self.job(id)?
+                && job.counts.pending > 0
+            {
+                jobs.push(job);
             }
         }
         Ok(jobs)

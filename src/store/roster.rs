@@ -367,17 +367,30 @@ fn abort_after_rows() -> Option<usize> {
     std::env::var(ABORT_AFTER_ROWS_ENV).ok()?.parse().ok()
 }
 
+/// Who imports what, and how, for [`apply`].
+struct ApplyContext<'a> {
+    full_roster: bool,
+    operator: &'a str,
+    source: &'a str,
+    at: DateTime<Utc>,
+    /// See [`ABORT_AFTER_ROWS_ENV`].
+    abort_after: Option<usize>,
+}
+
 /// Writes a plan inside `tx` and logs an event per change, plus one for the run.
 fn apply(
     tx: &rusqlite::Transaction<'_>,
     plan: &Plan<'_>,
-    full_roster: bool,
-    operator: &str,
-    source: &str,
-    at: DateTime<Utc>,
+    context: &ApplyContext<'_>,
 ) -> rusqlite::Result<()> {
+    let ApplyContext {
+        full_roster,
+        operator,
+        source,
+        at,
+        abort_after,
+    } = *context;
     let now = ts(at);
-    let abort_after = abort_after_rows();
     let first_new_id: i64 =
         tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM members", [], |r| {
             r.get(0)
@@ -526,6 +539,12 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<MemberUpsert> {
         let to_err = super::sql_error(&self.path);
+        let abort_after = abort_after_rows();
+        if abort_after.is_some() {
+            // Keep SQLite's small cache: uncommitted pages then reach the WAL
+            // before the abort, the harder case for the crash test.
+            return self.upsert_in_transaction(incoming, operator, source, at, abort_after);
+        }
         // A large albo touches more pages than SQLite's default 2 MB cache holds,
         // and a transaction that outgrows its cache writes pages out and reads
         // them back. Pages are allocated only when used, so the bound is cheap.
@@ -536,7 +555,7 @@ impl Store {
         self.conn
             .pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)
             .map_err(&to_err)?;
-        let result = self.upsert_in_transaction(incoming, operator, source, at);
+        let result = self.upsert_in_transaction(incoming, operator, source, at, None);
         self.conn
             .pragma_update(None, "cache_size", cache_size)
             .map_err(&to_err)?;
@@ -549,6 +568,7 @@ impl Store {
         operator: &str,
         source: &str,
         at: DateTime<Utc>,
+        abort_after: Option<usize>,
     ) -> Result<MemberUpsert> {
         let to_err = super::sql_error(&self.path);
         let tx = self
@@ -558,7 +578,14 @@ impl Store {
         // Read inside the write lock, so that the plan is the one applied.
         let existing = into_members(load_members(&tx).map_err(&to_err)?)?;
         let plan = plan(&existing, incoming);
-        apply(&tx, &plan, incoming.full_roster, operator, source, at).map_err(&to_err)?;
+        let context = ApplyContext {
+            full_roster: incoming.full_roster,
+            operator,
+            source,
+            at,
+            abort_after,
+        };
+        apply(&tx, &plan, &context).map_err(&to_err)?;
         tx.commit().map_err(&to_err)?;
         Ok(plan.counts)
     }

@@ -576,4 +576,82 @@ mod tests {
         assert_eq!(timeline[0].detail, "migrazione: non avviata → completata");
         assert!(store.last_sync().unwrap().unwrap().ok);
     }
+
+    #[test]
+    fn only_complete_batches_remove_and_watermarks_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = Utc::now();
+        let a = state("a@pec.fofi.it", MigrationState::NotStarted);
+        let b = state("b@pec.fofi.it", MigrationState::NotStarted);
+        assert_eq!(store.sync_checkpoint().unwrap(), None);
+        let mark = |minutes| Some(now - chrono::TimeDelta::minutes(minutes));
+        let both = [a.clone(), b.clone()];
+        let full = SyncBatch {
+            states: &both,
+            complete: true,
+            watermark: mark(10),
+        };
+        store.apply_sync_batch(full, "sync", now, now).unwrap();
+        let checkpoint = store.sync_checkpoint().unwrap().unwrap();
+        assert_eq!(checkpoint.watermark, mark(10).unwrap());
+        assert_eq!(checkpoint.last_complete_at, Some(now));
+
+        // An incremental batch without `b` keeps it.
+        let later = now + chrono::TimeDelta::minutes(1);
+        let only_a = [a.clone()];
+        let partial = SyncBatch {
+            states: &only_a,
+            complete: false,
+            watermark: mark(5),
+        };
+        let outcome = store
+            .apply_sync_batch(partial, "sync", later, later)
+            .unwrap();
+        assert!(outcome.incremental);
+        assert_eq!(outcome.gone, 0);
+        assert_eq!(store.mailbox_states().unwrap().len(), 2);
+        let checkpoint = store.sync_checkpoint().unwrap().unwrap();
+        assert_eq!(checkpoint.watermark, mark(5).unwrap());
+        assert_eq!(
+            checkpoint.last_complete_at,
+            Some(now),
+            "the last complete run"
+        );
+        assert!(
+            outcome.describe().contains("modificate"),
+            "{}",
+            outcome.describe()
+        );
+
+        // A failed run leaves the checkpoint alone; a complete one removes `b`.
+        store
+            .record_sync_failure("sync", later, later, "giù")
+            .unwrap();
+        assert_eq!(
+            store.sync_checkpoint().unwrap().unwrap().watermark,
+            mark(5).unwrap()
+        );
+        let complete = SyncBatch {
+            states: &only_a,
+            complete: true,
+            watermark: mark(1),
+        };
+        let outcome = store
+            .apply_sync_batch(complete, "sync", later, later)
+            .unwrap();
+        assert_eq!(outcome.gone, 1);
+        let left: Vec<String> = store
+            .mailbox_states()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.address)
+            .collect();
+        assert_eq!(left, ["a@pec.fofi.it"]);
+        let timeline = store.timeline(None, Some("b@pec.fofi.it")).unwrap();
+        assert_eq!(
+            timeline[0].detail,
+            "casella non più presente presso il gestore"
+        );
+    }
 }

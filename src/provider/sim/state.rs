@@ -937,7 +937,7 @@ mod tests {
     fn no_reset_before_cutover_then_every_broken_rule() {
         let mut s = state();
         let early = s
-            .reset_password("a@pec.fofi.it", "r1", &reset("Farm4cia!2025"))
+            .reset_password("a@pec.fofi.it", "r1", &reset("Fisc0!Temp9"))
             .answer;
         assert_eq!(
             (early.status, error(&early).code.as_str()),
@@ -968,7 +968,7 @@ mod tests {
         assert_eq!(error(&with_id).details[0].code, "contains_user_id");
         s.resend("a@pec.fofi.it", "r4");
         let done = s
-            .reset_password("a@pec.fofi.it", "r5", &reset("Farm4cia!2025"))
+            .reset_password("a@pec.fofi.it", "r5", &reset("Fisc0!Temp9"))
             .answer;
         assert_eq!(done.status, 200);
         let dto: api::MailboxDto = serde_json::from_slice(&done.body).unwrap();
@@ -977,8 +977,8 @@ mod tests {
         assert_eq!(dto.link_expires_at, None);
         assert_eq!(s.use_link("a@pec.fofi.it", None).status, 409);
         // Replays do not show the password and do not reset again.
-        assert!(!String::from_utf8_lossy(&done.body).contains("Farm4cia"));
-        let again = s.reset_password("a@pec.fofi.it", "r5", &reset("Farm4cia!2025"));
+        assert!(!String::from_utf8_lossy(&done.body).contains("Fisc0"));
+        let again = s.reset_password("a@pec.fofi.it", "r5", &reset("Fisc0!Temp9"));
         assert!(again.replayed);
         let other = s.reset_password("a@pec.fofi.it", "r5", &reset("Altra!Pass9"));
         assert_eq!(other.answer.status, 422);
@@ -993,7 +993,7 @@ mod tests {
         s.resend("a@pec.fofi.it", "u1");
         let weak = s.use_link("a@pec.fofi.it", Some("short"));
         assert_eq!(weak.status, 422);
-        let used = s.use_link("a@pec.fofi.it", Some("Nuova!Pass7"));
+        let used = s.use_link("a@pec.fofi.it", Some("Nuov0!Pess7"));
         assert_eq!(used.status, 200);
         let dto = s.get("a@pec.fofi.it").unwrap();
         assert_eq!(dto.password_state, "set");

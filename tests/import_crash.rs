@@ -1,0 +1,103 @@
+//! Nothing lost: the import is one transaction, so a process that dies in the
+//! middle of it (abort, SIGKILL) leaves the store exactly as it was.
+
+mod import_support;
+
+use std::time::Instant;
+
+use import_support::*;
+use pecdesk::store::ABORT_AFTER_ROWS_ENV;
+
+/// A store with a first roster, and a second roster that changes every kind
+/// of thing: updates, new members, and (being full) removals.
+fn prepared(ws: &Workspace, rows: usize) -> std::path::PathBuf {
+    let first = members(rows, 7);
+    ws.write("primo.csv", excel(&first[..rows / 2]));
+    ws.import_json(&["primo.csv"]);
+    let mut second = first[rows / 4..].to_vec();
+    for m in second.iter_mut().step_by(3) {
+        m.email_servizio = Some(format!("{}@libero.it", m.codice_fiscale.to_lowercase()));
+    }
+    ws.write("secondo.csv", excel(&second))
+}
+
+#[test]
+fn an_abort_in_the_middle_of_the_transaction_leaves_the_store_as_it_was() {
+    let ws = Workspace::new();
+    let file = prepared(&ws, 20_000);
+    let before = snapshot(&ws.db());
+    let output = ws
+        .import_command(&[file.to_str().unwrap()])
+        .env(ABORT_AFTER_ROWS_ENV, "12000")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(output.status.signal(), Some(6), "died of SIGABRT");
+    }
+    assert!(output.stdout.is_empty(), "it never got to the summary");
+    let wal = std::fs::metadata(ws.path("pecdesk.db-wal")).map_or(0, |m| m.len());
+    assert!(
+        wal > 0,
+        "uncommitted pages had reached the WAL when the process died"
+    );
+    assert_eq!(snapshot(&ws.db()), before);
+
+    // The store still works: the same import now goes through.
+    let json = ws.import_json(&["secondo.csv"]);
+    assert_eq!(json["new"], 10_000);
+    assert_ne!(snapshot(&ws.db()), before);
+}
+
+#[test]
+fn a_kill_at_any_moment_is_all_or_nothing() {
+    let ws = Workspace::new();
+    let file = prepared(&ws, 10_000);
+    // The CLI closed the store cleanly, so the WAL is checkpointed and gone:
+    // copying the file copies the store.
+    assert!(!ws.path("pecdesk.db-wal").exists());
+    let pristine = ws.path("pristine.db");
+    std::fs::copy(ws.db(), &pristine).unwrap();
+    let before = snapshot(&ws.db());
+    let restore = || {
+        for suffix in ["-wal", "-shm"] {
+            std::fs::remove_file(ws.path(&format!("pecdesk.db{suffix}"))).ok();
+        }
+        std::fs::copy(&pristine, ws.db()).unwrap();
+    };
+
+    // How long the whole import takes here, to aim the kills inside it.
+    restore();
+    let started = Instant::now();
+    ws.import_json(&[file.to_str().unwrap()]);
+    let full = started.elapsed();
+    let after = snapshot(&ws.db());
+    assert_ne!(after, before);
+
+    let mut killed_before_the_end = 0;
+    for fifth in 1..5 {
+        restore();
+        let mut child = ws
+            .import_command(&[file.to_str().unwrap()])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full * fifth / 5);
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        let now = snapshot(&ws.db());
+        assert!(
+            now == before || now == after,
+            "a part of an import after a kill at {fifth}/5"
+        );
+        if !finished {
+            killed_before_the_end += 1;
+        }
+    }
+    assert!(
+        killed_before_the_end > 0,
+        "no kill landed before the end ({full:?})"
+    );
+}
