@@ -40,6 +40,16 @@ catalog! {
     TabDashboard => "Cruscotto", "Dashboard";
     TabMembers => "Iscritti", "Members";
     TabDetail => "Scheda", "Detail";
+    TabAudit => "Registro", "Audit";
+    AuditTitle => "Registro delle attività (più recenti prima)", "Audit trail (newest first)";
+    ColWhen => "Data e ora", "When";
+    ColOperator => "Operatore", "Operator";
+    ColKind => "Tipo", "Kind";
+    ColMailbox => "Casella", "Mailbox";
+    ColOutcome => "Esito", "Outcome";
+    ColDetail => "Descrizione", "Detail";
+    AuditFilterPrompt => "Filtra (operatore, azione, casella, data AAAA-MM-GG): ", "Filter (operator, action, mailbox, date YYYY-MM-DD): ";
+    HintAudit => "/ filtra · ↑↓ scorri · Esc indietro · ? aiuto", "/ filter · ↑↓ scroll · Esc back · ? help";
     Migration => "Migrazione", "Migration";
     Password => "Password", "Password";
     Recovery => "Recupero", "Recovery";
@@ -138,6 +148,7 @@ catalog! {
     KeySetRecovery => "imposta i contatti di recupero (in blocco: dall'albo)", "set recovery contacts (in bulk: from the roster)";
     KeyResetPassword => "reset della password", "reset the password";
     KeyJobs => "avanzamento dell'azione in blocco", "bulk action progress";
+    KeyAudit => "registro delle attività", "audit trail";
     KeyHelp => "questo aiuto", "this help";
     KeyBack => "indietro", "back";
     KeyQuit => "esci", "quit";

@@ -31,6 +31,9 @@ pub struct Services {
     job_control: Arc<Mutex<Option<watch::Sender<Control>>>>,
 }
 
+/// Events the audit screen shows at most (newest first; the filter narrows).
+const AUDIT_ROWS: usize = 5000;
+
 /// How often a running job reports progress to the console at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
@@ -94,6 +97,13 @@ impl Services {
                     entry,
                     events: Vec::new(),
                 },
+            ),
+            Effect::LoadAudit { filter } => self.blocking(
+                tx,
+                move |store| {
+                    Action::AuditLoaded(store.audit(&filter, AUDIT_ROWS).unwrap_or_default())
+                },
+                |_| Action::AuditLoaded(Vec::new()),
             ),
             Effect::CheckUnfinished => self.blocking(
                 tx,

@@ -45,6 +45,8 @@ pub enum Command {
     ResetPassword,
     /// Show the bulk job's progress.
     Jobs,
+    /// The audit trail.
+    Audit,
     /// Open the member table filtered on one "to chase" list.
     Chase(Category),
 }
@@ -79,6 +81,7 @@ impl Command {
             Command::SetRecovery,
             Command::ResetPassword,
             Command::Jobs,
+            Command::Audit,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
         all
@@ -113,6 +116,7 @@ impl Command {
             Command::SetRecovery => "set_recovery",
             Command::ResetPassword => "reset_password",
             Command::Jobs => "jobs",
+            Command::Audit => "audit",
             Command::Chase(category) => return format!("chase_{}", category.code()),
         };
         fixed.to_string()

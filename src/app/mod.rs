@@ -49,6 +49,8 @@ pub enum Screen {
     Dashboard,
     Members,
     Detail,
+    /// The audit trail: every action and change, newest first.
+    Audit,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +145,10 @@ pub struct State {
     pub marked: HashSet<String>,
     /// The bulk job running or last run in this session.
     pub job: Option<JobView>,
+    /// The audit screen's events (newest first), filter and cursor.
+    pub audit: Vec<Event>,
+    pub audit_filter: Input,
+    pub audit_selected: usize,
     pub status: Option<(Level, String)>,
     pub quit: bool,
 }
@@ -207,6 +213,7 @@ pub enum Action {
         failures: Vec<(String, String)>,
     },
     Unfinished(Vec<Job>),
+    AuditLoaded(Vec<Event>),
 }
 
 impl From<Command> for Action {
@@ -253,6 +260,9 @@ pub enum Effect {
     ControlJob(Control),
     /// Look for jobs an earlier run left unfinished.
     CheckUnfinished,
+    LoadAudit {
+        filter: String,
+    },
     Clipboard(Secret),
 }
 
@@ -288,6 +298,9 @@ impl State {
             in_flight: Default::default(),
             marked: Default::default(),
             job: None,
+            audit: Vec::new(),
+            audit_filter: Input::default(),
+            audit_selected: 0,
             status: None,
             quit: false,
         }
@@ -455,6 +468,20 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 state.selected = position;
             }
             detail_follow(state)
+        }
+        Action::SearchEdit(request) if state.screen == Screen::Audit => {
+            state.audit_filter.handle(request);
+            state.audit_selected = 0;
+            vec![Effect::LoadAudit {
+                filter: state.audit_filter.value().to_string(),
+            }]
+        }
+        Action::AuditLoaded(events) => {
+            state.audit = events;
+            state.audit_selected = state
+                .audit_selected
+                .min(state.audit.len().saturating_sub(1));
+            vec![]
         }
         Action::SearchEdit(request) => {
             // Typing moves to the best match, as in fzf; filters and reloads keep
@@ -702,6 +729,16 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
 fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
     match command {
         Command::Quit => state.quit = true,
+        Command::Back if state.screen == Screen::Audit => {
+            if state.searching || !state.audit_filter.value().is_empty() {
+                state.searching = false;
+                state.audit_filter.reset();
+                return vec![Effect::LoadAudit {
+                    filter: String::new(),
+                }];
+            }
+            state.screen = Screen::Dashboard;
+        }
         Command::Back => {
             if state.searching || !state.search.value().is_empty() {
                 state.searching = false;
@@ -730,21 +767,27 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
         | Command::PageDown
         | Command::Top
         | Command::Bottom => {
+            let delta = movement(command, state.page_rows.get());
+            if state.screen == Screen::Audit {
+                let last = state.audit.len().saturating_sub(1) as isize;
+                state.audit_selected = (state.audit_selected as isize)
+                    .saturating_add(delta)
+                    .clamp(0, last) as usize;
+                return vec![];
+            }
             if state.screen == Screen::Dashboard {
                 state.screen = Screen::Members;
             }
-            let page = state.page_rows.get().max(1) as isize;
-            let delta = match command {
-                Command::Up => -1,
-                Command::Down => 1,
-                Command::PageUp => -page,
-                Command::PageDown => page,
-                Command::Top => isize::MIN,
-                _ => isize::MAX,
-            };
             state.move_selection(delta);
             return detail_follow(state);
         }
+        Command::Audit => {
+            state.screen = Screen::Audit;
+            return vec![Effect::LoadAudit {
+                filter: state.audit_filter.value().to_string(),
+            }];
+        }
+        Command::Search if state.screen == Screen::Audit => state.searching = true,
         Command::Search => {
             state.screen = Screen::Members;
             state.searching = true;
@@ -848,6 +891,19 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
     vec![]
 }
 
+/// How far a movement command moves the cursor, `page` rows to a page.
+fn movement(command: Command, page: usize) -> isize {
+    let page = page.max(1) as isize;
+    match command {
+        Command::Up => -1,
+        Command::Down => 1,
+        Command::PageUp => -page,
+        Command::PageDown => page,
+        Command::Top => isize::MIN,
+        _ => isize::MAX,
+    }
+}
+
 fn is_result(action: &Action) -> bool {
     matches!(
         action,
@@ -862,6 +918,7 @@ fn is_result(action: &Action) -> bool {
             | Action::JobProgress { .. }
             | Action::JobFinished { .. }
             | Action::Unfinished(_)
+            | Action::AuditLoaded(_)
     )
 }
 

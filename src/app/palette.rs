@@ -12,6 +12,7 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("filter", "[stato ...]"),
     ("clear", ""),
     ("sort", "name|cf|pec|migration|password|recovery [desc]"),
+    ("audit", ""),
     ("dashboard", ""),
     ("members", ""),
     ("lang", "it|en"),
@@ -66,6 +67,7 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
         "help" => command(Command::Help),
         "dashboard" => command(Command::Dashboard),
         "members" => command(Command::Members),
+        "audit" => command(Command::Audit),
         "clear" => Ok(vec![
             Action::Command(Command::ClearFilter),
             Action::Command(Command::Back),
@@ -84,7 +86,9 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
             let column = args
                 .first()
                 .and_then(|c| SortColumn::from_name(c))
-                .ok_or_else(|| format!("uso: sort {}", PALETTE_COMMANDS[3].1))?;
+                .ok_or_else(|| {
+                    "uso: sort name|cf|pec|migration|password|recovery [desc]".to_string()
+                })?;
             let descending = args.get(1).is_some_and(|d| *d == "desc");
             Ok(vec![Action::SetSort(Sort { column, descending })])
         }

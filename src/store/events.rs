@@ -159,6 +159,31 @@ impl Store {
             .collect()
     }
 
+    /// The newest `limit` events whose date, operator, kind, mailbox or detail
+    /// contains every word of `filter` (case-insensitive), newest first.
+    pub fn audit(&self, filter: &str, limit: usize) -> Result<Vec<Event>> {
+        let words: Vec<String> = filter
+            .split_whitespace()
+            .map(|w| format!("%{}%", w.replace(['%', '_'], "")))
+            .collect();
+        let mut sql = String::from(
+            "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome FROM events WHERE 1",
+        );
+        for i in 0..words.len() {
+            let p = i + 1;
+            sql.push_str(&format!(
+                " AND (at LIKE ?{p} OR operator LIKE ?{p} OR kind LIKE ?{p} OR mailbox LIKE ?{p} OR detail LIKE ?{p})"
+            ));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(words.iter()), raw_event)
+            .map_err(self.err())?;
+        rows.map(|r| r.map_err(self.err()).and_then(RawEvent::into_event))
+            .collect()
+    }
+
     /// The member whose PEC is `address`, if any.
     pub fn member_id_for_mailbox(&self, address: &str) -> Result<Option<i64>> {
         self.conn
@@ -252,6 +277,9 @@ mod tests {
         );
         let timeline = store.timeline(None, Some("a@pec.fofi.it")).unwrap();
         assert_eq!(timeline.len(), 1);
+        assert_eq!(store.audit("ANNA reinvio", 10).unwrap().len(), 1);
+        assert_eq!(store.audit("anna altro", 10).unwrap().len(), 0);
+        assert_eq!(store.audit("", 10).unwrap().len(), 1);
         assert_eq!(timeline[0].operator, "anna");
         assert_eq!(timeline[0].outcome, Some(Outcome::Ok));
     }

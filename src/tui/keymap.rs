@@ -26,7 +26,7 @@ impl Scope {
         match self {
             Scope::Global => true,
             Scope::Dashboard => screen == Screen::Dashboard,
-            Scope::Member => screen != Screen::Dashboard,
+            Scope::Member => matches!(screen, Screen::Members | Screen::Detail),
         }
     }
 }
@@ -187,6 +187,7 @@ const DEFAULTS: &[(&str, Command)] = &[
     ("c", Command::SetRecovery),
     ("p", Command::ResetPassword),
     ("J", Command::Jobs),
+    ("A", Command::Audit),
 ];
 
 impl Default for Keymap {

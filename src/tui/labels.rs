@@ -76,6 +76,7 @@ pub fn command(command: Command) -> T {
         Command::SetRecovery => T::KeySetRecovery,
         Command::ResetPassword => T::KeyResetPassword,
         Command::Jobs => T::KeyJobs,
+        Command::Audit => T::KeyAudit,
         Command::Chase(c) => category(c),
     }
 }

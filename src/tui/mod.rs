@@ -3,6 +3,7 @@
 //! through a channel as actions.
 
 mod actions_view;
+mod audit;
 mod dashboard;
 mod detail;
 pub mod keymap;

@@ -289,6 +289,64 @@ fn password_checklist_and_password_shown_once() {
 }
 
 #[test]
+fn audit_trail() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Audit));
+    let event = |id, hours, operator: &str, kind, mailbox: &str, detail: &str, outcome| Event {
+        id,
+        at: fixtures::now() - TimeDelta::hours(hours),
+        operator: operator.into(),
+        kind,
+        member_id: Some(id),
+        mailbox: Some(mailbox.into()),
+        detail: detail.into(),
+        outcome,
+    };
+    update(
+        &mut state,
+        Action::AuditLoaded(vec![
+            event(
+                3,
+                1,
+                "segreteria",
+                EventKind::Action,
+                "anna.neri@pec.fofi.it",
+                "reset della password: temporanea comunicata all'iscritto",
+                Some(Outcome::Ok),
+            ),
+            event(
+                2,
+                2,
+                "cron",
+                EventKind::Action,
+                "luca.verdi@pec.fofi.it",
+                "reinvio e-mail di recupero non riuscito: nessun contatto di recupero",
+                Some(Outcome::Failed),
+            ),
+            event(
+                1,
+                30,
+                "sync",
+                EventKind::StateChanged,
+                "anna.neri@pec.fofi.it",
+                "migrazione: non avviata → completata",
+                None,
+            ),
+        ]),
+    );
+    update(&mut state, Action::Command(Command::Search));
+    let effects = update(
+        &mut state,
+        Action::SearchEdit(tui_input::InputRequest::InsertChar('c')),
+    );
+    assert_eq!(
+        effects,
+        vec![crate::app::Effect::LoadAudit { filter: "c".into() }]
+    );
+    insta::assert_snapshot!(snapshot(&state, 120, 14));
+}
+
+#[test]
 fn colours_mark_states_and_no_color_removes_them() {
     let state = fixtures::state(Lang::It);
     let find = |terminal: &Terminal<TestBackend>, needle: &str| {

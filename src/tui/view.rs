@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
-use super::{Ui, actions_view, dashboard, detail, members, popup};
+use super::{Ui, actions_view, audit, dashboard, detail, members, popup};
 use crate::app::{Level, Modal, Screen, State};
 use crate::i18n::{T, format_datetime};
 
@@ -42,6 +42,7 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
             Screen::Dashboard => dashboard::render(frame, areas.body, state, theme),
             Screen::Members => members::render(frame, areas.body, state, theme),
             Screen::Detail => detail::render(frame, areas.body, state, theme),
+            Screen::Audit => audit::render(frame, areas.body, state, theme),
         }
     }
     render_footer(frame, areas.footer, state, theme);
@@ -133,8 +134,10 @@ fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         tab(Screen::Dashboard, T::TabDashboard),
         tab(Screen::Members, T::TabMembers),
     ];
-    if state.screen == Screen::Detail {
-        spans.push(tab(Screen::Detail, T::TabDetail));
+    match state.screen {
+        Screen::Detail => spans.push(tab(Screen::Detail, T::TabDetail)),
+        Screen::Audit => spans.push(tab(Screen::Audit, T::TabAudit)),
+        _ => {}
     }
     spans.push(Span::raw(format!("  {}", state.ordine)));
     let sync_width = sync.width() as u16 + 1;
@@ -153,6 +156,7 @@ fn render_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 Screen::Dashboard => T::HintDashboard,
                 Screen::Members => T::HintMembers,
                 Screen::Detail => T::HintDetail,
+                Screen::Audit => T::HintAudit,
             };
             Line::from(Span::styled(state.t(hint), theme.dim()))
         }
