@@ -57,7 +57,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The full console on a bundled sample roster and a loopback provider simulator.
-    Demo,
+    Demo {
+        /// Start after the passage to the new provider, when password resets are
+        /// allowed (before it the provider refuses them, as the procedure says).
+        #[arg(long)]
+        after_cutover: bool,
+    },
     /// The console on the configured store and provider (the default).
     Console,
     /// Import the roster (albo): a CSV, the INI-PEC layout or a SQLite database.
@@ -287,7 +292,7 @@ fn client_from(
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli)?;
     match &cli.command {
-        Some(Command::Demo) => demo(&cli, &config).await,
+        Some(Command::Demo { after_cutover }) => demo(&cli, &config, *after_cutover).await,
         Some(Command::Config { print_default }) => {
             if *print_default {
                 print!("{}", config::DEFAULT_FILE);
@@ -601,7 +606,7 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
 
 /// The demo: a temporary store seeded from the bundled roster, the simulator on a
 /// free loopback port, and the console. Everything is removed on exit.
-async fn demo(cli: &Cli, config: &Config) -> anyhow::Result<()> {
+async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("pecdesk-demo-").tempdir()?;
     init_logging(&dir.path().join("pecdesk.log"), &cli.log_level);
     let store_path = dir.path().join("demo.db");
@@ -614,13 +619,26 @@ async fn demo(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     let mut sim_config = SimConfig::new(sim::random_token());
     sim_config.demo = true;
     sim_config.pec_domain = config.pec_domain.clone();
+    // The dashboard and the simulator agree on the cutover: three weeks ahead
+    // (migrations under way, no password changes) or a week past.
+    let cutover = config.cutover.unwrap_or_else(|| {
+        let today = crate::i18n::italian_time(Utc::now()).date();
+        if after_cutover {
+            today - chrono::TimeDelta::days(7)
+        } else {
+            today + chrono::TimeDelta::days(21)
+        }
+    });
+    sim_config.cutover_at = cutover.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let token = sim_config.token.clone();
     let handle = sim::start(&members, sim_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let client = ProviderClient::new(ClientConfig::new(handle.base_url(), token))?;
     let mut services = Services::new(store_path, Some(client), config.operator.clone());
     services.max_in_flight = config.max_in_flight;
     let ordine = format!("{} (demo)", config.ordine);
-    let state = State::new(settings(config, ordine), Utc::now());
+    let mut settings = settings(config, ordine);
+    settings.cutover = Some(cutover);
+    let state = State::new(settings, Utc::now());
     let keymap = Keymap::with_overrides(&config.keys)?;
     let result =
         crate::tui::run_console(state, services, keymap, Some(Duration::from_secs(5))).await;

@@ -105,6 +105,28 @@ impl Services {
                 },
                 |_| Action::AuditLoaded(Vec::new()),
             ),
+            Effect::Export {
+                path,
+                format,
+                states,
+                pec_domain,
+            } => self.blocking(
+                tx,
+                move |store| {
+                    let options = crate::export::ExportOptions {
+                        format,
+                        states,
+                        pec_domain,
+                        now: Utc::now(),
+                    };
+                    Action::Exported(
+                        crate::export::export_store(store, &path, &options)
+                            .map(|n| format!("{n} voci esportate in {}", path.display()))
+                            .map_err(|e| e.to_string()),
+                    )
+                },
+                |e| Action::Exported(Err(e)),
+            ),
             Effect::CheckUnfinished => self.blocking(
                 tx,
                 |store| Action::Unfinished(store.unfinished_jobs().unwrap_or_default()),
@@ -117,7 +139,14 @@ impl Services {
                 let (tx, path, operator) =
                     (tx.clone(), self.store_path.clone(), self.operator.clone());
                 tokio::spawn(async move {
-                    let result = crate::sync::run(&path, &client, &operator)
+                    let progress_tx = tx.clone();
+                    let result =
+                        crate::sync::run_with_progress(&path, &client, &operator, move |p| {
+                            let _ = progress_tx.send(Action::SyncProgress {
+                                fetched: p.fetched,
+                                total: p.total,
+                            });
+                        })
                         .await
                         .map(|o| o.describe())
                         .map_err(|e| e.to_string());

@@ -292,3 +292,32 @@ fn sqlite_databases_with_and_without_table() {
     let output = ws.import(&["albo-inesistente.csv", "--table", "x"]);
     assert!(!output.status.success());
 }
+
+#[test]
+fn pecdesk_exports_read_back_as_they_were() {
+    let ws = Workspace::new();
+    let mut roster = members(30, 8);
+    roster[3].cognome = "=Mirò".into();
+    ws.write("albo.csv", excel(&roster));
+    ws.import_json(&["albo.csv"]);
+    let stored = snapshot(&ws.db()).members;
+    for (format, name) in [
+        ("inipec", "inipec.txt"),
+        ("csv-excel", "excel.csv"),
+        ("csv", "plain.csv"),
+    ] {
+        let output = ws
+            .pecdesk(&["export", "--out", name, "--format", format])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{format}: {}", stderr(&output));
+        let json = ws.import_json(&[name]);
+        assert_eq!(json["rejected"], 0, "{format}: {json}");
+        assert_eq!(json["unchanged"], 30, "{format}: {json}");
+        assert_eq!(
+            json["format"],
+            if format == "inipec" { "inipec" } else { "csv" }
+        );
+    }
+    assert_eq!(snapshot(&ws.db()).members, stored);
+}

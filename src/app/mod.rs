@@ -139,6 +139,8 @@ pub struct State {
     pub timeline: Option<(usize, Vec<Event>)>,
     pub last_sync: Option<SyncRun>,
     pub sync_running: bool,
+    /// Mailboxes received so far by the running sync, and how many it expects.
+    pub sync_progress: Option<(usize, Option<u64>)>,
     /// Addresses with a single action in flight.
     pub in_flight: HashSet<String>,
     /// Addresses marked for a bulk action.
@@ -167,6 +169,12 @@ pub enum Action {
     SetFilter(BTreeSet<Category>),
     SetSort(Sort),
     SetLang(Lang),
+    /// Export what the table's filter selects to a file.
+    Export {
+        path: std::path::PathBuf,
+        format: crate::export::ExportFormat,
+    },
+    Exported(Result<String, String>),
     /// Up/down and toggle inside a list modal (the filter).
     ModalMove(isize),
     ModalToggle,
@@ -214,6 +222,10 @@ pub enum Action {
     },
     Unfinished(Vec<Job>),
     AuditLoaded(Vec<Event>),
+    SyncProgress {
+        fetched: usize,
+        total: Option<u64>,
+    },
 }
 
 impl From<Command> for Action {
@@ -263,6 +275,12 @@ pub enum Effect {
     LoadAudit {
         filter: String,
     },
+    Export {
+        path: std::path::PathBuf,
+        format: crate::export::ExportFormat,
+        states: Vec<Category>,
+        pec_domain: String,
+    },
     Clipboard(Secret),
 }
 
@@ -295,6 +313,7 @@ impl State {
             timeline: None,
             last_sync: None,
             sync_running: false,
+            sync_progress: None,
             in_flight: Default::default(),
             marked: Default::default(),
             job: None,
@@ -530,6 +549,19 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.set_sort(sort);
             vec![]
         }
+        Action::Export { path, format } => vec![Effect::Export {
+            path,
+            format,
+            states: state.filter.iter().copied().collect(),
+            pec_domain: state.pec_domain.clone(),
+        }],
+        Action::Exported(result) => {
+            match result {
+                Ok(text) => state.status(Level::Info, text),
+                Err(e) => state.status(Level::Error, format!("{}: {e}", state.t(T::ErrorPrefix))),
+            }
+            vec![]
+        }
         Action::SetLang(lang) => {
             state.lang = lang;
             vec![]
@@ -567,8 +599,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             );
             vec![]
         }
+        Action::SyncProgress { fetched, total } => {
+            state.sync_progress = Some((fetched, total));
+            vec![]
+        }
         Action::SyncFinished(result) => {
             state.sync_running = false;
+            state.sync_progress = None;
             match result {
                 Ok(text) => state.status(Level::Info, format!("{}: {text}", state.t(T::SyncDone))),
                 Err(e) => state.status(Level::Error, format!("{}: {e}", state.t(T::SyncFailed))),
@@ -919,6 +956,8 @@ fn is_result(action: &Action) -> bool {
             | Action::JobFinished { .. }
             | Action::Unfinished(_)
             | Action::AuditLoaded(_)
+            | Action::SyncProgress { .. }
+            | Action::Exported(_)
     )
 }
 

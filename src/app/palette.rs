@@ -12,6 +12,7 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("filter", "[stato ...]"),
     ("clear", ""),
     ("sort", "name|cf|pec|migration|password|recovery [desc]"),
+    ("export", "FILE [csv|csv-excel|json|inipec]"),
     ("audit", ""),
     ("dashboard", ""),
     ("members", ""),
@@ -68,6 +69,22 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
         "dashboard" => command(Command::Dashboard),
         "members" => command(Command::Members),
         "audit" => command(Command::Audit),
+        "export" => {
+            let path = args
+                .first()
+                .ok_or_else(|| "uso: export FILE [csv|csv-excel|json|inipec]".to_string())?;
+            let format = match args.get(1) {
+                None => crate::export::ExportFormat::CsvExcel,
+                Some(name) => {
+                    <crate::export::ExportFormat as clap::ValueEnum>::from_str(name, true)
+                        .map_err(|_| format!("formato sconosciuto: {name}"))?
+                }
+            };
+            Ok(vec![Action::Export {
+                path: path.into(),
+                format,
+            }])
+        }
         "clear" => Ok(vec![
             Action::Command(Command::ClearFilter),
             Action::Command(Command::Back),

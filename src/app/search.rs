@@ -3,7 +3,7 @@
 //! score. Typing more narrows the previous result instead of starting over, so
 //! a keystroke costs a fraction of a full pass even at 100k members.
 
-use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo_matcher::pattern::{Atom, AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
 
 use crate::store::RosterEntry;
@@ -48,7 +48,25 @@ fn narrows(previous: &str, query: &str) -> bool {
 }
 
 pub fn pattern(query: &str) -> Pattern {
-    Pattern::parse(query, CaseMatching::Ignore, Normalization::Smart)
+    let mut pattern = Pattern::default();
+    for word in query.split_whitespace() {
+        let mut chars = word.chars();
+        let atom = match (chars.next(), chars.next()) {
+            // A one-letter word matches where a substring search does, and the
+            // substring search is far cheaper: it is the first keystroke of
+            // every search, over the whole roster.
+            (Some(c), None) if c.is_alphanumeric() => Atom::new(
+                word,
+                CaseMatching::Ignore,
+                Normalization::Smart,
+                AtomKind::Substring,
+                false,
+            ),
+            _ => Atom::parse(word, CaseMatching::Ignore, Normalization::Smart),
+        };
+        pattern.atoms.push(atom);
+    }
+    pattern
 }
 
 impl Search {

@@ -681,3 +681,33 @@ fn password_reset_needs_a_compliant_password_and_never_shows_it_in_debug() {
     update(&mut state, Action::Cancel);
     assert!(state.modal.is_none(), "closing drops the only copy");
 }
+
+#[test]
+fn export_from_the_palette_uses_the_current_filter() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Chase(Category::LinkExpired)));
+    update(&mut state, Action::Command(Command::Palette));
+    for c in "export /tmp/x.csv json".chars() {
+        update(&mut state, Action::PaletteEdit(InputRequest::InsertChar(c)));
+    }
+    let effects = update(&mut state, Action::PaletteRun);
+    assert_eq!(
+        effects,
+        vec![Effect::Export {
+            path: "/tmp/x.csv".into(),
+            format: crate::export::ExportFormat::Json,
+            states: vec![Category::LinkExpired],
+            pec_domain: "pec.fofi.it".into(),
+        }]
+    );
+}
+
+#[test]
+fn sync_progress_is_shown_until_the_end() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Sync));
+    update(&mut state, Action::SyncProgress { fetched: 500, total: Some(1500) });
+    assert_eq!(state.sync_progress, Some((500, Some(1500))));
+    update(&mut state, Action::SyncFinished(Ok("ok".into())));
+    assert_eq!(state.sync_progress, None);
+}

@@ -1,5 +1,7 @@
 //! Mapping of the many header spellings found in Ordini's exports to roster fields.
 
+use crate::store::ProvidedFields;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
     NumeroIscrizione,
@@ -219,6 +221,19 @@ impl HeaderMapping {
     /// The column holding `field`, if the file has it.
     pub fn column(&self, field: Field) -> Option<usize> {
         self.index[field as usize]
+    }
+
+    /// The optional member fields the file has a column for.
+    pub fn provided(&self) -> ProvidedFields {
+        let has = |field| self.column(field).is_some();
+        ProvidedFields {
+            numero_iscrizione: has(Field::NumeroIscrizione),
+            data_nascita: has(Field::DataNascita),
+            data_iscrizione: has(Field::DataIscrizione),
+            email_servizio: has(Field::EmailServizio),
+            cellulare: has(Field::Cellulare),
+            provincia: has(Field::Provincia),
+        }
     }
 
     /// What the file calls `field`, or the field's own label.

@@ -19,7 +19,7 @@ use encoding_rs::Encoding;
 
 use crate::domain::Member;
 use crate::store::{
-    IncomingRoster, MemberUpsert, PlannedChange, Store, StoreError, preview_roster,
+    IncomingRoster, MemberUpsert, PlannedChange, ProvidedFields, Store, StoreError, preview_roster,
 };
 pub use columns::Field;
 pub use rejects::{rejects_csv, write_rejects};
@@ -225,6 +225,9 @@ pub struct ParsedRoster {
     pub rejects: Vec<Reject>,
     /// Columns that map to no roster field: ignored, listed in the summary.
     pub unknown_columns: Vec<String>,
+    /// The optional fields the file has columns for; the others keep their
+    /// stored values when a member is updated.
+    pub provided: ProvidedFields,
 }
 
 impl ParsedRoster {
@@ -370,6 +373,7 @@ fn incoming<'a>(
         left_albo: &parsed.left_albo,
         rejected_keys,
         full_roster: parsed.is_full_roster(options),
+        provided: parsed.provided,
     }
 }
 

@@ -11,11 +11,14 @@ use super::{ImportError, ParsedRoster, REASON_COLUMN, Reject, SourceKind};
 
 /// The reason as written in the rejects file: the field and what is wrong,
 /// without the line (which is a line of the original file, not of this one).
+/// It quotes the file's own header and values, so it is guarded against
+/// running as a spreadsheet formula like every cell pecdesk writes.
 fn reason_cell(reject: &Reject) -> String {
-    match &reject.field {
+    let reason = match &reject.field {
         Some(field) => format!("{field}: {}", reject.reason),
         None => reject.reason.clone(),
-    }
+    };
+    crate::export::escape_formula(&reason).into_owned()
 }
 
 /// The rejects file's bytes.

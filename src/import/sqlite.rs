@@ -79,6 +79,7 @@ pub fn read_sqlite(
             source: source.to_string(),
             layout,
             unknown_columns: mapping.unknown.clone(),
+            provided: mapping.provided(),
             ..ParsedRoster::default()
         },
         0,

@@ -767,6 +767,35 @@ fn rejects_file_round_trip() {
 }
 
 #[test]
+fn the_reason_column_cannot_run_as_a_formula() {
+    let parsed = auto(b"Cognome;Nome;CF;=PEC\nRossi;Mario;RSSMRA85T10A562S;x\n").unwrap();
+    assert_eq!(parsed.rejects[0].field.as_deref(), Some("=PEC"));
+    let out = String::from_utf8(rejects_csv(&parsed).unwrap()).unwrap();
+    assert!(
+        out.ends_with(";'=PEC: PEC non valida: indirizzo e-mail non valido: x\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_exported_roster_with_formula_guards_imports_as_it_was() {
+    let parsed = auto(
+        format!(
+            "Cognome;Nome;CF;PEC;Cellulare\r\n'=Rossi;Mario;{};a@pec.fofi.it;'+393471234567\r\n",
+            cf(1)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects);
+    assert_eq!(parsed.members[0].cognome, "=Rossi");
+    assert_eq!(
+        parsed.members[0].cellulare.as_deref(),
+        Some("+393471234567")
+    );
+}
+
+#[test]
 fn rejects_file_keeps_ragged_rows_aligned_and_inipec_shape() {
     let parsed = auto(
         format!(

@@ -296,6 +296,7 @@ pub fn read_text(
             source: source.to_string(),
             layout,
             unknown_columns: mapping.unknown.clone(),
+            provided: mapping.provided(),
             ..ParsedRoster::default()
         },
         lines_in_file,

@@ -297,8 +297,18 @@ fn field_of<'r>(mapping: &HeaderMapping, record: &'r StringRecord, field: Field)
     mapping
         .column(field)
         .and_then(|i| record.get(i))
-        .map(str::trim)
+        .map(|value| without_formula_guard(value.trim()))
         .unwrap_or_default()
+}
+
+/// pecdesk's exports put a `'` before a cell a spreadsheet would run as a
+/// formula (`'+393471234567`, see [`crate::export::escape_formula`]); read
+/// back, the guard goes, so an exported roster imports as it was.
+pub fn without_formula_guard(value: &str) -> &str {
+    match value.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => value,
+    }
 }
 
 /// None for an unreadable row.
@@ -412,6 +422,17 @@ mod tests {
             "001/03/1985",
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_export_formula_guard_is_undone() {
+        for cell in ["=1+1", "+393471234567", "-x", "@SUM(A1)"] {
+            let guarded = crate::export::escape_formula(cell);
+            assert_eq!(without_formula_guard(&guarded), cell);
+        }
+        for cell in ["'Ndrangheta", "D'Angelo", "'", ""] {
+            assert_eq!(without_formula_guard(cell), cell);
         }
     }
 

@@ -18,8 +18,8 @@ pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
 pub use roster::{
-    ABORT_AFTER_ROWS_ENV, ChangeKind, IncomingRoster, MemberUpsert, PlannedChange, RosterEntry,
-    RosterPreview, preview_roster,
+    ABORT_AFTER_ROWS_ENV, ChangeKind, IncomingRoster, MemberUpsert, PlannedChange,
+    ProvidedFields, RosterEntry, RosterPreview, preview_roster,
 };
 pub use sync::{SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 

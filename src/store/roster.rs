@@ -1,6 +1,7 @@
 //! Members of the roster, and the joined view of roster and mailboxes that the
 //! console shows.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -21,6 +22,71 @@ pub struct MemberUpsert {
     pub removed: usize,
 }
 
+/// Which of a member's optional fields a file carries. A field the file has
+/// no column for keeps its stored value on update: an INI-PEC file has no
+/// e-mail column, and must not wipe the recovery e-mails. (A column that is
+/// there but empty does clear the value: the file says there is none.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProvidedFields {
+    pub numero_iscrizione: bool,
+    pub data_nascita: bool,
+    pub data_iscrizione: bool,
+    pub email_servizio: bool,
+    pub cellulare: bool,
+    pub provincia: bool,
+}
+
+impl ProvidedFields {
+    /// A file with every column.
+    pub const ALL: ProvidedFields = ProvidedFields {
+        numero_iscrizione: true,
+        data_nascita: true,
+        data_iscrizione: true,
+        email_servizio: true,
+        cellulare: true,
+        provincia: true,
+    };
+
+    /// `new` with the fields the file lacks taken from `old`; borrowed when
+    /// the file has them all, as usual.
+    fn merge<'a>(self, old: &Member, new: &'a Member) -> Cow<'a, Member> {
+        if self == Self::ALL {
+            return Cow::Borrowed(new);
+        }
+        let mut merged = new.clone();
+        let mut keep = |provided: bool, field: &mut dyn FnMut(&mut Member)| {
+            if !provided {
+                field(&mut merged);
+            }
+        };
+        keep(self.numero_iscrizione, &mut |m| {
+            m.numero_iscrizione.clone_from(&old.numero_iscrizione)
+        });
+        keep(self.data_nascita, &mut |m| {
+            m.data_nascita = old.data_nascita
+        });
+        keep(self.data_iscrizione, &mut |m| {
+            m.data_iscrizione = old.data_iscrizione
+        });
+        keep(self.email_servizio, &mut |m| {
+            m.email_servizio.clone_from(&old.email_servizio)
+        });
+        keep(self.cellulare, &mut |m| {
+            m.cellulare.clone_from(&old.cellulare)
+        });
+        keep(self.provincia, &mut |m| {
+            m.provincia.clone_from(&old.provincia)
+        });
+        Cow::Owned(merged)
+    }
+}
+
+impl Default for ProvidedFields {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
 /// The roster as an import file gives it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IncomingRoster<'a> {
@@ -34,6 +100,8 @@ pub struct IncomingRoster<'a> {
     pub rejected_keys: &'a [String],
     /// The file is the whole albo: stored members absent from it are marked removed.
     pub full_roster: bool,
+    /// The optional fields the file has columns for.
+    pub provided: ProvidedFields,
 }
 
 impl<'a> IncomingRoster<'a> {
@@ -227,7 +295,8 @@ enum Step<'a> {
     },
     Update {
         id: i64,
-        member: &'a Member,
+        /// The file's data, with what it lacks kept from the store.
+        member: Cow<'a, Member>,
         in_roster: bool,
         fields: Vec<&'static str>,
     },
@@ -271,7 +340,8 @@ fn plan<'a>(existing: &'a [(i64, Member, bool)], incoming: &IncomingRoster<'a>) 
             });
             continue;
         };
-        let mut fields = changed_fields(old, member);
+        let member = incoming.provided.merge(old, member);
+        let mut fields = changed_fields(old, &member);
         match (*was_in_roster, in_albo) {
             (true, false) => {
                 fields.insert(0, LEFT);
@@ -320,7 +390,7 @@ pub fn preview_roster(
         .steps
         .iter()
         .map(|step| {
-            let (kind, member_id, member, fields) = match step {
+            let (kind, member_id, member, fields): (_, _, &Member, _) = match step {
                 Step::Insert { member, .. } => (ChangeKind::New, None, member, Vec::new()),
                 Step::Update {
                     id, member, fields, ..
@@ -829,6 +899,54 @@ mod tests {
         );
         let kinds: Vec<ChangeKind> = preview.changes.iter().map(|c| c.kind).collect();
         assert_eq!(kinds, [ChangeKind::New, ChangeKind::Removed]);
+    }
+
+    #[test]
+    fn fields_the_file_lacks_keep_their_stored_value() {
+        let (_dir, mut store) = store();
+        let members = generate_roster(2, 9, "pec.fofi.it");
+        upsert(&mut store, IncomingRoster::full(&members));
+        // An INI-PEC-like file: no e-mail, mobile, birth date or provincia.
+        let mut bare = members.clone();
+        for m in &mut bare {
+            (m.email_servizio, m.cellulare, m.data_nascita, m.provincia) = (None, None, None, None);
+        }
+        bare[1].cognome = "Mirò".into();
+        let provided = ProvidedFields {
+            email_servizio: false,
+            cellulare: false,
+            data_nascita: false,
+            provincia: false,
+            ..ProvidedFields::ALL
+        };
+        let incoming = IncomingRoster {
+            provided,
+            ..IncomingRoster::full(&bare)
+        };
+        let preview = store.preview_members(&incoming).unwrap();
+        assert_eq!((preview.counts.unchanged, preview.counts.updated), (1, 1));
+        assert_eq!(preview.changes[0].fields, ["cognome"]);
+        upsert(&mut store, incoming);
+        let stored: Vec<Member> = store
+            .all_members()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.1)
+            .collect();
+        assert_eq!(stored[0], members[0]);
+        assert_eq!(stored[1].cognome, "Mirò");
+        assert_eq!(stored[1].email_servizio, members[1].email_servizio);
+        assert_eq!(stored[1].cellulare, members[1].cellulare);
+
+        // A column that is there but empty does clear the value.
+        upsert(&mut store, IncomingRoster::full(&bare));
+        assert!(
+            store
+                .all_members()
+                .unwrap()
+                .iter()
+                .all(|e| e.1.email_servizio.is_none())
+        );
     }
 
     #[test]

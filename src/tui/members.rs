@@ -52,18 +52,24 @@ impl Highlighter {
         if hits.is_empty() {
             return Line::from(Span::styled(text, base));
         }
-        let spans: Vec<Span> = text
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                let style = if hits.binary_search(&(i as u32)).is_ok() {
-                    mark
-                } else {
-                    base
-                };
-                Span::styled(c.to_string(), style)
-            })
-            .collect();
+        // One span per run of matched or unmatched characters.
+        let mut spans: Vec<Span> = Vec::new();
+        let mut run = String::new();
+        let mut run_marked = false;
+        for (i, c) in text.chars().enumerate() {
+            let marked = hits.binary_search(&(i as u32)).is_ok();
+            if marked != run_marked && !run.is_empty() {
+                spans.push(Span::styled(
+                    std::mem::take(&mut run),
+                    if run_marked { mark } else { base },
+                ));
+            }
+            run_marked = marked;
+            run.push(c);
+        }
+        if !run.is_empty() {
+            spans.push(Span::styled(run, if run_marked { mark } else { base }));
+        }
         Line::from(spans)
     }
 }

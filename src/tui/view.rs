@@ -102,7 +102,15 @@ fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Span::styled(format!(" {} ", state.t(text)), style)
     };
     let sync = if state.sync_running {
-        Span::styled(state.t(T::SyncRunning), theme.warn())
+        let progress = match state.sync_progress {
+            Some((fetched, Some(total))) => format!(" {fetched}/{total}"),
+            Some((fetched, None)) => format!(" {fetched}"),
+            None => String::new(),
+        };
+        Span::styled(
+            format!("{}{progress}", state.t(T::SyncRunning)),
+            theme.warn(),
+        )
     } else {
         match &state.last_sync {
             Some(run) if run.ok => Span::styled(

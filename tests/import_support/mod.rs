@@ -37,14 +37,20 @@ impl Workspace {
         path
     }
 
-    /// `pecdesk --db <db> import <args>` with config and data directories
-    /// inside the workspace.
+    /// `pecdesk --db <db> import <args>`.
     pub fn import_command(&self, args: &[&str]) -> Command {
+        let mut command = self.pecdesk(&["import"]);
+        command.args(args);
+        command
+    }
+
+    /// `pecdesk --db <db> <args>` with config and data directories inside
+    /// the workspace.
+    pub fn pecdesk(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pecdesk"));
         command
             .arg("--db")
             .arg(self.db())
-            .arg("import")
             .args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())
