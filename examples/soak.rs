@@ -452,6 +452,8 @@ async fn in_process_job(ctx: &Ctx, rng: &mut StdRng, cut_after: Option<Duration>
 
 /// Runs a soak and checks the end state.
 pub fn run(options: &Options) -> anyhow::Result<Report> {
+    // reqwest is built without a default crypto provider (see Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -284,6 +284,12 @@ fn client_from(
     // One limit for the queue and the client: a bulk job never floods the provider.
     client_config.max_in_flight = config.max_in_flight;
     client_config.max_per_second = config.max_per_second;
+    if let Some(secs) = config.request_timeout_secs {
+        client_config.request_timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(attempts) = config.max_attempts {
+        client_config.max_attempts = attempts;
+    }
     let client = ProviderClient::new(client_config)?;
     Ok(Some(client))
 }

@@ -36,6 +36,10 @@ pub struct ConfigFile {
     pub max_in_flight: Option<usize>,
     /// Requests per second to the provider at most (0: no limit).
     pub max_per_second: Option<u32>,
+    /// Seconds a request may take before it is retried.
+    pub request_timeout_secs: Option<u64>,
+    /// Attempts of one request before giving up.
+    pub max_attempts: Option<u32>,
     pub db: Option<PathBuf>,
     /// The day of the passage to the new provider, `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "date")]
@@ -96,6 +100,8 @@ pub struct Config {
     pub sync_interval_secs: u64,
     pub max_in_flight: usize,
     pub max_per_second: u32,
+    pub request_timeout_secs: Option<u64>,
+    pub max_attempts: Option<u32>,
     pub db: Option<PathBuf>,
     pub cutover: Option<chrono::NaiveDate>,
     pub client_id: Option<String>,
@@ -202,6 +208,24 @@ impl ConfigFile {
                 None => 8,
             },
             max_per_second: self.max_per_second.unwrap_or(20),
+            request_timeout_secs: match self.request_timeout_secs {
+                Some(0) => {
+                    return Err(ConfigError::Value {
+                        key: "request_timeout_secs",
+                        message: "0 (almeno 1 secondo)".into(),
+                    });
+                }
+                other => other,
+            },
+            max_attempts: match self.max_attempts {
+                Some(0) => {
+                    return Err(ConfigError::Value {
+                        key: "max_attempts",
+                        message: "0 (almeno 1)".into(),
+                    });
+                }
+                other => other,
+            },
             db: self.db,
             cutover: self.cutover,
             client_id: env("PECDESK_CLIENT_ID").or(self.client_id),
@@ -270,6 +294,10 @@ max_in_flight = 8
 
 # Requests per second to the provider at most (0: no limit).
 max_per_second = 20
+
+# Seconds a request may take before it is retried, and attempts before giving up.
+# request_timeout_secs = 15
+# max_attempts = 8
 
 # The store. Default: pecdesk.db in the user's data directory (--db).
 # db = "/srv/ordine/pecdesk.db"

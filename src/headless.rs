@@ -40,10 +40,12 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         return 1;
     }
     let unreachable = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<ProviderError>(),
-            Some(ProviderError::Unreachable(_) | ProviderError::Timeout)
-        )
+        cause.downcast_ref::<ProviderError>().is_some_and(|e| {
+            matches!(
+                e.root(),
+                ProviderError::Unreachable(_) | ProviderError::Timeout
+            )
+        })
     });
     if unreachable { 3 } else { 2 }
 }

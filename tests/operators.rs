@@ -112,6 +112,8 @@ fn wait_output(child: Child) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_operators_resend_and_import_with_sync_at_once() {
+    // reqwest is built without a default crypto provider (see Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
     let db = home.join("ordine.db");
@@ -189,7 +191,7 @@ async fn two_operators_resend_and_import_with_sync_at_once() {
         .unwrap();
     assert_clean("bruno's import", &output);
     let output = pecdesk(home, &db, &config, &url, "bruno")
-        .arg("sync")
+        .args(["sync", "--full"])
         .output()
         .unwrap();
     assert_clean("bruno's sync", &output);

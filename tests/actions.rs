@@ -1,0 +1,171 @@
+//! Single actions through the console's services against the simulator: the
+//! recovery contacts, the password reset (after the cutover, and refused
+//! before it), each recorded in the audit trail without the password.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use pecdesk::app::{Action, Effect, Secret};
+use pecdesk::domain::{DEFAULT_PEC_DOMAIN, Member};
+use pecdesk::provider::sim::{self, SimConfig, SimHandle};
+use pecdesk::provider::{ClientConfig, ProviderClient};
+use pecdesk::services::Services;
+use pecdesk::store::{EventKind, IncomingRoster, Outcome, Store};
+use tokio::sync::mpsc;
+
+const TOKEN: &str = "actions-test-token";
+
+async fn setup(
+    cutover_in_days: i64,
+) -> (tempfile::TempDir, std::path::PathBuf, SimHandle, Services) {
+    let members: Vec<Member> = pecdesk::sample::generate_roster(60, 8, DEFAULT_PEC_DOMAIN);
+    let mut config = SimConfig::new(TOKEN);
+    config.cutover_at = Utc::now() + TimeDelta::days(cutover_in_days);
+    let sim = sim::start(&members, config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    Store::open(&path)
+        .unwrap()
+        .upsert_members(&IncomingRoster::full(&members), "test", "test", Utc::now())
+        .unwrap();
+    let client = ProviderClient::new(ClientConfig::new(sim.base_url(), TOKEN)).unwrap();
+    pecdesk::sync::run(&path, &client, "test").await.unwrap();
+    let services = Services::new(path.clone(), Some(client), "segreteria".into());
+    (dir, path, sim, services)
+}
+
+async fn perform(services: &Services, effect: Effect) -> Action {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    services.perform(effect, &tx);
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn a_mailbox(path: &std::path::Path) -> (Option<i64>, String) {
+    let entry = Store::open(path)
+        .unwrap()
+        .roster_entries()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.member.is_some() && e.mailbox.is_some())
+        .unwrap();
+    (entry.member_id, entry.address().to_string())
+}
+
+fn last_action(path: &std::path::Path, address: &str) -> pecdesk::store::Event {
+    Store::open(path)
+        .unwrap()
+        .timeline(None, Some(address))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == EventKind::Action)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn setting_recovery_contacts_is_recorded_masked() {
+    let (_dir, path, sim, services) = setup(30).await;
+    let (member_id, address) = a_mailbox(&path);
+    let action = perform(
+        &services,
+        Effect::SetRecovery {
+            member_id,
+            address: address.clone(),
+            email: Some("nuova.mail@libero.it".into()),
+            mobile: Some("+393470001111".into()),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&action, Action::ActionFinished { result: Ok(_), .. }),
+        "{action:?}"
+    );
+    let event = last_action(&path, &address);
+    assert_eq!(event.operator, "segreteria");
+    assert_eq!(event.outcome, Some(Outcome::Ok));
+    assert!(
+        event.detail.contains("*****il@l*****.it"),
+        "{}",
+        event.detail
+    );
+    assert!(!event.detail.contains("nuova.mail"));
+    // A contact the provider refuses comes back as its error, in Italian.
+    let refused = perform(
+        &services,
+        Effect::SetRecovery {
+            member_id,
+            address: address.clone(),
+            email: Some("non-valida".into()),
+            mobile: None,
+        },
+    )
+    .await;
+    assert!(
+        matches!(&refused, Action::ActionFinished { result: Err(_), .. }),
+        "{refused:?}"
+    );
+    assert_eq!(last_action(&path, &address).outcome, Some(Outcome::Failed));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reset_before_the_cutover_is_refused_and_after_it_the_password_is_never_stored() {
+    let (_dir, path, sim, services) = setup(30).await;
+    let (member_id, address) = a_mailbox(&path);
+    let password = Secret("Tmp!Farm4cia9".into());
+    let refused = perform(
+        &services,
+        Effect::ResetPassword {
+            member_id,
+            address: address.clone(),
+            password: password.clone(),
+        },
+    )
+    .await;
+    let Action::PasswordResetFinished {
+        result: Err(message),
+        ..
+    } = &refused
+    else {
+        panic!("{refused:?}");
+    };
+    assert!(message.contains("passaggio al nuovo gestore"), "{message}");
+    sim.shutdown().await;
+
+    let (_dir, path, sim, services) = setup(-1).await;
+    let (member_id, address) = a_mailbox(&path);
+    let done = perform(
+        &services,
+        Effect::ResetPassword {
+            member_id,
+            address: address.clone(),
+            password: password.clone(),
+        },
+    )
+    .await;
+    let Action::PasswordResetFinished {
+        result: Ok(shown), ..
+    } = &done
+    else {
+        panic!("{done:?}");
+    };
+    assert_eq!(
+        shown, &password,
+        "the console gets it back once, to show it"
+    );
+    assert_eq!(last_action(&path, &address).outcome, Some(Outcome::Ok));
+    // Nowhere in the store: not in the event log, not in any page of the file.
+    drop(services);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(conn);
+    let bytes = std::fs::read(&path).unwrap();
+    let needle = password.0.as_bytes();
+    assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    sim.shutdown().await;
+}
