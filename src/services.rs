@@ -127,6 +127,75 @@ impl Services {
                 },
                 |e| Action::Exported(Err(e)),
             ),
+            Effect::PreviewImport { path, partial } => {
+                let progress_tx = tx.clone();
+                let tx = tx.clone();
+                let store_path = self.store_path.clone();
+                tokio::task::spawn_blocking(move || {
+                    let options = crate::import::ImportOptions {
+                        partial,
+                        ..Default::default()
+                    };
+                    let mut last = Instant::now();
+                    let result = crate::import::read_path_with_progress(&path, &options, |rows| {
+                        if last.elapsed() >= PROGRESS_EVERY {
+                            last = Instant::now();
+                            let _ = progress_tx.send(Action::ImportProgress { rows });
+                        }
+                    })
+                    .and_then(|parsed| {
+                        parsed.ensure_importable()?;
+                        let store = Store::open(&store_path)?;
+                        let plan = crate::import::preview(&store, &parsed, &options)?;
+                        Ok((
+                            Box::new(plan),
+                            format!("{} ({})", parsed.source, parsed.layout),
+                        ))
+                    })
+                    .map_err(|e| e.to_string());
+                    let _ = tx.send(Action::ImportPreviewed {
+                        path,
+                        partial,
+                        result,
+                    });
+                });
+            }
+            Effect::RunImport { path, partial } => {
+                let operator = self.operator.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let options = crate::import::ImportOptions {
+                            partial,
+                            ..Default::default()
+                        };
+                        let result = crate::import::read_path(&path, &options)
+                            .and_then(|parsed| {
+                                crate::import::import(
+                                    store,
+                                    parsed,
+                                    &options,
+                                    &operator,
+                                    Utc::now(),
+                                )
+                            })
+                            .map(|summary| {
+                                let n = summary.stored;
+                                format!(
+                                    "{}: {} nuovi, {} aggiornati, {} usciti dall'albo, {} scartati",
+                                    path.display(),
+                                    n.new,
+                                    n.updated,
+                                    n.removed,
+                                    summary.rejects.len()
+                                )
+                            })
+                            .map_err(|e| e.to_string());
+                        Action::ImportDone(result)
+                    },
+                    |e| Action::ImportDone(Err(e)),
+                );
+            }
             Effect::CheckUnfinished => self.blocking(
                 tx,
                 |store| Action::Unfinished(store.unfinished_jobs().unwrap_or_default()),

@@ -169,3 +169,60 @@ async fn a_reset_before_the_cutover_is_refused_and_after_it_the_password_is_neve
     assert!(!bytes.windows(needle.len()).any(|w| w == needle));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_console_import_previews_then_stores_the_bundled_roster() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("i.db");
+    let roster = dir.path().join("albo.csv");
+    std::fs::write(&roster, pecdesk::cli::SAMPLE_ROSTER).unwrap();
+    let services = Services::new(store.clone(), None, "segreteria".into());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    services.perform(
+        Effect::PreviewImport {
+            path: roster.clone(),
+            partial: false,
+        },
+        &tx,
+    );
+    let preview = loop {
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Action::ImportProgress { .. } => continue,
+            other => break other,
+        }
+    };
+    let Action::ImportPreviewed {
+        result: Ok((plan, _)),
+        ..
+    } = preview
+    else {
+        panic!("{preview:?}");
+    };
+    assert_eq!(plan.counts.new, 1500);
+    assert_eq!(plan.rejected, 3);
+    assert_eq!(
+        Store::open(&store).unwrap().member_count().unwrap(),
+        0,
+        "a preview writes nothing"
+    );
+    services.perform(
+        Effect::RunImport {
+            path: roster,
+            partial: false,
+        },
+        &tx,
+    );
+    let done = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&done, Action::ImportDone(Ok(text)) if text.contains("1500 nuovi")),
+        "{done:?}"
+    );
+    assert_eq!(Store::open(&store).unwrap().member_count().unwrap(), 1500);
+}

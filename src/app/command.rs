@@ -47,6 +47,8 @@ pub enum Command {
     Jobs,
     /// The audit trail.
     Audit,
+    /// Import a roster file.
+    Import,
     /// Open the member table filtered on one "to chase" list.
     Chase(Category),
 }
@@ -82,6 +84,7 @@ impl Command {
             Command::ResetPassword,
             Command::Jobs,
             Command::Audit,
+            Command::Import,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
         all
@@ -117,6 +120,7 @@ impl Command {
             Command::ResetPassword => "reset_password",
             Command::Jobs => "jobs",
             Command::Audit => "audit",
+            Command::Import => "import",
             Command::Chase(category) => return format!("chase_{}", category.code()),
         };
         fixed.to_string()

@@ -6,6 +6,7 @@ pub mod actions;
 mod command;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod import_flow;
 mod palette;
 pub mod search;
 mod summary;
@@ -88,6 +89,8 @@ pub enum Modal {
         entry: usize,
         password: Secret,
     },
+    /// Importing a roster file: path, preview, confirmation.
+    Import(import_flow::ImportStep),
     /// The temporary password, shown once.
     PasswordShown {
         address: String,
@@ -175,6 +178,17 @@ pub enum Action {
         format: crate::export::ExportFormat,
     },
     Exported(Result<String, String>),
+    /// Open the import (with a path: straight to its preview).
+    Import(Option<String>),
+    ImportProgress {
+        rows: usize,
+    },
+    ImportPreviewed {
+        path: std::path::PathBuf,
+        partial: bool,
+        result: Result<(Box<crate::import::ImportPlan>, String), String>,
+    },
+    ImportDone(Result<String, String>),
     /// Up/down and toggle inside a list modal (the filter).
     ModalMove(isize),
     ModalToggle,
@@ -280,6 +294,14 @@ pub enum Effect {
         format: crate::export::ExportFormat,
         states: Vec<Category>,
         pec_domain: String,
+    },
+    PreviewImport {
+        path: std::path::PathBuf,
+        partial: bool,
+    },
+    RunImport {
+        path: std::path::PathBuf,
+        partial: bool,
     },
     Clipboard(Secret),
 }
@@ -555,6 +577,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             states: state.filter.iter().copied().collect(),
             pec_domain: state.pec_domain.clone(),
         }],
+        Action::Import(path) => import_flow::open(state, path),
+        action @ (Action::ImportProgress { .. }
+        | Action::ImportPreviewed { .. }
+        | Action::ImportDone(_)) => import_flow::on_result(state, action),
         Action::Exported(result) => {
             match result {
                 Ok(text) => state.status(Level::Info, text),
@@ -714,6 +740,9 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
     if let Some(effects) = actions::update_modal(state, action) {
         return Some(effects);
     }
+    if let Some(effects) = import_flow::update_modal(state, action) {
+        return Some(effects);
+    }
     let modal = state.modal.as_mut()?;
     let close = matches!(
         action,
@@ -825,6 +854,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
             }];
         }
         Command::Search if state.screen == Screen::Audit => state.searching = true,
+        Command::Import => return import_flow::open(state, None),
         Command::Search => {
             state.screen = Screen::Members;
             state.searching = true;
@@ -958,6 +988,9 @@ fn is_result(action: &Action) -> bool {
             | Action::AuditLoaded(_)
             | Action::SyncProgress { .. }
             | Action::Exported(_)
+            | Action::ImportProgress { .. }
+            | Action::ImportPreviewed { .. }
+            | Action::ImportDone(_)
     )
 }
 

@@ -12,6 +12,7 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("filter", "[stato ...]"),
     ("clear", ""),
     ("sort", "name|cf|pec|migration|password|recovery [desc]"),
+    ("import", "[FILE]"),
     ("export", "FILE [csv|csv-excel|json|inipec]"),
     ("audit", ""),
     ("dashboard", ""),
@@ -69,6 +70,7 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
         "dashboard" => command(Command::Dashboard),
         "members" => command(Command::Members),
         "audit" => command(Command::Audit),
+        "import" => Ok(vec![Action::Import(args.first().map(|p| p.to_string()))]),
         "export" => {
             let path = args
                 .first()

@@ -685,7 +685,10 @@ fn password_reset_needs_a_compliant_password_and_never_shows_it_in_debug() {
 #[test]
 fn export_from_the_palette_uses_the_current_filter() {
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::Command(Command::Chase(Category::LinkExpired)));
+    update(
+        &mut state,
+        Action::Command(Command::Chase(Category::LinkExpired)),
+    );
     update(&mut state, Action::Command(Command::Palette));
     for c in "export /tmp/x.csv json".chars() {
         update(&mut state, Action::PaletteEdit(InputRequest::InsertChar(c)));
@@ -706,8 +709,83 @@ fn export_from_the_palette_uses_the_current_filter() {
 fn sync_progress_is_shown_until_the_end() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Sync));
-    update(&mut state, Action::SyncProgress { fetched: 500, total: Some(1500) });
+    update(
+        &mut state,
+        Action::SyncProgress {
+            fetched: 500,
+            total: Some(1500),
+        },
+    );
     assert_eq!(state.sync_progress, Some((500, Some(1500))));
     update(&mut state, Action::SyncFinished(Ok("ok".into())));
     assert_eq!(state.sync_progress, None);
+}
+
+#[test]
+fn the_import_goes_path_preview_confirm() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Import));
+    for c in "albo.csv".chars() {
+        update(&mut state, Action::FormEdit(InputRequest::InsertChar(c)));
+    }
+    let effects = update(&mut state, Action::Confirm);
+    assert_eq!(
+        effects,
+        vec![Effect::PreviewImport {
+            path: "albo.csv".into(),
+            partial: false
+        }]
+    );
+    update(&mut state, Action::ImportProgress { rows: 5000 });
+    let plan = crate::import::ImportPlan {
+        counts: crate::store::MemberUpsert {
+            new: 3,
+            updated: 1,
+            unchanged: 10,
+            removed: 2,
+        },
+        ..Default::default()
+    };
+    update(
+        &mut state,
+        Action::ImportPreviewed {
+            path: "albo.csv".into(),
+            partial: false,
+            result: Ok((Box::new(plan), "albo.csv (CSV)".into())),
+        },
+    );
+    // `p` switches to "only add and update", which needs a new preview.
+    assert_eq!(
+        update(&mut state, Action::ModalToggle),
+        vec![Effect::PreviewImport {
+            path: "albo.csv".into(),
+            partial: true
+        }]
+    );
+    update(
+        &mut state,
+        Action::ImportPreviewed {
+            path: "albo.csv".into(),
+            partial: true,
+            result: Ok((Box::new(crate::import::ImportPlan::default()), "x".into())),
+        },
+    );
+    // Nothing to do: confirming just closes.
+    assert!(update(&mut state, Action::Confirm).is_empty());
+    assert!(state.modal.is_none());
+    // A file that cannot be read goes back to the path, with the reason.
+    update(&mut state, Action::Import(Some("nope.csv".into())));
+    update(
+        &mut state,
+        Action::ImportPreviewed {
+            path: "nope.csv".into(),
+            partial: false,
+            result: Err("impossibile leggere nope.csv".into()),
+        },
+    );
+    let Some(Modal::Import(import_flow::ImportStep::Path { error: Some(e), .. })) = &state.modal
+    else {
+        panic!("{:?}", state.modal)
+    };
+    assert!(e.contains("nope.csv"));
 }

@@ -15,16 +15,17 @@ impl ImportSummary {
             SourceKind::IniPec => "inipec",
             SourceKind::Sqlite { .. } => "sqlite",
         };
-        let table = match &self.layout.kind {
-            SourceKind::Sqlite { table } => Some(table.as_str()),
-            _ => None,
+        // A database has a table, a text file a delimiter.
+        let (table, delimiter) = match &self.layout.kind {
+            SourceKind::Sqlite { table } => (Some(table.as_str()), None),
+            _ => (None, Some((self.layout.delimiter as char).to_string())),
         };
         json!({
             "file": self.source,
             "format": format,
             "table": table,
             "encoding": self.layout.encoding.name(),
-            "delimiter": (self.layout.delimiter as char).to_string(),
+            "delimiter": delimiter,
             "dry_run": self.dry_run,
             "full_roster": self.full_roster,
             "read": self.rows_read,

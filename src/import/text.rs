@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use csv::StringRecord;
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
-use super::columns;
+use super::columns::{self, HeaderMapping};
 use super::validate::RowCollector;
 use super::{Format, ImportError, ParsedRoster, SourceKind, SourceLayout};
 use crate::domain::contact;
@@ -195,6 +195,90 @@ fn is_blank(record: &StringRecord) -> bool {
     record.iter().all(|f| f.trim().is_empty())
 }
 
+/// The shortest line that can hold a valid row (a codice fiscale alone is
+/// 16 bytes): bounds the rows expected from a file's size, so that a file of
+/// blank lines does not reserve room for millions of members.
+const MIN_ROW_BYTES: usize = 32;
+
+fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+}
+
+/// The first non-blank record, or None at the end of the text.
+fn first_record(
+    reader: &mut csv::Reader<&[u8]>,
+    record: &mut StringRecord,
+) -> Result<bool, csv::Error> {
+    while reader.read_record(record)? {
+        if !is_blank(record) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether the text is in the INI-PEC layout, as `format` says or as its
+/// first row shows.
+fn is_inipec(text: &str, format: Format) -> bool {
+    match format {
+        Format::IniPec => true,
+        Format::Csv => false,
+        Format::Auto => {
+            let mut record = StringRecord::new();
+            // A first row that cannot be read is not INI-PEC; the CSV reader
+            // will report it.
+            first_record(&mut csv_reader(text, b';'), &mut record).unwrap_or(false)
+                && looks_like_inipec(&record)
+        }
+    }
+}
+
+/// Reads the header row and maps it; refuses a file without the required columns.
+fn read_header(
+    reader: &mut csv::Reader<&[u8]>,
+    lines: &mut LineCounter<'_>,
+    source: &str,
+) -> Result<(HeaderMapping, Vec<String>), ImportError> {
+    let mut header = StringRecord::new();
+    match first_record(reader, &mut header) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ImportError::Empty {
+                file: source.to_string(),
+            });
+        }
+        Err(e) => {
+            return Err(ImportError::Csv {
+                file: source.to_string(),
+                line: e.position().map_or(1, |p| lines.line_at(p.byte())),
+                message: e.to_string(),
+            });
+        }
+    }
+    let mapping = columns::map_headers(header.iter());
+    if mapping.missing.is_empty() {
+        return Ok((mapping, header.iter().map(str::to_string).collect()));
+    }
+    Err(if has_data_instead_of_header(&header) {
+        ImportError::NoHeader {
+            file: source.to_string(),
+        }
+    } else {
+        ImportError::MissingColumns {
+            file: source.to_string(),
+            missing: mapping
+                .missing
+                .iter()
+                .map(|f| f.label().to_string())
+                .collect(),
+        }
+    })
+}
+
 /// Reads a decoded text roster: CSV with a header row, or INI-PEC.
 pub fn read_text(
     decoded: Decoded<'_>,
@@ -208,75 +292,20 @@ pub fn read_text(
             file: source.to_string(),
         });
     }
-    let new_reader = |delimiter: u8| {
-        csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes())
-    };
-    let mut reader = new_reader(b';');
-    let mut record = StringRecord::new();
-    let first = loop {
-        match reader.read_record(&mut record) {
-            Ok(true) if is_blank(&record) => continue,
-            Ok(true) => break Some(record.clone()),
-            Ok(false) => break None,
-            // A record that cannot be split here will be reported as a row below.
-            Err(_) => break None,
-        }
-    };
-    let inipec = match format {
-        Format::IniPec => true,
-        Format::Csv => false,
-        Format::Auto => first.as_ref().is_some_and(looks_like_inipec),
-    };
+    let inipec = is_inipec(text, format);
     let delimiter = if inipec { b';' } else { sniff_delimiter(text) };
-    let mut reader = new_reader(delimiter);
+    let mut reader = csv_reader(text, delimiter);
     let mut lines = LineCounter::new(text);
     let (mapping, header) = if inipec {
         (columns::inipec_mapping(), None)
     } else {
-        let header = loop {
-            match reader.read_record(&mut record) {
-                Ok(true) if is_blank(&record) => continue,
-                Ok(true) => break record.clone(),
-                Ok(false) => {
-                    return Err(ImportError::Empty {
-                        file: source.to_string(),
-                    });
-                }
-                Err(e) => {
-                    return Err(ImportError::Csv {
-                        file: source.to_string(),
-                        line: e.position().map_or(1, |p| lines.line_at(p.byte())),
-                        message: e.to_string(),
-                    });
-                }
-            }
-        };
-        let mapping = columns::map_headers(header.iter());
-        if !mapping.missing.is_empty() {
-            return Err(if has_data_instead_of_header(&header) {
-                ImportError::NoHeader {
-                    file: source.to_string(),
-                }
-            } else {
-                ImportError::MissingColumns {
-                    file: source.to_string(),
-                    missing: mapping
-                        .missing
-                        .iter()
-                        .map(|f| f.label().to_string())
-                        .collect(),
-                }
-            });
-        }
-        (mapping, Some(header.iter().map(str::to_string).collect()))
+        let (mapping, header) = read_header(&mut reader, &mut lines, source)?;
+        (mapping, Some(header))
     };
     let rejects_file = header
         .as_ref()
-        .is_some_and(|h: &Vec<String>| h.last().is_some_and(|c| c.trim() == super::REASON_COLUMN));
+        .and_then(|h| h.last())
+        .is_some_and(|last| last.trim() == super::REASON_COLUMN);
     let layout = SourceLayout {
         kind: if inipec {
             SourceKind::IniPec
@@ -289,7 +318,11 @@ pub fn read_text(
         header,
         rejects_file,
     };
-    let lines_in_file = text.bytes().filter(|&b| b == b'\n').count();
+    let expected_rows = text
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        .min(text.len() / MIN_ROW_BYTES);
     let mut rows = RowCollector::new(
         &mapping,
         ParsedRoster {
@@ -299,7 +332,7 @@ pub fn read_text(
             provided: mapping.provided(),
             ..ParsedRoster::default()
         },
-        lines_in_file,
+        expected_rows,
     );
     loop {
         let record = rows.slot();

@@ -437,72 +437,6 @@ fn abort_after_rows() -> Option<usize> {
     std::env::var(ABORT_AFTER_ROWS_ENV).ok()?.parse().ok()
 }
 
-/// New members written many rows per INSERT: one statement per row costs a
-/// statement start and reset each, a fifth of a large first import.
-struct InsertBatch<'t> {
-    tx: &'t rusqlite::Transaction<'t>,
-    now: &'t str,
-    rows: Vec<(&'t Member, bool)>,
-}
-
-impl<'t> InsertBatch<'t> {
-    /// Rows per statement; 64 x 13 parameters is far below SQLite's limit.
-    const ROWS: usize = 64;
-
-    fn new(tx: &'t rusqlite::Transaction<'t>, now: &'t str) -> Self {
-        Self {
-            tx,
-            now,
-            rows: Vec::with_capacity(Self::ROWS),
-        }
-    }
-
-    fn push(&mut self, member: &'t Member, in_roster: bool) -> rusqlite::Result<()> {
-        self.rows.push((member, in_roster));
-        if self.rows.len() == Self::ROWS {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> rusqlite::Result<()> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; self.rows.len()].join(", ");
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
-             data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
-             in_roster, created_at, updated_at)
-             VALUES {values}"
-        ))?;
-        let mut index = 0;
-        for (member, in_roster) in self.rows.drain(..) {
-            let values: [&dyn rusqlite::ToSql; 13] = [
-                &member.numero_iscrizione,
-                &member.cognome,
-                &member.nome,
-                &member.codice_fiscale,
-                &IsoDate::of(member.data_nascita),
-                &IsoDate::of(member.data_iscrizione),
-                &member.pec,
-                &member.email_servizio,
-                &member.cellulare,
-                &member.provincia,
-                &in_roster,
-                &self.now,
-                &self.now,
-            ];
-            for value in values {
-                index += 1;
-                stmt.raw_bind_parameter(index, value)?;
-            }
-        }
-        stmt.raw_execute()?;
-        Ok(())
-    }
-}
-
 /// Who imports what, and how, for [`apply`].
 struct ApplyContext<'a> {
     full_roster: bool,
@@ -531,7 +465,12 @@ fn apply(
         tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM members", [], |r| {
             r.get(0)
         })?;
-    let mut inserts = InsertBatch::new(tx, &now);
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
+         data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
+         in_roster, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+    )?;
     let mut update = tx.prepare_cached(
         "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
          codice_fiscale = ?4, data_nascita = ?5, data_iscrizione = ?6, pec = ?7,
@@ -560,7 +499,22 @@ fn apply(
             std::process::abort();
         }
         match step {
-            Step::Insert { member, in_roster } => inserts.push(member, *in_roster)?,
+            Step::Insert { member, in_roster } => {
+                insert.execute(params![
+                    member.numero_iscrizione,
+                    member.cognome,
+                    member.nome,
+                    member.codice_fiscale,
+                    IsoDate::of(member.data_nascita),
+                    IsoDate::of(member.data_iscrizione),
+                    member.pec,
+                    member.email_servizio,
+                    member.cellulare,
+                    member.provincia,
+                    in_roster,
+                    now,
+                ])?;
+            }
             Step::Update {
                 id,
                 member,
@@ -598,7 +552,6 @@ fn apply(
             }
         }
     }
-    inserts.flush()?;
     // One set-based statement for the "importato" events: on a first import of
     // a large albo, one INSERT per member would cost as much as the members.
     tx.prepare_cached(

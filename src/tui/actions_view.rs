@@ -12,6 +12,7 @@ use super::labels;
 use super::popup::centered;
 use super::theme::Theme;
 use crate::app::actions::{PasswordForm, RecoveryForm};
+use crate::app::import_flow::ImportStep;
 use crate::app::{Secret, State};
 use crate::domain::password::PasswordRule;
 use crate::i18n::T;
@@ -426,4 +427,124 @@ pub fn render_password_shown(
         lines.len() as u16 + 4,
     );
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+/// The import: the path, the reading, the preview to confirm, the writing.
+pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &ImportStep) {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut cursor = None;
+    match step {
+        ImportStep::Path { input, error } => {
+            let prompt = state.t(T::ImportPathPrompt);
+            lines.push(Line::from(vec![
+                Span::styled(prompt, theme.key()),
+                Span::raw(input.value().to_string()),
+            ]));
+            cursor = Some(prompt.chars().count() + input.visual_cursor());
+            if let Some(error) = error {
+                lines.push(Line::styled(error.clone(), theme.bad()));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(state.t(T::ImportPathKeys), theme.key()));
+        }
+        ImportStep::Reading { path, rows } => {
+            lines.push(Line::styled(path.display().to_string(), theme.title()));
+            lines.push(Line::raw(format!(
+                "{} {rows} {}",
+                state.t(T::ImportReading),
+                state.t(T::ImportRowsRead)
+            )));
+        }
+        ImportStep::Importing { path } => {
+            lines.push(Line::styled(path.display().to_string(), theme.title()));
+            lines.push(Line::raw(state.t(T::ImportWriting)));
+        }
+        ImportStep::Preview {
+            partial,
+            plan,
+            source,
+            ..
+        } => {
+            lines.push(Line::styled(source.clone(), theme.title()));
+            let c = plan.counts;
+            lines.push(Line::from(vec![
+                Span::styled(format!("{} {}", c.new, state.t(T::ImportNew)), theme.good()),
+                Span::raw(format!(
+                    " · {} {} · {} {} · ",
+                    c.updated,
+                    state.t(T::ImportUpdated),
+                    c.unchanged,
+                    state.t(T::ImportUnchanged)
+                )),
+                Span::styled(
+                    format!("{} {}", c.removed, state.t(T::ImportRemoved)),
+                    if c.removed > 0 {
+                        theme.warn()
+                    } else {
+                        theme.dim()
+                    },
+                ),
+                Span::raw(" · "),
+                Span::styled(
+                    format!("{} {}", plan.rejected, state.t(T::ImportRejected)),
+                    if plan.rejected > 0 {
+                        theme.bad()
+                    } else {
+                        theme.dim()
+                    },
+                ),
+            ]));
+            lines.push(Line::styled(
+                state.t(if *partial {
+                    T::ImportPartial
+                } else {
+                    T::ImportFull
+                }),
+                theme.dim(),
+            ));
+            let changes: Vec<_> = plan
+                .changes
+                .iter()
+                .filter(|c| c.kind != crate::store::ChangeKind::New)
+                .take(8)
+                .collect();
+            if !changes.is_empty() {
+                lines.push(Line::raw(""));
+                lines.push(Line::styled(
+                    format!("{}:", state.t(T::ImportChanges)),
+                    theme.header(),
+                ));
+                for change in changes {
+                    let what = match change.kind {
+                        crate::store::ChangeKind::Removed => state.t(T::ImportRemoved).to_string(),
+                        _ => change.fields.join(", "),
+                    };
+                    lines.push(Line::raw(format!(
+                        "  {} ({}): {what}",
+                        change.name, change.codice_fiscale
+                    )));
+                }
+            }
+            if !plan.first_rejects.is_empty() {
+                lines.push(Line::raw(""));
+                lines.push(Line::styled(
+                    format!("{}:", state.t(T::ImportRejects)),
+                    theme.bad(),
+                ));
+                for reject in plan.first_rejects.iter().take(8) {
+                    lines.push(Line::raw(format!("  {reject}")));
+                }
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(state.t(T::ImportPreviewKeys), theme.key()));
+        }
+    }
+    let inner = window(frame, state.t(T::ImportTitle), 96, lines.len() as u16 + 2);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    if let Some(x) = cursor {
+        frame.set_cursor_position((
+            (inner.x + x as u16).min(inner.right().saturating_sub(1)),
+            inner.y,
+        ));
+    }
 }

@@ -10,6 +10,7 @@ use crossterm::event::{
 use ratatui::layout::Rect;
 
 use super::{members, view};
+use crate::app::import_flow::ImportStep;
 use crate::app::{Action, CHASE, Command, Modal, Screen, State};
 
 /// Where a binding applies.
@@ -188,6 +189,7 @@ const DEFAULTS: &[(&str, Command)] = &[
     ("p", Command::ResetPassword),
     ("J", Command::Jobs),
     ("A", Command::Audit),
+    ("I", Command::Import),
 ];
 
 impl Default for Keymap {
@@ -335,6 +337,18 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
                     Some(Action::FormGenerate)
                 }
                 _ => tui_input::backend::crossterm::to_input_request(event).map(Action::FormEdit),
+            };
+        }
+        Some(Modal::Import(step)) => {
+            return match (step, key.code) {
+                (_, KeyCode::Esc) => Some(Action::Cancel),
+                (_, KeyCode::Enter) => Some(Action::Confirm),
+                (ImportStep::Path { .. }, KeyCode::Tab) => Some(Action::FormNextField),
+                (ImportStep::Path { .. }, _) => {
+                    tui_input::backend::crossterm::to_input_request(event).map(Action::FormEdit)
+                }
+                (ImportStep::Preview { .. }, KeyCode::Char('p')) => Some(Action::ModalToggle),
+                _ => None,
             };
         }
         Some(Modal::PasswordShown { .. }) => {

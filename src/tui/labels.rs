@@ -77,6 +77,7 @@ pub fn command(command: Command) -> T {
         Command::ResetPassword => T::KeyResetPassword,
         Command::Jobs => T::KeyJobs,
         Command::Audit => T::KeyAudit,
+        Command::Import => T::KeyImport,
         Command::Chase(c) => category(c),
     }
 }

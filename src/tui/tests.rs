@@ -347,6 +347,50 @@ fn audit_trail() {
 }
 
 #[test]
+fn import_preview() {
+    use crate::store::{ChangeKind, MemberUpsert, PlannedChange};
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Import(Some("albo-2026.csv".into())));
+    let plan = crate::import::ImportPlan {
+        counts: MemberUpsert { new: 12, updated: 2, unchanged: 1480, removed: 1 },
+        full_roster: true,
+        changes: vec![
+            PlannedChange {
+                kind: ChangeKind::Updated,
+                member_id: Some(4),
+                codice_fiscale: "RSSMRA85T10A562S".into(),
+                name: "Rossi Mario".into(),
+                fields: vec!["e-mail di servizio", "cellulare"],
+            },
+            PlannedChange {
+                kind: ChangeKind::Removed,
+                member_id: Some(9),
+                codice_fiscale: "VRDGPP80A01H501U".into(),
+                name: "Verdi Giuseppe".into(),
+                fields: vec![],
+            },
+        ],
+        first_rejects: vec![crate::import::Reject {
+            line: 17,
+            field: Some("Codice Fiscale".into()),
+            reason: "carattere di controllo errato: atteso 'S', trovato 'T'".into(),
+            record: vec![],
+            keys: vec![],
+        }],
+        rejected: 1,
+    };
+    update(
+        &mut state,
+        Action::ImportPreviewed {
+            path: "albo-2026.csv".into(),
+            partial: false,
+            result: Ok((Box::new(plan), "albo-2026.csv (CSV, separatore \";\", windows-1252)".into())),
+        },
+    );
+    insta::assert_snapshot!(snapshot(&state, 110, 24));
+}
+
+#[test]
 fn colours_mark_states_and_no_color_removes_them() {
     let state = fixtures::state(Lang::It);
     let find = |terminal: &Terminal<TestBackend>, needle: &str| {

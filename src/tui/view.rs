@@ -85,6 +85,7 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
         Some(Modal::ConfirmReset { entry, .. }) => {
             actions_view::render_confirm_reset(frame, state, theme, *entry)
         }
+        Some(Modal::Import(step)) => actions_view::render_import(frame, state, theme, step),
         Some(Modal::PasswordShown { address, password }) => {
             actions_view::render_password_shown(frame, state, theme, address, password)
         }
