@@ -34,32 +34,18 @@ pub enum Control {
     Cancel,
 }
 
-/// The audit record of a resend, single or in a job.
-pub fn resend_result(
+/// The audit record of one action: what was done and, on failure, the
+/// provider's error in Italian. A failure with no answer is `transient`.
+pub fn action_result(
     address: &str,
     member_id: Option<i64>,
     operator: &str,
-    result: Result<&ResendResponse, &ProviderError>,
+    result: Result<(String, Option<MailboxChange>), (String, &ProviderError)>,
 ) -> ActionResult {
     let (detail, outcome, change, transient) = match result {
-        Ok(answer) => (
-            format!(
-                "reinvio e-mail di recupero a {}, link valido fino a {}",
-                answer.sent_to_masked,
-                crate::i18n::format_datetime(answer.link_expires_at)
-            ),
-            Outcome::Ok,
-            Some(MailboxChange::LinkSent {
-                sent_at: answer.link_sent_at,
-                expires_at: answer.link_expires_at,
-            }),
-            false,
-        ),
-        Err(error) => (
-            format!(
-                "reinvio e-mail di recupero non riuscito: {}",
-                error.message_it()
-            ),
+        Ok((detail, change)) => (detail, Outcome::Ok, change, false),
+        Err((what, error)) => (
+            format!("{what}: {}", error.message_it()),
             Outcome::Failed,
             None,
             error.is_transient(),
@@ -77,6 +63,30 @@ pub fn resend_result(
     }
 }
 
+/// The audit record of a resend, single or in a job.
+pub fn resend_result(
+    address: &str,
+    member_id: Option<i64>,
+    operator: &str,
+    result: Result<&ResendResponse, &ProviderError>,
+) -> ActionResult {
+    let result = match result {
+        Ok(answer) => Ok((
+            format!(
+                "reinvio e-mail di recupero a {}, link valido fino a {}",
+                answer.sent_to_masked,
+                crate::i18n::format_datetime(answer.link_expires_at)
+            ),
+            Some(MailboxChange::LinkSent {
+                sent_at: answer.link_sent_at,
+                expires_at: answer.link_expires_at,
+            }),
+        )),
+        Err(error) => Err(("reinvio e-mail di recupero non riuscito".to_string(), error)),
+    };
+    action_result(address, member_id, operator, result)
+}
+
 /// The audit record of a change of recovery contacts. Only masked values are
 /// written: the log is read by many, the contacts are personal data.
 pub fn recovery_result(
@@ -88,41 +98,43 @@ pub fn recovery_result(
 ) -> ActionResult {
     let email_masked = request.email.as_deref().map(contact::mask_email);
     let mobile_masked = request.mobile.as_deref().map(contact::mask_mobile);
-    let shown: Vec<String> = [email_masked.clone(), mobile_masked.clone()]
+    let shown = [email_masked.clone(), mobile_masked.clone()]
         .into_iter()
         .flatten()
-        .collect();
-    let (detail, outcome, change, transient) = match result {
-        Ok(()) => (
-            format!("contatti di recupero impostati: {}", shown.join(", ")),
-            Outcome::Ok,
+        .collect::<Vec<_>>()
+        .join(", ");
+    let result = match result {
+        Ok(()) => Ok((
+            format!("contatti di recupero impostati: {shown}"),
             Some(MailboxChange::RecoveryContacts {
                 email_masked,
                 mobile_masked,
             }),
-            false,
-        ),
-        Err(error) => (
-            format!(
-                "impostazione dei contatti di recupero ({}) non riuscita: {}",
-                shown.join(", "),
-                error.message_it()
-            ),
-            Outcome::Failed,
-            None,
-            error.is_transient(),
-        ),
+        )),
+        Err(error) => Err((
+            format!("impostazione dei contatti di recupero ({shown}) non riuscita"),
+            error,
+        )),
     };
-    ActionResult {
-        address: address.to_string(),
-        member_id,
-        operator: operator.to_string(),
-        at: Utc::now(),
-        detail,
-        outcome,
-        change,
-        transient,
-    }
+    action_result(address, member_id, operator, result)
+}
+
+/// The audit record of a password reset: that it happened, never the password.
+pub fn reset_result(
+    address: &str,
+    member_id: Option<i64>,
+    operator: &str,
+    result: Result<(), &ProviderError>,
+) -> ActionResult {
+    let result = match result {
+        Ok(()) => Ok((
+            "reset della password: temporanea comunicata all'iscritto, da cambiare al primo accesso"
+                .to_string(),
+            Some(MailboxChange::PasswordReset),
+        )),
+        Err(error) => Err(("reset della password non riuscito".to_string(), error)),
+    };
+    action_result(address, member_id, operator, result)
 }
 
 /// Sends one item with its stored key and returns the record to store.
@@ -148,16 +160,17 @@ async fn perform(
             {
                 Ok(Some(request)) => request,
                 Ok(None) | Err(_) => {
-                    return ActionResult {
-                        address: item.address.clone(),
-                        member_id: item.member_id,
-                        operator: operator.to_string(),
-                        at: Utc::now(),
-                        detail: "contatti di recupero mancanti nella coda".to_string(),
-                        outcome: Outcome::Failed,
-                        change: None,
-                        transient: false,
-                    };
+                    let missing =
+                        ProviderError::Contract("contatti di recupero mancanti nella coda".into());
+                    return action_result(
+                        &item.address,
+                        item.member_id,
+                        operator,
+                        Err((
+                            "impostazione dei contatti di recupero non riuscita".into(),
+                            &missing,
+                        )),
+                    );
                 }
             };
             let result = client

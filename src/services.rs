@@ -14,7 +14,7 @@ use crate::app::{Action, Effect, Snapshot};
 use crate::provider::api::RecoveryContactsRequest;
 use crate::provider::{ProviderClient, client::new_idempotency_key};
 use crate::queue::{self, Control};
-use crate::store::{ActionResult, MailboxChange, Outcome, Store};
+use crate::store::{ActionResult, Store};
 
 /// What the effects need: where the store is, how to reach the provider, and
 /// who is at the keyboard.
@@ -277,23 +277,24 @@ impl Services {
                 password,
             } => {
                 self.single_action(tx, move |client, operator| async move {
-                    let result = client.reset_password(&address, &password.0, &new_idempotency_key()).await;
+                    let result = client
+                        .reset_password(&address, &password.0, &new_idempotency_key())
+                        .await;
                     // The log says that a reset happened, never the password.
-                    let record = ActionResult {
-                        address: address.clone(),
+                    let record = queue::reset_result(
+                        &address,
                         member_id,
-                        operator,
-                        at: Utc::now(),
-                        detail: match &result {
-                            Ok(_) => "reset della password: temporanea comunicata all'iscritto, da cambiare al primo accesso".to_string(),
-                            Err(e) => format!("reset della password non riuscito: {}", e.message_it()),
-                        },
-                        outcome: if result.is_ok() { Outcome::Ok } else { Outcome::Failed },
-                        change: Some(MailboxChange::PasswordReset),
-                        transient: result.as_ref().is_err_and(|e| e.is_transient()),
-                    };
+                        &operator,
+                        result.as_ref().map(drop),
+                    );
                     let answer = result.map(|_| password).map_err(|e| e.message_it());
-                    (record, Action::PasswordResetFinished { address, result: answer })
+                    (
+                        record,
+                        Action::PasswordResetFinished {
+                            address,
+                            result: answer,
+                        },
+                    )
                 });
             }
             Effect::StartJob { kind, items } => {

@@ -244,6 +244,19 @@ pub fn edit(input: &mut Input, request: InputRequest) {
     input.handle(request);
 }
 
+/// Closes the confirmation and sends a single action for `entry`.
+fn send_single(
+    state: &mut State,
+    entry: usize,
+    make: impl FnOnce(Option<i64>, String) -> Effect,
+) -> Vec<Effect> {
+    let e = &state.entries[entry];
+    let (member_id, address) = (e.member_id, e.address().to_string());
+    state.in_flight.insert(address.clone());
+    state.modal = None;
+    vec![make(member_id, address)]
+}
+
 /// Keys and results for the action modals. `None`: not this module's business.
 pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
     let modal = state.modal.as_mut()?;
@@ -370,42 +383,28 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
             entry,
             email,
             mobile,
-        } => {
-            if confirm {
-                let e = &state.entries[*entry];
-                let effect = Effect::SetRecovery {
-                    member_id: e.member_id,
-                    address: e.address().to_string(),
-                    email: email.clone(),
-                    mobile: mobile.clone(),
-                };
-                state.in_flight.insert(e.address().to_string());
-                state.modal = None;
-                vec![effect]
-            } else {
-                if cancel {
-                    state.modal = None;
-                }
-                vec![]
-            }
+        } if confirm => {
+            let (entry, email, mobile) = (*entry, email.clone(), mobile.clone());
+            send_single(state, entry, |member_id, address| Effect::SetRecovery {
+                member_id,
+                address,
+                email,
+                mobile,
+            })
         }
-        Modal::ConfirmReset { entry, password } => {
-            if confirm {
-                let e = &state.entries[*entry];
-                let effect = Effect::ResetPassword {
-                    member_id: e.member_id,
-                    address: e.address().to_string(),
-                    password: password.clone(),
-                };
-                state.in_flight.insert(e.address().to_string());
+        Modal::ConfirmReset { entry, password } if confirm => {
+            let (entry, password) = (*entry, password.clone());
+            send_single(state, entry, |member_id, address| Effect::ResetPassword {
+                member_id,
+                address,
+                password,
+            })
+        }
+        Modal::ConfirmRecovery { .. } | Modal::ConfirmReset { .. } => {
+            if cancel {
                 state.modal = None;
-                vec![effect]
-            } else {
-                if cancel {
-                    state.modal = None;
-                }
-                vec![]
             }
+            vec![]
         }
         Modal::PasswordShown { password, .. } => match action {
             Action::Copy => vec![Effect::Clipboard(password.clone())],
