@@ -192,6 +192,9 @@ fn open(path: &Path) -> Result<Store, QueueError> {
     Ok(Store::open(path)?)
 }
 
+/// Results stored in one transaction at most.
+const WRITE_BATCH: usize = 256;
+
 /// Runs job `job_id` until no item is pending, or until cancelled. Progress
 /// is reported after each stored result. Returns the final counts.
 pub async fn run_job(
@@ -217,20 +220,25 @@ pub async fn run_job(
     .map_err(|e| QueueError::Interrupted(e.to_string()))??;
     progress(job.counts);
 
-    // One writer thread owns the store connection: each result is committed as
-    // it arrives, in arrival order, without a connection per request.
+    // One writer thread owns the store connection. Each result is committed as
+    // soon as it arrives; results that arrive together share one transaction,
+    // so thousands of answers do not mean thousands of commits.
     let (results_tx, results_rx) = std::sync::mpsc::channel::<(JobItem, ActionResult)>();
     let writer = {
         let path = path.clone();
         let mut counts = job.counts;
         std::thread::spawn(move || -> Result<JobCounts, QueueError> {
             let mut store = open(&path)?;
-            for (item, result) in results_rx {
-                store.finish_item(&item, &result)?;
-                counts.pending -= 1;
-                match result.outcome {
-                    Outcome::Ok => counts.done += 1,
-                    Outcome::Failed => counts.failed += 1,
+            while let Ok(first) = results_rx.recv() {
+                let mut batch = vec![first];
+                batch.extend(results_rx.try_iter().take(WRITE_BATCH - 1));
+                store.finish_items(&batch)?;
+                for (_, result) in &batch {
+                    counts.pending -= 1;
+                    match result.outcome {
+                        Outcome::Ok => counts.done += 1,
+                        Outcome::Failed => counts.failed += 1,
+                    }
                 }
                 progress(counts);
             }

@@ -349,29 +349,42 @@ impl Store {
     /// Stores one item's result, its audit event and the mailbox change in one
     /// transaction.
     pub fn finish_item(&mut self, item: &JobItem, action: &ActionResult) -> Result<()> {
+        self.finish_items(&[(item.clone(), action.clone())])
+    }
+
+    /// Stores results that arrived together in one transaction: each with its
+    /// audit event and mailbox change, all or none.
+    pub fn finish_items(&mut self, results: &[(JobItem, ActionResult)]) -> Result<()> {
         let to_err = super::sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&to_err)?;
-        let status = match action.outcome {
-            Outcome::Ok => ItemStatus::Done,
-            Outcome::Failed => ItemStatus::Failed,
-        };
-        tx.execute(
-            "UPDATE job_items SET status = ?3, attempts = attempts + 1, result = ?4,
-             transient = ?5, updated_at = ?6 WHERE job_id = ?1 AND position = ?2",
-            params![
-                item.job_id,
-                item.position,
-                status.code(),
-                action.detail,
-                action.transient,
-                ts(action.at)
-            ],
-        )
-        .map_err(&to_err)?;
-        write_action(&tx, action).map_err(&to_err)?;
+        {
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE job_items SET status = ?3, attempts = attempts + 1, result = ?4,
+                     transient = ?5, updated_at = ?6 WHERE job_id = ?1 AND position = ?2",
+                )
+                .map_err(&to_err)?;
+            for (item, action) in results {
+                let status = match action.outcome {
+                    Outcome::Ok => ItemStatus::Done,
+                    Outcome::Failed => ItemStatus::Failed,
+                };
+                update
+                    .execute(params![
+                        item.job_id,
+                        item.position,
+                        status.code(),
+                        action.detail,
+                        action.transient,
+                        ts(action.at)
+                    ])
+                    .map_err(&to_err)?;
+                write_action(&tx, action).map_err(&to_err)?;
+            }
+        }
         tx.commit().map_err(&to_err)
     }
 
