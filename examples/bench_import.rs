@@ -20,7 +20,7 @@ use encoding_rs::WINDOWS_1252;
 use pecdesk::domain::DEFAULT_PEC_DOMAIN;
 use pecdesk::import::{self, CsvStyle, ImportOptions};
 use pecdesk::sample::generate_roster;
-use pecdesk::store::Store;
+use pecdesk::store::{IMPORT_CACHE_KIB, Store};
 
 const MAX_RATIO: f64 = 1.5;
 const MAX_SECONDS_PER_100K: f64 = 1.0;
@@ -49,12 +49,22 @@ fn pecdesk_import(
     Ok((read, total))
 }
 
-/// The reference: nothing but decode, parse and insert.
-fn reference_import(file: &Path, store_path: &Path, rows: usize) -> Result<Duration, Error> {
+/// The reference: nothing but decode, parse and insert. With `cache_kib`,
+/// SQLite's page cache is raised as pecdesk's import raises it, for a
+/// like-for-like comparison; without, SQLite's default (2 MB).
+fn reference_import(
+    file: &Path,
+    store_path: &Path,
+    rows: usize,
+    cache_kib: Option<i64>,
+) -> Result<Duration, Error> {
     // The same schema and settings, created outside the timing as for pecdesk.
     drop(Store::open(store_path)?);
     let mut conn = rusqlite::Connection::open(store_path)?;
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    if let Some(kib) = cache_kib {
+        conn.pragma_update(None, "cache_size", -kib)?;
+    }
     let start = Instant::now();
     let bytes = std::fs::read(file)?;
     let text = WINDOWS_1252.decode_without_bom_handling(&bytes).0;
@@ -121,41 +131,62 @@ fn main() -> Result<(), Error> {
     );
     let mut ours: Option<(Duration, Duration)> = None;
     let mut reference: Option<Duration> = None;
+    let mut reference_cached: Option<Duration> = None;
+    let best = |best: &mut Option<Duration>, time: Duration| {
+        if best.is_none_or(|b| time < b) {
+            *best = Some(time);
+        }
+    };
     for run in 0..runs {
-        // Alternate the order so that neither always runs second.
-        for ours_now in [run % 2 == 0, run % 2 != 0] {
-            let store_path = dir.path().join(format!("run{run}-{ours_now}.db"));
-            if ours_now {
-                let timing = pecdesk_import(&file, &store_path, rows)?;
-                if ours.is_none_or(|best| timing.1 < best.1) {
-                    ours = Some(timing);
+        // Rotate the order so that none always runs first.
+        for turn in 0..3 {
+            let store_path = dir.path().join(format!("run{run}-{turn}.db"));
+            match (run + turn) % 3 {
+                0 => {
+                    let timing = pecdesk_import(&file, &store_path, rows)?;
+                    if ours.is_none_or(|b| timing.1 < b.1) {
+                        ours = Some(timing);
+                    }
                 }
-            } else {
-                let total = reference_import(&file, &store_path, rows)?;
-                if reference.is_none_or(|best| total < best) {
-                    reference = Some(total);
-                }
+                1 => best(
+                    &mut reference,
+                    reference_import(&file, &store_path, rows, None)?,
+                ),
+                _ => best(
+                    &mut reference_cached,
+                    reference_import(&file, &store_path, rows, Some(IMPORT_CACHE_KIB))?,
+                ),
             }
         }
     }
-    let ((read, total), reference) = (ours.ok_or("no run")?, reference.ok_or("no run")?);
+    let ((read, total), reference, reference_cached) = (
+        ours.ok_or("no run")?,
+        reference.ok_or("no run")?,
+        reference_cached.ok_or("no run")?,
+    );
     println!(
-        "pecdesk      {:>6.3} s {:>6.0}k righe/s  (lettura e validazione {:.3} s, archivio {:.3} s)",
+        "pecdesk        {:>6.3} s {:>6.0}k righe/s  (lettura e validazione {:.3} s, archivio {:.3} s)",
         total.as_secs_f64(),
         thousands_per_second(rows, total),
         read.as_secs_f64(),
         (total - read).as_secs_f64()
     );
     println!(
-        "riferimento  {:>6.3} s {:>6.0}k righe/s  (csv + un INSERT preparato, nessuna validazione)",
+        "riferimento    {:>6.3} s {:>6.0}k righe/s  (csv + un INSERT preparato, nessuna validazione)",
         reference.as_secs_f64(),
         thousands_per_second(rows, reference)
+    );
+    println!(
+        "rif. + cache   {:>6.3} s {:>6.0}k righe/s  (lo stesso con la cache di SQLite di pecdesk: {:.2}x)",
+        reference_cached.as_secs_f64(),
+        thousands_per_second(rows, reference_cached),
+        total.as_secs_f64() / reference_cached.as_secs_f64()
     );
     let ratio = total.as_secs_f64() / reference.as_secs_f64();
     let per_100k = total.as_secs_f64() * 100_000.0 / rows as f64;
     let ok = ratio <= MAX_RATIO && per_100k <= MAX_SECONDS_PER_100K;
     println!(
-        "rapporto     {ratio:.2}x (limite {MAX_RATIO}x); {per_100k:.3} s per 100k righe (limite {MAX_SECONDS_PER_100K} s): {}",
+        "rapporto       {ratio:.2}x (limite {MAX_RATIO}x); {per_100k:.3} s per 100k righe (limite {MAX_SECONDS_PER_100K} s): {}",
         if ok { "OK" } else { "OLTRE IL LIMITE" }
     );
     if check && !ok {

@@ -3,15 +3,15 @@
 //! result on stdout, and exit codes (0 done, 1 done with failures, 2 usage or
 //! configuration, 3 provider unreachable).
 
-use std::fs::File;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::domain::Category;
+pub use crate::lock::{AlreadyRunning, JobLock, lock};
 use crate::provider::{ProviderClient, ProviderError};
 use crate::queue::{self, Control};
 use crate::store::{Event, JobCounts, JobKind, NewJobItem, RosterEntry, Store};
@@ -22,16 +22,6 @@ use crate::store::{Event, JobCounts, JobKind, NewJobItem, RosterEntry, Store};
 pub struct DoneWithFailures {
     pub failed: usize,
     pub total: usize,
-}
-
-/// Another run of the same job holds the lock.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "un'altra esecuzione di \"{job}\" è in corso su questo archivio ({lock}); riprovare più tardi"
-)]
-pub struct AlreadyRunning {
-    pub job: String,
-    pub lock: PathBuf,
 }
 
 /// The process exit code for the outcome of a command.
@@ -48,30 +38,6 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         })
     });
     if unreachable { 3 } else { 2 }
-}
-
-/// An exclusive lock on `<store>.<job>.lock`, held until dropped, so two cron
-/// runs of one job never overlap. The OS releases it if the process dies.
-pub struct JobLock {
-    _file: File,
-}
-
-pub fn lock(store_path: &Path, job: &str) -> anyhow::Result<JobLock> {
-    let lock = store_path.with_extension(format!("{job}.lock"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)?;
-    match file.try_lock() {
-        Ok(()) => Ok(JobLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(AlreadyRunning {
-            job: job.to_string(),
-            lock,
-        }
-        .into()),
-        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-    }
 }
 
 /// Parses durations such as `2d`, `12h`, `30m`.
@@ -341,7 +307,7 @@ pub async fn queue_resume(
     }
     let client = client
         .ok_or_else(|| anyhow::anyhow!("nessun gestore configurato: indicare provider_url"))?;
-    let _lock = lock(store_path, "queue")?;
+    // `queue::run_job` holds the queue's lock while it runs each job.
     let mut failed = 0;
     let mut total = 0;
     for job in jobs {

@@ -16,6 +16,7 @@ pub mod headless;
 pub mod export;
 pub mod i18n;
 pub mod import;
+pub mod lock;
 pub mod logging;
 pub mod provider;
 pub mod queue;

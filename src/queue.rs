@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
 
 use crate::domain::contact;
@@ -24,6 +24,9 @@ pub enum QueueError {
     NoSuchJob(i64),
     #[error("lavoro interrotto: {0}")]
     Interrupted(String),
+    /// Another process (the console or a cron run) is running the queue.
+    #[error(transparent)]
+    Busy(#[from] crate::lock::LockError),
 }
 
 /// What the operator asks of a running job.
@@ -94,7 +97,7 @@ pub fn recovery_result(
     member_id: Option<i64>,
     operator: &str,
     request: &RecoveryContactsRequest,
-    result: Result<(), &ProviderError>,
+    result: Result<DateTime<Utc>, &ProviderError>,
 ) -> ActionResult {
     let email_masked = request.email.as_deref().map(contact::mask_email);
     let mobile_masked = request.mobile.as_deref().map(contact::mask_mobile);
@@ -104,11 +107,12 @@ pub fn recovery_result(
         .collect::<Vec<_>>()
         .join(", ");
     let result = match result {
-        Ok(()) => Ok((
+        Ok(updated_at) => Ok((
             format!("contatti di recupero impostati: {shown}"),
             Some(MailboxChange::RecoveryContacts {
                 email_masked,
                 mobile_masked,
+                updated_at,
             }),
         )),
         Err(error) => Err((
@@ -124,13 +128,13 @@ pub fn reset_result(
     address: &str,
     member_id: Option<i64>,
     operator: &str,
-    result: Result<(), &ProviderError>,
+    result: Result<DateTime<Utc>, &ProviderError>,
 ) -> ActionResult {
     let result = match result {
-        Ok(()) => Ok((
+        Ok(updated_at) => Ok((
             "reset della password: temporanea comunicata all'iscritto, da cambiare al primo accesso"
                 .to_string(),
-            Some(MailboxChange::PasswordReset),
+            Some(MailboxChange::PasswordReset { updated_at }),
         )),
         Err(error) => Err(("reset della password non riuscito".to_string(), error)),
     };
@@ -176,13 +180,13 @@ async fn perform(
             let result = client
                 .set_recovery_contacts(&item.address, &request, &item.idempotency_key)
                 .await
-                .map(drop);
+                .map(|dto| dto.updated_at);
             recovery_result(
                 &item.address,
                 item.member_id,
                 operator,
                 &request,
-                result.as_ref().map(|_| ()),
+                result.as_ref().copied(),
             )
         }
     }
@@ -206,6 +210,9 @@ pub async fn run_job(
     mut control: watch::Receiver<Control>,
     progress: impl Fn(JobCounts) + Send + 'static,
 ) -> Result<JobCounts, QueueError> {
+    // One runner of the queue per store: two processes resuming the same job
+    // would each record its results.
+    let _lock = crate::lock::try_lock(store_path, "queue")?;
     let path: PathBuf = store_path.to_path_buf();
     let (job, items) = tokio::task::spawn_blocking({
         let path = path.clone();

@@ -250,16 +250,16 @@ impl Services {
                     let result = client
                         .set_recovery_contacts(&address, &request, &new_idempotency_key())
                         .await
-                        .map(drop);
+                        .map(|dto| dto.updated_at);
                     let record = queue::recovery_result(
                         &address,
                         member_id,
                         &operator,
                         &request,
-                        result.as_ref().map(|_| ()),
+                        result.as_ref().copied(),
                     );
                     let answer = match &result {
-                        Ok(()) => Ok(record.detail.clone()),
+                        Ok(_) => Ok(record.detail.clone()),
                         Err(e) => Err(e.message_it()),
                     };
                     (
@@ -285,7 +285,7 @@ impl Services {
                         &address,
                         member_id,
                         &operator,
-                        result.as_ref().map(drop),
+                        result.as_ref().map(|dto| dto.updated_at),
                     );
                     let answer = result.map(|_| password).map_err(|e| e.message_it());
                     (

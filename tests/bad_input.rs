@@ -64,12 +64,21 @@ async fn env() -> Env {
     let members = members();
     let mut store = Store::open(&db).unwrap();
     store
-        .upsert_members(&IncomingRoster::full(&members[..40]), "setup", "t", Utc::now())
+        .upsert_members(
+            &IncomingRoster::full(&members[..40]),
+            "setup",
+            "t",
+            Utc::now(),
+        )
         .unwrap();
     drop(store);
-    let sim = sim::start(&members, SimConfig::new(TOKEN), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = sim::start(
+        &members,
+        SimConfig::new(TOKEN),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let client = ProviderClient::new(ClientConfig::new(sim.base_url(), TOKEN)).unwrap();
     pecdesk::sync::run(&db, &client, "setup").await.unwrap();
     sim.shutdown().await;
@@ -180,7 +189,10 @@ async fn configuration_files_missing_empty_mistyped_or_with_unknown_keys() {
         ("cutover = \"domani\"\n", &["cutover", "domani"][..]),
         ("[keys]\nresend = 3\n", &["resend"][..]),
         ("colore = \"rosso\"\n", &["colore"][..]),
-        ("provider_urll = \"https://x.example\"\n", &["provider_urll"][..]),
+        (
+            "provider_urll = \"https://x.example\"\n",
+            &["provider_urll"][..],
+        ),
         ("max_in_flight = 0\n", &["max_in_flight", "0"][..]),
         ("max_in_flight = 1000\n", &["max_in_flight", "1000"][..]),
         ("sync_interval_secs = 1\n", &["sync_interval_secs"][..]),
@@ -200,7 +212,11 @@ async fn configuration_files_missing_empty_mistyped_or_with_unknown_keys() {
     assert_refused(&import(&latin1), 2, &["config-latin1.toml"]);
     // A directory where the file should be.
     assert_refused(&import(env.dir.path()), 2, &["configurazione"]);
-    assert_eq!(env.bytes(), before, "a refused configuration changed the store");
+    assert_eq!(
+        env.bytes(),
+        before,
+        "a refused configuration changed the store"
+    );
 
     // Empty: every default, and the import goes through.
     let empty = env.dir.path().join("vuoto.toml");
@@ -222,24 +238,45 @@ async fn command_line_values_out_of_range() {
         (vec!["resend", "--older-than", "2weeks"], vec!["2weeks"]),
         (vec!["resend", "--older-than=-3d"], vec!["-3d"]),
         (vec!["resend", "--state", "nope"], vec!["nope"]),
-        (vec!["export", "--out", &x_csv, "--state", "NOPE"], vec!["NOPE"]),
-        (vec!["export", "--out", &x_csv, "--format", "xls"], vec!["xls"]),
-        (vec!["audit", "export", "--out", &a_csv, "--since", "ieri"], vec!["ieri"]),
+        (
+            vec!["export", "--out", &x_csv, "--state", "NOPE"],
+            vec!["NOPE"],
+        ),
+        (
+            vec!["export", "--out", &x_csv, "--format", "xls"],
+            vec!["xls"],
+        ),
+        (
+            vec!["audit", "export", "--out", &a_csv, "--since", "ieri"],
+            vec!["ieri"],
+        ),
         (
             vec!["audit", "export", "--out", &a_csv, "--since", "31/02/2026"],
             vec!["31/02/2026"],
         ),
         (vec!["sim", "--port", "70000"], vec!["70000"]),
-        (vec!["sim", "--port", "0", "--fail-rate", "2"], vec!["fail-rate"]),
-        (vec!["sim", "--port", "0", "--cutover", "presto"], vec!["presto"]),
+        (
+            vec!["sim", "--port", "0", "--fail-rate", "2"],
+            vec!["fail-rate"],
+        ),
+        (
+            vec!["sim", "--port", "0", "--cutover", "presto"],
+            vec!["presto"],
+        ),
         (vec!["import", "--format", "xml", "albo.csv"], vec!["xml"]),
         (vec!["nonesiste"], vec!["nonesiste"]),
-        (vec!["sync", "--provider", "ftp://gestore.example"], vec!["ftp"]),
+        (
+            vec!["sync", "--provider", "ftp://gestore.example"],
+            vec!["ftp"],
+        ),
         (
             vec!["sync", "--provider", "http://gestore.example"],
             vec!["http://gestore.example", "https://"],
         ),
-        (vec!["sync", "--provider", "non è un indirizzo"], vec!["indirizzo"]),
+        (
+            vec!["sync", "--provider", "non è un indirizzo"],
+            vec!["indirizzo"],
+        ),
     ];
     for (args, words) in cases {
         let started = Instant::now();
@@ -252,7 +289,11 @@ async fn command_line_values_out_of_range() {
             started.elapsed()
         );
     }
-    assert_eq!(env.bytes(), before, "a refused command line changed the store");
+    assert_eq!(
+        env.bytes(),
+        before,
+        "a refused command line changed the store"
+    );
 }
 
 /// A tiny HTTP server answering every request with `answer(path)`, for as
@@ -341,18 +382,32 @@ async fn provider_answers_malformed_truncated_enormous_or_in_the_wrong_schema() 
             http("418 I'm a teapot", b"teapot"),
             &["418", "teapot"],
         ),
-        ("enormous", http("200 OK", &enormous_body()), &["illeggibile", "aaaa"]),
+        (
+            "enormous",
+            http("200 OK", &enormous_body()),
+            &["illeggibile", "aaaa"],
+        ),
     ];
     for (what, answer, words) in cases {
         let before = env.contents();
         let url = serve(move |_| answer.clone());
         let started = Instant::now();
-        let output = env.pecdesk(Some(&url)).arg("--config").arg(&env.config).arg("sync").output().unwrap();
+        let output = env
+            .pecdesk(Some(&url))
+            .arg("--config")
+            .arg(&env.config)
+            .arg("sync")
+            .output()
+            .unwrap();
         let err = stderr(&output);
         // A provider that answers nonsense is not unreachable: exit 2.
         assert_refused(&output, 2, words);
         assert!(err.contains("inatteso"), "{what}: {err}");
-        assert!(err.len() < 2_000, "{what}: the message quotes too much ({} bytes)", err.len());
+        assert!(
+            err.len() < 2_000,
+            "{what}: the message quotes too much ({} bytes)",
+            err.len()
+        );
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{what}: took {:?}",
@@ -396,7 +451,9 @@ async fn a_truncated_answer_is_retried_then_given_up_cleanly() {
     // The same through sync: nothing stored changes but the failed run.
     let env = env().await;
     let before = env.contents();
-    let err = pecdesk::sync::run(&env.db, &client, "prova").await.unwrap_err();
+    let err = pecdesk::sync::run(&env.db, &client, "prova")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("tentativi"), "{err}");
     let after = env.contents();
     assert_eq!(
@@ -442,7 +499,8 @@ async fn a_store_that_is_not_sqlite_or_from_a_newer_pecdesk() {
     // Not SQLite: a text file, a spreadsheet saved over it, half a header.
     for junk in [
         &b"numero;cognome;nome\r\n1;Rossi;Mario\r\n"[..],
-        &b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00 this was a .xlsx file and nothing else"[..],
+        &b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00 this was a .xlsx file and nothing else"
+            [..],
         &[b'x'; 8192][..],
     ] {
         std::fs::write(&env.db, junk).unwrap();
@@ -467,7 +525,11 @@ async fn a_store_that_is_not_sqlite_or_from_a_newer_pecdesk() {
         assert_refused(
             &output,
             2,
-            &["ordine.db", "più recente", &(Store::schema_version() + 7).to_string()],
+            &[
+                "ordine.db",
+                "più recente",
+                &(Store::schema_version() + 7).to_string(),
+            ],
         );
         assert_eq!(env.bytes(), before, "{args:?}");
     }

@@ -619,7 +619,7 @@ fn inipec_round_trip_changes_nothing() {
 /// A full roster: the layout has no data di nascita, e-mail, cellulare or
 /// provincia, and importing it back must keep them.
 #[test]
-#[ignore = "the importer still clears the fields an INI-PEC file does not carry (data di nascita, e-mail, cellulare, provincia)"]
+
 fn inipec_round_trip_keeps_what_the_layout_does_not_carry() {
     let dir = tempfile::tempdir().unwrap();
     let store = sample_store(dir.path(), |_| {});

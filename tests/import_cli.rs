@@ -273,6 +273,7 @@ fn sqlite_databases_with_and_without_table() {
         (json["format"].as_str(), json["table"].as_str()),
         (Some("sqlite"), Some("anagrafica"))
     );
+    assert!(json["delimiter"].is_null(), "{json}");
     assert_eq!(
         json["unchanged"].as_u64().unwrap() + json["new"].as_u64().unwrap(),
         3

@@ -119,7 +119,7 @@ async fn two_operators_resend_and_import_with_sync_at_once() {
 /// The same with the complete sync that runs once a day (`sync --full`):
 /// its listing is fetched before some of Anna's resends reach the provider
 /// and stored after they reach the store, and today it puts back, for a few
-/// mailboxes, the state from before the resend (3 to 6 of ~570 per run here).
+/// mailboxes, the state from before the resend (3 to 11 of ~570 per run here).
 /// The next sync repairs them, but until then the console shows no pending
 /// link for a member who was just sent one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +140,7 @@ async fn two_operators(sync: &[&str]) {
     // other operator's import and sync are over.
     let mut sim_config = SimConfig::new(TOKEN);
     sim_config.faults = Faults {
-        latency: Duration::from_millis(20),
+        latency: Duration::from_millis(30),
         ..Faults::default()
     };
     let sim = sim::start(&everyone, sim_config, "127.0.0.1:0".parse().unwrap())
@@ -358,6 +358,79 @@ async fn two_operators(sync: &[&str]) {
         "{} resends lost in the store, e.g.\n{}",
         stale.len(),
         stale.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+    );
+    sim.shutdown().await;
+}
+
+/// Anna's bulk resend is running when Bruno, seeing it among the unfinished
+/// jobs, runs `queue resume --yes`. The two locks are per command ("resend",
+/// "queue"), not per job, so both processes send the same pending items: the
+/// provider replays (same keys), but each item is recorded twice, with two
+/// action events, and the counts drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: `queue resume` (and the console's resume) runs a job another process is running (src/headless.rs lock per command, not per job)"]
+async fn a_resume_does_not_run_a_job_another_process_is_running() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let db = home.join("ordine.db");
+    let config = private_config(home);
+    let everyone = pecdesk::sample::generate_roster(300, 909, DEFAULT_PEC_DOMAIN);
+    let mut sim_config = SimConfig::new(TOKEN);
+    sim_config.faults = Faults {
+        latency: Duration::from_millis(20),
+        ..Faults::default()
+    };
+    let sim = sim::start(&everyone, sim_config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = sim.base_url();
+    let roster = home.join("albo.csv");
+    write_roster(&roster, &everyone);
+    for args in [vec!["import", roster.to_str().unwrap()], vec!["sync"]] {
+        let output = pecdesk(home, &db, &config, &url, "setup")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_clean("setup", &output);
+    }
+    let anna = pecdesk(home, &db, &config, &url, "anna")
+        .args(["resend", "--yes"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while Store::open(&db)
+        .ok()
+        .and_then(|s| s.unfinished_jobs().ok())
+        .and_then(|jobs| jobs.first().map(|j| j.counts.done))
+        .unwrap_or(0)
+        < 10
+    {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let bruno = pecdesk(home, &db, &config, &url, "bruno")
+        .args(["queue", "resume", "--yes"])
+        .output()
+        .unwrap();
+    let anna = wait_output(anna);
+    assert_clean("anna's resend", &anna);
+    // Bruno may be told the job is running elsewhere (exit 2), or find
+    // nothing to resume; he must not run it a second time.
+    let store = Store::open(&db).unwrap();
+    let mut per_mailbox: HashMap<String, usize> = HashMap::new();
+    for e in store.events_since(None).unwrap() {
+        if e.kind == EventKind::Action {
+            *per_mailbox.entry(e.mailbox.unwrap()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = per_mailbox.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} mailboxes recorded twice (bruno: {:?}), e.g. {:?}",
+        twice.len(),
+        bruno.status.code(),
+        twice.first()
     );
     sim.shutdown().await;
 }

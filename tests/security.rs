@@ -356,14 +356,32 @@ async fn no_token_or_temporary_password_in_logs_screens_or_files() {
     // The scan: every output, every screen, every file pecdesk wrote.
     let log = data_dir(&home).join("pecdesk.log");
     let log_text = std::fs::read_to_string(&log).unwrap();
-    assert!(log_text.contains("sync"), "the log is too quiet:\n{log_text}");
+    assert!(
+        log_text.contains("sync"),
+        "the log is too quiet:\n{log_text}"
+    );
+    // Personal data beyond what a log line needs (at most a mailbox address):
+    // no codice fiscale, service e-mail or mobile of any member.
+    for m in &members {
+        let personal = [
+            Some(m.codice_fiscale.as_str()),
+            m.email_servizio.as_deref(),
+            m.cellulare.as_deref(),
+        ];
+        for value in personal.into_iter().flatten() {
+            assert!(!log_text.contains(value), "{value} in the log");
+        }
+    }
     let mut secrets = vec![("the API token", TOKEN.to_string())];
     if let Some(p) = &password {
         secrets.push(("the temporary password", p.clone()));
     }
     for (label, secret) in &secrets {
         for (what, text) in &session.seen {
-            assert!(!text.contains(secret.as_str()), "{label} in {what}:\n{text}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "{label} in {what}:\n{text}"
+            );
         }
         for screen in &screens {
             if label.contains("password") && screen.contains("mostrata una sola volta") {
@@ -372,7 +390,10 @@ async fn no_token_or_temporary_password_in_logs_screens_or_files() {
             if label.contains("password") && screen.contains("Ctrl-G genera") {
                 continue; // the form where it is generated
             }
-            assert!(!screen.contains(secret.as_str()), "{label} on screen:\n{screen}");
+            assert!(
+                !screen.contains(secret.as_str()),
+                "{label} on screen:\n{screen}"
+            );
         }
         for file in files_under(&home) {
             let bytes = std::fs::read(&file).unwrap();
@@ -441,7 +462,11 @@ fn the_rejects_file_is_owner_only() {
         .output()
         .unwrap();
     assert!(rejects.exists(), "{output:?}");
-    assert!(std::fs::read_to_string(&rejects).unwrap().contains("RSSMRA80A01H501X"));
+    assert!(
+        std::fs::read_to_string(&rejects)
+            .unwrap()
+            .contains("RSSMRA80A01H501X")
+    );
     assert_eq!(mode(&rejects), 0o600);
 }
 
@@ -482,7 +507,10 @@ fn a_config_file_others_can_read_gets_a_warning() {
         assert!(stderr.contains(config.to_str().unwrap()), "{stderr}");
         // `pecdesk config` shows the settings, never the token.
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "{stdout}");
+        assert!(
+            !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+            "{stdout}"
+        );
     }
     set_mode(&config, 0o600);
     let output = run();
@@ -501,7 +529,10 @@ fn plain_http_is_refused_except_to_this_computer() {
         "http://localhost.example.com",
     ] {
         let err = ProviderClient::new(ClientConfig::new(url, TOKEN)).unwrap_err();
-        assert!(matches!(err, ProviderError::InsecureUrl(_)), "{url}: {err:?}");
+        assert!(
+            matches!(err, ProviderError::InsecureUrl(_)),
+            "{url}: {err:?}"
+        );
         assert!(!err.to_string().contains(TOKEN));
     }
     for url in [
@@ -511,7 +542,10 @@ fn plain_http_is_refused_except_to_this_computer() {
         "http://[::1]:8787",
         "https://example.com",
     ] {
-        assert!(ProviderClient::new(ClientConfig::new(url, TOKEN)).is_ok(), "{url}");
+        assert!(
+            ProviderClient::new(ClientConfig::new(url, TOKEN)).is_ok(),
+            "{url}"
+        );
     }
 }
 
@@ -519,8 +553,8 @@ fn plain_http_is_refused_except_to_this_computer() {
 /// localhost; counts the HTTP requests it manages to read.
 fn self_signed_server() -> (u16, Arc<AtomicUsize>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
-        .unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     let chain = vec![cert.cert.der().clone()];
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let config = Arc::new(

@@ -87,6 +87,12 @@ pub fn write_rejects(parsed: &ParsedRoster, path: &Path) -> Result<usize, Import
         file: file.clone(),
         source: std::io::Error::other(e),
     })?;
-    std::fs::write(path, bytes).map_err(|source| ImportError::Io { file, source })?;
+    // Rejected rows are personal data too: owner-only, written atomically.
+    crate::export::write_atomically(path, |out| out.write_all(&bytes)).map_err(|e| {
+        ImportError::Io {
+            file,
+            source: std::io::Error::other(e.to_string()),
+        }
+    })?;
     Ok(parsed.rejects.len())
 }

@@ -89,8 +89,24 @@ pub enum MailboxChange {
     RecoveryContacts {
         email_masked: Option<String>,
         mobile_masked: Option<String>,
+        /// The provider's time of the change.
+        updated_at: DateTime<Utc>,
     },
-    PasswordReset,
+    PasswordReset {
+        updated_at: DateTime<Utc>,
+    },
+}
+
+impl MailboxChange {
+    /// When the provider made the change: a sync that listed the mailbox
+    /// before it must not overwrite it.
+    fn provider_time(&self) -> DateTime<Utc> {
+        match self {
+            MailboxChange::LinkSent { sent_at, .. } => *sent_at,
+            MailboxChange::RecoveryContacts { updated_at, .. }
+            | MailboxChange::PasswordReset { updated_at } => *updated_at,
+        }
+    }
 }
 
 /// The result of one action on one mailbox, for the audit trail.
@@ -114,40 +130,46 @@ pub(crate) fn write_action(
     conn: &rusqlite::Connection,
     action: &ActionResult,
 ) -> rusqlite::Result<()> {
-    match &action.change {
-        Some(MailboxChange::LinkSent {
-            sent_at,
-            expires_at,
-        }) if action.outcome == Outcome::Ok => {
-            conn.execute(
-                "UPDATE mailboxes SET password_state = ?2, link_sent_at = ?3, link_expires_at = ?4
-                 WHERE address = ?1",
-                params![
-                    action.address,
-                    PasswordState::ResetPending.code(),
-                    ts(*sent_at),
-                    ts(*expires_at)
+    if let (Some(change), Outcome::Ok) = (&action.change, action.outcome) {
+        let (sql, values): (&str, Vec<rusqlite::types::Value>) = match change {
+            MailboxChange::LinkSent {
+                sent_at,
+                expires_at,
+            } => (
+                "password_state = ?3, link_sent_at = ?4, link_expires_at = ?5",
+                vec![
+                    PasswordState::ResetPending.code().to_string().into(),
+                    ts(*sent_at).into(),
+                    ts(*expires_at).into(),
                 ],
-            )?;
-        }
-        Some(MailboxChange::RecoveryContacts {
-            email_masked,
-            mobile_masked,
-        }) if action.outcome == Outcome::Ok => {
-            conn.execute(
-                "UPDATE mailboxes SET recovery_email_masked = ?2, recovery_mobile_masked = ?3
-                 WHERE address = ?1",
-                params![action.address, email_masked, mobile_masked],
-            )?;
-        }
-        Some(MailboxChange::PasswordReset) if action.outcome == Outcome::Ok => {
-            conn.execute(
-                "UPDATE mailboxes SET password_state = ?2, link_sent_at = NULL,
-                 link_expires_at = NULL WHERE address = ?1",
-                params![action.address, PasswordState::Set.code()],
-            )?;
-        }
-        _ => {}
+            ),
+            MailboxChange::RecoveryContacts {
+                email_masked,
+                mobile_masked,
+                ..
+            } => (
+                "recovery_email_masked = ?3, recovery_mobile_masked = ?4",
+                vec![email_masked.clone().into(), mobile_masked.clone().into()],
+            ),
+            MailboxChange::PasswordReset { .. } => (
+                "password_state = ?3, link_sent_at = NULL, link_expires_at = NULL",
+                vec![PasswordState::Set.code().to_string().into()],
+            ),
+        };
+        let mut params: Vec<rusqlite::types::Value> = vec![
+            action.address.clone().into(),
+            ts(change.provider_time()).into(),
+        ];
+        params.extend(values);
+        conn.execute(
+            &format!(
+                "UPDATE mailboxes SET {sql},
+                 provider_updated_at = CASE WHEN julianday(?2) > julianday(provider_updated_at)
+                     THEN ?2 ELSE provider_updated_at END
+                 WHERE address = ?1"
+            ),
+            rusqlite::params_from_iter(params),
+        )?;
     }
     append(
         conn,

@@ -151,7 +151,7 @@ pub struct RosterPreview {
 pub const ABORT_AFTER_ROWS_ENV: &str = "PECDESK_TEST_ABORT_AFTER_ROWS";
 
 /// SQLite page cache bound while importing, in KiB (negative `cache_size`).
-const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+pub const IMPORT_CACHE_KIB: i64 = 256 * 1024;
 
 const REJOINED: &str = "rientrato nell'albo";
 const LEFT: &str = "rimosso dall'albo";
@@ -295,8 +295,9 @@ enum Step<'a> {
     },
     Update {
         id: i64,
-        /// The file's data, with what it lacks kept from the store.
-        member: Cow<'a, Member>,
+        /// The file's data, with what it lacks kept from the store (boxed:
+        /// updates are few, inserts many, and a Step is sized by its largest).
+        member: Box<Cow<'a, Member>>,
         in_roster: bool,
         fields: Vec<&'static str>,
     },
@@ -359,7 +360,7 @@ fn plan<'a>(existing: &'a [(i64, Member, bool)], incoming: &IncomingRoster<'a>) 
         }
         plan.steps.push(Step::Update {
             id: *id,
-            member,
+            member: Box::new(member),
             in_roster: in_albo,
             fields,
         });

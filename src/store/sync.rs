@@ -219,7 +219,9 @@ impl Store {
                      password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
                      recovery_email_masked = ?7, recovery_mobile_masked = ?8,
                      recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
-                     synced_at = ?12",
+                     synced_at = ?12
+                     WHERE julianday(excluded.provider_updated_at)
+                        >= julianday(mailboxes.provider_updated_at)",
                 )
                 .map_err(&to_err)?;
             for state in states {
@@ -231,7 +233,9 @@ impl Store {
                         Vec::new()
                     }
                 };
-                upsert
+                // An action stored while this sync was fetching is newer than
+                // what the provider listed: the guard above keeps it.
+                let applied = upsert
                     .execute(params![
                         state.address,
                         state.migration.code(),
@@ -247,6 +251,9 @@ impl Store {
                         now,
                     ])
                     .map_err(&to_err)?;
+                if applied == 0 {
+                    continue;
+                }
                 for detail in changes {
                     outcome.changes += 1;
                     append(
