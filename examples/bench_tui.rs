@@ -70,7 +70,12 @@ fn fill(path: &std::path::Path, members: usize) {
         .collect();
     let mut store = Store::open(path).unwrap();
     store
-        .upsert_members(&pecdesk::store::IncomingRoster::full(&roster), "bench", "bench", now)
+        .upsert_members(
+            &pecdesk::store::IncomingRoster::full(&roster),
+            "bench",
+            "bench",
+            now,
+        )
         .unwrap();
     store.apply_sync(&states, "bench", now, now).unwrap();
 }
@@ -200,7 +205,9 @@ fn main() {
         .unwrap_or(100_000);
     // `--db PATH` keeps the filled store for profiling (`--measure PATH`).
     let dir = tempfile::tempdir().unwrap();
-    let path = arg("--db").map(std::path::PathBuf::from).unwrap_or_else(|| dir.path().join("bench.db"));
+    let path = arg("--db")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("bench.db"));
     let t = Instant::now();
     fill(&path, members);
     println!(
