@@ -352,7 +352,12 @@ fn import_preview() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Import(Some("albo-2026.csv".into())));
     let plan = crate::import::ImportPlan {
-        counts: MemberUpsert { new: 12, updated: 2, unchanged: 1480, removed: 1 },
+        counts: MemberUpsert {
+            new: 12,
+            updated: 2,
+            unchanged: 1480,
+            removed: 1,
+        },
         full_roster: true,
         changes: vec![
             PlannedChange {
@@ -384,7 +389,10 @@ fn import_preview() {
         Action::ImportPreviewed {
             path: "albo-2026.csv".into(),
             partial: false,
-            result: Ok((Box::new(plan), "albo-2026.csv (CSV, separatore \";\", windows-1252)".into())),
+            result: Ok((
+                Box::new(plan),
+                "albo-2026.csv (CSV, separatore \";\", windows-1252)".into(),
+            )),
         },
     );
     insta::assert_snapshot!(snapshot(&state, 110, 24));
