@@ -551,7 +551,14 @@ async fn contract_gate(
     let (request, address) = address_of(request).await;
     shared.lock().count_request(op.id, address.as_deref());
     if !shared.faults.latency.is_zero() {
-        tokio::time::sleep(shared.faults.latency).await;
+        // Counted from the request's arrival, and aimed a millisecond early:
+        // tokio's timer fires 1-2 ms after its deadline, so this way the
+        // average answer comes after the configured latency, not 2 ms later.
+        let early = Duration::from_millis(1).min(shared.faults.latency);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(
+            started + shared.faults.latency - early,
+        ))
+        .await;
     }
     let mut fault = Fault::None;
     let response = if let Some(wait) = shared
