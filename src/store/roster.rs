@@ -425,8 +425,13 @@ pub fn preview_roster(
 fn load_members(conn: &Connection) -> rusqlite::Result<Vec<RawMember>> {
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY id"))?;
-    let rows = stmt.query_map([], |row| raw_member(row, 0))?;
-    rows.collect()
+    // Sized up front: growing a 100k-row vector by doubling copies it over and over.
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
+    let mut members = Vec::with_capacity(count as usize);
+    for row in stmt.query_map([], |row| raw_member(row, 0))? {
+        members.push(row?);
+    }
+    Ok(members)
 }
 
 fn into_members(raw: Vec<RawMember>) -> Result<Vec<(i64, Member, bool)>> {
