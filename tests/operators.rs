@@ -116,14 +116,12 @@ async fn two_operators_resend_and_import_with_sync_at_once() {
     two_operators(&["sync"]).await;
 }
 
-/// The same with the complete sync that runs once a day (`sync --full`):
-/// its listing is fetched before some of Anna's resends reach the provider
-/// and stored after they reach the store, and today it puts back, for a few
-/// mailboxes, the state from before the resend (3 to 11 of ~570 per run here).
-/// The next sync repairs them, but until then the console shows no pending
-/// link for a member who was just sent one.
+/// The same with the complete sync that runs once a day (`sync --full`): its
+/// listing is fetched before some of Anna's resends reach the provider and
+/// stored after they reach the store. It must not put back, for those
+/// mailboxes, the state from before the resend (before the fix it did, for 3
+/// to 11 of ~570 mailboxes per run here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: a complete sync overwrites resends stored while it was fetching (src/store/sync.rs apply_sync_batch)"]
 async fn two_operators_resend_and_import_with_a_complete_sync_at_once() {
     two_operators(&["sync", "--full"]).await;
 }
@@ -363,12 +361,10 @@ async fn two_operators(sync: &[&str]) {
 }
 
 /// Anna's bulk resend is running when Bruno, seeing it among the unfinished
-/// jobs, runs `queue resume --yes`. The two locks are per command ("resend",
-/// "queue"), not per job, so both processes send the same pending items: the
-/// provider replays (same keys), but each item is recorded twice, with two
-/// action events, and the counts drift.
+/// jobs, runs `queue resume --yes`. He must not run it too: the provider
+/// would replay (same keys), but each item would be recorded twice (before
+/// the fix, with a lock per command, every item was).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: `queue resume` (and the console's resume) runs a job another process is running (src/headless.rs lock per command, not per job)"]
 async fn a_resume_does_not_run_a_job_another_process_is_running() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();

@@ -15,10 +15,8 @@ fn a_short_soak_passes_every_check() {
         PathBuf::from(env!("CARGO_BIN_EXE_pecdesk")),
     );
     options.members = 300;
-    // One process at a time: with two, `queue resume` today also runs a job
-    // that another process is running (the ignored test in tests/operators.rs),
-    // which the "no job item recorded twice" check catches. Set 2 once fixed.
-    options.workers = 1;
+    // Two processes at a time, as two staff or cron and a person.
+    options.workers = 2;
     let report = soak::run(&options).unwrap();
     report.print();
     assert!(report.ok(), "a soak check failed (see above)");
