@@ -377,7 +377,10 @@ fn worker(
         } else {
             *tally.operations.entry("in-process job".into()).or_default() += 1;
             let _day = ctx.day.read().unwrap_or_else(|e| e.into_inner());
-            let ending = rt.block_on(in_process_job(&ctx, &mut rng, kill_after));
+            let mut ending = rt.block_on(in_process_job(&ctx, &mut rng, kill_after));
+            if ending.contains("è in corso su questo archivio") {
+                ending = "refused (queue busy)".into();
+            }
             *tally
                 .endings
                 .entry(format!("in-process {ending}"))
