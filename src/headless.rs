@@ -263,8 +263,13 @@ pub async fn resend(
             payload: None,
         })
         .collect();
+    // No new job while another process runs the queue: it would stay queued
+    // and go out with the next `queue resume`, long after this refusal. The
+    // lock is let go just before the job runs, which takes it again.
+    let queue = lock(store_path, "queue")?;
     let job_id =
         Store::open(store_path)?.create_job(JobKind::Resend, operator, &items, Utc::now())?;
+    drop(queue);
     run_stored_job(
         store_path,
         client,

@@ -197,3 +197,23 @@ async fn audit_export_writes_every_event_escaped() {
     assert!(text.contains(";cron;action;"));
     assert!(!text.contains(TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_refused_while_the_queue_runs_leaves_no_job_behind() {
+    let s = setup(Faults::default()).await;
+    let _queue = pecdesk::lock::lock(&s.store, "queue").unwrap();
+    let out = pecdesk(
+        &s,
+        &s.sim.base_url(),
+        &["resend", "--state", "not_migrated", "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        Store::open(&s.store)
+            .unwrap()
+            .unfinished_jobs()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(resends(&s.sim).await, 0);
+}

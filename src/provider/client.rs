@@ -284,6 +284,36 @@ impl ProviderError {
     }
 }
 
+/// The largest answer read: a page of 500 mailboxes is about 200 KB, so
+/// anything near this is not the contract, and must not exhaust memory.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads a body up to [`MAX_BODY_BYTES`]; beyond it, a contract error.
+async fn read_capped(
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, Result<ProviderError, reqwest::Error>> {
+    let too_big = || {
+        Ok(ProviderError::Contract(format!(
+            "risposta del gestore oltre {} MB: non conforme al contratto",
+            MAX_BODY_BYTES / (1024 * 1024)
+        )))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Err)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A fresh idempotency key: 32 random hex characters.
 pub fn new_idempotency_key() -> String {
     let mut rng = StdRng::from_os_rng();
@@ -871,10 +901,9 @@ impl ProviderClient {
                 .map_err(|e| self.transport_error(e))?;
             let status = response.status();
             let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
-            let body = response
-                .bytes()
+            let body = read_capped(response)
                 .await
-                .map_err(|e| self.transport_error(e))?;
+                .map_err(|e| e.unwrap_or_else(|e| self.transport_error(e)))?;
             (status, retry_after, body)
         };
         if status.is_success() {
