@@ -162,6 +162,21 @@ async fn the_console_resends_a_recovery_email_once_and_logs_it() {
             }
             found.expect("the first sync stored mailboxes")
         };
+        // The console reloads its view after the sync is recorded; give it that
+        // reload before typing, or the search runs on the roster without
+        // mailboxes (the keys would then meet "no mailbox").
+        for _ in 0..500 {
+            if Store::open(&store_path)
+                .unwrap()
+                .last_sync()
+                .unwrap()
+                .is_some()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let mut keys = vec![key(KeyCode::Char('/'))];
         keys.extend(codice_fiscale.chars().map(|c| key(KeyCode::Char(c))));
         keys.extend([
