@@ -5,7 +5,7 @@
 //! cargo run --example make_sample_roster -- [OUT] [COUNT]
 
 use pecdesk::domain::DEFAULT_PEC_DOMAIN;
-use pecdesk::i18n::format_date;
+use pecdesk::import::{CsvStyle, roster_csv};
 use pecdesk::sample::generate_roster;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,37 +14,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "assets/sample-roster.csv".into());
     let count: usize = args.next().map(|c| c.parse()).transpose()?.unwrap_or(1500);
+    let members = generate_roster(count, 2026, DEFAULT_PEC_DOMAIN);
+    // Excel's layout, kept in UTF-8 so the bundled file reads well anywhere.
+    let style = CsvStyle {
+        encoding: encoding_rs::UTF_8,
+        ..CsvStyle::EXCEL_IT
+    };
     let mut writer = csv::WriterBuilder::new()
-        .delimiter(b';')
+        .delimiter(style.delimiter)
         .terminator(csv::Terminator::CRLF)
-        .from_path(&out)?;
-    writer.write_record([
-        "Numero Iscrizione",
-        "Cognome",
-        "Nome",
-        "Codice Fiscale",
-        "Data di nascita",
-        "Data iscrizione",
-        "Indirizzo PEC",
-        "E-mail",
-        "Cellulare",
-        "Provincia",
-    ])?;
-    let date = |d: Option<chrono::NaiveDate>| d.map(format_date).unwrap_or_default();
-    for m in generate_roster(count, 2026, DEFAULT_PEC_DOMAIN) {
-        writer.write_record([
-            m.numero_iscrizione.as_str(),
-            &m.cognome,
-            &m.nome,
-            &m.codice_fiscale,
-            &date(m.data_nascita),
-            &date(m.data_iscrizione),
-            &m.pec,
-            m.email_servizio.as_deref().unwrap_or_default(),
-            m.cellulare.as_deref().unwrap_or_default(),
-            m.provincia.as_deref().unwrap_or_default(),
-        ])?;
-    }
+        .from_writer(roster_csv(&members, style));
     // Rows as they come from hand-edited exports: each is rejected with a reason.
     for bad in [
         [
@@ -86,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         writer.write_record(bad)?;
     }
-    writer.flush()?;
+    std::fs::write(&out, writer.into_inner()?)?;
     println!("{count} members (+3 rejected rows) written to {out}");
     Ok(())
 }

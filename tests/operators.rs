@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pecdesk::domain::{DEFAULT_PEC_DOMAIN, Member};
-use pecdesk::i18n::format_date;
+use pecdesk::import::{CsvStyle, roster_csv};
 use pecdesk::provider::sim::{self, Faults, SimConfig};
 use pecdesk::provider::{ClientConfig, ProviderClient};
 use pecdesk::store::{EventKind, Outcome, Store};
@@ -18,43 +18,7 @@ const TOKEN: &str = "operators-test-token";
 
 /// A roster CSV as an Ordine's software exports it (`;`, CRLF, dd/mm/yyyy).
 fn write_roster(path: &Path, members: &[Member]) {
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .terminator(csv::Terminator::CRLF)
-        .from_path(path)
-        .unwrap();
-    writer
-        .write_record([
-            "Numero Iscrizione",
-            "Cognome",
-            "Nome",
-            "Codice Fiscale",
-            "Data di nascita",
-            "Data iscrizione",
-            "Indirizzo PEC",
-            "E-mail",
-            "Cellulare",
-            "Provincia",
-        ])
-        .unwrap();
-    let date = |d: Option<chrono::NaiveDate>| d.map(format_date).unwrap_or_default();
-    for m in members {
-        writer
-            .write_record([
-                m.numero_iscrizione.as_str(),
-                &m.cognome,
-                &m.nome,
-                &m.codice_fiscale,
-                &date(m.data_nascita),
-                &date(m.data_iscrizione),
-                &m.pec,
-                m.email_servizio.as_deref().unwrap_or_default(),
-                m.cellulare.as_deref().unwrap_or_default(),
-                m.provincia.as_deref().unwrap_or_default(),
-            ])
-            .unwrap();
-    }
-    writer.flush().unwrap();
+    std::fs::write(path, roster_csv(members, CsvStyle::EXCEL_IT)).unwrap();
 }
 
 /// One staff member's pecdesk: same store, own operator name, a private
