@@ -321,20 +321,7 @@ impl Store {
                 outcome: &outcome,
                 watermark: batch.watermark,
             };
-            record_run(&tx, &run).map_err(&to_err)?;
-            append(
-                &tx,
-                &NewEvent {
-                    at,
-                    operator: operator.to_string(),
-                    kind: EventKind::Sync,
-                    member_id: None,
-                    mailbox: None,
-                    detail: format!("sincronizzazione: {}", outcome.describe()),
-                    outcome: Some(Outcome::Ok),
-                },
-            )
-            .map_err(&to_err)?;
+            record_run(&tx, &run, operator).map_err(&to_err)?;
         }
         tx.commit().map_err(&to_err)?;
         Ok(outcome)
@@ -349,7 +336,10 @@ impl Store {
         error: &str,
     ) -> Result<()> {
         let to_err = super::sql_error(&self.path);
-        let tx = self.conn.transaction().map_err(&to_err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&to_err)?;
         let run = RunRecord {
             started_at,
             at,
@@ -357,20 +347,7 @@ impl Store {
             outcome: &SyncOutcome::default(),
             watermark: None,
         };
-        record_run(&tx, &run).map_err(&to_err)?;
-        append(
-            &tx,
-            &NewEvent {
-                at,
-                operator: operator.to_string(),
-                kind: EventKind::Sync,
-                member_id: None,
-                mailbox: None,
-                detail: format!("sincronizzazione fallita: {error}"),
-                outcome: Some(Outcome::Failed),
-            },
-        )
-        .map_err(&to_err)?;
+        record_run(&tx, &run, operator).map_err(&to_err)?;
         tx.commit().map_err(&to_err)
     }
 
@@ -530,7 +507,34 @@ struct RunRecord<'a> {
     watermark: Option<DateTime<Utc>>,
 }
 
-fn record_run(conn: &rusqlite::Connection, run: &RunRecord<'_>) -> rusqlite::Result<usize> {
+/// Records a sync run and its event in the log, successful or not.
+fn record_run(
+    conn: &rusqlite::Connection,
+    run: &RunRecord<'_>,
+    operator: &str,
+) -> rusqlite::Result<()> {
+    let (detail, outcome) = match run.error {
+        None => (
+            format!("sincronizzazione: {}", run.outcome.describe()),
+            Outcome::Ok,
+        ),
+        Some(error) => (
+            format!("sincronizzazione fallita: {error}"),
+            Outcome::Failed,
+        ),
+    };
+    append(
+        conn,
+        &NewEvent {
+            at: run.at,
+            operator: operator.to_string(),
+            kind: EventKind::Sync,
+            member_id: None,
+            mailbox: None,
+            detail,
+            outcome: Some(outcome),
+        },
+    )?;
     conn.execute(
         "INSERT INTO sync_runs (started_at, finished_at, ok, mailboxes, changes, error,
          complete, watermark)
@@ -545,7 +549,8 @@ fn record_run(conn: &rusqlite::Connection, run: &RunRecord<'_>) -> rusqlite::Res
             !run.outcome.incremental,
             run.watermark.map(ts),
         ],
-    )
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
