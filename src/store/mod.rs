@@ -1,6 +1,7 @@
 //! The store: one SQLite file (WAL, foreign keys, versioned migrations) holding
 //! the roster, the mailbox states seen at sync, and the append-only event log.
 
+mod entries;
 mod events;
 mod jobs;
 mod roster;

@@ -681,49 +681,6 @@ impl Store {
             .query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))
             .map_err(self.err())
     }
-
-    /// The console's view: every member with their mailbox (if any), then every
-    /// mailbox with no member.
-    pub fn roster_entries(&self) -> Result<Vec<RosterEntry>> {
-        // Members and mailboxes load side by side, each on its own connection
-        // (WAL lets readers run together): at 100k members this halves the
-        // console's start.
-        let path = self.path.clone();
-        let (mailboxes, members) = std::thread::scope(|scope| {
-            let mailboxes = scope.spawn(move || Store::open(&path)?.mailbox_states());
-            let members = self.all_members();
-            (
-                mailboxes.join().expect("the loading thread does not panic"),
-                members,
-            )
-        });
-        let (mailboxes, members) = (mailboxes?, members?);
-        let mut by_address: HashMap<String, MailboxState> = mailboxes
-            .into_iter()
-            .map(|m| (m.address.clone(), m))
-            .collect();
-        let mut entries: Vec<RosterEntry> = members
-            .into_iter()
-            .map(|(id, member, in_roster)| {
-                let mailbox = by_address.remove(&member.pec);
-                RosterEntry {
-                    member_id: Some(id),
-                    member: Some(member),
-                    in_roster,
-                    mailbox,
-                }
-            })
-            .collect();
-        let mut orphans: Vec<MailboxState> = by_address.into_values().collect();
-        orphans.sort_by(|a, b| a.address.cmp(&b.address));
-        entries.extend(orphans.into_iter().map(|mailbox| RosterEntry {
-            member_id: None,
-            member: None,
-            in_roster: false,
-            mailbox: Some(mailbox),
-        }));
-        Ok(entries)
-    }
 }
 
 #[cfg(test)]
