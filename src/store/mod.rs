@@ -20,7 +20,8 @@ pub use jobs::{
 };
 pub use roster::{
     ABORT_AFTER_ROWS_ENV, ChangeKind, IMPORT_CACHE_KIB, IncomingRoster, MemberUpsert,
-    PlannedChange, ProvidedFields, RosterEntry, RosterPreview, preview_roster,
+    PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterPreview, RosterWriter,
+    preview_roster,
 };
 pub use sync::{SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 
 use super::events::{EventKind, NewEvent, append};
-use super::{Result, Store, parse_opt_date, ts};
+use super::{Result, Store, StoreError, parse_opt_date, ts};
 use crate::domain::{MailboxState, Member};
 
 /// What an import did, or would do, to the stored roster.
@@ -112,6 +112,13 @@ impl<'a> IncomingRoster<'a> {
             full_roster: true,
             ..Self::default()
         }
+    }
+
+    /// The rows in file order as the planner takes them: members in the albo,
+    /// then those who left, each with whether they are in the albo.
+    fn rows(&self) -> impl Iterator<Item = (&'a Member, bool)> + use<'a> {
+        let (members, left_albo) = (self.members, self.left_albo);
+        (members.iter().map(|m| (m, true))).chain(left_albo.iter().map(|m| (m, false)))
     }
 }
 
@@ -308,77 +315,130 @@ enum Step<'a> {
     },
 }
 
-struct Plan<'a> {
-    counts: MemberUpsert,
-    steps: Vec<Step<'a>>,
+impl Step<'_> {
+    /// The change as a preview lists it.
+    fn change(&self) -> PlannedChange {
+        let (kind, member_id, member, fields): (_, _, &Member, _) = match self {
+            Step::Insert { member, .. } => (ChangeKind::New, None, member, Vec::new()),
+            Step::Update {
+                id, member, fields, ..
+            } => {
+                let kind = if fields.first() == Some(&LEFT) {
+                    ChangeKind::Removed
+                } else {
+                    ChangeKind::Updated
+                };
+                (kind, Some(*id), member, fields.clone())
+            }
+            Step::MarkAbsent { id, member } => (ChangeKind::Removed, Some(*id), member, vec![LEFT]),
+        };
+        PlannedChange {
+            kind,
+            member_id,
+            codice_fiscale: member.codice_fiscale.clone(),
+            name: member.full_name(),
+            fields,
+        }
+    }
 }
 
-/// Works out what `incoming` changes in `existing`, keyed by codice fiscale.
-fn plan<'a>(existing: &'a [(i64, Member, bool)], incoming: &IncomingRoster<'a>) -> Plan<'a> {
-    let by_cf: HashMap<&str, &(i64, Member, bool)> = existing
-        .iter()
-        .map(|entry| (entry.1.codice_fiscale.as_str(), entry))
-        .collect();
-    let mut plan = Plan {
-        counts: MemberUpsert::default(),
-        steps: Vec::with_capacity(incoming.members.len()),
-    };
-    let mut seen: HashSet<&str> =
-        HashSet::with_capacity(incoming.members.len() + incoming.left_albo.len());
-    let rows = (incoming.members.iter().map(|m| (m, true)))
-        .chain(incoming.left_albo.iter().map(|m| (m, false)));
-    for (member, in_albo) in rows {
-        // The importer rejects repeated codici fiscali; a caller that did not
-        // must not hit the UNIQUE constraint halfway through the transaction.
-        if !seen.insert(member.codice_fiscale.as_str()) {
-            continue;
+/// Works out, one row of the file at a time and then for the members the file
+/// does not list, what an import changes in the stored roster, keyed by codice
+/// fiscale. The one set of rules behind both a preview and an import, which
+/// plans each batch of rows as it arrives.
+struct Planner<'e> {
+    existing: &'e [(i64, Member, bool)],
+    /// Position in `existing` of each codice fiscale.
+    by_cf: HashMap<&'e str, usize>,
+    /// Which of `existing` the file has listed so far.
+    listed: Vec<bool>,
+    /// Codici fiscali of the new members so far.
+    new: HashSet<String>,
+    provided: ProvidedFields,
+    counts: MemberUpsert,
+}
+
+impl<'e> Planner<'e> {
+    fn new(existing: &'e [(i64, Member, bool)], provided: ProvidedFields) -> Self {
+        Self {
+            existing,
+            by_cf: existing
+                .iter()
+                .enumerate()
+                .map(|(i, entry)| (entry.1.codice_fiscale.as_str(), i))
+                .collect(),
+            listed: vec![false; existing.len()],
+            new: HashSet::new(),
+            provided,
+            counts: MemberUpsert::default(),
         }
-        let Some((id, old, was_in_roster)) = by_cf.get(member.codice_fiscale.as_str()) else {
-            plan.counts.new += 1;
-            plan.steps.push(Step::Insert {
+    }
+
+    /// The write for the file's next row (`in_albo` false for a member the
+    /// file says left), or None when nothing changes.
+    fn row<'m>(&mut self, member: &'m Member, in_albo: bool) -> Option<Step<'m>>
+    where
+        'e: 'm,
+    {
+        let Some(&index) = self.by_cf.get(member.codice_fiscale.as_str()) else {
+            // The importer rejects repeated codici fiscali; a caller that did
+            // not must not hit the UNIQUE constraint halfway through the
+            // transaction.
+            if !self.new.insert(member.codice_fiscale.clone()) {
+                return None;
+            }
+            self.counts.new += 1;
+            return Some(Step::Insert {
                 member,
                 in_roster: in_albo,
             });
-            continue;
         };
-        let member = incoming.provided.merge(old, member);
+        if std::mem::replace(&mut self.listed[index], true) {
+            return None;
+        }
+        let (id, old, was_in_roster) = &self.existing[index];
+        let member = self.provided.merge(old, member);
         let mut fields = changed_fields(old, &member);
         match (*was_in_roster, in_albo) {
             (true, false) => {
                 fields.insert(0, LEFT);
-                plan.counts.removed += 1;
+                self.counts.removed += 1;
             }
             (false, true) => {
                 fields.insert(0, REJOINED);
-                plan.counts.updated += 1;
+                self.counts.updated += 1;
             }
             _ if fields.is_empty() => {
-                plan.counts.unchanged += 1;
-                continue;
+                self.counts.unchanged += 1;
+                return None;
             }
-            _ => plan.counts.updated += 1,
+            _ => self.counts.updated += 1,
         }
-        plan.steps.push(Step::Update {
+        Some(Step::Update {
             id: *id,
             member: Box::new(member),
             in_roster: in_albo,
             fields,
-        });
+        })
     }
-    if incoming.full_roster {
-        let rejected: HashSet<&str> = incoming.rejected_keys.iter().map(String::as_str).collect();
-        for (id, member, in_roster) in existing {
-            let cf = member.codice_fiscale.as_str();
-            let listed = seen.contains(cf)
-                || rejected.contains(cf)
-                || rejected.contains(member.pec.as_str());
-            if *in_roster && !listed {
-                plan.counts.removed += 1;
-                plan.steps.push(Step::MarkAbsent { id: *id, member });
-            }
-        }
+
+    /// After the last row of a full roster: the members in the albo that the
+    /// file does not list, neither as read nor among its rejected rows
+    /// (`rejected_keys`, see [`IncomingRoster::rejected_keys`]).
+    fn absent(&mut self, rejected_keys: &[String]) -> Vec<Step<'e>> {
+        let rejected: HashSet<&str> = rejected_keys.iter().map(String::as_str).collect();
+        let steps: Vec<Step<'e>> = (self.existing.iter().zip(&self.listed))
+            .filter(|((_, member, in_roster), listed)| {
+                *in_roster
+                    && !**listed
+                    && !rejected.contains(member.codice_fiscale.as_str())
+                    && !rejected.contains(member.pec.as_str())
+            })
+            .map(|((id, member, _), _)| Step::MarkAbsent { id: *id, member })
+            .collect();
+        self.counts.removed += steps.len();
+        steps
     }
-    plan
 }
 
 /// What `incoming` would do to a store holding `existing` (see [`Store::all_members`]).
@@ -386,38 +446,17 @@ pub fn preview_roster(
     existing: &[(i64, Member, bool)],
     incoming: &IncomingRoster<'_>,
 ) -> RosterPreview {
-    let plan = plan(existing, incoming);
-    let changes = plan
-        .steps
-        .iter()
-        .map(|step| {
-            let (kind, member_id, member, fields): (_, _, &Member, _) = match step {
-                Step::Insert { member, .. } => (ChangeKind::New, None, member, Vec::new()),
-                Step::Update {
-                    id, member, fields, ..
-                } => {
-                    let kind = if fields.first() == Some(&LEFT) {
-                        ChangeKind::Removed
-                    } else {
-                        ChangeKind::Updated
-                    };
-                    (kind, Some(*id), member, fields.clone())
-                }
-                Step::MarkAbsent { id, member } => {
-                    (ChangeKind::Removed, Some(*id), member, vec![LEFT])
-                }
-            };
-            PlannedChange {
-                kind,
-                member_id,
-                codice_fiscale: member.codice_fiscale.clone(),
-                name: member.full_name(),
-                fields,
-            }
-        })
+    let mut planner = Planner::new(existing, incoming.provided);
+    let mut changes: Vec<PlannedChange> = incoming
+        .rows()
+        .filter_map(|(member, in_albo)| planner.row(member, in_albo).map(|s| s.change()))
         .collect();
+    if incoming.full_roster {
+        let absent = planner.absent(incoming.rejected_keys);
+        changes.extend(absent.iter().map(Step::change));
+    }
     RosterPreview {
-        counts: plan.counts,
+        counts: planner.counts,
         changes,
     }
 }
@@ -443,70 +482,122 @@ fn abort_after_rows() -> Option<usize> {
     std::env::var(ABORT_AFTER_ROWS_ENV).ok()?.parse().ok()
 }
 
-/// Who imports what, and how, for [`apply`].
+/// How an import ends, once the whole file has been read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RosterEnd {
+    /// The file is the whole albo: stored members absent from it are marked removed.
+    pub full_roster: bool,
+    /// See [`IncomingRoster::rejected_keys`].
+    pub rejected_keys: Vec<String>,
+}
+
+/// Who imports what, and when.
 struct ApplyContext<'a> {
-    full_roster: bool,
     operator: &'a str,
     source: &'a str,
     at: DateTime<Utc>,
+    /// `at` as stored.
+    now: String,
     /// See [`ABORT_AFTER_ROWS_ENV`].
     abort_after: Option<usize>,
 }
 
-/// Writes a plan inside `tx` and logs an event per change, plus one for the run.
-fn apply(
-    tx: &rusqlite::Transaction<'_>,
-    plan: &Plan<'_>,
-    context: &ApplyContext<'_>,
-) -> rusqlite::Result<()> {
-    let ApplyContext {
-        full_roster,
-        operator,
-        source,
-        at,
-        abort_after,
-    } = *context;
-    let now = ts(at);
-    let first_new_id: i64 =
-        tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM members", [], |r| {
-            r.get(0)
-        })?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
-         data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
-         in_roster, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-    )?;
-    let mut update = tx.prepare_cached(
-        "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
-         codice_fiscale = ?4, data_nascita = ?5, data_iscrizione = ?6, pec = ?7,
-         email_servizio = ?8, cellulare = ?9, provincia = ?10, in_roster = ?11,
-         updated_at = ?12
-         WHERE id = ?13",
-    )?;
-    let mut mark_absent =
-        tx.prepare_cached("UPDATE members SET in_roster = 0, updated_at = ?1 WHERE id = ?2")?;
-    let event = |member_id: i64, mailbox: &str, detail: String| {
-        append(
-            tx,
-            &NewEvent {
-                at,
-                operator: operator.to_string(),
-                kind: EventKind::RosterUpdated,
-                member_id: Some(member_id),
-                mailbox: Some(mailbox.to_string()),
-                detail,
-                outcome: None,
-            },
-        )
-    };
-    for (done, step) in plan.steps.iter().enumerate() {
-        if abort_after == Some(done) {
+/// The statements an import writes members with, prepared once per batch.
+struct Statements<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    update: rusqlite::CachedStatement<'c>,
+    mark_absent: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Statements<'c> {
+    fn new(conn: &'c Connection) -> rusqlite::Result<Self> {
+        Ok(Self {
+            insert: conn.prepare_cached(
+                "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
+                 data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
+                 in_roster, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+            )?,
+            update: conn.prepare_cached(
+                "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
+                 codice_fiscale = ?4, data_nascita = ?5, data_iscrizione = ?6, pec = ?7,
+                 email_servizio = ?8, cellulare = ?9, provincia = ?10, in_roster = ?11,
+                 updated_at = ?12
+                 WHERE id = ?13",
+            )?,
+            mark_absent: conn.prepare_cached(
+                "UPDATE members SET in_roster = 0, updated_at = ?1 WHERE id = ?2",
+            )?,
+        })
+    }
+}
+
+/// An import under way inside its transaction (see [`Store::import_members`]):
+/// plans and writes the file's rows as they come, an event for each change.
+pub struct RosterWriter<'a> {
+    conn: &'a Connection,
+    path: &'a std::path::Path,
+    planner: Planner<'a>,
+    context: ApplyContext<'a>,
+    /// The id the first new member gets: members from it on were imported now.
+    first_new_id: i64,
+    /// Writes made so far, for [`ABORT_AFTER_ROWS_ENV`].
+    written: usize,
+}
+
+impl<'a> RosterWriter<'a> {
+    /// The optional fields the file has columns for: all, unless told so
+    /// before the first row.
+    pub fn set_provided(&mut self, provided: ProvidedFields) {
+        self.planner.provided = provided;
+    }
+
+    /// Plans and writes the file's next rows, in file order: each member, and
+    /// whether the file has them in the albo.
+    pub fn rows<'m>(&mut self, rows: impl IntoIterator<Item = (&'m Member, bool)>) -> Result<()>
+    where
+        'a: 'm,
+    {
+        let to_err = super::sql_error(self.path);
+        let mut statements = Statements::new(self.conn).map_err(&to_err)?;
+        for (member, in_albo) in rows {
+            if let Some(step) = self.planner.row(member, in_albo) {
+                self.write(&mut statements, &step).map_err(&to_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, statements: &mut Statements<'_>, step: &Step<'_>) -> rusqlite::Result<()> {
+        let ApplyContext {
+            operator,
+            source,
+            at,
+            ref now,
+            abort_after,
+        } = self.context;
+        if abort_after == Some(self.written) {
             std::process::abort();
         }
+        self.written += 1;
+        let event = |member_id: i64, mailbox: &str, detail: String| {
+            append(
+                self.conn,
+                &NewEvent {
+                    at,
+                    operator: operator.to_string(),
+                    kind: EventKind::RosterUpdated,
+                    member_id: Some(member_id),
+                    mailbox: Some(mailbox.to_string()),
+                    detail,
+                    outcome: None,
+                },
+            )
+            .map(drop)
+        };
         match step {
             Step::Insert { member, in_roster } => {
-                insert.execute(params![
+                statements.insert.execute(params![
                     member.numero_iscrizione,
                     member.cognome,
                     member.nome,
@@ -527,7 +618,7 @@ fn apply(
                 in_roster,
                 fields,
             } => {
-                update.execute(params![
+                statements.update.execute(params![
                     member.numero_iscrizione,
                     member.cognome,
                     member.nome,
@@ -553,52 +644,73 @@ fn apply(
                 event(*id, &member.pec, detail)?;
             }
             Step::MarkAbsent { id, member } => {
-                mark_absent.execute(params![now, id])?;
+                statements.mark_absent.execute(params![now, id])?;
                 event(*id, &member.pec, format!("{LEFT}: assente da {source}"))?;
             }
         }
+        Ok(())
     }
-    // One set-based statement for the "importato" events: on a first import of
-    // a large albo, one INSERT per member would cost as much as the members.
-    tx.prepare_cached(
-        "INSERT INTO events (at, operator, kind, member_id, mailbox, detail)
-         SELECT ?1, ?2, ?3, id, pec,
-                CASE in_roster WHEN 1 THEN ?4 ELSE ?5 END
-         FROM members WHERE id >= ?6 ORDER BY id",
-    )?
-    .execute(params![
-        now,
-        operator,
-        EventKind::Imported.code(),
-        format!("importato da {source}"),
-        format!("importato da {source} (già cancellato dall'albo)"),
-        first_new_id,
-    ])?;
-    let counts = plan.counts;
-    append(
-        tx,
-        &NewEvent {
+
+    /// After the last row: marks the members absent from a full roster, logs
+    /// an "importato" event for each new member and one for the run.
+    fn finish(mut self, end: &RosterEnd) -> rusqlite::Result<MemberUpsert> {
+        if end.full_roster {
+            let absent = self.planner.absent(&end.rejected_keys);
+            let mut statements = Statements::new(self.conn)?;
+            for step in &absent {
+                self.write(&mut statements, step)?;
+            }
+        }
+        let ApplyContext {
+            operator,
+            source,
             at,
-            operator: operator.to_string(),
-            kind: EventKind::Imported,
-            member_id: None,
-            mailbox: None,
-            detail: format!(
-                "importazione di {source} ({}): {} nuovi, {} aggiornati, {} invariati, {} rimossi",
-                if full_roster {
-                    "albo completo"
-                } else {
-                    "parziale"
-                },
-                counts.new,
-                counts.updated,
-                counts.unchanged,
-                counts.removed
-            ),
-            outcome: None,
-        },
-    )?;
-    Ok(())
+            ref now,
+            ..
+        } = self.context;
+        // One set-based statement for the "importato" events: on a first import
+        // of a large albo, one INSERT per member would cost as much as the members.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (at, operator, kind, member_id, mailbox, detail)
+                 SELECT ?1, ?2, ?3, id, pec,
+                        CASE in_roster WHEN 1 THEN ?4 ELSE ?5 END
+                 FROM members WHERE id >= ?6 ORDER BY id",
+            )?
+            .execute(params![
+                now,
+                operator,
+                EventKind::Imported.code(),
+                format!("importato da {source}"),
+                format!("importato da {source} (già cancellato dall'albo)"),
+                self.first_new_id,
+            ])?;
+        let counts = self.planner.counts;
+        append(
+            self.conn,
+            &NewEvent {
+                at,
+                operator: operator.to_string(),
+                kind: EventKind::Imported,
+                member_id: None,
+                mailbox: None,
+                detail: format!(
+                    "importazione di {source} ({}): {} nuovi, {} aggiornati, {} invariati, {} rimossi",
+                    if end.full_roster {
+                        "albo completo"
+                    } else {
+                        "parziale"
+                    },
+                    counts.new,
+                    counts.updated,
+                    counts.unchanged,
+                    counts.removed
+                ),
+                outcome: None,
+            },
+        )?;
+        Ok(counts)
+    }
 }
 
 impl Store {
@@ -614,12 +726,43 @@ impl Store {
         source: &str,
         at: DateTime<Utc>,
     ) -> Result<MemberUpsert> {
+        let end = RosterEnd {
+            full_roster: incoming.full_roster,
+            rejected_keys: incoming.rejected_keys.to_vec(),
+        };
+        let counts = self.import_members(operator, source, at, |writer| {
+            writer.set_provided(incoming.provided);
+            writer.rows(incoming.rows())?;
+            Ok::<_, StoreError>(Some(end))
+        })?;
+        Ok(counts.expect("the feed always ends"))
+    }
+
+    /// [`Store::upsert_members`] for a file still being read: begins the
+    /// transaction and reads the stored roster, then `feed` hands the rows to
+    /// the [`RosterWriter`] as they come, which plans and writes them at once,
+    /// and returns how the import ends, or None to roll everything back (the
+    /// file turned out unimportable). An error from `feed` rolls back too.
+    /// Returns the counts when committed.
+    pub fn import_members<E: From<StoreError>>(
+        &mut self,
+        operator: &str,
+        source: &str,
+        at: DateTime<Utc>,
+        feed: impl FnOnce(&mut RosterWriter<'_>) -> std::result::Result<Option<RosterEnd>, E>,
+    ) -> std::result::Result<Option<MemberUpsert>, E> {
         let to_err = super::sql_error(&self.path);
-        let abort_after = abort_after_rows();
-        if abort_after.is_some() {
+        let context = ApplyContext {
+            operator,
+            source,
+            at,
+            now: ts(at),
+            abort_after: abort_after_rows(),
+        };
+        if context.abort_after.is_some() {
             // Keep SQLite's small cache: uncommitted pages then reach the WAL
             // before the abort, the harder case for the crash test.
-            return self.upsert_in_transaction(incoming, operator, source, at, abort_after);
+            return self.import_in_transaction(context, feed);
         }
         // A large albo touches more pages than SQLite's default 2 MB cache holds,
         // and a transaction that outgrows its cache writes pages out and reads
@@ -631,21 +774,18 @@ impl Store {
         self.conn
             .pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)
             .map_err(&to_err)?;
-        let result = self.upsert_in_transaction(incoming, operator, source, at, None);
+        let result = self.import_in_transaction(context, feed);
         self.conn
             .pragma_update(None, "cache_size", cache_size)
             .map_err(&to_err)?;
         result
     }
 
-    fn upsert_in_transaction(
+    fn import_in_transaction<E: From<StoreError>>(
         &mut self,
-        incoming: &IncomingRoster<'_>,
-        operator: &str,
-        source: &str,
-        at: DateTime<Utc>,
-        abort_after: Option<usize>,
-    ) -> Result<MemberUpsert> {
+        context: ApplyContext<'_>,
+        feed: impl FnOnce(&mut RosterWriter<'_>) -> std::result::Result<Option<RosterEnd>, E>,
+    ) -> std::result::Result<Option<MemberUpsert>, E> {
         let to_err = super::sql_error(&self.path);
         let tx = self
             .conn
@@ -653,17 +793,26 @@ impl Store {
             .map_err(&to_err)?;
         // Read inside the write lock, so that the plan is the one applied.
         let existing = into_members(load_members(&tx).map_err(&to_err)?)?;
-        let plan = plan(&existing, incoming);
-        let context = ApplyContext {
-            full_roster: incoming.full_roster,
-            operator,
-            source,
-            at,
-            abort_after,
+        let first_new_id: i64 = tx
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM members", [], |r| {
+                r.get(0)
+            })
+            .map_err(&to_err)?;
+        let mut writer = RosterWriter {
+            conn: &tx,
+            path: &self.path,
+            planner: Planner::new(&existing, ProvidedFields::ALL),
+            context,
+            first_new_id,
+            written: 0,
         };
-        apply(&tx, &plan, &context).map_err(&to_err)?;
+        // Dropping the transaction without a commit rolls it back.
+        let Some(end) = feed(&mut writer)? else {
+            return Ok(None);
+        };
+        let counts = writer.finish(&end).map_err(&to_err)?;
         tx.commit().map_err(&to_err)?;
-        Ok(plan.counts)
+        Ok(Some(counts))
     }
 
     /// What [`Store::upsert_members`] would do, without writing.
