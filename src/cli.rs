@@ -577,17 +577,23 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
         table: args.table.clone(),
         partial: args.partial,
     };
-    let parsed = import::read_path(&args.file, &options)?;
-    if let Some(out) = &args.rejects {
-        import::write_rejects(&parsed, out)?;
-    }
-    if let Err(error) = parsed.ensure_importable() {
-        for reject in parsed.rejects.iter().take(REJECTS_SHOWN) {
-            eprintln!("{}, {reject}", parsed.source);
+    // Once the file is read: the rejects file, and the rejects on stderr
+    // when nothing can be imported.
+    let after_read = |parsed: &import::ParsedRoster| {
+        if let Some(out) = &args.rejects {
+            import::write_rejects(parsed, out)?;
         }
-        return Err(error.into());
-    }
+        if parsed.ensure_importable().is_err() {
+            for reject in parsed.rejects.iter().take(REJECTS_SHOWN) {
+                eprintln!("{}, {reject}", parsed.source);
+            }
+        }
+        Ok(())
+    };
     let summary = if args.dry_run {
+        let parsed = import::read_path(&args.file, &options)?;
+        after_read(&parsed)?;
+        parsed.ensure_importable()?;
         // A store that does not exist yet is not created by a dry run.
         let existing = if store_path.exists() {
             Store::open(store_path)?.all_members()?
@@ -596,8 +602,9 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
         };
         import::dry_run(&existing, parsed, &options)?
     } else {
-        let mut store = Store::open(store_path)?;
-        import::import(&mut store, parsed, &options, operator, Utc::now())?
+        // Rows are stored while the file is still being read.
+        let (file, at) = (&args.file, Utc::now());
+        import::import_path(store_path, file, &options, operator, at, |_| {}, after_read)?
     };
     if args.json {
         println!("{}", summary.to_json());

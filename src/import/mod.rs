@@ -19,7 +19,8 @@ use encoding_rs::Encoding;
 
 use crate::domain::Member;
 use crate::store::{
-    IncomingRoster, MemberUpsert, PlannedChange, ProvidedFields, Store, StoreError, preview_roster,
+    IncomingRoster, MemberUpsert, PlannedChange, ProvidedFields, RosterEnd, Store, StoreError,
+    preview_roster,
 };
 pub use columns::Field;
 pub use rejects::{rejects_csv, write_rejects};
@@ -247,7 +248,11 @@ impl ParsedRoster {
     /// Refuses a file with no valid row: as a full roster it would mark every
     /// member removed, and it is what staff mean by "nothing could be imported".
     pub fn ensure_importable(&self) -> Result<(), ImportError> {
-        if self.members.is_empty() && self.left_albo.is_empty() {
+        // A roster read by [`import_path`] keeps no members (they went to the
+        // store as they were read): its valid rows are the rows read that
+        // were not rejected.
+        let streamed = self.rows_read > self.rejects.len();
+        if self.members.is_empty() && self.left_albo.is_empty() && !streamed {
             return Err(ImportError::NothingToImport {
                 file: self.source.clone(),
                 rejected: self.rejects.len(),
@@ -258,11 +263,24 @@ impl ParsedRoster {
 
     /// The file's name without its directory, as events name it.
     fn file_name(&self) -> String {
-        Path::new(&self.source)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| self.source.clone())
+        file_name(&self.source)
     }
+
+    /// How an import of this roster ends once it is read.
+    fn end(&self, options: &ImportOptions) -> RosterEnd {
+        RosterEnd {
+            full_roster: self.is_full_roster(options),
+            rejected_keys: self.rejected_keys(),
+        }
+    }
+}
+
+/// A source's name without its directory, as events name it.
+fn file_name(source: &str) -> String {
+    Path::new(source)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| source.to_string())
 }
 
 /// What an import would do: the preview staff confirm or cancel.
@@ -307,6 +325,17 @@ pub fn read_path_with_progress(
     options: &ImportOptions,
     mut progress: impl FnMut(usize),
 ) -> Result<ParsedRoster, ImportError> {
+    read_source(path, options, &mut progress, None)
+}
+
+/// [`read_path_with_progress`], handing the accepted rows to `sink`, if any,
+/// instead of keeping them.
+fn read_source(
+    path: &Path,
+    options: &ImportOptions,
+    progress: &mut dyn FnMut(usize),
+    sink: Option<validate::RowSink<'_>>,
+) -> Result<ParsedRoster, ImportError> {
     let source = path.display().to_string();
     let io_err = |source_err| ImportError::Io {
         file: source.clone(),
@@ -320,14 +349,14 @@ pub fn read_path_with_progress(
         .map_err(io_err)?;
     if bytes == sqlite::MAGIC {
         drop(file);
-        return sqlite::read_sqlite(path, &source, options.table.as_deref(), &mut progress);
+        return sqlite::read_sqlite(path, &source, options.table.as_deref(), progress, sink);
     }
     if options.table.is_some() {
         return Err(ImportError::TableOnTextFile { file: source });
     }
     file.read_to_end(&mut bytes).map_err(io_err)?;
     let decoded = text::decode(&bytes, &source)?;
-    text::read_text(decoded, &source, options.format, &mut progress)
+    text::read_text(decoded, &source, options.format, progress, sink)
 }
 
 /// Reads and validates a text roster (CSV or INI-PEC) held in memory.
@@ -343,7 +372,7 @@ pub fn read_bytes(
         });
     }
     let decoded = text::decode(bytes, source)?;
-    text::read_text(decoded, source, options.format, &mut |_| {})
+    text::read_text(decoded, source, options.format, &mut |_| {}, None)
 }
 
 /// Reads a roster file with the default options.
@@ -461,6 +490,85 @@ pub fn import(
     Ok(ImportSummary {
         stored,
         ..summary_of(parsed, options)
+    })
+}
+
+/// Batches of validated rows the reader may get ahead of the store by.
+const QUEUED_BATCHES: usize = 4;
+
+/// What the reader tells the store's writer.
+enum Feed {
+    Rows(ProvidedFields, Vec<(Member, bool)>),
+    /// The file is read and importable.
+    End(RosterEnd),
+}
+
+/// Reads `path` and imports it into the store at `store_path` at the same
+/// time, in one transaction: what `pecdesk import` does. The store's writer,
+/// on its own thread, begins the transaction and reads the stored roster while
+/// the file is decoded, then plans and writes each batch of validated rows as
+/// the reader hands it over; once the file is read, `after_read` sees the
+/// roster (its members already handed over, so not in it), and the writer
+/// marks absent members, logs the events and commits. A file that cannot be
+/// read, has no valid row, or for which `after_read` fails leaves the store as
+/// it was, and creates none that did not exist.
+pub fn import_path(
+    store_path: &Path,
+    path: &Path,
+    options: &ImportOptions,
+    operator: &str,
+    at: DateTime<Utc>,
+    mut progress: impl FnMut(usize),
+    after_read: impl FnOnce(&ParsedRoster) -> Result<(), ImportError>,
+) -> Result<ImportSummary, ImportError> {
+    let source = file_name(&path.display().to_string());
+    let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<Option<MemberUpsert>, ImportError> {
+            let mut feed = receiver.iter().peekable();
+            // A store that does not exist yet is created only for rows to store.
+            if !store_path.exists() && feed.peek().is_none() {
+                return Ok(None);
+            }
+            let mut store = Store::open(store_path)?;
+            store.import_members(operator, &source, at, |writer| {
+                for message in feed {
+                    match message {
+                        Feed::Rows(provided, rows) => {
+                            writer.set_provided(provided);
+                            writer.rows(rows.iter().map(|(member, in_albo)| (member, *in_albo)))?;
+                        }
+                        Feed::End(end) => return Ok(Some(end)),
+                    }
+                }
+                Ok(None)
+            })
+        });
+        // A writer that failed has dropped its end of the channel: the file is
+        // still read to the end, and its error reported then.
+        let mut sink = |provided, rows| drop(sender.send(Feed::Rows(provided, rows)));
+        let parsed =
+            read_source(path, options, &mut progress, Some(&mut sink)).and_then(|parsed| {
+                after_read(&parsed)?;
+                parsed.ensure_importable()?;
+                Ok(parsed)
+            });
+        if let Ok(parsed) = &parsed {
+            drop(sender.send(Feed::End(parsed.end(options))));
+        }
+        drop(sender);
+        let stored = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let parsed = parsed?;
+        let stored = stored?.ok_or_else(|| ImportError::NothingToImport {
+            file: parsed.source.clone(),
+            rejected: parsed.rejects.len(),
+        })?;
+        Ok(ImportSummary {
+            stored,
+            ..summary_of(parsed, options)
+        })
     })
 }
 

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::columns;
 use super::text::PROGRESS_EVERY;
-use super::validate::RowCollector;
+use super::validate::{RowCollector, RowSink};
 use super::{ImportError, ParsedRoster, SourceKind, SourceLayout};
 
 /// The first 16 bytes of every SQLite 3 database file.
@@ -20,6 +20,7 @@ pub fn read_sqlite(
     source: &str,
     table: Option<&str>,
     progress: &mut dyn FnMut(usize),
+    sink: Option<RowSink<'_>>,
 ) -> Result<ParsedRoster, ImportError> {
     let sql_err = |e: rusqlite::Error| ImportError::Sqlite {
         file: source.to_string(),
@@ -83,6 +84,7 @@ pub fn read_sqlite(
             ..ParsedRoster::default()
         },
         0,
+        sink,
     );
     let columns = stmt.column_count();
     let mut cursor = stmt.query([]).map_err(sql_err)?;

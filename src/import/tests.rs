@@ -1079,3 +1079,226 @@ fn summary_as_json_and_text() {
     );
     assert!(text.contains("colonne ignorate: Note"), "{text}");
 }
+
+/// `members` as a UTF-8 roster with a Stato column in which every seventh
+/// member has left the albo, then `extra` rows as they are.
+fn roster_with_states(members: &[Member], extra: &str) -> String {
+    let style = CsvStyle {
+        delimiter: b';',
+        crlf: false,
+        encoding: UTF_8,
+    };
+    let text = String::from_utf8(roster_csv(members, style)).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{};Stato\n", lines.next().unwrap());
+    for (i, line) in lines.enumerate() {
+        let stato = if i % 7 == 3 { "Cancellato" } else { "Attivo" };
+        out.push_str(&format!("{line};{stato}\n"));
+    }
+    out + extra
+}
+
+/// Each member by codice fiscale: as stored, whether in the albo, and the
+/// details of their events, oldest first.
+fn stored_by_cf(db: &Path) -> std::collections::BTreeMap<String, (Member, bool, Vec<String>)> {
+    let store = Store::open(db).unwrap();
+    (store.all_members().unwrap().into_iter())
+        .map(|(id, member, in_roster)| {
+            let mut events: Vec<String> = (store.timeline(Some(id), None).unwrap().into_iter())
+                .map(|e| e.detail)
+                .collect();
+            events.reverse();
+            (member.codice_fiscale.clone(), (member, in_roster, events))
+        })
+        .collect()
+}
+
+#[test]
+fn a_streamed_import_stores_what_a_parsed_import_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    // Several batches of rows, some members who left, new, changed, absent,
+    // rejected and repeated rows.
+    let members = crate::sample::generate_roster(6000, 11, "pec.fofi.it");
+    std::fs::write(path("primo.csv"), roster_with_states(&members[..3000], "")).unwrap();
+    let mut second = members[1000..].to_vec();
+    for m in second.iter_mut().step_by(5) {
+        m.email_servizio = Some(format!("{}@libero.it", m.codice_fiscale.to_lowercase()));
+    }
+    let repeated = roster_with_states(&second[10..11], "");
+    let extra = format!(
+        "1;Rossi;Mario;X;;;x@pec.fofi.it;;;;Attivo\n{}",
+        repeated.lines().nth(1).unwrap()
+    );
+    std::fs::write(path("albo.csv"), roster_with_states(&second, &extra)).unwrap();
+    let options = ImportOptions::default();
+    let at = Utc::now();
+    for db in ["parsed.db", "streamed.db"] {
+        let mut store = Store::open(&path(db)).unwrap();
+        store_roster(
+            &mut store,
+            read_file(&path("primo.csv")).unwrap(),
+            "anna",
+            at,
+        )
+        .unwrap();
+    }
+
+    let parsed = read_path(&path("albo.csv"), &options).unwrap();
+    let mut store = Store::open(&path("parsed.db")).unwrap();
+    let expected = import(&mut store, parsed, &options, "anna", at).unwrap();
+    let run_event = store.recent_events(1).unwrap().remove(0).detail;
+    drop(store);
+
+    let (mut progress, mut read) = (Vec::new(), None);
+    let streamed = import_path(
+        &path("streamed.db"),
+        &path("albo.csv"),
+        &options,
+        "anna",
+        at,
+        |rows| progress.push(rows),
+        |parsed| {
+            read = Some((parsed.members.len(), parsed.rejects.len()));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        read,
+        Some((0, 2)),
+        "members went to the store, rejects stay"
+    );
+    assert_eq!(progress.last(), Some(&5002));
+    assert!(progress.len() > 2, "{progress:?}");
+    assert_eq!(streamed.stored, expected.stored);
+    assert!(expected.stored.new > 0 && expected.stored.updated > 0);
+    assert!(expected.stored.removed > 1000, "absent and left");
+    assert_eq!(
+        (streamed.rows_read, streamed.full_roster, streamed.dry_run),
+        (expected.rows_read, expected.full_roster, expected.dry_run)
+    );
+    assert_eq!(streamed.rejects, expected.rejects);
+    assert_eq!(streamed.unknown_columns, expected.unknown_columns);
+    assert_eq!(streamed.layout, expected.layout);
+    assert_eq!(
+        stored_by_cf(&path("streamed.db")),
+        stored_by_cf(&path("parsed.db"))
+    );
+    let store = Store::open(&path("streamed.db")).unwrap();
+    assert_eq!(store.recent_events(1).unwrap()[0].detail, run_event);
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn a_streamed_import_keeps_stored_values_of_columns_the_file_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, file) = (dir.path().join("s.db"), dir.path().join("inipec.csv"));
+    let members = crate::sample::generate_roster(3000, 12, "pec.fofi.it");
+    std::fs::write(&file, roster_with_states(&members, "")).unwrap();
+    let mut store = Store::open(&db).unwrap();
+    store_roster(&mut store, read_file(&file).unwrap(), "anna", Utc::now()).unwrap();
+    let before = stored_by_cf(&db);
+    drop(store);
+    // Only the required columns: everything else keeps its stored value.
+    let mut text = "Cognome;Nome;Codice Fiscale;PEC\n".to_string();
+    for m in &members {
+        text.push_str(&format!(
+            "{};{};{};{}\n",
+            m.cognome, m.nome, m.codice_fiscale, m.pec
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    let options = ImportOptions {
+        partial: true,
+        ..ImportOptions::default()
+    };
+    let summary =
+        import_path(&db, &file, &options, "anna", Utc::now(), |_| {}, |_| Ok(())).unwrap();
+    // Those who left rejoin (no Stato column): the only change.
+    let left = before
+        .values()
+        .filter(|(_, in_roster, _)| !in_roster)
+        .count();
+    assert_eq!(
+        (summary.stored.unchanged, summary.stored.updated),
+        (3000 - left, left)
+    );
+    for (cf, (member, in_roster, _)) in stored_by_cf(&db) {
+        assert_eq!(member, before[&cf].0);
+        assert!(in_roster);
+    }
+}
+
+#[test]
+fn a_streamed_import_that_cannot_finish_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let members = crate::sample::generate_roster(3000, 13, "pec.fofi.it");
+    std::fs::write(path("albo.csv"), roster_with_states(&members, "")).unwrap();
+    let db = path("s.db");
+    let at = Utc::now();
+    let options = ImportOptions::default();
+    let mut store = Store::open(&db).unwrap();
+    store_roster(
+        &mut store,
+        read_file(&path("albo.csv")).unwrap(),
+        "anna",
+        at,
+    )
+    .unwrap();
+    let snapshot = |db: &Path| {
+        let store = Store::open(db).unwrap();
+        (store.all_members().unwrap(), store.event_count().unwrap())
+    };
+    let before = snapshot(&db);
+    drop(store);
+
+    // Rows that are all rejected; a header without the PEC; an after_read that
+    // fails once the rows are already written (as a rejects file that cannot
+    // be written does).
+    std::fs::write(
+        path("scartate.csv"),
+        roster(&[("Rossi", "X", "a@pec.fofi.it")]),
+    )
+    .unwrap();
+    std::fs::write(
+        path("senza_pec.csv"),
+        "Cognome;Nome;Codice Fiscale\nRossi;Mario;X\n",
+    )
+    .unwrap();
+    let failing = |_: &ParsedRoster| {
+        Err(ImportError::Io {
+            file: "scarti.csv".into(),
+            source: std::io::Error::other("disco pieno"),
+        })
+    };
+    let cases: [(&str, &str, bool); 3] = [
+        (
+            "scartate.csv",
+            "nessuna riga valida da importare (1 scartate)",
+            false,
+        ),
+        (
+            "senza_pec.csv",
+            "mancano le colonne obbligatorie: indirizzo PEC",
+            false,
+        ),
+        ("albo.csv", "disco pieno", true),
+    ];
+    for (file, message, fail_after_read) in cases {
+        for db in [db.clone(), path("nuovo.db")] {
+            let result = if fail_after_read {
+                import_path(&db, &path(file), &options, "anna", at, |_| {}, failing)
+            } else {
+                import_path(&db, &path(file), &options, "anna", at, |_| {}, |_| Ok(()))
+            };
+            let error = result.unwrap_err().to_string();
+            assert!(error.contains(message), "{file}: {error}");
+        }
+        assert_eq!(snapshot(&db), before, "{file}");
+        if !fail_after_read {
+            assert!(!path("nuovo.db").exists(), "{file}: no store is created");
+        }
+    }
+}

@@ -8,7 +8,7 @@ use csv::StringRecord;
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
 use super::columns::{self, HeaderMapping};
-use super::validate::RowCollector;
+use super::validate::{RowCollector, RowSink};
 use super::{Format, ImportError, ParsedRoster, SourceKind, SourceLayout};
 use crate::domain::contact;
 
@@ -285,6 +285,7 @@ pub fn read_text(
     source: &str,
     format: Format,
     progress: &mut dyn FnMut(usize),
+    sink: Option<RowSink<'_>>,
 ) -> Result<ParsedRoster, ImportError> {
     let text: &str = &decoded.text;
     if text.trim().is_empty() {
@@ -333,6 +334,7 @@ pub fn read_text(
             ..ParsedRoster::default()
         },
         expected_rows,
+        sink,
     );
     loop {
         let record = rows.slot();

@@ -10,6 +10,7 @@ use super::columns::{Field, HeaderMapping};
 use super::{ParsedRoster, Reject};
 use crate::domain::codice_fiscale::CodiceFiscale;
 use crate::domain::{Member, contact};
+use crate::store::ProvidedFields;
 
 /// Longest value accepted in a mapped field. Far above any real name or
 /// address; a longer one is a broken export (or an attack), rejected before
@@ -169,6 +170,12 @@ impl std::hash::Hasher for Fnv {
 
 type FastMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
 
+/// Where accepted rows go instead of [`ParsedRoster::members`] and
+/// [`ParsedRoster::left_albo`] when an import writes them while the file is
+/// still being read: a batch at a time, in file order, each member with
+/// whether they are in the albo, and the optional fields the file has.
+pub type RowSink<'s> = &'s mut dyn FnMut(ProvidedFields, Vec<(Member, bool)>);
+
 /// A row waiting in the batch: where it starts and what was read.
 #[derive(Default)]
 struct Pending {
@@ -180,9 +187,10 @@ struct Pending {
 
 /// Gathers the rows of one file into a [`ParsedRoster`]: rows are validated
 /// in batches over all cores, then, in file order, repeated codici fiscali or
-/// PEC addresses are rejected and the rest kept.
-pub struct RowCollector<'m> {
+/// PEC addresses are rejected and the rest kept, or handed to the sink.
+pub struct RowCollector<'m, 's> {
     mapping: &'m HeaderMapping,
+    sink: Option<RowSink<'s>>,
     /// Line where each codice fiscale / PEC first appeared.
     seen_cf: FastMap<u64>,
     seen_pec: FastMap<u64>,
@@ -195,13 +203,22 @@ pub struct RowCollector<'m> {
     parsed: ParsedRoster,
 }
 
-impl<'m> RowCollector<'m> {
+impl<'m, 's> RowCollector<'m, 's> {
     /// `expected_rows` sizes the collections once instead of growing them.
-    pub fn new(mapping: &'m HeaderMapping, mut parsed: ParsedRoster, expected_rows: usize) -> Self {
-        parsed.members.reserve(expected_rows);
+    /// With a `sink`, accepted rows go there and `parsed` keeps only the rest.
+    pub fn new(
+        mapping: &'m HeaderMapping,
+        mut parsed: ParsedRoster,
+        expected_rows: usize,
+        sink: Option<RowSink<'s>>,
+    ) -> Self {
+        if sink.is_none() {
+            parsed.members.reserve(expected_rows);
+        }
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         Self {
             mapping,
+            sink,
             seen_cf: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
             seen_pec: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
             batch: Vec::new(),
@@ -255,12 +272,17 @@ impl<'m> RowCollector<'m> {
     fn flush(&mut self) {
         let batch = &self.batch[..self.filled];
         validate_batch(self.mapping, batch, self.workers, &mut self.outcomes);
+        let mut accepted = Vec::with_capacity(if self.sink.is_some() { batch.len() } else { 0 });
         for (pending, outcome) in batch.iter().zip(self.outcomes.drain(..)) {
             self.parsed.rows_read += 1;
             let error = match outcome {
                 Some(Ok((member, in_albo))) => {
                     match duplicate_of(&mut self.seen_cf, &mut self.seen_pec, &member, pending.line)
                     {
+                        None if self.sink.is_some() => {
+                            accepted.push((member, in_albo));
+                            continue;
+                        }
                         None => {
                             let list = if in_albo {
                                 &mut self.parsed.members
@@ -290,6 +312,11 @@ impl<'m> RowCollector<'m> {
                 .push(reject(self.mapping, pending, error));
         }
         self.filled = 0;
+        if let Some(sink) = &mut self.sink
+            && !accepted.is_empty()
+        {
+            sink(self.parsed.provided, accepted);
+        }
     }
 }
 
