@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use pecdesk::app::{Action, Command, Settings, Snapshot, State, update};
+use pecdesk::app::{Action, Command, Effect, Settings, Snapshot, State, TableIndex, update};
 use pecdesk::domain::{
     DEFAULT_PEC_DOMAIN, MailboxState, MigrationState, PasswordState, RecoveryContacts,
 };
@@ -104,6 +104,9 @@ fn measure(path: &std::path::Path) {
         cutover: chrono::NaiveDate::from_ymd_opt(2027, 1, 31),
     };
 
+    // As the console starts: open the store, load, draw the dashboard (its
+    // first screen); meanwhile the runtime builds the table's order and search
+    // index on another thread, timed here on this one until the table is drawn.
     let start = Instant::now();
     let store = Store::open(path).unwrap();
     let snapshot = Snapshot {
@@ -112,15 +115,28 @@ fn measure(path: &std::path::Path) {
     };
     let loaded = start.elapsed();
     let mut state = State::new(settings, Utc::now());
-    update(&mut state, Action::Loaded(Ok(snapshot)));
-    update(&mut state, Action::Command(Command::Members));
+    let effects = update(&mut state, Action::Loaded(Ok(snapshot)));
     terminal.draw(|f| view::draw(f, &state, &ui)).unwrap();
     let first_frame = start.elapsed();
+    for effect in effects {
+        if let Effect::BuildIndex(request) = effect {
+            let index = TableIndex::build(&request);
+            update(&mut state, Action::Indexed(Box::new(index)));
+        }
+    }
+    update(&mut state, Action::Command(Command::Members));
+    terminal.draw(|f| view::draw(f, &state, &ui)).unwrap();
+    let table_ready = start.elapsed();
+    assert!(!state.indexing(), "the index is in");
     println!("members: {}", state.entries.len());
     println!(
-        "cold start to first frame: {:.1} ms (store read {:.1} ms)",
+        "cold start to first frame (dashboard): {:.1} ms (store read {:.1} ms)",
         ms(first_frame),
         ms(loaded)
+    );
+    println!(
+        "member table sorted and searchable: {:.1} ms from start",
+        ms(table_ready)
     );
     if std::env::args().any(|a| a == "--start-only") {
         return;

@@ -129,6 +129,7 @@ catalog! {
     SyncFailed => "sincronizzazione fallita", "sync failed";
     SyncDone => "sincronizzazione completata", "sync completed";
     Loading => "caricamento…", "loading…";
+    Indexing => "ordinamento e indice di ricerca in preparazione…", "sorting and indexing for search…";
     ConfirmTitle => "Conferma", "Confirm";
     ConfirmResend => "Reinviare l'e-mail di recupero a", "Resend the recovery e-mail to";
     ConfirmResendWhere => "Il link andrà a", "The link goes to";

@@ -78,6 +78,13 @@ impl Services {
                 |store| Action::Loaded(load_snapshot(store).map_err(|e| e.to_string())),
                 |e| Action::Loaded(Err(e)),
             ),
+            Effect::BuildIndex(request) => {
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let index = crate::app::TableIndex::build(&request);
+                    let _ = tx.send(Action::Indexed(Box::new(index)));
+                });
+            }
             Effect::LoadTimeline {
                 entry,
                 member_id,

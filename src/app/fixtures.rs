@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-use super::{Action, Settings, Snapshot, State, update};
+use super::{Action, Effect, Settings, Snapshot, State, TableIndex, update};
 use crate::domain::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
 use crate::i18n::Lang;
 use crate::sample::generate_roster;
@@ -99,9 +99,9 @@ pub fn state(lang: Lang) -> State {
         },
         now,
     );
-    update(
+    load(
         &mut state,
-        Action::Loaded(Ok(Snapshot {
+        Snapshot {
             entries,
             last_sync: Some(SyncRun {
                 started_at: now - TimeDelta::minutes(2),
@@ -111,7 +111,19 @@ pub fn state(lang: Lang) -> State {
                 changes: 0,
                 error: None,
             }),
-        })),
+        },
     );
     state
+}
+
+/// Loads `snapshot` as the runtime does, building the table's index at once.
+pub(crate) fn load(state: &mut State, snapshot: Snapshot) {
+    for effect in update(state, Action::Loaded(Ok(snapshot))) {
+        if let Effect::BuildIndex(request) = effect {
+            update(
+                state,
+                Action::Indexed(Box::new(TableIndex::build(&request))),
+            );
+        }
+    }
 }

@@ -7,12 +7,14 @@ mod command;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod import_flow;
+mod index;
 mod palette;
 pub mod search;
 mod summary;
 mod table;
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tui_input::{Input, InputRequest};
@@ -24,6 +26,7 @@ use crate::queue::Control;
 use crate::store::{Event, Job, JobCounts, JobKind, NewJobItem, RosterEntry, SyncRun};
 pub use actions::{JobView, Secret};
 pub use command::{CHASE, Command};
+pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
 pub use table::{Sort, SortColumn};
@@ -115,14 +118,17 @@ pub struct State {
     pub screen: Screen,
     pub modal: Option<Modal>,
     pub loaded: bool,
-    pub entries: Vec<RosterEntry>,
+    /// Shared with the thread that builds their [`TableIndex`].
+    pub entries: Arc<Vec<RosterEntry>>,
+    /// Counts the loads, so that an index built for an older one is dropped.
+    generation: u64,
     pub summary: Summary,
     /// Per entry, a bit per `Category::ALL` position.
     categories: Vec<u16>,
-    /// Entry indices in the current sort order, and each entry's rank in it.
-    order: Vec<u32>,
-    rank: Vec<u32>,
-    search_index: search::Search,
+    /// The table's order and search index; None while being built after a load.
+    index: Option<TableIndex>,
+    /// A reload waiting for its index, shown when the index is in.
+    pending: Option<PendingLoad>,
     pub sort: Sort,
     /// Categories the table is limited to (any of them); empty: no filter.
     pub filter: BTreeSet<Category>,
@@ -206,6 +212,8 @@ pub enum Action {
     Tick(DateTime<Utc>),
     // Results of effects.
     Loaded(Result<Snapshot, String>),
+    /// The table's order and search index, built for a load.
+    Indexed(Box<TableIndex>),
     SyncFinished(Result<String, String>),
     TimelineLoaded {
         entry: usize,
@@ -252,6 +260,8 @@ impl From<Command> for Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Load,
+    /// Build the table's order and search index off the UI thread.
+    BuildIndex(IndexRequest),
     Sync,
     LoadTimeline {
         entry: usize,
@@ -306,6 +316,36 @@ pub enum Effect {
     Clipboard(Secret),
 }
 
+/// A load and what is derived from it without the index.
+#[derive(Debug)]
+struct PendingLoad {
+    entries: Arc<Vec<RosterEntry>>,
+    categories: Vec<u16>,
+    summary: Summary,
+    last_sync: Option<SyncRun>,
+}
+
+/// The dashboard's figures and, per entry, a bit per `Category::ALL` position.
+fn classify(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) -> (Summary, Vec<u16>) {
+    let categories = entries
+        .iter()
+        .map(|e| {
+            Category::ALL.iter().fold(0u16, |mask, &c| {
+                let inside = crate::domain::category::is_in(
+                    c,
+                    e.member.as_ref(),
+                    e.in_roster,
+                    e.mailbox.as_ref(),
+                    pec_domain,
+                    now,
+                );
+                if inside { mask | category_bit(c) } else { mask }
+            })
+        })
+        .collect();
+    (Summary::compute(entries, pec_domain, now), categories)
+}
+
 impl State {
     pub fn new(settings: Settings, now: DateTime<Utc>) -> Self {
         Self {
@@ -317,12 +357,12 @@ impl State {
             screen: Screen::Dashboard,
             modal: None,
             loaded: false,
-            entries: Vec::new(),
+            entries: Arc::default(),
+            generation: 0,
             summary: Summary::default(),
             categories: Vec::new(),
-            order: Vec::new(),
-            rank: Vec::new(),
-            search_index: search::Search::new(&[]),
+            index: None,
+            pending: None,
             sort: Sort::default(),
             filter: BTreeSet::new(),
             visible: Vec::new(),
@@ -371,49 +411,93 @@ impl State {
             .count()
     }
 
-    fn set_snapshot(&mut self, snapshot: Snapshot) {
-        let keep = self.selected_address();
-        self.entries = snapshot.entries;
-        self.last_sync = snapshot.last_sync;
-        self.search_index = search::Search::new(&self.entries);
+    /// Takes a load. The first one shows at once (the dashboard needs no
+    /// index; the table shows load order until its index is in); a reload
+    /// keeps the previous view, whole, until its own index is in. Returns the
+    /// effect that builds the index.
+    fn set_snapshot(&mut self, snapshot: Snapshot) -> Effect {
+        self.generation += 1;
+        let entries = Arc::new(snapshot.entries);
+        let request = IndexRequest {
+            entries: Arc::clone(&entries),
+            generation: self.generation,
+            sort: self.sort,
+            now: self.now,
+        };
+        let (summary, categories) = classify(&entries, &self.pec_domain, self.now);
+        let load = PendingLoad {
+            entries,
+            categories,
+            summary,
+            last_sync: snapshot.last_sync,
+        };
+        if self.index.is_some() {
+            self.pending = Some(load);
+        } else {
+            self.install(load);
+            self.refresh_visible(None);
+        }
+        Effect::BuildIndex(request)
+    }
+
+    fn install(&mut self, load: PendingLoad) {
+        self.entries = load.entries;
+        self.categories = load.categories;
+        self.summary = load.summary;
+        self.last_sync = load.last_sync;
         self.loaded = true;
-        self.recompute();
+    }
+
+    /// Takes the index built for a load, unless a newer load came meanwhile,
+    /// and shows that load.
+    fn set_index(&mut self, index: TableIndex) -> Vec<Effect> {
+        if index.generation != self.generation {
+            return vec![];
+        }
+        // Before the first index the selection is only load order's first
+        // row, not a choice to keep.
+        let keep = self
+            .index
+            .is_some()
+            .then(|| self.selected_address())
+            .flatten();
+        if let Some(load) = self.pending.take() {
+            self.install(load);
+        }
+        self.index = Some(index);
+        if self.index.as_ref().is_some_and(|i| i.sort != self.sort) {
+            // The sort changed while the index was being built.
+            self.resort();
+        }
         self.refresh_visible(keep.as_deref());
+        match (&self.screen, self.timeline.as_ref(), self.selected_entry()) {
+            (Screen::Detail, Some(_), Some((entry, _))) => vec![self.timeline_effect(entry)],
+            _ => vec![],
+        }
+    }
+
+    /// Whether the table waits for its order and search index.
+    pub fn indexing(&self) -> bool {
+        self.loaded && self.index.is_none()
     }
 
     fn selected_address(&self) -> Option<String> {
         self.selected_entry().map(|(_, e)| e.address().to_string())
     }
 
-    /// Summary, categories and sort order: everything derived from the entries
-    /// and the clock.
-    fn recompute(&mut self) {
-        self.summary = Summary::compute(&self.entries, &self.pec_domain, self.now);
-        self.categories = self
-            .entries
-            .iter()
-            .map(|e| {
-                Category::ALL.iter().fold(0u16, |mask, &c| {
-                    let inside = crate::domain::category::is_in(
-                        c,
-                        e.member.as_ref(),
-                        e.in_roster,
-                        e.mailbox.as_ref(),
-                        &self.pec_domain,
-                        self.now,
-                    );
-                    if inside { mask | category_bit(c) } else { mask }
-                })
-            })
-            .collect();
-        self.resort();
+    /// Summary, categories and, when it depends on the clock, the sort order:
+    /// what changes as time passes.
+    fn recompute_for_clock(&mut self) {
+        (self.summary, self.categories) = classify(&self.entries, &self.pec_domain, self.now);
+        if self.sort.column.depends_on_clock() {
+            self.resort();
+        }
     }
 
     fn resort(&mut self) {
-        self.order = table::sorted(&self.entries, self.sort, self.now);
-        self.rank = vec![0; self.entries.len()];
-        for (rank, &index) in self.order.iter().enumerate() {
-            self.rank[index as usize] = rank as u32;
+        if let Some(index) = &mut self.index {
+            index.ordering = index::Ordering::of(&self.entries, self.sort, self.now);
+            index.sort = self.sort;
         }
     }
 
@@ -425,23 +509,33 @@ impl State {
     /// selected if it is still shown.
     fn refresh_visible(&mut self, keep: Option<&str>) {
         let query = self.search.value().trim().to_string();
-        self.visible = if query.is_empty() {
-            self.order
+        let matches = match &mut self.index {
+            Some(index) if !query.is_empty() => Some(index.search.matches(&query)),
+            _ => None,
+        };
+        self.visible = match (&self.index, matches) {
+            (Some(index), Some(matches)) => {
+                let mut scored: Vec<(u32, u32)> = matches
+                    .into_iter()
+                    .filter(|&(i, _)| self.passes_filter(i as usize))
+                    .collect();
+                scored.sort_unstable_by_key(|&(i, score)| {
+                    (std::cmp::Reverse(score), index.ordering.rank[i as usize])
+                });
+                scored.into_iter().map(|(i, _)| i as usize).collect()
+            }
+            (Some(index), None) => index
+                .ordering
+                .order
                 .iter()
                 .map(|&i| i as usize)
                 .filter(|&i| self.passes_filter(i))
-                .collect()
-        } else {
-            let mut scored: Vec<(u32, u32)> = self
-                .search_index
-                .matches(&query)
-                .into_iter()
-                .filter(|&(i, _)| self.passes_filter(i as usize))
-                .collect();
-            scored.sort_unstable_by_key(|&(i, score)| {
-                (std::cmp::Reverse(score), self.rank[i as usize])
-            });
-            scored.into_iter().map(|(i, _)| i as usize).collect()
+                .collect(),
+            // Until the index is built: a search waits, the rest shows in load order.
+            (None, _) if !query.is_empty() => Vec::new(),
+            (None, _) => (0..self.entries.len())
+                .filter(|&i| self.passes_filter(i))
+                .collect(),
         };
         self.selected = keep
             .and_then(|address| {
@@ -603,21 +697,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             // Links expire with the clock, not only at sync.
             if minute_changed && state.loaded {
                 let keep = state.selected_address();
-                state.recompute();
+                state.recompute_for_clock();
                 state.refresh_visible(keep.as_deref());
             }
             vec![]
         }
-        Action::Loaded(Ok(snapshot)) => {
-            state.set_snapshot(snapshot);
-            match (&state.screen, state.timeline.as_ref()) {
-                (Screen::Detail, Some(_)) => match state.selected_entry() {
-                    Some((index, _)) => vec![state.timeline_effect(index)],
-                    None => vec![],
-                },
-                _ => vec![],
-            }
-        }
+        Action::Loaded(Ok(snapshot)) => vec![state.set_snapshot(snapshot)],
+        Action::Indexed(index) => state.set_index(*index),
         Action::Loaded(Err(error)) => {
             state.status(
                 Level::Error,
@@ -976,6 +1062,7 @@ fn is_result(action: &Action) -> bool {
         action,
         Action::Tick(_)
             | Action::Loaded(_)
+            | Action::Indexed(_)
             | Action::SyncFinished(_)
             | Action::TimelineLoaded { .. }
             | Action::ResendFinished { .. }

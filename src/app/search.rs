@@ -8,6 +8,7 @@ use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
 
 use crate::store::RosterEntry;
 
+#[derive(Clone)]
 pub struct Search {
     haystacks: Vec<Utf32String>,
     /// The queries typed since the search started, each with every entry it

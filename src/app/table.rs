@@ -25,6 +25,12 @@ impl SortColumn {
         SortColumn::Recovery,
     ];
 
+    /// Whether the order changes as time passes (a link pending until its
+    /// expiry counts as expired after it).
+    pub fn depends_on_clock(self) -> bool {
+        self == SortColumn::Password
+    }
+
     pub fn next(self) -> Self {
         let i = Self::ALL.iter().position(|&c| c == self).expect("listed");
         Self::ALL[(i + 1) % Self::ALL.len()]
@@ -54,16 +60,32 @@ pub struct Sort {
 }
 
 /// The tie-breaking order of every column: name, then address. Mailboxes with
-/// no member go last. One lower-case string per entry, compared once.
+/// no member go last. One lower-case string per entry, built in one
+/// allocation, compared once.
 fn name_key(entry: &RosterEntry) -> String {
-    match &entry.member {
-        Some(m) => format!(
-            "0{}\u{1}{}\u{1}{}",
-            m.cognome.to_lowercase(),
-            m.nome.to_lowercase(),
-            entry.address()
-        ),
-        None => format!("1{}", entry.address()),
+    let address = entry.address();
+    let Some(m) = &entry.member else {
+        return format!("1{address}");
+    };
+    let mut key = String::with_capacity(3 + m.cognome.len() + m.nome.len() + address.len());
+    key.push('0');
+    push_lowercase(&mut key, &m.cognome);
+    key.push('\u{1}');
+    push_lowercase(&mut key, &m.nome);
+    key.push('\u{1}');
+    key.push_str(address);
+    key
+}
+
+/// Appends `text` in lower case; ASCII, as most names are, without a
+/// per-character conversion.
+fn push_lowercase(key: &mut String, text: &str) {
+    if text.is_ascii() {
+        let start = key.len();
+        key.push_str(text);
+        key[start..].make_ascii_lowercase();
+    } else {
+        key.extend(text.chars().flat_map(char::to_lowercase));
     }
 }
 

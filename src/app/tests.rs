@@ -226,12 +226,12 @@ fn state_with_names(names: &[(&str, &str)]) -> State {
         })
         .collect();
     let mut state = fixtures::state(Lang::It);
-    update(
+    fixtures::load(
         &mut state,
-        Action::Loaded(Ok(Snapshot {
+        Snapshot {
             entries,
             last_sync: None,
-        })),
+        },
     );
     state
 }
@@ -788,4 +788,111 @@ fn the_import_goes_path_preview_confirm() {
         panic!("{:?}", state.modal)
     };
     assert!(e.contains("nope.csv"));
+}
+
+#[test]
+fn the_table_waits_for_its_index_and_drops_a_stale_one() {
+    let mut state = State::new(
+        Settings {
+            lang: Lang::It,
+            pec_domain: "pec.fofi.it".into(),
+            ordine: String::new(),
+            cutover: None,
+        },
+        chrono::Utc::now(),
+    );
+    let named = state_with_names(&[("Zanetti", "Ugo"), ("Bianchi", "Anna"), ("Rossi", "Maria")]);
+    let snapshot = || Snapshot {
+        entries: named.entries.to_vec(),
+        last_sync: None,
+    };
+    // The first load: counts at once, the table in load order, a search waiting.
+    let first = update(&mut state, Action::Loaded(Ok(snapshot())));
+    let [Effect::BuildIndex(first)] = first.as_slice() else {
+        panic!("one index to build: {first:?}")
+    };
+    assert!(state.indexing());
+    assert_eq!(state.summary.members_in_roster, 3);
+    assert_eq!(
+        visible_names(&state),
+        ["Zanetti Ugo", "Bianchi Anna", "Rossi Maria"]
+    );
+    update(&mut state, Action::Command(Command::Search));
+    type_text(&mut state, "rossi");
+    assert!(state.visible.is_empty(), "no search before the index");
+    // Another load comes before the first index: that index is dropped.
+    let second = update(&mut state, Action::Loaded(Ok(snapshot())));
+    update(
+        &mut state,
+        Action::Indexed(Box::new(TableIndex::build(first))),
+    );
+    assert!(state.indexing(), "an index for an older load is not used");
+    let [Effect::BuildIndex(second)] = second.as_slice() else {
+        panic!("one index to build: {second:?}")
+    };
+    update(
+        &mut state,
+        Action::Indexed(Box::new(TableIndex::build(second))),
+    );
+    assert!(!state.indexing());
+    assert_eq!(
+        visible_names(&state),
+        ["Rossi Maria"],
+        "the waiting search ran"
+    );
+    update(&mut state, Action::SearchEdit(InputRequest::DeleteLine));
+    assert_eq!(
+        visible_names(&state),
+        ["Bianchi Anna", "Rossi Maria", "Zanetti Ugo"]
+    );
+    // A reload keeps the indexed view, selection and all, until its own index is in.
+    update(&mut state, Action::Command(Command::Down));
+    let mut fewer = snapshot();
+    fewer.entries.remove(0);
+    let reload = update(&mut state, Action::Loaded(Ok(fewer)));
+    assert!(!state.indexing());
+    assert_eq!(state.entries.len(), 3);
+    assert_eq!(visible_names(&state)[state.selected], "Rossi Maria");
+    let [Effect::BuildIndex(reload)] = reload.as_slice() else {
+        panic!("one index to build: {reload:?}")
+    };
+    update(
+        &mut state,
+        Action::Indexed(Box::new(TableIndex::build(reload))),
+    );
+    assert_eq!(visible_names(&state), ["Bianchi Anna", "Rossi Maria"]);
+    assert_eq!(visible_names(&state)[state.selected], "Rossi Maria");
+}
+
+#[test]
+fn a_reload_refreshes_the_open_timeline_once_indexed() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Members));
+    update(&mut state, Action::Command(Command::Open));
+    let (entry, _) = state.selected_entry().unwrap();
+    update(
+        &mut state,
+        Action::TimelineLoaded {
+            entry,
+            events: Vec::new(),
+        },
+    );
+    let reload = Snapshot {
+        entries: state.entries.to_vec(),
+        last_sync: None,
+    };
+    let effects = update(&mut state, Action::Loaded(Ok(reload)));
+    let [Effect::BuildIndex(request)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    // Results reach the state even under a modal (here, a password shown once).
+    state.modal = Some(Modal::Help);
+    let effects = update(
+        &mut state,
+        Action::Indexed(Box::new(TableIndex::build(request))),
+    );
+    assert!(
+        matches!(effects.as_slice(), [Effect::LoadTimeline { entry: e, .. }] if *e == entry),
+        "{effects:?}"
+    );
 }

@@ -90,7 +90,11 @@ fn member_entries(conn: &Connection) -> rusqlite::Result<Vec<RosterEntry>> {
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let text = |i: usize| -> rusqlite::Result<String> {
-            Ok(row.get_ref(i)?.as_str_or_null()?.unwrap_or_default().to_string())
+            Ok(row
+                .get_ref(i)?
+                .as_str_or_null()?
+                .unwrap_or_default()
+                .to_string())
         };
         let optional = |i: usize| -> rusqlite::Result<Option<String>> {
             Ok(row.get_ref(i)?.as_str_or_null()?.map(str::to_string))
@@ -152,7 +156,14 @@ mod tests {
         for text in ["1985-03-01", "2024-02-29", "0999-12-31"] {
             assert_eq!(iso_date(text), text.parse().ok(), "{text}");
         }
-        for text in ["2023-02-29", "1985-3-01", "1985/03/01", "", "abcd-ef-gh", "1985-03-011"] {
+        for text in [
+            "2023-02-29",
+            "1985-3-01",
+            "1985/03/01",
+            "",
+            "abcd-ef-gh",
+            "1985-03-011",
+        ] {
             assert_eq!(iso_date(text), None, "{text}");
         }
     }

@@ -191,6 +191,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         state.t(T::Of),
         state.entries.len()
     );
+    if state.indexing() {
+        title.push_str(&format!(" · {}", state.t(T::Indexing)));
+    }
     if !state.marked.is_empty() {
         title.push_str(&format!(" · {} {}", state.marked.len(), state.t(T::Marked)));
     }

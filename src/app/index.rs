@@ -1,0 +1,67 @@
+//! The member table's sort order and search index. At 100k members they take
+//! a good part of the start, and only the table needs them: the runtime builds
+//! them off the UI thread after each load ([`super::Effect::BuildIndex`]) while
+//! the dashboard, which needs neither, is already on screen.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::search::Search;
+use super::table::{self, Sort};
+use crate::store::RosterEntry;
+
+/// What to build an index over: the entries of one load, as they were sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRequest {
+    pub(super) entries: Arc<Vec<RosterEntry>>,
+    /// Which load the entries are; an index for an older one is dropped.
+    pub(super) generation: u64,
+    pub(super) sort: Sort,
+    pub(super) now: DateTime<Utc>,
+}
+
+/// Entry indices in a sort order, and each entry's rank in it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Ordering {
+    pub(super) order: Vec<u32>,
+    pub(super) rank: Vec<u32>,
+}
+
+impl Ordering {
+    pub(super) fn of(entries: &[RosterEntry], sort: Sort, now: DateTime<Utc>) -> Self {
+        let order = table::sorted(entries, sort, now);
+        let mut rank = vec![0; entries.len()];
+        for (position, &index) in order.iter().enumerate() {
+            rank[index as usize] = position as u32;
+        }
+        Self { order, rank }
+    }
+}
+
+/// The sort order and search index of one load.
+#[derive(Debug, Clone)]
+pub struct TableIndex {
+    pub(super) generation: u64,
+    pub(super) sort: Sort,
+    pub(super) ordering: Ordering,
+    pub(super) search: Search,
+}
+
+impl TableIndex {
+    /// Sorts and indexes side by side: two independent passes over the roster.
+    pub fn build(request: &IndexRequest) -> Self {
+        let entries = request.entries.as_slice();
+        let (search, ordering) = std::thread::scope(|scope| {
+            let search = scope.spawn(|| Search::new(entries));
+            let ordering = Ordering::of(entries, request.sort, request.now);
+            (search.join().expect("indexing does not panic"), ordering)
+        });
+        Self {
+            generation: request.generation,
+            sort: request.sort,
+            ordering,
+            search,
+        }
+    }
+}
