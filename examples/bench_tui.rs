@@ -5,8 +5,10 @@
 //!
 //! Fills a fresh store with N members and mailbox states (not timed), then, in a
 //! child process so the peak memory is the console's own, measures: cold start
-//! to first full frame (open store, load, first draw), keystroke-to-frame in
-//! search (p50/p99 over a scripted sequence of queries) and a scroll step.
+//! to first full frame (open store, load, the dashboard drawn, as the console
+//! opens), then until the member table is sorted, searchable and drawn (the
+//! index the console builds on another thread meanwhile), keystroke-to-frame
+//! in search (p50/p99 over a scripted sequence of queries) and a scroll step.
 //! Goals: first frame <= 0.3 s, search p99 <= 16 ms, peak memory < 150 MB.
 
 use std::time::{Duration, Instant};
@@ -195,14 +197,16 @@ fn measure(path: &std::path::Path) {
         "page step (page down + frame): {:.3} ms",
         ms(t.elapsed()) / 200.0
     );
-    match peak_memory_mb() {
+    let peak = peak_memory_mb();
+    match peak {
         Some(mb) => println!("peak memory (VmHWM): {mb:.1} MB"),
         None => println!("peak memory: not available on this system"),
     }
     let ok = first_frame <= Duration::from_millis(300)
-        && percentile(&timings, 0.99) <= Duration::from_millis(16);
+        && percentile(&timings, 0.99) <= Duration::from_millis(16)
+        && peak.is_none_or(|mb| mb < 150.0);
     println!(
-        "goals (first frame <= 300 ms, search p99 <= 16 ms): {}",
+        "goals (first frame <= 300 ms, search p99 <= 16 ms, peak memory < 150 MB): {}",
         if ok { "met" } else { "NOT met" }
     );
 }
