@@ -51,6 +51,43 @@ fn an_abort_in_the_middle_of_the_transaction_leaves_the_store_as_it_was() {
     assert_ne!(snapshot(&ws.db()), before);
 }
 
+/// The names of the store's indexes.
+fn indexes(db: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' ORDER BY name")
+        .unwrap();
+    let names = stmt.query_map([], |r| r.get(0)).unwrap();
+    names.map(Result::unwrap).collect()
+}
+
+#[test]
+fn an_abort_in_the_middle_of_a_first_import_leaves_the_store_empty_and_indexed() {
+    // A first import drops the indexes it fills in random order and creates
+    // them again before its commit: all inside its transaction.
+    let ws = Workspace::new();
+    drop(pecdesk::store::Store::open(&ws.db()).unwrap());
+    let before = (snapshot(&ws.db()), indexes(&ws.db()));
+    assert!(
+        before.1.contains(&"members_pec".to_string()),
+        "{:?}",
+        before.1
+    );
+    let file = ws.write("albo.csv", excel(&members(20_000, 8)));
+    let output = ws
+        .import_command(&[file.to_str().unwrap()])
+        .env(ABORT_AFTER_ROWS_ENV, "15000")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "it never got to the summary");
+    assert_eq!((snapshot(&ws.db()), indexes(&ws.db())), before);
+
+    let json = ws.import_json(&[file.to_str().unwrap()]);
+    assert_eq!(json["new"], 20_000);
+    assert_eq!(indexes(&ws.db()), before.1, "created again");
+}
+
 #[test]
 fn a_kill_at_any_moment_is_all_or_nothing() {
     let ws = Workspace::new();
