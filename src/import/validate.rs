@@ -215,7 +215,9 @@ impl<'m, 's> RowCollector<'m, 's> {
         if sink.is_none() {
             parsed.members.reserve(expected_rows);
         }
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        // Rows stored while the file is read leave a core to the store's writer.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = if sink.is_some() { cores - 1 } else { cores }.clamp(1, 4);
         Self {
             mapping,
             sink,

@@ -342,6 +342,23 @@ impl Step<'_> {
     }
 }
 
+/// A codice fiscale as a set key, without an allocation for the usual 16
+/// characters: a first import keeps one per member.
+#[derive(PartialEq, Eq, Hash)]
+enum CfKey {
+    Standard([u8; 16]),
+    Other(String),
+}
+
+impl CfKey {
+    fn of(cf: &str) -> Self {
+        match <[u8; 16]>::try_from(cf.as_bytes()) {
+            Ok(bytes) => Self::Standard(bytes),
+            Err(_) => Self::Other(cf.to_string()),
+        }
+    }
+}
+
 /// Works out, one row of the file at a time and then for the members the file
 /// does not list, what an import changes in the stored roster, keyed by codice
 /// fiscale. The one set of rules behind both a preview and an import, which
@@ -353,7 +370,7 @@ struct Planner<'e> {
     /// Which of `existing` the file has listed so far.
     listed: Vec<bool>,
     /// Codici fiscali of the new members so far.
-    new: HashSet<String>,
+    new: HashSet<CfKey>,
     provided: ProvidedFields,
     counts: MemberUpsert,
 }
@@ -384,7 +401,7 @@ impl<'e> Planner<'e> {
             // The importer rejects repeated codici fiscali; a caller that did
             // not must not hit the UNIQUE constraint halfway through the
             // transaction.
-            if !self.new.insert(member.codice_fiscale.clone()) {
+            if !self.new.insert(CfKey::of(&member.codice_fiscale)) {
                 return None;
             }
             self.counts.new += 1;
@@ -558,8 +575,10 @@ pub struct RosterWriter<'a> {
     path: &'a std::path::Path,
     planner: Planner<'a>,
     context: ApplyContext<'a>,
-    /// The id the first new member gets: members from it on were imported now.
-    first_new_id: i64,
+    /// The first member inserted that has no "importato" event yet.
+    unlogged_from: i64,
+    /// The id of the last member inserted (below `unlogged_from` if none).
+    last_inserted: i64,
     /// The statements that create the indexes dropped for this import.
     deferred_indexes: Vec<String>,
     /// Writes made so far, for [`ABORT_AFTER_ROWS_ENV`].
@@ -586,6 +605,39 @@ impl<'a> RosterWriter<'a> {
                 self.write(&mut statements, &step).map_err(&to_err)?;
             }
         }
+        self.log_imported().map_err(&to_err)
+    }
+
+    /// Logs an "importato" event for each member inserted since the last
+    /// call: one set-based statement per batch, as one INSERT per member would
+    /// cost as much as the members. Logging each batch as it is written, not
+    /// all at the end, lets it run while the file is still being read.
+    fn log_imported(&mut self) -> rusqlite::Result<()> {
+        if self.last_inserted < self.unlogged_from {
+            return Ok(());
+        }
+        let ApplyContext {
+            operator,
+            source,
+            ref now,
+            ..
+        } = self.context;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (at, operator, kind, member_id, mailbox, detail)
+                 SELECT ?1, ?2, ?3, id, pec,
+                        CASE in_roster WHEN 1 THEN ?4 ELSE ?5 END
+                 FROM members WHERE id >= ?6 ORDER BY id",
+            )?
+            .execute(params![
+                now,
+                operator,
+                EventKind::Imported.code(),
+                format!("importato da {source}"),
+                format!("importato da {source} (già cancellato dall'albo)"),
+                self.unlogged_from,
+            ])?;
+        self.unlogged_from = self.last_inserted + 1;
         Ok(())
     }
 
@@ -618,7 +670,7 @@ impl<'a> RosterWriter<'a> {
         };
         match step {
             Step::Insert { member, in_roster } => {
-                statements.insert.execute(params![
+                self.last_inserted = statements.insert.insert(params![
                     member.numero_iscrizione,
                     member.cognome,
                     member.nome,
@@ -673,7 +725,7 @@ impl<'a> RosterWriter<'a> {
     }
 
     /// After the last row: marks the members absent from a full roster, logs
-    /// an "importato" event for each new member and one for the run.
+    /// the run, and creates the indexes dropped for it again.
     fn finish(mut self, end: &RosterEnd) -> rusqlite::Result<MemberUpsert> {
         if end.full_roster {
             let absent = self.planner.absent(&end.rejected_keys);
@@ -686,26 +738,8 @@ impl<'a> RosterWriter<'a> {
             operator,
             source,
             at,
-            ref now,
             ..
         } = self.context;
-        // One set-based statement for the "importato" events: on a first import
-        // of a large albo, one INSERT per member would cost as much as the members.
-        self.conn
-            .prepare_cached(
-                "INSERT INTO events (at, operator, kind, member_id, mailbox, detail)
-                 SELECT ?1, ?2, ?3, id, pec,
-                        CASE in_roster WHEN 1 THEN ?4 ELSE ?5 END
-                 FROM members WHERE id >= ?6 ORDER BY id",
-            )?
-            .execute(params![
-                now,
-                operator,
-                EventKind::Imported.code(),
-                format!("importato da {source}"),
-                format!("importato da {source} (già cancellato dall'albo)"),
-                self.first_new_id,
-            ])?;
         let counts = self.planner.counts;
         append(
             self.conn,
@@ -817,10 +851,8 @@ impl Store {
             .map_err(&to_err)?;
         // Read inside the write lock, so that the plan is the one applied.
         let existing = into_members(load_members(&tx).map_err(&to_err)?)?;
-        let first_new_id: i64 = tx
-            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM members", [], |r| {
-                r.get(0)
-            })
+        let last_id: i64 = tx
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM members", [], |r| r.get(0))
             .map_err(&to_err)?;
         let deferred_indexes = if existing.is_empty() {
             drop_deferred_indexes(&tx).map_err(&to_err)?
@@ -832,7 +864,8 @@ impl Store {
             path: &self.path,
             planner: Planner::new(&existing, ProvidedFields::ALL),
             context,
-            first_new_id,
+            unlogged_from: last_id + 1,
+            last_inserted: last_id,
             deferred_indexes,
             written: 0,
         };
