@@ -21,14 +21,12 @@ fn prepared(ws: &Workspace, rows: usize) -> std::path::PathBuf {
     ws.write("secondo.csv", excel(&second))
 }
 
-#[test]
-fn an_abort_in_the_middle_of_the_transaction_leaves_the_store_as_it_was() {
-    let ws = Workspace::new();
-    let file = prepared(&ws, 20_000);
-    let before = snapshot(&ws.db());
+/// Imports `file` with the process aborting after `rows` writes inside the
+/// transaction, and checks that it died before its summary.
+fn aborted_import(ws: &Workspace, file: &std::path::Path, rows: usize) {
     let output = ws
         .import_command(&[file.to_str().unwrap()])
-        .env(ABORT_AFTER_ROWS_ENV, "12000")
+        .env(ABORT_AFTER_ROWS_ENV, rows.to_string())
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -38,6 +36,14 @@ fn an_abort_in_the_middle_of_the_transaction_leaves_the_store_as_it_was() {
         assert_eq!(output.status.signal(), Some(6), "died of SIGABRT");
     }
     assert!(output.stdout.is_empty(), "it never got to the summary");
+}
+
+#[test]
+fn an_abort_in_the_middle_of_the_transaction_leaves_the_store_as_it_was() {
+    let ws = Workspace::new();
+    let file = prepared(&ws, 20_000);
+    let before = snapshot(&ws.db());
+    aborted_import(&ws, &file, 12_000);
     let wal = std::fs::metadata(ws.path("pecdesk.db-wal")).map_or(0, |m| m.len());
     assert!(
         wal > 0,
@@ -74,13 +80,7 @@ fn an_abort_in_the_middle_of_a_first_import_leaves_the_store_empty_and_indexed()
         before.1
     );
     let file = ws.write("albo.csv", excel(&members(20_000, 8)));
-    let output = ws
-        .import_command(&[file.to_str().unwrap()])
-        .env(ABORT_AFTER_ROWS_ENV, "15000")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(output.stdout.is_empty(), "it never got to the summary");
+    aborted_import(&ws, &file, 15_000);
     assert_eq!((snapshot(&ws.db()), indexes(&ws.db())), before);
 
     let json = ws.import_json(&[file.to_str().unwrap()]);
