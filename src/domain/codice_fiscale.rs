@@ -100,6 +100,11 @@ impl CodiceFiscale {
         &self.0
     }
 
+    /// The code, upper case, as a String.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     /// Whether some digits were replaced by letters (omocodia).
     pub fn is_omocodic(&self) -> bool {
         DIGIT_POSITIONS

@@ -24,15 +24,14 @@ pub fn normalize_email(input: &str) -> Result<String, ContactError> {
         && local
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(|l| {
+    let domain_ok = domain.contains('.')
+        && domain.split('.').all(|l| {
             !l.is_empty()
                 && !l.starts_with('-')
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.len() >= 2);
+        && domain.rsplit('.').next().is_some_and(|tld| tld.len() >= 2);
     if local_ok && domain_ok && email.len() <= 254 {
         Ok(email)
     } else {
@@ -49,15 +48,13 @@ pub fn domain_of(address: &str) -> &str {
 /// dashes, slashes and a 0039 or +39 prefix.
 pub fn normalize_mobile(input: &str) -> Result<String, ContactError> {
     let bad = || ContactError::Mobile(input.trim().to_string());
-    let compact: String = input
-        .trim()
-        .chars()
-        .filter(|c| !" .-/()".contains(*c))
-        .collect();
-    let national = if let Some(rest) = compact.strip_prefix("+39") {
-        rest
+    // Room for a +39 prefix too, so that the usual number allocates once.
+    let mut compact = String::with_capacity(input.len() + 3);
+    compact.extend(input.trim().chars().filter(|c| !" .-/()".contains(*c)));
+    let (national, prefix) = if let Some(rest) = compact.strip_prefix("+39") {
+        (rest, 3)
     } else if let Some(rest) = compact.strip_prefix("0039") {
-        rest
+        (rest, 4)
     } else if let Some(digits) = compact.strip_prefix('+') {
         // A foreign mobile: keep it if it looks like E.164.
         return if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
@@ -66,14 +63,15 @@ pub fn normalize_mobile(input: &str) -> Result<String, ContactError> {
             Err(bad())
         };
     } else {
-        &compact
+        (compact.as_str(), 0)
     };
     // Italian mobiles start with 3 and have 9 or 10 digits.
     if national.starts_with('3')
         && (9..=10).contains(&national.len())
         && national.chars().all(|c| c.is_ascii_digit())
     {
-        Ok(format!("+39{national}"))
+        compact.replace_range(..prefix, "+39");
+        Ok(compact)
     } else {
         Err(bad())
     }

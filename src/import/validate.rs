@@ -66,7 +66,11 @@ pub fn has_left_albo(stato: &str, cancellazione: Option<NaiveDate>) -> bool {
     if cancellazione.is_some() {
         return true;
     }
-    let stato = stato.trim().to_lowercase();
+    let stato = stato.trim();
+    if stato.is_empty() {
+        return false;
+    }
+    let stato = stato.to_lowercase();
     LEFT_ALBO_STATES.iter().any(|w| stato.starts_with(w))
 }
 
@@ -111,8 +115,7 @@ fn validate_row<'r>(get: impl Fn(Field) -> &'r str) -> Result<(Member, bool), Ro
     let nome = required(Field::Nome)?.to_string();
     let codice_fiscale = CodiceFiscale::parse(required(Field::CodiceFiscale)?)
         .map_err(|e| (Field::CodiceFiscale, e.to_string()))?
-        .as_str()
-        .to_owned();
+        .into_string();
     let pec = contact::normalize_email(required(Field::Pec)?)
         .map_err(|e| (Field::Pec, format!("PEC non valida: {e}")))?;
     let email_servizio = optional(Field::EmailServizio)
