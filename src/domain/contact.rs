@@ -20,10 +20,10 @@ pub fn normalize_email(input: &str) -> Result<String, ContactError> {
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
-        && !local.contains("..")
+        && !local.as_bytes().windows(2).any(|pair| pair == b"..")
         && local
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-' | '\''));
     let domain_ok = domain.contains('.')
         && domain.split('.').all(|l| {
             !l.is_empty()

@@ -21,22 +21,25 @@ pub const MAX_FIELD_CHARS: usize = 1000;
 /// separators) and ignores a time of day after the date, as spreadsheets and
 /// databases add one. Hand-written: chrono's parser is the slowest part of a row.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    let text = text.trim();
-    let date = match text.split_once([' ', 'T']) {
-        Some((date, time)) if time.starts_with(|c: char| c.is_ascii_digit()) => date,
+    // Bytes: every character that matters is ASCII.
+    let text = text.trim().as_bytes();
+    let date = match text.iter().position(|&b| b == b' ' || b == b'T') {
+        Some(i) if text.get(i + 1).is_some_and(u8::is_ascii_digit) => &text[..i],
         _ => text,
     };
-    let mut parts = date.split(['/', '-', '.']);
+    let mut parts = date.split(|&b| matches!(b, b'/' | b'-' | b'.'));
     let (a, b, c) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
         return None;
     }
     let (year, month, day) = if a.len() == 4 { (a, b, c) } else { (c, b, a) };
-    let number = |s: &str, max_len: usize| -> Option<u32> {
-        if s.is_empty() || s.len() > max_len || !s.bytes().all(|b| b.is_ascii_digit()) {
+    let number = |s: &[u8], max_len: usize| -> Option<u32> {
+        if s.is_empty() || s.len() > max_len {
             return None;
         }
-        s.parse().ok()
+        s.iter().try_fold(0, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
     };
     if year.len() != 4 {
         return None;
@@ -329,8 +332,18 @@ fn field_of<'r>(mapping: &HeaderMapping, record: &'r StringRecord, field: Field)
     mapping
         .column(field)
         .and_then(|i| record.get(i))
-        .map(|value| without_formula_guard(value.trim()))
+        .map(|value| without_formula_guard(trimmed(value)))
         .unwrap_or_default()
+}
+
+/// `value.trim()`, without looking at each end's characters when they are
+/// visible ASCII, as they are in most values.
+fn trimmed(value: &str) -> &str {
+    match value.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
+        [only] if only.is_ascii_graphic() => value,
+        _ => value.trim(),
+    }
 }
 
 /// pecdesk's exports put a `'` before a cell a spreadsheet would run as a
@@ -350,9 +363,9 @@ fn validate_pending(mapping: &HeaderMapping, pending: &Pending) -> Outcome {
     if pending.unreadable.is_some() {
         return None;
     }
-    Some(validate_row(|field| {
-        field_of(mapping, &pending.record, field)
-    }))
+    // Each field trimmed once, not at each look.
+    let values = Field::ALL.map(|field| field_of(mapping, &pending.record, field));
+    Some(validate_row(|field| values[field as usize]))
 }
 
 /// Fills `outcomes` with each row's outcome, in order, using up to `workers` threads.
