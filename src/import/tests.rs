@@ -638,6 +638,15 @@ fn sqlite_sources() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), before, "opened read-only");
 
+    // Stored while read, like a text file.
+    let db = dir.path().join("s.db");
+    let options = ImportOptions::default();
+    let summary = import_path(&db, &path, &options, "anna", Utc::now(), |_| {}, |_| Ok(()));
+    let summary = summary.unwrap();
+    assert_eq!((summary.stored.new, summary.rejects.len()), (1, 2));
+    let stored = Store::open(&db).unwrap().all_members().unwrap();
+    assert_eq!(stored[0].1, parsed.members[0]);
+
     // More tables: --table is needed, and names them when missing or wrong.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
