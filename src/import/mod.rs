@@ -523,6 +523,9 @@ pub fn import_path(
 ) -> Result<ImportSummary, ImportError> {
     let source = file_name(&path.display().to_string());
     let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
+    // Batches the writer is done with go back to the reader, to be emptied
+    // and filled again there.
+    let (done_sender, done) = std::sync::mpsc::channel::<Vec<(Member, bool)>>();
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<Option<MemberUpsert>, ImportError> {
             let mut feed = receiver.iter().peekable();
@@ -537,6 +540,7 @@ pub fn import_path(
                         Feed::Rows(provided, rows) => {
                             writer.set_provided(provided);
                             writer.rows(rows.iter().map(|(member, in_albo)| (member, *in_albo)))?;
+                            drop(done_sender.send(rows));
                         }
                         Feed::End(end) => return Ok(Some(end)),
                     }
@@ -546,7 +550,12 @@ pub fn import_path(
         });
         // A writer that failed has dropped its end of the channel: the file is
         // still read to the end, and its error reported then.
-        let mut sink = |provided, rows| drop(sender.send(Feed::Rows(provided, rows)));
+        let mut sink = |provided, rows| {
+            drop(sender.send(Feed::Rows(provided, rows)));
+            let mut spare = done.try_recv().unwrap_or_default();
+            spare.clear();
+            spare
+        };
         let parsed =
             read_source(path, options, &mut progress, Some(&mut sink)).and_then(|parsed| {
                 after_read(&parsed)?;
@@ -557,6 +566,8 @@ pub fn import_path(
             drop(sender.send(Feed::End(parsed.end(options))));
         }
         drop(sender);
+        // What came back is freed here while the writer finishes.
+        drop(done);
         let stored = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

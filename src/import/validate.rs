@@ -179,8 +179,12 @@ type FastMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
 /// Where accepted rows go instead of [`ParsedRoster::members`] and
 /// [`ParsedRoster::left_albo`] when an import writes them while the file is
 /// still being read: a batch at a time, in file order, each member with
-/// whether they are in the albo, and the optional fields the file has.
-pub type RowSink<'s> = &'s mut dyn FnMut(ProvidedFields, Vec<(Member, bool)>);
+/// whether they are in the albo, and the optional fields the file has. It
+/// gives back an empty vector to fill with the next batch: one the store is
+/// done with, so that its members are freed where they were allocated and
+/// its room is used again.
+pub type RowSink<'s> =
+    &'s mut dyn FnMut(ProvidedFields, Vec<(Member, bool)>) -> Vec<(Member, bool)>;
 
 /// A row waiting in the batch: where it starts and what was read.
 #[derive(Default)]
@@ -197,6 +201,8 @@ struct Pending {
 pub struct RowCollector<'m, 's> {
     mapping: &'m HeaderMapping,
     sink: Option<RowSink<'s>>,
+    /// The vector the next batch of accepted rows goes to, with a sink.
+    spare: Vec<(Member, bool)>,
     /// Line where each codice fiscale / PEC first appeared.
     seen_cf: FastMap<u64>,
     seen_pec: FastMap<u64>,
@@ -227,6 +233,7 @@ impl<'m, 's> RowCollector<'m, 's> {
         Self {
             mapping,
             sink,
+            spare: Vec::new(),
             seen_cf: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
             seen_pec: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
             batch: Vec::new(),
@@ -280,7 +287,10 @@ impl<'m, 's> RowCollector<'m, 's> {
     fn flush(&mut self) {
         let batch = &self.batch[..self.filled];
         validate_batch(self.mapping, batch, self.workers, &mut self.outcomes);
-        let mut accepted = Vec::with_capacity(if self.sink.is_some() { batch.len() } else { 0 });
+        let mut accepted = std::mem::take(&mut self.spare);
+        if self.sink.is_some() {
+            accepted.reserve(batch.len());
+        }
         for (pending, outcome) in batch.iter().zip(self.outcomes.drain(..)) {
             self.parsed.rows_read += 1;
             let error = match outcome {
@@ -320,11 +330,10 @@ impl<'m, 's> RowCollector<'m, 's> {
                 .push(reject(self.mapping, pending, error));
         }
         self.filled = 0;
-        if let Some(sink) = &mut self.sink
-            && !accepted.is_empty()
-        {
-            sink(self.parsed.provided, accepted);
-        }
+        self.spare = match &mut self.sink {
+            Some(sink) if !accepted.is_empty() => sink(self.parsed.provided, accepted),
+            _ => accepted,
+        };
     }
 }
 
