@@ -509,9 +509,10 @@ enum Feed {
 /// the file is decoded, then plans and writes each batch of validated rows as
 /// the reader hands it over; once the file is read, `after_read` sees the
 /// roster (its members already handed over, so not in it), and the writer
-/// marks absent members, logs the events and commits. A file that cannot be
+/// marks absent members, logs the run and commits. A file that cannot be
 /// read, has no valid row, or for which `after_read` fails leaves the store as
-/// it was, and creates none that did not exist.
+/// it was; a store that does not exist is created only once a valid row has
+/// been read.
 pub fn import_path(
     store_path: &Path,
     path: &Path,
