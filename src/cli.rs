@@ -47,8 +47,13 @@ pub struct Cli {
     /// Interface language: it (default) or en.
     #[arg(long, global = true, value_name = "it|en")]
     pub lang: Option<String>,
-    /// Log level for the log file (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "info")]
+    /// Log level for the log file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        value_parser = ["error", "warn", "info", "debug", "trace"]
+    )]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Option<Command>,

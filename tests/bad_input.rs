@@ -235,6 +235,10 @@ async fn command_line_values_out_of_range() {
     let (x_csv, a_csv) = (out("x.csv"), out("a.csv"));
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["--lang", "xx", "report"], vec!["--lang", "xx"]),
+        (
+            vec!["--log-level", "loud", "report"],
+            vec!["--log-level", "loud"],
+        ),
         (vec!["resend", "--older-than", "2weeks"], vec!["2weeks"]),
         (vec!["resend", "--older-than=-3d"], vec!["-3d"]),
         (vec!["resend", "--state", "nope"], vec!["nope"]),
