@@ -40,6 +40,24 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     if unreachable { 3 } else { 2 }
 }
 
+/// The message for an error that ends a command: each cause once. Many of
+/// the library's errors already say their cause in their own text, and
+/// repeating it after a colon would print it twice.
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 /// Parses durations such as `2d`, `12h`, `30m`.
 pub fn parse_age(text: &str) -> Result<TimeDelta, String> {
     let text = text.trim();
@@ -387,6 +405,23 @@ fn write_audit_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_message_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("impossibile leggere albo.csv: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "file non trovato");
+        let error = anyhow::Error::new(Read { source: io() }).context("importazione");
+        assert_eq!(
+            error_message(&error),
+            "importazione: impossibile leggere albo.csv: file non trovato"
+        );
+        let plain = anyhow::Error::new(io()).context("importazione");
+        assert_eq!(error_message(&plain), "importazione: file non trovato");
+    }
 
     #[test]
     fn ages() {

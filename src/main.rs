@@ -6,7 +6,7 @@ async fn main() -> std::process::ExitCode {
     match pecdesk::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("pecdesk: {error:#}");
+            eprintln!("pecdesk: {}", pecdesk::headless::error_message(&error));
             std::process::ExitCode::from(pecdesk::headless::exit_code(&error))
         }
     }
