@@ -30,6 +30,12 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("sincronizzazione interrotta: {0}")]
     Interrupted(String),
+    /// A complete listing with nothing in it, against a store with mailboxes:
+    /// more likely a fault at the provider than every mailbox gone.
+    #[error(
+        "il gestore ha restituito un elenco vuoto, ma l'archivio ha {stored} caselle: nessuna casella rimossa; verificare il gestore prima di sincronizzare di nuovo"
+    )]
+    EmptyListing { stored: usize },
 }
 
 /// How much a run fetches.
@@ -123,6 +129,17 @@ pub async fn run_with(
         let mut store = Store::open(&path)?;
         match fetched {
             Ok(listing) => {
+                let stored = store.mailbox_count()?;
+                if since.is_none() && listing.mailboxes.is_empty() && stored > 0 {
+                    let error = SyncError::EmptyListing { stored };
+                    store.record_sync_failure(
+                        &operator,
+                        started_at,
+                        Utc::now(),
+                        &error.to_string(),
+                    )?;
+                    return Err(error);
+                }
                 let batch = SyncBatch {
                     states: &listing.mailboxes,
                     complete: since.is_none(),

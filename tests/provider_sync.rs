@@ -218,6 +218,27 @@ async fn only_a_complete_pass_finds_mailboxes_gone() {
 }
 
 #[tokio::test]
+async fn an_empty_complete_listing_removes_nothing() {
+    // Mailboxes stored by a sync against one provider...
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let first = sync::run(&path, &oauth_client(&sim), "test").await.unwrap();
+    assert!(first.mailboxes > 0);
+    sim.shutdown().await;
+    // ...then a complete pass against a provider that lists none.
+    let empty = start_sim_with(&[], sim_config()).await;
+    let result = sync::run_with(&path, &oauth_client(&empty), "test", SyncMode::Full, |_| {}).await;
+    let error = result.expect_err("an empty listing is refused");
+    assert!(error.to_string().contains("elenco vuoto"), "{error}");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.mailbox_count().unwrap(), first.mailboxes);
+    let last = store.last_sync().unwrap().unwrap();
+    assert!(!last.ok, "the refused run is recorded as failed");
+    empty.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_token_that_expires_during_a_long_sync_is_renewed() {
     let mut config = sim_config();
     config.token_ttl = Duration::from_secs(1);

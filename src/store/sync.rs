@@ -105,6 +105,15 @@ pub fn describe_changes(old: &MailboxState, new: &MailboxState) -> Vec<String> {
 }
 
 impl Store {
+    /// How many mailbox states are stored.
+    pub fn mailbox_count(&self) -> Result<usize> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM mailboxes", [], |r| r.get(0))
+            .map_err(self.err())?;
+        Ok(usize::try_from(count).unwrap_or_default())
+    }
+
     /// Every stored mailbox state.
     pub fn mailbox_states(&self) -> Result<Vec<MailboxState>> {
         let mut stmt = self
@@ -115,10 +124,7 @@ impl Store {
                  recovery_confirmed, last_login_at, provider_updated_at FROM mailboxes",
             )
             .map_err(self.err())?;
-        let count: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM mailboxes", [], |r| r.get(0))
-            .map_err(self.err())?;
+        let count = self.mailbox_count()?;
         // Codes and instants are read in place, not copied into strings first:
         // at 100k mailboxes that is half a million allocations saved.
         let corrupt = |column: usize, what: String| {
@@ -167,7 +173,7 @@ impl Store {
                 })
             })
             .map_err(self.err())?;
-        let mut states = Vec::with_capacity(count as usize);
+        let mut states = Vec::with_capacity(count);
         for row in rows {
             states.push(row.map_err(self.err())?);
         }
