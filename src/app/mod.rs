@@ -1057,28 +1057,53 @@ fn movement(command: Command, page: usize) -> isize {
     }
 }
 
+/// Whether an action is a result from the background, which reaches the
+/// state whatever modal is open. Every action is listed, so a new one must be
+/// classified here: a result swallowed by a modal is lost.
 fn is_result(action: &Action) -> bool {
-    matches!(
-        action,
+    match action {
         Action::Tick(_)
-            | Action::Loaded(_)
-            | Action::Indexed(_)
-            | Action::SyncFinished(_)
-            | Action::TimelineLoaded { .. }
-            | Action::ResendFinished { .. }
-            | Action::ActionFinished { .. }
-            | Action::PasswordResetFinished { .. }
-            | Action::JobStarted(_)
-            | Action::JobProgress { .. }
-            | Action::JobFinished { .. }
-            | Action::Unfinished(_)
-            | Action::AuditLoaded(_)
-            | Action::SyncProgress { .. }
-            | Action::Exported(_)
-            | Action::ImportProgress { .. }
-            | Action::ImportPreviewed { .. }
-            | Action::ImportDone(_)
-    )
+        | Action::Loaded(_)
+        | Action::Indexed(_)
+        | Action::SyncFinished(_)
+        | Action::TimelineLoaded { .. }
+        | Action::ResendFinished { .. }
+        | Action::ActionFinished { .. }
+        | Action::PasswordResetFinished { .. }
+        | Action::JobStarted(_)
+        | Action::JobProgress { .. }
+        | Action::JobFinished { .. }
+        | Action::Unfinished(_)
+        | Action::AuditLoaded(_)
+        | Action::SyncProgress { .. }
+        | Action::Exported(_)
+        | Action::ImportProgress { .. }
+        | Action::ImportPreviewed { .. }
+        | Action::ImportDone(_) => true,
+        Action::Command(_)
+        | Action::SelectRow(_)
+        | Action::SearchEdit(_)
+        | Action::SearchDone
+        | Action::PaletteEdit(_)
+        | Action::PaletteComplete
+        | Action::PaletteRun
+        | Action::SetFilter(_)
+        | Action::SetSort(_)
+        | Action::SetLang(_)
+        | Action::Export { .. }
+        | Action::Import { .. }
+        | Action::ModalMove(_)
+        | Action::ModalToggle
+        | Action::FormEdit(_)
+        | Action::FormNextField
+        | Action::FormGenerate
+        | Action::JobPause
+        | Action::JobCancel
+        | Action::JobRetry
+        | Action::Copy
+        | Action::Confirm
+        | Action::Cancel => false,
+    }
 }
 
 /// In the detail screen, moving the cursor shows the new entry's timeline.
