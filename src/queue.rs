@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{Semaphore, watch};
 
 use crate::domain::contact;
@@ -141,15 +141,58 @@ pub fn reset_result(
     action_result(address, member_id, operator, result)
 }
 
+/// How long after a job was queued its items' idempotency keys are surely
+/// still known to the provider (the contract keeps them 24 hours). Past it,
+/// a retry could be taken for a new request, so a resend is checked first.
+pub const KEYS_SURELY_KEPT: TimeDelta = TimeDelta::hours(23);
+
+/// For a resend item of a job queued at `queued_at`: the record of an e-mail
+/// the provider already sent since then (this item's earlier attempt, whose
+/// answer was lost, or anyone's), so that it is not sent twice; a failure when
+/// the provider cannot say; None when the e-mail is still to send.
+async fn sent_since(
+    client: &ProviderClient,
+    queued_at: DateTime<Utc>,
+    item: &JobItem,
+    operator: &str,
+) -> Option<ActionResult> {
+    let record = |result| action_result(&item.address, item.member_id, operator, result);
+    match client.get_mailbox(&item.address).await {
+        Ok(mailbox) => match (mailbox.link_sent_at, mailbox.link_expires_at) {
+            (Some(sent_at), Some(expires_at)) if sent_at >= queued_at => Some(record(Ok((
+                format!(
+                    "e-mail di recupero già inviata il {} (dopo l'accodamento): non inviata di nuovo",
+                    crate::i18n::format_datetime(sent_at)
+                ),
+                Some(MailboxChange::LinkSent {
+                    sent_at,
+                    expires_at,
+                }),
+            )))),
+            _ => None,
+        },
+        Err(error) => Some(record(Err((
+            "verifica di un reinvio accodato da oltre 23 ore non riuscita".to_string(),
+            &error,
+        )))),
+    }
+}
+
 /// Sends one item with its stored key and returns the record to store.
 async fn perform(
     client: &ProviderClient,
     kind: JobKind,
+    queued_at: DateTime<Utc>,
     item: &JobItem,
     operator: &str,
 ) -> ActionResult {
     match kind {
         JobKind::Resend => {
+            if Utc::now() - queued_at > KEYS_SURELY_KEPT
+                && let Some(done) = sent_since(client, queued_at, item, operator).await
+            {
+                return done;
+            }
             let result = client
                 .resend_recovery_email(&item.address, &item.idempotency_key)
                 .await;
@@ -282,7 +325,7 @@ pub async fn run_job(
         let operator = operator.to_string();
         let results_tx = results_tx.clone();
         tasks.spawn(async move {
-            let result = perform(&client, job.kind, &item, &operator).await;
+            let result = perform(&client, job.kind, job.created_at, &item, &operator).await;
             let _ = results_tx.send((item, result));
             drop(permit);
         });

@@ -236,3 +236,61 @@ async fn a_killed_bulk_job_resumes_without_repeating_a_change() {
     assert_eq!(store.integrity_check().unwrap(), "ok");
     sim.shutdown().await;
 }
+
+/// A job resumed after the provider forgot its keys (24 hours) must not send
+/// a second e-mail where its first attempt got through and the answer was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_queued_over_a_day_ago_is_checked_before_it_is_sent_again() {
+    let members = roster(40);
+    let sim = start_sim(&members, Faults::default()).await;
+    let client = ProviderClient::new(ClientConfig::new(sim.base_url(), TOKEN)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, items) = prepared_store(dir.path(), &members, &client).await;
+    let items: Vec<NewJobItem> = items.into_iter().take(6).collect();
+    assert_eq!(items.len(), 6);
+    let queued_at = Utc::now() - chrono::TimeDelta::hours(25);
+    let job = Store::open(&path)
+        .unwrap()
+        .create_job(JobKind::Resend, "test", &items, queued_at)
+        .unwrap();
+    // The first attempt at the first item reached the provider, its answer did
+    // not come back; its key has since been forgotten.
+    client
+        .resend_recovery_email(
+            &items[0].address,
+            &pecdesk::provider::client::new_idempotency_key(),
+        )
+        .await
+        .unwrap();
+    let mut already_sent = Vec::new();
+    for item in &items {
+        let mailbox = client.get_mailbox(&item.address).await.unwrap();
+        if mailbox.link_sent_at.is_some_and(|at| at >= queued_at) {
+            already_sent.push(item.address.clone());
+        }
+    }
+    assert!(already_sent.contains(&items[0].address));
+    assert!(already_sent.len() < items.len(), "some are still to send");
+    let before = stats(&sim).await;
+
+    let (_control, rx) = tokio::sync::watch::channel(Control::Run);
+    let counts = queue::run_job(&path, &client, job, "test", 4, rx, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((counts.done, counts.failed, counts.pending), (6, 0, 0));
+    let after = stats(&sim).await;
+    let store = Store::open(&path).unwrap();
+    for item in &items {
+        let sent = resend_changes(&after, &item.address) - resend_changes(&before, &item.address);
+        let skipped = already_sent.contains(&item.address);
+        assert_eq!(sent, u64::from(!skipped), "{}", item.address);
+        let timeline = store.timeline(None, Some(&item.address)).unwrap();
+        assert_eq!(
+            timeline.iter().any(|e| e.detail.contains("già inviata")),
+            skipped,
+            "{}",
+            item.address
+        );
+    }
+    sim.shutdown().await;
+}
