@@ -74,18 +74,7 @@ pub fn read_sqlite(
         header: Some(header),
         ..SourceLayout::default()
     };
-    let mut rows = RowCollector::new(
-        &mapping,
-        ParsedRoster {
-            source: source.to_string(),
-            layout,
-            unknown_columns: mapping.unknown.clone(),
-            provided: mapping.provided(),
-            ..ParsedRoster::default()
-        },
-        0,
-        sink,
-    );
+    let mut rows = RowCollector::new(&mapping, source, layout, 0, sink);
     let columns = stmt.column_count();
     let mut cursor = stmt.query([]).map_err(sql_err)?;
     // "Line" of a table row: its position, 1 for the first row.

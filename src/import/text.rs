@@ -324,18 +324,7 @@ pub fn read_text(
         .filter(|&b| b == b'\n')
         .count()
         .min(text.len() / MIN_ROW_BYTES);
-    let mut rows = RowCollector::new(
-        &mapping,
-        ParsedRoster {
-            source: source.to_string(),
-            layout,
-            unknown_columns: mapping.unknown.clone(),
-            provided: mapping.provided(),
-            ..ParsedRoster::default()
-        },
-        expected_rows,
-        sink,
-    );
+    let mut rows = RowCollector::new(&mapping, source, layout, expected_rows, sink);
     loop {
         let record = rows.slot();
         match reader.read_record(record) {

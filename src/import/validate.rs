@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use csv::StringRecord;
 
 use super::columns::{Field, HeaderMapping};
-use super::{ParsedRoster, Reject};
+use super::{ParsedRoster, Reject, SourceLayout};
 use crate::domain::codice_fiscale::CodiceFiscale;
 use crate::domain::{Member, contact};
 use crate::store::ProvidedFields;
@@ -216,14 +216,23 @@ pub struct RowCollector<'m, 's> {
 }
 
 impl<'m, 's> RowCollector<'m, 's> {
-    /// `expected_rows` sizes the collections once instead of growing them.
-    /// With a `sink`, accepted rows go there and `parsed` keeps only the rest.
+    /// Gathers the rows of `source`, read as `layout` says. `expected_rows`
+    /// sizes the collections once instead of growing them. With a `sink`,
+    /// accepted rows go there and the roster keeps only the rest.
     pub fn new(
         mapping: &'m HeaderMapping,
-        mut parsed: ParsedRoster,
+        source: &str,
+        layout: SourceLayout,
         expected_rows: usize,
         sink: Option<RowSink<'s>>,
     ) -> Self {
+        let mut parsed = ParsedRoster {
+            source: source.to_string(),
+            layout,
+            unknown_columns: mapping.unknown.clone(),
+            provided: mapping.provided(),
+            ..ParsedRoster::default()
+        };
         if sink.is_none() {
             parsed.members.reserve(expected_rows);
         }
