@@ -206,6 +206,46 @@ impl IsoDate {
     }
 }
 
+/// A member's values as the INSERT and UPDATE statements of an import bind
+/// them, `?1` to `?12` (the UPDATE adds the id as `?13`).
+struct MemberRow<'a> {
+    member: &'a Member,
+    born: Option<IsoDate>,
+    enrolled: Option<IsoDate>,
+    in_roster: bool,
+    now: &'a str,
+}
+
+impl<'a> MemberRow<'a> {
+    fn new(member: &'a Member, in_roster: bool, now: &'a str) -> Self {
+        Self {
+            member,
+            born: IsoDate::of(member.data_nascita),
+            enrolled: IsoDate::of(member.data_iscrizione),
+            in_roster,
+            now,
+        }
+    }
+
+    fn values(&self) -> [&dyn rusqlite::ToSql; 12] {
+        let m = self.member;
+        [
+            &m.numero_iscrizione,
+            &m.cognome,
+            &m.nome,
+            &m.codice_fiscale,
+            &self.born,
+            &self.enrolled,
+            &m.pec,
+            &m.email_servizio,
+            &m.cellulare,
+            &m.provincia,
+            &self.in_roster,
+            &self.now,
+        ]
+    }
+}
+
 impl rusqlite::ToSql for IsoDate {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(rusqlite::types::ToSqlOutput::Borrowed(
@@ -670,20 +710,8 @@ impl<'a> RosterWriter<'a> {
         };
         match step {
             Step::Insert { member, in_roster } => {
-                self.last_inserted = statements.insert.insert(params![
-                    member.numero_iscrizione,
-                    member.cognome,
-                    member.nome,
-                    member.codice_fiscale,
-                    IsoDate::of(member.data_nascita),
-                    IsoDate::of(member.data_iscrizione),
-                    member.pec,
-                    member.email_servizio,
-                    member.cellulare,
-                    member.provincia,
-                    in_roster,
-                    now,
-                ])?;
+                let row = MemberRow::new(member, *in_roster, now);
+                self.last_inserted = statements.insert.insert(row.values())?;
             }
             Step::Update {
                 id,
@@ -691,21 +719,11 @@ impl<'a> RosterWriter<'a> {
                 in_roster,
                 fields,
             } => {
-                statements.update.execute(params![
-                    member.numero_iscrizione,
-                    member.cognome,
-                    member.nome,
-                    member.codice_fiscale,
-                    IsoDate::of(member.data_nascita),
-                    IsoDate::of(member.data_iscrizione),
-                    member.pec,
-                    member.email_servizio,
-                    member.cellulare,
-                    member.provincia,
-                    in_roster,
-                    now,
-                    id,
-                ])?;
+                let row = MemberRow::new(member, *in_roster, now);
+                let key: &dyn rusqlite::ToSql = id;
+                statements.update.execute(rusqlite::params_from_iter(
+                    row.values().into_iter().chain([key]),
+                ))?;
                 let detail = match fields.split_first() {
                     Some((&LEFT, [])) => format!("{LEFT}: cancellato secondo {source}"),
                     Some((&LEFT, rest)) => format!(
