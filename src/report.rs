@@ -166,30 +166,6 @@ pub struct Pace {
     pub on_track: Option<bool>,
 }
 
-/// The last sync run, as the report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LastSync {
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub ok: bool,
-    pub mailboxes: i64,
-    pub changes: i64,
-    pub error: Option<String>,
-}
-
-impl From<&SyncRun> for LastSync {
-    fn from(run: &SyncRun) -> Self {
-        Self {
-            started_at: run.started_at,
-            finished_at: run.finished_at,
-            ok: run.ok,
-            mailboxes: run.mailboxes,
-            changes: run.changes,
-            error: run.error.clone(),
-        }
-    }
-}
-
 /// The dashboard's figures at one instant (`pecdesk report`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -209,7 +185,7 @@ pub struct Report {
     pub pace: Pace,
     /// The dashboard's "to chase" lists ([`CHASE`]), in its order.
     pub to_chase: StateCounts,
-    pub last_sync: Option<LastSync>,
+    pub last_sync: Option<SyncRun>,
 }
 
 impl Report {
@@ -257,7 +233,7 @@ impl Report {
                 needed_per_day: with_cutover.map(|f| f.needed),
                 on_track: with_cutover.map(|f| f.on_track),
             },
-            last_sync: last_sync.map(LastSync::from),
+            last_sync: last_sync.cloned(),
         }
     }
 

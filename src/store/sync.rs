@@ -43,8 +43,8 @@ pub struct SyncCheckpoint {
     pub last_complete_at: Option<DateTime<Utc>>,
 }
 
-/// One recorded sync run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One recorded sync run (as `pecdesk report --json` prints it, too).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SyncRun {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
