@@ -7,12 +7,11 @@
 use std::collections::HashMap;
 use std::sync::mpsc;
 
-use chrono::NaiveDate;
 use rusqlite::Connection;
 
-use super::roster::RosterEntry;
-use super::{Result, Store, StoreError};
-use crate::domain::{MailboxState, Member};
+use super::roster::{RosterEntry, read_members};
+use super::{Result, Store};
+use crate::domain::MailboxState;
 
 impl Store {
     /// The console's view: every member (in id order) with their mailbox, if
@@ -79,92 +78,10 @@ impl Store {
 
 /// Every member as an entry without a mailbox yet, in id order.
 fn member_entries(conn: &Connection) -> rusqlite::Result<Vec<RosterEntry>> {
-    let count: i64 = conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, numero_iscrizione, cognome, nome, codice_fiscale, data_nascita,
-         data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster
-         FROM members ORDER BY id",
-    )?;
-    // Sized up front: growing a 100k-row vector by doubling copies it over and over.
-    let mut entries = Vec::with_capacity(usize::try_from(count).unwrap_or_default());
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let text = |i: usize| -> rusqlite::Result<String> {
-            Ok(row
-                .get_ref(i)?
-                .as_str_or_null()?
-                .unwrap_or_default()
-                .to_string())
-        };
-        let optional = |i: usize| -> rusqlite::Result<Option<String>> {
-            Ok(row.get_ref(i)?.as_str_or_null()?.map(str::to_string))
-        };
-        let date = |i: usize| -> rusqlite::Result<Option<NaiveDate>> {
-            match row.get_ref(i)?.as_str_or_null()? {
-                None => Ok(None),
-                Some(text) => iso_date(text).map(Some).ok_or_else(|| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        i,
-                        rusqlite::types::Type::Text,
-                        StoreError::Corrupt(format!("data non valida: {text}")).into(),
-                    )
-                }),
-            }
-        };
-        entries.push(RosterEntry {
-            member_id: Some(row.get(0)?),
-            member: Some(Member {
-                numero_iscrizione: text(1)?,
-                cognome: text(2)?,
-                nome: text(3)?,
-                codice_fiscale: text(4)?,
-                data_nascita: date(5)?,
-                data_iscrizione: date(6)?,
-                pec: text(7)?,
-                email_servizio: optional(8)?,
-                cellulare: optional(9)?,
-                provincia: optional(10)?,
-            }),
-            in_roster: row.get(11)?,
-            mailbox: None,
-        });
-    }
-    Ok(entries)
-}
-
-/// A date as the store writes it, `yyyy-mm-dd`, parsed without chrono's
-/// general parser (two per member at every load).
-fn iso_date(text: &str) -> Option<NaiveDate> {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        b[range].iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso_dates_parse_like_chrono() {
-        for text in ["1985-03-01", "2024-02-29", "0999-12-31"] {
-            assert_eq!(iso_date(text), text.parse().ok(), "{text}");
-        }
-        for text in [
-            "2023-02-29",
-            "1985-3-01",
-            "1985/03/01",
-            "",
-            "abcd-ef-gh",
-            "1985-03-011",
-        ] {
-            assert_eq!(iso_date(text), None, "{text}");
-        }
-    }
+    read_members(conn, |id, member, in_roster| RosterEntry {
+        member_id: Some(id),
+        member: Some(member),
+        in_roster,
+        mailbox: None,
+    })
 }

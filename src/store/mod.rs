@@ -272,14 +272,6 @@ pub(crate) fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>
     text.as_deref().map(parse_ts).transpose()
 }
 
-pub(crate) fn parse_opt_date(text: Option<String>) -> Result<Option<NaiveDate>> {
-    text.map(|t| {
-        t.parse::<NaiveDate>()
-            .map_err(|_| StoreError::Corrupt(format!("data non valida: {t}")))
-    })
-    .transpose()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 
 use super::events::{EventKind, NewEvent, append};
-use super::{Result, Store, StoreError, parse_opt_date, ts};
+use super::{Result, Store, StoreError, ts};
 use crate::domain::{MailboxState, Member};
 
 /// What an import did, or would do, to the stored roster.
@@ -283,57 +283,6 @@ fn changed_fields(old: &Member, new: &Member) -> Vec<&'static str> {
     fields
 }
 
-const MEMBER_COLUMNS: &str = "id, numero_iscrizione, cognome, nome, codice_fiscale, data_nascita, \
-     data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster";
-
-struct RawMember {
-    id: i64,
-    fields: [Option<String>; 10],
-    in_roster: bool,
-}
-
-fn raw_member(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<RawMember> {
-    let mut fields: [Option<String>; 10] = Default::default();
-    for (i, field) in fields.iter_mut().enumerate() {
-        *field = row.get(offset + 1 + i)?;
-    }
-    Ok(RawMember {
-        id: row.get(offset)?,
-        fields,
-        in_roster: row.get(offset + 11)?,
-    })
-}
-
-impl RawMember {
-    fn into_member(self) -> Result<(i64, Member, bool)> {
-        let [
-            numero,
-            cognome,
-            nome,
-            cf,
-            nascita,
-            iscrizione,
-            pec,
-            email,
-            cell,
-            provincia,
-        ] = self.fields;
-        let member = Member {
-            numero_iscrizione: numero.unwrap_or_default(),
-            cognome: cognome.unwrap_or_default(),
-            nome: nome.unwrap_or_default(),
-            codice_fiscale: cf.unwrap_or_default(),
-            data_nascita: parse_opt_date(nascita)?,
-            data_iscrizione: parse_opt_date(iscrizione)?,
-            pec: pec.unwrap_or_default(),
-            email_servizio: email,
-            cellulare: cell,
-            provincia,
-        };
-        Ok((self.id, member, self.in_roster))
-    }
-}
-
 /// One write an import makes.
 enum Step<'a> {
     Insert {
@@ -518,20 +467,79 @@ pub fn preview_roster(
     }
 }
 
-fn load_members(conn: &Connection) -> rusqlite::Result<Vec<RawMember>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY id"))?;
-    // Sized up front: growing a 100k-row vector by doubling copies it over and over.
+/// Every stored member, in id order, as `each` makes them: the import's
+/// plan and the console's entries read the same rows.
+pub(super) fn read_members<T>(
+    conn: &Connection,
+    mut each: impl FnMut(i64, Member, bool) -> T,
+) -> rusqlite::Result<Vec<T>> {
     let count: i64 = conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
-    let mut members = Vec::with_capacity(count as usize);
-    for row in stmt.query_map([], |row| raw_member(row, 0))? {
-        members.push(row?);
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, numero_iscrizione, cognome, nome, codice_fiscale, data_nascita,
+         data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster
+         FROM members ORDER BY id",
+    )?;
+    // Sized up front: growing a 100k-row vector by doubling copies it over and over.
+    let mut members = Vec::with_capacity(usize::try_from(count).unwrap_or_default());
+    let mut rows = stmt.query([])?;
+    // Read in place: at 100k members, every intermediate string counts.
+    while let Some(row) = rows.next()? {
+        let text = |i: usize| -> rusqlite::Result<String> {
+            Ok(row
+                .get_ref(i)?
+                .as_str_or_null()?
+                .unwrap_or_default()
+                .to_string())
+        };
+        let optional = |i: usize| -> rusqlite::Result<Option<String>> {
+            Ok(row.get_ref(i)?.as_str_or_null()?.map(str::to_string))
+        };
+        let date = |i: usize| -> rusqlite::Result<Option<NaiveDate>> {
+            match row.get_ref(i)?.as_str_or_null()? {
+                None => Ok(None),
+                Some(text) => iso_date(text).map(Some).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        StoreError::Corrupt(format!("data non valida: {text}")).into(),
+                    )
+                }),
+            }
+        };
+        let member = Member {
+            numero_iscrizione: text(1)?,
+            cognome: text(2)?,
+            nome: text(3)?,
+            codice_fiscale: text(4)?,
+            data_nascita: date(5)?,
+            data_iscrizione: date(6)?,
+            pec: text(7)?,
+            email_servizio: optional(8)?,
+            cellulare: optional(9)?,
+            provincia: optional(10)?,
+        };
+        members.push(each(row.get(0)?, member, row.get(11)?));
     }
     Ok(members)
 }
 
-fn into_members(raw: Vec<RawMember>) -> Result<Vec<(i64, Member, bool)>> {
-    raw.into_iter().map(RawMember::into_member).collect()
+fn load_members(conn: &Connection) -> rusqlite::Result<Vec<(i64, Member, bool)>> {
+    read_members(conn, |id, member, in_roster| (id, member, in_roster))
+}
+
+/// A date as the store writes it, `yyyy-mm-dd`, parsed without chrono's
+/// general parser (two per member at every load).
+fn iso_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
 }
 
 /// The value of [`ABORT_AFTER_ROWS_ENV`], read once per import.
@@ -868,7 +876,7 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&to_err)?;
         // Read inside the write lock, so that the plan is the one applied.
-        let existing = into_members(load_members(&tx).map_err(&to_err)?)?;
+        let existing = load_members(&tx).map_err(&to_err)?;
         let last_id: i64 = tx
             .query_row("SELECT COALESCE(MAX(id), 0) FROM members", [], |r| r.get(0))
             .map_err(&to_err)?;
@@ -903,7 +911,7 @@ impl Store {
 
     /// Every member with their id and whether they are in the roster.
     pub fn all_members(&self) -> Result<Vec<(i64, Member, bool)>> {
-        into_members(load_members(&self.conn).map_err(self.err())?)
+        load_members(&self.conn).map_err(self.err())
     }
 
     pub fn member_count(&self) -> Result<i64> {
@@ -937,6 +945,23 @@ mod tests {
             .into_iter()
             .map(|(_, _, in_roster)| in_roster)
             .collect()
+    }
+
+    #[test]
+    fn iso_dates_parse_like_chrono() {
+        for text in ["1985-03-01", "2024-02-29", "0999-12-31"] {
+            assert_eq!(iso_date(text), text.parse().ok(), "{text}");
+        }
+        for text in [
+            "2023-02-29",
+            "1985-3-01",
+            "1985/03/01",
+            "",
+            "abcd-ef-gh",
+            "1985-03-011",
+        ] {
+            assert_eq!(iso_date(text), None, "{text}");
+        }
     }
 
     #[test]
