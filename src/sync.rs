@@ -129,8 +129,11 @@ pub async fn run_with(
         let mut store = Store::open(&path)?;
         match fetched {
             Ok(listing) => {
-                let stored = store.mailbox_count()?;
-                if since.is_none() && listing.mailboxes.is_empty() && stored > 0 {
+                let stored = match (since, listing.mailboxes.is_empty()) {
+                    (None, true) => store.mailbox_count()?,
+                    _ => 0,
+                };
+                if stored > 0 {
                     let error = SyncError::EmptyListing { stored };
                     store.record_sync_failure(
                         &operator,
