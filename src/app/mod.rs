@@ -464,9 +464,10 @@ impl State {
         if let Some(load) = self.pending.take() {
             self.install(load);
         }
+        // The sort may have changed while the index was being built.
+        let sorted_otherwise = index.sort != self.sort;
         self.index = Some(index);
-        if self.index.as_ref().is_some_and(|i| i.sort != self.sort) {
-            // The sort changed while the index was being built.
+        if sorted_otherwise {
             self.resort();
         }
         self.refresh_visible(keep.as_deref());
