@@ -4,6 +4,7 @@
 mod entries;
 mod events;
 mod jobs;
+mod mail_schema;
 mod roster;
 mod schema;
 mod sync;

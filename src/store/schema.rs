@@ -74,4 +74,6 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
     // The action queue: bulk jobs and their items, with idempotency keys.
     super::jobs::MIGRATION,
+    // Reminders sent to members and the PEC receipts that answer them.
+    super::mail_schema::MIGRATION,
 ];
