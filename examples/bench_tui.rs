@@ -66,6 +66,7 @@ fn fill(path: &std::path::Path, members: usize) {
                     confirmed: i % 3 == 0,
                 },
                 last_login_at: Some(now - TimeDelta::hours((i % 100) as i64)),
+                must_change_password: false,
                 updated_at: now,
             }
         })
