@@ -339,6 +339,8 @@ catalog! {
     DxCallScript => "Testo per la telefonata", "Call script";
     DxScriptKeys => "y copia negli appunti · ↑↓ scorri · Esc chiudi", "y copy to the clipboard · ↑↓ scroll · Esc close";
     DxCopied => "testo copiato negli appunti", "text copied to the clipboard";
+    DxWhoNone => "nessun iscritto trovato", "no member found";
+    DxWhoMany => "iscritti trovati: il primo è il più probabile (Invio apre la scheda)", "members found: the first is the likeliest (Enter opens the detail)";
     DxKeyCallScript => "testo per la telefonata (y lo copia)", "call script (y copies it)";
 }
 

@@ -15,6 +15,7 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("import", "[FILE]"),
     ("export", "FILE [csv|csv-excel|json|inipec]"),
     ("audit", ""),
+    ("who", "CELLULARE|E-MAIL|CF|N. ISCRIZIONE|NOME"),
     ("dashboard", ""),
     ("members", ""),
     ("lang", "it|en"),
@@ -70,6 +71,10 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
         "dashboard" => command(Command::Dashboard),
         "members" => command(Command::Members),
         "audit" => command(Command::Audit),
+        "who" if args.is_empty() => {
+            Err("uso: who CELLULARE|E-MAIL|CF|N. ISCRIZIONE|NOME".to_string())
+        }
+        "who" => Ok(vec![Action::Who(args.join(" "))]),
         "import" => Ok(vec![Action::Import(args.first().map(|p| p.to_string()))]),
         "export" => {
             let path = args

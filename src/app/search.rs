@@ -323,10 +323,17 @@ mod tests {
                 found = ranked(&mut typed, &spelling[..end]);
             }
             assert_eq!(found, vec![caller], "{spelling}");
-            assert_eq!(ranked(&mut Search::new(&entries), spelling), vec![caller], "{spelling}");
+            assert_eq!(
+                ranked(&mut Search::new(&entries), spelling),
+                vec![caller],
+                "{spelling}"
+            );
         }
         assert_eq!(normalize_query("0039 347 123 4567"), "3471234567");
-        assert_eq!(normalize_query("+39 347 123 4567 rossi"), "3471234567 rossi");
+        assert_eq!(
+            normalize_query("+39 347 123 4567 rossi"),
+            "3471234567 rossi"
+        );
         assert_eq!(normalize_query("rossi 47 11"), "rossi 47 11");
     }
 

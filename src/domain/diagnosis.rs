@@ -195,7 +195,8 @@ pub fn diagnose(facts: &Facts<'_>) -> Diagnosis {
             .push(Text::new(T::DxSitNoMember).with("pec", address));
         d.blocks.push(Text::new(T::DxWhyNoMember));
         d.steps.push(Text::new(T::DxStepAskIdentity));
-        d.staff.push(advice(StaffAction::ImportRoster, T::DxStaffCheckRoster));
+        d.staff
+            .push(advice(StaffAction::ImportRoster, T::DxStaffCheckRoster));
         d.staff.push(note(T::DxStaffNoActionUnknown));
         return d;
     };
@@ -208,7 +209,8 @@ pub fn diagnose(facts: &Facts<'_>) -> Diagnosis {
         }
         d.blocks.push(Text::new(T::DxWhyLeftAlbo));
         d.steps.push(Text::new(T::DxStepSecretariat));
-        d.staff.push(advice(StaffAction::ImportRoster, T::DxStaffCheckRoster));
+        d.staff
+            .push(advice(StaffAction::ImportRoster, T::DxStaffCheckRoster));
         d.staff.push(note(T::DxStaffNoActionLeft));
         return d;
     }
@@ -302,11 +304,9 @@ fn before(
             T::DxSitFailedCredentials,
             Some(T::DxWhyCredentials),
         ),
-        MigrationState::FailedTwoFactor => (
-            Case::BeforeFailed2fa,
-            T::DxSitFailed2fa,
-            Some(T::DxWhy2fa),
-        ),
+        MigrationState::FailedTwoFactor => {
+            (Case::BeforeFailed2fa, T::DxSitFailed2fa, Some(T::DxWhy2fa))
+        }
         MigrationState::Completed => (Case::BeforeMigrated, T::DxSitMigrated, None),
     };
     d.case = case;
@@ -321,12 +321,15 @@ fn before(
     }
     if case == Case::BeforeMigrated {
         d.blocks.push(Text::new(T::DxWhyWaitPassage));
-        d.steps.push(Text::new(T::DxStepKeepAruba).with(
-            "date",
-            facts.cutover.map(format_date).unwrap_or_default(),
-        ));
-        d.steps
-            .push(Text::new(T::DxStepAfterPassageLogin).with("url", WEBMAIL_URL).with("pec", &member.pec));
+        d.steps.push(
+            Text::new(T::DxStepKeepAruba)
+                .with("date", facts.cutover.map(format_date).unwrap_or_default()),
+        );
+        d.steps.push(
+            Text::new(T::DxStepAfterPassageLogin)
+                .with("url", WEBMAIL_URL)
+                .with("pec", &member.pec),
+        );
     } else {
         migration_steps(d, member, facts, case);
     }
@@ -342,12 +345,10 @@ fn before(
         d.staff
             .push(advice(StaffAction::SetRecovery, T::DxStaffSetRecoveryNow));
     } else if !mailbox.can_receive_recovery_email() {
-        d.blocks.push(
-            Text::new(T::DxWhyMobileOnlyLater).with(
-                "mobile",
-                mailbox.recovery.mobile_masked.clone().unwrap_or_default(),
-            ),
-        );
+        d.blocks.push(Text::new(T::DxWhyMobileOnlyLater).with(
+            "mobile",
+            mailbox.recovery.mobile_masked.clone().unwrap_or_default(),
+        ));
         d.staff
             .push(advice(StaffAction::SetRecovery, T::DxStaffSetRecoveryNow));
     }
@@ -389,7 +390,8 @@ fn after(d: &mut Diagnosis, member: &Member, mailbox: &MailboxState, facts: &Fac
         MigrationState::FailedTwoFactor => T::DxSitAfterFailed2fa,
         MigrationState::Completed => T::DxSitAfterMigrated,
     };
-    d.situation.push(Text::new(migration_said).with("date", date));
+    d.situation
+        .push(Text::new(migration_said).with("date", date));
     let can_recover = masked.is_some();
     match (password, mailbox.must_change_password) {
         (PasswordState::Set, true) => {
@@ -421,15 +423,20 @@ fn after(d: &mut Diagnosis, member: &Member, mailbox: &MailboxState, facts: &Fac
             } else {
                 d.blocks.push(Text::new(T::DxWhyNoRecovery));
                 d.steps.push(Text::new(T::DxStepIfForgottenOrdine));
-                d.staff
-                    .push(advice(StaffAction::ResetPassword, T::DxStaffResetIfForgotten));
+                d.staff.push(advice(
+                    StaffAction::ResetPassword,
+                    T::DxStaffResetIfForgotten,
+                ));
                 d.staff
                     .push(advice(StaffAction::SetRecovery, T::DxStaffSetRecovery));
             }
         }
         (PasswordState::ResetPending, _) if can_recover => {
             d.case = Case::AfterLinkPending;
-            let sent = mailbox.link_sent_at.map(format_datetime).unwrap_or_default();
+            let sent = mailbox
+                .link_sent_at
+                .map(format_datetime)
+                .unwrap_or_default();
             let expires = mailbox
                 .link_expires_at
                 .map(format_datetime)
@@ -441,7 +448,8 @@ fn after(d: &mut Diagnosis, member: &Member, mailbox: &MailboxState, facts: &Fac
                     .with("masked", &masked)
                     .with("expires", &expires),
             );
-            d.blocks.push(Text::new(T::DxWhyLinkPending).with("expires", &expires));
+            d.blocks
+                .push(Text::new(T::DxWhyLinkPending).with("expires", &expires));
             d.steps.push(
                 Text::new(T::DxStepFindMessage)
                     .with("masked", &masked)
@@ -468,11 +476,13 @@ fn after(d: &mut Diagnosis, member: &Member, mailbox: &MailboxState, facts: &Fac
         (PasswordState::NotSet, _) if can_recover => {
             d.case = Case::AfterFirstPassword;
             d.situation.push(Text::new(T::DxSitNoPassword));
-            d.blocks.push(Text::new(if mailbox.migration == MigrationState::Completed {
-                T::DxWhyNoPasswordMigrated
-            } else {
-                T::DxWhyFirstPassword
-            }));
+            d.blocks.push(Text::new(
+                if mailbox.migration == MigrationState::Completed {
+                    T::DxWhyNoPasswordMigrated
+                } else {
+                    T::DxWhyFirstPassword
+                },
+            ));
             recovery_steps(d, member, masked.as_deref().unwrap_or_default());
             d.staff
                 .push(advice(StaffAction::Resend, T::DxStaffResendIfAsked));
@@ -567,7 +577,10 @@ impl Diagnosis {
             out.push('\n');
         };
         match name {
-            Some(name) => line(&mut out, &T::DxScriptHello.get(lang).replace("{name}", name)),
+            Some(name) => line(
+                &mut out,
+                &T::DxScriptHello.get(lang).replace("{name}", name),
+            ),
             None => line(&mut out, T::DxScriptHelloUnknown.get(lang)),
         }
         line(&mut out, &format!("{}.", capitalise(&r.situation)));

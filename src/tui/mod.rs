@@ -9,6 +9,7 @@ mod detail;
 pub mod keymap;
 mod labels;
 mod members;
+mod phone;
 pub mod popup;
 pub mod theme;
 pub mod view;

@@ -116,7 +116,10 @@ fn table() -> Vec<(String, Diagnosis)> {
                                 migration.code(),
                                 password.code()
                             );
-                            rows.push((label, diagnose(&facts(Some(&plain), true, Some(&b), cutover))));
+                            rows.push((
+                                label,
+                                diagnose(&facts(Some(&plain), true, Some(&b), cutover)),
+                            ));
                         }
                     }
                 }
@@ -130,11 +133,26 @@ fn table() -> Vec<(String, Diagnosis)> {
             false,
         );
         let special = [
-            ("casella senza iscritto", diagnose(&facts(None, false, Some(&b), cutover))),
-            ("iscritto senza casella", diagnose(&facts(Some(&plain), true, None, cutover))),
-            ("uscito dall'albo con casella", diagnose(&facts(Some(&plain), false, Some(&b), cutover))),
-            ("uscito dall'albo senza casella", diagnose(&facts(Some(&plain), false, None, cutover))),
-            ("PEC presso altro gestore", diagnose(&facts(Some(&external), true, None, cutover))),
+            (
+                "casella senza iscritto",
+                diagnose(&facts(None, false, Some(&b), cutover)),
+            ),
+            (
+                "iscritto senza casella",
+                diagnose(&facts(Some(&plain), true, None, cutover)),
+            ),
+            (
+                "uscito dall'albo con casella",
+                diagnose(&facts(Some(&plain), false, Some(&b), cutover)),
+            ),
+            (
+                "uscito dall'albo senza casella",
+                diagnose(&facts(Some(&plain), false, None, cutover)),
+            ),
+            (
+                "PEC presso altro gestore",
+                diagnose(&facts(Some(&external), true, None, cutover)),
+            ),
         ];
         for (label, d) in special {
             rows.push((format!("{side} {label}"), d));
@@ -166,12 +184,25 @@ fn snapshot_of(lang: Lang) -> String {
     let mut distinct: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (label, d) in table() {
         let r = d.render(lang);
-        let flag = if r.must_change_password { " (cambio password)" } else { "" };
-        distinct.entry(rendered_text(&r)).or_default().push(format!("{label}{flag}"));
+        let flag = if r.must_change_password {
+            " (cambio password)"
+        } else {
+            ""
+        };
+        distinct
+            .entry(rendered_text(&r))
+            .or_default()
+            .push(format!("{label}{flag}"));
     }
     let mut out = String::new();
     for (text, labels) in distinct {
-        writeln!(out, "=== {} combinazioni, per esempio: {}", labels.len(), labels[0]).unwrap();
+        writeln!(
+            out,
+            "=== {} combinazioni, per esempio: {}",
+            labels.len(),
+            labels[0]
+        )
+        .unwrap();
         out.push_str(&text);
         out.push('\n');
     }
@@ -200,13 +231,25 @@ fn every_combination_has_a_complete_diagnosis() {
                     .all(|a| a.action != Some(StaffAction::ResetPassword) || !a.act),
                 "{label}: a reset advised before the passage"
             );
-            assert!(d.staff.iter().any(|a| a.action == Some(StaffAction::ResetPassword) && !a.act), "{label}");
+            assert!(
+                d.staff
+                    .iter()
+                    .any(|a| a.action == Some(StaffAction::ResetPassword) && !a.act),
+                "{label}"
+            );
         }
         // A recovery link can only go to an e-mail on file.
         let steps = d.render(Lang::It).steps.join("\n");
-        if steps.contains("Non riesco ad accedere\u{bb} e") || steps.contains("Scelga di ricevere") {
-            assert!(d.service_address_masked.is_some(), "{label}: recovery without an e-mail");
-            assert!(steps.contains("*****sa@i*****.it"), "{label}: masked address missing");
+        if steps.contains("Non riesco ad accedere\u{bb} e") || steps.contains("Scelga di ricevere")
+        {
+            assert!(
+                d.service_address_masked.is_some(),
+                "{label}: recovery without an e-mail"
+            );
+            assert!(
+                steps.contains("*****sa@i*****.it"),
+                "{label}: masked address missing"
+            );
         }
     }
 }
@@ -214,21 +257,52 @@ fn every_combination_has_a_complete_diagnosis() {
 #[test]
 fn the_cases_follow_the_procedures() {
     let plain = member("marisa.rossi@pec.fofi.it");
-    let case = |b: &MailboxState, cutover| diagnose(&facts(Some(&plain), true, Some(b), cutover)).case;
+    let case =
+        |b: &MailboxState, cutover| diagnose(&facts(Some(&plain), true, Some(b), cutover)).case;
     let b = |m, p, c| mailbox(m, p, c, false, false);
     use MigrationState as M;
     use PasswordState as P;
-    assert_eq!(case(&b(M::NotStarted, P::NotSet, Contacts::Email), BEFORE), Case::BeforeNotMigrated);
-    assert_eq!(case(&b(M::FailedTwoFactor, P::NotSet, Contacts::Email), BEFORE), Case::BeforeFailed2fa);
-    assert_eq!(case(&b(M::FailedCredentials, P::NotSet, Contacts::None), BEFORE), Case::BeforeFailedCredentials);
-    assert_eq!(case(&b(M::Completed, P::Set, Contacts::Email), BEFORE), Case::BeforeMigrated);
-    assert_eq!(case(&b(M::Completed, P::Set, Contacts::Email), AFTER), Case::AfterLogin);
-    assert_eq!(case(&b(M::NotStarted, P::NotSet, Contacts::Email), AFTER), Case::AfterFirstPassword);
-    assert_eq!(case(&b(M::NotStarted, P::NotSet, Contacts::MobileOnly), AFTER), Case::AfterNeedsOrdineReset);
-    assert_eq!(case(&b(M::Completed, P::LinkExpired, Contacts::Email), AFTER), Case::AfterLinkExpired);
-    assert_eq!(case(&b(M::Completed, P::ResetPending, Contacts::Both), AFTER), Case::AfterLinkPending);
     assert_eq!(
-        case(&mailbox(M::Completed, P::Set, Contacts::None, true, true), AFTER),
+        case(&b(M::NotStarted, P::NotSet, Contacts::Email), BEFORE),
+        Case::BeforeNotMigrated
+    );
+    assert_eq!(
+        case(&b(M::FailedTwoFactor, P::NotSet, Contacts::Email), BEFORE),
+        Case::BeforeFailed2fa
+    );
+    assert_eq!(
+        case(&b(M::FailedCredentials, P::NotSet, Contacts::None), BEFORE),
+        Case::BeforeFailedCredentials
+    );
+    assert_eq!(
+        case(&b(M::Completed, P::Set, Contacts::Email), BEFORE),
+        Case::BeforeMigrated
+    );
+    assert_eq!(
+        case(&b(M::Completed, P::Set, Contacts::Email), AFTER),
+        Case::AfterLogin
+    );
+    assert_eq!(
+        case(&b(M::NotStarted, P::NotSet, Contacts::Email), AFTER),
+        Case::AfterFirstPassword
+    );
+    assert_eq!(
+        case(&b(M::NotStarted, P::NotSet, Contacts::MobileOnly), AFTER),
+        Case::AfterNeedsOrdineReset
+    );
+    assert_eq!(
+        case(&b(M::Completed, P::LinkExpired, Contacts::Email), AFTER),
+        Case::AfterLinkExpired
+    );
+    assert_eq!(
+        case(&b(M::Completed, P::ResetPending, Contacts::Both), AFTER),
+        Case::AfterLinkPending
+    );
+    assert_eq!(
+        case(
+            &mailbox(M::Completed, P::Set, Contacts::None, true, true),
+            AFTER
+        ),
         Case::AfterTemporaryPassword
     );
     // The 24 hours run on the clock, not only at sync.
@@ -237,17 +311,37 @@ fn the_cases_follow_the_procedures() {
     assert_eq!(case(&stale, AFTER), Case::AfterLinkExpired);
     // The day of the passage counts as after it.
     let today = crate::i18n::italian_time(now()).date();
-    assert_eq!(case(&b(M::Completed, P::Set, Contacts::Email), today), Case::AfterLogin);
-    let d = diagnose(&facts(Some(&plain), true, Some(&b(M::NotStarted, P::NotSet, Contacts::Email)), BEFORE));
-    assert_eq!(d.render(Lang::It).situation, "non ha ancora migrato; mancano 21 giorni al passaggio (01/12/2026)");
+    assert_eq!(
+        case(&b(M::Completed, P::Set, Contacts::Email), today),
+        Case::AfterLogin
+    );
+    let d = diagnose(&facts(
+        Some(&plain),
+        true,
+        Some(&b(M::NotStarted, P::NotSet, Contacts::Email)),
+        BEFORE,
+    ));
+    assert_eq!(
+        d.render(Lang::It).situation,
+        "non ha ancora migrato; mancano 21 giorni al passaggio (01/12/2026)"
+    );
 }
 
 #[test]
 fn the_call_script_reads_the_steps_aloud() {
     let plain = member("marisa.rossi@pec.fofi.it");
-    let b = mailbox(MigrationState::Completed, PasswordState::LinkExpired, Contacts::Email, false, false);
+    let b = mailbox(
+        MigrationState::Completed,
+        PasswordState::LinkExpired,
+        Contacts::Email,
+        false,
+        false,
+    );
     let d = diagnose(&facts(Some(&plain), true, Some(&b), AFTER));
-    insta::assert_snapshot!("call_script_it", d.call_script(Lang::It, Some("Marisa Rossi")));
+    insta::assert_snapshot!(
+        "call_script_it",
+        d.call_script(Lang::It, Some("Marisa Rossi"))
+    );
     insta::assert_snapshot!("call_script_en", d.call_script(Lang::En, None));
 }
 
