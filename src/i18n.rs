@@ -341,6 +341,8 @@ catalog! {
     DxCopied => "testo copiato negli appunti", "text copied to the clipboard";
     DxWhoNone => "nessun iscritto trovato", "no member found";
     DxWhoMany => "iscritti trovati: il primo è il più probabile (Invio apre la scheda)", "members found: the first is the likeliest (Enter opens the detail)";
+    DxWhoMore => "altri non mostrati: affinare la ricerca; trovati in tutto", "more not shown: narrow the search; found in all";
+    SyncSkipped => "sincronizzazione saltata, riprova al prossimo giro", "sync skipped, retried at the next round";
     DxKeyCallScript => "testo per la telefonata (y lo copia)", "call script (y copies it)";
 }
 

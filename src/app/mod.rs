@@ -256,6 +256,9 @@ pub enum Action {
     },
     /// `:who QUERY`: search, and open the detail when one entry matches.
     Who(String),
+    /// The background sync skipped its round: another process (a headless
+    /// `pecdesk sync`) holds the sync lock; the lock's message.
+    SyncSkipped(String),
 }
 
 impl From<Command> for Action {
@@ -817,6 +820,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::Who(query) => phone::who(state, &query),
+        Action::SyncSkipped(why) => {
+            state.sync_running = false;
+            state.sync_progress = None;
+            state.status(Level::Info, format!("{}: {why}", state.t(T::SyncSkipped)));
+            vec![]
+        }
         Action::FormEdit(_)
         | Action::FormNextField
         | Action::FormGenerate
@@ -1093,7 +1102,8 @@ fn is_result(action: &Action) -> bool {
         | Action::Exported(_)
         | Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
-        | Action::ImportDone(_) => true,
+        | Action::ImportDone(_)
+        | Action::SyncSkipped(_) => true,
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
