@@ -117,6 +117,26 @@ fn drive_demo(width: u16, height: u16) {
     tmux.keys(&["?"]);
     tmux.wait_for("Tasti");
     tmux.keys(&["Escape"]);
+    // A member on the phone: her mobile as she says it opens her detail,
+    // "Cosa fare" above the timeline; `d` the call script, `y` copies it.
+    tmux.keys(&["Escape", "Escape"]);
+    tmux.keys(&[":"]);
+    tmux.text("who 345 554 2297");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Cosa fare");
+    assert!(screen.contains("Conte Alessandra"), "{screen}");
+    let (what, timeline) = (screen.find("Cosa fare"), screen.find("Cronologia"));
+    assert!(timeline.is_none() || what < timeline, "{screen}");
+    assert!(screen.contains("✗ [p] non reimpostare"), "{screen}");
+    tmux.keys(&["d"]);
+    let screen = tmux.wait_for("Testo per la telefonata");
+    assert!(
+        screen.contains("Buongiorno, parlo con Alessandra Conte?"),
+        "{screen}"
+    );
+    tmux.keys(&["y"]);
+    tmux.wait_for("testo copiato negli appunti");
+    tmux.keys(&["Escape"]);
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("STTY-DONE");
     assert!(screen.contains("EXITED=0"), "{screen}");

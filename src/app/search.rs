@@ -16,7 +16,8 @@ use crate::store::RosterEntry;
 
 #[derive(Clone)]
 pub struct Search {
-    haystacks: Vec<Utf32String>,
+    /// Per entry: names, and contacts (see [`haystacks`]).
+    haystacks: Vec<(Utf32String, Utf32String)>,
     /// The queries typed since the search started, each with every entry it
     /// matched (before any state filter): typing on narrows the last one,
     /// deleting goes back to an earlier one without matching again.
@@ -31,21 +32,20 @@ impl std::fmt::Debug for Search {
     }
 }
 
-/// The text a query is matched against, in ASCII lower case: nucleo-matcher
+/// The texts a query is matched against, in ASCII lower case: nucleo-matcher
 /// 0.3.1 misses a case-insensitive substring whose first letter is not among
 /// its first two characters (`80A41` in a codice fiscale) when the haystack
-/// has it in upper case. The mobile is there in E.164 (`+393471234567`),
-/// which holds the national digits a normalised phone query looks for.
-fn haystack(entry: &RosterEntry) -> String {
-    let mut text = haystack_as_stored(entry);
-    text.make_ascii_lowercase();
-    text
-}
-
-fn haystack_as_stored(entry: &RosterEntry) -> String {
-    match &entry.member {
+/// has it in upper case.
+///
+/// Two per entry: the names (cognome, nome, codice fiscale, PEC, numero
+/// iscrizione), which every word is matched against, and what only exact
+/// words look at (the service e-mail and the mobile in E.164, which holds the
+/// national digits a normalised phone query looks for). Fuzzy words stay on
+/// the shorter text, so adding the contacts costs name searches nothing.
+fn haystacks(entry: &RosterEntry) -> (String, String) {
+    let (mut names, mut contacts) = match &entry.member {
         Some(m) => {
-            let mut text = format!(
+            let names = format!(
                 "{} {} {} {} {}",
                 m.cognome,
                 m.nome,
@@ -53,24 +53,34 @@ fn haystack_as_stored(entry: &RosterEntry) -> String {
                 entry.address(),
                 m.numero_iscrizione
             );
-            for extra in [&m.email_servizio, &m.cellulare].into_iter().flatten() {
-                text.push(' ');
-                text.push_str(extra);
-            }
-            text
+            let contacts: Vec<&str> = [&m.email_servizio, &m.cellulare]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            (names, contacts.join(" "))
         }
-        None => entry.address().to_string(),
-    }
+        None => (entry.address().to_string(), String::new()),
+    };
+    names.make_ascii_lowercase();
+    contacts.make_ascii_lowercase();
+    (names, contacts)
 }
 
 /// Queries using nucleo's operators (negation, anchors, exact) may match more
 /// when extended, so they are never narrowed incrementally. Both queries are
 /// normalised ([`normalize_query`]): "347 12" and "347 123" are different
 /// words once the second is taken for a phone number, so it starts over.
+/// A word that becomes exact (and so also looks at the contacts) as it is
+/// typed may match entries the fuzzy word did not: no narrowing then.
 fn narrows(previous: &str, query: &str) -> bool {
     !previous.is_empty()
         && query.starts_with(previous)
         && !query.contains(['!', '^', '$', '\'', '\\'])
+        && previous
+            .split_whitespace()
+            .zip(query.split_whitespace())
+            .all(|(before, now)| searches_contacts(before) || !searches_contacts(now))
 }
 
 /// A word that can be part of a phone number as people say or write it.
@@ -126,6 +136,13 @@ fn exact_word(word: &str) -> bool {
             .any(|c| c.is_ascii_digit() || matches!(c, '@' | '.' | '_'))
 }
 
+/// Whether a word is also matched against the contacts (e-mail, mobile):
+/// what has digits, `@`, `.` or `_` in it.
+fn searches_contacts(word: &str) -> bool {
+    word.chars()
+        .any(|c| c.is_ascii_digit() || matches!(c, '@' | '.' | '_'))
+}
+
 /// The pattern of a query (normalised first).
 pub fn pattern(query: &str) -> Pattern {
     let mut pattern = Pattern::default();
@@ -155,7 +172,10 @@ impl Search {
         Self {
             haystacks: entries
                 .iter()
-                .map(|e| Utf32String::from(haystack(e)))
+                .map(|e| {
+                    let (names, contacts) = haystacks(e);
+                    (Utf32String::from(names), Utf32String::from(contacts))
+                })
                 .collect(),
             history: Vec::new(),
         }
@@ -179,6 +199,8 @@ impl Search {
             self.history.pop();
         }
         let pattern = pattern(query);
+        let contacts: Vec<bool> = query.split_whitespace().map(searches_contacts).collect();
+        let pattern = (pattern, contacts);
         let scored = match self.history.last() {
             Some((_, matched)) => {
                 let pool: Vec<u32> = matched.iter().map(|&(i, _)| i).collect();
@@ -199,12 +221,17 @@ const PARALLEL_FROM: usize = 20_000;
 
 /// Scores `pool` against the pattern, on two threads for large pools (the
 /// first keystroke of a search runs over the whole roster).
-fn score(haystacks: &[Utf32String], pattern: &Pattern, pool: &[u32]) -> Vec<(u32, u32)> {
+fn score(
+    haystacks: &[(Utf32String, Utf32String)],
+    pattern: &(Pattern, Vec<bool>),
+    pool: &[u32],
+) -> Vec<(u32, u32)> {
     let run = |part: &[u32]| {
         let mut matcher = Matcher::new(Config::DEFAULT);
         part.iter()
             .filter_map(|&i| {
-                score_one(pattern, haystacks[i as usize].slice(..), &mut matcher)
+                let (names, contacts) = &haystacks[i as usize];
+                score_one(pattern, names.slice(..), contacts.slice(..), &mut matcher)
                     .map(|score| (i, score))
             })
             .collect::<Vec<_>>()
@@ -224,15 +251,23 @@ fn score(haystacks: &[Utf32String], pattern: &Pattern, pool: &[u32]) -> Vec<(u32
 /// Every word must match; the score is their sum. Fuzzy words are scored
 /// greedily: the optimal alignment nucleo also offers costs several times more
 /// per row and ranks names no better.
-fn score_one(pattern: &Pattern, haystack: Utf32Str<'_>, matcher: &mut Matcher) -> Option<u32> {
+fn score_one(
+    (pattern, in_contacts): &(Pattern, Vec<bool>),
+    names: Utf32Str<'_>,
+    contacts: Utf32Str<'_>,
+    matcher: &mut Matcher,
+) -> Option<u32> {
     let mut total = 0u32;
-    for atom in &pattern.atoms {
+    for (atom, &in_contacts) in pattern.atoms.iter().zip(in_contacts) {
         let score = if atom.kind == AtomKind::Fuzzy && !atom.negative {
             matcher.config.ignore_case = true;
             matcher.config.normalize = true;
-            matcher.fuzzy_match_greedy(haystack, atom.needle_text())?
+            matcher.fuzzy_match_greedy(names, atom.needle_text())?
+        } else if in_contacts && !atom.negative {
+            atom.score(names, matcher)
+                .or_else(|| atom.score(contacts, matcher))?
         } else {
-            atom.score(haystack, matcher)?
+            atom.score(names, matcher)?
         };
         total += score as u32;
     }
@@ -360,6 +395,28 @@ mod tests {
         assert_eq!(ranked(&mut search, "RSSMRS80A41"), vec![caller]);
         // Names stay fuzzy.
         assert!(ranked(&mut search, "rosi marsa").contains(&caller));
+    }
+
+    #[test]
+    fn an_e_mail_unlike_the_name_is_found_as_typed() {
+        let (mut entries, caller) = roster_with_caller();
+        entries[caller as usize]
+            .member
+            .as_mut()
+            .unwrap()
+            .email_servizio = Some("segreteria.farmacia@libero.it".into());
+        let query = "segreteria.farmacia@libero.it";
+        let mut typed = Search::new(&entries);
+        let mut found = Vec::new();
+        for end in 1..=query.len() {
+            found = ranked(&mut typed, &query[..end]);
+        }
+        assert_eq!(found, vec![caller]);
+        assert!(
+            !narrows("segreteria", "segreteria."),
+            "fuzzy to exact starts over"
+        );
+        assert!(narrows("segreteria.", "segreteria.f"));
     }
 
     #[test]
