@@ -180,6 +180,7 @@ fn measure(path: &std::path::Path) {
     // What a caller reads out on the phone, timed apart so the figures above
     // stay comparable with earlier runs.
     let mut caller = Vec::new();
+    let mut slowest: Vec<(Duration, String)> = Vec::new();
     for query in [
         "347 123 4567",
         "+39 347 1234567",
@@ -193,15 +194,21 @@ fn measure(path: &std::path::Path) {
             update(&mut state, Action::SearchEdit(InputRequest::InsertChar(c)));
             terminal.draw(|f| view::draw(f, &state, &ui)).unwrap();
             caller.push(t.elapsed());
+            slowest.push((t.elapsed(), state.search.value().to_string()));
         }
         for _ in 0..query.chars().count() {
             let t = Instant::now();
             update(&mut state, Action::SearchEdit(InputRequest::DeletePrevChar));
             terminal.draw(|f| view::draw(f, &state, &ui)).unwrap();
             caller.push(t.elapsed());
+            slowest.push((t.elapsed(), format!("{} (deleting)", state.search.value())));
         }
     }
     caller.sort();
+    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    for (took, query) in slowest.iter().take(4) {
+        println!("  slowest: {:.2} ms for \"{query}\"", ms(*took));
+    }
     println!(
         "caller's words (mobile spellings, e-mail, codice fiscale, numero) over {} keystrokes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         caller.len(),

@@ -173,7 +173,7 @@ catalog! {
     KeyQuit => "esci", "quit";
     HintDashboard => "1-7 liste da seguire · Tab iscritti · s sincronizza · : comandi · ? aiuto · q esci", "1-7 lists to chase · Tab members · s sync · : commands · ? help · q quit";
     HintMembers => "↑↓ muovi · / cerca · f filtra · o ordina · Invio scheda · r reinvia · ? aiuto", "↑↓ move · / search · f filter · o sort · Enter detail · r resend · ? help";
-    HintDetail => "r reinvia e-mail di recupero · Esc indietro · ? aiuto", "r resend recovery e-mail · Esc back · ? help";
+    HintDetail => "r reinvia e-mail di recupero · d testo da leggere · Esc indietro · ? aiuto", "r resend recovery e-mail · d call script · Esc back · ? help";
     ToChase => "Da seguire", "To chase";
     Cutover => "Passaggio al nuovo gestore", "Cutover to the new provider";
     CutoverNotSet => "data del passaggio non impostata (cutover nel file di configurazione)", "cutover date not set (cutover in the config file)";

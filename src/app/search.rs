@@ -18,9 +18,9 @@ use crate::store::RosterEntry;
 pub struct Search {
     /// Per entry: names, and contacts (see [`haystacks`]).
     haystacks: Vec<(Utf32String, Utf32String)>,
-    /// The queries typed since the search started, each with every entry it
-    /// matched (before any state filter): typing on narrows the last one,
-    /// deleting goes back to an earlier one without matching again.
+    /// The last [`REMEMBERED`] queries, each with every entry it matched
+    /// (before any state filter): typing on narrows one of them, deleting
+    /// goes back to an earlier one without matching again.
     history: Vec<(String, Vec<(u32, u32)>)>,
 }
 
@@ -112,15 +112,17 @@ pub fn normalize_query(query: &str) -> String {
         let joined: String = words[i..i + run].concat();
         let plus = joined.starts_with('+');
         let digits: String = joined.chars().filter(char::is_ascii_digit).collect();
-        if digits.len() >= PHONE_DIGITS {
-            let national = if plus {
-                digits.strip_prefix("39").unwrap_or(&digits)
-            } else {
-                digits.strip_prefix("0039").unwrap_or(&digits)
-            };
-            out.push(national.to_string());
+        let national = if plus {
+            digits.strip_prefix("39")
         } else {
-            out.extend(words[i..i + run].iter().map(|w| w.to_string()));
+            digits.strip_prefix("0039")
+        };
+        // With Italy's prefix typed (`+39 3…`, `0039 34…`) the rest is the
+        // number already; without it, six digits make a number.
+        match national {
+            Some(national) if !national.is_empty() => out.push(national.to_string()),
+            _ if digits.len() >= PHONE_DIGITS => out.push(digits),
+            _ => out.extend(words[i..i + run].iter().map(|w| w.to_string())),
         }
         i += run;
     }
@@ -185,23 +187,22 @@ impl Search {
     pub fn matches(&mut self, query: &str) -> Vec<(u32, u32)> {
         let query = &normalize_query(query);
         // Back to an earlier query (Backspace): its result is still here.
-        while let Some((previous, _)) = self.history.last() {
-            if previous == query {
-                return self
-                    .history
-                    .last()
-                    .map(|(_, m)| m.clone())
-                    .unwrap_or_default();
-            }
-            if narrows(previous, query) {
-                break;
-            }
-            self.history.pop();
+        if let Some(position) = self.history.iter().rposition(|(q, _)| q == query) {
+            let earlier = self.history.remove(position);
+            let matched = earlier.1.clone();
+            self.history.push(earlier);
+            return matched;
         }
         let pattern = pattern(query);
         let contacts: Vec<bool> = query.split_whitespace().map(searches_contacts).collect();
         let pattern = (pattern, contacts);
-        let scored = match self.history.last() {
+        // The smallest earlier result this query narrows, if any.
+        let narrowed = self
+            .history
+            .iter()
+            .filter(|(previous, _)| narrows(previous, query))
+            .min_by_key(|(_, matched)| matched.len());
+        let scored = match narrowed {
             Some((_, matched)) => {
                 let pool: Vec<u32> = matched.iter().map(|&(i, _)| i).collect();
                 score(&self.haystacks, &pattern, &pool)
@@ -212,9 +213,17 @@ impl Search {
             }
         };
         self.history.push((query.to_string(), scored.clone()));
+        if self.history.len() > REMEMBERED {
+            self.history.remove(0);
+        }
         scored
     }
 }
+
+/// Earlier queries kept with their results, most recent last: typing on
+/// narrows one of them, deleting finds one again (phone numbers and e-mails
+/// are typed and corrected back and forth).
+const REMEMBERED: usize = 24;
 
 /// Below this many candidates one thread is quicker than two.
 const PARALLEL_FROM: usize = 20_000;
@@ -263,6 +272,9 @@ fn score_one(
             matcher.config.ignore_case = true;
             matcher.config.normalize = true;
             matcher.fuzzy_match_greedy(names, atom.needle_text())?
+        } else if in_contacts && !atom.negative && atom.needle_text().chars().next() == Some('+') {
+            // Only a mobile has a `+`.
+            atom.score(contacts, matcher)?
         } else if in_contacts && !atom.negative {
             atom.score(names, matcher)
                 .or_else(|| atom.score(contacts, matcher))?
@@ -370,6 +382,9 @@ mod tests {
             "3471234567 rossi"
         );
         assert_eq!(normalize_query("rossi 47 11"), "rossi 47 11");
+        assert_eq!(normalize_query("+39 34"), "34");
+        assert_eq!(normalize_query("+39"), "+39");
+        assert_eq!(normalize_query("39 347 123 4567"), "393471234567");
     }
 
     #[test]
