@@ -268,3 +268,75 @@ async fn an_import_while_another_runs_exits_2_and_changes_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     s.sim.shutdown().await;
 }
+
+/// The contract's `must_change_password` reaches the store at sync, is logged
+/// as a change, and the diagnosis (headless too) says what follows from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn must_change_password_is_synced_stored_and_diagnosed() {
+    let members = roster();
+    let mut config = SimConfig::new(TOKEN);
+    config.cutover_at = Utc::now() - chrono::TimeDelta::days(3);
+    let sim = sim::start(&members, config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("m.db");
+    Store::open(&store)
+        .unwrap()
+        .upsert_members(&IncomingRoster::full(&members), "test", "test", Utc::now())
+        .unwrap();
+    let client = ProviderClient::new(ClientConfig::new(sim.base_url(), TOKEN)).unwrap();
+    pecdesk::sync::run(&store, &client, "test").await.unwrap();
+    let address = "marisa.rossi@pec.fofi.it";
+    let stored = |store: &Path| {
+        Store::open(store)
+            .unwrap()
+            .mailbox_states()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.address == address)
+            .unwrap()
+    };
+    assert!(!stored(&store).must_change_password);
+    // Reset at the provider by someone else (another console, the adapter's own tool).
+    let answer = client
+        .reset_password(
+            address,
+            "Temp!Pass42",
+            &pecdesk::provider::client::new_idempotency_key(),
+        )
+        .await
+        .unwrap();
+    assert!(answer.must_change_password);
+    pecdesk::sync::run(&store, &client, "test").await.unwrap();
+    assert!(stored(&store).must_change_password, "synced and stored");
+    let events = Store::open(&store)
+        .unwrap()
+        .timeline(None, Some(address))
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .detail
+            .contains("cambio password richiesto al prossimo accesso")),
+        "{events:?}"
+    );
+    // Headless, after the passage: the temporary password's case.
+    let config_file = dir.path().join("config.toml");
+    let cutover = (Utc::now() - chrono::TimeDelta::days(3)).date_naive();
+    std::fs::write(&config_file, format!("cutover = {cutover}\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pecdesk"))
+        .arg("--db")
+        .arg(&store)
+        .arg("--config")
+        .arg(&config_file)
+        .args(["who", "347 123 4567", "--json"])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diagnosis = &report["members"][0]["diagnosis"];
+    assert_eq!(diagnosis["case"], "after_temporary_password", "{report}");
+    assert_eq!(diagnosis["must_change_password"], true);
+    sim.shutdown().await;
+}

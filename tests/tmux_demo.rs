@@ -119,7 +119,12 @@ fn drive_demo(width: u16, height: u16) {
     tmux.keys(&["Escape"]);
     // A member on the phone: her mobile as she says it opens her detail,
     // "Cosa fare" above the timeline; `d` the call script, `y` copies it.
-    tmux.keys(&["Escape", "Escape"]);
+    // To the dashboard first, so what follows can only be the answer to
+    // `:who`. (Escapes sent together read as Alt-Escape.)
+    tmux.keys(&[":"]);
+    tmux.text("dashboard");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Da seguire");
     tmux.keys(&[":"]);
     tmux.text("who 345 554 2297");
     tmux.keys(&["Enter"]);
