@@ -205,7 +205,7 @@ fn measure(path: &std::path::Path) {
         }
     }
     caller.sort();
-    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     for (took, query) in slowest.iter().take(4) {
         println!("  slowest: {:.2} ms for \"{query}\"", ms(*took));
     }

@@ -310,11 +310,8 @@ fn before(
         MigrationState::Completed => (Case::BeforeMigrated, T::DxSitMigrated, None),
     };
     d.case = case;
-    let when = mailbox
-        .migration_at
-        .map(format_datetime)
-        .unwrap_or_default();
-    d.situation.push(Text::new(situation).with("at", when));
+    d.situation
+        .push(Text::new(situation).with("at", when(mailbox.migration_at)));
     d.situation.push(days);
     if let Some(why) = why {
         d.blocks.push(Text::new(why));
@@ -370,6 +367,21 @@ fn recovery_steps(d: &mut Diagnosis, member: &Member, masked: &str) {
     link_to_login_steps(d, member);
 }
 
+/// An instant as the texts show it (Italian time), or nothing.
+fn when(at: Option<DateTime<Utc>>) -> String {
+    at.map(format_datetime).unwrap_or_default()
+}
+
+/// Logging in with the Ordine's temporary password, then choosing one's own.
+fn temporary_password_steps(d: &mut Diagnosis, member: &Member) {
+    d.steps
+        .push(Text::new(T::DxStepOpenWebmail).with("url", WEBMAIL_URL));
+    d.steps
+        .push(Text::new(T::DxStepLoginTemporary).with("pec", &member.pec));
+    d.steps
+        .push(Text::new(T::DxStepChangeTemporary).with("user", user_id(member)));
+}
+
 /// From the recovery link's page to the first access.
 fn link_to_login_steps(d: &mut Diagnosis, member: &Member) {
     d.steps.push(
@@ -398,12 +410,7 @@ fn after(d: &mut Diagnosis, member: &Member, mailbox: &MailboxState, facts: &Fac
             d.case = Case::AfterTemporaryPassword;
             d.situation.push(Text::new(T::DxSitTemporary));
             d.blocks.push(Text::new(T::DxWhyTemporary));
-            d.steps
-                .push(Text::new(T::DxStepOpenWebmail).with("url", WEBMAIL_URL));
-            d.steps
-                .push(Text::new(T::DxStepLoginTemporary).with("pec", &member.pec));
-            d.steps
-                .push(Text::new(T::DxStepChangeTemporary).with("user", user_id(member)));
+            temporary_password_steps(d, member);
             d.staff.push(note(T::DxStaffTemporaryLost));
             d.staff
                 .push(advice(StaffAction::ResetPassword, T::DxStaffResetAgain));
@@ -433,14 +440,8 @@ fn after(d: &mut Diagnosis, member: &Member, mailbox: &MailboxState, facts: &Fac
         }
         (PasswordState::ResetPending, _) if can_recover => {
             d.case = Case::AfterLinkPending;
-            let sent = mailbox
-                .link_sent_at
-                .map(format_datetime)
-                .unwrap_or_default();
-            let expires = mailbox
-                .link_expires_at
-                .map(format_datetime)
-                .unwrap_or_default();
+            let sent = when(mailbox.link_sent_at);
+            let expires = when(mailbox.link_expires_at);
             let masked = masked.clone().unwrap_or_default();
             d.situation.push(
                 Text::new(T::DxSitLinkPending)
@@ -462,10 +463,7 @@ fn after(d: &mut Diagnosis, member: &Member, mailbox: &MailboxState, facts: &Fac
         }
         (PasswordState::LinkExpired, _) if can_recover => {
             d.case = Case::AfterLinkExpired;
-            let expires = mailbox
-                .link_expires_at
-                .map(format_datetime)
-                .unwrap_or_default();
+            let expires = when(mailbox.link_expires_at);
             d.situation
                 .push(Text::new(T::DxSitLinkExpired).with("expires", &expires));
             d.blocks.push(Text::new(T::DxWhyLinkExpired));
@@ -498,12 +496,7 @@ fn after(d: &mut Diagnosis, member: &Member, mailbox: &MailboxState, facts: &Fac
                 _ => d.blocks.push(Text::new(T::DxWhyNoRecovery)),
             }
             d.steps.push(Text::new(T::DxStepWaitTemporary));
-            d.steps
-                .push(Text::new(T::DxStepOpenWebmail).with("url", WEBMAIL_URL));
-            d.steps
-                .push(Text::new(T::DxStepLoginTemporary).with("pec", &member.pec));
-            d.steps
-                .push(Text::new(T::DxStepChangeTemporary).with("user", user_id(member)));
+            temporary_password_steps(d, member);
             d.staff
                 .push(advice(StaffAction::ResetPassword, T::DxStaffResetNow));
             d.staff
