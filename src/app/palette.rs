@@ -160,6 +160,10 @@ mod tests {
             matches!(&parse("filter link_expired failed_2fa").unwrap()[..], [Action::SetFilter(f)] if f.len() == 2)
         );
         assert_eq!(parse("filter boh").unwrap_err(), "stato sconosciuto: boh");
+        assert!(
+            matches!(&parse("who 347 123 4567").unwrap()[..], [Action::Who(q)] if q == "347 123 4567")
+        );
+        assert!(parse("who").unwrap_err().starts_with("uso: who"));
         assert!(parse("frobnicate").unwrap_err().contains("frobnicate"));
         assert!(matches!(
             parse("sort pec desc").unwrap()[..],

@@ -86,15 +86,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keyma
             if let Some(at) = b.migration_at {
                 migration.push_str(&format!(" ({})", format_datetime(at)));
             }
-            let password = b.password_at(state.now);
+            let mut password = state
+                .t(labels::password(b.password_at(state.now)))
+                .to_string();
+            if b.must_change_password {
+                password.push_str(&format!(" · {}", state.t(T::DxMustChange)));
+            }
             let mut lines = vec![
                 Line::from(Span::styled(b.address.clone(), theme.title())),
                 field(theme, state.t(T::Migration), migration),
-                field(
-                    theme,
-                    state.t(T::Password),
-                    state.t(labels::password(password)).to_string(),
-                ),
+                field(theme, state.t(T::Password), password),
             ];
             if let Some(expiry) = b.link_expires_at {
                 lines.push(field(

@@ -518,3 +518,25 @@ fn help_cuts_no_word() {
         }
     }
 }
+
+#[test]
+fn a_password_to_change_at_next_login_is_shown() {
+    let mut state = detail_state();
+    let (index, _) = state.selected_entry().unwrap();
+    let mut entries = (*state.entries).clone();
+    entries[index]
+        .mailbox
+        .as_mut()
+        .unwrap()
+        .must_change_password = true;
+    state.entries = std::sync::Arc::new(entries);
+    let text = snapshot(&state, 120, 40);
+    assert!(
+        text.contains("Password: link inviato · cambio password al prossimo"),
+        "{text}"
+    );
+    assert!(
+        text.contains("⚠ cambio password al prossimo accesso"),
+        "{text}"
+    );
+}
