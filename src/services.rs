@@ -516,6 +516,29 @@ mod tests {
     use crate::app::{Command, Level, Settings, State, update};
     use crate::provider::ClientConfig;
 
+    /// The console's import waits for no one: while `pecdesk import` holds
+    /// the lock it is refused with the lock's message, and nothing is read.
+    #[tokio::test]
+    async fn the_console_import_is_refused_while_a_headless_one_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("c.db");
+        Store::open(&store).unwrap();
+        let services = Services::new(store.clone(), None, "op".into());
+        let _headless = crate::lock::lock(&store, "import").unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        services.perform(
+            Effect::RunImport {
+                path: dir.path().join("albo.csv"),
+                partial: false,
+            },
+            &tx,
+        );
+        match rx.recv().await.unwrap() {
+            Action::ImportDone(Err(why)) => assert!(why.contains("\"import\""), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// While a headless `pecdesk sync` holds the lock, the console's round is
     /// skipped (no request, no second writer) and the status line says so.
     #[tokio::test]
