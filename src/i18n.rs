@@ -342,7 +342,7 @@ catalog! {
     DxWhoNone => "nessun iscritto trovato", "no member found";
     DxWhoMany => "iscritti trovati: il primo è il più probabile (Invio apre la scheda)", "members found: the first is the likeliest (Enter opens the detail)";
     DxWhoMore => "altri non mostrati: affinare la ricerca; trovati in tutto", "more not shown: narrow the search; found in all";
-    SyncSkipped => "sincronizzazione saltata, riprova al prossimo giro", "sync skipped, retried at the next round";
+    SyncSkipped => "sincronizzazione saltata: è in corso un pecdesk sync da riga di comando su questo archivio; si riprova al prossimo giro", "sync skipped: a command-line pecdesk sync is running on this store; retried at the next round";
     DxKeyCallScript => "testo per la telefonata (y lo copia)", "call script (y copies it)";
 }
 

@@ -226,6 +226,7 @@ impl Services {
                 let lock = match crate::lock::try_lock(&self.store_path, "sync") {
                     Ok(lock) => Some(lock),
                     Err(crate::lock::LockError::Busy(busy)) => {
+                        tracing::info!("sincronizzazione della console saltata: {busy}");
                         let _ = tx.send(Action::SyncSkipped(busy.to_string()));
                         return;
                     }

@@ -820,10 +820,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::Who(query) => phone::who(state, &query),
-        Action::SyncSkipped(why) => {
+        Action::SyncSkipped(_) => {
             state.sync_running = false;
             state.sync_progress = None;
-            state.status(Level::Info, format!("{}: {why}", state.t(T::SyncSkipped)));
+            state.status(Level::Info, state.t(T::SyncSkipped));
             vec![]
         }
         Action::FormEdit(_)
