@@ -1457,6 +1457,14 @@ fn generate(spec: &Value, schema: &Value, rng: &mut rand::rngs::StdRng, pool: &P
     }
 }
 
+/// A client that gets through the faults of the faulty round.
+fn patient_client(sim: &sim::SimHandle) -> ProviderClient {
+    let mut config = ClientConfig::new(sim.base_url(), TOKEN);
+    config.max_attempts = 30;
+    config.backoff_base = Duration::from_millis(1);
+    ProviderClient::new(config).unwrap()
+}
+
 /// Addresses and keys to draw from: the simulator's mailboxes, unknown ones,
 /// and keys already used (so replays and reuses happen too).
 struct Pools {
@@ -1484,13 +1492,25 @@ async fn requests_valid_under_the_contract_get_only_declared_answers() {
     let spec = spec();
     let operations = spec_operations(&spec);
     // Both sides of the cutover, so resets are refused (409) and done (200).
-    for cutover_days in [-1i64, 30] {
+    // After the cutover, before it, and after it with faults (5xx, 429).
+    let faulty = sim::Faults {
+        fail_rate: 0.15,
+        rate_limit: Some(400),
+        ..sim::Faults::default()
+    };
+    for (cutover_days, faults) in [
+        (-1i64, sim::Faults::default()),
+        (30, sim::Faults::default()),
+        (-2, faulty),
+    ] {
+        let with_faults = faults.fail_rate > 0.0;
         let mut config = sim_config();
+        config.faults = faults;
         config.cutover_at = chrono::Utc::now() + chrono::TimeDelta::days(cutover_days);
         let sim = start_sim_with(&roster(120), config).await;
         let http = plain_http();
         let base = sim.base_url();
-        let all = oauth_client(&sim).list_all_mailboxes().await.unwrap();
+        let all = patient_client(&sim).list_all_mailboxes().await.unwrap();
         let pools = Pools {
             mailboxes: all.iter().map(|m| m.address.clone()).collect(),
             keys: std::sync::Mutex::new(Vec::new()),
@@ -1642,6 +1662,10 @@ async fn requests_valid_under_the_contract_get_only_declared_answers() {
             seen[operation::SET_RECOVERY_CONTACTS].contains(&422),
             "{seen:?}"
         );
+        if with_faults {
+            let faulted: BTreeSet<u16> = seen.values().flatten().copied().collect();
+            assert!(faulted.contains(&500) && faulted.contains(&503), "{seen:?}");
+        }
         sim.shutdown().await;
     }
 }
