@@ -289,7 +289,7 @@ impl ProviderError {
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Reads a body up to [`MAX_BODY_BYTES`]; beyond it, a contract error.
-async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
 ) -> Result<Vec<u8>, Result<ProviderError, reqwest::Error>> {
     let too_big = || {
@@ -357,14 +357,14 @@ enum Auth {
 
 /// Starts per second: a token bucket where callers reserve their slot, so
 /// waiting callers are served in order without polling.
-struct Pace {
+pub(crate) struct Pace {
     rate: f64,
     tokens: f64,
     last: Instant,
 }
 
 impl Pace {
-    fn new(per_second: u32) -> Self {
+    pub(crate) fn new(per_second: u32) -> Self {
         Self {
             rate: f64::from(per_second),
             tokens: f64::from(per_second),
@@ -373,7 +373,7 @@ impl Pace {
     }
 
     /// Reserves one start and says how long to wait for it.
-    fn reserve(&mut self) -> Duration {
+    pub(crate) fn reserve(&mut self) -> Duration {
         let now = Instant::now();
         let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
         self.tokens = (self.tokens + refill).min(self.rate);
@@ -432,7 +432,7 @@ fn is_loopback(url: &Url) -> bool {
 
 /// Checks the base URL: absolute http(s) with a host, no credentials, query or
 /// fragment; plain http only to a loopback host.
-fn check_base_url(base_url: &str) -> Result<String, ProviderError> {
+pub(crate) fn check_base_url(base_url: &str) -> Result<String, ProviderError> {
     let trimmed = base_url.trim();
     let invalid = |why: &str| ProviderError::InvalidUrl(format!("{trimmed} ({why})"));
     let url = Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
@@ -455,7 +455,7 @@ fn check_base_url(base_url: &str) -> Result<String, ProviderError> {
 }
 
 /// At most `QUOTE_CHARS` characters of a body, for messages.
-fn quote(body: &[u8]) -> String {
+pub(crate) fn quote(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     let mut quoted: String = text.chars().take(QUOTE_CHARS).collect();
@@ -467,7 +467,7 @@ fn quote(body: &[u8]) -> String {
 
 /// The innermost cause of an error, which is where the useful words are
 /// ("connection refused", "invalid peer certificate", ...).
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
     while let Some(source) = current.source() {
         current = source;
@@ -478,7 +478,7 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 /// Exponential backoff with jitter: anywhere between half and all of
 /// `base * 2^(attempt-1)`, capped, so that clients failing together do not
 /// retry together.
-fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+pub(crate) fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     let exp = base
         .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
         .min(cap);
@@ -487,7 +487,7 @@ fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     half + half.mul_f64(rng.random::<f64>())
 }
 
-fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
     let seconds: u64 = value?.to_str().ok()?.trim().parse().ok()?;
     Some(Duration::from_secs(seconds))
 }
@@ -498,7 +498,7 @@ fn form_encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-fn sensitive_bearer(token: &str) -> Option<HeaderValue> {
+pub(crate) fn sensitive_bearer(token: &str) -> Option<HeaderValue> {
     let mut header = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
     header.set_sensitive(true);
     Some(header)
