@@ -37,6 +37,22 @@ pub fn describe_state(state: Category) -> (&'static str, &'static str) {
             "nessun contatto di recupero: serve il reset dall'Ordine",
             "no recovery contact: the Ordine must reset the password",
         ),
+        Category::ArubaNoContact => (
+            "nessun contatto presso Aruba: bloccato dopo il passaggio",
+            "no contact at Aruba: locked out after the cutover",
+        ),
+        Category::ArubaContactDiffers => (
+            "contatto presso Aruba diverso dall'albo",
+            "contact at Aruba differs from the roster",
+        ),
+        Category::ArubaSuspended => (
+            "casella sospesa o in disdetta presso Aruba: non può migrare",
+            "mailbox suspended or being cancelled at Aruba: cannot migrate",
+        ),
+        Category::ArubaNoMailbox => (
+            "nell'albo, nessuna casella presso Aruba",
+            "in the roster, no mailbox at Aruba",
+        ),
         Category::Removed => (
             "uscito dall'albo (casella e storico restano)",
             "left the roster (mailbox and history kept)",
@@ -105,11 +121,12 @@ pub fn entry_is_in(
     pec_domain: &str,
     now: DateTime<Utc>,
 ) -> bool {
-    category::is_in(
+    category::is_in_with(
         state,
         entry.member.as_ref(),
         entry.in_roster,
         entry.mailbox.as_ref(),
+        &entry.aruba,
         pec_domain,
         now,
     )

@@ -71,6 +71,7 @@ pub fn state(lang: Lang) -> State {
                 member: Some(member),
                 in_roster: i != 39,
                 mailbox,
+                aruba: Default::default(),
             }
         })
         .collect();
@@ -89,6 +90,7 @@ pub fn state(lang: Lang) -> State {
             last_login_at: None,
             updated_at: now,
         }),
+        aruba: Default::default(),
     });
     let mut state = State::new(
         Settings {

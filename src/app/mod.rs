@@ -331,11 +331,12 @@ fn classify(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) -> (S
         .iter()
         .map(|e| {
             Category::ALL.iter().fold(0u16, |mask, &c| {
-                let inside = crate::domain::category::is_in(
+                let inside = crate::domain::category::is_in_with(
                     c,
                     e.member.as_ref(),
                     e.in_roster,
                     e.mailbox.as_ref(),
+                    &e.aruba,
                     pec_domain,
                     now,
                 );

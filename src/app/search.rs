@@ -192,6 +192,7 @@ mod tests {
                 member: Some(m),
                 in_roster: true,
                 mailbox: None,
+                aruba: Default::default(),
             })
             .collect();
         let mut search = Search::new(&entries);

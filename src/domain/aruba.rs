@@ -80,6 +80,26 @@ pub struct ArubaMailbox {
     pub contact_mobile: Option<String>,
 }
 
+/// What is known of a roster entry's mailbox at Aruba.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ArubaSide {
+    /// No complete Aruba listing stored yet (or Aruba not configured).
+    #[default]
+    Unknown,
+    /// Listed the domain: this address was not there.
+    Missing,
+    Present(ArubaMailbox),
+}
+
+impl ArubaSide {
+    pub fn mailbox(&self) -> Option<&ArubaMailbox> {
+        match self {
+            ArubaSide::Present(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
 /// What the roster says the contacts should be, and how Aruba differs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactDiff {

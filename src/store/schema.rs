@@ -76,4 +76,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::jobs::MIGRATION,
     // Reminders sent to members and the PEC receipts that answer them.
     super::mail_schema::MIGRATION,
+    // The old provider's side: Aruba's mailboxes and owners' contacts, and its sync runs.
+    super::aruba::MIGRATION,
 ];

@@ -31,6 +31,7 @@ fn kind_title(state: &State, kind: JobKind) -> &'static str {
     state.t(match kind {
         JobKind::Resend => T::JobResend,
         JobKind::SetRecovery => T::JobSetRecovery,
+        JobKind::ArubaContacts => T::JobArubaContacts,
     })
 }
 
