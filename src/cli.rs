@@ -406,6 +406,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = client_from(&config, None)?;
             let mut services = Services::new(path, client, config.operator.clone());
             services.max_in_flight = config.max_in_flight;
+            // After the passage Aruba is history: the console no longer calls it.
+            if let (Some(aruba), Some(settings)) = (aruba_client_from(&config)?, &config.aruba)
+                && !after_cutover(&config)
+            {
+                services.aruba = Some((aruba, settings.domain.clone()));
+            }
             let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
@@ -819,8 +825,35 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     let token = sim_config.token.clone();
     let handle = sim::start(&members, sim_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let client = ProviderClient::new(ClientConfig::new(handle.base_url(), token))?;
+    // The old provider's side too: Aruba's simulator on another loopback port,
+    // synced once at start (after the passage it stays as history).
+    let aruba_password = sim::random_token();
+    let mut aruba_config = ArubaSimConfig::new("pecdesk-demo", aruba_password.clone());
+    aruba_config.pec_domain = config.pec_domain.clone();
+    let aruba_handle = aruba_sim::start(
+        &members,
+        aruba_config,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await?;
+    let aruba = ArubaClient::new(ArubaConfig::new(
+        aruba_handle.base_url(),
+        "pecdesk-demo",
+        aruba_password,
+    ))?;
+    crate::aruba::sync(
+        &store_path,
+        &aruba,
+        &config.pec_domain,
+        &config.operator,
+        |_| {},
+    )
+    .await?;
     let mut services = Services::new(store_path, Some(client), config.operator.clone());
     services.max_in_flight = config.max_in_flight;
+    if !after_cutover {
+        services.aruba = Some((aruba, config.pec_domain.clone()));
+    }
     let ordine = format!("{} (demo)", config.ordine);
     let mut settings = settings(config, ordine);
     settings.cutover = Some(cutover);
@@ -828,6 +861,7 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     let keymap = Keymap::with_overrides(&config.keys)?;
     let result =
         crate::tui::run_console(state, services, keymap, Some(Duration::from_secs(5))).await;
+    aruba_handle.shutdown().await;
     handle.shutdown().await;
     drop(dir);
     result

@@ -251,6 +251,7 @@ catalog! {
     ArubaConfirmText => "Impostare presso Aruba e-mail e cellulare dall'albo per", "Set e-mail and mobile at Aruba from the roster for";
     ArubaConfirmNote => "Ogni titolare viene letto prima: si cambia solo ciò che differisce.", "Each owner is read first: only what differs is changed.";
     SkipNotAtAruba => "nessuna casella presso Aruba", "no mailbox at Aruba";
+    SkipArubaAligned => "presso Aruba già uguali all'albo", "already as the roster at Aruba";
     KeyChaseAruba => "lista Aruba", "Aruba list";
     ArubaDetail => "presso Aruba", "at Aruba";
 }

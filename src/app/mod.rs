@@ -25,7 +25,7 @@ use crate::provider::api::ResendResponse;
 use crate::queue::Control;
 use crate::store::{Event, Job, JobCounts, JobKind, NewJobItem, RosterEntry, SyncRun};
 pub use actions::{JobView, Secret};
-pub use command::{CHASE, Command};
+pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
@@ -401,6 +401,24 @@ impl State {
     /// Whether entry `index` is in `category` (as of the last refresh).
     pub fn is_in(&self, index: usize, category: Category) -> bool {
         self.categories[index] & category_bit(category) != 0
+    }
+
+    /// Whether Aruba's side has been synced: the Aruba lists mean something.
+    pub fn aruba_known(&self) -> bool {
+        self.entries
+            .first()
+            .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown))
+    }
+
+    /// Whether the passage to the new provider has happened: Aruba is history.
+    pub fn after_cutover(&self) -> bool {
+        self.cutover
+            .is_some_and(|day| crate::i18n::italian_time(self.now).date() >= day)
+    }
+
+    /// The table shows Aruba lists only: `c` acts at Aruba.
+    pub fn aruba_mode(&self) -> bool {
+        !self.filter.is_empty() && self.filter.iter().all(|c| c.is_aruba())
     }
 
     /// How many entries are in `category`.
@@ -961,6 +979,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
         Command::Resend if !state.marked.is_empty() => {
             actions::request_bulk(state, JobKind::Resend)
         }
+        Command::SetRecovery if state.aruba_mode() => actions::request_aruba_fix(state),
         Command::SetRecovery if !state.marked.is_empty() => {
             actions::request_bulk(state, JobKind::SetRecovery)
         }

@@ -11,7 +11,7 @@ use ratatui::layout::Rect;
 
 use super::{members, view};
 use crate::app::import_flow::ImportStep;
-use crate::app::{Action, CHASE, Command, Modal, Screen, State};
+use crate::app::{Action, CHASE, CHASE_ARUBA, Command, Modal, Screen, State};
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +153,9 @@ fn scope_of(command: Command) -> Scope {
     }
 }
 
+/// The keys of the Aruba lists on the dashboard, after the digits 1-7.
+pub const ARUBA_CHASE_KEYS: [&str; 4] = ["8", "9", "0", "-"];
+
 const DEFAULTS: &[(&str, Command)] = &[
     ("q", Command::Quit),
     ("ctrl-c", Command::Quit),
@@ -211,6 +214,16 @@ impl Default for Keymap {
             scope: Scope::Dashboard,
             command: Command::Chase(category),
         }));
+        bindings.extend(
+            CHASE_ARUBA
+                .iter()
+                .zip(ARUBA_CHASE_KEYS)
+                .map(|(&category, key)| Binding {
+                    key: Key::parse(key).expect("default keys parse"),
+                    scope: Scope::Dashboard,
+                    command: Command::Chase(category),
+                }),
+        );
         Self { bindings }
     }
 }
