@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::aruba::{
@@ -216,8 +216,12 @@ fn failed(item: &JobItem, operator: &str, what: &str, error: &ArubaError) -> Act
     )
 }
 
+/// Read-and-change rounds of one item before it is recorded as failed.
+const CHANGE_ROUNDS: u32 = 6;
+
 /// Carries out one Aruba item: reads the owner, changes only what differs,
-/// and says what to store. Contacts in the log are masked.
+/// and says what to store; a change without an answer is followed by a new
+/// read, never by a blind second change. Contacts in the log are masked.
 pub async fn perform(
     client: &ArubaClient,
     kind: JobKind,
@@ -233,76 +237,92 @@ pub async fn perform(
         let error = ArubaError::Contract("voce della coda senza i contatti da impostare".into());
         return failed(item, operator, what, &error);
     };
-    let owner = match client.owner(fix.owner_id).await {
-        Ok(owner) => owner,
-        Err(error) => {
-            return failed(
-                item,
-                operator,
-                "lettura del titolare presso Aruba non riuscita",
-                &error,
-            );
-        }
-    };
-    let contacts = owner.contacts.as_ref();
-    let current_email = contacts.and_then(|c| c.email.clone());
-    let current_mobile = contacts.and_then(|c| c.mobile.clone());
-    let diff = contact_diff(
-        fix.email.as_deref(),
-        fix.mobile.as_deref(),
-        current_email.as_deref(),
-        current_mobile.as_deref(),
-    );
-    let now_set = |at: DateTime<Utc>| MailboxChange::ArubaContacts {
+    let now_set = || MailboxChange::ArubaContacts {
         email: fix.email.clone(),
         mobile: fix.mobile.clone(),
-        at,
+        at: Utc::now(),
     };
-    if diff.is_empty() {
-        return record(
-            item,
-            operator,
-            Outcome::Ok,
-            format!(
-                "contatti presso Aruba già uguali all'albo ({}): nessuna modifica",
-                masked(fix.email.as_deref(), fix.mobile.as_deref())
-            ),
-            Some(now_set(Utc::now())),
-            false,
-        );
-    }
-    let update = ContactDataUpdate {
-        email: diff.email.clone(),
-        mobile: diff.mobile.as_deref().map(aruba_mobile_form),
-    };
-    match client.update_owner_contacts(fix.owner_id, &update).await {
-        Ok(answer) => {
-            let c = answer.contacts.as_ref();
-            let after = contact_diff(
-                fix.email.as_deref(),
-                fix.mobile.as_deref(),
-                c.and_then(|c| c.email.as_deref()),
-                c.and_then(|c| c.mobile.as_deref()),
-            );
-            if !after.is_empty() {
-                let error = ArubaError::Contract(
-                    "Aruba ha accettato la modifica ma restituisce altri contatti".into(),
+    let mut before: Option<(Option<String>, Option<String>)> = None;
+    let mut sent = false;
+    for round in 1..=CHANGE_ROUNDS {
+        // Read first, every time: the last change may have landed with its answer lost.
+        let owner = match client.owner(fix.owner_id).await {
+            Ok(owner) => owner,
+            Err(error) => {
+                return failed(
+                    item,
+                    operator,
+                    "lettura del titolare presso Aruba non riuscita",
+                    &error,
                 );
-                return failed(item, operator, what, &error);
             }
-            record(
-                item,
-                operator,
-                Outcome::Ok,
+        };
+        let contacts = owner.contacts.as_ref();
+        let current = (
+            contacts.and_then(|c| c.email.clone()),
+            contacts.and_then(|c| c.mobile.clone()),
+        );
+        let (first_email, first_mobile) = before.get_or_insert_with(|| current.clone()).clone();
+        let diff = contact_diff(
+            fix.email.as_deref(),
+            fix.mobile.as_deref(),
+            current.0.as_deref(),
+            current.1.as_deref(),
+        );
+        if diff.is_empty() {
+            let detail = if sent {
                 format!(
-                    "contatti presso Aruba impostati dall'albo: {} (prima: {})",
-                    masked(diff.email.as_deref(), diff.mobile.as_deref()),
-                    masked(current_email.as_deref(), current_mobile.as_deref())
-                ),
-                Some(now_set(Utc::now())),
-                false,
-            )
+                    "contatti presso Aruba impostati dall'albo: {} (prima: {}; risposta persa, verificato rileggendo)",
+                    masked(fix.email.as_deref(), fix.mobile.as_deref()),
+                    masked(first_email.as_deref(), first_mobile.as_deref())
+                )
+            } else {
+                format!(
+                    "contatti presso Aruba già uguali all'albo ({}): nessuna modifica",
+                    masked(fix.email.as_deref(), fix.mobile.as_deref())
+                )
+            };
+            return record(item, operator, Outcome::Ok, detail, Some(now_set()), false);
         }
-        Err(error) => failed(item, operator, what, &error),
+        let update = ContactDataUpdate {
+            email: diff.email.clone(),
+            mobile: diff.mobile.as_deref().map(aruba_mobile_form),
+        };
+        sent = true;
+        match client.update_owner_contacts(fix.owner_id, &update).await {
+            Ok(answer) => {
+                let c = answer.contacts.as_ref();
+                let after = contact_diff(
+                    fix.email.as_deref(),
+                    fix.mobile.as_deref(),
+                    c.and_then(|c| c.email.as_deref()),
+                    c.and_then(|c| c.mobile.as_deref()),
+                );
+                if !after.is_empty() {
+                    let error = ArubaError::Contract(
+                        "Aruba ha accettato la modifica ma restituisce altri contatti".into(),
+                    );
+                    return failed(item, operator, what, &error);
+                }
+                return record(
+                    item,
+                    operator,
+                    Outcome::Ok,
+                    format!(
+                        "contatti presso Aruba impostati dall'albo: {} (prima: {})",
+                        masked(diff.email.as_deref(), diff.mobile.as_deref()),
+                        masked(first_email.as_deref(), first_mobile.as_deref())
+                    ),
+                    Some(now_set()),
+                    false,
+                );
+            }
+            Err(error) if error.is_transient() && round < CHANGE_ROUNDS => {
+                tracing::warn!(%error, round, "modifica presso Aruba senza risposta, rileggo il titolare");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(round))).await;
+            }
+            Err(error) => return failed(item, operator, what, &error),
+        }
     }
+    unreachable!("the last round returns")
 }

@@ -100,8 +100,8 @@ pub enum ArubaError {
     Timeout,
     #[error("credenziali dell'account partner rifiutate da Aruba{}", code_suffix(.code))]
     LoginRefused { code: Option<String> },
-    #[error("token di accesso rifiutato da Aruba")]
-    Unauthorized,
+    #[error("token di accesso rifiutato da Aruba{}", code_suffix(.code))]
+    Unauthorized { code: Option<String> },
     #[error("{what} non trovato presso Aruba{}{}", code_suffix(.code), description_suffix(.description))]
     NotFound {
         what: String,
@@ -240,6 +240,9 @@ struct Call<'a> {
     body: Option<serde_json::Value>,
     /// What a 404 is about, for the message.
     what: &'a str,
+    /// Whether a transient failure is retried here. Not for a change: Aruba
+    /// has no idempotency key, so its caller reads again before another try.
+    retry: bool,
 }
 
 impl ArubaClient {
@@ -297,6 +300,7 @@ impl ArubaClient {
                 full_name: domain.to_string(),
             })),
             what: "dominio",
+            retry: true,
         })
         .await
     }
@@ -352,6 +356,7 @@ impl ArubaClient {
                 load_extra_data: Some(false),
             })),
             what: "casella",
+            retry: true,
         })
         .await
     }
@@ -369,6 +374,7 @@ impl ArubaClient {
             query: paging(page, size),
             body: Some(json(request)),
             what: "casella",
+            retry: true,
         })
         .await
     }
@@ -381,6 +387,7 @@ impl ArubaClient {
             query: Vec::new(),
             body: None,
             what: "titolare",
+            retry: true,
         })
         .await
     }
@@ -398,12 +405,15 @@ impl ArubaClient {
             query: paging(page, size),
             body: Some(json(request)),
             what: "titolare",
+            retry: true,
         })
         .await
     }
 
     /// `ownerUpdate` with only the contact fields given: Aruba "updates only
-    /// data passed in the request". Not idempotent: callers read first.
+    /// data passed in the request". One attempt: without an idempotency key a
+    /// blind retry could land on data changed meanwhile, so the caller reads
+    /// the owner again before trying again.
     pub async fn update_owner_contacts(
         &self,
         owner_id: i64,
@@ -422,6 +432,7 @@ impl ArubaClient {
             query: Vec::new(),
             body: Some(json(&request)),
             what: "titolare",
+            retry: false,
         })
         .await
     }
@@ -470,10 +481,7 @@ impl ArubaClient {
                 )
                 .await
                 .map_err(|e| match e {
-                    ArubaError::Unauthorized => ArubaError::LoginRefused { code: None },
-                    ArubaError::Rejected {
-                        status: 401, code, ..
-                    } => ArubaError::LoginRefused { code },
+                    ArubaError::Unauthorized { code } => ArubaError::LoginRefused { code },
                     other => other,
                 })?
             }
@@ -549,13 +557,16 @@ impl ArubaClient {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            if matches!(error, ArubaError::Unauthorized) && !renewed {
+            if matches!(error, ArubaError::Unauthorized { .. }) && !renewed {
                 // Expired in flight or revoked: one fresh token, not counted.
                 tracing::info!("token Aruba rifiutato, ne chiedo uno nuovo");
                 renewed = true;
                 attempt -= 1;
                 self.discard_access(generation).await;
                 continue;
+            }
+            if !call.retry && error.is_transient() {
+                return Err(error);
             }
             self.pause_or_give_up(error, attempt).await?;
         }
@@ -711,7 +722,7 @@ fn error_from(
     });
     if parsed.is_none() && !status.is_server_error() {
         if status == StatusCode::UNAUTHORIZED {
-            return ArubaError::Unauthorized;
+            return ArubaError::Unauthorized { code: None };
         }
         return ArubaError::Contract(format!(
             "errore HTTP {} senza il formato previsto: {}",
@@ -720,7 +731,7 @@ fn error_from(
         ));
     }
     match status.as_u16() {
-        401 => ArubaError::Unauthorized,
+        401 => ArubaError::Unauthorized { code },
         404 => ArubaError::NotFound {
             what: what.to_string(),
             code,
@@ -760,7 +771,7 @@ mod tests {
         assert!(error_from(StatusCode::BAD_GATEWAY, b"<html>", None, "x").is_transient());
         assert!(matches!(
             error_from(StatusCode::UNAUTHORIZED, b"", None, "x"),
-            ArubaError::Unauthorized
+            ArubaError::Unauthorized { .. }
         ));
     }
 

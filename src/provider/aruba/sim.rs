@@ -378,10 +378,21 @@ fn now_text() -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, false)
 }
 
+/// A success envelope. Only the token responses have `datetime` in the
+/// published schemas (`TokenResponse`); the others (`DomainMailboxesResponse`,
+/// `AccountInfoResponse`, ...) list `data`, `version` and `errors` alone.
 fn respond<T: Serialize>(status: u16, data: T) -> Response {
+    envelope(status, data, false)
+}
+
+fn respond_token<T: Serialize>(data: T) -> Response {
+    envelope(200, data, true)
+}
+
+fn envelope<T: Serialize>(status: u16, data: T, with_datetime: bool) -> Response {
     let body = Envelope {
         data: Some(data),
-        datetime: Some(now_text()),
+        datetime: with_datetime.then(now_text),
         version: api::VERSION.to_string(),
         errors: None,
     };
@@ -682,16 +693,13 @@ fn issue(
         (token, now + config.refresh_ttl)
     });
     state.refresh.insert(refresh_token.clone(), refresh_until);
-    respond(
-        200,
-        api::TokenModel {
-            access_token: access,
-            expires_in: config.access_ttl.as_secs() as i64,
-            refresh_token,
-            refresh_expires_in: refresh_until.saturating_duration_since(now).as_secs() as i64,
-            token_type: "Bearer".to_string(),
-        },
-    )
+    respond_token(api::TokenModel {
+        access_token: access,
+        expires_in: config.access_ttl.as_secs() as i64,
+        refresh_token,
+        refresh_expires_in: refresh_until.saturating_duration_since(now).as_secs() as i64,
+        token_type: "Bearer".to_string(),
+    })
 }
 
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
