@@ -146,7 +146,10 @@ pub fn fix_item(entry: &RosterEntry) -> Result<NewJobItem, FixSkip> {
         return Err(FixSkip::NotAtAruba);
     };
     let owner_id = aruba.owner_id.ok_or(FixSkip::NotAtAruba)?;
-    if member.email_servizio.is_none() && member.cellulare.is_none() {
+    // Aruba's contact data needs an e-mail: a mobile alone cannot create it.
+    if member.email_servizio.is_none()
+        && (member.cellulare.is_none() || aruba.contact_email.is_none())
+    {
         return Err(FixSkip::NoRosterContact);
     }
     let diff = contact_diff(

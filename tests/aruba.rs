@@ -36,7 +36,7 @@ async fn every_simulator_route_is_in_the_contract_with_its_method() {
     // Every contract operation is served, with that method only.
     let members = roster(30, 1);
     let aruba = start_sim(&members, sim_config()).await;
-    let http = reqwest::Client::new();
+    let http = http();
     for (path, methods) in doc["paths"].as_object().unwrap() {
         let concrete = path.replace("{id}", "18000001");
         for method in methods.as_object().unwrap().keys() {
@@ -105,6 +105,8 @@ fn check_exchanges(doc: &Value, exchanges: &[Exchange]) -> Vec<String> {
         }
         let body_schema = &op["requestBody"]["content"]["application/json"]["schema"];
         match (&x.request, body_schema.is_object()) {
+            // A request the simulator refused as invalid: the test meant it.
+            (Some(_), true) if x.status == 400 => {}
             (Some(body), true) => validate(
                 doc,
                 body_schema,
@@ -278,7 +280,7 @@ async fn synced_store(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_of_10000_mailboxes_with_faults_and_tokens_expiring_stores_every_one() {
-    let members = roster(10_250, 5);
+    let members = roster(10_700, 5);
     let seeded = sim::seed(&members, 42, DOMAIN);
     assert!(seeded.len() >= 10_000, "{}", seeded.len());
     let mut config = sim_config();

@@ -52,8 +52,16 @@ pub fn client(base_url: &str) -> ArubaClient {
     ArubaClient::new(config).expect("loopback http is allowed")
 }
 
+/// A plain reqwest client (its TLS provider installed, as pecdesk does).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 pub async fn stats(base_url: &str) -> Value {
-    reqwest::get(format!("{base_url}/sim/stats"))
+    http()
+        .get(format!("{base_url}/sim/stats"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -85,11 +93,11 @@ pub fn validate(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &m
     let number = |key: &str| schema.get(key).and_then(Value::as_f64);
     match schema.get("type").and_then(Value::as_str) {
         Some("object") => {
-            let Some(object) = value.as_object() else {
-                errors.push(format!("{at}: expected an object, found {value}"));
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
                 return;
             };
-            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            let Some(object) = value.as_object() else {
+                errors.push(format!("{at}: expected an object, found {value}"));
                 return;
             };
             for required in schema
@@ -199,7 +207,7 @@ impl Recorder {
     pub async fn start(upstream: &str) -> Self {
         let shared = Arc::new(Proxy {
             upstream: upstream.to_string(),
-            http: reqwest::Client::new(),
+            http: http(),
             seen: Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()

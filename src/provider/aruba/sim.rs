@@ -953,6 +953,18 @@ async fn update_owner(
                 state.count("ownerUpdate", &[], false);
                 return error(404, "004", "Owner not found");
             }
+            let has_email = addresses
+                .iter()
+                .any(|a| state.accounts.get(a).is_some_and(|a| a.email.is_some()));
+            if contacts.email.is_none() && contacts.mobile.is_some() && !has_email {
+                state.count("ownerUpdate", &addresses, false);
+                return invalid_field(
+                    "ownerUpdateRequest",
+                    "contacts.email",
+                    "NotNull",
+                    serde_json::Value::Null,
+                );
+            }
             let mut changed = false;
             for address in &addresses {
                 if let Some(account) = state.accounts.get_mut(address) {
@@ -962,7 +974,6 @@ async fn update_owner(
                         account.email = Some(email.clone());
                         changed = true;
                     }
-                    // A mobile alone cannot make contact data: ContactData needs an e-mail.
                     if let Some(mobile) = &contacts.mobile
                         && account.email.is_some()
                         && account.mobile.as_ref() != Some(mobile)
