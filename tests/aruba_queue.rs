@@ -216,7 +216,10 @@ async fn a_bulk_fix_killed_midway_and_resumed_changes_each_owner_once_and_rightl
             })
         })
         .count();
-    println!("{} owners fixed, {reread} found already changed on a second read", targets.len());
+    println!(
+        "{} owners fixed, {reread} found already changed on a second read",
+        targets.len()
+    );
     assert!(reread > 0, "the faults lost some answers");
     // Each item is in the audit trail under the operator, contacts masked.
     let (address, member) = &targets[0];

@@ -416,6 +416,17 @@ impl State {
             .is_some_and(|day| crate::i18n::italian_time(self.now).date() >= day)
     }
 
+    /// The states the filter offers: the Aruba lists (last in
+    /// `Category::ALL`) once Aruba has been synced.
+    pub fn filter_categories(&self) -> &'static [Category] {
+        let all = Category::ALL;
+        if self.aruba_known() {
+            all
+        } else {
+            &all[..all.len() - crate::domain::category::ARUBA.len()]
+        }
+    }
+
     /// The table shows Aruba lists only: `c` acts at Aruba.
     pub fn aruba_mode(&self) -> bool {
         !self.filter.is_empty() && self.filter.iter().all(|c| c.is_aruba())
@@ -849,6 +860,7 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
     if let Some(effects) = import_flow::update_modal(state, action) {
         return Some(effects);
     }
+    let offered = state.filter_categories();
     let modal = state.modal.as_mut()?;
     let close = matches!(
         action,
@@ -875,11 +887,11 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         },
         Modal::Filter { cursor, chosen } => match action {
             Action::ModalMove(delta) => {
-                let last = Category::ALL.len() as isize - 1;
+                let last = offered.len() as isize - 1;
                 *cursor = (*cursor as isize + delta).clamp(0, last) as usize;
             }
             Action::ModalToggle => {
-                let category = Category::ALL[*cursor];
+                let category = offered[*cursor];
                 if !chosen.remove(&category) {
                     chosen.insert(category);
                 }

@@ -265,6 +265,16 @@ impl Keymap {
     }
 
     /// The commands usable on `screen` with their keys, in help order.
+    /// The help as `state` shows it: the Aruba lists' keys only once Aruba
+    /// has been synced (before, they open nothing).
+    pub fn help_for(&self, state: &State) -> Vec<(String, Command)> {
+        let mut rows = self.help(state.screen);
+        if !state.aruba_known() {
+            rows.retain(|(_, c)| !matches!(c, Command::Chase(category) if category.is_aruba()));
+        }
+        rows
+    }
+
     pub fn help(&self, screen: Screen) -> Vec<(String, Command)> {
         let mut rows: Vec<(String, Command)> = Vec::new();
         for binding in self.bindings.iter().filter(|b| b.scope.covers(screen)) {

@@ -30,7 +30,7 @@ pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// when one does not fit the terminal's height.
 pub fn render_help(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     let rows: Vec<Line> = keymap
-        .help(state.screen)
+        .help_for(state)
         .into_iter()
         .map(|(keys, command)| {
             Line::from(vec![
@@ -72,7 +72,8 @@ pub fn render_filter(
     cursor: usize,
     chosen: &BTreeSet<Category>,
 ) {
-    let mut lines: Vec<Line> = Category::ALL
+    let mut lines: Vec<Line> = state
+        .filter_categories()
         .iter()
         .enumerate()
         .map(|(i, &category)| {

@@ -144,7 +144,7 @@ fn help_lists_every_key() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Help));
     let text = snapshot(&state, 100, 30);
-    for (keys, command) in super::Keymap::default().help(state.screen) {
+    for (keys, command) in super::Keymap::default().help_for(&state) {
         assert!(text.contains(&keys), "{keys} missing");
         let what = super::labels::command(command).get(Lang::It);
         assert!(text.contains(what), "{what} missing");
@@ -429,4 +429,51 @@ fn colours_mark_states_and_no_color_removes_them() {
     );
     let (x, y) = find(&plain, "Cruscotto");
     assert!(buffer[(x, y)].modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
+fn dashboard_with_the_aruba_lists() {
+    let state = fixtures::with_aruba(fixtures::state(Lang::It));
+    for category in crate::app::CHASE_ARUBA {
+        assert!(state.count(category) > 0, "{category:?}");
+    }
+    insta::assert_snapshot!(snapshot(&state, 100, 34));
+}
+
+#[test]
+fn after_the_cutover_the_aruba_side_is_history() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    state.cutover = chrono::NaiveDate::from_ymd_opt(2026, 11, 1);
+    let text = snapshot(&state, 100, 34);
+    assert!(text.contains("storico"), "{text}");
+    assert!(!text.contains("Aruba: senza contatto"), "{text}");
+    // `c` on an Aruba list changes nothing at Aruba and says why.
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaNoContact)),
+    );
+    update(&mut state, Action::Command(Command::SetRecovery));
+    assert!(state.modal.is_none());
+    let status = state.status.as_ref().map(|(_, s)| s.as_str()).unwrap_or("");
+    assert!(status.contains("storici"), "{status}");
+}
+
+#[test]
+fn c_on_an_aruba_list_confirms_a_contact_fix_at_aruba() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaNoContact)),
+    );
+    assert!(state.aruba_mode());
+    update(&mut state, Action::Command(Command::MarkAll));
+    update(&mut state, Action::Command(Command::SetRecovery));
+    match &state.modal {
+        Some(crate::app::Modal::ConfirmBulk { kind, targets, .. }) => {
+            assert_eq!(*kind, crate::store::JobKind::ArubaContacts);
+            assert!(!targets.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    insta::assert_snapshot!(snapshot(&state, 100, 30));
 }
