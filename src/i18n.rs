@@ -253,7 +253,7 @@ catalog! {
     SkipNotAtAruba => "nessuna casella presso Aruba", "no mailbox at Aruba";
     SkipArubaAligned => "presso Aruba già uguali all'albo", "already as the roster at Aruba";
     KeyChaseAruba => "lista Aruba", "Aruba list";
-    ArubaDetail => "presso Aruba", "at Aruba";
+    ArubaDetail => "Presso Aruba", "At Aruba";
 }
 
 #[cfg(test)]

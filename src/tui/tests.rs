@@ -477,3 +477,17 @@ fn c_on_an_aruba_list_confirms_a_contact_fix_at_aruba() {
     }
     insta::assert_snapshot!(snapshot(&state, 100, 30));
 }
+
+#[test]
+fn detail_shows_the_aruba_side() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaContactDiffers)),
+    );
+    update(&mut state, Action::Command(Command::Open));
+    let text = snapshot(&state, 120, 30);
+    assert!(text.contains("Presso Aruba: certificata"), "{text}");
+    assert!(text.contains("vecchio."), "{text}");
+    insta::assert_snapshot!(text);
+}
