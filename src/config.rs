@@ -491,6 +491,32 @@ mod tests {
     }
 
     #[test]
+    fn aruba_is_all_or_nothing_and_its_password_stays_private() {
+        let text = "pec_domain = \"pec.fofi.it\"\n[aruba]\nurl = \"https://a.example/service\"\nusername = \"partner\"\npassword = \"segreta\"\n";
+        let file = ConfigFile::parse(text, Path::new("c.toml")).unwrap();
+        let aruba = file.clone().resolve(|_| None).unwrap().aruba.unwrap();
+        assert_eq!(aruba.domain, "pec.fofi.it");
+        assert_eq!(aruba.password, "segreta");
+        assert!(!format!("{aruba:?}").contains("segreta"));
+        let env = |k: &str| (k == "PECDESK_ARUBA_PASSWORD").then(|| "da-env".to_string());
+        assert_eq!(file.clone().resolve(env).unwrap().aruba.unwrap().password, "da-env");
+        // In a file others can read, a password is refused.
+        let mut shared = file;
+        shared.readable_by_others = true;
+        let err = shared.resolve(|_| None).unwrap_err();
+        assert!(err.to_string().contains("aruba.password"), "{err}");
+        let no_password = ConfigFile::parse(
+            "[aruba]\nurl = \"https://a.example\"\nusername = \"p\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let err = no_password.resolve(|_| None).unwrap_err();
+        assert!(err.to_string().contains("PECDESK_ARUBA_PASSWORD"), "{err}");
+        let none = ConfigFile::parse("", Path::new("c.toml")).unwrap();
+        assert!(none.resolve(|_| None).unwrap().aruba.is_none());
+    }
+
+    #[test]
     fn a_broken_file_names_the_problem() {
         let err = ConfigFile::parse("operator = 3\n", Path::new("c.toml")).unwrap_err();
         let text = err.to_string();
