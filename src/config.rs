@@ -499,7 +499,10 @@ mod tests {
         assert_eq!(aruba.password, "segreta");
         assert!(!format!("{aruba:?}").contains("segreta"));
         let env = |k: &str| (k == "PECDESK_ARUBA_PASSWORD").then(|| "da-env".to_string());
-        assert_eq!(file.clone().resolve(env).unwrap().aruba.unwrap().password, "da-env");
+        assert_eq!(
+            file.clone().resolve(env).unwrap().aruba.unwrap().password,
+            "da-env"
+        );
         // In a file others can read, a password is refused.
         let mut shared = file;
         shared.readable_by_others = true;

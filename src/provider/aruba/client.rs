@@ -102,7 +102,7 @@ pub enum ArubaError {
     LoginRefused { code: Option<String> },
     #[error("token di accesso rifiutato da Aruba{}", code_suffix(.code))]
     Unauthorized { code: Option<String> },
-    #[error("{what} non trovato presso Aruba{}{}", code_suffix(.code), description_suffix(.description))]
+    #[error("{what} inesistente presso Aruba{}{}", code_suffix(.code), description_suffix(.description))]
     NotFound {
         what: String,
         code: Option<String>,

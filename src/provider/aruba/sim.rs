@@ -553,29 +553,29 @@ impl Shared {
 }
 
 /// A JSON body of type `T`, or the spec's 400.
-fn parse<T: DeserializeOwned>(body: &Bytes, object: &str) -> Result<T, Response> {
+fn parse<T: DeserializeOwned>(body: &Bytes, object: &str) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        invalid_field(
+        Box::new(invalid_field(
             object,
             "body",
             "HttpMessageNotReadable",
             serde_json::Value::String(e.to_string()),
-        )
+        ))
     })
 }
 
 /// `page`, `size` (and `sort`, accepted) as Spring reads them.
-fn paging(query: Option<&str>) -> Result<(usize, usize), Response> {
+fn paging(query: Option<&str>) -> Result<(usize, usize), Box<Response>> {
     let (mut page, mut size) = (0usize, api::DEFAULT_PAGE_SIZE as usize);
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let number = || {
             value.parse::<usize>().map_err(|_| {
-                invalid_field(
+                Box::new(invalid_field(
                     "pageable",
                     &key,
                     "typeMismatch",
                     serde_json::Value::String(value.to_string()),
-                )
+                ))
             })
         };
         match key.as_ref() {
@@ -705,7 +705,7 @@ fn issue(
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let request: api::TokenRequest = match parse(&body, "tokenRequest") {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let config = shared.config.clone();
     shared
@@ -726,7 +726,7 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
 async fn refresh(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let request: api::RefreshRequest = match parse(&body, "refreshRequest") {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let config = shared.config.clone();
     shared
@@ -755,11 +755,11 @@ async fn list_mailboxes(
 ) -> Response {
     let request: api::DomainByNameRequest = match parse(&body, "domainByNameRequest") {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let (page, size) = match paging(query.as_deref()) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let domain = shared.config.pec_domain.clone();
     shared
@@ -769,7 +769,7 @@ async fn list_mailboxes(
                 return error(404, "004", "Domain not found");
             }
             let accounts: Vec<&SeededAccount> = state.accounts.values().collect();
-            respond(200, page_of(&accounts, page, size).map(|a| account_json(a)))
+            respond(200, page_of(&accounts, page, size).map(account_json))
         })
         .await
 }
@@ -782,11 +782,11 @@ async fn search_accounts(
 ) -> Response {
     let request: api::AccountSearchRequest = match parse(&body, "accountSearchRequest") {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let (page, size) = match paging(query.as_deref()) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     shared
         .serve("accountList", &headers, false, move |state| {
@@ -834,7 +834,7 @@ async fn account_info(
 ) -> Response {
     let request: api::AccountInfoRequest = match parse(&body, "accountInfoRequestV3") {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     shared
         .serve("accountInfo", &headers, false, move |state| {
@@ -861,11 +861,11 @@ async fn search_owners(
 ) -> Response {
     let request: api::OwnerSearchRequest = match parse(&body, "ownerSearchRequest") {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let (page, size) = match paging(query.as_deref()) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     shared
         .serve("ownerSearch", &headers, false, move |state| {
@@ -919,7 +919,7 @@ async fn update_owner(
 ) -> Response {
     let request: api::OwnerUpdateRequest = match parse(&body, "ownerUpdateRequest") {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let contacts = request.contacts.clone().unwrap_or_default();
     if let Some(email) = &contacts.email
