@@ -289,7 +289,7 @@ impl ProviderError {
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Reads a body up to [`MAX_BODY_BYTES`]; beyond it, a contract error.
-pub(crate) async fn read_capped(
+async fn read_capped(
     mut response: reqwest::Response,
 ) -> Result<Vec<u8>, Result<ProviderError, reqwest::Error>> {
     let too_big = || {
@@ -357,14 +357,14 @@ enum Auth {
 
 /// Starts per second: a token bucket where callers reserve their slot, so
 /// waiting callers are served in order without polling.
-pub(crate) struct Pace {
+struct Pace {
     rate: f64,
     tokens: f64,
     last: Instant,
 }
 
 impl Pace {
-    pub(crate) fn new(per_second: u32) -> Self {
+    fn new(per_second: u32) -> Self {
         Self {
             rate: f64::from(per_second),
             tokens: f64::from(per_second),
@@ -373,7 +373,7 @@ impl Pace {
     }
 
     /// Reserves one start and says how long to wait for it.
-    pub(crate) fn reserve(&mut self) -> Duration {
+    fn reserve(&mut self) -> Duration {
         let now = Instant::now();
         let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
         self.tokens = (self.tokens + refill).min(self.rate);
@@ -387,18 +387,91 @@ impl Pace {
     }
 }
 
+/// What the HTTP clients share below their contracts (this provider's and
+/// Aruba's): the limits on requests in flight and per second, over every
+/// clone of a client, and the retry policy.
+pub(crate) struct Transport {
+    pub(crate) max_attempts: u32,
+    backoff_base: Duration,
+    backoff_cap: Duration,
+    max_retry_after: Duration,
+    in_flight: Semaphore,
+    pace: Option<Mutex<Pace>>,
+}
+
+/// What one exchange brought back: status, `Retry-After`, body.
+pub(crate) type Exchanged = (StatusCode, Option<Duration>, Vec<u8>);
+
+impl Transport {
+    pub(crate) fn new(
+        max_attempts: u32,
+        backoff_base: Duration,
+        backoff_cap: Duration,
+        max_retry_after: Duration,
+        max_in_flight: usize,
+        max_per_second: u32,
+    ) -> Self {
+        Self {
+            max_attempts: max_attempts.max(1),
+            backoff_base,
+            backoff_cap: backoff_cap.max(backoff_base),
+            max_retry_after,
+            in_flight: Semaphore::new(max_in_flight.max(1)),
+            pace: (max_per_second > 0).then(|| Mutex::new(Pace::new(max_per_second))),
+        }
+    }
+
+    /// One HTTP exchange within the limits, the body read up to
+    /// [`MAX_BODY_BYTES`]. Err: a body too large (as a contract error), or
+    /// the transport's own failure.
+    pub(crate) async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Exchanged, Result<ProviderError, reqwest::Error>> {
+        if let Some(pace) = &self.pace {
+            let wait = pace.lock().unwrap_or_else(|e| e.into_inner()).reserve();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let response = request
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(Err)?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
+        let body = read_capped(response).await?;
+        Ok((status, retry_after, body))
+    }
+
+    /// After a transient failure of attempt number `attempt`: how long to
+    /// wait (`Retry-After` when the server said, capped; otherwise backoff
+    /// with jitter), or None when the attempts are over.
+    pub(crate) fn next_wait(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        (attempt < self.max_attempts).then(|| match retry_after {
+            Some(d) => d.min(self.max_retry_after),
+            None => backoff(attempt, self.backoff_base, self.backoff_cap),
+        })
+    }
+}
+
 struct Inner {
     http: reqwest::Client,
     /// Without a trailing slash.
     base_url: String,
     auth: Auth,
-    max_attempts: u32,
-    backoff_base: Duration,
-    backoff_cap: Duration,
-    max_retry_after: Duration,
     page_size: u32,
-    in_flight: Semaphore,
-    pace: Option<Mutex<Pace>>,
+    transport: Transport,
 }
 
 /// A client of the provider contract. Cheap to clone: clones share the
@@ -412,7 +485,7 @@ impl std::fmt::Debug for ProviderClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderClient")
             .field("base_url", &self.inner.base_url)
-            .field("max_attempts", &self.inner.max_attempts)
+            .field("max_attempts", &self.inner.transport.max_attempts)
             .finish_non_exhaustive()
     }
 }
@@ -478,7 +551,7 @@ pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 /// Exponential backoff with jitter: anywhere between half and all of
 /// `base * 2^(attempt-1)`, capped, so that clients failing together do not
 /// retry together.
-pub(crate) fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     let exp = base
         .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
         .min(cap);
@@ -487,7 +560,7 @@ pub(crate) fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     half + half.mul_f64(rng.random::<f64>())
 }
 
-pub(crate) fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
+fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
     let seconds: u64 = value?.to_str().ok()?.trim().parse().ok()?;
     Some(Duration::from_secs(seconds))
 }
@@ -550,14 +623,15 @@ impl ProviderClient {
                 http,
                 base_url,
                 auth,
-                max_attempts: config.max_attempts.max(1),
-                backoff_base: config.backoff_base,
-                backoff_cap: config.backoff_cap.max(config.backoff_base),
-                max_retry_after: config.max_retry_after,
                 page_size: config.page_size.clamp(1, api::MAX_PER_PAGE),
-                in_flight: Semaphore::new(config.max_in_flight.max(1)),
-                pace: (config.max_per_second > 0)
-                    .then(|| Mutex::new(Pace::new(config.max_per_second))),
+                transport: Transport::new(
+                    config.max_attempts,
+                    config.backoff_base,
+                    config.backoff_cap,
+                    config.max_retry_after,
+                    config.max_in_flight,
+                    config.max_per_second,
+                ),
             }),
         })
     }
@@ -849,7 +923,11 @@ impl ProviderClient {
         if !error.is_transient() {
             return Err(error);
         }
-        if attempt >= self.inner.max_attempts {
+        let retry_after = match &error {
+            ProviderError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        };
+        let Some(wait) = self.inner.transport.next_wait(attempt, retry_after) else {
             return Err(if attempt > 1 {
                 ProviderError::GaveUp {
                     attempts: attempt,
@@ -858,12 +936,6 @@ impl ProviderClient {
             } else {
                 error
             });
-        }
-        let wait = match &error {
-            ProviderError::RateLimited {
-                retry_after: Some(d),
-            } => (*d).min(self.inner.max_retry_after),
-            _ => backoff(attempt, self.inner.backoff_base, self.inner.backoff_cap),
         };
         tracing::warn!(
             attempt,
@@ -881,31 +953,12 @@ impl ProviderClient {
         request: reqwest::RequestBuilder,
         address: Option<&str>,
     ) -> Result<T, ProviderError> {
-        if let Some(pace) = &self.inner.pace {
-            let wait = pace.lock().unwrap_or_else(|e| e.into_inner()).reserve();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
-        let (status, retry_after, body) = {
-            let _permit = self
-                .inner
-                .in_flight
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
-            let response = request
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| self.transport_error(e))?;
-            let status = response.status();
-            let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
-            let body = read_capped(response)
-                .await
-                .map_err(|e| e.unwrap_or_else(|e| self.transport_error(e)))?;
-            (status, retry_after, body)
-        };
+        let (status, retry_after, body) = self
+            .inner
+            .transport
+            .exchange(request)
+            .await
+            .map_err(|e| e.unwrap_or_else(|e| self.transport_error(e)))?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 ProviderError::Contract(format!(

@@ -14,21 +14,17 @@
 //! - Errors in the spec's shape (`{data, datetime, version, errors: [{code,
 //!   description, validationError}]}`) become [`ArubaError`]s naming Aruba's code.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
 
 use super::api::{self, Account, Envelope, Owner, Page};
 use crate::provider::ProviderError;
-use crate::provider::client::{
-    Pace, backoff, check_base_url, parse_retry_after, quote, read_capped, root_cause,
-    sensitive_bearer,
-};
+use crate::provider::client::{Transport, check_base_url, quote, root_cause, sensitive_bearer};
 
 /// Where Aruba is and who pecdesk is there.
 #[derive(Clone)]
@@ -204,13 +200,8 @@ struct Inner {
     base_url: String,
     username: String,
     password: String,
-    max_attempts: u32,
-    backoff_base: Duration,
-    backoff_cap: Duration,
-    max_retry_after: Duration,
     page_size: u32,
-    in_flight: Semaphore,
-    pace: Option<Mutex<Pace>>,
+    transport: Transport,
     /// Held across a login or refresh, so concurrent callers wait for one.
     session: tokio::sync::Mutex<Option<Session>>,
     generations: std::sync::atomic::AtomicU64,
@@ -267,14 +258,15 @@ impl ArubaClient {
                 base_url,
                 username: config.username.trim().to_string(),
                 password: config.password,
-                max_attempts: config.max_attempts.max(1),
-                backoff_base: config.backoff_base,
-                backoff_cap: config.backoff_cap.max(config.backoff_base),
-                max_retry_after: config.max_retry_after,
                 page_size: config.page_size.clamp(1, 2000),
-                in_flight: Semaphore::new(config.max_in_flight.max(1)),
-                pace: (config.max_per_second > 0)
-                    .then(|| Mutex::new(Pace::new(config.max_per_second))),
+                transport: Transport::new(
+                    config.max_attempts,
+                    config.backoff_base,
+                    config.backoff_cap,
+                    config.max_retry_after,
+                    config.max_in_flight,
+                    config.max_per_second,
+                ),
                 session: tokio::sync::Mutex::new(None),
                 generations: Default::default(),
             }),
@@ -576,7 +568,11 @@ impl ArubaClient {
         if !error.is_transient() {
             return Err(error);
         }
-        if attempt >= self.inner.max_attempts {
+        let retry_after = match &error {
+            ArubaError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        };
+        let Some(wait) = self.inner.transport.next_wait(attempt, retry_after) else {
             return Err(if attempt > 1 {
                 ArubaError::GaveUp {
                     attempts: attempt,
@@ -585,12 +581,6 @@ impl ArubaClient {
             } else {
                 error
             });
-        }
-        let wait = match &error {
-            ArubaError::RateLimited {
-                retry_after: Some(d),
-            } => (*d).min(self.inner.max_retry_after),
-            _ => backoff(attempt, self.inner.backoff_base, self.inner.backoff_cap),
         };
         tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "richiesta ad Aruba fallita, nuovo tentativo");
         tokio::time::sleep(wait).await;
@@ -603,32 +593,15 @@ impl ArubaClient {
         request: reqwest::RequestBuilder,
         what: &str,
     ) -> Result<T, ArubaError> {
-        if let Some(pace) = &self.inner.pace {
-            let wait = pace.lock().unwrap_or_else(|e| e.into_inner()).reserve();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
-        let (status, retry_after, body) = {
-            let _permit = self
-                .inner
-                .in_flight
-                .acquire()
+        let (status, retry_after, body) =
+            self.inner
+                .transport
+                .exchange(request)
                 .await
-                .expect("the semaphore is never closed");
-            let response = request
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| self.transport_error(e))?;
-            let status = response.status();
-            let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
-            let body = read_capped(response).await.map_err(|e| match e {
-                Ok(error) => ArubaError::from_provider(error),
-                Err(error) => self.transport_error(error),
-            })?;
-            (status, retry_after, body)
-        };
+                .map_err(|e| match e {
+                    Ok(error) => ArubaError::from_provider(error),
+                    Err(error) => self.transport_error(error),
+                })?;
         if status.is_success() {
             let envelope: Envelope<T> = serde_json::from_slice(&body).map_err(|e| {
                 ArubaError::Contract(format!(
