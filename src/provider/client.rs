@@ -391,6 +391,8 @@ impl Pace {
 /// Aruba's): the limits on requests in flight and per second, over every
 /// clone of a client, and the retry policy.
 pub(crate) struct Transport {
+    /// Whom the requests go to, for the log ("gestore", "Aruba").
+    service: &'static str,
     pub(crate) max_attempts: u32,
     backoff_base: Duration,
     backoff_cap: Duration,
@@ -404,6 +406,7 @@ pub(crate) type Exchanged = (StatusCode, Option<Duration>, Vec<u8>);
 
 impl Transport {
     pub(crate) fn new(
+        service: &'static str,
         max_attempts: u32,
         backoff_base: Duration,
         backoff_cap: Duration,
@@ -412,6 +415,7 @@ impl Transport {
         max_per_second: u32,
     ) -> Self {
         Self {
+            service,
             max_attempts: max_attempts.max(1),
             backoff_base,
             backoff_cap: backoff_cap.max(backoff_base),
@@ -448,6 +452,34 @@ impl Transport {
         let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
         let body = read_capped(response).await?;
         Ok((status, retry_after, body))
+    }
+
+    /// After a failed attempt: the error itself if it is final, or (through
+    /// `gave_up`, after more than one attempt) if attempts are over;
+    /// otherwise waits (`Retry-After` or backoff) for the next attempt.
+    pub(crate) async fn pause_or_give_up<E: std::fmt::Display>(
+        &self,
+        error: E,
+        attempt: u32,
+        transient: bool,
+        retry_after: Option<Duration>,
+        gave_up: impl FnOnce(E) -> E,
+    ) -> Result<(), E> {
+        if !transient {
+            return Err(error);
+        }
+        let Some(wait) = self.next_wait(attempt, retry_after) else {
+            return Err(if attempt > 1 { gave_up(error) } else { error });
+        };
+        tracing::warn!(
+            service = self.service,
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            error = %error,
+            "richiesta fallita, nuovo tentativo"
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 
     /// After a transient failure of attempt number `attempt`: how long to
@@ -625,6 +657,7 @@ impl ProviderClient {
                 auth,
                 page_size: config.page_size.clamp(1, api::MAX_PER_PAGE),
                 transport: Transport::new(
+                    "gestore",
                     config.max_attempts,
                     config.backoff_base,
                     config.backoff_cap,
@@ -920,31 +953,20 @@ impl ProviderClient {
         error: ProviderError,
         attempt: u32,
     ) -> Result<(), ProviderError> {
-        if !error.is_transient() {
-            return Err(error);
-        }
         let retry_after = match &error {
             ProviderError::RateLimited { retry_after } => *retry_after,
             _ => None,
         };
-        let Some(wait) = self.inner.transport.next_wait(attempt, retry_after) else {
-            return Err(if attempt > 1 {
+        let transient = error.is_transient();
+        self.inner
+            .transport
+            .pause_or_give_up(error, attempt, transient, retry_after, |last| {
                 ProviderError::GaveUp {
                     attempts: attempt,
-                    last: Box::new(error),
+                    last: Box::new(last),
                 }
-            } else {
-                error
-            });
-        };
-        tracing::warn!(
-            attempt,
-            wait_ms = wait.as_millis() as u64,
-            error = %error,
-            "richiesta al gestore fallita, nuovo tentativo"
-        );
-        tokio::time::sleep(wait).await;
-        Ok(())
+            })
+            .await
     }
 
     /// One HTTP exchange, within the limits on requests per second and in flight.

@@ -260,6 +260,7 @@ impl ArubaClient {
                 password: config.password,
                 page_size: config.page_size.clamp(1, 2000),
                 transport: Transport::new(
+                    "Aruba",
                     config.max_attempts,
                     config.backoff_base,
                     config.backoff_cap,
@@ -565,26 +566,20 @@ impl ArubaClient {
     }
 
     async fn pause_or_give_up(&self, error: ArubaError, attempt: u32) -> Result<(), ArubaError> {
-        if !error.is_transient() {
-            return Err(error);
-        }
         let retry_after = match &error {
             ArubaError::RateLimited { retry_after } => *retry_after,
             _ => None,
         };
-        let Some(wait) = self.inner.transport.next_wait(attempt, retry_after) else {
-            return Err(if attempt > 1 {
+        let transient = error.is_transient();
+        self.inner
+            .transport
+            .pause_or_give_up(error, attempt, transient, retry_after, |last| {
                 ArubaError::GaveUp {
                     attempts: attempt,
-                    last: Box::new(error),
+                    last: Box::new(last),
                 }
-            } else {
-                error
-            });
-        };
-        tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "richiesta ad Aruba fallita, nuovo tentativo");
-        tokio::time::sleep(wait).await;
-        Ok(())
+            })
+            .await
     }
 
     /// One exchange within the limits; the envelope's `data` on success.

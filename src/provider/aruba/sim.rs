@@ -587,6 +587,17 @@ fn paging(query: Option<&str>) -> Result<(usize, usize), Box<Response>> {
     Ok((page, size))
 }
 
+/// A paged search's body and paging, or the spec's 400.
+fn paged<T: DeserializeOwned>(
+    body: &Bytes,
+    query: Option<&str>,
+    object: &str,
+) -> Result<(T, usize, usize), Box<Response>> {
+    let request = parse(body, object)?;
+    let (page, size) = paging(query)?;
+    Ok((request, page, size))
+}
+
 fn page_of<T: Clone>(items: &[T], page: usize, size: usize) -> Page<T> {
     let total = items.len();
     let start = (page * size).min(total);
@@ -753,14 +764,11 @@ async fn list_mailboxes(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let request: api::DomainByNameRequest = match parse(&body, "domainByNameRequest") {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
-    let (page, size) = match paging(query.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return *e,
-    };
+    let (request, page, size): (api::DomainByNameRequest, _, _) =
+        match paged(&body, query.as_deref(), "domainByNameRequest") {
+            Ok(r) => r,
+            Err(e) => return *e,
+        };
     let domain = shared.config.pec_domain.clone();
     shared
         .serve("domainListMailboxes", &headers, false, move |state| {
@@ -780,14 +788,11 @@ async fn search_accounts(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let request: api::AccountSearchRequest = match parse(&body, "accountSearchRequest") {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
-    let (page, size) = match paging(query.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return *e,
-    };
+    let (request, page, size): (api::AccountSearchRequest, _, _) =
+        match paged(&body, query.as_deref(), "accountSearchRequest") {
+            Ok(r) => r,
+            Err(e) => return *e,
+        };
     shared
         .serve("accountList", &headers, false, move |state| {
             let found: Vec<Account> = state
@@ -859,14 +864,11 @@ async fn search_owners(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let request: api::OwnerSearchRequest = match parse(&body, "ownerSearchRequest") {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
-    let (page, size) = match paging(query.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return *e,
-    };
+    let (request, page, size): (api::OwnerSearchRequest, _, _) =
+        match paged(&body, query.as_deref(), "ownerSearchRequest") {
+            Ok(r) => r,
+            Err(e) => return *e,
+        };
     shared
         .serve("ownerSearch", &headers, false, move |state| {
             let mut seen = std::collections::BTreeSet::new();
