@@ -55,6 +55,39 @@ pub fn mailbox_of(account: &Account) -> ArubaMailbox {
     }
 }
 
+/// Owners asked for at once when confirming missing contacts.
+const OWNER_READS_IN_FLIGHT: usize = 8;
+
+/// The listing is "basic information": an owner listed without contact data
+/// is read in full (`ownerInfo`) before the member is put among those with
+/// no contact at Aruba, the list that matters most.
+async fn confirm_missing_contacts(
+    client: &ArubaClient,
+    mut accounts: Vec<Account>,
+) -> Result<Vec<Account>, ArubaError> {
+    use futures::StreamExt;
+    let missing: Vec<(usize, i64)> = accounts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.owner.contacts.is_none())
+        .filter_map(|(i, a)| a.owner.id.map(|id| (i, id)))
+        .collect();
+    let owners: Vec<(usize, Result<_, ArubaError>)> = futures::stream::iter(missing)
+        .map(|(i, id)| async move { (i, client.owner(id).await) })
+        .buffer_unordered(OWNER_READS_IN_FLIGHT)
+        .collect()
+        .await;
+    for (i, owner) in owners {
+        match owner {
+            Ok(owner) => accounts[i].owner.contacts = owner.contacts,
+            // Listed but not readable: it stays without contact.
+            Err(ArubaError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(accounts)
+}
+
 /// Lists the domain at Aruba and stores every mailbox; a failure is recorded
 /// too, so the dashboard can show it.
 pub async fn sync(
@@ -78,6 +111,10 @@ pub async fn sync(
             })
         })
         .await;
+    let fetched = match fetched {
+        Ok(accounts) => confirm_missing_contacts(client, accounts).await,
+        Err(error) => Err(error),
+    };
     let path = store_path.to_path_buf();
     let operator = operator.to_string();
     let result = tokio::task::spawn_blocking(move || {

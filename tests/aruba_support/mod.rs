@@ -47,6 +47,7 @@ pub fn client(base_url: &str) -> ArubaClient {
     config.backoff_base = Duration::from_millis(2);
     config.backoff_cap = Duration::from_millis(30);
     config.max_per_second = 0;
+    config.max_in_flight = 8;
     config.max_attempts = 12;
     config.request_timeout = Duration::from_secs(5);
     ArubaClient::new(config).expect("loopback http is allowed")
