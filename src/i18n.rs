@@ -254,6 +254,7 @@ catalog! {
     SkipArubaAligned => "presso Aruba già uguali all'albo", "already as the roster at Aruba";
     KeyChaseAruba => "lista Aruba", "Aruba list";
     ArubaDetail => "Presso Aruba", "At Aruba";
+    HintDashboardAruba => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · s sincronizza · : comandi · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · s sync · : commands · ? help · q quit";
 }
 
 #[cfg(test)]
