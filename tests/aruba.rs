@@ -293,11 +293,31 @@ async fn a_sync_of_10000_mailboxes_with_faults_and_tokens_expiring_stores_every_
     config.access_ttl = Duration::from_secs(1);
     config.refresh_ttl = Duration::from_secs(2);
     let aruba = start_sim(&members, config).await;
+    // Besides expiring by age, tokens are revoked under the client's feet: the
+    // requests carrying them get 401 and the client must renew and go on.
+    let base_url = aruba.base_url();
+    let revoker = tokio::spawn(async move {
+        let http = http();
+        for round in 0u32.. {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let query = if round % 3 == 2 { "?refresh=true" } else { "" };
+            let _ = http
+                .post(format!("{base_url}{}{query}", sim::EXPIRE_TOKENS_PATH))
+                .send()
+                .await;
+        }
+    });
     let dir = tempfile::tempdir().unwrap();
     let path = synced_store(dir.path(), &members, &aruba.base_url()).await;
+    revoker.abort();
 
     let stats = stats(&aruba.base_url()).await;
     assert!(stats["faults"].as_u64().unwrap() > 5, "{stats}");
+    println!(
+        "10,000-mailbox sync: {} logins, {} refreshes, {} requests refused for the token, {} faults",
+        stats["logins"], stats["refreshes"], stats["unauthorized"], stats["faults"]
+    );
+    assert!(stats["unauthorized"].as_u64().unwrap() > 0, "{stats}");
     assert!(stats["refreshes"].as_u64().unwrap() >= 1, "{stats}");
     assert!(stats["logins"].as_u64().unwrap() >= 2, "{stats}");
     // Owners listed without contact data were read in full before counting as such.

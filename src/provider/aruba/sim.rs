@@ -13,8 +13,10 @@
 //! before or after the work, late answers, 429 past a rate); a 5xx "after" an
 //! owner change has applied it, as a lost answer would.
 //!
-//! `GET /sim/stats` (outside the spec, no token): requests and changes per
-//! operation and per mailbox, logins and refreshes.
+//! Control paths outside the spec, without a token (loopback only):
+//! `GET /sim/stats`: requests and changes per operation and per mailbox,
+//! logins and refreshes; `POST /sim/expire-tokens[?refresh=true]`: every
+//! access token (and refresh token) ends now.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -42,6 +44,9 @@ use crate::provider::sim::{Bucket, Faults, random_token, same_secret};
 
 /// Control path with the counters (not part of the spec).
 pub const STATS_PATH: &str = "/sim/stats";
+/// Control path that ends every access token now, as an early expiry or a
+/// revocation would (`?refresh=true`: the refresh tokens too). Not in the spec.
+pub const EXPIRE_TOKENS_PATH: &str = "/sim/expire-tokens";
 /// The spec's example lifetimes: access 300 s, refresh 43,200 s (12 h).
 pub const ACCESS_TTL: Duration = Duration::from_secs(300);
 pub const REFRESH_TTL: Duration = Duration::from_secs(43_200);
@@ -226,6 +231,8 @@ struct Stats {
     logins: u64,
     refreshes: u64,
     failed_logins: u64,
+    /// Requests refused for a missing, expired or revoked access token.
+    unauthorized: u64,
     faults: u64,
 }
 
@@ -367,6 +374,7 @@ fn router(shared: Arc<Shared>) -> Router {
     }
     router
         .route(STATS_PATH, get(stats))
+        .route(EXPIRE_TOKENS_PATH, axum::routing::post(expire_tokens))
         .fallback(|| async { error(404, "004", "Resource not found") })
         .method_not_allowed_fallback(|| async { error(405, "005", "Method not allowed") })
         .with_state(shared)
@@ -526,7 +534,9 @@ impl Shared {
             return response;
         }
         if !public && !self.authorized(headers) {
-            self.lock().count(op, &[], false);
+            let mut state = self.lock();
+            state.count(op, &[], false);
+            state.stats.unauthorized += 1;
             return unauthorized();
         }
         let fault = self.draw();
@@ -990,6 +1000,16 @@ async fn update_owner(
             respond(200, owner)
         })
         .await
+}
+
+async fn expire_tokens(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let refresh_too = query.as_deref().is_some_and(|q| q.contains("refresh=true"));
+    let mut state = shared.lock();
+    state.access.clear();
+    if refresh_too {
+        state.refresh.clear();
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
