@@ -36,7 +36,9 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 e.root(),
                 ProviderError::Unreachable(_) | ProviderError::Timeout
             )
-        })
+        }) || cause
+            .downcast_ref::<crate::provider::aruba::ArubaError>()
+            .is_some_and(crate::provider::aruba::ArubaError::is_unreachable)
     });
     if unreachable { 3 } else { 2 }
 }

@@ -24,7 +24,7 @@ struct Setup {
 
 /// A store with the roster and Aruba's side synced, and a config file
 /// (owner-only) pointing at the simulator.
-async fn setup(members: &[Member], base_url: &str, cutover: Option<&str>) -> Setup {
+async fn setup(members: &[Member], base_url: &str, extra: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("ordine.db");
     Store::open(&store)
@@ -35,13 +35,10 @@ async fn setup(members: &[Member], base_url: &str, cutover: Option<&str>) -> Set
         .await
         .unwrap();
     let config = dir.path().join("config.toml");
-    let cutover = cutover
-        .map(|c| format!("cutover = {c}\n"))
-        .unwrap_or_default();
     std::fs::write(
         &config,
         format!(
-            "pec_domain = \"{DOMAIN}\"\nmax_in_flight = 8\nmax_per_second = 0\n{cutover}\n[aruba]\nurl = \"{base_url}\"\nusername = \"{USER}\"\n"
+            "pec_domain = \"{DOMAIN}\"\nmax_in_flight = 8\nmax_per_second = 0\n{extra}\n[aruba]\nurl = \"{base_url}\"\nusername = \"{USER}\"\n"
         ),
     )
     .unwrap();
@@ -119,7 +116,7 @@ async fn a_bulk_fix_killed_midway_and_resumed_changes_each_owner_once_and_rightl
         ..Faults::default()
     };
     let aruba = start_sim(&members, config).await;
-    let setup = setup(&members, &aruba.base_url(), None).await;
+    let setup = setup(&members, &aruba.base_url(), "").await;
 
     // What the fix will touch, from the store's own view.
     let entries = Store::open(&setup.store).unwrap().roster_entries().unwrap();
@@ -240,7 +237,13 @@ async fn a_bulk_fix_killed_midway_and_resumed_changes_each_owner_once_and_rightl
 async fn sync_from_the_command_line_and_nothing_changes_at_aruba_after_the_passage() {
     let members = roster(300, 12);
     let aruba = start_sim(&members, sim_config()).await;
-    let setup = setup(&members, &aruba.base_url(), Some("2020-01-31")).await;
+    // A passage long gone; few attempts, so that an unreachable Aruba is told quickly.
+    let setup = setup(
+        &members,
+        &aruba.base_url(),
+        "cutover = 2020-01-31\nmax_attempts = 2\nrequest_timeout_secs = 2",
+    )
+    .await;
     let output = pecdesk(&setup, &["sync", "--aruba"]).output().unwrap();
     let text = output_text(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
@@ -256,11 +259,14 @@ async fn sync_from_the_command_line_and_nothing_changes_at_aruba_after_the_passa
     assert!(text.contains("storici"), "{text}");
     let stats = stats(&aruba.base_url()).await;
     assert!(stats["operations"]["ownerUpdate"].is_null(), "{stats}");
+    // Aruba unreachable: exit code 3, as for the provider.
+    aruba.shutdown().await;
+    let output = pecdesk(&setup, &["sync", "--aruba"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", output_text(&output));
     assert_no_secrets("the log", &log_text(&setup));
     let log = log_text(&setup);
     assert!(
         log.contains("login presso Aruba"),
         "the log was written: {log}"
     );
-    aruba.shutdown().await;
 }

@@ -173,6 +173,15 @@ impl ArubaError {
         }
     }
 
+    /// Aruba could not be reached or did not answer (exit code 3).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            ArubaError::Unreachable(_) | ArubaError::Timeout => true,
+            ArubaError::GaveUp { last, .. } => last.is_unreachable(),
+            _ => false,
+        }
+    }
+
     fn from_provider(error: ProviderError) -> Self {
         match error {
             ProviderError::InvalidUrl(u) => ArubaError::InvalidUrl(u),
