@@ -243,16 +243,11 @@ catalog! {
     CatArubaSuspended => "Aruba: sospese o in disdetta", "Aruba: suspended or cancelling";
     CatArubaNoMailbox => "Aruba: nell'albo senza casella", "Aruba: in roster, no mailbox";
     JobArubaContacts => "Contatti presso Aruba dall'albo", "Contacts at Aruba from the roster";
-    ArubaTitle => "Presso Aruba, prima del passaggio", "At Aruba, before the cutover";
     ArubaHistory => "Aruba: storico, passaggio avvenuto (nessuna azione presso Aruba)", "Aruba: history, cutover passed (no actions at Aruba)";
-    ArubaNotSynced => "Aruba: non ancora sincronizzato", "Aruba: not synced yet";
     ArubaAfterCutover => "dopo il passaggio i dati di Aruba sono solo storici: nessuna modifica presso Aruba", "after the cutover Aruba's data is history only: no changes at Aruba";
-    ArubaNotConfigured => "Aruba non configurato ([aruba] nel file di configurazione)", "Aruba not configured ([aruba] in the config file)";
-    ArubaConfirmText => "Impostare presso Aruba e-mail e cellulare dall'albo per", "Set e-mail and mobile at Aruba from the roster for";
     ArubaConfirmNote => "Ogni titolare viene letto prima: si cambia solo ciò che differisce.", "Each owner is read first: only what differs is changed.";
     SkipNotAtAruba => "nessuna casella presso Aruba", "no mailbox at Aruba";
     SkipArubaAligned => "presso Aruba già uguali all'albo", "already as the roster at Aruba";
-    KeyChaseAruba => "lista Aruba", "Aruba list";
     ArubaDetail => "Presso Aruba", "At Aruba";
     HintDashboardAruba => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · s sincronizza · : comandi · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · s sync · : commands · ? help · q quit";
 }

@@ -147,6 +147,7 @@ async fn the_clients_requests_and_the_simulators_answers_follow_the_contract() {
     let mut config = sim_config();
     config.faults = Faults {
         fail_rate: 0.2,
+        rate_limit: Some(5),
         ..Faults::default()
     };
     config.access_ttl = Duration::from_secs(1);
@@ -183,11 +184,12 @@ async fn the_clients_requests_and_the_simulators_answers_follow_the_contract() {
     };
     // One attempt (no idempotency at Aruba): retry by hand what a fault stops.
     let mut updated = None;
-    for _ in 0..20 {
+    for _ in 0..100 {
         if let Ok(o) = client.update_owner_contacts(owner_id, &contacts).await {
             updated = Some(o);
             break;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let updated = updated.expect("the update got through");
     assert_eq!(
@@ -226,6 +228,10 @@ async fn the_clients_requests_and_the_simulators_answers_follow_the_contract() {
     let stats = stats(&aruba.base_url()).await;
     assert!(stats["refreshes"].as_u64().unwrap() >= 1, "{stats}");
     assert!(exchanges.iter().any(|x| x.status >= 500), "faults were met");
+    assert!(
+        exchanges.iter().any(|x| x.status == 429),
+        "the rate limit was met"
+    );
     assert!(exchanges.iter().any(|x| x.path == api::REFRESH_PATH));
     let errors = check_exchanges(&doc, &exchanges);
     assert!(
