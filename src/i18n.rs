@@ -249,6 +249,9 @@ catalog! {
     SkipNotAtAruba => "nessuna casella presso Aruba", "no mailbox at Aruba";
     SkipArubaAligned => "presso Aruba già uguali all'albo", "already as the roster at Aruba";
     ArubaDetail => "Presso Aruba", "At Aruba";
+    ColArubaStatus => "Stato Aruba", "Aruba status";
+    ColArubaEmail => "E-mail presso Aruba", "E-mail at Aruba";
+    ColArubaMobile => "Cellulare Aruba", "Mobile at Aruba";
     HintDashboardAruba => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · s sincronizza · : comandi · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · s sync · : commands · ? help · q quit";
 }
 
