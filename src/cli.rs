@@ -825,8 +825,7 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     let token = sim_config.token.clone();
     let handle = sim::start(&members, sim_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let client = ProviderClient::new(ClientConfig::new(handle.base_url(), token))?;
-    // The old provider's side too: Aruba's simulator on another loopback port,
-    // synced once at start (after the passage it stays as history).
+    // The old provider's side too: Aruba's simulator on another loopback port.
     let aruba_password = sim::random_token();
     let mut aruba_config = ArubaSimConfig::new("pecdesk-demo", aruba_password.clone());
     aruba_config.pec_domain = config.pec_domain.clone();
@@ -836,22 +835,26 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
         SocketAddr::from(([127, 0, 0, 1], 0)),
     )
     .await?;
-    let aruba = ArubaClient::new(ArubaConfig::new(
-        aruba_handle.base_url(),
-        "pecdesk-demo",
-        aruba_password,
-    ))?;
-    crate::aruba::sync(
-        &store_path,
-        &aruba,
-        &config.pec_domain,
-        &config.operator,
-        |_| {},
-    )
-    .await?;
-    let mut services = Services::new(store_path, Some(client), config.operator.clone());
+    let mut aruba_client_config =
+        ArubaConfig::new(aruba_handle.base_url(), "pecdesk-demo", aruba_password);
+    // The simulator is on this computer: no need to pace the demo's requests.
+    aruba_client_config.max_per_second = 0;
+    aruba_client_config.max_in_flight = 8;
+    let aruba = ArubaClient::new(aruba_client_config)?;
+    let mut services = Services::new(store_path.clone(), Some(client), config.operator.clone());
     services.max_in_flight = config.max_in_flight;
-    if !after_cutover {
+    if after_cutover {
+        // History only: one sync in the background, shown at the next reload.
+        let (domain, operator) = (config.pec_domain.clone(), config.operator.clone());
+        tokio::spawn(async move {
+            if let Err(error) =
+                crate::aruba::sync(&store_path, &aruba, &domain, &operator, |_| {}).await
+            {
+                tracing::warn!(%error, "sincronizzazione Aruba della demo non riuscita");
+            }
+        });
+    } else {
+        // The console's syncs (the first at start) cover Aruba too.
         services.aruba = Some((aruba, config.pec_domain.clone()));
     }
     let ordine = format!("{} (demo)", config.ordine);
