@@ -331,7 +331,9 @@ impl ArubaClient {
                     seen.insert(account.name.to_lowercase(), account);
                 }
                 progress(seen.len(), answer.total_elements.max(0) as u64);
-                if answer.last || answer.empty || answer.number_of_elements == 0 {
+                // `totalPages` bounds the walk even if a page never says `last`.
+                let past_the_end = i64::from(page) + 1 >= i64::from(answer.total_pages);
+                if answer.last || answer.empty || answer.number_of_elements == 0 || past_the_end {
                     break;
                 }
                 page += 1;
