@@ -89,7 +89,8 @@ async fn confirm_missing_contacts(
 }
 
 /// Lists the domain at Aruba and stores every mailbox; a failure is recorded
-/// too, so the dashboard can show it.
+/// too (a failed run and its event in the audit trail), and nothing stored
+/// is changed by it.
 pub async fn sync(
     store_path: &Path,
     client: &ArubaClient,
