@@ -333,3 +333,54 @@ fn record_run(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox(address: &str, status: &str, email: Option<&str>) -> ArubaMailbox {
+        ArubaMailbox {
+            address: address.into(),
+            status: ArubaStatus::from_code(status),
+            owner_id: Some(1),
+            contact_email: email.map(str::to_string),
+            contact_mobile: None,
+        }
+    }
+
+    #[test]
+    fn a_sync_replaces_the_copy_and_logs_what_changed_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db")).unwrap();
+        assert!(!store.aruba_synced().unwrap());
+        let now = Utc::now();
+        let first = [
+            mailbox("a@pec.fofi.it", "CERTIFICATO", Some("anna@libero.it")),
+            mailbox("b@pec.fofi.it", "CERTIFICATO", None),
+        ];
+        let outcome = store.apply_aruba_sync(&first, "op", now, now).unwrap();
+        assert_eq!((outcome.mailboxes, outcome.new, outcome.changed), (2, 2, 0));
+        assert!(store.aruba_synced().unwrap());
+        let second = [mailbox("a@pec.fofi.it", "SOSPESO", Some("altro@libero.it"))];
+        let outcome = store.apply_aruba_sync(&second, "op", now, now).unwrap();
+        assert_eq!((outcome.new, outcome.changed, outcome.gone), (0, 1, 1));
+        assert_eq!(store.aruba_mailboxes().unwrap(), second);
+        let timeline = store.timeline(None, Some("a@pec.fofi.it")).unwrap();
+        let change = &timeline[0].detail;
+        assert!(change.contains("certificata → sospesa"), "{change}");
+        assert!(
+            !change.contains("altro@libero.it") && change.contains("*****ro@l"),
+            "{change}"
+        );
+        store
+            .record_aruba_sync_failure("op", now, now, "Aruba non raggiungibile")
+            .unwrap();
+        let run = store.last_aruba_sync().unwrap().unwrap();
+        assert!(!run.ok && run.error.unwrap().contains("non raggiungibile"));
+        assert_eq!(
+            store.aruba_mailboxes().unwrap(),
+            second,
+            "a failure changes nothing"
+        );
+    }
+}
