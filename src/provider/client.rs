@@ -401,6 +401,36 @@ pub(crate) struct Transport {
     pace: Option<Mutex<Pace>>,
 }
 
+/// An error the transport's retries understand.
+pub(crate) trait Retryable: std::fmt::Display + Sized {
+    /// Whether trying again later may succeed.
+    fn is_transient(&self) -> bool;
+    /// The wait the server asked for (429's `Retry-After`), if any.
+    fn retry_after(&self) -> Option<Duration>;
+    /// The error after `attempts` attempts, the last failing with `last`.
+    fn gave_up(attempts: u32, last: Self) -> Self;
+}
+
+impl Retryable for ProviderError {
+    fn is_transient(&self) -> bool {
+        ProviderError::is_transient(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    fn gave_up(attempts: u32, last: Self) -> Self {
+        ProviderError::GaveUp {
+            attempts,
+            last: Box::new(last),
+        }
+    }
+}
+
 /// What one exchange brought back: status, `Retry-After`, body.
 pub(crate) type Exchanged = (StatusCode, Option<Duration>, Vec<u8>);
 
@@ -457,19 +487,20 @@ impl Transport {
     /// After a failed attempt: the error itself if it is final, or (through
     /// `gave_up`, after more than one attempt) if attempts are over;
     /// otherwise waits (`Retry-After` or backoff) for the next attempt.
-    pub(crate) async fn pause_or_give_up<E: std::fmt::Display>(
+    pub(crate) async fn pause_or_give_up<E: Retryable>(
         &self,
         error: E,
         attempt: u32,
-        transient: bool,
-        retry_after: Option<Duration>,
-        gave_up: impl FnOnce(E) -> E,
     ) -> Result<(), E> {
-        if !transient {
+        if !error.is_transient() {
             return Err(error);
         }
-        let Some(wait) = self.next_wait(attempt, retry_after) else {
-            return Err(if attempt > 1 { gave_up(error) } else { error });
+        let Some(wait) = self.next_wait(attempt, error.retry_after()) else {
+            return Err(if attempt > 1 {
+                E::gave_up(attempt, error)
+            } else {
+                error
+            });
         };
         tracing::warn!(
             service = self.service,
@@ -907,7 +938,12 @@ impl ProviderClient {
                 Err(ProviderError::Api { code, .. }) if code == error_code::INVALID_CLIENT => {
                     return Err(ProviderError::InvalidCredentials);
                 }
-                Err(error) => self.pause_or_give_up(error, attempt).await?,
+                Err(error) => {
+                    self.inner
+                        .transport
+                        .pause_or_give_up(error, attempt)
+                        .await?
+                }
             }
         }
     }
@@ -942,31 +978,11 @@ impl ProviderClient {
                 self.discard_token(generation).await;
                 continue;
             }
-            self.pause_or_give_up(error, attempt).await?;
+            self.inner
+                .transport
+                .pause_or_give_up(error, attempt)
+                .await?;
         }
-    }
-
-    /// After a failed attempt: the error itself if it is final or attempts
-    /// are over; otherwise waits (backoff or `Retry-After`) for the next one.
-    async fn pause_or_give_up(
-        &self,
-        error: ProviderError,
-        attempt: u32,
-    ) -> Result<(), ProviderError> {
-        let retry_after = match &error {
-            ProviderError::RateLimited { retry_after } => *retry_after,
-            _ => None,
-        };
-        let transient = error.is_transient();
-        self.inner
-            .transport
-            .pause_or_give_up(error, attempt, transient, retry_after, |last| {
-                ProviderError::GaveUp {
-                    attempts: attempt,
-                    last: Box::new(last),
-                }
-            })
-            .await
     }
 
     /// One HTTP exchange, within the limits on requests per second and in flight.

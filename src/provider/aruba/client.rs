@@ -24,7 +24,9 @@ use serde::de::DeserializeOwned;
 
 use super::api::{self, Account, Envelope, Owner, Page};
 use crate::provider::ProviderError;
-use crate::provider::client::{Transport, check_base_url, quote, root_cause, sensitive_bearer};
+use crate::provider::client::{
+    Retryable, Transport, check_base_url, quote, root_cause, sensitive_bearer,
+};
 
 /// Where Aruba is and who pecdesk is there.
 #[derive(Clone)]
@@ -187,6 +189,26 @@ impl ArubaError {
             ProviderError::InvalidUrl(u) => ArubaError::InvalidUrl(u),
             ProviderError::InsecureUrl(u) => ArubaError::InsecureUrl(u),
             other => ArubaError::Contract(other.to_string()),
+        }
+    }
+}
+
+impl Retryable for ArubaError {
+    fn is_transient(&self) -> bool {
+        ArubaError::is_transient(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ArubaError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    fn gave_up(attempts: u32, last: Self) -> Self {
+        ArubaError::GaveUp {
+            attempts,
+            last: Box::new(last),
         }
     }
 }
@@ -527,7 +549,12 @@ impl ArubaClient {
             let request = self.inner.http.post(&url).json(&body);
             match self.attempt(request, "sessione").await {
                 Ok(model) => return Ok(model),
-                Err(error) => self.pause_or_give_up(error, attempt).await?,
+                Err(error) => {
+                    self.inner
+                        .transport
+                        .pause_or_give_up(error, attempt)
+                        .await?
+                }
             }
         }
     }
@@ -542,7 +569,10 @@ impl ArubaClient {
             let (auth, generation) = match self.access().await {
                 Ok(access) => access,
                 Err(error) => {
-                    self.pause_or_give_up(error, attempt).await?;
+                    self.inner
+                        .transport
+                        .pause_or_give_up(error, attempt)
+                        .await?;
                     continue;
                 }
             };
@@ -572,25 +602,11 @@ impl ArubaClient {
             if !call.retry && error.is_transient() {
                 return Err(error);
             }
-            self.pause_or_give_up(error, attempt).await?;
+            self.inner
+                .transport
+                .pause_or_give_up(error, attempt)
+                .await?;
         }
-    }
-
-    async fn pause_or_give_up(&self, error: ArubaError, attempt: u32) -> Result<(), ArubaError> {
-        let retry_after = match &error {
-            ArubaError::RateLimited { retry_after } => *retry_after,
-            _ => None,
-        };
-        let transient = error.is_transient();
-        self.inner
-            .transport
-            .pause_or_give_up(error, attempt, transient, retry_after, |last| {
-                ArubaError::GaveUp {
-                    attempts: attempt,
-                    last: Box::new(last),
-                }
-            })
-            .await
     }
 
     /// One exchange within the limits; the envelope's `data` on success.
