@@ -590,6 +590,33 @@ pub(crate) fn check_base_url(base_url: &str) -> Result<String, ProviderError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// The HTTP client both provider clients use for `base_url` (already
+/// checked): rustls with certificate verification, HTTPS only unless the URL
+/// is loopback http, no redirects (following one could leave HTTPS or the
+/// host), the timeouts given.
+pub(crate) fn http_client(
+    base_url: &str,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, ProviderError> {
+    // reqwest is built without a default crypto provider: install ring once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_backend_rustls()
+        .https_only(!base_url.starts_with("http://"))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .user_agent(concat!("pecdesk/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            ProviderError::InvalidUrl(format!(
+                "{base_url} (client HTTP non configurabile: {})",
+                root_cause(&e)
+            ))
+        })
+}
+
 /// At most `QUOTE_CHARS` characters of a body, for messages.
 pub(crate) fn quote(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -664,23 +691,7 @@ impl ProviderClient {
                 }
             }
         };
-        // reqwest is built without a default crypto provider: install ring once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .https_only(!base_url.starts_with("http://"))
-            // The contract has no redirects; following one could leave HTTPS or the host.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .user_agent(concat!("pecdesk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                ProviderError::InvalidUrl(format!(
-                    "{base_url} (client HTTP non configurabile: {})",
-                    root_cause(&e)
-                ))
-            })?;
+        let http = http_client(&base_url, config.connect_timeout, config.request_timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

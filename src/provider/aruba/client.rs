@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use super::api::{self, Account, Envelope, Owner, Page};
 use crate::provider::ProviderError;
 use crate::provider::client::{
-    Retryable, Transport, check_base_url, quote, root_cause, sensitive_bearer,
+    Retryable, Transport, check_base_url, http_client, quote, root_cause, sensitive_bearer,
 };
 
 /// Where Aruba is and who pecdesk is there.
@@ -273,16 +273,8 @@ impl ArubaClient {
         if config.username.trim().is_empty() || config.password.is_empty() {
             return Err(ArubaError::LoginRefused { code: None });
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .https_only(!base_url.starts_with("http://"))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .user_agent(concat!("pecdesk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ArubaError::InvalidUrl(format!("{base_url} ({})", root_cause(&e))))?;
+        let http = http_client(&base_url, config.connect_timeout, config.request_timeout)
+            .map_err(ArubaError::from_provider)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
