@@ -12,6 +12,8 @@ use crate::app::{Settings, State};
 use crate::config::{self, Config};
 use crate::i18n::Lang;
 use crate::import;
+use crate::provider::aruba::sim::{self as aruba_sim, ArubaSimConfig};
+use crate::provider::aruba::{ArubaClient, ArubaConfig};
 use crate::provider::sim::{self, SimConfig};
 use crate::provider::{ClientConfig, Credentials, ProviderClient};
 use crate::services::Services;
@@ -81,6 +83,10 @@ pub enum Command {
         /// Fetch every mailbox, also noticing those no longer at the provider.
         #[arg(long)]
         full: bool,
+        /// Sync the old provider's side instead: every mailbox of the domain at
+        /// Aruba, its status and its owner's contacts ([aruba] in the config).
+        #[arg(long)]
+        aruba: bool,
     },
     /// Show the configuration.
     Config {
@@ -158,6 +164,35 @@ pub enum Command {
         #[arg(required = true, num_args = 1..)]
         query: Vec<String>,
         /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The old provider's side (Aruba), before the passage.
+    Aruba {
+        #[command(subcommand)]
+        command: ArubaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArubaCommand {
+    /// Set owners' contact e-mail and mobile at Aruba from the roster, through
+    /// the action queue (each owner is read first; only what differs changes).
+    /// Without --yes it only lists.
+    FixContacts {
+        /// Only members in this Aruba list (repeatable). Default:
+        /// aruba_no_contact and aruba_contact_differs.
+        #[arg(
+            long = "state",
+            value_name = "STATE",
+            value_parser = crate::report::parse_state,
+            long_help = crate::report::states_help()
+        )]
+        states: Vec<crate::domain::Category>,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -240,6 +275,21 @@ pub struct SimArgs {
     /// Requests per second before answering 429 with Retry-After.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// Also serve Aruba's partner API on this port of 127.0.0.1 (0 picks one).
+    #[arg(long, value_name = "PORT")]
+    pub aruba_port: Option<u16>,
+    /// The partner username the Aruba simulator accepts.
+    #[arg(long, default_value = "pecdesk-partner", value_name = "USER")]
+    pub aruba_username: String,
+    /// The partner password the Aruba simulator accepts. Default: a random one, printed at start.
+    #[arg(long, value_name = "PASSWORD")]
+    pub aruba_password: Option<String>,
+    /// Lifetime of Aruba's access tokens, in seconds (the spec's: 300).
+    #[arg(long, default_value_t = crate::provider::aruba::sim::ACCESS_TTL.as_secs(), value_name = "SECS")]
+    pub aruba_token_ttl: u64,
+    /// Lifetime of Aruba's refresh tokens, in seconds (the spec's: 43200).
+    #[arg(long, default_value_t = crate::provider::aruba::sim::REFRESH_TTL.as_secs(), value_name = "SECS")]
+    pub aruba_refresh_ttl: u64,
 }
 
 /// Where data files go by default.
@@ -311,6 +361,34 @@ fn client_from(
     Ok(Some(client))
 }
 
+/// The Aruba client `[aruba]` describes (None when it has no URL).
+fn aruba_client_from(config: &Config) -> anyhow::Result<Option<ArubaClient>> {
+    let Some(aruba) = &config.aruba else {
+        return Ok(None);
+    };
+    let mut client_config = ArubaConfig::new(
+        aruba.url.clone(),
+        aruba.username.clone(),
+        aruba.password.clone(),
+    );
+    client_config.max_in_flight = config.max_in_flight;
+    client_config.max_per_second = config.max_per_second;
+    if let Some(secs) = config.request_timeout_secs {
+        client_config.request_timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(attempts) = config.max_attempts {
+        client_config.max_attempts = attempts;
+    }
+    Ok(Some(ArubaClient::new(client_config)?))
+}
+
+/// Whether the passage to the new provider has happened (Italian calendar).
+fn after_cutover(config: &Config) -> bool {
+    config
+        .cutover
+        .is_some_and(|day| crate::i18n::italian_time(Utc::now()).date() >= day)
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli)?;
@@ -340,6 +418,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = client_from(&config, None)?;
             let mut services = Services::new(path, client, config.operator.clone());
             services.max_in_flight = config.max_in_flight;
+            // After the passage Aruba is history: the console no longer calls it.
+            if let (Some(aruba), Some(settings)) = (aruba_client_from(&config)?, &config.aruba)
+                && !after_cutover(&config)
+            {
+                services.aruba = Some((aruba, settings.domain.clone()));
+            }
             let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
@@ -355,7 +439,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             import_command(&path, args, &config.operator)
         }
-        Some(Command::Sync { provider, full }) => {
+        Some(Command::Sync { aruba: true, .. }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let client = aruba_client_from(&config)?.context(
+                "Aruba non configurato: [aruba] url e username nel file di configurazione, \
+                 password in PECDESK_ARUBA_PASSWORD",
+            )?;
+            let domain = config
+                .aruba
+                .as_ref()
+                .map(|a| a.domain.clone())
+                .unwrap_or_default();
+            Store::open(&path)?;
+            if after_cutover(&config) {
+                eprintln!("Passaggio avvenuto: i dati di Aruba restano solo come storico.");
+            }
+            let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let outcome = crate::aruba::sync(&path, &client, &domain, &config.operator, |p| {
+                if on_terminal {
+                    show_sync_progress(p);
+                }
+            })
+            .await;
+            if on_terminal {
+                eprintln!();
+            }
+            println!(
+                "Sincronizzazione con Aruba completata: {}",
+                outcome?.describe()
+            );
+            Ok(())
+        }
+        Some(Command::Aruba {
+            command:
+                ArubaCommand::FixContacts {
+                    states,
+                    dry_run,
+                    yes,
+                    json,
+                },
+        }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let client = aruba_client_from(&config)?;
+            let options = crate::headless::ArubaFixOptions {
+                states: states.clone(),
+                dry_run: *dry_run,
+                yes: *yes,
+                json: *json,
+                pec_domain: config.pec_domain.clone(),
+                max_in_flight: config.max_in_flight,
+                after_cutover: after_cutover(&config),
+            };
+            crate::headless::aruba_fix_contacts(&path, client.as_ref(), &config.operator, &options)
+                .await
+        }
+        Some(Command::Sync { provider, full, .. }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, provider.as_deref())?.context(
@@ -417,9 +557,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, None)?;
+            let aruba = aruba_client_from(&config)?;
             crate::headless::queue_resume(
                 &path,
                 client.as_ref(),
+                aruba.as_ref(),
                 &config.operator,
                 *yes,
                 *json,
@@ -536,8 +678,40 @@ async fn sim_command(cli: &Cli, config: &Config, args: &SimArgs) -> anyhow::Resu
                 .map_or("nessuno".to_string(), |n| format!("{n} richieste/s"))
         );
     }
+    let aruba = match args.aruba_port {
+        Some(port) => {
+            let mut aruba_config = ArubaSimConfig::new(
+                args.aruba_username.clone(),
+                args.aruba_password
+                    .clone()
+                    .unwrap_or_else(sim::random_token),
+            );
+            aruba_config.seed = args.seed;
+            aruba_config.pec_domain = config.pec_domain.clone();
+            aruba_config.access_ttl = Duration::from_secs(args.aruba_token_ttl);
+            aruba_config.refresh_ttl = Duration::from_secs(args.aruba_refresh_ttl);
+            aruba_config.faults = shown.faults.clone();
+            let password = aruba_config.password.clone();
+            let handle = aruba_sim::start(
+                &members,
+                aruba_config,
+                SocketAddr::from(([127, 0, 0, 1], port)),
+            )
+            .await?;
+            println!("Simulatore di Aruba in ascolto su {}", handle.base_url());
+            println!("Utente partner Aruba: {}", args.aruba_username);
+            if args.aruba_password.is_none() {
+                println!("Password partner Aruba: {password}");
+            }
+            Some(handle)
+        }
+        None => None,
+    };
     println!("Ctrl-C per fermarlo.");
     tokio::signal::ctrl_c().await?;
+    if let Some(aruba) = aruba {
+        aruba.shutdown().await;
+    }
     handle.shutdown().await;
     Ok(())
 }
@@ -668,8 +842,38 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     let token = sim_config.token.clone();
     let handle = sim::start(&members, sim_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let client = ProviderClient::new(ClientConfig::new(handle.base_url(), token))?;
-    let mut services = Services::new(store_path, Some(client), config.operator.clone());
+    // The old provider's side too: Aruba's simulator on another loopback port.
+    let aruba_password = sim::random_token();
+    let mut aruba_config = ArubaSimConfig::new("pecdesk-demo", aruba_password.clone());
+    aruba_config.pec_domain = config.pec_domain.clone();
+    let aruba_handle = aruba_sim::start(
+        &members,
+        aruba_config,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await?;
+    let mut aruba_client_config =
+        ArubaConfig::new(aruba_handle.base_url(), "pecdesk-demo", aruba_password);
+    // The simulator is on this computer: no need to pace the demo's requests.
+    aruba_client_config.max_per_second = 0;
+    aruba_client_config.max_in_flight = 8;
+    let aruba = ArubaClient::new(aruba_client_config)?;
+    let mut services = Services::new(store_path.clone(), Some(client), config.operator.clone());
     services.max_in_flight = config.max_in_flight;
+    if after_cutover {
+        // History only: one sync in the background, shown at the next reload.
+        let (domain, operator) = (config.pec_domain.clone(), config.operator.clone());
+        tokio::spawn(async move {
+            if let Err(error) =
+                crate::aruba::sync(&store_path, &aruba, &domain, &operator, |_| {}).await
+            {
+                tracing::warn!(%error, "sincronizzazione Aruba della demo non riuscita");
+            }
+        });
+    } else {
+        // The console's syncs (the first at start) cover Aruba too.
+        services.aruba = Some((aruba, config.pec_domain.clone()));
+    }
     let ordine = format!("{} (demo)", config.ordine);
     let mut settings = settings(config, ordine);
     settings.cutover = Some(cutover);
@@ -677,6 +881,7 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     let keymap = Keymap::with_overrides(&config.keys)?;
     let result =
         crate::tui::run_console(state, services, keymap, Some(Duration::from_secs(5))).await;
+    aruba_handle.shutdown().await;
     handle.shutdown().await;
     drop(dir);
     result

@@ -344,6 +344,21 @@ catalog! {
     DxWhoMore => "altri non mostrati: affinare la ricerca; trovati in tutto", "more not shown: narrow the search; found in all";
     SyncSkipped => "sincronizzazione saltata: è in corso un pecdesk sync da riga di comando su questo archivio; si riprova al prossimo giro", "sync skipped: a command-line pecdesk sync is running on this store; retried at the next round";
     DxKeyCallScript => "testo per la telefonata (y lo copia)", "call script (y copies it)";
+    CatArubaNoContact => "Aruba: senza contatto", "Aruba: no contact";
+    CatArubaContactDiffers => "Aruba: contatto diverso dall'albo", "Aruba: contact differs";
+    CatArubaSuspended => "Aruba: sospese o in disdetta", "Aruba: suspended or cancelling";
+    CatArubaNoMailbox => "Aruba: nell'albo senza casella", "Aruba: in roster, no mailbox";
+    JobArubaContacts => "Contatti presso Aruba dall'albo", "Contacts at Aruba from the roster";
+    ArubaHistory => "Aruba: storico, passaggio avvenuto (nessuna azione presso Aruba)", "Aruba: history, cutover passed (no actions at Aruba)";
+    ArubaAfterCutover => "dopo il passaggio i dati di Aruba sono solo storici: nessuna modifica presso Aruba", "after the cutover Aruba's data is history only: no changes at Aruba";
+    ArubaConfirmNote => "Ogni titolare viene letto prima: si cambia solo ciò che differisce.", "Each owner is read first: only what differs is changed.";
+    SkipNotAtAruba => "nessuna casella presso Aruba", "no mailbox at Aruba";
+    SkipArubaAligned => "presso Aruba già uguali all'albo", "already as the roster at Aruba";
+    ArubaDetail => "Presso Aruba", "At Aruba";
+    ColArubaStatus => "Stato Aruba", "Aruba status";
+    ColArubaEmail => "E-mail presso Aruba", "E-mail at Aruba";
+    ColArubaMobile => "Cellulare Aruba", "Mobile at Aruba";
+    HintDashboardAruba => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · s sincronizza · : comandi · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · s sync · : commands · ? help · q quit";
 }
 
 #[cfg(test)]

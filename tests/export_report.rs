@@ -665,7 +665,11 @@ fn report_json_against_known_data() {
                 "removed": 1,
                 "external_pec": 1,
                 "no_mailbox": 1,
-                "no_member": 1
+                "no_member": 1,
+                "aruba_no_contact": 0,
+                "aruba_contact_differs": 0,
+                "aruba_suspended": 0,
+                "aruba_no_mailbox": 0
             },
             "migrated": 2,
             "migrated_percent": 40.0,

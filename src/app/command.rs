@@ -14,6 +14,10 @@ pub const CHASE: [Category; 7] = [
     Category::NoMember,
 ];
 
+/// The lists about the Aruba side, after [`CHASE`] (keys 8, 9, 0, -); shown
+/// only once Aruba has been synced, and as history after the passage.
+pub const CHASE_ARUBA: [Category; 4] = crate::domain::category::ARUBA;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {
     Quit,
@@ -90,6 +94,7 @@ impl Command {
             Command::CallScript,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
+        all.extend(CHASE_ARUBA.iter().map(|&c| Command::Chase(c)));
         all
     }
 

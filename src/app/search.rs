@@ -338,6 +338,7 @@ mod tests {
                 member: Some(m),
                 in_roster: true,
                 mailbox: None,
+                aruba: Default::default(),
             })
             .collect();
         (entries, caller as u32)
@@ -443,6 +444,7 @@ mod tests {
                 member: Some(m),
                 in_roster: true,
                 mailbox: None,
+                aruba: Default::default(),
             })
             .collect();
         let mut search = Search::new(&entries);

@@ -79,4 +79,6 @@ pub const MIGRATIONS: &[&str] = &[
     // Whether the member must change the password at the next login (the
     // contract's `must_change_password`, set by the Ordine's reset).
     "ALTER TABLE mailboxes ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;",
+    // The old provider's side: Aruba's mailboxes and owners' contacts, and its sync runs.
+    super::aruba::MIGRATION,
 ];

@@ -11,7 +11,7 @@ use ratatui::layout::Rect;
 
 use super::{members, view};
 use crate::app::import_flow::ImportStep;
-use crate::app::{Action, CHASE, Command, Modal, Screen, State};
+use crate::app::{Action, CHASE, CHASE_ARUBA, Command, Modal, Screen, State};
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +154,9 @@ fn scope_of(command: Command) -> Scope {
     }
 }
 
+/// The keys of the Aruba lists on the dashboard, after the digits 1-7.
+pub const ARUBA_CHASE_KEYS: [&str; 4] = ["8", "9", "0", "-"];
+
 const DEFAULTS: &[(&str, Command)] = &[
     ("q", Command::Quit),
     ("ctrl-c", Command::Quit),
@@ -213,6 +216,16 @@ impl Default for Keymap {
             scope: Scope::Dashboard,
             command: Command::Chase(category),
         }));
+        bindings.extend(
+            CHASE_ARUBA
+                .iter()
+                .zip(ARUBA_CHASE_KEYS)
+                .map(|(&category, key)| Binding {
+                    key: Key::parse(key).expect("default keys parse"),
+                    scope: Scope::Dashboard,
+                    command: Command::Chase(category),
+                }),
+        );
         Self { bindings }
     }
 }
@@ -262,6 +275,16 @@ impl Keymap {
     }
 
     /// The commands usable on `screen` with their keys, in help order.
+    /// The help as `state` shows it: the Aruba lists' keys only once Aruba
+    /// has been synced (before, they open nothing).
+    pub fn help_for(&self, state: &State) -> Vec<(String, Command)> {
+        let mut rows = self.help(state.screen);
+        if !state.aruba_known() {
+            rows.retain(|(_, c)| !matches!(c, Command::Chase(category) if category.is_aruba()));
+        }
+        rows
+    }
+
     pub fn help(&self, screen: Screen) -> Vec<(String, Command)> {
         let mut rows: Vec<(String, Command)> = Vec::new();
         for binding in self.bindings.iter().filter(|b| b.scope.covers(screen)) {

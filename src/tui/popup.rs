@@ -121,7 +121,7 @@ pub(super) fn help_layout(
 /// fit the terminal's height.
 pub fn render_help(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     let items: Vec<(String, &str)> = keymap
-        .help(state.screen)
+        .help_for(state)
         .into_iter()
         .map(|(keys, command)| (keys, state.t(labels::command(command))))
         .collect();
@@ -168,7 +168,8 @@ pub fn render_filter(
     cursor: usize,
     chosen: &BTreeSet<Category>,
 ) {
-    let mut lines: Vec<Line> = Category::ALL
+    let mut lines: Vec<Line> = state
+        .filter_categories()
         .iter()
         .enumerate()
         .map(|(i, &category)| {

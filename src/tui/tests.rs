@@ -144,7 +144,7 @@ fn help_lists_every_key() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Help));
     let text = snapshot(&state, 100, 30);
-    for (keys, command) in super::Keymap::default().help(state.screen) {
+    for (keys, command) in super::Keymap::default().help_for(&state) {
         assert!(text.contains(&keys), "{keys} missing");
         // Whole, though perhaps wrapped (`help_cuts_no_word` checks the layout).
         let what = super::labels::command(command).get(Lang::It);
@@ -472,8 +472,11 @@ fn help_cuts_no_word() {
     for lang in [Lang::It, Lang::En] {
         for (width, height) in [(80u16, 24u16), (120, 40), (100, 30)] {
             for screen in [Screen::Dashboard, Screen::Members, Screen::Detail] {
+                // With Aruba synced the help has the most keys.
+                let mut state = fixtures::with_aruba(fixtures::state(lang));
+                state.screen = screen;
                 let items: Vec<(String, &str)> = keymap
-                    .help(screen)
+                    .help_for(&state)
                     .into_iter()
                     .map(|(k, c)| (k, super::labels::command(c).get(lang)))
                     .collect();
@@ -503,8 +506,6 @@ fn help_cuts_no_word() {
                 }
                 assert_eq!(laid_out, items.len());
                 // And drawn as laid out.
-                let mut state = fixtures::state(lang);
-                state.screen = screen;
                 update(&mut state, Action::Command(Command::Help));
                 let text = snapshot(&state, width, height);
                 for column in &columns {
@@ -539,4 +540,65 @@ fn a_password_to_change_at_next_login_is_shown() {
         text.contains("⚠ cambio password al prossimo accesso"),
         "{text}"
     );
+}
+
+#[test]
+fn dashboard_with_the_aruba_lists() {
+    let state = fixtures::with_aruba(fixtures::state(Lang::It));
+    for category in crate::app::CHASE_ARUBA {
+        assert!(state.count(category) > 0, "{category:?}");
+    }
+    insta::assert_snapshot!(snapshot(&state, 100, 34));
+}
+
+#[test]
+fn after_the_cutover_the_aruba_side_is_history() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    state.cutover = chrono::NaiveDate::from_ymd_opt(2026, 11, 1);
+    let text = snapshot(&state, 100, 34);
+    assert!(text.contains("storico"), "{text}");
+    assert!(!text.contains("Aruba: senza contatto"), "{text}");
+    // `c` on an Aruba list changes nothing at Aruba and says why.
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaNoContact)),
+    );
+    update(&mut state, Action::Command(Command::SetRecovery));
+    assert!(state.modal.is_none());
+    let status = state.status.as_ref().map(|(_, s)| s.as_str()).unwrap_or("");
+    assert!(status.contains("storici"), "{status}");
+}
+
+#[test]
+fn c_on_an_aruba_list_confirms_a_contact_fix_at_aruba() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaNoContact)),
+    );
+    assert!(state.aruba_mode());
+    update(&mut state, Action::Command(Command::MarkAll));
+    update(&mut state, Action::Command(Command::SetRecovery));
+    match &state.modal {
+        Some(crate::app::Modal::ConfirmBulk { kind, targets, .. }) => {
+            assert_eq!(*kind, crate::store::JobKind::ArubaContacts);
+            assert!(!targets.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    insta::assert_snapshot!(snapshot(&state, 100, 30));
+}
+
+#[test]
+fn detail_shows_the_aruba_side() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaContactDiffers)),
+    );
+    update(&mut state, Action::Command(Command::Open));
+    let text = snapshot(&state, 120, 30);
+    assert!(text.contains("Presso Aruba: certificata"), "{text}");
+    assert!(text.contains("vecchio."), "{text}");
+    insta::assert_snapshot!(text);
 }

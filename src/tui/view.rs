@@ -165,6 +165,9 @@ fn render_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Some((Level::Info, text)) => Line::from(Span::raw(text.clone())),
         None => {
             let hint = match state.screen {
+                Screen::Dashboard if state.aruba_known() && !state.after_cutover() => {
+                    T::HintDashboardAruba
+                }
                 Screen::Dashboard => T::HintDashboard,
                 Screen::Members => T::HintMembers,
                 Screen::Detail => T::HintDetail,
