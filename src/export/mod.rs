@@ -26,6 +26,8 @@ use crate::i18n::{format_date, format_datetime};
 use crate::report::states_of;
 use crate::store::{RosterEntry, Store, StoreError};
 
+pub mod xlsx;
+
 /// The formats `pecdesk export --format` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -39,6 +41,8 @@ pub enum ExportFormat {
     /// The INI-PEC layout, ready to upload: `;`, no header, CRLF, UTF-8.
     #[value(name = "inipec", alias = "ini-pec")]
     IniPec,
+    /// An Excel workbook: bold frozen header, autofilter, real dates, text kept as text.
+    Xlsx,
 }
 
 impl ExportFormat {
@@ -49,6 +53,7 @@ impl ExportFormat {
             ExportFormat::CsvExcel => "csv-excel",
             ExportFormat::Json => "json",
             ExportFormat::IniPec => "inipec",
+            ExportFormat::Xlsx => "xlsx",
         }
     }
 }
@@ -319,6 +324,7 @@ pub fn write_export(
 ) -> io::Result<usize> {
     let rows = select(entries, options);
     match options.format {
+        ExportFormat::Xlsx => out.write_all(&xlsx::export_workbook(&rows)?)?,
         ExportFormat::Json => {
             let objects: Vec<JsonRow<'_>> = rows.iter().map(Row::json).collect();
             serde_json::to_writer_pretty(&mut *out, &objects)?;
