@@ -1,5 +1,6 @@
 //! `pecdesk export`: the entries in the given states, with their contact data
-//! and state, as CSV (plain or for Italian Excel), JSON, or the INI-PEC layout.
+//! and state, as CSV (plain or for Italian Excel), JSON, the INI-PEC layout,
+//! or an Excel workbook ([`xlsx`], which also writes the report workbook).
 //!
 //! Formula escaping: every cell of a CSV-like export (`csv`, `csv-excel`,
 //! `inipec`) that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
