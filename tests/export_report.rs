@@ -1008,3 +1008,43 @@ fn report_workbook_has_a_summary_and_a_sheet_per_list_to_chase() {
         assert_cells_match_csv(&rows[1..], &csv_rows[1..]);
     }
 }
+
+#[test]
+fn cli_writes_both_workbooks() {
+    let f = fixture();
+    let db = f.db.to_str().unwrap().to_string();
+    let export = f.path("albo.xlsx");
+    let output = pecdesk(
+        f.dir.path(),
+        &[
+            "--db",
+            &db,
+            "export",
+            "--format",
+            "xlsx",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(read_sheet(&export, "Esportazione").0.len(), 8);
+    let report = f.path("riepilogo.xlsx");
+    let output = pecdesk(
+        f.dir.path(),
+        &[
+            "--db",
+            &db,
+            "report",
+            "--format",
+            "xlsx",
+            "--out",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(sheet_names(&report).len(), 8);
+    assert_private(&report);
+    // --format xlsx without --out is a usage error.
+    let output = pecdesk(f.dir.path(), &["--db", &db, "report", "--format", "xlsx"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
