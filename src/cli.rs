@@ -118,6 +118,13 @@ pub enum Command {
         /// Print one JSON object (state codes as keys) instead of text.
         #[arg(long)]
         json: bool,
+        /// `xlsx`: write the report as a workbook (a summary sheet and a sheet
+        /// per "to chase" list) to --out.
+        #[arg(long, value_enum, requires = "out")]
+        format: Option<ReportFormat>,
+        /// Where --format xlsx writes (mode 0600, atomically).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Resend the recovery e-mail to every mailbox in the given states, through
     /// the action queue. Without --yes it only lists what it would do.
@@ -529,7 +536,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             states,
             format,
         }) => export_command(&cli, &config, out, states, *format),
-        Some(Command::Report { json }) => report_command(&cli, &config, *json),
+        Some(Command::Report {
+            format: Some(ReportFormat::Xlsx),
+            out: Some(out),
+            ..
+        }) => report_workbook_command(&cli, &config, out),
+        Some(Command::Report { json, .. }) => report_command(&cli, &config, *json),
         Some(Command::Resend {
             states,
             older_than,
@@ -920,6 +932,21 @@ fn export_command(
         out.display(),
         format.name()
     );
+    Ok(())
+}
+
+/// The formats `pecdesk report --format` writes to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Xlsx,
+}
+
+/// `pecdesk report --format xlsx --out FILE`.
+fn report_workbook_command(cli: &Cli, config: &Config, out: &Path) -> anyhow::Result<()> {
+    let store = existing_store(cli, config)?;
+    let settings = settings(config, config.ordine.clone());
+    crate::export::xlsx::write_report(&store, &settings, out, Utc::now())?;
+    println!("Riepilogo scritto in {}", out.display());
     Ok(())
 }
 
