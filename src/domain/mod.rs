@@ -7,6 +7,7 @@ pub mod contact;
 pub mod mailbox;
 pub mod member;
 pub mod password;
+pub mod template;
 
 pub use category::Category;
 pub use mailbox::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
