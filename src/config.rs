@@ -50,6 +50,10 @@ pub struct ConfigFile {
     /// Key overrides: command name to one key or a list of keys.
     #[serde(default)]
     pub keys: BTreeMap<String, KeyList>,
+    /// `[mail]`: the Ordine's ordinary mail server, for reminders by e-mail.
+    pub mail: Option<crate::mail::ChannelFile>,
+    /// `[pec]`: the Ordine's PEC mailbox, for reminders by PEC.
+    pub pec: Option<crate::mail::ChannelFile>,
 }
 
 /// A date as TOML writes it (`2027-01-31`) or as a string ("2027-01-31", "31/01/2027").
@@ -107,6 +111,9 @@ pub struct Config {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub keys: BTreeMap<String, Vec<String>>,
+    /// `[mail]` and `[pec]` as written; checked when a campaign needs them.
+    pub mail: Option<crate::mail::ChannelFile>,
+    pub pec: Option<crate::mail::ChannelFile>,
 }
 
 impl std::fmt::Debug for Config {
@@ -235,6 +242,8 @@ impl ConfigFile {
                 .into_iter()
                 .map(|(command, keys)| (command, keys.into_vec()))
                 .collect(),
+            mail: self.mail,
+            pec: self.pec,
         })
     }
 }
@@ -310,6 +319,33 @@ max_per_second = 20
 # chase_link_expired chase_no_recovery_contact chase_no_mailbox chase_no_member
 [keys]
 # resend = ["r", "ctrl-r"]
+
+# Reminders by e-mail through the Ordine's mail server. security: tls
+# (implicit, default), starttls or none (plain text: loopback only). The
+# password may instead come from PECDESK_MAIL_PASSWORD; it is never shown.
+# rate_per_minute: 0 for no limit; daily_cap: 0 for none.
+# [mail]
+# host = "smtp.ordine.it"
+# port = 465
+# security = "tls"
+# user = "segreteria@ordine.it"
+# password = "..."
+# from = "Ordine dei Farmacisti <segreteria@ordine.it>"
+# reply_to = "segreteria@ordine.it"
+# rate_per_minute = 60
+# daily_cap = 2000
+# connections = 1
+
+# Reminders by PEC from the Ordine's PEC mailbox (PECDESK_PEC_PASSWORD).
+# Legalmail's terms allow six messages a minute: the default rate.
+# [pec]
+# host = "sendm.cert.legalmail.it"
+# port = 465
+# security = "tls"
+# user = "ordine@pec.fofi.it"
+# from = "Ordine dei Farmacisti <ordine@pec.fofi.it>"
+# rate_per_minute = 6
+# daily_cap = 500
 "#;
 
 /// Loads the file and the process environment.

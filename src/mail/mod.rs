@@ -1,7 +1,12 @@
 //! Mail: the reminder templates as files (bundled in `assets/templates/`,
-//! overridable from the config directory). The rules of a template (format,
-//! placeholders, rendering, checks) are in [`crate::domain::template`].
+//! overridable from the config directory) and the channels' settings
+//! (`[mail]`, `[pec]`). The rules of a template (format, placeholders,
+//! rendering, checks) are in [`crate::domain::template`].
 
 pub mod templates;
 
 pub use templates::{TemplateSource, TemplatesError, load_template};
+
+pub mod settings;
+
+pub use settings::{Channel, ChannelFile, ChannelSettings, Security, SettingsError};
