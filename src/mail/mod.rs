@@ -10,3 +10,7 @@ pub use templates::{TemplateSource, TemplatesError, load_template};
 pub mod settings;
 
 pub use settings::{Channel, ChannelFile, ChannelSettings, Security, SettingsError};
+
+pub mod send;
+
+pub use send::{Outgoing, SendError, SmtpSender, new_message_id};
