@@ -55,6 +55,10 @@ pub struct ConfigFile {
     /// Whether the file can be read by other users (a password in it is refused).
     #[serde(skip)]
     pub readable_by_others: bool,
+    /// `[mail]`: the Ordine's ordinary mail server, for reminders by e-mail.
+    pub mail: Option<crate::mail::ChannelFile>,
+    /// `[pec]`: the Ordine's PEC mailbox, for reminders by PEC.
+    pub pec: Option<crate::mail::ChannelFile>,
 }
 
 /// The `[aruba]` table.
@@ -201,6 +205,9 @@ pub struct Config {
     pub keys: BTreeMap<String, Vec<String>>,
     /// Aruba's partner API, when `[aruba]` has a URL.
     pub aruba: Option<ArubaSettings>,
+    /// `[mail]` and `[pec]` as written; checked when a campaign needs them.
+    pub mail: Option<crate::mail::ChannelFile>,
+    pub pec: Option<crate::mail::ChannelFile>,
 }
 
 impl std::fmt::Debug for Config {
@@ -338,6 +345,8 @@ impl ConfigFile {
                 .into_iter()
                 .map(|(command, keys)| (command, keys.into_vec()))
                 .collect(),
+            mail: self.mail,
+            pec: self.pec,
         })
     }
 }
@@ -424,6 +433,32 @@ max_per_second = 20
 # url = "https://publicapi-areaclienti.arubapec.it/service"   # PECDESK_ARUBA_URL
 # username = "..."                                            # PECDESK_ARUBA_USERNAME
 # domain = "pec.fofi.it"                                      # default: pec_domain
+# Reminders by e-mail through the Ordine's mail server. security: tls
+# (implicit, default), starttls or none (plain text: loopback only). The
+# password may instead come from PECDESK_MAIL_PASSWORD; it is never shown.
+# rate_per_minute: 0 for no limit; daily_cap: 0 for none.
+# [mail]
+# host = "smtp.ordine.it"
+# port = 465
+# security = "tls"
+# user = "segreteria@ordine.it"
+# password = "..."
+# from = "Ordine dei Farmacisti <segreteria@ordine.it>"
+# reply_to = "segreteria@ordine.it"
+# rate_per_minute = 60
+# daily_cap = 2000
+# connections = 1
+
+# Reminders by PEC from the Ordine's PEC mailbox (PECDESK_PEC_PASSWORD).
+# Legalmail's terms allow six messages a minute: the default rate.
+# [pec]
+# host = "sendm.cert.legalmail.it"
+# port = 465
+# security = "tls"
+# user = "ordine@pec.fofi.it"
+# from = "Ordine dei Farmacisti <ordine@pec.fofi.it>"
+# rate_per_minute = 6
+# daily_cap = 500
 "#;
 
 /// Loads the file and the process environment.

@@ -9,6 +9,7 @@ pub mod diagnosis;
 pub mod mailbox;
 pub mod member;
 pub mod password;
+pub mod template;
 
 pub use category::Category;
 pub use mailbox::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
