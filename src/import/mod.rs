@@ -4,6 +4,7 @@
 //! it that writes nothing.
 
 mod columns;
+mod mailbox_report;
 mod rejects;
 mod report;
 mod roster_csv;
@@ -23,6 +24,10 @@ use crate::store::{
     preview_roster,
 };
 pub use columns::Field;
+pub use mailbox_report::{
+    ParsedReport, ReportField, ReportOptions, ReportReject, RowReader, parse_instant,
+    read_report_bytes, read_report_path, report_rejects_csv,
+};
 pub use rejects::{rejects_csv, write_rejects};
 pub use roster_csv::{CsvStyle, ROSTER_HEADER, roster_csv};
 pub use validate::{MAX_FIELD_CHARS, has_left_albo, parse_date};
