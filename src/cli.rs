@@ -81,6 +81,23 @@ pub enum Command {
         /// Fetch every mailbox, also noticing those no longer at the provider.
         #[arg(long)]
         full: bool,
+        /// Read the states from a provider's report file (CSV, or a
+        /// workbook) instead of calling the provider.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["provider", "full"])]
+        report: Option<PathBuf>,
+        /// With --report: only update the mailboxes it lists.
+        #[arg(long, requires = "report")]
+        partial: bool,
+        /// With --report: the date of its states when no column gives it
+        /// (default: the file's modification time).
+        #[arg(long, value_name = "DATE", requires = "report")]
+        as_of: Option<String>,
+        /// With --report: show what would change, store nothing.
+        #[arg(long, requires = "report")]
+        dry_run: bool,
+        /// With --report: write the rejected rows, with the reason, to FILE.
+        #[arg(long, value_name = "OUT", requires = "report")]
+        rejects: Option<PathBuf>,
     },
     /// Show the configuration.
     Config {
@@ -343,7 +360,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             import_command(&path, args, &config.operator)
         }
-        Some(Command::Sync { provider, full }) => {
+        Some(Command::Sync {
+            report: Some(file),
+            partial,
+            as_of,
+            dry_run,
+            rejects,
+            ..
+        }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let args = crate::headless::ReportSyncArgs {
+                file: file.clone(),
+                partial: *partial,
+                as_of: as_of.clone(),
+                dry_run: *dry_run,
+                rejects: rejects.clone(),
+                domain: Some(config.pec_domain.clone()),
+            };
+            crate::headless::sync_report(&path, &args, &config.operator).map(|_| ())
+        }
+        Some(Command::Sync { provider, full, .. }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, provider.as_deref())?.context(

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 use csv::StringRecord;
 
 use super::columns::{display_name, normalize};
@@ -239,7 +239,7 @@ impl std::fmt::Display for ReportReject {
 }
 
 /// A report read: the states of its valid rows and its rejects.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ParsedReport {
     pub states: Vec<MailboxState>,
     pub rejects: Vec<ReportReject>,
@@ -250,14 +250,32 @@ pub struct ParsedReport {
     pub header: Vec<String>,
     pub delimiter: u8,
     pub crlf: bool,
+    /// The file's encoding, which its rejects file keeps.
+    pub encoding: &'static encoding_rs::Encoding,
+}
+
+impl Default for ParsedReport {
+    fn default() -> Self {
+        Self {
+            states: Vec::new(),
+            rejects: Vec::new(),
+            as_of: None,
+            as_of_from_file: false,
+            header: Vec::new(),
+            delimiter: b';',
+            crlf: true,
+            encoding: encoding_rs::UTF_8,
+        }
+    }
 }
 
 /// Reads a report file; its modification time is the report's date when
 /// neither a column nor `options.as_of` gives one.
 pub fn read_report_path(path: &Path, options: &ReportOptions) -> Result<ParsedReport, ImportError> {
-    let source = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let source = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let io = |source_err: std::io::Error| ImportError::Io {
         file: path.display().to_string(),
         source: source_err,
@@ -265,7 +283,9 @@ pub fn read_report_path(path: &Path, options: &ReportOptions) -> Result<ParsedRe
     let bytes = std::fs::read(path).map_err(io)?;
     let mut options = options.clone();
     if options.as_of.is_none() {
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).map_err(io)?;
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_err(io)?;
         options.as_of = Some(DateTime::<Utc>::from(modified));
     }
     read_report_bytes(&bytes, &source, &options)
@@ -319,9 +339,10 @@ pub fn read_report_bytes(
             }
         }
     }
-    let mut parsed = rows.finish()?;
+    let mut parsed = rows.finish();
     parsed.delimiter = delimiter;
     parsed.crlf = text.contains("\r\n");
+    parsed.encoding = decoded.encoding;
     Ok(parsed)
 }
 
@@ -329,7 +350,6 @@ pub fn read_report_bytes(
 pub struct RowReader<'o> {
     mapping: ReportMapping,
     header: Vec<String>,
-    source: String,
     options: &'o ReportOptions,
     parsed: ParsedReport,
     seen: std::collections::HashMap<String, u64>,
@@ -357,7 +377,6 @@ impl<'o> RowReader<'o> {
         Ok(Self {
             mapping,
             header: header.to_vec(),
-            source: source.to_string(),
             options,
             parsed: ParsedReport {
                 header: header.to_vec(),
@@ -397,7 +416,9 @@ impl<'o> RowReader<'o> {
                 let column = self.mapping.column(field).and_then(|i| self.header.get(i));
                 self.parsed.rejects.push(ReportReject {
                     line,
-                    column: Some(column.map_or_else(|| field.label().to_string(), |h| display_name(h))),
+                    column: Some(
+                        column.map_or_else(|| field.label().to_string(), |h| display_name(h)),
+                    ),
                     value,
                     reason,
                     record,
@@ -418,19 +439,27 @@ impl<'o> RowReader<'o> {
         };
         let instant = |field: ReportField| match cell(field) {
             "" => Ok(None),
-            value => parse_instant(value)
-                .map(Some)
-                .ok_or_else(|| (field, value.to_string(), "data non riconosciuta".to_string())),
+            value => parse_instant(value).map(Some).ok_or_else(|| {
+                (
+                    field,
+                    value.to_string(),
+                    "data non riconosciuta".to_string(),
+                )
+            }),
         };
-        let address = match mailbox_address(cell(ReportField::Mailbox), self.options.domain.as_deref()) {
-            Some(address) => address,
-            None if cell(ReportField::Mailbox).is_empty() => {
-                return fail(ReportField::Mailbox, "casella mancante");
-            }
-            None => return fail(ReportField::Mailbox, "non è un indirizzo PEC"),
-        };
+        let address =
+            match mailbox_address(cell(ReportField::Mailbox), self.options.domain.as_deref()) {
+                Some(address) => address,
+                None if cell(ReportField::Mailbox).is_empty() => {
+                    return fail(ReportField::Mailbox, "casella mancante");
+                }
+                None => return fail(ReportField::Mailbox, "non è un indirizzo PEC"),
+            };
         let Some(migration) = migration_state(cell(ReportField::Migration)) else {
-            return fail(ReportField::Migration, "stato di migrazione non riconosciuto");
+            return fail(
+                ReportField::Migration,
+                "stato di migrazione non riconosciuto",
+            );
         };
         let password = match cell(ReportField::Password) {
             // The member sets the password when the migration succeeds
@@ -439,7 +468,12 @@ impl<'o> RowReader<'o> {
             "" => PasswordState::NotSet,
             value => match password_state(value) {
                 Some(state) => state,
-                None => return fail(ReportField::Password, "stato della password non riconosciuto"),
+                None => {
+                    return fail(
+                        ReportField::Password,
+                        "stato della password non riconosciuto",
+                    );
+                }
             },
         };
         let confirmed = match yes_no(cell(ReportField::Confirmed)) {
@@ -459,7 +493,12 @@ impl<'o> RowReader<'o> {
             value if value.contains('*') => Some(value.replace(' ', "")),
             value => match contact::normalize_mobile(value) {
                 Ok(mobile) => Some(contact::mask_mobile(&mobile)),
-                Err(_) => return fail(ReportField::RecoveryMobile, "numero di cellulare non valido"),
+                Err(_) => {
+                    return fail(
+                        ReportField::RecoveryMobile,
+                        "numero di cellulare non valido",
+                    );
+                }
             },
         };
         let updated_at = match instant(ReportField::ReportDate)? {
@@ -487,21 +526,28 @@ impl<'o> RowReader<'o> {
         })
     }
 
-    /// The report read, or why it cannot be used at all.
-    pub fn finish(mut self) -> Result<ParsedReport, ImportError> {
-        if self.parsed.states.is_empty() {
-            return Err(ImportError::NothingToImport {
-                file: self.source,
-                rejected: self.parsed.rejects.len(),
-            });
-        }
+    /// The report read, usable or not (see [`ParsedReport::ensure_usable`]).
+    pub fn finish(mut self) -> ParsedReport {
         let from_rows = self
             .mapping
             .column(ReportField::ReportDate)
             .and_then(|_| self.parsed.states.iter().map(|s| s.updated_at).max());
         self.parsed.as_of_from_file = from_rows.is_some();
         self.parsed.as_of = from_rows.or(self.options.as_of);
-        Ok(self.parsed)
+        self.parsed
+    }
+}
+
+impl ParsedReport {
+    /// A report without one valid row stores nothing.
+    pub fn ensure_usable(&self, file: &str) -> Result<(), ImportError> {
+        if self.states.is_empty() {
+            return Err(ImportError::NothingToImport {
+                file: file.to_string(),
+                rejected: self.rejects.len(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -523,26 +569,64 @@ fn migration_state(value: &str) -> Option<MigrationState> {
     let key = normalize(value);
     let is = |words: &[&str]| words.contains(&key.as_str());
     if is(&[
-        "migrata", "migrato", "completata", "completato", "completed", "migrated", "ok", "si",
-        "sì", "yes", "eseguita", "riuscita", "successo", "success", "done",
+        "migrata",
+        "migrato",
+        "completata",
+        "completato",
+        "completed",
+        "migrated",
+        "ok",
+        "si",
+        "sì",
+        "yes",
+        "eseguita",
+        "riuscita",
+        "successo",
+        "success",
+        "done",
     ]) {
         Some(MigrationState::Completed)
     } else if is(&[
-        "nonavviata", "nonavviato", "damigrare", "nonmigrata", "nonmigrato", "no", "inattesa",
-        "notstarted", "pending", "todo", "notmigrated",
+        "nonavviata",
+        "nonavviato",
+        "damigrare",
+        "nonmigrata",
+        "nonmigrato",
+        "no",
+        "inattesa",
+        "notstarted",
+        "pending",
+        "todo",
+        "notmigrated",
     ]) {
         Some(MigrationState::NotStarted)
     } else if is(&[
-        "credenzialinonvalide", "errorecredenziali", "credenzialierrate", "passworderrata",
-        "fallitacredenzialinonvalide", "wrongcredentials", "invalidcredentials",
-        "failedcredentials", "erroreautenticazione",
+        "credenzialinonvalide",
+        "errorecredenziali",
+        "credenzialierrate",
+        "passworderrata",
+        "fallitacredenzialinonvalide",
+        "wrongcredentials",
+        "invalidcredentials",
+        "failedcredentials",
+        "erroreautenticazione",
     ]) {
         Some(MigrationState::FailedCredentials)
     } else if is(&[
-        "verificainduepassaggiattiva", "verificainduepassaggi", "2fa", "2faattiva", "2faattivo",
-        "doppiofattore", "doppiofattoreattivo", "fallitadoppiofattoreattivo",
-        "autenticazioneaduefattori", "autenticazioneaduefattoriattiva", "twofactor",
-        "twofactorenabled", "failed2fa", "mfa",
+        "verificainduepassaggiattiva",
+        "verificainduepassaggi",
+        "2fa",
+        "2faattiva",
+        "2faattivo",
+        "doppiofattore",
+        "doppiofattoreattivo",
+        "fallitadoppiofattoreattivo",
+        "autenticazioneaduefattori",
+        "autenticazioneaduefattoriattiva",
+        "twofactor",
+        "twofactorenabled",
+        "failed2fa",
+        "mfa",
     ]) {
         Some(MigrationState::FailedTwoFactor)
     } else {
@@ -553,17 +637,43 @@ fn migration_state(value: &str) -> Option<MigrationState> {
 fn password_state(value: &str) -> Option<PasswordState> {
     let key = normalize(value);
     let is = |words: &[&str]| words.contains(&key.as_str());
-    if is(&["impostata", "impostato", "set", "ok", "si", "sì", "yes", "attiva"]) {
+    if is(&[
+        "impostata",
+        "impostato",
+        "set",
+        "ok",
+        "si",
+        "sì",
+        "yes",
+        "attiva",
+    ]) {
         Some(PasswordState::Set)
-    } else if is(&["nonimpostata", "nonimpostato", "daimpostare", "notset", "no", "none"]) {
+    } else if is(&[
+        "nonimpostata",
+        "nonimpostato",
+        "daimpostare",
+        "notset",
+        "no",
+        "none",
+    ]) {
         Some(PasswordState::NotSet)
     } else if is(&[
-        "linkdirecuperoinviato", "linkinviato", "recuperoincorso", "resetinviato",
-        "resetincorso", "resetpending", "linksent", "pending",
+        "linkdirecuperoinviato",
+        "linkinviato",
+        "recuperoincorso",
+        "resetinviato",
+        "resetincorso",
+        "resetpending",
+        "linksent",
+        "pending",
     ]) {
         Some(PasswordState::ResetPending)
     } else if is(&[
-        "linkdirecuperoscaduto", "linkscaduto", "scaduto", "expired", "linkexpired",
+        "linkdirecuperoscaduto",
+        "linkscaduto",
+        "scaduto",
+        "expired",
+        "linkexpired",
     ]) {
         Some(PasswordState::LinkExpired)
     } else {
@@ -596,7 +706,7 @@ fn excel_epoch() -> NaiveDateTime {
 
 /// A date or instant as reports write it: `dd/mm/yyyy [hh:mm[:ss]]`, ISO
 /// 8601 (with or without time and offset), or an Excel serial number. A
-/// time without an offset is Italian local time (the machine's zone).
+/// time without an offset is Italian civil time, wherever the server runs.
 pub fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
     let value = value.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
@@ -624,10 +734,18 @@ pub fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
         };
         date.and_time(time)
     };
-    Local
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|at| at.to_utc())
+    Some(from_italian_time(naive))
+}
+
+/// The instant of an Italian civil time (the inverse of
+/// [`crate::i18n::italian_time`]); in the hour repeated in October, the first.
+pub fn from_italian_time(naive: NaiveDateTime) -> DateTime<Utc> {
+    let summer = (naive - TimeDelta::hours(2)).and_utc();
+    if crate::i18n::italian_time(summer) == naive {
+        summer
+    } else {
+        (naive - TimeDelta::hours(1)).and_utc()
+    }
 }
 
 /// The rejects file: the rejected rows as they were, with the header and a
@@ -643,7 +761,13 @@ pub fn report_rejects_csv(parsed: &ParsedReport) -> Result<Vec<u8>, csv::Error> 
         .flexible(true)
         .from_writer(Vec::new());
     let width = parsed.header.len();
-    writer.write_record(parsed.header.iter().map(String::as_str).chain([REASON_COLUMN]))?;
+    writer.write_record(
+        parsed
+            .header
+            .iter()
+            .map(String::as_str)
+            .chain([REASON_COLUMN]),
+    )?;
     for reject in &parsed.rejects {
         let mut row: Vec<&str> = reject.record.iter().map(String::as_str).collect();
         row.resize(width.max(row.len()), "");
@@ -654,12 +778,24 @@ pub fn report_rejects_csv(parsed: &ParsedReport) -> Result<Vec<u8>, csv::Error> 
         let reason = crate::export::escape_formula(&reason).into_owned();
         writer.write_record(row.into_iter().chain([reason.as_str()]))?;
     }
-    writer.into_inner().map_err(|e| e.into_error().into())
+    let bytes = writer.into_inner().map_err(|e| e.into_error())?;
+    Ok(super::rejects::encode_like_source(parsed.encoding, bytes))
+}
+
+/// Writes the rejects file of a report and returns how many rows it holds.
+pub fn write_report_rejects(parsed: &ParsedReport, path: &Path) -> Result<usize, ImportError> {
+    let bytes = report_rejects_csv(parsed).map_err(|e| ImportError::Io {
+        file: path.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    super::rejects::write_private(path, &bytes)?;
+    Ok(parsed.rejects.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn synonyms_are_already_normalized() {
@@ -669,7 +805,13 @@ mod tests {
             }
         }
         let mapping = map_report_headers(
-            ["Nome casella", "ESITO_MIGRAZIONE", "Ultimo accesso", "E-mail di recupero"].into_iter(),
+            [
+                "Nome casella",
+                "ESITO_MIGRAZIONE",
+                "Ultimo accesso",
+                "E-mail di recupero",
+            ]
+            .into_iter(),
         );
         assert_eq!(mapping.column(ReportField::Mailbox), Some(0));
         assert_eq!(mapping.column(ReportField::Migration), Some(1));
@@ -679,22 +821,20 @@ mod tests {
 
     #[test]
     fn dates_in_every_form_reports_use() {
-        let local = |y, m, d, h, mi| {
-            Local
-                .from_local_datetime(
-                    &NaiveDate::from_ymd_opt(y, m, d)
-                        .unwrap()
-                        .and_hms_opt(h, mi, 0)
-                        .unwrap(),
-                )
-                .earliest()
-                .unwrap()
-                .to_utc()
+        // March 2026 is winter time in Italy: UTC+1.
+        let local = |y, m, d, h: u32, mi| {
+            Utc.with_ymd_and_hms(y, m, d, h, mi, 0).unwrap() - TimeDelta::hours(1)
         };
         assert_eq!(parse_instant("05/03/2026"), Some(local(2026, 3, 5, 0, 0)));
-        assert_eq!(parse_instant("05/03/2026 14:30"), Some(local(2026, 3, 5, 14, 30)));
+        assert_eq!(
+            parse_instant("05/03/2026 14:30"),
+            Some(local(2026, 3, 5, 14, 30))
+        );
         assert_eq!(parse_instant("2026-03-05"), Some(local(2026, 3, 5, 0, 0)));
-        assert_eq!(parse_instant("2026-03-05T14:30:00"), Some(local(2026, 3, 5, 14, 30)));
+        assert_eq!(
+            parse_instant("2026-03-05T14:30:00"),
+            Some(local(2026, 3, 5, 14, 30))
+        );
         assert_eq!(
             parse_instant("2026-03-05T14:30:00Z"),
             Some(Utc.with_ymd_and_hms(2026, 3, 5, 14, 30, 0).unwrap())
@@ -706,15 +846,29 @@ mod tests {
         assert_eq!(parse_instant("ieri"), None);
         assert_eq!(parse_instant("12"), None);
         assert_eq!(parse_instant("05/03/2026 25:00"), None);
+        // July: summer time, UTC+2.
+        assert_eq!(
+            parse_instant("15/07/2026 14:00"),
+            Some(Utc.with_ymd_and_hms(2026, 7, 15, 12, 0, 0).unwrap())
+        );
     }
 
     #[test]
     fn values_map_or_are_refused() {
         assert_eq!(migration_state("Migrata"), Some(MigrationState::Completed));
-        assert_eq!(migration_state(" COMPLETATA "), Some(MigrationState::Completed));
+        assert_eq!(
+            migration_state(" COMPLETATA "),
+            Some(MigrationState::Completed)
+        );
         assert_eq!(migration_state("Sì"), Some(MigrationState::Completed));
-        assert_eq!(migration_state("Da migrare"), Some(MigrationState::NotStarted));
-        assert_eq!(migration_state("Non avviata"), Some(MigrationState::NotStarted));
+        assert_eq!(
+            migration_state("Da migrare"),
+            Some(MigrationState::NotStarted)
+        );
+        assert_eq!(
+            migration_state("Non avviata"),
+            Some(MigrationState::NotStarted)
+        );
         assert_eq!(
             migration_state("Errore credenziali"),
             Some(MigrationState::FailedCredentials)
@@ -723,11 +877,20 @@ mod tests {
             migration_state("Verifica in due passaggi attiva"),
             Some(MigrationState::FailedTwoFactor)
         );
-        assert_eq!(migration_state("2FA"), Some(MigrationState::FailedTwoFactor));
-        assert_eq!(migration_state("Doppio fattore"), Some(MigrationState::FailedTwoFactor));
+        assert_eq!(
+            migration_state("2FA"),
+            Some(MigrationState::FailedTwoFactor)
+        );
+        assert_eq!(
+            migration_state("Doppio fattore"),
+            Some(MigrationState::FailedTwoFactor)
+        );
         assert_eq!(migration_state("forse"), None);
         assert_eq!(migration_state(""), None);
-        assert_eq!(password_state("Link scaduto"), Some(PasswordState::LinkExpired));
+        assert_eq!(
+            password_state("Link scaduto"),
+            Some(PasswordState::LinkExpired)
+        );
         assert_eq!(yes_no(""), Some(false));
         assert_eq!(yes_no("Sì"), Some(true));
         assert_eq!(yes_no("boh"), None);

@@ -26,7 +26,7 @@ use crate::store::{
 pub use columns::Field;
 pub use mailbox_report::{
     ParsedReport, ReportField, ReportOptions, ReportReject, RowReader, parse_instant,
-    read_report_bytes, read_report_path, report_rejects_csv,
+    read_report_bytes, read_report_path, report_rejects_csv, write_report_rejects,
 };
 pub use rejects::{rejects_csv, write_rejects};
 pub use roster_csv::{CsvStyle, ROSTER_HEADER, roster_csv};

@@ -37,7 +37,6 @@ pub struct BatchSource<'a> {
     pub dry_run: bool,
 }
 
-
 /// What one sync fetched, to store.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncBatch<'a> {
