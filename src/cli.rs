@@ -98,6 +98,9 @@ pub enum Command {
         /// With --report: write the rejected rows, with the reason, to FILE.
         #[arg(long, value_name = "OUT", requires = "report")]
         rejects: Option<PathBuf>,
+        /// With --report: the sheet of a workbook (default the first).
+        #[arg(long, value_name = "NAME", requires = "report")]
+        sheet: Option<String>,
     },
     /// Show the configuration.
     Config {
@@ -366,6 +369,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             as_of,
             dry_run,
             rejects,
+            sheet,
             ..
         }) => {
             let path = store_path(&cli, &config)?;
@@ -377,6 +381,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dry_run: *dry_run,
                 rejects: rejects.clone(),
                 domain: Some(config.pec_domain.clone()),
+                sheet: sheet.clone(),
             };
             crate::headless::sync_report(&path, &args, &config.operator).map(|_| ())
         }
@@ -606,6 +611,9 @@ pub struct ImportArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// The sheet to read from a workbook (.xlsx, .xls, .ods); default the first.
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
 }
 
 /// Rejects listed on the terminal; `--rejects` writes them all.
@@ -618,6 +626,7 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
         format: args.format,
         table: args.table.clone(),
         partial: args.partial,
+        sheet: args.sheet.clone(),
     };
     // Once the file is read: the rejects file, and the rejects on stderr
     // when nothing can be imported.

@@ -19,6 +19,7 @@ fn options(as_of: DateTime<Utc>) -> ReportOptions {
     ReportOptions {
         domain: Some(DOMAIN.to_string()),
         as_of: Some(as_of),
+        sheet: None,
     }
 }
 

@@ -23,6 +23,8 @@ pub struct ReportSyncArgs {
     pub rejects: Option<PathBuf>,
     /// The Ordine's PEC domain.
     pub domain: Option<String>,
+    /// The sheet of a workbook.
+    pub sheet: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,7 @@ pub fn sync_report(
     let options = ReportOptions {
         domain: args.domain.clone(),
         as_of,
+        sheet: args.sheet.clone(),
     };
     let parsed = import::read_report_path(&args.file, &options)?;
     let name = args.file.file_name().map_or_else(

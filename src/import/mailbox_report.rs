@@ -211,6 +211,8 @@ pub struct ReportOptions {
     /// The report's date when no column gives one (`--as-of`, or the file's
     /// modification time).
     pub as_of: Option<DateTime<Utc>>,
+    /// The sheet of a workbook; the first when None.
+    pub sheet: Option<String>,
 }
 
 /// A row that could not be mapped: where, which column, the value, and why.
@@ -288,7 +290,37 @@ pub fn read_report_path(path: &Path, options: &ReportOptions) -> Result<ParsedRe
             .map_err(io)?;
         options.as_of = Some(DateTime::<Utc>::from(modified));
     }
+    if super::workbook::is_workbook(path, &bytes) {
+        return read_report_workbook(path, &source, &options);
+    }
+    if options.sheet.is_some() {
+        return Err(ImportError::SheetOnNonWorkbook { file: source });
+    }
     read_report_bytes(&bytes, &source, &options)
+}
+
+/// Reads a report from a sheet of a workbook; rows are numbered as in Excel.
+fn read_report_workbook(
+    path: &Path,
+    file: &str,
+    options: &ReportOptions,
+) -> Result<ParsedReport, ImportError> {
+    let sheet = super::workbook::read_sheet(path, file, options.sheet.as_deref())?;
+    let mut rows = RowReader::new(&sheet.header, &sheet.source, options)?;
+    rows.letters = true;
+    for (number, row) in &sheet.rows {
+        match row {
+            Ok(cells) => rows.row(*number, cells.iter().map(String::as_str)),
+            Err(error) => rows.parsed.rejects.push(ReportReject {
+                line: *number,
+                column: Some(super::workbook::column_name(&sheet.header, error.column)),
+                value: error.value.clone(),
+                reason: "valore di errore".to_string(),
+                record: Vec::new(),
+            }),
+        }
+    }
+    Ok(rows.finish())
 }
 
 /// Reads a report held in memory.
@@ -353,6 +385,8 @@ pub struct RowReader<'o> {
     options: &'o ReportOptions,
     parsed: ParsedReport,
     seen: std::collections::HashMap<String, u64>,
+    /// Name columns by letter too (workbooks).
+    letters: bool,
 }
 
 impl<'o> RowReader<'o> {
@@ -384,6 +418,7 @@ impl<'o> RowReader<'o> {
                 ..ParsedReport::default()
             },
             seen: std::collections::HashMap::new(),
+            letters: false,
         })
     }
 
@@ -413,12 +448,14 @@ impl<'o> RowReader<'o> {
                 self.parsed.states.push(state);
             }
             Err((field, value, reason)) => {
-                let column = self.mapping.column(field).and_then(|i| self.header.get(i));
+                let column = match self.mapping.column(field) {
+                    Some(i) if self.letters => super::workbook::column_name(&self.header, i),
+                    Some(i) => display_name(&self.header[i]),
+                    None => field.label().to_string(),
+                };
                 self.parsed.rejects.push(ReportReject {
                     line,
-                    column: Some(
-                        column.map_or_else(|| field.label().to_string(), |h| display_name(h)),
-                    ),
+                    column: Some(column),
                     value,
                     reason,
                     record,

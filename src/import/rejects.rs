@@ -95,10 +95,8 @@ pub fn write_rejects(parsed: &ParsedRoster, path: &Path) -> Result<usize, Import
 pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
     let file = path.display().to_string();
     // Rejected rows are personal data too: owner-only, written atomically.
-    crate::export::write_atomically(path, |out| out.write_all(bytes)).map_err(|e| {
-        ImportError::Io {
-            file,
-            source: std::io::Error::other(e.to_string()),
-        }
+    crate::export::write_atomically(path, |out| out.write_all(bytes)).map_err(|e| ImportError::Io {
+        file,
+        source: std::io::Error::other(e.to_string()),
     })
 }
