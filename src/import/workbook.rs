@@ -179,16 +179,7 @@ pub fn read_roster(
 ) -> Result<ParsedRoster, ImportError> {
     let sheet_rows = read_sheet(path, file, sheet)?;
     let mapping = columns::map_headers(sheet_rows.header.iter().map(String::as_str));
-    if !mapping.missing.is_empty() {
-        return Err(ImportError::MissingColumns {
-            file: sheet_rows.source,
-            missing: mapping
-                .missing
-                .iter()
-                .map(|f| f.label().to_string())
-                .collect(),
-        });
-    }
+    mapping.require(&sheet_rows.source)?;
     let layout = SourceLayout {
         kind: SourceKind::Workbook {
             sheet: sheet_rows.sheet.clone(),
