@@ -297,7 +297,12 @@ mod sources {
         Ok(())
     }
 
-    fn report_run(dir: &Path, roster: &Path, report: &Path, run: usize) -> Result<Duration, Error> {
+    fn report_run(
+        dir: &Path,
+        roster: &Path,
+        report: &Path,
+        run: usize,
+    ) -> Result<(Duration, Duration), Error> {
         let store_path = dir.join(format!("report{run}.db"));
         // The albo is there first, as at an Ordine; not timed.
         import::import_path(
@@ -316,6 +321,7 @@ mod sources {
         };
         let start = Instant::now();
         let parsed = import::read_report_path(report, &options)?;
+        let read = start.elapsed();
         parsed.ensure_usable("report.csv")?;
         let mut store = Store::open(&store_path)?;
         let outcome = store_report(
@@ -332,7 +338,7 @@ mod sources {
         let time = start.elapsed();
         assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects.first());
         assert_eq!(outcome.new_mailboxes, parsed.states.len());
-        Ok(time)
+        Ok((read, time))
     }
 
     fn xlsx_run(dir: &Path, xlsx: &Path, rows: usize, run: usize) -> Result<Duration, Error> {
@@ -366,15 +372,20 @@ mod sources {
         let xlsx = dir.join("albo.xlsx");
         roster_xlsx(rows, &xlsx)?;
         let mut best_report = Duration::MAX;
+        let mut report_read = Duration::MAX;
         let mut best_xlsx = Duration::MAX;
         for run in 0..runs {
-            best_report = best_report.min(report_run(dir, roster, &report, run)?);
+            let (read, total) = report_run(dir, roster, &report, run)?;
+            if total < best_report {
+                (best_report, report_read) = (total, read);
+            }
             best_xlsx = best_xlsx.min(xlsx_run(dir, &xlsx, rows, run)?);
         }
         let report_ok = best_report <= roster_time;
         println!(
-            "report caselle {:>6.3} s per {rows} caselle (lettura, mappatura, sync completa con eventi): {}",
+            "report caselle {:>6.3} s per {rows} caselle (letto e mappato dopo {:.3} s, poi sync completa con eventi): {}",
             best_report.as_secs_f64(),
+            report_read.as_secs_f64(),
             if report_ok {
                 "non più lento dell'albo, OK"
             } else {

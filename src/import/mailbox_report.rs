@@ -387,6 +387,26 @@ pub struct RowReader<'o> {
     seen: std::collections::HashMap<String, u64>,
     /// Name columns by letter too (workbooks).
     letters: bool,
+    /// Mapped values: a report repeats a handful of words 100k times.
+    migrations: ValueCache<MigrationState>,
+    passwords: ValueCache<PasswordState>,
+    answers: ValueCache<bool>,
+}
+
+/// Values already mapped, by their text as written.
+type ValueCache<T> = std::cell::RefCell<std::collections::HashMap<String, Option<T>>>;
+
+/// `map(value)`, remembered for the first thousand distinct values.
+fn cached<T: Copy>(cache: &ValueCache<T>, value: &str, map: fn(&str) -> Option<T>) -> Option<T> {
+    if let Some(known) = cache.borrow().get(value) {
+        return *known;
+    }
+    let mapped = map(value);
+    let mut cache = cache.borrow_mut();
+    if cache.len() < 1000 {
+        cache.insert(value.to_string(), mapped);
+    }
+    mapped
 }
 
 impl<'o> RowReader<'o> {
@@ -419,6 +439,9 @@ impl<'o> RowReader<'o> {
             },
             seen: std::collections::HashMap::new(),
             letters: false,
+            migrations: ValueCache::default(),
+            passwords: ValueCache::default(),
+            answers: ValueCache::default(),
         })
     }
 
@@ -434,13 +457,15 @@ impl<'o> RowReader<'o> {
 
     /// Reads one non-blank row found at `line`.
     pub fn row<'c>(&mut self, line: u64, cells: impl Iterator<Item = &'c str>) {
-        let record: Vec<String> = cells.map(str::to_string).collect();
+        // Cells are copied only for a rejected row (the rejects file).
+        let record: Vec<&str> = cells.collect();
+        let owned = |record: &[&str]| record.iter().map(|c| c.to_string()).collect();
         match self.state(&record) {
             Ok(state) => {
                 if let Some(first) = self.seen.insert(state.address.clone(), line) {
                     self.reject_row(
                         line,
-                        record,
+                        owned(&record),
                         format!("casella {} già presente alla riga {first}", state.address),
                     );
                     return;
@@ -458,13 +483,13 @@ impl<'o> RowReader<'o> {
                     column: Some(column),
                     value,
                     reason,
-                    record,
+                    record: owned(&record),
                 });
             }
         }
     }
 
-    fn state(&self, record: &[String]) -> Result<MailboxState, (ReportField, String, String)> {
+    fn state(&self, record: &[&str]) -> Result<MailboxState, (ReportField, String, String)> {
         let cell = |field: ReportField| -> &str {
             self.mapping
                 .column(field)
@@ -492,7 +517,11 @@ impl<'o> RowReader<'o> {
                 }
                 None => return fail(ReportField::Mailbox, "non è un indirizzo PEC"),
             };
-        let Some(migration) = migration_state(cell(ReportField::Migration)) else {
+        let Some(migration) = cached(
+            &self.migrations,
+            cell(ReportField::Migration),
+            migration_state,
+        ) else {
             return fail(
                 ReportField::Migration,
                 "stato di migrazione non riconosciuto",
@@ -503,7 +532,7 @@ impl<'o> RowReader<'o> {
             // (migrazione-e-password.txt): an empty cell says no more.
             "" if migration == MigrationState::Completed => PasswordState::Set,
             "" => PasswordState::NotSet,
-            value => match password_state(value) {
+            value => match cached(&self.passwords, value, password_state) {
                 Some(state) => state,
                 None => {
                     return fail(
@@ -513,7 +542,7 @@ impl<'o> RowReader<'o> {
                 }
             },
         };
-        let confirmed = match yes_no(cell(ReportField::Confirmed)) {
+        let confirmed = match cached(&self.answers, cell(ReportField::Confirmed), yes_no) {
             Some(confirmed) => confirmed,
             None => return fail(ReportField::Confirmed, "né sì né no"),
         };

@@ -262,11 +262,18 @@ impl Store {
             .into_iter()
             .map(|m| (m.address.clone(), m))
             .collect();
-        let member_ids: HashMap<String, i64> = self
-            .all_members()?
-            .into_iter()
-            .map(|(id, m, _)| (m.pec, id))
-            .collect();
+        // Only the PEC and id of each member: at 100k members, reading whole
+        // members here cost more than storing the states.
+        let member_ids: HashMap<String, i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT pec, id FROM members")
+                .map_err(self.err())?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(self.err())?;
+            rows.collect::<rusqlite::Result<_>>().map_err(self.err())?
+        };
         let to_err = super::sql_error(&self.path);
         let tx = self
             .conn
