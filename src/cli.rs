@@ -169,6 +169,18 @@ pub enum Command {
     },
     /// Serve the provider simulator on 127.0.0.1.
     Sim(SimArgs),
+    /// Who is calling: the members matching anything the caller says (name,
+    /// mobile in any spelling, e-mail, codice fiscale or part of it, numero
+    /// iscrizione, PEC), at most five, with their states and what to do.
+    /// Exit code 0 with matches, 1 with none.
+    Who {
+        /// What the caller said; several words are all matched.
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -392,6 +404,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "nessun gestore configurato: indicare --provider URL o PECDESK_PROVIDER_URL",
             )?;
             Store::open(&path)?;
+            // Two syncs of one store never overlap (cron and a person, or two cron lines).
+            let _lock = crate::lock::lock(&path, "sync")?;
             let mode = if *full {
                 crate::sync::SyncMode::Full
             } else {
@@ -411,6 +425,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Sim(args)) => sim_command(&cli, &config, args).await,
+        Some(Command::Who { query, json }) => who_command(&cli, &config, &query.join(" "), *json),
         Some(Command::Export {
             out,
             states,
@@ -653,6 +668,8 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
         };
         import::dry_run(&existing, parsed, &options)?
     } else {
+        // Two imports of one store never overlap; a dry run writes nothing.
+        let _lock = crate::lock::lock(store_path, "import")?;
         // Rows are stored while the file is still being read.
         let (file, at) = (&args.file, Utc::now());
         import::import_path(store_path, file, &options, operator, at, |_| {}, after_read)?
@@ -756,6 +773,26 @@ fn report_command(cli: &Cli, config: &Config, json: bool) -> anyhow::Result<()> 
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text(config.lang));
+    }
+    Ok(())
+}
+
+/// `pecdesk who`.
+fn who_command(cli: &Cli, config: &Config, query: &str, json: bool) -> anyhow::Result<()> {
+    let store = existing_store(cli, config)?;
+    let options = crate::who::WhoOptions {
+        pec_domain: config.pec_domain.clone(),
+        cutover: config.cutover,
+        lang: config.lang,
+        now: Utc::now(),
+    };
+    let report = crate::who::who_in_store(&store, query, &options)?;
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        let keymap = Keymap::with_overrides(&config.keys)?;
+        let key_of = |action| keymap.key_for(crate::tui::phone::command_of(action));
+        print!("{}", report.to_text(config.lang, &key_of));
     }
     Ok(())
 }

@@ -26,3 +26,4 @@ pub mod services;
 pub mod store;
 pub mod sync;
 pub mod tui;
+pub mod who;

@@ -168,10 +168,19 @@ impl Services {
                 });
             }
             Effect::RunImport { path, partial } => {
+                // One import at a time per store, as `pecdesk import` does.
+                let lock = match crate::lock::try_lock(&self.store_path, "import") {
+                    Ok(lock) => lock,
+                    Err(e) => {
+                        let _ = tx.send(Action::ImportDone(Err(e.to_string())));
+                        return;
+                    }
+                };
                 let operator = self.operator.clone();
                 self.blocking(
                     tx,
                     move |store| {
+                        let _lock = lock;
                         let options = crate::import::ImportOptions {
                             partial,
                             ..Default::default()
@@ -212,9 +221,24 @@ impl Services {
                 let Some(client) = self.client.clone() else {
                     return;
                 };
+                // A headless `pecdesk sync` (cron) holds the job's lock: this
+                // round is skipped, and the status line says why.
+                let lock = match crate::lock::try_lock(&self.store_path, "sync") {
+                    Ok(lock) => Some(lock),
+                    Err(crate::lock::LockError::Busy(busy)) => {
+                        tracing::info!("sincronizzazione della console saltata: {busy}");
+                        let _ = tx.send(Action::SyncSkipped(busy.to_string()));
+                        return;
+                    }
+                    Err(crate::lock::LockError::Io(e)) => {
+                        tracing::warn!("sync lock unavailable, syncing without it: {e}");
+                        None
+                    }
+                };
                 let (tx, path, operator) =
                     (tx.clone(), self.store_path.clone(), self.operator.clone());
                 tokio::spawn(async move {
+                    let _lock = lock;
                     let progress_tx = tx.clone();
                     let result =
                         crate::sync::run_with_progress(&path, &client, &operator, move |p| {
@@ -489,6 +513,90 @@ fn load_snapshot(store: &Store) -> crate::store::Result<Snapshot> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::app::{Command, Level, Settings, State, update};
+    use crate::provider::ClientConfig;
+
+    /// The console's import waits for no one: while `pecdesk import` holds
+    /// the lock it is refused with the lock's message, and nothing is read.
+    #[tokio::test]
+    async fn the_console_import_is_refused_while_a_headless_one_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("c.db");
+        Store::open(&store).unwrap();
+        let services = Services::new(store.clone(), None, "op".into());
+        let _headless = crate::lock::lock(&store, "import").unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        services.perform(
+            Effect::RunImport {
+                path: dir.path().join("albo.csv"),
+                partial: false,
+            },
+            &tx,
+        );
+        match rx.recv().await.unwrap() {
+            Action::ImportDone(Err(why)) => assert!(why.contains("\"import\""), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// While a headless `pecdesk sync` holds the lock, the console's round is
+    /// skipped (no request, no second writer) and the status line says so.
+    #[tokio::test]
+    async fn the_background_sync_skips_its_round_while_a_headless_one_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("c.db");
+        Store::open(&store).unwrap();
+        // Nothing listens there: a request would fail, not skip.
+        let mut config = ClientConfig::new("http://127.0.0.1:9", "t");
+        config.max_attempts = 1;
+        let client = ProviderClient::new(config).unwrap();
+        let services = Services::new(store.clone(), Some(client), "op".into());
+        let headless = crate::lock::lock(&store, "sync").unwrap();
+        let mut state = State::new(
+            Settings {
+                lang: crate::i18n::Lang::It,
+                pec_domain: "pec.fofi.it".into(),
+                ordine: "Ordine".into(),
+                cutover: None,
+            },
+            chrono::Utc::now(),
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for effect in update(&mut state, Action::Command(Command::Sync)) {
+            services.perform(effect, &tx);
+        }
+        assert!(state.sync_running);
+        let action = rx.recv().await.unwrap();
+        assert!(
+            matches!(&action, Action::SyncSkipped(why) if why.contains("\"sync\"")),
+            "{action:?}"
+        );
+        update(&mut state, action);
+        assert!(!state.sync_running);
+        match &state.status {
+            Some((Level::Info, text)) => {
+                assert!(text.starts_with("sincronizzazione saltata"), "{text}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Once the headless sync is over, the round runs (and here fails to connect).
+        drop(headless);
+        for effect in update(&mut state, Action::Command(Command::Sync)) {
+            services.perform(effect, &tx);
+        }
+        loop {
+            match rx.recv().await.unwrap() {
+                Action::SyncFinished(result) => {
+                    assert!(result.is_err());
+                    break;
+                }
+                Action::SyncProgress { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn base64_matches_the_standard() {
         assert_eq!(super::base64_encode(b""), "");

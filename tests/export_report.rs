@@ -73,6 +73,7 @@ fn mailbox(address: &str, migration: MigrationState) -> MailboxState {
         link_expires_at: None,
         recovery: RecoveryContacts::default(),
         last_login_at: None,
+        must_change_password: false,
         updated_at: now() - hours(48),
     }
 }

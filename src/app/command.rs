@@ -51,6 +51,8 @@ pub enum Command {
     Import,
     /// Open the member table filtered on one "to chase" list.
     Chase(Category),
+    /// The selected member's call script (what to read aloud).
+    CallScript,
 }
 
 impl Command {
@@ -85,6 +87,7 @@ impl Command {
             Command::Jobs,
             Command::Audit,
             Command::Import,
+            Command::CallScript,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
         all
@@ -121,6 +124,7 @@ impl Command {
             Command::Jobs => "jobs",
             Command::Audit => "audit",
             Command::Import => "import",
+            Command::CallScript => "call_script",
             Command::Chase(category) => return format!("chase_{}", category.code()),
         };
         fixed.to_string()

@@ -63,6 +63,7 @@ pub fn state(lang: Lang) -> State {
                         confirmed: completed && i % 2 == 0,
                     },
                     last_login_at: completed.then(|| now - TimeDelta::hours(i as i64)),
+                    must_change_password: false,
                     updated_at: now - TimeDelta::hours(1),
                 }
             });
@@ -87,6 +88,7 @@ pub fn state(lang: Lang) -> State {
             link_expires_at: None,
             recovery: RecoveryContacts::default(),
             last_login_at: None,
+            must_change_password: false,
             updated_at: now,
         }),
     });

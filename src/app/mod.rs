@@ -9,6 +9,7 @@ pub(crate) mod fixtures;
 pub mod import_flow;
 mod index;
 mod palette;
+mod phone;
 pub mod search;
 mod summary;
 mod table;
@@ -98,6 +99,11 @@ pub enum Modal {
     PasswordShown {
         address: String,
         password: Secret,
+    },
+    /// The call script of an entry, scrolled by `scroll` lines.
+    CallScript {
+        entry: usize,
+        scroll: u16,
     },
 }
 
@@ -248,6 +254,11 @@ pub enum Action {
         fetched: usize,
         total: Option<u64>,
     },
+    /// `:who QUERY`: search, and open the detail when one entry matches.
+    Who(String),
+    /// The background sync skipped its round: another process (a headless
+    /// `pecdesk sync`) holds the sync lock; the lock's message.
+    SyncSkipped(String),
 }
 
 impl From<Command> for Action {
@@ -808,6 +819,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::Who(query) => phone::who(state, &query),
+        Action::SyncSkipped(_) => {
+            state.sync_running = false;
+            state.sync_progress = None;
+            state.status(Level::Info, state.t(T::SyncSkipped));
+            vec![]
+        }
         Action::FormEdit(_)
         | Action::FormNextField
         | Action::FormGenerate
@@ -828,6 +846,9 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         return Some(effects);
     }
     if let Some(effects) = import_flow::update_modal(state, action) {
+        return Some(effects);
+    }
+    if let Some(effects) = phone::update_modal(state, action) {
         return Some(effects);
     }
     let modal = state.modal.as_mut()?;
@@ -1034,6 +1055,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
             })
         }
         Command::ClearFilter => state.set_filter(BTreeSet::new()),
+        Command::CallScript => return phone::open_call_script(state),
         Command::Chase(category) => {
             state.search.reset();
             state.searching = false;
@@ -1080,7 +1102,8 @@ fn is_result(action: &Action) -> bool {
         | Action::Exported(_)
         | Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
-        | Action::ImportDone(_) => true,
+        | Action::ImportDone(_)
+        | Action::SyncSkipped(_) => true,
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
@@ -1103,7 +1126,8 @@ fn is_result(action: &Action) -> bool {
         | Action::JobRetry
         | Action::Copy
         | Action::Confirm
-        | Action::Cancel => false,
+        | Action::Cancel
+        | Action::Who(_) => false,
     }
 }
 

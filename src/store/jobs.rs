@@ -152,7 +152,7 @@ pub(crate) fn write_action(
                 vec![email_masked.clone().into(), mobile_masked.clone().into()],
             ),
             MailboxChange::PasswordReset { .. } => (
-                "password_state = ?3, link_sent_at = NULL, link_expires_at = NULL",
+                "password_state = ?3, must_change_password = 1, link_sent_at = NULL, link_expires_at = NULL",
                 vec![PasswordState::Set.code().to_string().into()],
             ),
         };

@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, Paragraph, Wrap};
 
+use super::keymap::Keymap;
 use super::labels;
 use super::theme::Theme;
 use crate::app::State;
@@ -18,12 +19,27 @@ fn field<'a>(theme: &Theme, label: &'a str, value: String) -> Line<'a> {
     ])
 }
 
-pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &Keymap) {
     let Some((index, entry)) = state.selected_entry() else {
         return;
     };
-    let [info, timeline_area] =
-        Layout::vertical([Constraint::Length(10), Constraint::Fill(1)]).areas(area);
+    // "Cosa fare" above the timeline: as tall as its text wrapped needs, but
+    // the timeline keeps at least four rows.
+    let what_to_do = super::phone::what_to_do_lines(state, index, theme, keymap);
+    let wrapped = super::phone::wrapped_height(&what_to_do, area.width.saturating_sub(2));
+    let room = area.height.saturating_sub(10 + 4);
+    let [info, what_area, timeline_area] = Layout::vertical([
+        Constraint::Length(10),
+        Constraint::Length((wrapped + 2).min(room)),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    frame.render_widget(
+        Paragraph::new(what_to_do)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(state.t(T::DxWhatToDo))),
+        what_area,
+    );
     let [member_area, mailbox_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(info);
     let dash = || "—".to_string();
@@ -70,15 +86,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             if let Some(at) = b.migration_at {
                 migration.push_str(&format!(" ({})", format_datetime(at)));
             }
-            let password = b.password_at(state.now);
+            let mut password = state
+                .t(labels::password(b.password_at(state.now)))
+                .to_string();
+            if b.must_change_password {
+                password.push_str(&format!(" · {}", state.t(T::DxMustChange)));
+            }
             let mut lines = vec![
                 Line::from(Span::styled(b.address.clone(), theme.title())),
                 field(theme, state.t(T::Migration), migration),
-                field(
-                    theme,
-                    state.t(T::Password),
-                    state.t(labels::password(password)).to_string(),
-                ),
+                field(theme, state.t(T::Password), password),
             ];
             if let Some(expiry) = b.link_expires_at {
                 lines.push(field(

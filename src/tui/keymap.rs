@@ -148,7 +148,8 @@ fn scope_of(command: Command) -> Scope {
         | Command::Mark
         | Command::MarkAll
         | Command::SetRecovery
-        | Command::ResetPassword => Scope::Member,
+        | Command::ResetPassword
+        | Command::CallScript => Scope::Member,
         _ => Scope::Global,
     }
 }
@@ -190,6 +191,7 @@ const DEFAULTS: &[(&str, Command)] = &[
     ("J", Command::Jobs),
     ("A", Command::Audit),
     ("I", Command::Import),
+    ("d", Command::CallScript),
 ];
 
 impl Default for Keymap {
@@ -249,6 +251,14 @@ impl Keymap {
             .filter(|b| b.key == pressed && b.scope.covers(screen))
             .min_by_key(|b| b.scope == Scope::Global)
             .map(|b| b.command)
+    }
+
+    /// The first key bound to `command`, as the help shows it.
+    pub fn key_for(&self, command: Command) -> Option<String> {
+        self.bindings
+            .iter()
+            .find(|b| b.command == command)
+            .map(|b| b.key.label())
     }
 
     /// The commands usable on `screen` with their keys, in help order.
@@ -348,6 +358,17 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
                     tui_input::backend::crossterm::to_input_request(event).map(Action::FormEdit)
                 }
                 (ImportStep::Preview { .. }, KeyCode::Char('p')) => Some(Action::ModalToggle),
+                _ => None,
+            };
+        }
+        Some(Modal::CallScript { .. }) => {
+            return match key.code {
+                KeyCode::Char('y' | 'c') => Some(Action::Copy),
+                KeyCode::Up | KeyCode::Char('k') => Some(Action::ModalMove(-1)),
+                KeyCode::Down | KeyCode::Char('j') => Some(Action::ModalMove(1)),
+                KeyCode::PageUp => Some(Action::ModalMove(-10)),
+                KeyCode::PageDown => Some(Action::ModalMove(10)),
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | 'd') => Some(Action::Cancel),
                 _ => None,
             };
         }

@@ -79,5 +79,6 @@ pub fn command(command: Command) -> T {
         Command::Audit => T::KeyAudit,
         Command::Import => T::KeyImport,
         Command::Chase(c) => category(c),
+        Command::CallScript => T::DxKeyCallScript,
     }
 }
