@@ -395,6 +395,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 domain: Some(config.pec_domain.clone()),
                 sheet: sheet.clone(),
             };
+            // A report is a sync: never at the same time as another one.
+            let _lock = crate::lock::lock(&path, "sync")?;
             crate::headless::sync_report(&path, &args, &config.operator).map(|_| ())
         }
         Some(Command::Sync { provider, full, .. }) => {

@@ -588,6 +588,8 @@ impl<'o> RowReader<'o> {
                 confirmed,
             },
             last_login_at: instant(ReportField::LastLogin)?,
+            // Reports carry no such column: only the API knows it.
+            must_change_password: false,
             updated_at,
         })
     }
