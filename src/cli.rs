@@ -85,8 +85,28 @@ pub enum Command {
         full: bool,
         /// Sync the old provider's side instead: every mailbox of the domain at
         /// Aruba, its status and its owner's contacts ([aruba] in the config).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["report", "provider", "full"])]
         aruba: bool,
+        /// Read the states from a provider's report file (CSV, or a
+        /// workbook) instead of calling the provider.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["provider", "full"])]
+        report: Option<PathBuf>,
+        /// With --report: only update the mailboxes it lists.
+        #[arg(long, requires = "report")]
+        partial: bool,
+        /// With --report: the date of its states when no column gives it
+        /// (default: the file's modification time).
+        #[arg(long, value_name = "DATE", requires = "report")]
+        as_of: Option<String>,
+        /// With --report: show what would change, store nothing.
+        #[arg(long, requires = "report")]
+        dry_run: bool,
+        /// With --report: write the rejected rows, with the reason, to FILE.
+        #[arg(long, value_name = "OUT", requires = "report")]
+        rejects: Option<PathBuf>,
+        /// With --report: the sheet of a workbook (default the first).
+        #[arg(long, value_name = "NAME", requires = "report")]
+        sheet: Option<String>,
     },
     /// Show the configuration.
     Config {
@@ -502,6 +522,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::headless::aruba_fix_contacts(&path, client.as_ref(), &config.operator, &options)
                 .await
         }
+        Some(Command::Sync {
+            report: Some(file),
+            partial,
+            as_of,
+            dry_run,
+            rejects,
+            sheet,
+            ..
+        }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let args = crate::headless::ReportSyncArgs {
+                file: file.clone(),
+                partial: *partial,
+                as_of: as_of.clone(),
+                dry_run: *dry_run,
+                rejects: rejects.clone(),
+                domain: Some(config.pec_domain.clone()),
+                sheet: sheet.clone(),
+            };
+            // A report is a sync: never at the same time as another one.
+            let _lock = crate::lock::lock(&path, "sync")?;
+            crate::headless::sync_report(&path, &args, &config.operator).map(|_| ())
+        }
         Some(Command::Sync { provider, full, .. }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
@@ -770,6 +814,9 @@ pub struct ImportArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// The sheet to read from a workbook (.xlsx, .xls, .ods); default the first.
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
 }
 
 /// Rejects listed on the terminal; `--rejects` writes them all.
@@ -782,6 +829,7 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
         format: args.format,
         table: args.table.clone(),
         partial: args.partial,
+        sheet: args.sheet.clone(),
     };
     // Once the file is read: the rejects file, and the rejects on stderr
     // when nothing can be imported.

@@ -17,6 +17,9 @@ use crate::provider::{ProviderClient, ProviderError};
 use crate::queue::{self, Control};
 use crate::store::{Event, JobCounts, JobKind, NewJobItem, RosterEntry, Store};
 
+mod report_sync;
+pub use report_sync::{ReportSyncArgs, sync_report};
+
 /// A run that finished but with items that failed: exit code 1.
 #[derive(Debug, thiserror::Error)]
 #[error("{failed} voci non riuscite su {total}")]

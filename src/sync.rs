@@ -169,6 +169,44 @@ pub async fn run_with(
     stored
 }
 
+/// What a report file holds and whether it is complete.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportSync<'a> {
+    pub report: &'a crate::import::ParsedReport,
+    /// The report's file name, named in each change event.
+    pub file: &'a str,
+    /// Only update what it lists: absent mailboxes stay.
+    pub partial: bool,
+    /// The Ordine's PEC domain: only its mailboxes can be gone from a
+    /// complete report.
+    pub domain: Option<&'a str>,
+    pub dry_run: bool,
+}
+
+/// Stores the states read from a report exactly as a sync stores the API's
+/// (one transaction; an older state never replaces a newer one). A report
+/// sets no watermark: the API's incremental sync is not moved by it.
+pub fn store_report(
+    store: &mut Store,
+    report: ReportSync<'_>,
+    operator: &str,
+) -> Result<SyncOutcome, SyncError> {
+    let started_at = Utc::now();
+    let batch = SyncBatch {
+        states: &report.report.states,
+        complete: !report.partial,
+        watermark: None,
+    };
+    let source = crate::store::BatchSource {
+        file: report.file,
+        domain: report.domain,
+        dry_run: report.dry_run,
+    };
+    let outcome = store.apply_report_batch(batch, source, operator, started_at, Utc::now())?;
+    tracing::info!(?outcome, dry_run = report.dry_run, "report stored");
+    Ok(outcome)
+}
+
 /// Runs store work on a blocking thread.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, SyncError> + Send + 'static,

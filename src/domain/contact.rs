@@ -62,6 +62,10 @@ pub fn normalize_mobile(input: &str) -> Result<String, ContactError> {
         } else {
             Err(bad())
         };
+    } else if compact.len() >= 11 && compact.starts_with("393") {
+        // +39 written without the plus, as a number cell holds it
+        // (393471234567): no national mobile has 11 or 12 digits.
+        (&compact[2..], 2)
     } else {
         (compact.as_str(), 0)
     };
@@ -141,6 +145,8 @@ mod tests {
             normalize_mobile("0039.347.123.4567").unwrap(),
             "+393471234567"
         );
+        // +39 without the plus, as a number cell in a workbook holds it.
+        assert_eq!(normalize_mobile("393471234567").unwrap(), "+393471234567");
         assert_eq!(
             normalize_mobile("+41 79 123 45 67").unwrap(),
             "+41791234567"

@@ -236,6 +236,17 @@ impl HeaderMapping {
         }
     }
 
+    /// Refuses a source without the required columns.
+    pub fn require(&self, file: &str) -> Result<(), super::ImportError> {
+        if self.missing.is_empty() {
+            return Ok(());
+        }
+        Err(super::ImportError::MissingColumns {
+            file: file.to_string(),
+            missing: self.missing.iter().map(|f| f.label().to_string()).collect(),
+        })
+    }
+
     /// What the file calls `field`, or the field's own label.
     pub fn name_of(&self, field: Field) -> String {
         self.column(field)

@@ -4,12 +4,14 @@
 //! it that writes nothing.
 
 mod columns;
+mod mailbox_report;
 mod rejects;
 mod report;
 mod roster_csv;
 mod sqlite;
 mod text;
 mod validate;
+mod workbook;
 
 use std::io::Read;
 use std::path::Path;
@@ -23,9 +25,14 @@ use crate::store::{
     preview_roster,
 };
 pub use columns::Field;
+pub use mailbox_report::{
+    ParsedReport, ReportField, ReportOptions, ReportReject, RowReader, parse_instant,
+    read_report_bytes, read_report_path, report_rejects_csv, write_report_rejects,
+};
 pub use rejects::{rejects_csv, write_rejects};
 pub use roster_csv::{CsvStyle, ROSTER_HEADER, roster_csv};
 pub use validate::{MAX_FIELD_CHARS, has_left_albo, parse_date};
+pub use workbook::{column_letter, is_workbook};
 
 /// The last column of a rejects file: why the row was rejected.
 pub const REASON_COLUMN: &str = "Motivo dello scarto";
@@ -81,6 +88,16 @@ pub enum ImportError {
     TableOnTextFile { file: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{file}: cartella di lavoro non leggibile: {message}")]
+    Workbook { file: String, message: String },
+    #[error("{file}: nessun foglio \"{sheet}\"; fogli presenti: {}", list(sheets))]
+    NoSuchSheet {
+        file: String,
+        sheet: String,
+        sheets: Vec<String>,
+    },
+    #[error("{file}: --sheet vale solo per le cartelle di lavoro (.xlsx, .xls, .ods)")]
+    SheetOnNonWorkbook { file: String },
 }
 
 fn list(names: &[String]) -> String {
@@ -154,6 +171,8 @@ pub struct ImportOptions {
     /// Only add and update: members absent from the file stay as they are.
     /// Otherwise the file is the whole albo and absent members are marked removed.
     pub partial: bool,
+    /// The sheet of a workbook; the first one when None.
+    pub sheet: Option<String>,
 }
 
 /// What kind of source a roster came from.
@@ -164,6 +183,10 @@ pub enum SourceKind {
     IniPec,
     Sqlite {
         table: String,
+    },
+    /// A sheet of an `.xlsx`, `.xls` or `.ods` workbook.
+    Workbook {
+        sheet: String,
     },
 }
 
@@ -206,6 +229,7 @@ impl std::fmt::Display for SourceLayout {
             SourceKind::Csv => write!(f, "CSV, separatore {delimiter}, {}", self.encoding.name()),
             SourceKind::IniPec => write!(f, "tracciato INI-PEC, {}", self.encoding.name()),
             SourceKind::Sqlite { table } => write!(f, "database SQLite, tabella {table}"),
+            SourceKind::Workbook { sheet } => write!(f, "cartella di lavoro, foglio {sheet}"),
         }
     }
 }
@@ -353,6 +377,14 @@ fn read_source(
     }
     if options.table.is_some() {
         return Err(ImportError::TableOnTextFile { file: source });
+    }
+    if workbook::is_workbook(path, &bytes) {
+        drop(file);
+        let sheet = options.sheet.as_deref();
+        return workbook::read_roster(path, &source, sheet, progress, sink);
+    }
+    if options.sheet.is_some() {
+        return Err(ImportError::SheetOnNonWorkbook { file: source });
     }
     file.read_to_end(&mut bytes).map_err(io_err)?;
     let decoded = text::decode(&bytes, &source)?;

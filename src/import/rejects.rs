@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use encoding_rs::WINDOWS_1252;
+use encoding_rs::{Encoding, WINDOWS_1252};
 
 use super::columns::INIPEC_COLUMNS;
 use super::{ImportError, ParsedRoster, REASON_COLUMN, Reject, SourceKind};
@@ -64,15 +64,15 @@ pub fn rejects_csv(parsed: &ParsedRoster) -> Result<Vec<u8>, csv::Error> {
         writer.write_record(&row)?;
     }
     let bytes = writer.into_inner().map_err(|e| e.into_error())?;
-    Ok(encode_like_source(parsed, bytes))
+    Ok(encode_like_source(parsed.layout.encoding, bytes))
 }
 
 /// Windows-1252 sources get a Windows-1252 file back (Excel opens it as it
 /// opened the original); everything else UTF-8 with a BOM, which Excel needs
 /// to recognise UTF-8.
-fn encode_like_source(parsed: &ParsedRoster, utf8: Vec<u8>) -> Vec<u8> {
+pub(super) fn encode_like_source(encoding: &'static Encoding, utf8: Vec<u8>) -> Vec<u8> {
     let text = String::from_utf8(utf8).expect("the csv writer was given only str");
-    if parsed.layout.encoding == WINDOWS_1252 {
+    if encoding == WINDOWS_1252 {
         return WINDOWS_1252.encode(&text).0.into_owned();
     }
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
@@ -87,12 +87,16 @@ pub fn write_rejects(parsed: &ParsedRoster, path: &Path) -> Result<usize, Import
         file: file.clone(),
         source: std::io::Error::other(e),
     })?;
-    // Rejected rows are personal data too: owner-only, written atomically.
-    crate::export::write_atomically(path, |out| out.write_all(&bytes)).map_err(|e| {
-        ImportError::Io {
-            file,
-            source: std::io::Error::other(e.to_string()),
-        }
-    })?;
+    write_private(path, &bytes)?;
     Ok(parsed.rejects.len())
+}
+
+/// Writes a rejects file's bytes.
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    let file = path.display().to_string();
+    // Rejected rows are personal data too: owner-only, written atomically.
+    crate::export::write_atomically(path, |out| out.write_all(bytes)).map_err(|e| ImportError::Io {
+        file,
+        source: std::io::Error::other(e.to_string()),
+    })
 }

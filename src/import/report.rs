@@ -14,6 +14,7 @@ impl ImportSummary {
             SourceKind::Csv => "csv",
             SourceKind::IniPec => "inipec",
             SourceKind::Sqlite { .. } => "sqlite",
+            SourceKind::Workbook { .. } => "workbook",
         };
         // A database has a table, a text file a delimiter.
         let (table, delimiter) = match &self.layout.kind {

@@ -57,16 +57,7 @@ pub fn read_sqlite(
         .map_err(sql_err)?;
     let header: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     let mapping = columns::map_headers(header.iter().map(String::as_str));
-    if !mapping.missing.is_empty() {
-        return Err(ImportError::MissingColumns {
-            file: format!("{source}, tabella {table}"),
-            missing: mapping
-                .missing
-                .iter()
-                .map(|f| f.label().to_string())
-                .collect(),
-        });
-    }
+    mapping.require(&format!("{source}, tabella {table}"))?;
     let layout = SourceLayout {
         kind: SourceKind::Sqlite {
             table: table.clone(),
@@ -134,9 +125,5 @@ fn table_names(conn: &Connection) -> rusqlite::Result<(Vec<String>, Vec<String>)
 
 /// A number stored as REAL, as a person would type it: 1234.0 is "1234".
 fn real_text(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        x.to_string()
-    }
+    super::workbook::number_text(x)
 }

@@ -150,14 +150,14 @@ fn has_data_instead_of_header(first: &StringRecord) -> bool {
 /// gives is where it started looking for the record: the '\n' of the previous
 /// CRLF, or before blank lines it skipped. Staff find rows by line, so the
 /// line is that of the record's first character.
-struct LineCounter<'t> {
+pub(super) struct LineCounter<'t> {
     bytes: &'t [u8],
     scanned: usize,
     newlines: u64,
 }
 
 impl<'t> LineCounter<'t> {
-    fn new(text: &'t str) -> Self {
+    pub(super) fn new(text: &'t str) -> Self {
         Self {
             bytes: text.as_bytes(),
             scanned: 0,
@@ -166,7 +166,7 @@ impl<'t> LineCounter<'t> {
     }
 
     /// The 1-based line of the record the reader reports at `byte`.
-    fn line_at(&mut self, byte: u64) -> u64 {
+    pub(super) fn line_at(&mut self, byte: u64) -> u64 {
         let mut start = usize::try_from(byte)
             .unwrap_or(usize::MAX)
             .min(self.bytes.len());
@@ -191,7 +191,7 @@ impl<'t> LineCounter<'t> {
     }
 }
 
-fn is_blank(record: &StringRecord) -> bool {
+pub(super) fn is_blank(record: &StringRecord) -> bool {
     record.iter().all(|f| f.trim().is_empty())
 }
 
@@ -200,7 +200,7 @@ fn is_blank(record: &StringRecord) -> bool {
 /// blank lines does not reserve room for millions of members.
 const MIN_ROW_BYTES: usize = 32;
 
-fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
+pub(super) fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
@@ -209,7 +209,7 @@ fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
 }
 
 /// The first non-blank record, or None at the end of the text.
-fn first_record(
+pub(super) fn first_record(
     reader: &mut csv::Reader<&[u8]>,
     record: &mut StringRecord,
 ) -> Result<bool, csv::Error> {

@@ -63,6 +63,10 @@ const LEFT_ALBO_STATES: [&str; 11] = [
     "non iscritt",
 ];
 
+/// INI-PEC's Stato code for "cancellation of a member no longer in the
+/// albo" (`1` update and `2` new position both mean present).
+const INIPEC_LEFT: &str = "3";
+
 /// Whether a row says the member left the albo. "Sospeso" does not: a
 /// suspended member is still registered.
 pub fn has_left_albo(stato: &str, cancellazione: Option<NaiveDate>) -> bool {
@@ -72,6 +76,9 @@ pub fn has_left_albo(stato: &str, cancellazione: Option<NaiveDate>) -> bool {
     let stato = stato.trim();
     if stato.is_empty() {
         return false;
+    }
+    if stato == INIPEC_LEFT {
+        return true;
     }
     let stato = stato.to_lowercase();
     LEFT_ALBO_STATES.iter().any(|w| stato.starts_with(w))

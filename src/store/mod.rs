@@ -26,7 +26,7 @@ pub use roster::{
     PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterPreview, RosterWriter,
     preview_roster,
 };
-pub use sync::{SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
+pub use sync::{BatchSource, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 
 /// Errors of the store, each naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,12 @@ pub enum StoreError {
     },
     #[error("dato non valido nell'archivio: {0}")]
     Corrupt(String),
+    /// A complete report that lists none of the stored mailboxes: more likely
+    /// the wrong file than every mailbox gone.
+    #[error(
+        "{file}: il report non contiene nessuna delle {stored} caselle in archivio; nessuna casella rimossa (usare --partial se il report elenca solo alcune caselle)"
+    )]
+    ReportRemovesAll { file: String, stored: usize },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

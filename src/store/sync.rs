@@ -21,6 +21,20 @@ pub struct SyncOutcome {
     pub gone: usize,
     /// Only what changed since the last run was fetched.
     pub incremental: bool,
+    /// Mailboxes left alone because the store already had a newer state
+    /// (a report dated before it).
+    pub older_skipped: usize,
+}
+
+/// Where a batch came from other than the provider's API: a report file.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSource<'a> {
+    /// The report's file name, named in each change event.
+    pub file: &'a str,
+    /// Only mailboxes of this domain can be gone from a complete report.
+    pub domain: Option<&'a str>,
+    /// Work out the outcome, then roll everything back.
+    pub dry_run: bool,
 }
 
 /// What one sync fetched, to store.
@@ -216,17 +230,59 @@ impl Store {
         started_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<SyncOutcome> {
+        self.apply_batch(batch, None, operator, started_at, at)
+    }
+
+    /// Stores the states read from a report file exactly as a sync stores
+    /// the API's: same tables, same events (naming the file), same rule that
+    /// an older state never replaces a newer one. A complete report that
+    /// would remove every stored mailbox of the domain is refused.
+    pub fn apply_report_batch(
+        &mut self,
+        batch: SyncBatch<'_>,
+        source: BatchSource<'_>,
+        operator: &str,
+        started_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<SyncOutcome> {
+        self.apply_batch(batch, Some(source), operator, started_at, at)
+    }
+
+    fn apply_batch(
+        &mut self,
+        batch: SyncBatch<'_>,
+        source: Option<BatchSource<'_>>,
+        operator: &str,
+        started_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<SyncOutcome> {
         let states = batch.states;
+        let in_scope = |address: &str| {
+            source
+                .and_then(|s| s.domain)
+                .is_none_or(|domain| address.rsplit_once('@').is_some_and(|(_, d)| d == domain))
+        };
+        let with_source = |detail: String| match source {
+            Some(source) => format!("{detail} (report {})", source.file),
+            None => detail,
+        };
         let previous: HashMap<String, MailboxState> = self
             .mailbox_states()?
             .into_iter()
             .map(|m| (m.address.clone(), m))
             .collect();
-        let member_ids: HashMap<String, i64> = self
-            .all_members()?
-            .into_iter()
-            .map(|(id, m, _)| (m.pec, id))
-            .collect();
+        // Only the PEC and id of each member: at 100k members, reading whole
+        // members here cost more than storing the states.
+        let member_ids: HashMap<String, i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT pec, id FROM members")
+                .map_err(self.err())?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(self.err())?;
+            rows.collect::<rusqlite::Result<_>>().map_err(self.err())?
+        };
         let to_err = super::sql_error(&self.path);
         let tx = self
             .conn
@@ -284,6 +340,7 @@ impl Store {
                     ])
                     .map_err(&to_err)?;
                 if applied == 0 {
+                    outcome.older_skipped += 1;
                     continue;
                 }
                 for detail in changes {
@@ -296,7 +353,7 @@ impl Store {
                             kind: EventKind::StateChanged,
                             member_id: member_ids.get(&state.address).copied(),
                             mailbox: Some(state.address.clone()),
-                            detail,
+                            detail: with_source(detail),
                             outcome: None,
                         },
                     )
@@ -310,6 +367,26 @@ impl Store {
                     .filter(|a| !fetched.contains(a.as_str()))
                     .collect();
                 gone.sort();
+                if let Some(source) = source {
+                    let stored = previous.keys().filter(|a| in_scope(a)).count();
+                    gone.retain(|a| in_scope(a));
+                    if stored > 0 && gone.len() == stored {
+                        return Err(super::StoreError::ReportRemovesAll {
+                            file: source.file.to_string(),
+                            stored,
+                        });
+                    }
+                    // A mailbox the store knows in a state newer than the
+                    // report is not gone on the report's word.
+                    let as_of = states.iter().map(|s| s.updated_at).max();
+                    gone.retain(|a| {
+                        let newer = as_of.is_some_and(|as_of| previous[*a].updated_at > as_of);
+                        if newer {
+                            outcome.older_skipped += 1;
+                        }
+                        !newer
+                    });
+                }
                 let mut delete = tx
                     .prepare_cached("DELETE FROM mailboxes WHERE address = ?1")
                     .map_err(&to_err)?;
@@ -324,7 +401,9 @@ impl Store {
                             kind: EventKind::StateChanged,
                             member_id: member_ids.get(address).copied(),
                             mailbox: Some(address.clone()),
-                            detail: "casella non più presente presso il gestore".to_string(),
+                            detail: with_source(
+                                "casella non più presente presso il gestore".to_string(),
+                            ),
                             outcome: None,
                         },
                     )
@@ -340,7 +419,11 @@ impl Store {
             };
             record_run(&tx, &run, operator).map_err(&to_err)?;
         }
-        tx.commit().map_err(&to_err)?;
+        if source.is_some_and(|s| s.dry_run) {
+            tx.rollback().map_err(&to_err)?;
+        } else {
+            tx.commit().map_err(&to_err)?;
+        }
         Ok(outcome)
     }
 
@@ -510,6 +593,12 @@ impl SyncOutcome {
         ));
         if self.gone > 0 {
             text.push_str(&format!(", {} non più presso il gestore", self.gone));
+        }
+        if self.older_skipped > 0 {
+            text.push_str(&format!(
+                ", {} lasciate invariate perché l'archivio ha uno stato più recente",
+                self.older_skipped
+            ));
         }
         text
     }
