@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod import;
 pub mod lock;
 pub mod logging;
+pub mod mail;
 pub mod provider;
 pub mod queue;
 pub mod report;

@@ -76,4 +76,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::jobs::MIGRATION,
     // Reminders sent to members and the PEC receipts that answer them.
     super::mail_schema::MIGRATION,
+    // Where each IMAP folder of PEC receipts was read up to.
+    super::receipts::MIGRATION,
 ];
