@@ -50,6 +50,9 @@ pub struct ConfigFile {
     /// Key overrides: command name to one key or a list of keys.
     #[serde(default)]
     pub keys: BTreeMap<String, KeyList>,
+    /// The Ordine's PEC mailbox: here the keys for reading receipts.
+    #[serde(default)]
+    pub pec: crate::mail::receipts::PecReceiptsFile,
 }
 
 /// A date as TOML writes it (`2027-01-31`) or as a string ("2027-01-31", "31/01/2027").
@@ -107,6 +110,8 @@ pub struct Config {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub keys: BTreeMap<String, Vec<String>>,
+    /// `[pec]` as written; resolved (with the environment) when receipts are read.
+    pub pec_receipts: crate::mail::receipts::PecReceiptsFile,
 }
 
 impl std::fmt::Debug for Config {
@@ -235,6 +240,7 @@ impl ConfigFile {
                 .into_iter()
                 .map(|(command, keys)| (command, keys.into_vec()))
                 .collect(),
+            pec_receipts: self.pec,
         })
     }
 }
@@ -310,6 +316,19 @@ max_per_second = 20
 # chase_link_expired chase_no_recovery_contact chase_no_mailbox chase_no_member
 [keys]
 # resend = ["r", "ctrl-r"]
+
+# The Ordine's PEC mailbox. Receipts are read over IMAP (read-only: nothing is
+# moved, deleted or marked as read); imap_user/imap_password fall back to
+# user/password. Passwords also from PECDESK_PEC_IMAP_PASSWORD or
+# PECDESK_PEC_PASSWORD. imap_security: tls (993), starttls or none (143,
+# loopback only). maildir: read a local Maildir instead (PECDESK_PEC_MAILDIR).
+[pec]
+# imap_host = "imaps.pec.aruba.it"
+# imap_port = 993
+# imap_security = "tls"
+# imap_folder = "INBOX"
+# user = "segreteria@pec.ordine.it"
+# maildir = "/var/mail/pec"
 "#;
 
 /// Loads the file and the process environment.

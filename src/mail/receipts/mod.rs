@@ -10,6 +10,7 @@
 //! receipt (no `X-Ricevuta`: ordinary PEC received by the Ordine) is counted
 //! and left alone.
 
+pub mod build;
 pub mod daticert;
 pub mod imap;
 pub mod maildir;

@@ -22,7 +22,7 @@ pub enum SettingsError {
 
 /// The `[pec]` keys this part reads. Other keys of the section (the SMTP
 /// ones) are read by the sending side.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct PecReceiptsFile {
     pub imap_host: Option<String>,
     pub imap_port: Option<u16>,
@@ -36,6 +36,23 @@ pub struct PecReceiptsFile {
     pub password: Option<String>,
     /// A local Maildir to read receipts from instead of IMAP.
     pub maildir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for PecReceiptsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |p: &Option<String>| p.as_ref().map(|_| "***");
+        f.debug_struct("PecReceiptsFile")
+            .field("imap_host", &self.imap_host)
+            .field("imap_port", &self.imap_port)
+            .field("imap_security", &self.imap_security)
+            .field("imap_folder", &self.imap_folder)
+            .field("imap_user", &self.imap_user)
+            .field("imap_password", &masked(&self.imap_password))
+            .field("user", &self.user)
+            .field("password", &masked(&self.password))
+            .field("maildir", &self.maildir)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
