@@ -443,7 +443,10 @@ pub async fn receipts(
             eprintln!("  ricevuta non valida ({}): {}", bad.location, bad.error);
         }
         if !undelivered.is_empty() {
-            println!("Da sollecitare (sollecito PEC non consegnato): {}", undelivered.len());
+            println!(
+                "Da sollecitare (sollecito PEC non consegnato): {}",
+                undelivered.len()
+            );
             for u in &undelivered {
                 println!(
                     "  {} {} <{}>: {}{}",
@@ -451,7 +454,10 @@ pub async fn receipts(
                     u.nome,
                     u.pec,
                     u.kind,
-                    u.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                    u.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
                 );
             }
         }

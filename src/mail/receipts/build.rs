@@ -125,15 +125,25 @@ fn base64_lines(bytes: &[u8]) -> String {
 pub fn receipt_message(original: &Original, spec: &ReceiptSpec) -> Vec<u8> {
     let xml = daticert_xml(original, spec);
     let local = crate::i18n::italian_time(spec.at);
-    let when = format!("{} alle ore {}", local.format("%d/%m/%Y"), local.format("%H:%M:%S"));
+    let when = format!(
+        "{} alle ore {}",
+        local.format("%d/%m/%Y"),
+        local.format("%H:%M:%S")
+    );
     let text = match spec.kind {
         Kind::Accettazione => format!(
             "Ricevuta di accettazione\r\n\r\nIl giorno {when} il messaggio\r\n\"{}\" proveniente da \"{}\"\r\ned indirizzato a:\r\n{} (\"posta certificata\")\r\nè stato accettato dal sistema ed inoltrato.\r\nIdentificativo messaggio: {}\r\n",
-            original.subject, original.from, original.to, identifier(spec)
+            original.subject,
+            original.from,
+            original.to,
+            identifier(spec)
         ),
         Kind::AvvenutaConsegna => format!(
             "Ricevuta di avvenuta consegna\r\n\r\nIl giorno {when} il messaggio\r\n\"{}\" proveniente da \"{}\"\r\ned indirizzato a \"{}\"\r\nè stato consegnato nella casella di destinazione.\r\nIdentificativo messaggio: {}\r\n",
-            original.subject, original.from, original.to, identifier(spec)
+            original.subject,
+            original.from,
+            original.to,
+            identifier(spec)
         ),
         _ => format!(
             "Avviso di mancata consegna\r\n\r\nIl giorno {when} nel messaggio\r\n\"{}\" proveniente da \"{}\"\r\ned indirizzato a \"{}\"\r\nè stato rilevato un problema che ne impedisce la consegna ({}).\r\nIl messaggio è stato rifiutato dal sistema.\r\nIdentificativo messaggio: {}\r\n",
@@ -149,18 +159,31 @@ pub fn receipt_message(original: &Original, spec: &ReceiptSpec) -> Vec<u8> {
     let date = spec.at.format("%a, %d %b %Y %H:%M:%S +0000");
     let subject = format!("{}: {}", subject_prefix(spec.kind), original.subject);
     let mut m = String::new();
-    m.push_str(&format!("Return-Path: <posta-certificata@{}>\r\n", spec.provider_domain));
+    m.push_str(&format!(
+        "Return-Path: <posta-certificata@{}>\r\n",
+        spec.provider_domain
+    ));
     m.push_str(&format!("Message-ID: <{}>\r\n", identifier(spec)));
     m.push_str(&format!("Date: {date}\r\n"));
-    m.push_str(&format!("From: posta-certificata@{}\r\n", spec.provider_domain));
+    m.push_str(&format!(
+        "From: posta-certificata@{}\r\n",
+        spec.provider_domain
+    ));
     m.push_str(&format!("To: {}\r\n", original.from));
     m.push_str(&format!("Subject: {}\r\n", encode_subject(&subject)));
     m.push_str(&format!("X-Ricevuta: {}\r\n", spec.kind.code()));
-    m.push_str(&format!("X-Riferimento-Message-ID: <{}>\r\n", original.message_id));
+    m.push_str(&format!(
+        "X-Riferimento-Message-ID: <{}>\r\n",
+        original.message_id
+    ));
     if spec.kind.is_failure() || spec.kind == Kind::Accettazione {
         m.push_str(&format!(
             "X-Verifica-Sicurezza: {}\r\n",
-            if spec.kind == Kind::RilevazioneVirus { "errore" } else { "" }
+            if spec.kind == Kind::RilevazioneVirus {
+                "errore"
+            } else {
+                ""
+            }
         ));
     }
     m.push_str("MIME-Version: 1.0\r\n");
@@ -169,9 +192,13 @@ pub fn receipt_message(original: &Original, spec: &ReceiptSpec) -> Vec<u8> {
     ));
     m.push_str("This is an S/MIME signed message\r\n\r\n");
     m.push_str(&format!("--{outer}\r\n"));
-    m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{inner}\"\r\n\r\n"));
+    m.push_str(&format!(
+        "Content-Type: multipart/mixed; boundary=\"{inner}\"\r\n\r\n"
+    ));
     m.push_str(&format!("--{inner}\r\n"));
-    m.push_str("Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+    m.push_str(
+        "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+    );
     m.push_str(&text);
     m.push_str(&format!("\r\n--{inner}\r\n"));
     m.push_str("Content-Type: application/xml; name=\"daticert.xml\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: inline; filename=\"daticert.xml\"\r\n\r\n");
@@ -179,7 +206,9 @@ pub fn receipt_message(original: &Original, spec: &ReceiptSpec) -> Vec<u8> {
     m.push_str(&format!("--{inner}--\r\n\r\n"));
     m.push_str(&format!("--{outer}\r\n"));
     m.push_str("Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n");
-    m.push_str(&base64_lines(format!("signature placeholder {}", spec.serial).as_bytes()));
+    m.push_str(&base64_lines(
+        format!("signature placeholder {}", spec.serial).as_bytes(),
+    ));
     m.push_str(&format!("--{outer}--\r\n"));
     m.into_bytes()
 }
@@ -233,7 +262,10 @@ mod tests {
                 receipt.daticert.subject.as_deref(),
                 Some("Migrazione della casella PEC: è ora")
             );
-            assert_eq!(receipt.recipient().as_deref(), Some("mario.rossi@pec.fofi.it"));
+            assert_eq!(
+                receipt.recipient().as_deref(),
+                Some("mario.rossi@pec.fofi.it")
+            );
             assert!(receipt.own_message_id.unwrap().starts_with("opec7."));
         }
     }
