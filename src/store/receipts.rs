@@ -2,8 +2,6 @@
 //! reminder they answer by the original Message-ID, and where each source
 //! (an IMAP folder) was read up to.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -57,6 +55,8 @@ pub struct ReceiptsStored {
     pub unmatched: usize,
     /// Already stored before: left alone.
     pub duplicates: usize,
+    /// Of the new ones, non-deliveries.
+    pub not_delivered: usize,
 }
 
 /// A receipt as stored, with the member it is about.
@@ -87,6 +87,12 @@ pub struct Undelivered {
     pub at: Option<DateTime<Utc>>,
 }
 
+const FAILURE_TYPES: [&str; 4] = [
+    "non-accettazione",
+    "errore-consegna",
+    "preavviso-errore-consegna",
+    "rilevazione-virus",
+];
 const TYPES_NOT_DELIVERED: &str =
     "'non-accettazione', 'errore-consegna', 'preavviso-errore-consegna', 'rilevazione-virus'";
 
@@ -106,20 +112,6 @@ impl Store {
             )
             .optional()
             .map_err(self.err())
-    }
-
-    /// The source keys already stored that start with `prefix`.
-    pub fn receipt_source_keys(&self, prefix: &str) -> Result<HashSet<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT source_key FROM receipts WHERE substr(source_key, 1, ?2) = ?1")
-            .map_err(self.err())?;
-        let keys = stmt
-            .query_map(params![prefix, prefix.len() as i64], |row| row.get(0))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<HashSet<String>>>()
-            .map_err(self.err())?;
-        Ok(keys)
     }
 
     /// Stores a batch of receipts and, with it, how far `source` was read, in
@@ -176,6 +168,9 @@ impl Store {
                     outcome.duplicates += 1;
                 } else {
                     outcome.stored += 1;
+                    if FAILURE_TYPES.contains(&r.kind.as_str()) {
+                        outcome.not_delivered += 1;
+                    }
                     if reminder.is_some() {
                         outcome.matched += 1;
                     } else {

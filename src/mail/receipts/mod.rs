@@ -229,7 +229,6 @@ impl<'a> Ingest<'a> {
         cursor: Option<(&str, ReceiptCursor)>,
     ) -> Result<(), ReadError> {
         let mut receipts = Vec::with_capacity(messages.len());
-        let mut failures = Vec::new();
         for message in messages {
             self.summary.read += 1;
             match parse_message(&message.bytes) {
@@ -241,9 +240,6 @@ impl<'a> Ingest<'a> {
                         None => message.location.clone(),
                     };
                     let file = self.keep(&source_key, &message.bytes)?;
-                    if receipt.kind.is_failure() {
-                        failures.push(source_key.clone());
-                    }
                     receipts.push(NewReceipt {
                         source_key,
                         message_id: receipt.message_id.clone(),
@@ -265,16 +261,8 @@ impl<'a> Ingest<'a> {
                 }
             }
         }
-        let known_before = if failures.is_empty() {
-            Default::default()
-        } else {
-            self.store.receipt_source_keys("msgid:")?
-        };
         let stored = self.store.record_receipts(&receipts, cursor, Utc::now())?;
-        self.summary.not_delivered += failures
-            .iter()
-            .filter(|key| !known_before.contains(*key))
-            .count();
+        self.summary.not_delivered += stored.not_delivered;
         self.summary.stored += stored.stored;
         self.summary.matched += stored.matched;
         self.summary.unmatched += stored.unmatched;
