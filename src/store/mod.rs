@@ -1,6 +1,7 @@
 //! The store: one SQLite file (WAL, foreign keys, versioned migrations) holding
 //! the roster, the mailbox states seen at sync, and the append-only event log.
 
+mod aruba;
 mod entries;
 mod events;
 mod jobs;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
+pub use aruba::{ArubaSyncOutcome, ArubaSyncRun};
 pub use events::{Event, EventKind, NewEvent, Outcome};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
