@@ -199,6 +199,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ArubaCommand,
     },
+    /// Read the PEC receipts that arrived since the last run (IMAP or Maildir,
+    /// from [pec]), store them on the reminders they answer, and list the
+    /// members whose reminder was not delivered.
+    Receipts {
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -633,6 +641,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let count = crate::headless::audit_export(&path, out, since)?;
             println!("{count} eventi scritti in {}", out.display());
             Ok(())
+        }
+        Some(Command::Receipts { json }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let source = config
+                .pec_receipts
+                .resolve(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))?;
+            Store::open(&path)?;
+            crate::headless::receipts(&path, &source, *json).await
         }
     }
 }

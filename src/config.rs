@@ -57,8 +57,31 @@ pub struct ConfigFile {
     pub readable_by_others: bool,
     /// `[mail]`: the Ordine's ordinary mail server, for reminders by e-mail.
     pub mail: Option<crate::mail::ChannelFile>,
-    /// `[pec]`: the Ordine's PEC mailbox, for reminders by PEC.
-    pub pec: Option<crate::mail::ChannelFile>,
+    /// `[pec]`: the Ordine's PEC mailbox, for reminders by PEC and for
+    /// reading their receipts.
+    pub pec: Option<PecFile>,
+}
+
+/// `[pec]` is one section read by two parts: sending takes the SMTP keys,
+/// reading receipts the `imap_*` ones and `maildir` (`user` and `password`
+/// serve both). serde's `flatten` would hand a shared key to one part only,
+/// so each part reads the whole table.
+#[derive(Debug, Clone, Default)]
+pub struct PecFile {
+    pub send: crate::mail::ChannelFile,
+    pub receipts: crate::mail::receipts::PecReceiptsFile,
+}
+
+impl<'de> Deserialize<'de> for PecFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let table = toml::Value::Table(toml::Table::deserialize(deserializer)?);
+        Ok(PecFile {
+            send: crate::mail::ChannelFile::deserialize(table.clone()).map_err(D::Error::custom)?,
+            receipts: crate::mail::receipts::PecReceiptsFile::deserialize(table)
+                .map_err(D::Error::custom)?,
+        })
+    }
 }
 
 /// The `[aruba]` table.
@@ -208,6 +231,9 @@ pub struct Config {
     /// `[mail]` and `[pec]` as written; checked when a campaign needs them.
     pub mail: Option<crate::mail::ChannelFile>,
     pub pec: Option<crate::mail::ChannelFile>,
+
+    /// `[pec]` as written; resolved (with the environment) when receipts are read.
+    pub pec_receipts: crate::mail::receipts::PecReceiptsFile,
 }
 
 impl std::fmt::Debug for Config {
@@ -346,7 +372,8 @@ impl ConfigFile {
                 .map(|(command, keys)| (command, keys.into_vec()))
                 .collect(),
             mail: self.mail,
-            pec: self.pec,
+            pec: self.pec.clone().map(|pec| pec.send),
+            pec_receipts: self.pec.map(|pec| pec.receipts).unwrap_or_default(),
         })
     }
 }
@@ -449,8 +476,13 @@ max_per_second = 20
 # daily_cap = 2000
 # connections = 1
 
-# Reminders by PEC from the Ordine's PEC mailbox (PECDESK_PEC_PASSWORD).
-# Legalmail's terms allow six messages a minute: the default rate.
+# The Ordine's PEC mailbox: reminders by PEC are sent through it
+# (PECDESK_PEC_PASSWORD; Legalmail's terms allow six messages a minute, the
+# default rate) and their receipts are read from it over IMAP (read-only:
+# nothing is moved, deleted or marked as read). imap_user/imap_password fall
+# back to user/password; PECDESK_PEC_IMAP_PASSWORD also works. imap_security:
+# tls (993), starttls or none (143, loopback only). maildir: read a local
+# Maildir instead (PECDESK_PEC_MAILDIR).
 # [pec]
 # host = "sendm.cert.legalmail.it"
 # port = 465
@@ -459,6 +491,11 @@ max_per_second = 20
 # from = "Ordine dei Farmacisti <ordine@pec.fofi.it>"
 # rate_per_minute = 6
 # daily_cap = 500
+# imap_host = "mbox.cert.legalmail.it"
+# imap_port = 993
+# imap_security = "tls"
+# imap_folder = "INBOX"
+# maildir = "/var/mail/pec"
 "#;
 
 /// Loads the file and the process environment.
@@ -485,6 +522,29 @@ mod tests {
         assert_eq!(config.operator, "anna");
         assert_eq!(config.pec_domain, "pec.fofi.it");
         assert!(!format!("{config:?}").contains("env\""));
+    }
+
+    #[test]
+    fn one_pec_section_serves_sending_and_receipts() {
+        let file = ConfigFile::parse(
+            "[pec]\nhost = \"smtp.example\"\nuser = \"ordine@pec.example\"\npassword = \"segreta\"\nimap_host = \"imap.example\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let config = file.resolve(|_| None).unwrap();
+        let send = config.pec.as_ref().expect("the sending side");
+        assert_eq!(send.host.as_deref(), Some("smtp.example"));
+        assert_eq!(send.user.as_deref(), Some("ordine@pec.example"));
+        assert_eq!(
+            config.pec_receipts.imap_host.as_deref(),
+            Some("imap.example")
+        );
+        assert_eq!(
+            config.pec_receipts.user.as_deref(),
+            Some("ordine@pec.example")
+        );
+        assert_eq!(config.pec_receipts.password.as_deref(), Some("segreta"));
+        assert!(!format!("{config:?}").contains("segreta"));
     }
 
     #[test]

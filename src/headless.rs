@@ -45,7 +45,17 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
             .downcast_ref::<crate::provider::aruba::ArubaError>()
             .is_some_and(crate::provider::aruba::ArubaError::is_unreachable)
     });
-    if unreachable { 3 } else { 2 }
+    let mail_unreachable = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::mail::receipts::ReadError>(),
+            Some(crate::mail::receipts::ReadError::Connect { .. })
+        )
+    });
+    if unreachable || mail_unreachable {
+        3
+    } else {
+        2
+    }
 }
 
 /// The message for an error that ends a command: each cause once. Many of
@@ -517,6 +527,67 @@ fn write_audit_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()>
         ])?;
     }
     writer.flush()
+}
+
+/// `pecdesk receipts`: reads the PEC receipts that arrived since the last
+/// run, stores them on the reminders they answer, and lists the members whose
+/// reminder was not delivered. Malformed receipts make exit code 1.
+pub async fn receipts(
+    store_path: &Path,
+    source: &crate::mail::receipts::ReceiptSource,
+    json: bool,
+) -> anyhow::Result<()> {
+    let _lock = lock(store_path, "receipts")?;
+    let summary = crate::mail::receipts::read(store_path, source).await?;
+    let undelivered = Store::open(store_path)?.undelivered_reminders()?;
+    if json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            summary: &'a crate::mail::receipts::ReadSummary,
+            to_chase: &'a [crate::store::Undelivered],
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Out {
+                summary: &summary,
+                to_chase: &undelivered,
+            })?
+        );
+    } else {
+        println!("Ricevute PEC da {}: {}", summary.source, summary.describe());
+        for bad in &summary.malformed {
+            eprintln!("  ricevuta non valida ({}): {}", bad.location, bad.error);
+        }
+        if !undelivered.is_empty() {
+            println!(
+                "Da sollecitare (sollecito PEC non consegnato): {}",
+                undelivered.len()
+            );
+            for u in &undelivered {
+                println!(
+                    "  {} {} <{}>: {}{}",
+                    u.cognome,
+                    u.nome,
+                    u.pec,
+                    u.kind,
+                    u.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    if summary.malformed.is_empty() {
+        Ok(())
+    } else {
+        Err(DoneWithFailures {
+            failed: summary.malformed.len(),
+            total: summary.read,
+        }
+        .into())
+    }
 }
 
 #[cfg(test)]

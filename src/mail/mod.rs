@@ -14,3 +14,6 @@ pub use settings::{Channel, ChannelFile, ChannelSettings, Security, SettingsErro
 pub mod send;
 
 pub use send::{Outgoing, SendError, SmtpSender, new_message_id};
+
+/// PEC receipts read from the Ordine's PEC inbox (IMAP) or a local Maildir.
+pub mod receipts;

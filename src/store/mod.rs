@@ -6,6 +6,7 @@ mod entries;
 mod events;
 mod jobs;
 mod mail_schema;
+mod receipts;
 mod roster;
 mod schema;
 mod sync;
@@ -21,6 +22,7 @@ pub use events::{Event, EventKind, NewEvent, Outcome};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
+pub use receipts::{NewReceipt, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered};
 pub use roster::{
     ABORT_AFTER_ROWS_ENV, ChangeKind, IMPORT_CACHE_KIB, IncomingRoster, MemberUpsert,
     PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterPreview, RosterWriter,

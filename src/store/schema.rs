@@ -81,4 +81,6 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE mailboxes ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;",
     // The old provider's side: Aruba's mailboxes and owners' contacts, and its sync runs.
     super::aruba::MIGRATION,
+    // Where each IMAP folder of PEC receipts was read up to.
+    super::receipts::MIGRATION,
 ];
