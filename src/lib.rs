@@ -15,6 +15,7 @@ pub mod domain;
 pub mod export;
 pub mod headless;
 pub mod i18n;
+pub mod identity;
 pub mod import;
 pub mod lock;
 pub mod logging;

@@ -1,8 +1,12 @@
 //! The store: one SQLite file (WAL, foreign keys, versioned migrations) holding
 //! the roster, the mailbox states seen at sync, and the append-only event log.
 
+mod backup;
+mod chain;
 mod entries;
 mod events;
+mod privacy;
+mod shared;
 mod jobs;
 mod mail_schema;
 mod roster;
@@ -15,7 +19,11 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
+pub use backup::{BackupReport, RestoreReport, restore};
+pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};
+pub use privacy::{AccessReport, ForgetReport, Subject};
+pub use shared::{StoreMode, check_store_mode, create_group_store};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
@@ -51,6 +59,12 @@ pub enum StoreError {
     },
     #[error("dato non valido nell'archivio: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Access(#[from] shared::AccessError),
+    #[error("nessun iscritto corrisponde a \"{0}\" (codice fiscale o PEC)")]
+    NoSuchMember(String),
+    #[error("{0}")]
+    Backup(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -82,6 +96,7 @@ impl Store {
     /// Opens (creating if needed, owner-only) and migrates the store at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         create_private_file(path)?;
+        shared::check_store_mode(path)?;
         let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -92,7 +107,19 @@ impl Store {
         };
         store.configure()?;
         store.migrate()?;
+        let to_err = sql_error(path);
+        chain::seal_legacy(&mut store.conn).map_err(to_err)?;
         Ok(store)
+    }
+
+    /// The head of the audit chain: its event count, last id and hash.
+    pub fn chain_head(&self) -> Result<ChainHead> {
+        chain::head(&self.conn).map_err(self.err())
+    }
+
+    /// Walks the audit chain and names the first event that breaks it.
+    pub fn verify_chain(&self) -> Result<ChainReport> {
+        chain::verify(&self.conn).map_err(self.err())
     }
 
     pub fn path(&self) -> &Path {

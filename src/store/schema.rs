@@ -76,4 +76,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::jobs::MIGRATION,
     // Reminders sent to members and the PEC receipts that answer them.
     super::mail_schema::MIGRATION,
+    // The audit chain: OS account, digest of the personal fields, hash; keys.
+    super::chain::MIGRATION,
 ];
