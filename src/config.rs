@@ -50,6 +50,8 @@ pub struct ConfigFile {
     /// Key overrides: command name to one key or a list of keys.
     #[serde(default)]
     pub keys: BTreeMap<String, KeyList>,
+    /// The Unix group a shared store is created for (`pecdesk init`).
+    pub store_group: Option<String>,
 }
 
 /// A date as TOML writes it (`2027-01-31`) or as a string ("2027-01-31", "31/01/2027").
@@ -107,6 +109,7 @@ pub struct Config {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub keys: BTreeMap<String, Vec<String>>,
+    pub store_group: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -131,12 +134,11 @@ pub fn default_path() -> Option<PathBuf> {
         .map(|dirs| dirs.config_dir().join("config.toml"))
 }
 
-/// The OS user, as the default operator name in the audit trail.
+/// The OS account, as the default display name. The audit trail records the
+/// account itself beside any display name, from the system (see
+/// [`crate::identity`]), whatever the environment says.
 pub fn os_user() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| "operatore".to_string())
+    crate::identity::os_account().to_string()
 }
 
 impl ConfigFile {
@@ -235,6 +237,7 @@ impl ConfigFile {
                 .into_iter()
                 .map(|(command, keys)| (command, keys.into_vec()))
                 .collect(),
+            store_group: self.store_group,
         })
     }
 }
@@ -280,8 +283,14 @@ pec_domain = "pec.fofi.it"
 # client_secret = "..."
 # provider_token = "..."
 
-# Who is at the keyboard, for the audit trail (PECDESK_OPERATOR). Default: the OS user.
-# operator = "m.rossi"
+# A display name shown beside the OS account in the audit trail
+# (PECDESK_OPERATOR). The trail always records the OS account that ran
+# pecdesk, from the system: this name is never instead of it.
+# operator = "Mario Rossi"
+
+# The Unix group that shares the store: `pecdesk init` creates it 0660 for
+# this group (same as `pecdesk init --group NAME`).
+# store_group = "segreteria"
 
 # Interface language: "it" or "en" (PECDESK_LANG, --lang).
 lang = "it"

@@ -26,7 +26,9 @@ pub struct DoneWithFailures {
 
 /// The process exit code for the outcome of a command.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<DoneWithFailures>().is_some() {
+    if error.downcast_ref::<DoneWithFailures>().is_some()
+        || error.downcast_ref::<crate::privacy::ChainBroken>().is_some()
+    {
         return 1;
     }
     let unreachable = error.chain().any(|cause| {
@@ -361,6 +363,7 @@ pub fn audit_export(
     let events = store.events_since(since)?;
     let count = events.len();
     crate::export::write_atomically(out, |w| write_audit_csv(w, &events))?;
+    println!("{}", store.chain_head()?);
     Ok(count)
 }
 

@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod identity;
 pub mod import;
 pub mod lock;
+pub mod privacy;
 pub mod logging;
 pub mod provider;
 pub mod queue;

@@ -342,18 +342,32 @@ mod tests {
             })
             .unwrap();
         assert!(store.conn.execute("DELETE FROM events", []).is_err());
-        assert!(
-            store
-                .conn
-                .execute("UPDATE events SET detail = 'x' WHERE id = ?1", [id])
-                .is_err()
-        );
+        for column in ["operator", "account", "at", "kind", "outcome", "hash", "digest"] {
+            assert!(
+                store
+                    .conn
+                    .execute(&format!("UPDATE events SET {column} = 'x' WHERE id = ?1"), [id])
+                    .is_err(),
+                "{column}"
+            );
+        }
+        assert_eq!(store.verify_chain().unwrap().broken, None);
         let timeline = store.timeline(None, Some("a@pec.fofi.it")).unwrap();
         assert_eq!(timeline.len(), 1);
         assert_eq!(store.audit("ANNA reinvio", 10).unwrap().len(), 1);
         assert_eq!(store.audit("anna altro", 10).unwrap().len(), 0);
         assert_eq!(store.audit("", 10).unwrap().len(), 1);
         assert_eq!(timeline[0].operator, "anna");
+        assert_eq!(timeline[0].account, crate::identity::os_account());
         assert_eq!(timeline[0].outcome, Some(Outcome::Ok));
+        // The personal fields may be rewritten (erasure does), but not unseen.
+        store
+            .conn
+            .execute("UPDATE events SET detail = 'x' WHERE id = ?1", [id])
+            .unwrap();
+        assert_eq!(
+            store.verify_chain().unwrap().broken,
+            Some(crate::store::ChainBreak::Changed { id })
+        );
     }
 }

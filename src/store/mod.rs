@@ -96,7 +96,6 @@ impl Store {
     /// Opens (creating if needed, owner-only) and migrates the store at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         create_private_file(path)?;
-        shared::check_store_mode(path)?;
         let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -106,6 +105,8 @@ impl Store {
             path: path.to_path_buf(),
         };
         store.configure()?;
+        // After configure, which tells a file that is not SQLite at all.
+        shared::check_store_mode(path)?;
         store.migrate()?;
         let to_err = sql_error(path);
         chain::seal_legacy(&mut store.conn).map_err(to_err)?;
