@@ -187,19 +187,32 @@ async fn the_chain_holds_after_work_and_names_what_was_tampered_with() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("rimossi dopo"), "{out}");
 
+    // Slipped in between 49 and 50, the later ones renumbered to make room.
     let inserted = tampered(
         &office,
         "inserted.db",
+        "UPDATE events SET id = -id WHERE id >= 50;
+         UPDATE events SET id = 1 - id WHERE id < 0;
+         INSERT INTO events (id, at, operator, account, kind, detail, digest, hash)
+             SELECT 50, at, operator, account, kind, 'falso', digest, hash FROM events WHERE id = 49;",
+    );
+    let (code, out) = verify(&office, &inserted);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("n. 50 è stato inserito"), "{out}");
+
+    let appended = tampered(
+        &office,
+        "appended.db",
         &format!(
             "INSERT INTO events (id, at, operator, account, kind, detail, digest, hash)
              SELECT {id}, at, operator, account, kind, 'falso', digest, hash FROM events WHERE id = {count}",
             id = count + 1
         ),
     );
-    let (code, out) = verify(&office, &inserted);
+    let (code, out) = verify(&office, &appended);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains(&format!("n. {} è stato inserito", count + 1)),
+        out.contains(&format!("n. {}, è stato modificato o aggiunto", count + 1)),
         "{out}"
     );
 }

@@ -52,9 +52,24 @@ impl Store {
             // Whole database in one step: a page-by-page copy restarts each
             // time a writer changes the source, and a busy office never lets
             // it finish. One step holds a read transaction: a snapshot.
-            backup
-                .run_to_completion(-1, Duration::ZERO, None)
-                .map_err(&to_err)?;
+            let started = std::time::Instant::now();
+            loop {
+                use rusqlite::backup::StepResult;
+                match backup.step(-1).map_err(&to_err)? {
+                    StepResult::Done => break,
+                    StepResult::More | StepResult::Busy | StepResult::Locked
+                        if started.elapsed() < super::BUSY_TIMEOUT =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    _ => {
+                        return Err(backup_err(
+                            "l'archivio è rimasto bloccato da un'altra sessione: copia non fatta"
+                                .into(),
+                        ));
+                    }
+                }
+            }
             drop(backup);
             // The copy is a plain rollback-journal file: one file to carry.
             copy.execute_batch("PRAGMA journal_mode = DELETE")

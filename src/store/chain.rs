@@ -399,6 +399,9 @@ pub enum ChainBreak {
     Inserted { id: i64 },
     /// An event whose key was destroyed with no erasure recorded for it.
     KeyRemoved { id: i64 },
+    /// The last event does not chain: changed, or added after the head
+    /// (nothing after it tells which).
+    LastChangedOrAppended { id: i64 },
 }
 
 impl std::fmt::Display for ChainBreak {
@@ -421,6 +424,10 @@ impl std::fmt::Display for ChainBreak {
             ChainBreak::Inserted { id } => {
                 write!(f, "l'evento n. {id} è stato inserito fuori dalla catena")
             }
+            ChainBreak::LastChangedOrAppended { id } => write!(
+                f,
+                "l'ultimo evento, n. {id}, è stato modificato o aggiunto fuori dalla catena"
+            ),
             ChainBreak::KeyRemoved { id } => write!(
                 f,
                 "l'evento n. {id} non è verificabile: chiave rimossa senza una cancellazione registrata"
@@ -519,6 +526,8 @@ pub(crate) fn verify(conn: &Connection) -> rusqlite::Result<ChainReport> {
             });
             break Some(if inserted {
                 ChainBreak::Inserted { id: row.id }
+            } else if next.is_none() {
+                ChainBreak::LastChangedOrAppended { id: row.id }
             } else {
                 ChainBreak::Changed { id: row.id }
             });
