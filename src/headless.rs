@@ -27,7 +27,9 @@ pub struct DoneWithFailures {
 /// The process exit code for the outcome of a command.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<DoneWithFailures>().is_some()
-        || error.downcast_ref::<crate::privacy::ChainBroken>().is_some()
+        || error
+            .downcast_ref::<crate::privacy::ChainBroken>()
+            .is_some()
     {
         return 1;
     }

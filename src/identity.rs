@@ -26,9 +26,8 @@ pub fn account_name(uid: libc::uid_t) -> Option<String> {
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: the pointers are valid for the call; `buf` outlives the
         // use of the strings `pwd` points into.
-        let rc = unsafe {
-            libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result)
-        };
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
             continue;

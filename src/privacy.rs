@@ -302,7 +302,11 @@ fn table(html: &mut String, title: &str, rows: &[serde_json::Map<String, serde_j
     html.push_str("</table>\n");
 }
 
-fn record(html: &mut String, title: &str, row: Option<&serde_json::Map<String, serde_json::Value>>) {
+fn record(
+    html: &mut String,
+    title: &str,
+    row: Option<&serde_json::Map<String, serde_json::Value>>,
+) {
     html.push_str(&format!("<h2>{}</h2>\n", escape(title)));
     let Some(row) = row else {
         html.push_str("<p>Nessun dato.</p>\n");
@@ -321,9 +325,8 @@ fn record(html: &mut String, title: &str, row: Option<&serde_json::Map<String, s
 
 /// The access report as one self-contained printable page, in Italian.
 pub fn render_html(report: &AccessReport, name: &str) -> String {
-    let mut html = String::from(
-        "<!DOCTYPE html>\n<html lang=\"it\">\n<head>\n<meta charset=\"utf-8\">\n",
-    );
+    let mut html =
+        String::from("<!DOCTYPE html>\n<html lang=\"it\">\n<head>\n<meta charset=\"utf-8\">\n");
     html.push_str(&format!(
         "<title>Dati conservati: {}</title>\n",
         escape(name)

@@ -157,9 +157,17 @@ async fn the_chain_holds_after_work_and_names_what_was_tampered_with() {
     // The head is printed by report and audit export.
     let head = Store::open(&office.db()).unwrap().chain_head().unwrap();
     assert!(office.ok(&["report"]).contains(&head.hash));
-    assert!(office.ok(&["audit", "export", "--out", "a.csv"]).contains(&head.hash));
+    assert!(
+        office
+            .ok(&["audit", "export", "--out", "a.csv"])
+            .contains(&head.hash)
+    );
 
-    let edited = tampered(&office, "edited.db", "UPDATE events SET operator = 'x' WHERE id = 40");
+    let edited = tampered(
+        &office,
+        "edited.db",
+        "UPDATE events SET operator = 'x' WHERE id = 40",
+    );
     let (code, out) = verify(&office, &edited);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("n. 40 è stato modificato"), "{out}");
@@ -243,7 +251,10 @@ async fn forget_leaves_no_byte_of_the_member_and_the_chain_holds() {
     std::fs::write(&receipt_file, format!("To: {}\r\n\r\nricevuta", target.pec)).unwrap();
     {
         let store = Store::open(&office.db()).unwrap();
-        let id = store.find_subject(&target.codice_fiscale).unwrap().member_id;
+        let id = store
+            .find_subject(&target.codice_fiscale)
+            .unwrap()
+            .member_id;
         drop(store);
         let conn = rusqlite::Connection::open(office.db()).unwrap();
         conn.execute(
@@ -324,7 +335,14 @@ async fn purge_forgets_those_who_left_before_the_date() {
     assert!(out.starts_with("0 iscritti"), "{out}");
     let out = office.ok(&["purge", "--left-before", &tomorrow, "--dry-run"]);
     assert!(out.starts_with("5 iscritti"), "{out}");
-    assert_eq!(Store::open(&office.db()).unwrap().all_members().unwrap().len(), 20);
+    assert_eq!(
+        Store::open(&office.db())
+            .unwrap()
+            .all_members()
+            .unwrap()
+            .len(),
+        20
+    );
     office.ok(&["purge", "--left-before", &tomorrow, "--yes"]);
     let store = Store::open(&office.db()).unwrap();
     let left: Vec<String> = store
@@ -371,7 +389,11 @@ async fn an_access_request_holds_every_stored_fact() {
             .prepare(&format!("SELECT * FROM {table} WHERE {key} = {value}"))
             .unwrap();
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        let section = if table == "members" { "member" } else { "mailbox" };
+        let section = if table == "members" {
+            "member"
+        } else {
+            "mailbox"
+        };
         let mut rows = stmt.query([]).unwrap();
         let row = rows.next().unwrap().unwrap();
         for (i, name) in names.iter().enumerate() {
@@ -401,7 +423,13 @@ async fn an_access_request_holds_every_stored_fact() {
     let mut expected: Vec<i64> = timeline.iter().map(|e| e.id).collect();
     expected.sort();
     assert_eq!(ids, expected);
-    assert!(json["events"].as_array().unwrap().iter().all(|e| e["account"] == os_account()));
+    assert!(
+        json["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["account"] == os_account())
+    );
     assert!(timeline.iter().any(|e| e.kind == EventKind::Action));
 
     office.ok(&[
@@ -425,7 +453,11 @@ async fn a_backup_during_a_bulk_job_is_sound_and_complete_and_restore_is_careful
     let office = Office::new(300, 20).await;
     let db = office.db();
     let mut resend = office.command(&["resend", "--yes"]);
-    let child = resend.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = resend
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let before = loop {
         let store = Store::open(&db).unwrap();
@@ -445,8 +477,16 @@ async fn a_backup_during_a_bulk_job_is_sound_and_complete_and_restore_is_careful
     assert_eq!(copy.integrity_check().unwrap(), "ok");
     assert_eq!(copy.verify_chain().unwrap().broken, None);
     let in_copy = copy.event_count().unwrap();
-    assert!(in_copy >= before && in_copy < after, "{before} {in_copy} {after}");
-    let ids: Vec<i64> = copy.events_since(None).unwrap().iter().map(|e| e.id).collect();
+    assert!(
+        in_copy >= before && in_copy < after,
+        "{before} {in_copy} {after}"
+    );
+    let ids: Vec<i64> = copy
+        .events_since(None)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(ids, (1..=in_copy).collect::<Vec<_>>());
     drop(copy);
 
@@ -461,7 +501,11 @@ async fn a_backup_during_a_bulk_job_is_sound_and_complete_and_restore_is_careful
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("più recente"));
     let junk = office.path("junk.db");
-    std::fs::write(&junk, b"not a store at all, no no no no no no no no no no no").unwrap();
+    std::fs::write(
+        &junk,
+        b"not a store at all, no no no no no no no no no no no",
+    )
+    .unwrap();
     assert!(!office.run(&["restore", "junk.db"]).status.success());
     assert_eq!(Store::open(&db).unwrap().event_count().unwrap(), after);
 
@@ -471,7 +515,11 @@ async fn a_backup_during_a_bulk_job_is_sound_and_complete_and_restore_is_careful
     let kept = std::fs::read_dir(office.dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().contains("prima-del-ripristino"))
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .contains("prima-del-ripristino")
+        })
         .expect("the previous store kept");
     assert_eq!(
         Store::open(&kept.path()).unwrap().event_count().unwrap(),
@@ -524,8 +572,12 @@ fn create_users() -> Option<OsUsers> {
     let ok = |c: &mut Command| c.output().map(|o| o.status.success()).unwrap_or(false);
     assert!(ok(Command::new("groupadd").arg(&users.group)));
     for user in &users.users {
-        assert!(ok(Command::new("useradd")
-            .args(["-m", "-G", &users.group, user])));
+        assert!(ok(Command::new("useradd").args([
+            "-m",
+            "-G",
+            &users.group,
+            user
+        ])));
     }
     Some(users)
 }
@@ -597,13 +649,22 @@ async fn two_os_accounts_share_a_group_store() {
         .output()
         .unwrap();
     check("init", out);
-    check("first import", as_user(anna, &["import", roster.to_str().unwrap()]).output().unwrap());
+    check(
+        "first import",
+        as_user(anna, &["import", roster.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
     check("first sync", as_user(anna, &["sync"]).output().unwrap());
-    let resend = as_user(anna, &["resend", "--yes", "--json"]).spawn().unwrap();
+    let resend = as_user(anna, &["resend", "--yes", "--json"])
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     check(
         "bruno's import",
-        as_user(bruno, &["import", roster2.to_str().unwrap()]).output().unwrap(),
+        as_user(bruno, &["import", roster2.to_str().unwrap()])
+            .output()
+            .unwrap(),
     );
     check("bruno's sync", as_user(bruno, &["sync"]).output().unwrap());
     let output = resend.wait_with_output().unwrap();
@@ -631,7 +692,10 @@ async fn two_os_accounts_share_a_group_store() {
     let events = store.events_since(None).unwrap();
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     assert_eq!(ids, (1..=events.len() as i64).collect::<Vec<_>>());
-    let actions: Vec<_> = events.iter().filter(|e| e.kind == EventKind::Action).collect();
+    let actions: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Action)
+        .collect();
     assert_eq!(actions.len(), total);
     assert!(actions.iter().all(|e| &e.account == anna));
     let imported_by_bruno = events
@@ -640,7 +704,11 @@ async fn two_os_accounts_share_a_group_store() {
         .count();
     assert_eq!(imported_by_bruno, 51);
     assert!(events.iter().all(|e| e.operator == "root"));
-    assert!(events.iter().all(|e| e.account == *anna || e.account == *bruno));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.account == *anna || e.account == *bruno)
+    );
     drop(store);
 
     // Opened up to everyone: refused.

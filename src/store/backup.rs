@@ -160,7 +160,9 @@ pub fn restore(path: &Path, input: &Path) -> Result<RestoreReport> {
         let current = Store::open(path)?;
         current
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map_err(current.err())?;
         drop(current);
         let mut kept = path.as_os_str().to_owned();

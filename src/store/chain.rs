@@ -162,9 +162,8 @@ impl ChainWriter {
             )
             .optional()?
             .unwrap_or(0);
-        let max: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| {
-            r.get(0)
-        })?;
+        let max: i64 =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
         Ok(Self {
             prev,
             next_id: seq.max(max) + 1,
@@ -287,7 +286,8 @@ pub(crate) fn seal_legacy(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-const SELECT_ROWS: &str = "SELECT id, at, COALESCE(account, ''), operator, kind, outcome, member_id,
+const SELECT_ROWS: &str =
+    "SELECT id, at, COALESCE(account, ''), operator, kind, outcome, member_id,
     mailbox, detail, subject, digest, hash FROM events";
 
 struct RawRow {

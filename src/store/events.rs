@@ -107,7 +107,8 @@ pub(crate) fn append(conn: &Connection, event: &NewEvent) -> rusqlite::Result<i6
         return append_linked(conn, &mut chain, event);
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = ChainWriter::begin(conn).and_then(|mut chain| append_linked(conn, &mut chain, event));
+    let result =
+        ChainWriter::begin(conn).and_then(|mut chain| append_linked(conn, &mut chain, event));
     match result {
         Ok(id) => {
             conn.execute_batch("COMMIT")?;
@@ -139,34 +140,49 @@ pub(crate) fn insert_event(
     key: &[u8],
 ) -> rusqlite::Result<i64> {
     let at = ts(event.at);
-    let account = crate::identity::os_account();
-    let outcome = event.outcome.map(Outcome::code);
     let link = Link {
         at: &at,
-        account,
+        account: crate::identity::os_account(),
         operator: &event.operator,
         kind: event.kind.code(),
-        outcome,
+        outcome: event.outcome.map(Outcome::code),
         member_id: event.member_id,
         mailbox: event.mailbox.as_deref(),
         detail: &event.detail,
     };
-    let (id, digest, hash) = chain.link(&link, subject, key);
+    insert_link(&mut insert_statement(conn)?, chain, &link, subject, key)
+}
+
+/// The statement [`insert_link`] runs: prepared once for a batch of events.
+pub(crate) fn insert_statement(
+    conn: &Connection,
+) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
     conn.prepare_cached(
         "INSERT INTO events (id, at, operator, account, kind, member_id, mailbox, detail,
          outcome, subject, digest, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
+    )
+}
+
+/// Inserts the event `link` describes as the next link of `chain`.
+pub(crate) fn insert_link(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    chain: &mut ChainWriter,
+    link: &Link<'_>,
+    subject: &[u8],
+    key: &[u8],
+) -> rusqlite::Result<i64> {
+    let (id, digest, hash) = chain.link(link, subject, key);
+    insert.execute(params![
         id,
-        at,
-        event.operator,
-        account,
-        event.kind.code(),
-        event.member_id,
-        event.mailbox,
-        event.detail,
-        outcome,
+        link.at,
+        link.operator,
+        link.account,
+        link.kind,
+        link.member_id,
+        link.mailbox,
+        link.detail,
+        link.outcome,
         (!subject.is_empty()).then_some(subject),
         &digest[..],
         &hash[..],
@@ -342,11 +358,16 @@ mod tests {
             })
             .unwrap();
         assert!(store.conn.execute("DELETE FROM events", []).is_err());
-        for column in ["operator", "account", "at", "kind", "outcome", "hash", "digest"] {
+        for column in [
+            "operator", "account", "at", "kind", "outcome", "hash", "digest",
+        ] {
             assert!(
                 store
                     .conn
-                    .execute(&format!("UPDATE events SET {column} = 'x' WHERE id = ?1"), [id])
+                    .execute(
+                        &format!("UPDATE events SET {column} = 'x' WHERE id = ?1"),
+                        [id]
+                    )
                     .is_err(),
                 "{column}"
             );

@@ -5,12 +5,12 @@ mod backup;
 mod chain;
 mod entries;
 mod events;
-mod privacy;
-mod shared;
 mod jobs;
 mod mail_schema;
+mod privacy;
 mod roster;
 mod schema;
+mod shared;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -22,16 +22,16 @@ use rusqlite::Connection;
 pub use backup::{BackupReport, RestoreReport, restore};
 pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};
-pub use privacy::{AccessReport, ForgetReport, Subject};
-pub use shared::{StoreMode, check_store_mode, create_group_store};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
+pub use privacy::{AccessReport, ForgetReport, Subject};
 pub use roster::{
     ABORT_AFTER_ROWS_ENV, ChangeKind, IMPORT_CACHE_KIB, IncomingRoster, MemberUpsert,
     PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterPreview, RosterWriter,
     preview_roster,
 };
+pub use shared::{StoreMode, check_store_mode, create_group_store};
 pub use sync::{SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 
 /// Errors of the store, each naming the file.

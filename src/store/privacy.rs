@@ -191,10 +191,9 @@ impl Store {
                  OR recipient IN (?2, ?3)",
             )
             .and_then(|mut s| {
-                s.query_map(
-                    params![member_id, recipients[0], recipients.get(1)],
-                    |r| r.get(0),
-                )?
+                s.query_map(params![member_id, recipients[0], recipients.get(1)], |r| {
+                    r.get(0)
+                })?
                 .collect()
             })
             .map_err(&to_err)?;
@@ -228,8 +227,11 @@ impl Store {
             params![member_id, ts(at)],
         )
         .map_err(&to_err)?;
-        tx.execute("DELETE FROM audit_keys WHERE subject = ?1", [&address_subject])
-            .map_err(&to_err)?;
+        tx.execute(
+            "DELETE FROM audit_keys WHERE subject = ?1",
+            [&address_subject],
+        )
+        .map_err(&to_err)?;
         let event = NewEvent {
             at,
             operator: operator.to_string(),

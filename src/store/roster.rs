@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 
-use super::chain::ChainWriter;
-use super::events::{EventKind, NewEvent, append, insert_event};
+use super::chain::{ChainWriter, Link};
+use super::events::{EventKind, NewEvent, append, insert_link, insert_statement};
 use super::{Result, Store, StoreError, ts};
 use crate::domain::{MailboxState, Member};
 
@@ -672,27 +672,29 @@ impl<'a> RosterWriter<'a> {
             return Ok(());
         }
         let ApplyContext {
-            operator, source, at, ..
+            operator,
+            source,
+            ref now,
+            ..
         } = self.context;
         let mut chain = ChainWriter::begin(self.conn)?;
+        let mut insert = insert_statement(self.conn)?;
         let (in_albo, left) = (
             format!("importato da {source}"),
             format!("importato da {source} (già cancellato dall'albo)"),
         );
-        let mut event = NewEvent {
-            at,
-            operator: operator.to_string(),
-            kind: EventKind::Imported,
-            member_id: None,
-            mailbox: None,
-            detail: String::new(),
-            outcome: None,
-        };
         for (id, pec, in_roster, key) in self.unlogged.drain(..) {
-            event.member_id = Some(id);
-            event.mailbox = Some(pec);
-            event.detail.clone_from(if in_roster { &in_albo } else { &left });
-            insert_event(self.conn, &mut chain, &event, &[], &key)?;
+            let link = Link {
+                at: now,
+                account: crate::identity::os_account(),
+                operator,
+                kind: EventKind::Imported.code(),
+                outcome: None,
+                member_id: Some(id),
+                mailbox: Some(&pec),
+                detail: if in_roster { &in_albo } else { &left },
+            };
+            insert_link(&mut insert, &mut chain, &link, &[], &key)?;
         }
         Ok(())
     }
@@ -730,10 +732,11 @@ impl<'a> RosterWriter<'a> {
                 let mut key = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut self.keys, &mut key);
                 let key_param: &dyn rusqlite::ToSql = &&key[..];
-                let id = statements
-                    .insert
-                    .insert(rusqlite::params_from_iter(row.values().into_iter().chain([key_param])))?;
-                self.unlogged.push((id, member.pec.clone(), *in_roster, key));
+                let id = statements.insert.insert(rusqlite::params_from_iter(
+                    row.values().into_iter().chain([key_param]),
+                ))?;
+                self.unlogged
+                    .push((id, member.pec.clone(), *in_roster, key));
             }
             Step::Update {
                 id,

@@ -90,7 +90,8 @@ pub(crate) fn copy_mode(from: &Path, to: &Path) -> Result<(), AccessError> {
         source,
     };
     let meta = std::fs::metadata(from).map_err(io)?;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o770)).map_err(io)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o770))
+        .map_err(io)?;
     if meta.gid() != std::fs::metadata(to).map_err(io)?.gid() {
         // Best effort: only a member of the group (or root) may do it.
         let _ = std::os::unix::fs::chown(to, None, Some(meta.gid()));
@@ -140,8 +141,7 @@ pub fn create_group_store(path: &Path, group: &str) -> super::Result<super::Stor
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o660);
         options.open(path).map_err(io(path))?;
         // The umask may have taken the group's bits away.
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-            .map_err(io(path))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(io(path))?;
         chown(path)?;
     }
     super::Store::open(path)
