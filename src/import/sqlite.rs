@@ -76,15 +76,6 @@ pub fn read_sqlite(
     };
     let mut rows = RowCollector::new(&mapping, source, layout, 0, sink);
     let columns = stmt.column_count();
-    // A binary value matters only in a column that holds a field (a pecdesk
-    // store read as a source has binary keys beside the roster).
-    let mapped: Vec<bool> = (0..columns)
-        .map(|i| {
-            columns::Field::ALL
-                .iter()
-                .any(|f| mapping.column(*f) == Some(i))
-        })
-        .collect();
     let mut cursor = stmt.query([]).map_err(sql_err)?;
     // "Line" of a table row: its position, 1 for the first row.
     let mut position = 0u64;
@@ -98,7 +89,6 @@ pub fn read_sqlite(
                 ValueRef::Null => record.push_field(""),
                 ValueRef::Integer(n) => record.push_field(&n.to_string()),
                 ValueRef::Real(x) => record.push_field(&real_text(x)),
-                ValueRef::Blob(_) if !mapped[i] => record.push_field(""),
                 ValueRef::Text(bytes) | ValueRef::Blob(bytes) => match std::str::from_utf8(bytes) {
                     Ok(text) => record.push_field(text),
                     Err(_) => {

@@ -31,9 +31,9 @@ pub const MIGRATION: &str = r#"
     ALTER TABLE events ADD COLUMN subject BLOB;
     ALTER TABLE events ADD COLUMN digest BLOB;
     ALTER TABLE events ADD COLUMN hash BLOB;
-    ALTER TABLE members ADD COLUMN audit_key BLOB;
+    ALTER TABLE members ADD COLUMN audit_key TEXT;  -- 128 random bits, hex: the roster table stays text
     ALTER TABLE members ADD COLUMN erased_at TEXT;
-    UPDATE members SET audit_key = randomblob(32);
+    UPDATE members SET audit_key = lower(hex(randomblob(16)));
     CREATE TABLE audit_keys (
         subject BLOB PRIMARY KEY,   -- x'' the store's own key; else a keyed pseudonym of an address
         key     BLOB NOT NULL
@@ -120,6 +120,18 @@ pub(crate) fn store_key(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
     })
 }
 
+/// A member's key as stored: 16 random bytes in hex, used as the HMAC key.
+pub(crate) fn member_key(rng: &mut impl rand::RngCore) -> [u8; 32] {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    let mut key = [0u8; 32];
+    for (i, b) in bytes.iter().enumerate() {
+        key[2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
+        key[2 * i + 1] = b"0123456789abcdef"[usize::from(b & 15)];
+    }
+    key
+}
+
 /// A fresh random key.
 pub(crate) fn new_key() -> Vec<u8> {
     let mut key = vec![0u8; 32];
@@ -181,7 +193,7 @@ impl ChainWriter {
     ) -> rusqlite::Result<(Vec<u8>, Vec<u8>)> {
         if let Some(id) = member_id {
             let key: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT audit_key FROM members WHERE id = ?1")?
+                .prepare_cached("SELECT CAST(audit_key AS BLOB) FROM members WHERE id = ?1")?
                 .query_row([id], |r| r.get(0))
                 .optional()?
                 .flatten();
@@ -189,12 +201,12 @@ impl ChainWriter {
                 Some(key) => key,
                 None => {
                     // A member inserted without a key (by an older writer).
-                    let key = new_key();
+                    let key = hex(&new_key()[..16]);
                     conn.execute(
                         "UPDATE members SET audit_key = ?2 WHERE id = ?1 AND erased_at IS NULL",
                         params![id, key],
                     )?;
-                    key
+                    key.into_bytes()
                 }
             };
             return Ok((Vec::new(), key));
@@ -453,7 +465,7 @@ pub(crate) fn verify(conn: &Connection) -> rusqlite::Result<ChainReport> {
     let store_key = store_key(conn)?;
     let mut member_keys: HashMap<i64, Option<Vec<u8>>> = HashMap::new();
     {
-        let mut stmt = conn.prepare("SELECT id, audit_key FROM members")?;
+        let mut stmt = conn.prepare("SELECT id, CAST(audit_key AS BLOB) FROM members")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             member_keys.insert(r.get(0)?, r.get(1)?);

@@ -729,9 +729,9 @@ impl<'a> RosterWriter<'a> {
         match step {
             Step::Insert { member, in_roster } => {
                 let row = MemberRow::new(member, *in_roster, now);
-                let mut key = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut self.keys, &mut key);
-                let key_param: &dyn rusqlite::ToSql = &&key[..];
+                let key = super::chain::member_key(&mut self.keys);
+                let key_text = std::str::from_utf8(&key).expect("hex");
+                let key_param: &dyn rusqlite::ToSql = &key_text;
                 let id = statements.insert.insert(rusqlite::params_from_iter(
                     row.values().into_iter().chain([key_param]),
                 ))?;
