@@ -138,8 +138,7 @@ impl Store {
     /// receipts (and their files), queue items; their events keep kind, time,
     /// who and result under the pseudonym (the member's number) and lose the
     /// address and the text. Records the erasure in the chain, then clears
-    /// the freed pages and empties the WAL. `receipts_dir` is where relative
-    /// receipt file names are resolved.
+    /// the freed pages and empties the WAL.
     pub fn forget(
         &mut self,
         member_id: i64,

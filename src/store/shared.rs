@@ -120,13 +120,12 @@ pub fn create_group_store(path: &Path, group: &str) -> super::Result<super::Stor
             source,
         })
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-            chown(dir)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2770))
-                .map_err(io(dir))?;
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        chown(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2770)).map_err(io(dir))?;
     }
     for file in store_files(path) {
         if file.exists() {
