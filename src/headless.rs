@@ -386,6 +386,7 @@ fn write_audit_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()>
         "casella",
         "descrizione",
         "esito",
+        "account",
     ])?;
     for e in events {
         let outcome = match e.outcome {
@@ -402,6 +403,7 @@ fn write_audit_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()>
             &escape_formula(e.mailbox.as_deref().unwrap_or_default()),
             &escape_formula(&e.detail),
             outcome,
+            &escape_formula(&e.account),
         ])?;
     }
     writer.flush()

@@ -659,7 +659,20 @@ async fn two_os_accounts_share_a_group_store() {
     let resend = as_user(anna, &["resend", "--yes", "--json"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let job_id = loop {
+        let running = Store::open(&db)
+            .ok()
+            .and_then(|s| s.unfinished_jobs().ok())
+            .and_then(|jobs| jobs.first().map(|j| (j.id, j.counts)));
+        if let Some((id, counts)) = running
+            && counts.done >= 20
+        {
+            break id;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no resend");
+        std::thread::sleep(Duration::from_millis(5));
+    };
     check(
         "bruno's import",
         as_user(bruno, &["import", roster2.to_str().unwrap()])
@@ -667,6 +680,8 @@ async fn two_os_accounts_share_a_group_store() {
             .unwrap(),
     );
     check("bruno's sync", as_user(bruno, &["sync"]).output().unwrap());
+    let counts = Store::open(&db).unwrap().job_counts(job_id).unwrap();
+    assert!(counts.pending > 0, "no overlap: {counts:?}");
     let output = resend.wait_with_output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
     check("anna's resend", output);
