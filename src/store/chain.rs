@@ -166,14 +166,7 @@ impl ChainWriter {
         };
         // AUTOINCREMENT's counter, not MAX(id): events removed from the end
         // leave a gap that verification reports.
-        let seq: i64 = conn
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
+        let seq = events_counter(conn)?;
         let max: i64 =
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
         Ok(Self {
@@ -236,6 +229,18 @@ impl ChainWriter {
         self.next_id += 1;
         (id, digest_value, hash)
     }
+}
+
+/// The highest event id ever given (AUTOINCREMENT's counter).
+fn events_counter(conn: &Connection) -> rusqlite::Result<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
 }
 
 fn to_hash(bytes: &[u8]) -> Hash {
@@ -575,14 +580,7 @@ pub(crate) fn verify(conn: &Connection) -> rusqlite::Result<ChainReport> {
     let broken = match broken {
         Some(b) => Some(b),
         None => {
-            let seq: i64 = conn
-                .query_row(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(0);
+            let seq = events_counter(conn)?;
             (seq > prev_id).then_some(ChainBreak::Removed {
                 after: prev_id,
                 before: None,

@@ -21,6 +21,17 @@ pub struct Subject {
     pub in_roster: bool,
 }
 
+/// A [`Subject`] from `SELECT id, codice_fiscale, name, pec, in_roster`.
+fn subject_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subject> {
+    Ok(Subject {
+        member_id: r.get(0)?,
+        codice_fiscale: r.get(1)?,
+        name: r.get(2)?,
+        pec: r.get(3)?,
+        in_roster: r.get(4)?,
+    })
+}
+
 /// What an erasure did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ForgetReport {
@@ -93,15 +104,7 @@ impl Store {
                  WHERE erased_at IS NULL AND (codice_fiscale = upper(?1) OR pec = lower(?1))
                  ORDER BY in_roster DESC, id LIMIT 1",
                 [query],
-                |r| {
-                    Ok(Subject {
-                        member_id: r.get(0)?,
-                        codice_fiscale: r.get(1)?,
-                        name: r.get(2)?,
-                        pec: r.get(3)?,
-                        in_roster: r.get(4)?,
-                    })
-                },
+                subject_row,
             )
             .optional()
             .map_err(self.err())?
@@ -120,17 +123,7 @@ impl Store {
                  ORDER BY id",
             )
             .map_err(self.err())?;
-        let rows = stmt
-            .query_map([cutoff], |r| {
-                Ok(Subject {
-                    member_id: r.get(0)?,
-                    codice_fiscale: r.get(1)?,
-                    name: r.get(2)?,
-                    pec: r.get(3)?,
-                    in_roster: r.get(4)?,
-                })
-            })
-            .map_err(self.err())?;
+        let rows = stmt.query_map([cutoff], subject_row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
