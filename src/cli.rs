@@ -12,6 +12,8 @@ use crate::app::{Settings, State};
 use crate::config::{self, Config};
 use crate::i18n::Lang;
 use crate::import;
+use crate::provider::aruba::sim::{self as aruba_sim, ArubaSimConfig};
+use crate::provider::aruba::{ArubaClient, ArubaConfig};
 use crate::provider::sim::{self, SimConfig};
 use crate::provider::{ClientConfig, Credentials, ProviderClient};
 use crate::services::Services;
@@ -81,6 +83,10 @@ pub enum Command {
         /// Fetch every mailbox, also noticing those no longer at the provider.
         #[arg(long)]
         full: bool,
+        /// Sync the old provider's side instead: every mailbox of the domain at
+        /// Aruba, its status and its owner's contacts ([aruba] in the config).
+        #[arg(long)]
+        aruba: bool,
     },
     /// Show the configuration.
     Config {
@@ -112,6 +118,13 @@ pub enum Command {
         /// Print one JSON object (state codes as keys) instead of text.
         #[arg(long)]
         json: bool,
+        /// `xlsx`: write the report as a workbook (a summary sheet and a sheet
+        /// per "to chase" list) to --out.
+        #[arg(long, value_enum, requires = "out")]
+        format: Option<ReportFormat>,
+        /// Where --format xlsx writes (mode 0600, atomically).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Resend the recovery e-mail to every mailbox in the given states, through
     /// the action queue. Without --yes it only lists what it would do.
@@ -149,6 +162,23 @@ pub enum Command {
     },
     /// Serve the provider simulator on 127.0.0.1.
     Sim(SimArgs),
+    /// Who is calling: the members matching anything the caller says (name,
+    /// mobile in any spelling, e-mail, codice fiscale or part of it, numero
+    /// iscrizione, PEC), at most five, with their states and what to do.
+    /// Exit code 0 with matches, 1 with none.
+    Who {
+        /// What the caller said; several words are all matched.
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The old provider's side (Aruba), before the passage.
+    Aruba {
+        #[command(subcommand)]
+        command: ArubaCommand,
+    },
     /// Create the store (or fix a shared one's group and mode): owner-only,
     /// or 0660 for a Unix group of colleagues (--group or `store_group`).
     Init {
@@ -190,6 +220,30 @@ pub enum Command {
     Restore {
         #[arg(value_name = "IN")]
         input: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArubaCommand {
+    /// Set owners' contact e-mail and mobile at Aruba from the roster, through
+    /// the action queue (each owner is read first; only what differs changes).
+    /// Without --yes it only lists.
+    FixContacts {
+        /// Only members in this Aruba list (repeatable). Default:
+        /// aruba_no_contact and aruba_contact_differs.
+        #[arg(
+            long = "state",
+            value_name = "STATE",
+            value_parser = crate::report::parse_state,
+            long_help = crate::report::states_help()
+        )]
+        states: Vec<crate::domain::Category>,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -276,6 +330,21 @@ pub struct SimArgs {
     /// Requests per second before answering 429 with Retry-After.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// Also serve Aruba's partner API on this port of 127.0.0.1 (0 picks one).
+    #[arg(long, value_name = "PORT")]
+    pub aruba_port: Option<u16>,
+    /// The partner username the Aruba simulator accepts.
+    #[arg(long, default_value = "pecdesk-partner", value_name = "USER")]
+    pub aruba_username: String,
+    /// The partner password the Aruba simulator accepts. Default: a random one, printed at start.
+    #[arg(long, value_name = "PASSWORD")]
+    pub aruba_password: Option<String>,
+    /// Lifetime of Aruba's access tokens, in seconds (the spec's: 300).
+    #[arg(long, default_value_t = crate::provider::aruba::sim::ACCESS_TTL.as_secs(), value_name = "SECS")]
+    pub aruba_token_ttl: u64,
+    /// Lifetime of Aruba's refresh tokens, in seconds (the spec's: 43200).
+    #[arg(long, default_value_t = crate::provider::aruba::sim::REFRESH_TTL.as_secs(), value_name = "SECS")]
+    pub aruba_refresh_ttl: u64,
 }
 
 /// Where data files go by default.
@@ -347,6 +416,34 @@ fn client_from(
     Ok(Some(client))
 }
 
+/// The Aruba client `[aruba]` describes (None when it has no URL).
+fn aruba_client_from(config: &Config) -> anyhow::Result<Option<ArubaClient>> {
+    let Some(aruba) = &config.aruba else {
+        return Ok(None);
+    };
+    let mut client_config = ArubaConfig::new(
+        aruba.url.clone(),
+        aruba.username.clone(),
+        aruba.password.clone(),
+    );
+    client_config.max_in_flight = config.max_in_flight;
+    client_config.max_per_second = config.max_per_second;
+    if let Some(secs) = config.request_timeout_secs {
+        client_config.request_timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(attempts) = config.max_attempts {
+        client_config.max_attempts = attempts;
+    }
+    Ok(Some(ArubaClient::new(client_config)?))
+}
+
+/// Whether the passage to the new provider has happened (Italian calendar).
+fn after_cutover(config: &Config) -> bool {
+    config
+        .cutover
+        .is_some_and(|day| crate::i18n::italian_time(Utc::now()).date() >= day)
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = load_config(&cli)?;
@@ -376,6 +473,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = client_from(&config, None)?;
             let mut services = Services::new(path, client, config.operator.clone());
             services.max_in_flight = config.max_in_flight;
+            // After the passage Aruba is history: the console no longer calls it.
+            if let (Some(aruba), Some(settings)) = (aruba_client_from(&config)?, &config.aruba)
+                && !after_cutover(&config)
+            {
+                services.aruba = Some((aruba, settings.domain.clone()));
+            }
             let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
@@ -391,13 +494,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             import_command(&path, args, &config.operator)
         }
-        Some(Command::Sync { provider, full }) => {
+        Some(Command::Sync { aruba: true, .. }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let client = aruba_client_from(&config)?.context(
+                "Aruba non configurato: [aruba] url e username nel file di configurazione, \
+                 password in PECDESK_ARUBA_PASSWORD",
+            )?;
+            let domain = config
+                .aruba
+                .as_ref()
+                .map(|a| a.domain.clone())
+                .unwrap_or_default();
+            Store::open(&path)?;
+            if after_cutover(&config) {
+                eprintln!("Passaggio avvenuto: i dati di Aruba restano solo come storico.");
+            }
+            let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let outcome = crate::aruba::sync(&path, &client, &domain, &config.operator, |p| {
+                if on_terminal {
+                    show_sync_progress(p);
+                }
+            })
+            .await;
+            if on_terminal {
+                eprintln!();
+            }
+            println!(
+                "Sincronizzazione con Aruba completata: {}",
+                outcome?.describe()
+            );
+            Ok(())
+        }
+        Some(Command::Aruba {
+            command:
+                ArubaCommand::FixContacts {
+                    states,
+                    dry_run,
+                    yes,
+                    json,
+                },
+        }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let client = aruba_client_from(&config)?;
+            let options = crate::headless::ArubaFixOptions {
+                states: states.clone(),
+                dry_run: *dry_run,
+                yes: *yes,
+                json: *json,
+                pec_domain: config.pec_domain.clone(),
+                max_in_flight: config.max_in_flight,
+                after_cutover: after_cutover(&config),
+            };
+            crate::headless::aruba_fix_contacts(&path, client.as_ref(), &config.operator, &options)
+                .await
+        }
+        Some(Command::Sync { provider, full, .. }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, provider.as_deref())?.context(
                 "nessun gestore configurato: indicare --provider URL o PECDESK_PROVIDER_URL",
             )?;
             Store::open(&path)?;
+            // Two syncs of one store never overlap (cron and a person, or two cron lines).
+            let _lock = crate::lock::lock(&path, "sync")?;
             let mode = if *full {
                 crate::sync::SyncMode::Full
             } else {
@@ -417,12 +578,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Sim(args)) => sim_command(&cli, &config, args).await,
+        Some(Command::Who { query, json }) => who_command(&cli, &config, &query.join(" "), *json),
         Some(Command::Export {
             out,
             states,
             format,
         }) => export_command(&cli, &config, out, states, *format),
-        Some(Command::Report { json }) => report_command(&cli, &config, *json),
+        Some(Command::Report {
+            format: Some(ReportFormat::Xlsx),
+            out: Some(out),
+            ..
+        }) => report_workbook_command(&cli, &config, out),
+        Some(Command::Report { json, .. }) => report_command(&cli, &config, *json),
         Some(Command::Resend {
             states,
             older_than,
@@ -450,9 +617,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, None)?;
+            let aruba = aruba_client_from(&config)?;
             crate::headless::queue_resume(
                 &path,
                 client.as_ref(),
+                aruba.as_ref(),
                 &config.operator,
                 *yes,
                 *json,
@@ -603,8 +772,40 @@ async fn sim_command(cli: &Cli, config: &Config, args: &SimArgs) -> anyhow::Resu
                 .map_or("nessuno".to_string(), |n| format!("{n} richieste/s"))
         );
     }
+    let aruba = match args.aruba_port {
+        Some(port) => {
+            let mut aruba_config = ArubaSimConfig::new(
+                args.aruba_username.clone(),
+                args.aruba_password
+                    .clone()
+                    .unwrap_or_else(sim::random_token),
+            );
+            aruba_config.seed = args.seed;
+            aruba_config.pec_domain = config.pec_domain.clone();
+            aruba_config.access_ttl = Duration::from_secs(args.aruba_token_ttl);
+            aruba_config.refresh_ttl = Duration::from_secs(args.aruba_refresh_ttl);
+            aruba_config.faults = shown.faults.clone();
+            let password = aruba_config.password.clone();
+            let handle = aruba_sim::start(
+                &members,
+                aruba_config,
+                SocketAddr::from(([127, 0, 0, 1], port)),
+            )
+            .await?;
+            println!("Simulatore di Aruba in ascolto su {}", handle.base_url());
+            println!("Utente partner Aruba: {}", args.aruba_username);
+            if args.aruba_password.is_none() {
+                println!("Password partner Aruba: {password}");
+            }
+            Some(handle)
+        }
+        None => None,
+    };
     println!("Ctrl-C per fermarlo.");
     tokio::signal::ctrl_c().await?;
+    if let Some(aruba) = aruba {
+        aruba.shutdown().await;
+    }
     handle.shutdown().await;
     Ok(())
 }
@@ -689,6 +890,8 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
         };
         import::dry_run(&existing, parsed, &options)?
     } else {
+        // Two imports of one store never overlap; a dry run writes nothing.
+        let _lock = crate::lock::lock(store_path, "import")?;
         // Rows are stored while the file is still being read.
         let (file, at) = (&args.file, Utc::now());
         import::import_path(store_path, file, &options, operator, at, |_| {}, after_read)?
@@ -733,8 +936,38 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     let token = sim_config.token.clone();
     let handle = sim::start(&members, sim_config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let client = ProviderClient::new(ClientConfig::new(handle.base_url(), token))?;
-    let mut services = Services::new(store_path, Some(client), config.operator.clone());
+    // The old provider's side too: Aruba's simulator on another loopback port.
+    let aruba_password = sim::random_token();
+    let mut aruba_config = ArubaSimConfig::new("pecdesk-demo", aruba_password.clone());
+    aruba_config.pec_domain = config.pec_domain.clone();
+    let aruba_handle = aruba_sim::start(
+        &members,
+        aruba_config,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await?;
+    let mut aruba_client_config =
+        ArubaConfig::new(aruba_handle.base_url(), "pecdesk-demo", aruba_password);
+    // The simulator is on this computer: no need to pace the demo's requests.
+    aruba_client_config.max_per_second = 0;
+    aruba_client_config.max_in_flight = 8;
+    let aruba = ArubaClient::new(aruba_client_config)?;
+    let mut services = Services::new(store_path.clone(), Some(client), config.operator.clone());
     services.max_in_flight = config.max_in_flight;
+    if after_cutover {
+        // History only: one sync in the background, shown at the next reload.
+        let (domain, operator) = (config.pec_domain.clone(), config.operator.clone());
+        tokio::spawn(async move {
+            if let Err(error) =
+                crate::aruba::sync(&store_path, &aruba, &domain, &operator, |_| {}).await
+            {
+                tracing::warn!(%error, "sincronizzazione Aruba della demo non riuscita");
+            }
+        });
+    } else {
+        // The console's syncs (the first at start) cover Aruba too.
+        services.aruba = Some((aruba, config.pec_domain.clone()));
+    }
     let ordine = format!("{} (demo)", config.ordine);
     let mut settings = settings(config, ordine);
     settings.cutover = Some(cutover);
@@ -742,6 +975,7 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     let keymap = Keymap::with_overrides(&config.keys)?;
     let result =
         crate::tui::run_console(state, services, keymap, Some(Duration::from_secs(5))).await;
+    aruba_handle.shutdown().await;
     handle.shutdown().await;
     drop(dir);
     result
@@ -783,6 +1017,21 @@ fn export_command(
     Ok(())
 }
 
+/// The formats `pecdesk report --format` writes to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Xlsx,
+}
+
+/// `pecdesk report --format xlsx --out FILE`.
+fn report_workbook_command(cli: &Cli, config: &Config, out: &Path) -> anyhow::Result<()> {
+    let store = existing_store(cli, config)?;
+    let settings = settings(config, config.ordine.clone());
+    crate::export::xlsx::write_report(&store, &settings, out, Utc::now())?;
+    println!("Riepilogo scritto in {}", out.display());
+    Ok(())
+}
+
 /// `pecdesk report`.
 fn report_command(cli: &Cli, config: &Config, json: bool) -> anyhow::Result<()> {
     let store = existing_store(cli, config)?;
@@ -799,6 +1048,26 @@ fn report_command(cli: &Cli, config: &Config, json: bool) -> anyhow::Result<()> 
     } else {
         print!("{}", report.to_text(config.lang));
         println!("{head}");
+    }
+    Ok(())
+}
+
+/// `pecdesk who`.
+fn who_command(cli: &Cli, config: &Config, query: &str, json: bool) -> anyhow::Result<()> {
+    let store = existing_store(cli, config)?;
+    let options = crate::who::WhoOptions {
+        pec_domain: config.pec_domain.clone(),
+        cutover: config.cutover,
+        lang: config.lang,
+        now: Utc::now(),
+    };
+    let report = crate::who::who_in_store(&store, query, &options)?;
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        let keymap = Keymap::with_overrides(&config.keys)?;
+        let key_of = |action| keymap.key_for(crate::tui::phone::command_of(action));
+        print!("{}", report.to_text(config.lang, &key_of));
     }
     Ok(())
 }

@@ -52,6 +52,98 @@ pub struct ConfigFile {
     pub keys: BTreeMap<String, KeyList>,
     /// The Unix group a shared store is created for (`pecdesk init`).
     pub store_group: Option<String>,
+    /// Aruba's partner API, the old provider's side.
+    pub aruba: Option<ArubaFile>,
+    /// Whether the file can be read by other users (a password in it is refused).
+    #[serde(skip)]
+    pub readable_by_others: bool,
+}
+
+/// The `[aruba]` table.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArubaFile {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    /// The domain to list; default: `pec_domain`.
+    pub domain: Option<String>,
+    /// Only from a file readable by its owner alone; PECDESK_ARUBA_PASSWORD wins.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ArubaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArubaFile")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("domain", &self.domain)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Aruba's partner API as configured: all of it, or nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ArubaSettings {
+    pub url: String,
+    pub username: String,
+    pub domain: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for ArubaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArubaSettings")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("domain", &self.domain)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// `[aruba]` with its environment overrides (PECDESK_ARUBA_URL,
+/// PECDESK_ARUBA_USERNAME, PECDESK_ARUBA_PASSWORD); None when no URL is set.
+fn resolve_aruba(
+    file: Option<ArubaFile>,
+    readable_by_others: bool,
+    pec_domain: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<ArubaSettings>, ConfigError> {
+    let file = file.unwrap_or_default();
+    let Some(url) = env("PECDESK_ARUBA_URL").or(file.url) else {
+        return Ok(None);
+    };
+    if file.password.is_some() && readable_by_others {
+        return Err(ConfigError::Value {
+            key: "aruba.password",
+            message: "il file di configurazione è leggibile da altri utenti: chmod 600, \
+                      oppure usare PECDESK_ARUBA_PASSWORD"
+                .into(),
+        });
+    }
+    let username = env("PECDESK_ARUBA_USERNAME")
+        .or(file.username)
+        .ok_or(ConfigError::Value {
+            key: "aruba.username",
+            message: "manca (l'utente dell'account partner Aruba)".into(),
+        })?;
+    let password = env("PECDESK_ARUBA_PASSWORD")
+        .or(file.password)
+        .ok_or(ConfigError::Value {
+            key: "aruba.password",
+            message: "manca: impostare PECDESK_ARUBA_PASSWORD (o password in un file chmod 600)"
+                .into(),
+        })?;
+    Ok(Some(ArubaSettings {
+        url,
+        username,
+        domain: file
+            .domain
+            .unwrap_or_else(|| pec_domain.to_string())
+            .to_lowercase(),
+        password,
+    }))
 }
 
 /// A date as TOML writes it (`2027-01-31`) or as a string ("2027-01-31", "31/01/2027").
@@ -110,6 +202,8 @@ pub struct Config {
     pub client_secret: Option<String>,
     pub keys: BTreeMap<String, Vec<String>>,
     pub store_group: Option<String>,
+    /// Aruba's partner API, when `[aruba]` has a URL.
+    pub aruba: Option<ArubaSettings>,
 }
 
 impl std::fmt::Debug for Config {
@@ -155,8 +249,10 @@ impl ConfigFile {
             path: path.clone(),
             source,
         })?;
-        warn_if_readable_by_others(&path);
-        Self::parse(&text, &path)
+        let readable_by_others = warn_if_readable_by_others(&path);
+        let mut file = Self::parse(&text, &path)?;
+        file.readable_by_others = readable_by_others;
+        Ok(file)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
@@ -175,7 +271,14 @@ impl ConfigFile {
             })?,
             None => Lang::It,
         };
+        let pec_domain = self
+            .pec_domain
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PEC_DOMAIN.to_string())
+            .to_lowercase();
+        let aruba = resolve_aruba(self.aruba, self.readable_by_others, &pec_domain, &env)?;
         Ok(Config {
+            aruba,
             ordine: self
                 .ordine
                 .unwrap_or_else(|| "Ordine dei Farmacisti".to_string()),
@@ -242,8 +345,9 @@ impl ConfigFile {
     }
 }
 
-/// The file may hold the provider's credentials: say so when others can read it.
-fn warn_if_readable_by_others(path: &Path) {
+/// The file may hold the provider's credentials: say so when others can read
+/// it, and say whether they can.
+fn warn_if_readable_by_others(path: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -256,8 +360,10 @@ fn warn_if_readable_by_others(path: &Path) {
                 path.display()
             );
             tracing::warn!(path = %path.display(), "config file readable by others");
+            return true;
         }
     }
+    false
 }
 
 /// A commented default configuration, for `pecdesk config --print-default`.
@@ -319,6 +425,14 @@ max_per_second = 20
 # chase_link_expired chase_no_recovery_contact chase_no_mailbox chase_no_member
 [keys]
 # resend = ["r", "ctrl-r"]
+
+# Aruba's partner API (the old provider), before the passage: needs a partner
+# account with the "Accesso API PEC" permission. The password comes from
+# PECDESK_ARUBA_PASSWORD, or from here only if this file is chmod 600.
+# [aruba]
+# url = "https://publicapi-areaclienti.arubapec.it/service"   # PECDESK_ARUBA_URL
+# username = "..."                                            # PECDESK_ARUBA_USERNAME
+# domain = "pec.fofi.it"                                      # default: pec_domain
 "#;
 
 /// Loads the file and the process environment.
@@ -383,6 +497,35 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("fr"), "{err}");
         assert!(ConfigFile::parse("", Path::new("c.toml")).is_ok());
+    }
+
+    #[test]
+    fn aruba_is_all_or_nothing_and_its_password_stays_private() {
+        let text = "pec_domain = \"pec.fofi.it\"\n[aruba]\nurl = \"https://a.example/service\"\nusername = \"partner\"\npassword = \"segreta\"\n";
+        let file = ConfigFile::parse(text, Path::new("c.toml")).unwrap();
+        let aruba = file.clone().resolve(|_| None).unwrap().aruba.unwrap();
+        assert_eq!(aruba.domain, "pec.fofi.it");
+        assert_eq!(aruba.password, "segreta");
+        assert!(!format!("{aruba:?}").contains("segreta"));
+        let env = |k: &str| (k == "PECDESK_ARUBA_PASSWORD").then(|| "da-env".to_string());
+        assert_eq!(
+            file.clone().resolve(env).unwrap().aruba.unwrap().password,
+            "da-env"
+        );
+        // In a file others can read, a password is refused.
+        let mut shared = file;
+        shared.readable_by_others = true;
+        let err = shared.resolve(|_| None).unwrap_err();
+        assert!(err.to_string().contains("aruba.password"), "{err}");
+        let no_password = ConfigFile::parse(
+            "[aruba]\nurl = \"https://a.example\"\nusername = \"p\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let err = no_password.resolve(|_| None).unwrap_err();
+        assert!(err.to_string().contains("PECDESK_ARUBA_PASSWORD"), "{err}");
+        let none = ConfigFile::parse("", Path::new("c.toml")).unwrap();
+        assert!(none.resolve(|_| None).unwrap().aruba.is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::domain::Category;
 pub use crate::lock::{AlreadyRunning, JobLock, lock};
+use crate::provider::aruba::ArubaClient;
 use crate::provider::{ProviderClient, ProviderError};
 use crate::queue::{self, Control};
 use crate::store::{Event, JobCounts, JobKind, NewJobItem, RosterEntry, Store};
@@ -30,6 +31,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         || error
             .downcast_ref::<crate::privacy::ChainBroken>()
             .is_some()
+        || error.downcast_ref::<crate::who::NoMatch>().is_some()
     {
         return 1;
     }
@@ -39,7 +41,9 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 e.root(),
                 ProviderError::Unreachable(_) | ProviderError::Timeout
             )
-        })
+        }) || cause
+            .downcast_ref::<crate::provider::aruba::ArubaError>()
+            .is_some_and(crate::provider::aruba::ArubaError::is_unreachable)
     });
     if unreachable { 3 } else { 2 }
 }
@@ -167,10 +171,17 @@ fn print_report(report: &JobReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who carries out a job's items: the provider, or Aruba.
+#[derive(Clone, Copy)]
+enum Runner<'a> {
+    Provider(&'a ProviderClient),
+    Aruba(&'a ArubaClient),
+}
+
 /// Runs one stored job to the end, with progress on stderr when it is a terminal.
 async fn run_stored_job(
     store_path: &Path,
-    client: &ProviderClient,
+    client: Runner<'_>,
     job_id: i64,
     operator: &str,
     max_in_flight: usize,
@@ -178,26 +189,43 @@ async fn run_stored_job(
 ) -> anyhow::Result<()> {
     let on_terminal = std::io::stderr().is_terminal();
     let (_control, control_rx) = watch::channel(Control::Run);
-    let counts = queue::run_job(
-        store_path,
-        client,
-        job_id,
-        operator,
-        max_in_flight,
-        control_rx,
-        move |c: JobCounts| {
-            if on_terminal {
-                eprint!(
-                    "\r{} / {} ({} falliti)   ",
-                    c.done + c.failed,
-                    c.total,
-                    c.failed
-                );
-                let _ = std::io::stderr().flush();
-            }
-        },
-    )
-    .await?;
+    let progress = move |c: JobCounts| {
+        if on_terminal {
+            eprint!(
+                "\r{} / {} ({} falliti)   ",
+                c.done + c.failed,
+                c.total,
+                c.failed
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let counts = match client {
+        Runner::Provider(client) => {
+            queue::run_job(
+                store_path,
+                client,
+                job_id,
+                operator,
+                max_in_flight,
+                control_rx,
+                progress,
+            )
+            .await?
+        }
+        Runner::Aruba(client) => {
+            queue::run_aruba_job(
+                store_path,
+                client,
+                job_id,
+                operator,
+                max_in_flight,
+                control_rx,
+                progress,
+            )
+            .await?
+        }
+    };
     if on_terminal {
         eprintln!();
     }
@@ -294,7 +322,7 @@ pub async fn resend(
     drop(queue);
     run_stored_job(
         store_path,
-        client,
+        Runner::Provider(client),
         job_id,
         operator,
         options.max_in_flight,
@@ -307,6 +335,7 @@ pub async fn resend(
 pub async fn queue_resume(
     store_path: &Path,
     client: Option<&ProviderClient>,
+    aruba: Option<&ArubaClient>,
     operator: &str,
     yes: bool,
     json: bool,
@@ -332,13 +361,19 @@ pub async fn queue_resume(
         }
         return Ok(());
     }
-    let client = client
-        .ok_or_else(|| anyhow::anyhow!("nessun gestore configurato: indicare provider_url"))?;
     // `queue::run_job` holds the queue's lock while it runs each job.
     let mut failed = 0;
     let mut total = 0;
     for job in jobs {
-        match run_stored_job(store_path, client, job.id, operator, max_in_flight, json).await {
+        let runner = match job.kind {
+            JobKind::ArubaContacts => Runner::Aruba(aruba.ok_or_else(|| {
+                anyhow::anyhow!("lavoro {} presso Aruba: [aruba] non configurato", job.id)
+            })?),
+            _ => Runner::Provider(client.ok_or_else(|| {
+                anyhow::anyhow!("nessun gestore configurato: indicare provider_url")
+            })?),
+        };
+        match run_stored_job(store_path, runner, job.id, operator, max_in_flight, json).await {
             Ok(()) => {}
             Err(e) => match e.downcast::<DoneWithFailures>() {
                 Ok(f) => {
@@ -353,6 +388,84 @@ pub async fn queue_resume(
         return Err(DoneWithFailures { failed, total }.into());
     }
     Ok(())
+}
+
+/// Options of `pecdesk aruba fix-contacts`.
+pub struct ArubaFixOptions {
+    /// Only members in these Aruba lists; empty: the lists a fix applies to
+    /// (no contact, contact different from the roster).
+    pub states: Vec<Category>,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub json: bool,
+    pub pec_domain: String,
+    pub max_in_flight: usize,
+    /// After the passage Aruba is history: nothing is changed there.
+    pub after_cutover: bool,
+}
+
+/// `pecdesk aruba fix-contacts`: sets owners' contact e-mail and mobile at
+/// Aruba from the roster, through the queue; without `--yes` only lists.
+pub async fn aruba_fix_contacts(
+    store_path: &Path,
+    client: Option<&ArubaClient>,
+    operator: &str,
+    options: &ArubaFixOptions,
+) -> anyhow::Result<()> {
+    if options.after_cutover {
+        anyhow::bail!(
+            "il passaggio al nuovo gestore è avvenuto: i dati di Aruba sono solo storici e \
+             pecdesk non cambia più nulla presso Aruba"
+        );
+    }
+    let states = if options.states.is_empty() {
+        vec![Category::ArubaNoContact, Category::ArubaContactDiffers]
+    } else {
+        options.states.clone()
+    };
+    let now = Utc::now();
+    let entries = Store::open(store_path)?.roster_entries()?;
+    let items: Vec<NewJobItem> = entries
+        .iter()
+        .filter(|e| {
+            states
+                .iter()
+                .any(|&c| crate::report::entry_is_in(e, c, &options.pec_domain, now))
+        })
+        .filter_map(|e| crate::aruba::fix_item(e).ok())
+        .collect();
+    if options.dry_run || !options.yes {
+        return print_report(
+            &JobReport {
+                job_id: None,
+                dry_run: true,
+                total: items.len(),
+                done: 0,
+                failed: 0,
+                pending: items.len(),
+                mailboxes: items.iter().map(|i| i.address.clone()).collect(),
+                failures: Vec::new(),
+            },
+            options.json,
+        );
+    }
+    let client = client.ok_or_else(|| {
+        anyhow::anyhow!("Aruba non configurato: [aruba] url e username, PECDESK_ARUBA_PASSWORD")
+    })?;
+    let _lock = lock(store_path, "aruba-fix")?;
+    let queue = lock(store_path, "queue")?;
+    let job_id =
+        Store::open(store_path)?.create_job(JobKind::ArubaContacts, operator, &items, now)?;
+    drop(queue);
+    run_stored_job(
+        store_path,
+        Runner::Aruba(client),
+        job_id,
+        operator,
+        options.max_in_flight,
+        options.json,
+    )
+    .await
 }
 
 /// `pecdesk audit export`: the event log as CSV for the Ordine's records.

@@ -2,13 +2,15 @@
 //!
 //! Layers, from the inside out: [`domain`] (no I/O), [`store`] (SQLite),
 //! [`import`] (roster files), [`provider`] (the HTTP contract's client and
-//! simulator), [`sync`] and [`services`] (the work behind the console),
+//! simulator, and Aruba's), [`sync`], [`aruba`] and [`services`] (the work
+//! behind the console),
 //! [`app`] (state and update), [`tui`] (terminal), [`cli`].
 
 #[macro_use]
 mod macros;
 
 pub mod app;
+pub mod aruba;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -28,3 +30,4 @@ pub mod services;
 pub mod store;
 pub mod sync;
 pub mod tui;
+pub mod who;

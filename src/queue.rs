@@ -198,6 +198,15 @@ async fn perform(
                 .await;
             resend_result(&item.address, item.member_id, operator, result.as_ref())
         }
+        JobKind::ArubaContacts => {
+            let wrong = ProviderError::Contract("lavoro di Aruba affidato al gestore".into());
+            action_result(
+                &item.address,
+                item.member_id,
+                operator,
+                Err(("contatti presso Aruba non impostati".into(), &wrong)),
+            )
+        }
         JobKind::SetRecovery => {
             let request: RecoveryContactsRequest = match item
                 .payload
@@ -250,9 +259,68 @@ pub async fn run_job(
     job_id: i64,
     operator: &str,
     max_in_flight: usize,
-    mut control: watch::Receiver<Control>,
+    control: watch::Receiver<Control>,
     progress: impl Fn(JobCounts) + Send + 'static,
 ) -> Result<JobCounts, QueueError> {
+    let client = client.clone();
+    let performer = move |kind, queued_at, item: JobItem, operator: String| {
+        let client = client.clone();
+        async move { perform(&client, kind, queued_at, &item, &operator).await }
+    };
+    run_with(
+        store_path,
+        job_id,
+        operator,
+        max_in_flight,
+        control,
+        progress,
+        performer,
+    )
+    .await
+}
+
+/// Runs Aruba job `job_id` (contact changes at the old provider) as
+/// [`run_job`] runs the provider's: same store, lock, limits and records.
+pub async fn run_aruba_job(
+    store_path: &Path,
+    client: &crate::provider::aruba::ArubaClient,
+    job_id: i64,
+    operator: &str,
+    max_in_flight: usize,
+    control: watch::Receiver<Control>,
+    progress: impl Fn(JobCounts) + Send + 'static,
+) -> Result<JobCounts, QueueError> {
+    let client = client.clone();
+    let performer = move |kind, _queued_at, item: JobItem, operator: String| {
+        let client = client.clone();
+        async move { crate::aruba::perform(&client, kind, &item, &operator).await }
+    };
+    run_with(
+        store_path,
+        job_id,
+        operator,
+        max_in_flight,
+        control,
+        progress,
+        performer,
+    )
+    .await
+}
+
+/// The runner behind both: `performer` carries out one item and says what to store.
+async fn run_with<P, F>(
+    store_path: &Path,
+    job_id: i64,
+    operator: &str,
+    max_in_flight: usize,
+    mut control: watch::Receiver<Control>,
+    progress: impl Fn(JobCounts) + Send + 'static,
+    performer: P,
+) -> Result<JobCounts, QueueError>
+where
+    P: Fn(JobKind, DateTime<Utc>, JobItem, String) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = ActionResult> + Send + 'static,
+{
     // One runner of the queue per store: two processes resuming the same job
     // would each record its results.
     let _lock = crate::lock::try_lock(store_path, "queue")?;
@@ -321,11 +389,11 @@ pub async fn run_job(
             break;
         }
         let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-        let client = client.clone();
+        let performer = performer.clone();
         let operator = operator.to_string();
         let results_tx = results_tx.clone();
         tasks.spawn(async move {
-            let result = perform(&client, job.kind, job.created_at, &item, &operator).await;
+            let result = performer(job.kind, job.created_at, item.clone(), operator).await;
             let _ = results_tx.send((item, result));
             drop(permit);
         });

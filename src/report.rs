@@ -37,6 +37,22 @@ pub fn describe_state(state: Category) -> (&'static str, &'static str) {
             "nessun contatto di recupero: serve il reset dall'Ordine",
             "no recovery contact: the Ordine must reset the password",
         ),
+        Category::ArubaNoContact => (
+            "nessun contatto presso Aruba: bloccato dopo il passaggio",
+            "no contact at Aruba: locked out after the cutover",
+        ),
+        Category::ArubaContactDiffers => (
+            "contatto presso Aruba diverso dall'albo",
+            "contact at Aruba differs from the roster",
+        ),
+        Category::ArubaSuspended => (
+            "casella sospesa o in disdetta presso Aruba: non può migrare",
+            "mailbox suspended or being cancelled at Aruba: cannot migrate",
+        ),
+        Category::ArubaNoMailbox => (
+            "nell'albo, nessuna casella presso Aruba",
+            "in the roster, no mailbox at Aruba",
+        ),
         Category::Removed => (
             "uscito dall'albo (casella e storico restano)",
             "left the roster (mailbox and history kept)",
@@ -105,11 +121,12 @@ pub fn entry_is_in(
     pec_domain: &str,
     now: DateTime<Utc>,
 ) -> bool {
-    category::is_in(
+    category::is_in_with(
         state,
         entry.member.as_ref(),
         entry.in_roster,
         entry.mailbox.as_ref(),
+        &entry.aruba,
         pec_domain,
         now,
     )
@@ -174,7 +191,8 @@ pub struct Report {
     pub pec_domain: String,
     pub members_in_roster: usize,
     pub mailboxes: usize,
-    /// Entries in each state, every code of [`Category::ALL`].
+    /// Entries in each state, every code of [`Category::ALL`] (the Aruba
+    /// ones are 0 until Aruba's side has been synced).
     pub states: StateCounts,
     /// Mailboxes migrated, and their share of all mailboxes (percent).
     pub migrated: usize,
@@ -188,6 +206,17 @@ pub struct Report {
     pub last_sync: Option<SyncRun>,
 }
 
+/// The dashboard's lists: [`CHASE`], then the Aruba lists while Aruba's side
+/// is known and the passage has not happened (after it, Aruba is history).
+fn to_chase(aruba_known: bool, cutover: Option<NaiveDate>, now: DateTime<Utc>) -> Vec<Category> {
+    let mut lists = CHASE.to_vec();
+    let passed = cutover.is_some_and(|day| italian_time(now).date() >= day);
+    if aruba_known && !passed {
+        lists.extend(crate::domain::category::ARUBA);
+    }
+    lists
+}
+
 impl Report {
     /// The figures for `entries` as of `now`.
     pub fn compute(
@@ -197,6 +226,10 @@ impl Report {
         now: DateTime<Utc>,
     ) -> Self {
         let summary = Summary::compute(entries, &settings.pec_domain, now);
+        // The Aruba lists are to chase once Aruba's side has been synced.
+        let aruba_known = entries
+            .first()
+            .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown));
         let states = StateCounts(
             Category::ALL
                 .iter()
@@ -220,7 +253,7 @@ impl Report {
             pec_domain: settings.pec_domain.clone(),
             members_in_roster: summary.members_in_roster,
             mailboxes: summary.mailboxes,
-            to_chase: states.only(&CHASE),
+            to_chase: states.only(&to_chase(aruba_known, settings.cutover, now)),
             states,
             migrated: summary.migrated(),
             migrated_percent: summary.percent(summary.migrated()),

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::app::{Action, Effect, Snapshot};
 use crate::provider::api::RecoveryContactsRequest;
+use crate::provider::aruba::ArubaClient;
 use crate::provider::{ProviderClient, client::new_idempotency_key};
 use crate::queue::{self, Control};
 use crate::store::{ActionResult, Store};
@@ -29,6 +30,9 @@ pub struct Services {
     pub terminal_clipboard: bool,
     /// The control of the running job, if any.
     job_control: Arc<Mutex<Option<watch::Sender<Control>>>>,
+    /// Aruba's partner API and the domain to list there, when `[aruba]` is
+    /// configured and the passage has not happened yet.
+    pub aruba: Option<(ArubaClient, String)>,
 }
 
 /// Events the audit screen shows at most (newest first; the filter narrows).
@@ -46,11 +50,12 @@ impl Services {
             max_in_flight: 8,
             terminal_clipboard: false,
             job_control: Arc::default(),
+            aruba: None,
         }
     }
 
     pub fn can_sync(&self) -> bool {
-        self.client.is_some()
+        self.client.is_some() || self.aruba.is_some()
     }
 
     /// Runs `work` with a store on a blocking thread and sends its action.
@@ -168,10 +173,19 @@ impl Services {
                 });
             }
             Effect::RunImport { path, partial } => {
+                // One import at a time per store, as `pecdesk import` does.
+                let lock = match crate::lock::try_lock(&self.store_path, "import") {
+                    Ok(lock) => lock,
+                    Err(e) => {
+                        let _ = tx.send(Action::ImportDone(Err(e.to_string())));
+                        return;
+                    }
+                };
                 let operator = self.operator.clone();
                 self.blocking(
                     tx,
                     move |store| {
+                        let _lock = lock;
                         let options = crate::import::ImportOptions {
                             partial,
                             ..Default::default()
@@ -209,23 +223,59 @@ impl Services {
                 |_| Action::Unfinished(Vec::new()),
             ),
             Effect::Sync => {
-                let Some(client) = self.client.clone() else {
+                if !self.can_sync() {
                     return;
+                }
+                // A headless `pecdesk sync` (cron) holds the job's lock: this
+                // round is skipped, and the status line says why.
+                let lock = match crate::lock::try_lock(&self.store_path, "sync") {
+                    Ok(lock) => Some(lock),
+                    Err(crate::lock::LockError::Busy(busy)) => {
+                        tracing::info!("sincronizzazione della console saltata: {busy}");
+                        let _ = tx.send(Action::SyncSkipped(busy.to_string()));
+                        return;
+                    }
+                    Err(crate::lock::LockError::Io(e)) => {
+                        tracing::warn!("sync lock unavailable, syncing without it: {e}");
+                        None
+                    }
                 };
+                let client = self.client.clone();
+                let aruba = self.aruba.clone();
                 let (tx, path, operator) =
                     (tx.clone(), self.store_path.clone(), self.operator.clone());
                 tokio::spawn(async move {
-                    let progress_tx = tx.clone();
-                    let result =
-                        crate::sync::run_with_progress(&path, &client, &operator, move |p| {
-                            let _ = progress_tx.send(Action::SyncProgress {
+                    let _lock = lock;
+                    let progress = |tx: &UnboundedSender<Action>| {
+                        let tx = tx.clone();
+                        move |p: crate::sync::SyncProgress| {
+                            let _ = tx.send(Action::SyncProgress {
                                 fetched: p.fetched,
                                 total: p.total,
                             });
-                        })
-                        .await
-                        .map(|o| o.describe())
-                        .map_err(|e| e.to_string());
+                        }
+                    };
+                    let mut result = match &client {
+                        Some(client) => {
+                            crate::sync::run_with_progress(&path, client, &operator, progress(&tx))
+                                .await
+                                .map(|o| o.describe())
+                                .map_err(|e| e.to_string())
+                        }
+                        None => Ok(String::new()),
+                    };
+                    // The old provider's side after the new one's, in the same run.
+                    if let Some((aruba, domain)) = &aruba {
+                        let synced =
+                            crate::aruba::sync(&path, aruba, domain, &operator, progress(&tx))
+                                .await;
+                        result = match (result, synced) {
+                            (Ok(done), Ok(o)) if done.is_empty() => Ok(o.describe()),
+                            (Ok(done), Ok(o)) => Ok(format!("{done}; {}", o.describe())),
+                            (Ok(_), Err(e)) => Err(e.to_string()),
+                            (Err(e), _) => Err(e),
+                        };
+                    }
                     let _ = tx.send(Action::SyncFinished(result));
                 });
             }
@@ -378,11 +428,26 @@ impl Services {
     }
 
     /// Runs a job in the background, reporting progress (throttled) and the end.
+    /// Aruba's jobs go to Aruba, the others to the provider.
     fn run_job(&self, job_id: i64, tx: UnboundedSender<Action>) {
-        let Some(client) = self.client.clone() else {
+        let kind = Store::open(&self.store_path)
+            .ok()
+            .and_then(|s| s.job(job_id).ok().flatten())
+            .map(|j| j.kind);
+        let runner = match kind {
+            Some(crate::store::JobKind::ArubaContacts) => {
+                self.aruba.as_ref().map(|(c, _)| Runner::Aruba(c.clone()))
+            }
+            _ => self.client.clone().map(Runner::Provider),
+        };
+        let Some(runner) = runner else {
             let _ = tx.send(Action::JobFinished {
                 job_id,
-                result: Err("nessun gestore configurato".into()),
+                result: Err(if kind == Some(crate::store::JobKind::ArubaContacts) {
+                    "Aruba non configurato o passaggio già avvenuto".into()
+                } else {
+                    "nessun gestore configurato".into()
+                }),
                 failures: Vec::new(),
             });
             return;
@@ -397,22 +462,39 @@ impl Services {
         tokio::spawn(async move {
             let progress_tx = tx.clone();
             let last = Mutex::new(Instant::now() - PROGRESS_EVERY);
-            let result = queue::run_job(
-                &path,
-                &client,
-                job_id,
-                &operator,
-                max_in_flight,
-                control_rx,
-                move |counts| {
-                    let mut last = last.lock().expect("not poisoned");
-                    if last.elapsed() >= PROGRESS_EVERY || counts.pending == 0 {
-                        *last = Instant::now();
-                        let _ = progress_tx.send(Action::JobProgress { job_id, counts });
-                    }
-                },
-            )
-            .await;
+            let progress = move |counts: crate::store::JobCounts| {
+                let mut last = last.lock().expect("not poisoned");
+                if last.elapsed() >= PROGRESS_EVERY || counts.pending == 0 {
+                    *last = Instant::now();
+                    let _ = progress_tx.send(Action::JobProgress { job_id, counts });
+                }
+            };
+            let result = match &runner {
+                Runner::Provider(client) => {
+                    queue::run_job(
+                        &path,
+                        client,
+                        job_id,
+                        &operator,
+                        max_in_flight,
+                        control_rx,
+                        progress,
+                    )
+                    .await
+                }
+                Runner::Aruba(client) => {
+                    queue::run_aruba_job(
+                        &path,
+                        client,
+                        job_id,
+                        &operator,
+                        max_in_flight,
+                        control_rx,
+                        progress,
+                    )
+                    .await
+                }
+            };
             let failures = tokio::task::spawn_blocking(move || failures_of(&path, job_id))
                 .await
                 .unwrap_or_default();
@@ -423,6 +505,12 @@ impl Services {
             });
         });
     }
+}
+
+/// Who carries out a job's items.
+enum Runner {
+    Provider(ProviderClient),
+    Aruba(ArubaClient),
 }
 
 fn job_started(
@@ -489,6 +577,90 @@ fn load_snapshot(store: &Store) -> crate::store::Result<Snapshot> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::app::{Command, Level, Settings, State, update};
+    use crate::provider::ClientConfig;
+
+    /// The console's import waits for no one: while `pecdesk import` holds
+    /// the lock it is refused with the lock's message, and nothing is read.
+    #[tokio::test]
+    async fn the_console_import_is_refused_while_a_headless_one_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("c.db");
+        Store::open(&store).unwrap();
+        let services = Services::new(store.clone(), None, "op".into());
+        let _headless = crate::lock::lock(&store, "import").unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        services.perform(
+            Effect::RunImport {
+                path: dir.path().join("albo.csv"),
+                partial: false,
+            },
+            &tx,
+        );
+        match rx.recv().await.unwrap() {
+            Action::ImportDone(Err(why)) => assert!(why.contains("\"import\""), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// While a headless `pecdesk sync` holds the lock, the console's round is
+    /// skipped (no request, no second writer) and the status line says so.
+    #[tokio::test]
+    async fn the_background_sync_skips_its_round_while_a_headless_one_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("c.db");
+        Store::open(&store).unwrap();
+        // Nothing listens there: a request would fail, not skip.
+        let mut config = ClientConfig::new("http://127.0.0.1:9", "t");
+        config.max_attempts = 1;
+        let client = ProviderClient::new(config).unwrap();
+        let services = Services::new(store.clone(), Some(client), "op".into());
+        let headless = crate::lock::lock(&store, "sync").unwrap();
+        let mut state = State::new(
+            Settings {
+                lang: crate::i18n::Lang::It,
+                pec_domain: "pec.fofi.it".into(),
+                ordine: "Ordine".into(),
+                cutover: None,
+            },
+            chrono::Utc::now(),
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for effect in update(&mut state, Action::Command(Command::Sync)) {
+            services.perform(effect, &tx);
+        }
+        assert!(state.sync_running);
+        let action = rx.recv().await.unwrap();
+        assert!(
+            matches!(&action, Action::SyncSkipped(why) if why.contains("\"sync\"")),
+            "{action:?}"
+        );
+        update(&mut state, action);
+        assert!(!state.sync_running);
+        match &state.status {
+            Some((Level::Info, text)) => {
+                assert!(text.starts_with("sincronizzazione saltata"), "{text}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Once the headless sync is over, the round runs (and here fails to connect).
+        drop(headless);
+        for effect in update(&mut state, Action::Command(Command::Sync)) {
+            services.perform(effect, &tx);
+        }
+        loop {
+            match rx.recv().await.unwrap() {
+                Action::SyncFinished(result) => {
+                    assert!(result.is_err());
+                    break;
+                }
+                Action::SyncProgress { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn base64_matches_the_standard() {
         assert_eq!(super::base64_encode(b""), "");

@@ -73,6 +73,7 @@ fn mailbox(address: &str, migration: MigrationState) -> MailboxState {
         link_expires_at: None,
         recovery: RecoveryContacts::default(),
         last_login_at: None,
+        must_change_password: false,
         updated_at: now() - hours(48),
     }
 }
@@ -664,7 +665,11 @@ fn report_json_against_known_data() {
                 "removed": 1,
                 "external_pec": 1,
                 "no_mailbox": 1,
-                "no_member": 1
+                "no_member": 1,
+                "aruba_no_contact": 0,
+                "aruba_contact_differs": 0,
+                "aruba_suspended": 0,
+                "aruba_no_mailbox": 0
             },
             "migrated": 2,
             "migrated_percent": 40.0,
@@ -859,4 +864,192 @@ fn cli_exit_codes_and_help() {
         help.contains("csv-excel") && help.contains("inipec"),
         "{help}"
     );
+}
+
+// Workbooks (issue 12): written with rust_xlsxwriter, read back with calamine.
+
+fn read_sheet(path: &Path, sheet: &str) -> (Vec<Vec<calamine::Data>>, Vec<Vec<String>>) {
+    use calamine::Reader;
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path).unwrap();
+    let range = workbook.worksheet_range(sheet).unwrap();
+    let formulas = workbook.worksheet_formula(sheet).unwrap();
+    (
+        range.rows().map(<[calamine::Data]>::to_vec).collect(),
+        formulas.rows().map(<[String]>::to_vec).collect(),
+    )
+}
+
+fn sheet_names(path: &Path) -> Vec<String> {
+    use calamine::Reader;
+    let workbook: calamine::Xlsx<_> = calamine::open_workbook(path).unwrap();
+    workbook.sheet_names()
+}
+
+/// The CSV cell without the apostrophe the CSV adds before formula triggers:
+/// what a workbook's text cell holds.
+fn unescaped(cell: &str) -> &str {
+    cell.strip_prefix('\'')
+        .filter(|rest| rest.starts_with(['=', '+', '-', '@', '\t', '\r']))
+        .unwrap_or(cell)
+}
+
+/// Each cell of `rows` against the CSV export's rows: text as text, instants
+/// as real dates in Italian time, empty as empty.
+fn assert_cells_match_csv(rows: &[Vec<calamine::Data>], csv_rows: &[Vec<String>]) {
+    use calamine::{Data, DataType};
+    assert_eq!(rows.len(), csv_rows.len());
+    for (r, (row, expected)) in rows.iter().zip(csv_rows).enumerate() {
+        for (c, (cell, want)) in row.iter().zip(expected).enumerate() {
+            let at = format!("row {r} column {c}: {cell:?} vs {want:?}");
+            if want.is_empty() {
+                assert_eq!(*cell, Data::Empty, "{at}");
+            } else if c == 10 || c == 12 {
+                assert!(cell.is_datetime(), "{at}");
+                let instant = DateTime::parse_from_rfc3339(want).unwrap().to_utc();
+                assert_eq!(
+                    cell.as_datetime(),
+                    Some(pecdesk::i18n::italian_time(instant)),
+                    "{at}"
+                );
+            } else {
+                assert_eq!(*cell, Data::String(unescaped(want).to_string()), "{at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn xlsx_export_reads_back_cell_by_cell_with_its_types() {
+    let f = fixture();
+    let path = f.path("albo.xlsx");
+    let n = export_entries(&path, &f.entries(), &options(ExportFormat::Xlsx, &[])).unwrap();
+    assert_eq!(n, 7);
+    assert_private(&path);
+    assert_eq!(sheet_names(&path), ["Esportazione"]);
+    let (rows, formulas) = read_sheet(&path, "Esportazione");
+    let header: Vec<calamine::Data> = CSV_HEADER
+        .iter()
+        .map(|h| calamine::Data::String(h.to_string()))
+        .collect();
+    assert_eq!(rows[0], header);
+    assert_cells_match_csv(&rows[1..], &expected_csv_rows(&codici_fiscali()));
+    // The hostile name and the mobiles are text, never formulas or numbers.
+    assert_eq!(rows[2][1], calamine::Data::String(HYPERLINK.into()));
+    assert_eq!(rows[1][6], calamine::Data::String(ROSSI_MOBILE.into()));
+    assert!(
+        formulas.iter().flatten().all(String::is_empty),
+        "no formula anywhere: {formulas:?}"
+    );
+    // Bold header frozen, with an autofilter: in the sheet's XML.
+    let xml = sheet_xml(&path, "xl/worksheets/sheet1.xml");
+    assert!(
+        xml.contains(r#"<pane ySplit="1" topLeftCell="A2""#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"<autoFilter ref="A1:N8"/>"#), "{xml}");
+    assert!(xml.contains("<col "), "column widths set");
+    let styles = sheet_xml(&path, "xl/styles.xml");
+    assert!(styles.contains("<b/>"), "a bold font");
+    assert!(styles.contains(r#"formatCode="dd/mm/yyyy""#), "{styles}");
+}
+
+/// One part of an `.xlsx` (a zip) as text, through `unzip -p` (CI installs it).
+fn sheet_xml(path: &Path, part: &str) -> String {
+    let output = Command::new("unzip").arg("-p").arg(path).arg(part).output();
+    match output {
+        Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap(),
+        other => panic!("unzip -p {part}: {other:?} (unzip must be installed)"),
+    }
+}
+
+#[test]
+fn report_workbook_has_a_summary_and_a_sheet_per_list_to_chase() {
+    let f = fixture();
+    let path = f.path("riepilogo.xlsx");
+    let settings = settings(NaiveDate::from_ymd_opt(2026, 12, 31));
+    pecdesk::export::xlsx::write_report(&f.store(), &settings, &path, now()).unwrap();
+    assert_private(&path);
+    assert_eq!(
+        sheet_names(&path),
+        [
+            "Riepilogo",
+            "Non avviata",
+            "Credenziali non valide",
+            "Doppio fattore",
+            "Link scaduto",
+            "Senza contatti di recupero",
+            "Senza casella",
+            "Casella senza iscritto",
+        ]
+    );
+    let (summary, _) = read_sheet(&path, "Riepilogo");
+    let count_of = |label: &str| {
+        summary
+            .iter()
+            .find(|row| row[0] == calamine::Data::String(label.into()))
+            .map(|row| row[2].clone())
+    };
+    let report = Report::from_store(&f.store(), &settings, now()).unwrap();
+    for (state, count) in &report.states.0 {
+        let label = pecdesk::report::describe_state(*state).0;
+        assert_eq!(
+            count_of(label),
+            Some(calamine::Data::Float(*count as f64)),
+            "{label}"
+        );
+    }
+    // Each list's sheet holds exactly the CSV export of that state.
+    for (state, sheet) in [
+        (Category::NotMigrated, "Non avviata"),
+        (Category::LinkExpired, "Link scaduto"),
+        (Category::NoMailbox, "Senza casella"),
+        (Category::NoMember, "Casella senza iscritto"),
+    ] {
+        let (rows, _) = read_sheet(&path, sheet);
+        let (n, bytes) = export(&f, ExportFormat::Csv, &[state], "lista.csv");
+        assert!(n > 0, "{sheet} is not empty in the fixture");
+        let csv_rows = parse_csv(&bytes, b',');
+        assert_eq!(rows.len(), csv_rows.len(), "{sheet}");
+        assert_cells_match_csv(&rows[1..], &csv_rows[1..]);
+    }
+}
+
+#[test]
+fn cli_writes_both_workbooks() {
+    let f = fixture();
+    let db = f.db.to_str().unwrap().to_string();
+    let export = f.path("albo.xlsx");
+    let output = pecdesk(
+        f.dir.path(),
+        &[
+            "--db",
+            &db,
+            "export",
+            "--format",
+            "xlsx",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(read_sheet(&export, "Esportazione").0.len(), 8);
+    let report = f.path("riepilogo.xlsx");
+    let output = pecdesk(
+        f.dir.path(),
+        &[
+            "--db",
+            &db,
+            "report",
+            "--format",
+            "xlsx",
+            "--out",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(sheet_names(&report).len(), 8);
+    assert_private(&report);
+    // --format xlsx without --out is a usage error.
+    let output = pecdesk(f.dir.path(), &["--db", &db, "report", "--format", "xlsx"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }

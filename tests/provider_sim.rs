@@ -1359,3 +1359,475 @@ async fn every_answer_conforms_to_its_schema() {
     assert_eq!(seen, BTreeSet::from([200, 400, 404, 409, 422]));
     sim.shutdown().await;
 }
+
+// Requests generated from the contract: whatever a client writes from the
+// YAML alone, the simulator answers with a status the contract declares for
+// that operation, in the shape it declares.
+
+/// A value valid under `schema`, drawn with `rng`. Strings follow their enum,
+/// pattern (alternatives of a comma-separated list, or visible ASCII), format
+/// and length; objects their required and (when open) optional properties.
+fn generate(spec: &Value, schema: &Value, rng: &mut rand::rngs::StdRng, pool: &Pools) -> Value {
+    use rand::Rng;
+    use rand::seq::IndexedRandom;
+    let schema = resolve(spec, schema);
+    if let Some(values) = schema["enum"].as_array() {
+        return values.choose(rng).unwrap().clone();
+    }
+    match schema["type"].as_str() {
+        Some("integer") => {
+            let min = schema["minimum"].as_i64().unwrap_or(0);
+            let max = schema["maximum"].as_i64().unwrap_or(min + 1000);
+            json!(rng.random_range(min..=max))
+        }
+        Some("boolean") => json!(rng.random_bool(0.5)),
+        Some("object") => {
+            let properties = schema["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let min = schema["minProperties"].as_u64().unwrap_or(0) as usize;
+            let mut object = serde_json::Map::new();
+            loop {
+                for (name, property) in &properties {
+                    if required.contains(&name.as_str()) || rng.random_bool(0.6) {
+                        object.insert(name.clone(), generate(spec, property, rng, pool));
+                    }
+                }
+                if object.len() >= min {
+                    break;
+                }
+            }
+            Value::Object(object)
+        }
+        _ => {
+            let text = match (schema["format"].as_str(), schema["pattern"].as_str()) {
+                (Some("email"), _) => pool.email(rng),
+                // Half of them keep the six rules, so resets also succeed.
+                (Some("password"), _) if rng.random_bool(0.5) => {
+                    pecdesk::domain::password::generate(rng, "x", 12)
+                }
+                (Some("date-time"), _) => {
+                    let at = chrono::DateTime::from_timestamp(
+                        rng.random_range(1.5e9 as i64..2.0e9 as i64),
+                        0,
+                    )
+                    .unwrap();
+                    if rng.random_bool(0.5) {
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    } else {
+                        at.with_timezone(&chrono::FixedOffset::east_opt(3600).unwrap())
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+                    }
+                }
+                (_, Some(pattern)) if pattern.starts_with("^(") => {
+                    // `^(a|b|c)(,(a|b|c))*$`: one to three of the alternatives.
+                    let alternatives: Vec<&str> =
+                        pattern[2..pattern.find(')').unwrap()].split('|').collect();
+                    let n = rng.random_range(1..=3);
+                    (0..n)
+                        .map(|_| *alternatives.choose(rng).unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
+                _ => {
+                    // Any string of the allowed length; visible ASCII where the
+                    // pattern says so, otherwise letters, digits, symbols, spaces
+                    // and accents.
+                    let min = schema["minLength"].as_u64().unwrap_or(0) as usize;
+                    let max = schema["maxLength"].as_u64().unwrap_or(24).min(64) as usize;
+                    let len = rng.random_range(min.max(1)..=max.max(1));
+                    let visible = schema["pattern"] == "^[!-~]+$";
+                    let alphabet: Vec<char> = if visible {
+                        ('!'..='~').collect()
+                    } else {
+                        "abcXYZ019 ?!/;@àè.-_+".chars().collect()
+                    };
+                    (0..len).map(|_| *alphabet.choose(rng).unwrap()).collect()
+                }
+            };
+            json!(text)
+        }
+    }
+}
+
+/// A client that gets through the faults of the faulty round.
+fn patient_client(sim: &sim::SimHandle) -> ProviderClient {
+    let mut config = ClientConfig::new(sim.base_url(), TOKEN);
+    config.max_attempts = 30;
+    config.backoff_base = Duration::from_millis(1);
+    ProviderClient::new(config).unwrap()
+}
+
+/// Addresses and keys to draw from: the simulator's mailboxes, unknown ones,
+/// and keys already used (so replays and reuses happen too).
+struct Pools {
+    mailboxes: Vec<String>,
+    keys: std::sync::Mutex<Vec<String>>,
+}
+
+impl Pools {
+    fn email(&self, rng: &mut rand::rngs::StdRng) -> String {
+        use rand::Rng;
+        use rand::seq::IndexedRandom;
+        match rng.random_range(0..4) {
+            0 => self.mailboxes.choose(rng).unwrap().to_uppercase(),
+            1 => format!("nessuno{}@pec.fofi.it", rng.random_range(0..100)),
+            2 => format!("socio{}@libero.it", rng.random_range(0..100)),
+            _ => self.mailboxes.choose(rng).unwrap().clone(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn requests_valid_under_the_contract_get_only_declared_answers() {
+    use rand::seq::IndexedRandom;
+    use rand::{Rng, SeedableRng};
+    let spec = spec();
+    let operations = spec_operations(&spec);
+    // Both sides of the cutover, so resets are refused (409) and done (200).
+    // After the cutover, before it, and after it with faults (5xx, 429).
+    let faulty = sim::Faults {
+        fail_rate: 0.15,
+        rate_limit: Some(400),
+        ..sim::Faults::default()
+    };
+    for (cutover_days, faults) in [
+        (-1i64, sim::Faults::default()),
+        (30, sim::Faults::default()),
+        (-2, faulty),
+    ] {
+        let with_faults = faults.fail_rate > 0.0;
+        let mut config = sim_config();
+        config.faults = faults;
+        config.cutover_at = chrono::Utc::now() + chrono::TimeDelta::days(cutover_days);
+        let sim = start_sim_with(&roster(120), config).await;
+        let http = plain_http();
+        let base = sim.base_url();
+        let all = patient_client(&sim).list_all_mailboxes().await.unwrap();
+        let pools = Pools {
+            mailboxes: all.iter().map(|m| m.address.clone()).collect(),
+            keys: std::sync::Mutex::new(Vec::new()),
+        };
+        let mut cursors: Vec<String> = Vec::new();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(14 + cutover_days.unsigned_abs());
+        let mut problems = Vec::new();
+        let mut seen: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+        for round in 0..600 {
+            let ((method, path), op) = operations.iter().nth(round % operations.len()).unwrap();
+            let id = op["operationId"].as_str().unwrap();
+            let mut url = format!("{base}{path}");
+            let mut query: Vec<(String, String)> = Vec::new();
+            let mut headers: Vec<(String, String)> = Vec::new();
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                let p = resolve(&spec, parameter);
+                let name = p["name"].as_str().unwrap();
+                if p["required"] != true && rng.random_bool(0.5) {
+                    continue;
+                }
+                let value = if name == "cursor" && !cursors.is_empty() && rng.random_bool(0.7) {
+                    cursors.choose(&mut rng).unwrap().clone()
+                } else if name == api::IDEMPOTENCY_HEADER && rng.random_bool(0.3) {
+                    let keys = pools.keys.lock().unwrap();
+                    keys.choose(&mut rng)
+                        .cloned()
+                        .unwrap_or_else(new_idempotency_key)
+                } else {
+                    match generate(&spec, &p["schema"], &mut rng, &pools) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    }
+                };
+                match p["in"].as_str().unwrap() {
+                    "path" => {
+                        let encoded: String =
+                            form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                        url = url.replace(&format!("{{{name}}}"), &encoded.replace("%40", "@"));
+                    }
+                    "query" => query.push((name.to_string(), value)),
+                    "header" => {
+                        pools.keys.lock().unwrap().push(value.clone());
+                        headers.push((name.to_string(), value));
+                    }
+                    other => panic!("parameter in {other}"),
+                }
+            }
+            let mut request = http
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    &url,
+                )
+                .query(&query);
+            for (name, value) in &headers {
+                request = request.header(name, value);
+            }
+            // Credentials as the security requirements allow: mostly right.
+            if id == operation::ISSUE_TOKEN {
+                let mut form = generate(
+                    &spec,
+                    &op["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"],
+                    &mut rng,
+                    &pools,
+                );
+                let form = form.as_object_mut().unwrap();
+                form.remove("client_id");
+                form.remove("client_secret");
+                let mut fields: Vec<(String, String)> = form
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect();
+                let secret = if rng.random_bool(0.8) {
+                    CLIENT_SECRET
+                } else {
+                    "sbagliato"
+                };
+                match rng.random_range(0..3) {
+                    0 => {
+                        request = request.basic_auth(
+                            form_urlencoded::byte_serialize(CLIENT_ID.as_bytes())
+                                .collect::<String>(),
+                            Some(
+                                form_urlencoded::byte_serialize(secret.as_bytes())
+                                    .collect::<String>(),
+                            ),
+                        )
+                    }
+                    1 => {
+                        fields.push(("client_id".into(), CLIENT_ID.into()));
+                        fields.push(("client_secret".into(), secret.into()));
+                    }
+                    _ => {}
+                }
+                // The form may carry parameters the server does not know (scope).
+                if rng.random_bool(0.3) {
+                    fields.push(("scope".into(), "mailboxes".into()));
+                }
+                request = request.form(&fields);
+            } else {
+                if rng.random_bool(0.9) {
+                    request = request.bearer_auth(TOKEN);
+                } else if rng.random_bool(0.5) {
+                    request = request.bearer_auth("sbagliato");
+                }
+                let body_schema = &op["requestBody"]["content"]["application/json"]["schema"];
+                if !body_schema.is_null() {
+                    request = request.json(&generate(&spec, body_schema, &mut rng, &pools));
+                }
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            seen.entry(id.to_string()).or_default().insert(status);
+            let declared = resolve(&spec, &op["responses"][status.to_string()]);
+            if declared.is_null() {
+                problems.push(format!(
+                    "{method} {url} {query:?}: undeclared {status} {body}"
+                ));
+                continue;
+            }
+            let schema = &declared["content"]["application/json"]["schema"];
+            conforms(
+                &spec,
+                schema,
+                &body,
+                &format!("{id} {status}"),
+                &mut problems,
+            );
+            if let Some(next) = body["next_cursor"].as_str() {
+                cursors.push(next.to_string());
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "cutover {cutover_days} days: {problems:#?}"
+        );
+        // The generator reached the answers that matter, not only refusals.
+        for id in operation::ALL {
+            // Before the cutover every reset is refused, as the procedures say.
+            let before = cutover_days > 0 && id == operation::RESET_PASSWORD;
+            assert_eq!(seen[id].contains(&200), !before, "{id}: {seen:?}");
+        }
+        if cutover_days > 0 {
+            assert!(seen[operation::RESET_PASSWORD].contains(&409), "{seen:?}");
+        }
+        assert!(seen[operation::LIST_MAILBOXES].contains(&400), "{seen:?}");
+        assert!(seen[operation::GET_MAILBOX].contains(&404), "{seen:?}");
+        assert!(
+            seen[operation::SET_RECOVERY_CONTACTS].contains(&422),
+            "{seen:?}"
+        );
+        if with_faults {
+            let faulted: BTreeSet<u16> = seen.values().flatten().copied().collect();
+            assert!(faulted.contains(&500) && faulted.contains(&503), "{seen:?}");
+        }
+        sim.shutdown().await;
+    }
+}
+
+/// What the simulator refuses, the contract declares: unknown body fields
+/// (closed request bodies), a cursor it did not give, a reused key.
+#[tokio::test]
+async fn what_the_simulator_refuses_the_contract_declares() {
+    let spec = spec();
+    let schemas = &spec["components"]["schemas"];
+    for closed in ["RecoveryContactsRequest", "PasswordResetRequest"] {
+        assert_eq!(schemas[closed]["additionalProperties"], false, "{closed}");
+    }
+    assert_eq!(schemas["RecoveryContactsRequest"]["minProperties"], 1);
+    let operations = spec_operations(&spec);
+    let declared = |id: &str, status: u16| -> Value {
+        let op = operations
+            .values()
+            .find(|op| op["operationId"] == id)
+            .unwrap();
+        resolve(&spec, &op["responses"][status.to_string()]).clone()
+    };
+    let mut config = sim_config();
+    config.cutover_at = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    let sim = start_sim_with(&roster(50), config).await;
+    let http = plain_http();
+    let base = sim.base_url();
+    let all = oauth_client(&sim).list_all_mailboxes().await.unwrap();
+    let address = &all[0].address;
+    let send = |method: &str, path: String, body: Option<Value>, key: Option<&str>| {
+        let mut request = http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{base}{path}"),
+            )
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(key) = key {
+            request = request.header(api::IDEMPOTENCY_HEADER, key);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let contacts = format!("/v1/mailboxes/{address}/recovery-contacts");
+    let reset = format!("/v1/mailboxes/{address}/password-reset");
+    let resend = format!("/v1/mailboxes/{address}/recovery-email");
+    let mut problems = Vec::new();
+    for (id, path, body) in [
+        (
+            operation::SET_RECOVERY_CONTACTS,
+            &contacts,
+            json!({"email": "a@libero.it", "telefono": "347"}),
+        ),
+        (
+            operation::RESET_PASSWORD,
+            &reset,
+            json!({"temporary_password": "Temp!Pass42", "notify": true}),
+        ),
+    ] {
+        let method = if id == operation::SET_RECOVERY_CONTACTS {
+            "PUT"
+        } else {
+            "POST"
+        };
+        let (status, answer) = send(
+            method,
+            path.clone(),
+            Some(body),
+            Some(&new_idempotency_key()),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (400, Some("bad_request")),
+            "{id}: {answer}"
+        );
+        let response = declared(id, 400);
+        assert!(
+            response["description"]
+                .as_str()
+                .unwrap()
+                .contains("additionalProperties: false")
+        );
+        conforms(
+            &spec,
+            &response["content"]["application/json"]["schema"],
+            &answer,
+            id,
+            &mut problems,
+        );
+    }
+    // A cursor the server never gave.
+    let (status, answer) = send("GET", "/v1/mailboxes?cursor=non-mio".into(), None, None).await;
+    assert_eq!(
+        (status, answer["details"][0]["field"].as_str()),
+        (400, Some("cursor"))
+    );
+    let list = operations
+        .values()
+        .find(|op| op["operationId"] == operation::LIST_MAILBOXES)
+        .unwrap();
+    assert!(list["description"].as_str().unwrap().contains("`cursor`"));
+    // A key reused for a different request, on each state-changing operation.
+    for (id, method, path, first, second) in [
+        (
+            operation::RESEND_RECOVERY_EMAIL,
+            "POST",
+            resend.clone(),
+            None,
+            None,
+        ),
+        (
+            operation::SET_RECOVERY_CONTACTS,
+            "PUT",
+            contacts.clone(),
+            Some(json!({"email": "uno@libero.it"})),
+            Some(json!({"email": "due@libero.it"})),
+        ),
+        (
+            operation::RESET_PASSWORD,
+            "POST",
+            reset.clone(),
+            Some(json!({"temporary_password": "Temp!Pass42"})),
+            Some(json!({"temporary_password": "Altra!Pass43"})),
+        ),
+    ] {
+        let key = new_idempotency_key();
+        send(method, path.clone(), first, Some(&key)).await;
+        // The resend has no body: the other mailbox makes it a different request.
+        let (path, second) = if id == operation::RESEND_RECOVERY_EMAIL {
+            (
+                format!("/v1/mailboxes/{}/recovery-email", all[1].address),
+                None,
+            )
+        } else {
+            (path, second)
+        };
+        let (status, answer) = send(method, path, second, Some(&key)).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (422, Some("idempotency_key_reused")),
+            "{id}"
+        );
+        let response = declared(id, 422);
+        let text = serde_json::to_string(&response).unwrap();
+        assert!(
+            text.contains("idempotency_key_reused"),
+            "{id}: the 422 does not say it"
+        );
+        conforms(
+            &spec,
+            &response["content"]["application/json"]["schema"],
+            &answer,
+            id,
+            &mut problems,
+        );
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    sim.shutdown().await;
+}

@@ -166,6 +166,7 @@ async fn only_a_complete_pass_finds_mailboxes_gone() {
         link_expires_at: None,
         recovery: RecoveryContacts::default(),
         last_login_at: None,
+        must_change_password: false,
         updated_at: Utc::now() - TimeDelta::days(9),
     };
     {

@@ -78,6 +78,19 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// Waits up to 20 s for `needle` to leave the screen.
+    fn wait_gone(&self, needle: &str) {
+        let start = Instant::now();
+        while self.screen().contains(needle) {
+            if start.elapsed() > Duration::from_secs(20) {
+                panic!("\"{needle}\" stayed; screen:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
@@ -116,6 +129,32 @@ fn drive_demo(width: u16, height: u16) {
     assert!(screen.contains("tmux-test"), "{screen}");
     tmux.keys(&["?"]);
     tmux.wait_for("Tasti");
+    tmux.keys(&["Escape"]);
+    // An Escape followed at once by another key reads as Alt-key: the next
+    // key waits for the help to close.
+    tmux.wait_gone("Esc o ? per chiudere");
+    // A member on the phone: her mobile as she says it opens her detail,
+    // "Cosa fare" above the timeline; `d` the call script, `y` copies it.
+    // To the dashboard first, so what follows can only be the answer to
+    // `:who`. (Escapes sent together read as Alt-Escape.)
+    tmux.keys(&[":"]);
+    tmux.text("dashboard");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Da seguire");
+    tmux.keys(&[":"]);
+    tmux.text("who 345 554 2297");
+    tmux.keys(&["Enter"]);
+    // Each awaited on its own: a capture may catch a frame half drawn.
+    tmux.wait_for("Cosa fare");
+    tmux.wait_for("Conte Alessandra");
+    let screen = tmux.wait_for("✗ [p] non reimpostare");
+    let (what, timeline) = (screen.find("Cosa fare"), screen.find("Cronologia"));
+    assert!(timeline.is_none() || what < timeline, "{screen}");
+    tmux.keys(&["d"]);
+    tmux.wait_for("Testo per la telefonata");
+    tmux.wait_for("Buongiorno, parlo con Alessandra Conte?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("testo copiato negli appunti");
     tmux.keys(&["Escape"]);
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("STTY-DONE");

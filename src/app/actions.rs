@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use tui_input::{Input, InputRequest};
 
 use super::{Action, Effect, Level, Modal, State};
+use crate::aruba::FixSkip;
 use crate::domain::{contact, password};
 use crate::i18n::T;
 use crate::queue::Control;
@@ -61,6 +62,14 @@ impl JobView {
 
 /// Why an entry is left out of a bulk action.
 fn unfit(kind: JobKind, entry: &RosterEntry) -> Option<T> {
+    if kind == JobKind::ArubaContacts {
+        return match crate::aruba::fix_item(entry) {
+            Ok(_) => None,
+            Err(FixSkip::NotAtAruba) => Some(T::SkipNotAtAruba),
+            Err(FixSkip::NoRosterContact) => Some(T::SkipNoRosterContact),
+            Err(FixSkip::AlreadyAligned) => Some(T::SkipArubaAligned),
+        };
+    }
     let Some(mailbox) = &entry.mailbox else {
         return Some(T::SkipNoMailbox);
     };
@@ -76,6 +85,11 @@ fn unfit(kind: JobKind, entry: &RosterEntry) -> Option<T> {
 
 /// The job item for an entry (for set-recovery, the contacts from the roster).
 fn job_item(kind: JobKind, entry: &RosterEntry) -> NewJobItem {
+    if kind == JobKind::ArubaContacts
+        && let Ok(item) = crate::aruba::fix_item(entry)
+    {
+        return item;
+    }
     let payload = match (kind, &entry.member) {
         (JobKind::SetRecovery, Some(m)) => Some(
             serde_json::to_string(&crate::provider::api::RecoveryContactsRequest {
@@ -106,6 +120,40 @@ pub fn request_bulk(state: &mut State, kind: JobKind) {
             continue;
         }
         match unfit(kind, entry) {
+            None => targets.push(index),
+            Some(reason) => skipped.push((index, reason)),
+        }
+    }
+    state.modal = Some(Modal::ConfirmBulk {
+        kind,
+        targets,
+        skipped,
+    });
+}
+
+/// `c` on an Aruba list: the owners' contacts at Aruba from the roster, for
+/// the marked members or else the one under the cursor, through the queue.
+/// After the passage Aruba is history and nothing is changed there.
+pub fn request_aruba_fix(state: &mut State) {
+    if state.after_cutover() {
+        state.status(Level::Info, state.t(T::ArubaAfterCutover));
+        return;
+    }
+    if state.job.as_ref().is_some_and(|j| !j.finished) {
+        state.status(Level::Error, state.t(T::JobAlreadyRunning));
+        return;
+    }
+    let kind = JobKind::ArubaContacts;
+    let chosen: Vec<usize> = if state.marked.is_empty() {
+        state.selected_entry().map(|(i, _)| i).into_iter().collect()
+    } else {
+        (0..state.entries.len())
+            .filter(|&i| state.marked.contains(state.entries[i].address()))
+            .collect()
+    };
+    let (mut targets, mut skipped) = (Vec::new(), Vec::new());
+    for index in chosen {
+        match unfit(kind, &state.entries[index]) {
             None => targets.push(index),
             Some(reason) => skipped.push((index, reason)),
         }

@@ -14,6 +14,10 @@ pub const CHASE: [Category; 7] = [
     Category::NoMember,
 ];
 
+/// The lists about the Aruba side, after [`CHASE`] (keys 8, 9, 0, -); shown
+/// only once Aruba has been synced, and as history after the passage.
+pub const CHASE_ARUBA: [Category; 4] = crate::domain::category::ARUBA;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {
     Quit,
@@ -51,6 +55,8 @@ pub enum Command {
     Import,
     /// Open the member table filtered on one "to chase" list.
     Chase(Category),
+    /// The selected member's call script (what to read aloud).
+    CallScript,
 }
 
 impl Command {
@@ -85,8 +91,10 @@ impl Command {
             Command::Jobs,
             Command::Audit,
             Command::Import,
+            Command::CallScript,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
+        all.extend(CHASE_ARUBA.iter().map(|&c| Command::Chase(c)));
         all
     }
 
@@ -121,6 +129,7 @@ impl Command {
             Command::Jobs => "jobs",
             Command::Audit => "audit",
             Command::Import => "import",
+            Command::CallScript => "call_script",
             Command::Chase(category) => return format!("chase_{}", category.code()),
         };
         fixed.to_string()

@@ -63,6 +63,7 @@ pub fn state(lang: Lang) -> State {
                         confirmed: completed && i % 2 == 0,
                     },
                     last_login_at: completed.then(|| now - TimeDelta::hours(i as i64)),
+                    must_change_password: false,
                     updated_at: now - TimeDelta::hours(1),
                 }
             });
@@ -71,6 +72,7 @@ pub fn state(lang: Lang) -> State {
                 member: Some(member),
                 in_roster: i != 39,
                 mailbox,
+                aruba: Default::default(),
             }
         })
         .collect();
@@ -87,8 +89,10 @@ pub fn state(lang: Lang) -> State {
             link_expires_at: None,
             recovery: RecoveryContacts::default(),
             last_login_at: None,
+            must_change_password: false,
             updated_at: now,
         }),
+        aruba: Default::default(),
     });
     let mut state = State::new(
         Settings {
@@ -126,4 +130,38 @@ pub(crate) fn load(state: &mut State, snapshot: Snapshot) {
             );
         }
     }
+}
+
+/// The fixture with Aruba's side synced: a deterministic spread of members
+/// with no mailbox at Aruba, no contact, another e-mail, a suspended mailbox.
+pub fn with_aruba(mut state: State) -> State {
+    use crate::domain::aruba::{ArubaMailbox, ArubaSide, ArubaStatus};
+    let mut entries: Vec<RosterEntry> = state.entries.as_ref().clone();
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let Some(member) = entry.member.clone() else {
+            entry.aruba = ArubaSide::Missing;
+            continue;
+        };
+        let mut mailbox = ArubaMailbox {
+            address: member.pec.clone(),
+            status: ArubaStatus::Certified,
+            owner_id: Some(18_000_000 + i as i64),
+            contact_email: member.email_servizio.clone(),
+            contact_mobile: member.cellulare.clone(),
+        };
+        match i % 10 {
+            3 => {
+                entry.aruba = ArubaSide::Missing;
+                continue;
+            }
+            4 => (mailbox.contact_email, mailbox.contact_mobile) = (None, None),
+            5 => mailbox.contact_email = Some(format!("vecchio.{i}@libero.it")),
+            6 => mailbox.status = ArubaStatus::Suspended,
+            _ => {}
+        }
+        entry.aruba = ArubaSide::Present(mailbox);
+    }
+    let last_sync = state.last_sync.clone();
+    load(&mut state, Snapshot { entries, last_sync });
+    state
 }

@@ -9,6 +9,7 @@ pub(crate) mod fixtures;
 pub mod import_flow;
 mod index;
 mod palette;
+mod phone;
 pub mod search;
 mod summary;
 mod table;
@@ -25,7 +26,7 @@ use crate::provider::api::ResendResponse;
 use crate::queue::Control;
 use crate::store::{Event, Job, JobCounts, JobKind, NewJobItem, RosterEntry, SyncRun};
 pub use actions::{JobView, Secret};
-pub use command::{CHASE, Command};
+pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
@@ -98,6 +99,11 @@ pub enum Modal {
     PasswordShown {
         address: String,
         password: Secret,
+    },
+    /// The call script of an entry, scrolled by `scroll` lines.
+    CallScript {
+        entry: usize,
+        scroll: u16,
     },
 }
 
@@ -248,6 +254,11 @@ pub enum Action {
         fetched: usize,
         total: Option<u64>,
     },
+    /// `:who QUERY`: search, and open the detail when one entry matches.
+    Who(String),
+    /// The background sync skipped its round: another process (a headless
+    /// `pecdesk sync`) holds the sync lock; the lock's message.
+    SyncSkipped(String),
 }
 
 impl From<Command> for Action {
@@ -331,11 +342,12 @@ fn classify(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) -> (S
         .iter()
         .map(|e| {
             Category::ALL.iter().fold(0u16, |mask, &c| {
-                let inside = crate::domain::category::is_in(
+                let inside = crate::domain::category::is_in_with(
                     c,
                     e.member.as_ref(),
                     e.in_roster,
                     e.mailbox.as_ref(),
+                    &e.aruba,
                     pec_domain,
                     now,
                 );
@@ -400,6 +412,35 @@ impl State {
     /// Whether entry `index` is in `category` (as of the last refresh).
     pub fn is_in(&self, index: usize, category: Category) -> bool {
         self.categories[index] & category_bit(category) != 0
+    }
+
+    /// Whether Aruba's side has been synced: the Aruba lists mean something.
+    pub fn aruba_known(&self) -> bool {
+        self.entries
+            .first()
+            .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown))
+    }
+
+    /// Whether the passage to the new provider has happened: Aruba is history.
+    pub fn after_cutover(&self) -> bool {
+        self.cutover
+            .is_some_and(|day| crate::i18n::italian_time(self.now).date() >= day)
+    }
+
+    /// The states the filter offers: the Aruba lists (last in
+    /// `Category::ALL`) once Aruba has been synced.
+    pub fn filter_categories(&self) -> &'static [Category] {
+        let all = Category::ALL;
+        if self.aruba_known() {
+            all
+        } else {
+            &all[..all.len() - crate::domain::category::ARUBA.len()]
+        }
+    }
+
+    /// The table shows Aruba lists only: `c` acts at Aruba.
+    pub fn aruba_mode(&self) -> bool {
+        !self.filter.is_empty() && self.filter.iter().all(|c| c.is_aruba())
     }
 
     /// How many entries are in `category`.
@@ -808,6 +849,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::Who(query) => phone::who(state, &query),
+        Action::SyncSkipped(_) => {
+            state.sync_running = false;
+            state.sync_progress = None;
+            state.status(Level::Info, state.t(T::SyncSkipped));
+            vec![]
+        }
         Action::FormEdit(_)
         | Action::FormNextField
         | Action::FormGenerate
@@ -830,6 +878,10 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
     if let Some(effects) = import_flow::update_modal(state, action) {
         return Some(effects);
     }
+    if let Some(effects) = phone::update_modal(state, action) {
+        return Some(effects);
+    }
+    let offered = state.filter_categories();
     let modal = state.modal.as_mut()?;
     let close = matches!(
         action,
@@ -856,11 +908,11 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         },
         Modal::Filter { cursor, chosen } => match action {
             Action::ModalMove(delta) => {
-                let last = Category::ALL.len() as isize - 1;
+                let last = offered.len() as isize - 1;
                 *cursor = (*cursor as isize + delta).clamp(0, last) as usize;
             }
             Action::ModalToggle => {
-                let category = Category::ALL[*cursor];
+                let category = offered[*cursor];
                 if !chosen.remove(&category) {
                     chosen.insert(category);
                 }
@@ -960,6 +1012,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
         Command::Resend if !state.marked.is_empty() => {
             actions::request_bulk(state, JobKind::Resend)
         }
+        Command::SetRecovery if state.aruba_mode() => actions::request_aruba_fix(state),
         Command::SetRecovery if !state.marked.is_empty() => {
             actions::request_bulk(state, JobKind::SetRecovery)
         }
@@ -1034,6 +1087,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
             })
         }
         Command::ClearFilter => state.set_filter(BTreeSet::new()),
+        Command::CallScript => return phone::open_call_script(state),
         Command::Chase(category) => {
             state.search.reset();
             state.searching = false;
@@ -1080,7 +1134,8 @@ fn is_result(action: &Action) -> bool {
         | Action::Exported(_)
         | Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
-        | Action::ImportDone(_) => true,
+        | Action::ImportDone(_)
+        | Action::SyncSkipped(_) => true,
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
@@ -1103,7 +1158,8 @@ fn is_result(action: &Action) -> bool {
         | Action::JobRetry
         | Action::Copy
         | Action::Confirm
-        | Action::Cancel => false,
+        | Action::Cancel
+        | Action::Who(_) => false,
     }
 }
 

@@ -15,6 +15,7 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("import", "[FILE]"),
     ("export", "FILE [csv|csv-excel|json|inipec]"),
     ("audit", ""),
+    ("who", "CELLULARE|E-MAIL|CF|N. ISCRIZIONE|NOME"),
     ("dashboard", ""),
     ("members", ""),
     ("lang", "it|en"),
@@ -70,6 +71,10 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
         "dashboard" => command(Command::Dashboard),
         "members" => command(Command::Members),
         "audit" => command(Command::Audit),
+        "who" if args.is_empty() => {
+            Err("uso: who CELLULARE|E-MAIL|CF|N. ISCRIZIONE|NOME".to_string())
+        }
+        "who" => Ok(vec![Action::Who(args.join(" "))]),
         "import" => Ok(vec![Action::Import(args.first().map(|p| p.to_string()))]),
         "export" => {
             let path = args
@@ -155,6 +160,10 @@ mod tests {
             matches!(&parse("filter link_expired failed_2fa").unwrap()[..], [Action::SetFilter(f)] if f.len() == 2)
         );
         assert_eq!(parse("filter boh").unwrap_err(), "stato sconosciuto: boh");
+        assert!(
+            matches!(&parse("who 347 123 4567").unwrap()[..], [Action::Who(q)] if q == "347 123 4567")
+        );
+        assert!(parse("who").unwrap_err().starts_with("uso: who"));
         assert!(parse("frobnicate").unwrap_err().contains("frobnicate"));
         assert!(matches!(
             parse("sort pec desc").unwrap()[..],

@@ -1,7 +1,13 @@
 //! Fuzzy search over the roster with nucleo: every word of the query must match
-//! (cognome, nome, codice fiscale, PEC or numero iscrizione), results ranked by
-//! score. Typing more narrows the previous result instead of starting over, so
-//! a keystroke costs a fraction of a full pass even at 100k members.
+//! (cognome, nome, codice fiscale, PEC, numero iscrizione, service e-mail or
+//! mobile), results ranked by score. Typing more narrows the previous result
+//! instead of starting over, so a keystroke costs a fraction of a full pass
+//! even at 100k members.
+//!
+//! What a caller reads out is matched exactly, not fuzzily: a mobile number in
+//! any spelling (`347 123 4567`, `+39 347…`, `0039 347…`) is joined into its
+//! national digits, and words with digits, `@`, `.` or `_` (a codice fiscale's
+//! part, a numero iscrizione, an e-mail, a PEC's local part) are substrings.
 
 use nucleo_matcher::pattern::{Atom, AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
@@ -10,10 +16,11 @@ use crate::store::RosterEntry;
 
 #[derive(Clone)]
 pub struct Search {
-    haystacks: Vec<Utf32String>,
-    /// The queries typed since the search started, each with every entry it
-    /// matched (before any state filter): typing on narrows the last one,
-    /// deleting goes back to an earlier one without matching again.
+    /// Per entry: names, and contacts (see [`haystacks`]).
+    haystacks: Vec<(Utf32String, Utf32String)>,
+    /// The last [`REMEMBERED`] queries, each with every entry it matched
+    /// (before any state filter): typing on narrows one of them, deleting
+    /// goes back to an earlier one without matching again.
     history: Vec<(String, Vec<(u32, u32)>)>,
 }
 
@@ -25,45 +32,137 @@ impl std::fmt::Debug for Search {
     }
 }
 
-/// The text a query is matched against.
-fn haystack(entry: &RosterEntry) -> String {
-    match &entry.member {
-        Some(m) => format!(
-            "{} {} {} {} {}",
-            m.cognome,
-            m.nome,
-            m.codice_fiscale,
-            entry.address(),
-            m.numero_iscrizione
-        ),
-        None => entry.address().to_string(),
-    }
+/// The texts a query is matched against, in ASCII lower case: nucleo-matcher
+/// 0.3.1 misses a case-insensitive substring whose first letter is not among
+/// its first two characters (`80A41` in a codice fiscale) when the haystack
+/// has it in upper case.
+///
+/// Two per entry: the names (cognome, nome, codice fiscale, PEC, numero
+/// iscrizione), which every word is matched against, and what only exact
+/// words look at (the service e-mail and the mobile in E.164, which holds the
+/// national digits a normalised phone query looks for). Fuzzy words stay on
+/// the shorter text, so adding the contacts costs name searches nothing.
+fn haystacks(entry: &RosterEntry) -> (String, String) {
+    let (mut names, mut contacts) = match &entry.member {
+        Some(m) => {
+            let names = format!(
+                "{} {} {} {} {}",
+                m.cognome,
+                m.nome,
+                m.codice_fiscale,
+                entry.address(),
+                m.numero_iscrizione
+            );
+            let contacts: Vec<&str> = [&m.email_servizio, &m.cellulare]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            (names, contacts.join(" "))
+        }
+        None => (entry.address().to_string(), String::new()),
+    };
+    names.make_ascii_lowercase();
+    contacts.make_ascii_lowercase();
+    (names, contacts)
 }
 
 /// Queries using nucleo's operators (negation, anchors, exact) may match more
-/// when extended, so they are never narrowed incrementally.
+/// when extended, so they are never narrowed incrementally. Both queries are
+/// normalised ([`normalize_query`]): "347 12" and "347 123" are different
+/// words once the second is taken for a phone number, so it starts over.
+/// A word that becomes exact (and so also looks at the contacts) as it is
+/// typed may match entries the fuzzy word did not: no narrowing then.
 fn narrows(previous: &str, query: &str) -> bool {
     !previous.is_empty()
         && query.starts_with(previous)
         && !query.contains(['!', '^', '$', '\'', '\\'])
+        && previous
+            .split_whitespace()
+            .zip(query.split_whitespace())
+            .all(|(before, now)| searches_contacts(before) || !searches_contacts(now))
 }
 
+/// A word that can be part of a phone number as people say or write it.
+fn phone_part(word: &str) -> bool {
+    let body = word.strip_prefix('+').unwrap_or(word);
+    !body.is_empty()
+        && body.chars().any(|c| c.is_ascii_digit())
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '/' | '(' | ')'))
+}
+
+/// Fewest digits for a run of words to be taken for a phone number.
+const PHONE_DIGITS: usize = 6;
+
+/// The query with every run of phone-number words joined into national digits
+/// (`+39 347 123 4567`, `0039 347.123.4567` → `3471234567`); other words as typed.
+pub fn normalize_query(query: &str) -> String {
+    let words: Vec<&str> = query.split_whitespace().collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let run = words[i..].iter().take_while(|w| phone_part(w)).count();
+        if run == 0 {
+            out.push(words[i].to_string());
+            i += 1;
+            continue;
+        }
+        let joined: String = words[i..i + run].concat();
+        let plus = joined.starts_with('+');
+        let digits: String = joined.chars().filter(char::is_ascii_digit).collect();
+        let national = if plus {
+            digits.strip_prefix("39")
+        } else {
+            digits.strip_prefix("0039")
+        };
+        // With Italy's prefix typed (`+39 3…`, `0039 34…`) the rest is the
+        // number already; without it, six digits make a number.
+        match national {
+            Some(national) if !national.is_empty() => out.push(national.to_string()),
+            _ if digits.len() >= PHONE_DIGITS => out.push(digits),
+            _ => out.extend(words[i..i + run].iter().map(|w| w.to_string())),
+        }
+        i += run;
+    }
+    out.join(" ")
+}
+
+/// Whether a word is matched as an exact substring: what is read out letter by
+/// letter or digit by digit is never meant fuzzily.
+fn exact_word(word: &str) -> bool {
+    word.chars().count() == 1
+        || word
+            .chars()
+            .any(|c| c.is_ascii_digit() || matches!(c, '@' | '.' | '_'))
+}
+
+/// Whether a word is also matched against the contacts (e-mail, mobile):
+/// what has digits, `@`, `.` or `_` in it.
+fn searches_contacts(word: &str) -> bool {
+    word.chars()
+        .any(|c| c.is_ascii_digit() || matches!(c, '@' | '.' | '_'))
+}
+
+/// The pattern of a query (normalised first).
 pub fn pattern(query: &str) -> Pattern {
     let mut pattern = Pattern::default();
-    for word in query.split_whitespace() {
-        let mut chars = word.chars();
-        let atom = match (chars.next(), chars.next()) {
-            // A one-letter word matches where a substring search does, and the
-            // substring search is far cheaper: it is the first keystroke of
-            // every search, over the whole roster.
-            (Some(c), None) if c.is_alphanumeric() => Atom::new(
+    for word in normalize_query(query).split_whitespace() {
+        let operator = word.starts_with(['!', '^', '\'', '\\']) || word.ends_with('$');
+        // A one-letter word matches where a substring search does, and the
+        // substring search is far cheaper: it is the first keystroke of
+        // every search, over the whole roster.
+        let atom = if exact_word(word) && !operator {
+            Atom::new(
                 word,
                 CaseMatching::Ignore,
                 Normalization::Smart,
                 AtomKind::Substring,
                 false,
-            ),
-            _ => Atom::parse(word, CaseMatching::Ignore, Normalization::Smart),
+            )
+        } else {
+            Atom::parse(word, CaseMatching::Ignore, Normalization::Smart)
         };
         pattern.atoms.push(atom);
     }
@@ -75,7 +174,10 @@ impl Search {
         Self {
             haystacks: entries
                 .iter()
-                .map(|e| Utf32String::from(haystack(e)))
+                .map(|e| {
+                    let (names, contacts) = haystacks(e);
+                    (Utf32String::from(names), Utf32String::from(contacts))
+                })
                 .collect(),
             history: Vec::new(),
         }
@@ -83,22 +185,24 @@ impl Search {
 
     /// Entries matching `query`, with their scores, in entry order.
     pub fn matches(&mut self, query: &str) -> Vec<(u32, u32)> {
+        let query = &normalize_query(query);
         // Back to an earlier query (Backspace): its result is still here.
-        while let Some((previous, _)) = self.history.last() {
-            if previous == query {
-                return self
-                    .history
-                    .last()
-                    .map(|(_, m)| m.clone())
-                    .unwrap_or_default();
-            }
-            if narrows(previous, query) {
-                break;
-            }
-            self.history.pop();
+        if let Some(position) = self.history.iter().rposition(|(q, _)| q == query) {
+            let earlier = self.history.remove(position);
+            let matched = earlier.1.clone();
+            self.history.push(earlier);
+            return matched;
         }
         let pattern = pattern(query);
-        let scored = match self.history.last() {
+        let contacts: Vec<bool> = query.split_whitespace().map(searches_contacts).collect();
+        let pattern = (pattern, contacts);
+        // The smallest earlier result this query narrows, if any.
+        let narrowed = self
+            .history
+            .iter()
+            .filter(|(previous, _)| narrows(previous, query))
+            .min_by_key(|(_, matched)| matched.len());
+        let scored = match narrowed {
             Some((_, matched)) => {
                 let pool: Vec<u32> = matched.iter().map(|&(i, _)| i).collect();
                 score(&self.haystacks, &pattern, &pool)
@@ -109,21 +213,34 @@ impl Search {
             }
         };
         self.history.push((query.to_string(), scored.clone()));
+        if self.history.len() > REMEMBERED {
+            self.history.remove(0);
+        }
         scored
     }
 }
+
+/// Earlier queries kept with their results, most recent last: typing on
+/// narrows one of them, deleting finds one again (phone numbers and e-mails
+/// are typed and corrected back and forth).
+const REMEMBERED: usize = 24;
 
 /// Below this many candidates one thread is quicker than two.
 const PARALLEL_FROM: usize = 20_000;
 
 /// Scores `pool` against the pattern, on two threads for large pools (the
 /// first keystroke of a search runs over the whole roster).
-fn score(haystacks: &[Utf32String], pattern: &Pattern, pool: &[u32]) -> Vec<(u32, u32)> {
+fn score(
+    haystacks: &[(Utf32String, Utf32String)],
+    pattern: &(Pattern, Vec<bool>),
+    pool: &[u32],
+) -> Vec<(u32, u32)> {
     let run = |part: &[u32]| {
         let mut matcher = Matcher::new(Config::DEFAULT);
         part.iter()
             .filter_map(|&i| {
-                score_one(pattern, haystacks[i as usize].slice(..), &mut matcher)
+                let (names, contacts) = &haystacks[i as usize];
+                score_one(pattern, names.slice(..), contacts.slice(..), &mut matcher)
                     .map(|score| (i, score))
             })
             .collect::<Vec<_>>()
@@ -143,15 +260,26 @@ fn score(haystacks: &[Utf32String], pattern: &Pattern, pool: &[u32]) -> Vec<(u32
 /// Every word must match; the score is their sum. Fuzzy words are scored
 /// greedily: the optimal alignment nucleo also offers costs several times more
 /// per row and ranks names no better.
-fn score_one(pattern: &Pattern, haystack: Utf32Str<'_>, matcher: &mut Matcher) -> Option<u32> {
+fn score_one(
+    (pattern, in_contacts): &(Pattern, Vec<bool>),
+    names: Utf32Str<'_>,
+    contacts: Utf32Str<'_>,
+    matcher: &mut Matcher,
+) -> Option<u32> {
     let mut total = 0u32;
-    for atom in &pattern.atoms {
+    for (atom, &in_contacts) in pattern.atoms.iter().zip(in_contacts) {
         let score = if atom.kind == AtomKind::Fuzzy && !atom.negative {
             matcher.config.ignore_case = true;
             matcher.config.normalize = true;
-            matcher.fuzzy_match_greedy(haystack, atom.needle_text())?
+            matcher.fuzzy_match_greedy(names, atom.needle_text())?
+        } else if in_contacts && !atom.negative && atom.needle_text().chars().next() == Some('+') {
+            // Only a mobile has a `+`.
+            atom.score(contacts, matcher)?
+        } else if in_contacts && !atom.negative {
+            atom.score(names, matcher)
+                .or_else(|| atom.score(contacts, matcher))?
         } else {
-            atom.score(haystack, matcher)?
+            atom.score(names, matcher)?
         };
         total += score as u32;
     }
@@ -162,8 +290,11 @@ fn score_one(pattern: &Pattern, haystack: Utf32Str<'_>, matcher: &mut Matcher) -
 pub fn highlights(pattern: &Pattern, matcher: &mut Matcher, text: &str) -> Vec<u32> {
     let mut buf = Vec::new();
     let mut indices = Vec::new();
+    // Lower case as the haystacks are (see `haystack`); ASCII only, so the
+    // character positions stay those of `text`.
+    let text = text.to_ascii_lowercase();
     for atom in &pattern.atoms {
-        atom.indices(Utf32Str::new(text, &mut buf), matcher, &mut indices);
+        atom.indices(Utf32Str::new(&text, &mut buf), matcher, &mut indices);
     }
     indices.sort_unstable();
     indices.dedup();
@@ -183,6 +314,127 @@ mod tests {
         assert!(!narrows("ros", "ros !m"));
     }
 
+    /// A roster of 2,000 with the caller, Marisa Rossi, somewhere in the middle,
+    /// and namesakes around her.
+    fn roster_with_caller() -> (Vec<RosterEntry>, u32) {
+        let mut members = crate::sample::generate_roster(2000, 7, "pec.fofi.it");
+        let caller = 1234;
+        let m = &mut members[caller];
+        m.cognome = "Rossi".into();
+        m.nome = "Marisa".into();
+        m.codice_fiscale = "RSSMRS80A41H501X".into();
+        m.numero_iscrizione = "4711".into();
+        m.pec = "marisa.rossi@pec.fofi.it".into();
+        m.email_servizio = Some("marisa@inwind.it".into());
+        m.cellulare = Some("+393471234567".into());
+        for (i, other) in members.iter_mut().enumerate().take(40) {
+            other.cognome = "Rossi".into();
+            other.nome = if i % 2 == 0 { "Maria" } else { "Marisa" }.into();
+        }
+        let entries = members
+            .into_iter()
+            .map(|m| RosterEntry {
+                member_id: None,
+                member: Some(m),
+                in_roster: true,
+                mailbox: None,
+                aruba: Default::default(),
+            })
+            .collect();
+        (entries, caller as u32)
+    }
+
+    /// Best first, as the table shows them.
+    fn ranked(search: &mut Search, query: &str) -> Vec<u32> {
+        let mut hits = search.matches(query);
+        hits.sort_by_key(|&(i, score)| (std::cmp::Reverse(score), i));
+        hits.into_iter().map(|(i, _)| i).collect()
+    }
+
+    #[test]
+    fn phone_numbers_in_any_spelling_find_the_caller_alone() {
+        let (entries, caller) = roster_with_caller();
+        for spelling in [
+            "347 123 4567",
+            "3471234567",
+            "+39 347 123 4567",
+            "+393471234567",
+            "0039 347 1234567",
+            "0039.347.123.4567",
+            "347-123-4567",
+            "347/1234567",
+        ] {
+            // Typed key by key, as at the console, and fresh.
+            let mut typed = Search::new(&entries);
+            let mut found = Vec::new();
+            for end in 1..=spelling.len() {
+                found = ranked(&mut typed, &spelling[..end]);
+            }
+            assert_eq!(found, vec![caller], "{spelling}");
+            assert_eq!(
+                ranked(&mut Search::new(&entries), spelling),
+                vec![caller],
+                "{spelling}"
+            );
+        }
+        assert_eq!(normalize_query("0039 347 123 4567"), "3471234567");
+        assert_eq!(
+            normalize_query("+39 347 123 4567 rossi"),
+            "3471234567 rossi"
+        );
+        assert_eq!(normalize_query("rossi 47 11"), "rossi 47 11");
+        assert_eq!(normalize_query("+39 34"), "34");
+        assert_eq!(normalize_query("+39"), "+39");
+        assert_eq!(normalize_query("39 347 123 4567"), "393471234567");
+    }
+
+    #[test]
+    fn e_mail_numero_pec_and_codice_fiscale_rank_the_caller_first() {
+        let (entries, caller) = roster_with_caller();
+        let mut search = Search::new(&entries);
+        for query in [
+            "marisa@inwind.it",
+            "MARISA@INWIND.IT",
+            "marisa@inwind",
+            "4711",
+            "marisa.rossi",
+            "marisa.rossi@pec.fofi.it",
+            "RSSMRS80",
+            "rssmrs80a41",
+            "80A41H501",
+            "rossi 4711",
+        ] {
+            let found = ranked(&mut search, query);
+            assert_eq!(found.first(), Some(&caller), "{query}: {found:?}");
+        }
+        // A partial codice fiscale is matched exactly, not fuzzily.
+        assert_eq!(ranked(&mut search, "RSSMRS80A41"), vec![caller]);
+        // Names stay fuzzy.
+        assert!(ranked(&mut search, "rosi marsa").contains(&caller));
+    }
+
+    #[test]
+    fn an_e_mail_unlike_the_name_is_found_as_typed() {
+        let (mut entries, caller) = roster_with_caller();
+        entries[caller as usize]
+            .member
+            .as_mut()
+            .unwrap()
+            .email_servizio = Some("segreteria.farmacia@libero.it".into());
+        let query = "segreteria.farmacia@libero.it";
+        let mut typed = Search::new(&entries);
+        let mut found = Vec::new();
+        for end in 1..=query.len() {
+            found = ranked(&mut typed, &query[..end]);
+        }
+        assert_eq!(found, vec![caller]);
+        assert!(
+            !narrows("segreteria", "segreteria."),
+            "fuzzy to exact starts over"
+        );
+        assert!(narrows("segreteria.", "segreteria.f"));
+    }
+
     #[test]
     fn deleting_returns_the_earlier_result_and_typing_narrows() {
         let entries: Vec<RosterEntry> = crate::sample::generate_roster(300, 5, "pec.fofi.it")
@@ -192,6 +444,7 @@ mod tests {
                 member: Some(m),
                 in_roster: true,
                 mailbox: None,
+                aruba: Default::default(),
             })
             .collect();
         let mut search = Search::new(&entries);

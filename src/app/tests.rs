@@ -223,6 +223,7 @@ fn state_with_names(names: &[(&str, &str)]) -> State {
             member: Some(member),
             in_roster: true,
             mailbox: None,
+            aruba: Default::default(),
         })
         .collect();
     let mut state = fixtures::state(Lang::It);

@@ -3,7 +3,23 @@
 
 use chrono::{DateTime, Utc};
 
+use super::aruba::{self, ArubaSide};
 use super::{MailboxState, Member, MigrationState, PasswordState};
+
+/// The lists about the old provider's side (Aruba), before the passage.
+pub const ARUBA: [Category; 4] = [
+    Category::ArubaNoContact,
+    Category::ArubaContactDiffers,
+    Category::ArubaSuspended,
+    Category::ArubaNoMailbox,
+];
+
+impl Category {
+    /// Whether this list is about the Aruba side.
+    pub fn is_aruba(self) -> bool {
+        ARUBA.contains(&self)
+    }
+}
 
 coded_enum! {
     /// A state to filter, count and export by; `code()` is the name used by
@@ -20,10 +36,15 @@ coded_enum! {
     ExternalPec => "external_pec",
     NoMailbox => "no_mailbox",
     NoMember => "no_member",
+    ArubaNoContact => "aruba_no_contact",
+    ArubaContactDiffers => "aruba_contact_differs",
+    ArubaSuspended => "aruba_suspended",
+    ArubaNoMailbox => "aruba_no_mailbox",
     }
 }
 
-/// Whether an entry (a member, a mailbox, or both) is in `category` as of `now`.
+/// Whether an entry (a member, a mailbox, or both) is in `category` as of
+/// `now`, knowing nothing of Aruba (the Aruba lists are then empty).
 pub fn is_in(
     category: Category,
     member: Option<&Member>,
@@ -32,6 +53,30 @@ pub fn is_in(
     pec_domain: &str,
     now: DateTime<Utc>,
 ) -> bool {
+    is_in_with(
+        category,
+        member,
+        in_roster,
+        mailbox,
+        &ArubaSide::Unknown,
+        pec_domain,
+        now,
+    )
+}
+
+/// [`is_in`], with what Aruba says of the entry's mailbox. The Aruba lists
+/// hold members in the roster only: they are whom the Ordine can act for.
+pub fn is_in_with(
+    category: Category,
+    member: Option<&Member>,
+    in_roster: bool,
+    mailbox: Option<&MailboxState>,
+    aruba_side: &ArubaSide,
+    pec_domain: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    let current = member.filter(|_| in_roster);
+    let at_aruba = aruba_side.mailbox();
     let migration = mailbox.map(|m| m.migration);
     match category {
         // Not started; the two failures have categories of their own.
@@ -52,6 +97,19 @@ pub fn is_in(
             in_roster && mailbox.is_none() && member.is_some_and(|m| m.pec_on_domain(pec_domain))
         }
         Category::NoMember => member.is_none() && mailbox.is_some(),
+        Category::ArubaNoContact => {
+            current.is_some() && at_aruba.is_some_and(aruba::has_no_contact)
+        }
+        Category::ArubaContactDiffers => {
+            matches!((current, at_aruba), (Some(m), Some(a)) if aruba::contact_differs(m, a))
+        }
+        Category::ArubaSuspended => {
+            current.is_some() && at_aruba.is_some_and(|a| a.status.blocks_migration())
+        }
+        Category::ArubaNoMailbox => {
+            matches!(aruba_side, ArubaSide::Missing)
+                && current.is_some_and(|m| m.pec_on_domain(pec_domain))
+        }
     }
 }
 

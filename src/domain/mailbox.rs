@@ -79,6 +79,9 @@ pub struct MailboxState {
     pub link_expires_at: Option<DateTime<Utc>>,
     pub recovery: RecoveryContacts,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The Ordine reset the password: the member must change it at the next
+    /// login (the contract's `must_change_password`).
+    pub must_change_password: bool,
     /// When the provider last changed this mailbox.
     pub updated_at: DateTime<Utc>,
 }
@@ -129,6 +132,7 @@ mod tests {
             link_expires_at: Some(sent + crate::domain::RECOVERY_LINK_VALIDITY),
             recovery: RecoveryContacts::default(),
             last_login_at: None,
+            must_change_password: false,
             updated_at: sent,
         };
         let later = |h| sent + chrono::TimeDelta::hours(h);

@@ -1,9 +1,11 @@
 //! The migration's own concepts: members, mailbox states, the password policy,
 //! codice fiscale and contact validation. No I/O, no terminal, HTTP or SQL here.
 
+pub mod aruba;
 pub mod category;
 pub mod codice_fiscale;
 pub mod contact;
+pub mod diagnosis;
 pub mod mailbox;
 pub mod member;
 pub mod password;

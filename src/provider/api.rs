@@ -185,19 +185,19 @@ impl MailboxDto {
                 confirmed: self.recovery_confirmed,
             },
             last_login_at: self.last_login_at,
+            must_change_password: self.must_change_password,
             updated_at: self.updated_at,
         })
     }
 
-    /// The DTO of a domain state. `must_change_password` is not part of the
-    /// domain state: it starts false and the provider sets it.
+    /// The DTO of a domain state.
     pub fn from_domain(state: &MailboxState) -> Self {
         Self {
             address: state.address.clone(),
             migration_state: state.migration.code().to_string(),
             migration_at: state.migration_at,
             password_state: state.password.code().to_string(),
-            must_change_password: false,
+            must_change_password: state.must_change_password,
             link_sent_at: state.link_sent_at,
             link_expires_at: state.link_expires_at,
             recovery_email_masked: state.recovery.email_masked.clone(),

@@ -387,18 +387,154 @@ impl Pace {
     }
 }
 
+/// What the HTTP clients share below their contracts (this provider's and
+/// Aruba's): the limits on requests in flight and per second, over every
+/// clone of a client, and the retry policy.
+pub(crate) struct Transport {
+    /// Whom the requests go to, for the log ("gestore", "Aruba").
+    service: &'static str,
+    pub(crate) max_attempts: u32,
+    backoff_base: Duration,
+    backoff_cap: Duration,
+    max_retry_after: Duration,
+    in_flight: Semaphore,
+    pace: Option<Mutex<Pace>>,
+}
+
+/// An error the transport's retries understand.
+pub(crate) trait Retryable: std::fmt::Display + Sized {
+    /// Whether trying again later may succeed.
+    fn is_transient(&self) -> bool;
+    /// The wait the server asked for (429's `Retry-After`), if any.
+    fn retry_after(&self) -> Option<Duration>;
+    /// The error after `attempts` attempts, the last failing with `last`.
+    fn gave_up(attempts: u32, last: Self) -> Self;
+}
+
+impl Retryable for ProviderError {
+    fn is_transient(&self) -> bool {
+        ProviderError::is_transient(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    fn gave_up(attempts: u32, last: Self) -> Self {
+        ProviderError::GaveUp {
+            attempts,
+            last: Box::new(last),
+        }
+    }
+}
+
+/// What one exchange brought back: status, `Retry-After`, body.
+pub(crate) type Exchanged = (StatusCode, Option<Duration>, Vec<u8>);
+
+impl Transport {
+    pub(crate) fn new(
+        service: &'static str,
+        max_attempts: u32,
+        backoff_base: Duration,
+        backoff_cap: Duration,
+        max_retry_after: Duration,
+        max_in_flight: usize,
+        max_per_second: u32,
+    ) -> Self {
+        Self {
+            service,
+            max_attempts: max_attempts.max(1),
+            backoff_base,
+            backoff_cap: backoff_cap.max(backoff_base),
+            max_retry_after,
+            in_flight: Semaphore::new(max_in_flight.max(1)),
+            pace: (max_per_second > 0).then(|| Mutex::new(Pace::new(max_per_second))),
+        }
+    }
+
+    /// One HTTP exchange within the limits, the body read up to
+    /// [`MAX_BODY_BYTES`]. Err: a body too large (as a contract error), or
+    /// the transport's own failure.
+    pub(crate) async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Exchanged, Result<ProviderError, reqwest::Error>> {
+        if let Some(pace) = &self.pace {
+            let wait = pace.lock().unwrap_or_else(|e| e.into_inner()).reserve();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let response = request
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(Err)?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
+        let body = read_capped(response).await?;
+        Ok((status, retry_after, body))
+    }
+
+    /// After a failed attempt: the error itself if it is final, or (through
+    /// `gave_up`, after more than one attempt) if attempts are over;
+    /// otherwise waits (`Retry-After` or backoff) for the next attempt.
+    pub(crate) async fn pause_or_give_up<E: Retryable>(
+        &self,
+        error: E,
+        attempt: u32,
+    ) -> Result<(), E> {
+        if !error.is_transient() {
+            return Err(error);
+        }
+        let Some(wait) = self.next_wait(attempt, error.retry_after()) else {
+            return Err(if attempt > 1 {
+                E::gave_up(attempt, error)
+            } else {
+                error
+            });
+        };
+        tracing::warn!(
+            service = self.service,
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            error = %error,
+            "richiesta fallita, nuovo tentativo"
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// After a transient failure of attempt number `attempt`: how long to
+    /// wait (`Retry-After` when the server said, capped; otherwise backoff
+    /// with jitter), or None when the attempts are over.
+    pub(crate) fn next_wait(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        (attempt < self.max_attempts).then(|| match retry_after {
+            Some(d) => d.min(self.max_retry_after),
+            None => backoff(attempt, self.backoff_base, self.backoff_cap),
+        })
+    }
+}
+
 struct Inner {
     http: reqwest::Client,
     /// Without a trailing slash.
     base_url: String,
     auth: Auth,
-    max_attempts: u32,
-    backoff_base: Duration,
-    backoff_cap: Duration,
-    max_retry_after: Duration,
     page_size: u32,
-    in_flight: Semaphore,
-    pace: Option<Mutex<Pace>>,
+    transport: Transport,
 }
 
 /// A client of the provider contract. Cheap to clone: clones share the
@@ -412,7 +548,7 @@ impl std::fmt::Debug for ProviderClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderClient")
             .field("base_url", &self.inner.base_url)
-            .field("max_attempts", &self.inner.max_attempts)
+            .field("max_attempts", &self.inner.transport.max_attempts)
             .finish_non_exhaustive()
     }
 }
@@ -432,7 +568,7 @@ fn is_loopback(url: &Url) -> bool {
 
 /// Checks the base URL: absolute http(s) with a host, no credentials, query or
 /// fragment; plain http only to a loopback host.
-fn check_base_url(base_url: &str) -> Result<String, ProviderError> {
+pub(crate) fn check_base_url(base_url: &str) -> Result<String, ProviderError> {
     let trimmed = base_url.trim();
     let invalid = |why: &str| ProviderError::InvalidUrl(format!("{trimmed} ({why})"));
     let url = Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
@@ -454,8 +590,35 @@ fn check_base_url(base_url: &str) -> Result<String, ProviderError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// The HTTP client both provider clients use for `base_url` (already
+/// checked): rustls with certificate verification, HTTPS only unless the URL
+/// is loopback http, no redirects (following one could leave HTTPS or the
+/// host), the timeouts given.
+pub(crate) fn http_client(
+    base_url: &str,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, ProviderError> {
+    // reqwest is built without a default crypto provider: install ring once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_backend_rustls()
+        .https_only(!base_url.starts_with("http://"))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .user_agent(concat!("pecdesk/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            ProviderError::InvalidUrl(format!(
+                "{base_url} (client HTTP non configurabile: {})",
+                root_cause(&e)
+            ))
+        })
+}
+
 /// At most `QUOTE_CHARS` characters of a body, for messages.
-fn quote(body: &[u8]) -> String {
+pub(crate) fn quote(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     let mut quoted: String = text.chars().take(QUOTE_CHARS).collect();
@@ -467,7 +630,7 @@ fn quote(body: &[u8]) -> String {
 
 /// The innermost cause of an error, which is where the useful words are
 /// ("connection refused", "invalid peer certificate", ...).
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
     while let Some(source) = current.source() {
         current = source;
@@ -498,7 +661,7 @@ fn form_encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-fn sensitive_bearer(token: &str) -> Option<HeaderValue> {
+pub(crate) fn sensitive_bearer(token: &str) -> Option<HeaderValue> {
     let mut header = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
     header.set_sensitive(true);
     Some(header)
@@ -528,36 +691,22 @@ impl ProviderClient {
                 }
             }
         };
-        // reqwest is built without a default crypto provider: install ring once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .https_only(!base_url.starts_with("http://"))
-            // The contract has no redirects; following one could leave HTTPS or the host.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .user_agent(concat!("pecdesk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                ProviderError::InvalidUrl(format!(
-                    "{base_url} (client HTTP non configurabile: {})",
-                    root_cause(&e)
-                ))
-            })?;
+        let http = http_client(&base_url, config.connect_timeout, config.request_timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 base_url,
                 auth,
-                max_attempts: config.max_attempts.max(1),
-                backoff_base: config.backoff_base,
-                backoff_cap: config.backoff_cap.max(config.backoff_base),
-                max_retry_after: config.max_retry_after,
                 page_size: config.page_size.clamp(1, api::MAX_PER_PAGE),
-                in_flight: Semaphore::new(config.max_in_flight.max(1)),
-                pace: (config.max_per_second > 0)
-                    .then(|| Mutex::new(Pace::new(config.max_per_second))),
+                transport: Transport::new(
+                    "gestore",
+                    config.max_attempts,
+                    config.backoff_base,
+                    config.backoff_cap,
+                    config.max_retry_after,
+                    config.max_in_flight,
+                    config.max_per_second,
+                ),
             }),
         })
     }
@@ -800,7 +949,12 @@ impl ProviderClient {
                 Err(ProviderError::Api { code, .. }) if code == error_code::INVALID_CLIENT => {
                     return Err(ProviderError::InvalidCredentials);
                 }
-                Err(error) => self.pause_or_give_up(error, attempt).await?,
+                Err(error) => {
+                    self.inner
+                        .transport
+                        .pause_or_give_up(error, attempt)
+                        .await?
+                }
             }
         }
     }
@@ -835,44 +989,11 @@ impl ProviderClient {
                 self.discard_token(generation).await;
                 continue;
             }
-            self.pause_or_give_up(error, attempt).await?;
+            self.inner
+                .transport
+                .pause_or_give_up(error, attempt)
+                .await?;
         }
-    }
-
-    /// After a failed attempt: the error itself if it is final or attempts
-    /// are over; otherwise waits (backoff or `Retry-After`) for the next one.
-    async fn pause_or_give_up(
-        &self,
-        error: ProviderError,
-        attempt: u32,
-    ) -> Result<(), ProviderError> {
-        if !error.is_transient() {
-            return Err(error);
-        }
-        if attempt >= self.inner.max_attempts {
-            return Err(if attempt > 1 {
-                ProviderError::GaveUp {
-                    attempts: attempt,
-                    last: Box::new(error),
-                }
-            } else {
-                error
-            });
-        }
-        let wait = match &error {
-            ProviderError::RateLimited {
-                retry_after: Some(d),
-            } => (*d).min(self.inner.max_retry_after),
-            _ => backoff(attempt, self.inner.backoff_base, self.inner.backoff_cap),
-        };
-        tracing::warn!(
-            attempt,
-            wait_ms = wait.as_millis() as u64,
-            error = %error,
-            "richiesta al gestore fallita, nuovo tentativo"
-        );
-        tokio::time::sleep(wait).await;
-        Ok(())
     }
 
     /// One HTTP exchange, within the limits on requests per second and in flight.
@@ -881,31 +1002,12 @@ impl ProviderClient {
         request: reqwest::RequestBuilder,
         address: Option<&str>,
     ) -> Result<T, ProviderError> {
-        if let Some(pace) = &self.inner.pace {
-            let wait = pace.lock().unwrap_or_else(|e| e.into_inner()).reserve();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
-        let (status, retry_after, body) = {
-            let _permit = self
-                .inner
-                .in_flight
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
-            let response = request
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| self.transport_error(e))?;
-            let status = response.status();
-            let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
-            let body = read_capped(response)
-                .await
-                .map_err(|e| e.unwrap_or_else(|e| self.transport_error(e)))?;
-            (status, retry_after, body)
-        };
+        let (status, retry_after, body) = self
+            .inner
+            .transport
+            .exchange(request)
+            .await
+            .map_err(|e| e.unwrap_or_else(|e| self.transport_error(e)))?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 ProviderError::Contract(format!(

@@ -12,6 +12,7 @@ use rusqlite::Connection;
 use super::roster::{RosterEntry, read_members};
 use super::{Result, Store};
 use crate::domain::MailboxState;
+use crate::domain::aruba::{ArubaMailbox, ArubaSide};
 
 impl Store {
     /// The console's view: every member (in id order) with their mailbox, if
@@ -21,7 +22,20 @@ impl Store {
         let (members_tx, members_rx) = mpsc::sync_channel::<Vec<RosterEntry>>(1);
         std::thread::scope(|scope| {
             let joiner = scope.spawn(move || -> Result<Vec<RosterEntry>> {
-                let mailboxes = Store::open(&path)?.mailbox_states()?;
+                let store = Store::open(&path)?;
+                let mailboxes = store.mailbox_states()?;
+                // Aruba's side, when a complete listing was ever stored.
+                let aruba: Option<HashMap<String, ArubaMailbox>> = if store.aruba_synced()? {
+                    Some(
+                        store
+                            .aruba_mailboxes()?
+                            .into_iter()
+                            .map(|m| (m.address.clone(), m))
+                            .collect(),
+                    )
+                } else {
+                    None
+                };
                 // Which mailbox each address is, built while the members load.
                 let by_address: HashMap<&str, u32> = mailboxes
                     .iter()
@@ -52,7 +66,17 @@ impl Store {
                     member: None,
                     in_roster: false,
                     mailbox: Some(mailbox),
+                    aruba: ArubaSide::Unknown,
                 }));
+                if let Some(mut aruba) = aruba {
+                    for entry in entries.iter_mut() {
+                        let address = entry.address().to_string();
+                        entry.aruba = match aruba.remove(&address) {
+                            Some(m) => ArubaSide::Present(m),
+                            None => ArubaSide::Missing,
+                        };
+                    }
+                }
                 Ok(entries)
             });
             let members = member_entries(&self.conn).map_err(self.err());
@@ -83,5 +107,6 @@ fn member_entries(conn: &Connection) -> rusqlite::Result<Vec<RosterEntry>> {
         member: Some(member),
         in_roster,
         mailbox: None,
+        aruba: ArubaSide::Unknown,
     })
 }

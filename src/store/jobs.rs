@@ -16,6 +16,8 @@ coded_enum! {
     pub JobKind {
         Resend => "resend",
         SetRecovery => "set_recovery",
+        /// The owner's contact e-mail and mobile at Aruba, from the roster.
+        ArubaContacts => "aruba_contacts",
     }
 }
 
@@ -95,6 +97,13 @@ pub enum MailboxChange {
     PasswordReset {
         updated_at: DateTime<Utc>,
     },
+    /// The owner's contacts at Aruba (the fields changed, in full: they go to
+    /// the stored copy of Aruba's data, never to the log).
+    ArubaContacts {
+        email: Option<String>,
+        mobile: Option<String>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl MailboxChange {
@@ -105,6 +114,7 @@ impl MailboxChange {
             MailboxChange::LinkSent { sent_at, .. } => *sent_at,
             MailboxChange::RecoveryContacts { updated_at, .. }
             | MailboxChange::PasswordReset { updated_at } => *updated_at,
+            MailboxChange::ArubaContacts { at, .. } => *at,
         }
     }
 }
@@ -130,7 +140,11 @@ pub(crate) fn write_action(
     conn: &rusqlite::Connection,
     action: &ActionResult,
 ) -> rusqlite::Result<()> {
-    if let (Some(change), Outcome::Ok) = (&action.change, action.outcome) {
+    if let (Some(MailboxChange::ArubaContacts { email, mobile, .. }), Outcome::Ok) =
+        (&action.change, action.outcome)
+    {
+        super::aruba::write_contacts(conn, &action.address, email.as_deref(), mobile.as_deref())?;
+    } else if let (Some(change), Outcome::Ok) = (&action.change, action.outcome) {
         let (sql, values): (&str, Vec<rusqlite::types::Value>) = match change {
             MailboxChange::LinkSent {
                 sent_at,
@@ -152,9 +166,10 @@ pub(crate) fn write_action(
                 vec![email_masked.clone().into(), mobile_masked.clone().into()],
             ),
             MailboxChange::PasswordReset { .. } => (
-                "password_state = ?3, link_sent_at = NULL, link_expires_at = NULL",
+                "password_state = ?3, must_change_password = 1, link_sent_at = NULL, link_expires_at = NULL",
                 vec![PasswordState::Set.code().to_string().into()],
             ),
+            MailboxChange::ArubaContacts { .. } => unreachable!("written to Aruba's table above"),
         };
         let mut params: Vec<rusqlite::types::Value> = vec![
             action.address.clone().into(),

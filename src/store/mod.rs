@@ -1,6 +1,7 @@
 //! The store: one SQLite file (WAL, foreign keys, versioned migrations) holding
 //! the roster, the mailbox states seen at sync, and the append-only event log.
 
+mod aruba;
 mod backup;
 mod chain;
 mod entries;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
+pub use aruba::{ArubaSyncOutcome, ArubaSyncRun};
 pub use backup::{BackupReport, RestoreReport, restore};
 pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};

@@ -173,6 +173,8 @@ pub struct RosterEntry {
     /// False when the member left the roster (kept with their history).
     pub in_roster: bool,
     pub mailbox: Option<MailboxState>,
+    /// The same mailbox at Aruba, the old provider.
+    pub aruba: crate::domain::aruba::ArubaSide,
 }
 
 impl RosterEntry {

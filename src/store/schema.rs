@@ -76,6 +76,11 @@ pub const MIGRATIONS: &[&str] = &[
     super::jobs::MIGRATION,
     // Reminders sent to members and the PEC receipts that answer them.
     super::mail_schema::MIGRATION,
+    // Whether the member must change the password at the next login (the
+    // contract's `must_change_password`, set by the Ordine's reset).
+    "ALTER TABLE mailboxes ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;",
+    // The old provider's side: Aruba's mailboxes and owners' contacts, and its sync runs.
+    super::aruba::MIGRATION,
     // The audit chain: OS account, digest of the personal fields, hash; keys.
     super::chain::MIGRATION,
 ];

@@ -101,6 +101,13 @@ pub fn describe_changes(old: &MailboxState, new: &MailboxState) -> Vec<String> {
     if old.last_login_at != new.last_login_at && new.last_login_at.is_some() {
         changes.push("nuovo accesso".to_string());
     }
+    if old.must_change_password != new.must_change_password {
+        changes.push(if new.must_change_password {
+            "cambio password richiesto al prossimo accesso".to_string()
+        } else {
+            "password temporanea cambiata".to_string()
+        });
+    }
     changes
 }
 
@@ -121,7 +128,8 @@ impl Store {
             .prepare_cached(
                 "SELECT address, migration_state, migration_at, password_state, link_sent_at,
                  link_expires_at, recovery_email_masked, recovery_mobile_masked,
-                 recovery_confirmed, last_login_at, provider_updated_at FROM mailboxes",
+                 recovery_confirmed, last_login_at, provider_updated_at, must_change_password
+                 FROM mailboxes",
             )
             .map_err(self.err())?;
         let count = self.mailbox_count()?;
@@ -168,6 +176,7 @@ impl Store {
                         confirmed: row.get(8)?,
                     },
                     last_login_at: instant(row, 9)?,
+                    must_change_password: row.get(11)?,
                     updated_at: instant(row, 10)?
                         .ok_or_else(|| corrupt(10, "data mancante".into()))?,
                 })
@@ -234,13 +243,14 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
                      link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
-                     recovery_confirmed, last_login_at, provider_updated_at, synced_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     recovery_confirmed, last_login_at, provider_updated_at, synced_at,
+                     must_change_password)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                      ON CONFLICT(address) DO UPDATE SET migration_state = ?2, migration_at = ?3,
                      password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
                      recovery_email_masked = ?7, recovery_mobile_masked = ?8,
                      recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
-                     synced_at = ?12
+                     synced_at = ?12, must_change_password = ?13
                      WHERE julianday(excluded.provider_updated_at)
                         >= julianday(mailboxes.provider_updated_at)",
                 )
@@ -270,6 +280,7 @@ impl Store {
                         state.last_login_at.map(ts),
                         ts(state.updated_at),
                         now,
+                        state.must_change_password,
                     ])
                     .map_err(&to_err)?;
                 if applied == 0 {
@@ -574,6 +585,7 @@ mod tests {
             link_expires_at: None,
             recovery: RecoveryContacts::default(),
             last_login_at: None,
+            must_change_password: false,
             // Sub-second precision must survive the round trip, or every sync
             // would see changes that are not there.
             updated_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()

@@ -14,6 +14,7 @@ use super::theme::Theme;
 use crate::app::actions::{PasswordForm, RecoveryForm};
 use crate::app::import_flow::ImportStep;
 use crate::app::{Secret, State};
+use crate::domain::Category;
 use crate::domain::password::PasswordRule;
 use crate::i18n::T;
 use crate::store::{Job, JobKind};
@@ -31,6 +32,7 @@ fn kind_title(state: &State, kind: JobKind) -> &'static str {
     state.t(match kind {
         JobKind::Resend => T::JobResend,
         JobKind::SetRecovery => T::JobSetRecovery,
+        JobKind::ArubaContacts => T::JobArubaContacts,
     })
 }
 
@@ -61,18 +63,33 @@ pub fn render_confirm_bulk(
         ]));
         // Which states they are in, so staff see what they are about to touch.
         let mut by_state: std::collections::BTreeMap<&str, usize> = Default::default();
-        for &i in targets {
-            let label = match &state.entries[i].mailbox {
-                Some(m) => state.t(labels::password(m.password_at(state.now))),
-                None => state.t(T::NoMailbox),
-            };
-            *by_state.entry(label).or_default() += 1;
-        }
-        for (label, n) in by_state {
-            lines.push(Line::raw(format!(
-                "  {n:>6}  {} {label}",
-                state.t(T::Password).to_lowercase()
-            )));
+        if kind == JobKind::ArubaContacts {
+            // By Aruba list: no contact there, or another one than the roster's.
+            for &i in targets {
+                let list = [Category::ArubaNoContact, Category::ArubaContactDiffers]
+                    .into_iter()
+                    .find(|&c| state.is_in(i, c))
+                    .unwrap_or(Category::ArubaContactDiffers);
+                *by_state.entry(state.t(labels::category(list))).or_default() += 1;
+            }
+            for (label, n) in by_state {
+                lines.push(Line::raw(format!("  {n:>6}  {label}")));
+            }
+            lines.push(Line::styled(state.t(T::ArubaConfirmNote), theme.dim()));
+        } else {
+            for &i in targets {
+                let label = match &state.entries[i].mailbox {
+                    Some(m) => state.t(labels::password(m.password_at(state.now))),
+                    None => state.t(T::NoMailbox),
+                };
+                *by_state.entry(label).or_default() += 1;
+            }
+            for (label, n) in by_state {
+                lines.push(Line::raw(format!(
+                    "  {n:>6}  {} {label}",
+                    state.t(T::Password).to_lowercase()
+                )));
+            }
         }
     }
     if !skipped.is_empty() {

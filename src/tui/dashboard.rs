@@ -29,7 +29,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     // Who to chase comes first: on a small terminal the breakdowns get cut, not it.
     let [gauge_area, chase_row, top, bottom] = Layout::vertical([
         Constraint::Length(3),
-        Constraint::Length(9),
+        Constraint::Length(9 + aruba_lines(state)),
         Constraint::Length(6),
         Constraint::Fill(1),
     ])
@@ -142,7 +142,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 
 /// Who needs the Ordine's attention, each list one key away.
 fn render_to_chase(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let lines: Vec<Line> = crate::app::CHASE
+    let mut lines: Vec<Line> = crate::app::CHASE
         .iter()
         .enumerate()
         .map(|(i, &category)| {
@@ -159,10 +159,52 @@ fn render_to_chase(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
             ])
         })
         .collect();
+    lines.extend(aruba_chase(state, theme));
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(state.t(T::ToChase))),
         area,
     );
+}
+
+/// Rows the Aruba lists take: none before an Aruba sync, one line of history
+/// after the passage, the four lists before it.
+fn aruba_lines(state: &State) -> u16 {
+    match (state.aruba_known(), state.after_cutover()) {
+        (false, _) => 0,
+        (true, true) => 1,
+        (true, false) => crate::app::CHASE_ARUBA.len() as u16,
+    }
+}
+
+/// The Aruba lists, each with its key; after the passage, one line saying
+/// the Aruba side is history.
+fn aruba_chase<'a>(state: &'a State, theme: &Theme) -> Vec<Line<'a>> {
+    if !state.aruba_known() {
+        return Vec::new();
+    }
+    if state.after_cutover() {
+        return vec![Line::from(Span::styled(
+            format!("  {}", state.t(T::ArubaHistory)),
+            theme.dim(),
+        ))];
+    }
+    crate::app::CHASE_ARUBA
+        .iter()
+        .zip(crate::tui::keymap::ARUBA_CHASE_KEYS)
+        .map(|(&category, key)| {
+            let count = state.count(category);
+            let style = if count == 0 {
+                theme.dim()
+            } else {
+                theme.warn()
+            };
+            Line::from(vec![
+                Span::styled(format!(" {key} "), theme.key()),
+                Span::styled(format!("{count:>7}"), style),
+                Span::raw(format!("  {}", state.t(labels::category(category)))),
+            ])
+        })
+        .collect()
 }
 
 /// Days to the cutover, the pace, and migrations per day.

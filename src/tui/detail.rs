@@ -5,9 +5,11 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, Paragraph, Wrap};
 
+use super::keymap::Keymap;
 use super::labels;
 use super::theme::Theme;
 use crate::app::State;
+use crate::domain::aruba::ArubaSide;
 use crate::i18n::{T, format_date, format_datetime};
 use crate::store::Outcome;
 
@@ -18,16 +20,70 @@ fn field<'a>(theme: &Theme, label: &'a str, value: String) -> Line<'a> {
     ])
 }
 
-pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// What Aruba says of the mailbox, once Aruba has been synced: its status and
+/// the owner's contacts there, in full beside the roster's (staff must see
+/// which one is right).
+fn aruba_lines<'a>(state: &'a State, side: &ArubaSide, theme: &Theme) -> Vec<Line<'a>> {
+    let label = state.t(T::ArubaDetail);
+    match side {
+        ArubaSide::Unknown => Vec::new(),
+        ArubaSide::Missing => vec![Line::from(vec![
+            Span::styled(format!("{label}: "), theme.dim()),
+            Span::styled(state.t(T::SkipNotAtAruba), theme.warn()),
+        ])],
+        ArubaSide::Present(m) => {
+            let status_style = if m.status.blocks_migration() {
+                theme.bad()
+            } else {
+                theme.good()
+            };
+            let contacts = [m.contact_email.clone(), m.contact_mobile.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
+            let contacts = if contacts.is_empty() {
+                Span::styled(state.t(T::CatArubaNoContact), theme.warn())
+            } else {
+                Span::raw(contacts.join(" · "))
+            };
+            vec![
+                Line::from(vec![
+                    Span::styled(format!("{label}: "), theme.dim()),
+                    Span::styled(m.status.label_it(), status_style),
+                ]),
+                Line::from(vec![Span::raw("  "), contacts]),
+            ]
+        }
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &Keymap) {
     let Some((index, entry)) = state.selected_entry() else {
         return;
     };
-    let [info, timeline_area] =
-        Layout::vertical([Constraint::Length(10), Constraint::Fill(1)]).areas(area);
+    // "Cosa fare" above the timeline: as tall as its text wrapped needs, but
+    // the timeline keeps at least four rows.
+    let aruba_lines = aruba_lines(state, &entry.aruba, theme);
+    let info_height = 10 + aruba_lines.len() as u16;
+    let what_to_do = super::phone::what_to_do_lines(state, index, theme, keymap);
+    let wrapped = super::phone::wrapped_height(&what_to_do, area.width.saturating_sub(2));
+    let room = area.height.saturating_sub(info_height + 4);
+    let [info, what_area, timeline_area] = Layout::vertical([
+        Constraint::Length(info_height),
+        Constraint::Length((wrapped + 2).min(room)),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    frame.render_widget(
+        Paragraph::new(what_to_do)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(state.t(T::DxWhatToDo))),
+        what_area,
+    );
     let [member_area, mailbox_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(info);
     let dash = || "—".to_string();
-    let member_lines = match &entry.member {
+    let mut member_lines = match &entry.member {
         Some(m) => vec![
             Line::from(Span::styled(m.full_name(), theme.title())),
             field(theme, state.t(T::ColCf), m.codice_fiscale.clone()),
@@ -59,6 +115,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             theme.warn(),
         ))],
     };
+    member_lines.extend(aruba_lines);
     frame.render_widget(
         Paragraph::new(member_lines).block(Block::bordered().title(state.t(T::MemberData))),
         member_area,
@@ -70,15 +127,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             if let Some(at) = b.migration_at {
                 migration.push_str(&format!(" ({})", format_datetime(at)));
             }
-            let password = b.password_at(state.now);
+            let mut password = state
+                .t(labels::password(b.password_at(state.now)))
+                .to_string();
+            if b.must_change_password {
+                password.push_str(&format!(" · {}", state.t(T::DxMustChange)));
+            }
             let mut lines = vec![
                 Line::from(Span::styled(b.address.clone(), theme.title())),
                 field(theme, state.t(T::Migration), migration),
-                field(
-                    theme,
-                    state.t(T::Password),
-                    state.t(labels::password(password)).to_string(),
-                ),
+                field(theme, state.t(T::Password), password),
             ];
             if let Some(expiry) = b.link_expires_at {
                 lines.push(field(

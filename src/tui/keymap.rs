@@ -11,7 +11,7 @@ use ratatui::layout::Rect;
 
 use super::{members, view};
 use crate::app::import_flow::ImportStep;
-use crate::app::{Action, CHASE, Command, Modal, Screen, State};
+use crate::app::{Action, CHASE, CHASE_ARUBA, Command, Modal, Screen, State};
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,10 +148,14 @@ fn scope_of(command: Command) -> Scope {
         | Command::Mark
         | Command::MarkAll
         | Command::SetRecovery
-        | Command::ResetPassword => Scope::Member,
+        | Command::ResetPassword
+        | Command::CallScript => Scope::Member,
         _ => Scope::Global,
     }
 }
+
+/// The keys of the Aruba lists on the dashboard, after the digits 1-7.
+pub const ARUBA_CHASE_KEYS: [&str; 4] = ["8", "9", "0", "-"];
 
 const DEFAULTS: &[(&str, Command)] = &[
     ("q", Command::Quit),
@@ -190,6 +194,7 @@ const DEFAULTS: &[(&str, Command)] = &[
     ("J", Command::Jobs),
     ("A", Command::Audit),
     ("I", Command::Import),
+    ("d", Command::CallScript),
 ];
 
 impl Default for Keymap {
@@ -211,6 +216,16 @@ impl Default for Keymap {
             scope: Scope::Dashboard,
             command: Command::Chase(category),
         }));
+        bindings.extend(
+            CHASE_ARUBA
+                .iter()
+                .zip(ARUBA_CHASE_KEYS)
+                .map(|(&category, key)| Binding {
+                    key: Key::parse(key).expect("default keys parse"),
+                    scope: Scope::Dashboard,
+                    command: Command::Chase(category),
+                }),
+        );
         Self { bindings }
     }
 }
@@ -251,7 +266,25 @@ impl Keymap {
             .map(|b| b.command)
     }
 
+    /// The first key bound to `command`, as the help shows it.
+    pub fn key_for(&self, command: Command) -> Option<String> {
+        self.bindings
+            .iter()
+            .find(|b| b.command == command)
+            .map(|b| b.key.label())
+    }
+
     /// The commands usable on `screen` with their keys, in help order.
+    /// The help as `state` shows it: the Aruba lists' keys only once Aruba
+    /// has been synced (before, they open nothing).
+    pub fn help_for(&self, state: &State) -> Vec<(String, Command)> {
+        let mut rows = self.help(state.screen);
+        if !state.aruba_known() {
+            rows.retain(|(_, c)| !matches!(c, Command::Chase(category) if category.is_aruba()));
+        }
+        rows
+    }
+
     pub fn help(&self, screen: Screen) -> Vec<(String, Command)> {
         let mut rows: Vec<(String, Command)> = Vec::new();
         for binding in self.bindings.iter().filter(|b| b.scope.covers(screen)) {
@@ -348,6 +381,17 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
                     tui_input::backend::crossterm::to_input_request(event).map(Action::FormEdit)
                 }
                 (ImportStep::Preview { .. }, KeyCode::Char('p')) => Some(Action::ModalToggle),
+                _ => None,
+            };
+        }
+        Some(Modal::CallScript { .. }) => {
+            return match key.code {
+                KeyCode::Char('y' | 'c') => Some(Action::Copy),
+                KeyCode::Up | KeyCode::Char('k') => Some(Action::ModalMove(-1)),
+                KeyCode::Down | KeyCode::Char('j') => Some(Action::ModalMove(1)),
+                KeyCode::PageUp => Some(Action::ModalMove(-10)),
+                KeyCode::PageDown => Some(Action::ModalMove(10)),
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | 'd') => Some(Action::Cancel),
                 _ => None,
             };
         }

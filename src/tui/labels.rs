@@ -44,6 +44,10 @@ pub fn category(category: Category) -> T {
         Category::ExternalPec => T::CatExternalPec,
         Category::NoMailbox => T::CatNoMailbox,
         Category::NoMember => T::CatNoMember,
+        Category::ArubaNoContact => T::CatArubaNoContact,
+        Category::ArubaContactDiffers => T::CatArubaContactDiffers,
+        Category::ArubaSuspended => T::CatArubaSuspended,
+        Category::ArubaNoMailbox => T::CatArubaNoMailbox,
     }
 }
 
@@ -79,5 +83,6 @@ pub fn command(command: Command) -> T {
         Command::Audit => T::KeyAudit,
         Command::Import => T::KeyImport,
         Command::Chase(c) => category(c),
+        Command::CallScript => T::DxKeyCallScript,
     }
 }

@@ -104,6 +104,10 @@ fn entry_cells<'a>(
         text(cf, Style::new()),
         text(entry.address().to_string(), Style::new()),
     ];
+    if state.aruba_mode() {
+        cells.extend(aruba_cells(state, entry, theme));
+        return cells;
+    }
     match &entry.mailbox {
         Some(mailbox) => {
             let recovery = if mailbox.recovery.email_masked.is_some() {
@@ -124,6 +128,32 @@ fn entry_cells<'a>(
         None => cells.push(Cell::from(Span::styled(state.t(T::NoMailbox), theme.dim()))),
     }
     cells
+}
+
+/// On an Aruba list the last columns are Aruba's: status, the owner's
+/// contact e-mail and mobile there (in full: staff compare them with the
+/// roster's to decide which is right).
+fn aruba_cells<'a>(state: &'a State, entry: &'a RosterEntry, theme: &Theme) -> Vec<Cell<'a>> {
+    let Some(aruba) = entry.aruba.mailbox() else {
+        return vec![Cell::from(Span::styled(
+            state.t(T::SkipNotAtAruba),
+            theme.dim(),
+        ))];
+    };
+    let status_style = if aruba.status.blocks_migration() {
+        theme.bad()
+    } else {
+        Style::new()
+    };
+    let or_none = |value: &Option<String>| match value {
+        Some(v) => Span::raw(v.clone()),
+        None => Span::styled("—", theme.bad()),
+    };
+    vec![
+        Cell::from(Span::styled(aruba.status.label_it(), status_style)),
+        Cell::from(or_none(&aruba.contact_email)),
+        Cell::from(or_none(&aruba.contact_mobile)),
+    ]
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -156,17 +186,46 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             ))
         })
         .collect();
+    let aruba = state.aruba_mode();
     let titles = [
         (SortColumn::Name, T::ColName),
         (SortColumn::CodiceFiscale, T::ColCf),
         (SortColumn::Pec, T::ColPec),
-        (SortColumn::Migration, T::ColMigration),
-        (SortColumn::Password, T::ColPassword),
-        (SortColumn::Recovery, T::ColRecovery),
+        (
+            SortColumn::Migration,
+            if aruba {
+                T::ColArubaStatus
+            } else {
+                T::ColMigration
+            },
+        ),
+        (
+            SortColumn::Password,
+            if aruba {
+                T::ColArubaEmail
+            } else {
+                T::ColPassword
+            },
+        ),
+        (
+            SortColumn::Recovery,
+            if aruba {
+                T::ColArubaMobile
+            } else {
+                T::ColRecovery
+            },
+        ),
     ];
     let header = Row::new(titles.map(|(column, text)| {
-        // While searching, rows are ranked by match, not by the sort column.
-        let sorted_here = state.sort.column == column && state.search.value().trim().is_empty();
+        // While searching, rows are ranked by match, not by the sort column;
+        // Aruba's columns are not sort keys (the order stays the one chosen).
+        let aruba_column = aruba
+            && matches!(
+                column,
+                SortColumn::Migration | SortColumn::Password | SortColumn::Recovery
+            );
+        let sorted_here =
+            state.sort.column == column && state.search.value().trim().is_empty() && !aruba_column;
         let arrow = match (sorted_here, state.sort.descending) {
             (false, _) => "",
             (true, false) => " ▲",
@@ -175,12 +234,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         format!("{}{arrow}", state.t(text))
     }))
     .style(theme.header());
+    // Aruba's e-mail column needs the room the PEC gives up.
+    let (pec_width, second_width) = if aruba { (3, 4) } else { (4, 2) };
     let widths = [
         Constraint::Fill(3),
         Constraint::Length(16),
-        Constraint::Fill(4),
+        Constraint::Fill(pec_width),
         Constraint::Fill(2),
-        Constraint::Fill(2),
+        Constraint::Fill(second_width),
         Constraint::Fill(2),
     ];
     let mut title = format!(

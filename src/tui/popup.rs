@@ -26,41 +26,137 @@ pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     area
 }
 
-/// Every key of the current screen, from the keymap in force; in two columns
-/// when one does not fit the terminal's height.
-pub fn render_help(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
-    let rows: Vec<Line> = keymap
-        .help(state.screen)
-        .into_iter()
-        .map(|(keys, command)| {
-            Line::from(vec![
-                Span::styled(format!("{keys:<16}"), theme.key()),
-                Span::raw(state.t(labels::command(command))),
-            ])
+/// Greedy word wrap to `width` columns; a word longer than a line is split.
+pub(super) fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        let used = line.chars().count();
+        if used > 0 && used + 1 + word.len() <= width {
+            line.push(' ');
+            line.extend(&word);
+            continue;
+        }
+        if used > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > width {
+            lines.push(word.drain(..width).collect());
+        }
+        line.extend(&word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// One column of the help: each key with its description wrapped beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct HelpColumn {
+    pub key_width: usize,
+    /// Per item: the keys and the description's lines.
+    pub items: Vec<(String, Vec<String>)>,
+}
+
+impl HelpColumn {
+    fn new(items: &[(String, &str)], width: usize) -> Self {
+        let key_width = items
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let desc_width = width.saturating_sub(key_width).max(8);
+        Self {
+            key_width,
+            items: items
+                .iter()
+                .map(|(keys, what)| (keys.clone(), wrap_words(what, desc_width)))
+                .collect(),
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.items.iter().map(|(_, lines)| lines.len()).sum()
+    }
+}
+
+/// How the help lays out `items` in an `width` x `height` window interior:
+/// one column as wide as the longest line needs, or two columns when one is
+/// too tall, split where the taller half is shortest. Descriptions wrap
+/// instead of being cut.
+pub(super) fn help_layout(
+    items: &[(String, &str)],
+    width: u16,
+    height: u16,
+) -> (u16, Vec<HelpColumn>) {
+    let (width, height) = (usize::from(width), usize::from(height));
+    let natural = items
+        .iter()
+        .map(|(k, d)| k.chars().count() + 2 + d.chars().count())
+        .max()
+        .unwrap_or(0);
+    let one = HelpColumn::new(items, natural.min(width));
+    if one.rows() <= height || items.len() < 2 {
+        return ((natural.min(width)) as u16, vec![one]);
+    }
+    let half = width.saturating_sub(1) / 2;
+    let best = (1..items.len())
+        .map(|split| {
+            let left = HelpColumn::new(&items[..split], half);
+            let right = HelpColumn::new(&items[split..], half);
+            (left.rows().max(right.rows()), left, right)
         })
+        .min_by_key(|(rows, _, _)| *rows)
+        .map(|(_, left, right)| vec![left, right])
+        .unwrap_or_default();
+    (width as u16, best)
+}
+
+/// Every key of the current screen, from the keymap in force, with its
+/// description whole (wrapped, never cut); in two columns when one does not
+/// fit the terminal's height.
+pub fn render_help(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
+    let items: Vec<(String, &str)> = keymap
+        .help_for(state)
+        .into_iter()
+        .map(|(keys, command)| (keys, state.t(labels::command(command))))
         .collect();
     let screen = frame.area();
-    let fits = rows.len() as u16 + 4 <= screen.height;
-    let per_column = if fits {
-        rows.len()
-    } else {
-        rows.len().div_ceil(2)
-    };
-    let width = if fits { 64 } else { screen.width };
-    let area = centered(screen, width, per_column as u16 + 4);
+    let (inner_width, columns) = help_layout(
+        &items,
+        screen.width.saturating_sub(2),
+        screen.height.saturating_sub(2),
+    );
+    let rows = columns.iter().map(HelpColumn::rows).max().unwrap_or(0) as u16;
+    let area = centered(screen, inner_width + 2, rows + 2);
     frame.render_widget(Clear, area);
     let block = Block::bordered()
         .title(state.t(T::HelpTitle))
         .title_bottom(Line::from(Span::styled(state.t(T::HelpClose), theme.dim())));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let columns = Layout::horizontal(vec![
-        Constraint::Fill(1);
-        rows.len().div_ceil(per_column.max(1))
-    ])
-    .split(inner);
-    for (chunk, column) in rows.chunks(per_column.max(1)).zip(columns.iter()) {
-        frame.render_widget(Paragraph::new(chunk.to_vec()), *column);
+    let areas = Layout::horizontal(vec![Constraint::Fill(1); columns.len()])
+        .spacing(1)
+        .split(inner);
+    for (column, area) in columns.iter().zip(areas.iter()) {
+        let mut lines: Vec<Line> = Vec::new();
+        for (keys, what) in &column.items {
+            for (i, part) in what.iter().enumerate() {
+                let key = if i == 0 { keys.as_str() } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        format!("{key:<width$}", width = column.key_width),
+                        theme.key(),
+                    ),
+                    Span::raw(part.clone()),
+                ]));
+            }
+        }
+        frame.render_widget(Paragraph::new(lines), *area);
     }
 }
 
@@ -72,7 +168,8 @@ pub fn render_filter(
     cursor: usize,
     chosen: &BTreeSet<Category>,
 ) {
-    let mut lines: Vec<Line> = Category::ALL
+    let mut lines: Vec<Line> = state
+        .filter_categories()
         .iter()
         .enumerate()
         .map(|(i, &category)| {

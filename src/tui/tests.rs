@@ -145,10 +145,13 @@ fn help_lists_every_key() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Help));
     let text = snapshot(&state, 100, 30);
-    for (keys, command) in super::Keymap::default().help(state.screen) {
+    for (keys, command) in super::Keymap::default().help_for(&state) {
         assert!(text.contains(&keys), "{keys} missing");
+        // Whole, though perhaps wrapped (`help_cuts_no_word` checks the layout).
         let what = super::labels::command(command).get(Lang::It);
-        assert!(text.contains(what), "{what} missing");
+        for word in what.split_whitespace() {
+            assert!(text.contains(word), "{word} of {what} missing");
+        }
     }
     insta::assert_snapshot!(text);
 }
@@ -431,4 +434,173 @@ fn colours_mark_states_and_no_color_removes_them() {
     );
     let (x, y) = find(&plain, "Cruscotto");
     assert!(buffer[(x, y)].modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
+fn detail_opens_with_what_to_do_above_the_timeline() {
+    let state = detail_state();
+    let text = snapshot(&state, 120, 40);
+    let what = text.find("Cosa fare").expect("the section is there");
+    let timeline = text.find("Cronologia").expect("the timeline is there");
+    assert!(what < timeline, "{text}");
+    insta::assert_snapshot!("detail_what_to_do_before_passage", text);
+    let mut after = detail_state();
+    after.cutover = chrono::NaiveDate::from_ymd_opt(2026, 11, 1);
+    insta::assert_snapshot!("detail_what_to_do_after_passage", snapshot(&after, 120, 40));
+    after.lang = Lang::En;
+    insta::assert_snapshot!("detail_what_to_do_english", snapshot(&after, 120, 40));
+    insta::assert_snapshot!("detail_what_to_do_80x24", snapshot(&detail_state(), 80, 24));
+}
+
+#[test]
+fn call_script_window() {
+    let mut state = detail_state();
+    state.cutover = chrono::NaiveDate::from_ymd_opt(2026, 11, 1);
+    update(&mut state, Action::Command(Command::CallScript));
+    insta::assert_snapshot!("call_script_italian", snapshot(&state, 100, 30));
+    state.lang = Lang::En;
+    insta::assert_snapshot!("call_script_english", snapshot(&state, 100, 30));
+    update(&mut state, Action::ModalMove(3));
+    insta::assert_snapshot!("call_script_scrolled_80x24", snapshot(&state, 80, 24));
+}
+
+/// Every description of every screen's help, in both languages, at 80x24 and
+/// 120x40: laid out whole (its wrapped lines give it back word for word, each
+/// within its column) and drawn.
+#[test]
+fn help_cuts_no_word() {
+    use crate::app::Screen;
+    let keymap = super::Keymap::default();
+    for lang in [Lang::It, Lang::En] {
+        for (width, height) in [(80u16, 24u16), (120, 40), (100, 30)] {
+            for screen in [Screen::Dashboard, Screen::Members, Screen::Detail] {
+                // With Aruba synced the help has the most keys.
+                let mut state = fixtures::with_aruba(fixtures::state(lang));
+                state.screen = screen;
+                let items: Vec<(String, &str)> = keymap
+                    .help_for(&state)
+                    .into_iter()
+                    .map(|(k, c)| (k, super::labels::command(c).get(lang)))
+                    .collect();
+                let (inner, columns) = super::popup::help_layout(&items, width - 2, height - 2);
+                let column_width = if columns.len() == 1 {
+                    inner as usize
+                } else {
+                    (inner as usize - 1) / 2
+                };
+                let mut laid_out = 0;
+                for column in &columns {
+                    assert!(
+                        column.rows() <= usize::from(height - 2),
+                        "{lang:?} {width}x{height} {screen:?}: too tall"
+                    );
+                    for (keys, lines) in &column.items {
+                        laid_out += 1;
+                        let what = items.iter().find(|(k, _)| k == keys).unwrap().1;
+                        assert_eq!(lines.join(" "), what, "{width}x{height}");
+                        for line in lines {
+                            assert!(
+                                column.key_width + line.chars().count() <= column_width,
+                                "{line:?} wider than {column_width}"
+                            );
+                        }
+                    }
+                }
+                assert_eq!(laid_out, items.len());
+                // And drawn as laid out.
+                update(&mut state, Action::Command(Command::Help));
+                let text = snapshot(&state, width, height);
+                for column in &columns {
+                    for (_, lines) in &column.items {
+                        for line in lines {
+                            assert!(text.contains(line.as_str()), "{line:?} not drawn:\n{text}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_password_to_change_at_next_login_is_shown() {
+    let mut state = detail_state();
+    let (index, _) = state.selected_entry().unwrap();
+    let mut entries = (*state.entries).clone();
+    entries[index]
+        .mailbox
+        .as_mut()
+        .unwrap()
+        .must_change_password = true;
+    state.entries = std::sync::Arc::new(entries);
+    let text = snapshot(&state, 120, 40);
+    assert!(
+        text.contains("Password: link inviato · cambio password al prossimo"),
+        "{text}"
+    );
+    assert!(
+        text.contains("⚠ cambio password al prossimo accesso"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dashboard_with_the_aruba_lists() {
+    let state = fixtures::with_aruba(fixtures::state(Lang::It));
+    for category in crate::app::CHASE_ARUBA {
+        assert!(state.count(category) > 0, "{category:?}");
+    }
+    insta::assert_snapshot!(snapshot(&state, 100, 34));
+}
+
+#[test]
+fn after_the_cutover_the_aruba_side_is_history() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    state.cutover = chrono::NaiveDate::from_ymd_opt(2026, 11, 1);
+    let text = snapshot(&state, 100, 34);
+    assert!(text.contains("storico"), "{text}");
+    assert!(!text.contains("Aruba: senza contatto"), "{text}");
+    // `c` on an Aruba list changes nothing at Aruba and says why.
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaNoContact)),
+    );
+    update(&mut state, Action::Command(Command::SetRecovery));
+    assert!(state.modal.is_none());
+    let status = state.status.as_ref().map(|(_, s)| s.as_str()).unwrap_or("");
+    assert!(status.contains("storici"), "{status}");
+}
+
+#[test]
+fn c_on_an_aruba_list_confirms_a_contact_fix_at_aruba() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaNoContact)),
+    );
+    assert!(state.aruba_mode());
+    update(&mut state, Action::Command(Command::MarkAll));
+    update(&mut state, Action::Command(Command::SetRecovery));
+    match &state.modal {
+        Some(crate::app::Modal::ConfirmBulk { kind, targets, .. }) => {
+            assert_eq!(*kind, crate::store::JobKind::ArubaContacts);
+            assert!(!targets.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    insta::assert_snapshot!(snapshot(&state, 100, 30));
+}
+
+#[test]
+fn detail_shows_the_aruba_side() {
+    let mut state = fixtures::with_aruba(fixtures::state(Lang::It));
+    update(
+        &mut state,
+        Action::Command(Command::Chase(crate::domain::Category::ArubaContactDiffers)),
+    );
+    update(&mut state, Action::Command(Command::Open));
+    let text = snapshot(&state, 120, 30);
+    assert!(text.contains("Presso Aruba: certificata"), "{text}");
+    assert!(text.contains("vecchio."), "{text}");
+    insta::assert_snapshot!(text);
 }

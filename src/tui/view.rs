@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
-use super::{Ui, actions_view, audit, dashboard, detail, members, popup};
+use super::{Ui, actions_view, audit, dashboard, detail, members, phone, popup};
 use crate::app::{Level, Modal, Screen, State};
 use crate::i18n::{T, format_datetime};
 
@@ -41,7 +41,7 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
         match state.screen {
             Screen::Dashboard => dashboard::render(frame, areas.body, state, theme),
             Screen::Members => members::render(frame, areas.body, state, theme),
-            Screen::Detail => detail::render(frame, areas.body, state, theme),
+            Screen::Detail => detail::render(frame, areas.body, state, theme, &ui.keymap),
             Screen::Audit => audit::render(frame, areas.body, state, theme),
         }
     }
@@ -88,6 +88,9 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
         Some(Modal::Import(step)) => actions_view::render_import(frame, state, theme, step),
         Some(Modal::PasswordShown { address, password }) => {
             actions_view::render_password_shown(frame, state, theme, address, password)
+        }
+        Some(Modal::CallScript { entry, scroll }) => {
+            phone::render_call_script(frame, state, theme, *entry, *scroll)
         }
         None => {}
     }
@@ -162,6 +165,9 @@ fn render_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Some((Level::Info, text)) => Line::from(Span::raw(text.clone())),
         None => {
             let hint = match state.screen {
+                Screen::Dashboard if state.aruba_known() && !state.after_cutover() => {
+                    T::HintDashboardAruba
+                }
                 Screen::Dashboard => T::HintDashboard,
                 Screen::Members => T::HintMembers,
                 Screen::Detail => T::HintDetail,

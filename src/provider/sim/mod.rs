@@ -249,14 +249,14 @@ pub struct FaultCounts {
 }
 
 /// A token bucket: `rate` per second, bursts of `rate`.
-struct Bucket {
+pub(crate) struct Bucket {
     rate: f64,
     tokens: f64,
     last: Instant,
 }
 
 impl Bucket {
-    fn new(rate: u32) -> Self {
+    pub(crate) fn new(rate: u32) -> Self {
         Self {
             rate: f64::from(rate),
             tokens: f64::from(rate),
@@ -265,7 +265,7 @@ impl Bucket {
     }
 
     /// Takes one token, or says how long until one is there.
-    fn take(&mut self) -> Result<(), Duration> {
+    pub(crate) fn take(&mut self) -> Result<(), Duration> {
         let now = Instant::now();
         let elapsed = now.duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
@@ -516,7 +516,7 @@ fn bad_request_answer(field: &str, message: impl Into<String>) -> Answer {
 }
 
 /// Compares without stopping at the first different byte.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+pub(crate) fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     let mut diff = given.len() ^ expected.len();
     for i in 0..given.len().max(expected.len()) {
         let a = given.get(i).copied().unwrap_or(0);

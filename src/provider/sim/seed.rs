@@ -63,6 +63,7 @@ fn draw_mailbox(
         link_expires_at: None,
         recovery,
         last_login_at: None,
+        must_change_password: false,
         updated_at: provisioned,
     };
     let roll: f64 = rng.random();

@@ -765,6 +765,7 @@ mod tests {
                     confirmed: true,
                 },
                 last_login_at: None,
+                must_change_password: false,
                 updated_at: Utc::now() - TimeDelta::days(3),
             },
             email.map(String::from),

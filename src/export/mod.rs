@@ -1,5 +1,6 @@
 //! `pecdesk export`: the entries in the given states, with their contact data
-//! and state, as CSV (plain or for Italian Excel), JSON, or the INI-PEC layout.
+//! and state, as CSV (plain or for Italian Excel), JSON, the INI-PEC layout,
+//! or an Excel workbook ([`xlsx`], which also writes the report workbook).
 //!
 //! Formula escaping: every cell of a CSV-like export (`csv`, `csv-excel`,
 //! `inipec`) that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
@@ -26,6 +27,8 @@ use crate::i18n::{format_date, format_datetime};
 use crate::report::states_of;
 use crate::store::{RosterEntry, Store, StoreError};
 
+pub mod xlsx;
+
 /// The formats `pecdesk export --format` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -39,6 +42,8 @@ pub enum ExportFormat {
     /// The INI-PEC layout, ready to upload: `;`, no header, CRLF, UTF-8.
     #[value(name = "inipec", alias = "ini-pec")]
     IniPec,
+    /// An Excel workbook: bold frozen header, autofilter, real dates, text kept as text.
+    Xlsx,
 }
 
 impl ExportFormat {
@@ -49,6 +54,7 @@ impl ExportFormat {
             ExportFormat::CsvExcel => "csv-excel",
             ExportFormat::Json => "json",
             ExportFormat::IniPec => "inipec",
+            ExportFormat::Xlsx => "xlsx",
         }
     }
 }
@@ -319,6 +325,7 @@ pub fn write_export(
 ) -> io::Result<usize> {
     let rows = select(entries, options);
     match options.format {
+        ExportFormat::Xlsx => out.write_all(&xlsx::export_workbook(&rows)?)?,
         ExportFormat::Json => {
             let objects: Vec<JsonRow<'_>> = rows.iter().map(Row::json).collect();
             serde_json::to_writer_pretty(&mut *out, &objects)?;
