@@ -115,6 +115,10 @@ fn sheet_name(state: Category) -> &'static str {
         Category::ExternalPec => "Altro gestore",
         Category::NoMailbox => "Senza casella",
         Category::NoMember => "Casella senza iscritto",
+        Category::ArubaNoContact => "Aruba senza contatti",
+        Category::ArubaContactDiffers => "Aruba contatti diversi",
+        Category::ArubaSuspended => "Aruba sospese",
+        Category::ArubaNoMailbox => "Aruba senza casella",
     }
 }
 
