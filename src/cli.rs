@@ -207,6 +207,48 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create the store (or fix a shared one's group and mode): owner-only,
+    /// or 0660 for a Unix group of colleagues (--group or `store_group`).
+    Init {
+        #[arg(long, value_name = "NAME")]
+        group: Option<String>,
+    },
+    /// Erase a member's personal data (codice fiscale or PEC); their events
+    /// stay, pseudonymised. Asks for confirmation naming the member.
+    Forget {
+        #[arg(value_name = "CF|PEC")]
+        query: String,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Erase every member who left the albo before DATE.
+    Purge {
+        #[arg(long, value_name = "DATE", value_parser = parse_day)]
+        left_before: chrono::NaiveDate,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Everything stored about one member, for an access request (0600, atomic).
+    Access {
+        #[arg(value_name = "CF|PEC")]
+        query: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = crate::privacy::AccessFormat::Json)]
+        format: crate::privacy::AccessFormat,
+    },
+    /// Consistent copy of the store (online, while others write), checked.
+    Backup {
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+    },
+    /// Replace the store with a backup, keeping the current one beside it.
+    Restore {
+        #[arg(value_name = "IN")]
+        input: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +296,12 @@ pub enum AuditCommand {
         /// Only events from this day on (YYYY-MM-DD or DD/MM/YYYY).
         #[arg(long, value_name = "DATE", value_parser = parse_day)]
         since: Option<chrono::NaiveDate>,
+    },
+    /// Walk the hash chain: exit 0 when it holds, 1 naming the first event
+    /// changed, removed or inserted.
+    Verify {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -651,6 +699,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Store::open(&path)?;
             crate::headless::receipts(&path, &source, *json).await
         }
+        Some(Command::Audit {
+            command: AuditCommand::Verify { json },
+        }) => {
+            let path = existing_store(&cli, &config)?.path().to_path_buf();
+            crate::privacy::verify(&path, *json).map(drop)
+        }
+        Some(Command::Init { group }) => {
+            let path = store_path(&cli, &config)?;
+            crate::privacy::init(&path, group.as_deref().or(config.store_group.as_deref()))
+        }
+        Some(Command::Forget { query, yes }) => {
+            let path = existing_store(&cli, &config)?.path().to_path_buf();
+            crate::privacy::forget(&path, query, *yes, &config.operator)
+        }
+        Some(Command::Purge {
+            left_before,
+            dry_run,
+            yes,
+        }) => {
+            let path = existing_store(&cli, &config)?.path().to_path_buf();
+            crate::privacy::purge(&path, *left_before, *dry_run, *yes, &config.operator)
+        }
+        Some(Command::Access { query, out, format }) => {
+            let path = existing_store(&cli, &config)?.path().to_path_buf();
+            crate::privacy::access(&path, query, out, *format)
+        }
+        Some(Command::Backup { out }) => {
+            let path = existing_store(&cli, &config)?.path().to_path_buf();
+            crate::privacy::backup(&path, out)
+        }
+        Some(Command::Restore { input }) => {
+            let path = store_path(&cli, &config)?;
+            crate::privacy::restore(&path, input)
+        }
     }
 }
 
@@ -1020,10 +1102,17 @@ fn report_command(cli: &Cli, config: &Config, json: bool) -> anyhow::Result<()> 
     let store = existing_store(cli, config)?;
     let settings = settings(config, config.ordine.clone());
     let report = crate::report::Report::from_store(&store, &settings, Utc::now())?;
+    let head = store.chain_head()?;
     if json {
-        println!("{}", report.to_json());
+        // The report's object with the chain's head added as "chain".
+        let mut value: serde_json::Value = serde_json::from_str(&report.to_json())?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("chain".into(), serde_json::to_value(&head)?);
+        }
+        println!("{value}");
     } else {
         print!("{}", report.to_text(config.lang));
+        println!("{head}");
     }
     Ok(())
 }

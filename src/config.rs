@@ -50,6 +50,8 @@ pub struct ConfigFile {
     /// Key overrides: command name to one key or a list of keys.
     #[serde(default)]
     pub keys: BTreeMap<String, KeyList>,
+    /// The Unix group a shared store is created for (`pecdesk init`).
+    pub store_group: Option<String>,
     /// Aruba's partner API, the old provider's side.
     pub aruba: Option<ArubaFile>,
     /// Whether the file can be read by other users (a password in it is refused).
@@ -226,6 +228,7 @@ pub struct Config {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub keys: BTreeMap<String, Vec<String>>,
+    pub store_group: Option<String>,
     /// Aruba's partner API, when `[aruba]` has a URL.
     pub aruba: Option<ArubaSettings>,
     /// `[mail]` and `[pec]` as written; checked when a campaign needs them.
@@ -258,12 +261,11 @@ pub fn default_path() -> Option<PathBuf> {
         .map(|dirs| dirs.config_dir().join("config.toml"))
 }
 
-/// The OS user, as the default operator name in the audit trail.
+/// The OS account, as the default display name. The audit trail records the
+/// account itself beside any display name, from the system (see
+/// [`crate::identity`]), whatever the environment says.
 pub fn os_user() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| "operatore".to_string())
+    crate::identity::os_account().to_string()
 }
 
 impl ConfigFile {
@@ -374,6 +376,7 @@ impl ConfigFile {
             mail: self.mail,
             pec: self.pec.clone().map(|pec| pec.send),
             pec_receipts: self.pec.map(|pec| pec.receipts).unwrap_or_default(),
+            store_group: self.store_group,
         })
     }
 }
@@ -422,8 +425,14 @@ pec_domain = "pec.fofi.it"
 # client_secret = "..."
 # provider_token = "..."
 
-# Who is at the keyboard, for the audit trail (PECDESK_OPERATOR). Default: the OS user.
-# operator = "m.rossi"
+# A display name shown beside the OS account in the audit trail
+# (PECDESK_OPERATOR). The trail always records the OS account that ran
+# pecdesk, from the system: this name is never instead of it.
+# operator = "Mario Rossi"
+
+# The Unix group that shares the store: `pecdesk init` creates it 0660 for
+# this group (same as `pecdesk init --group NAME`).
+# store_group = "segreteria"
 
 # Interface language: "it" or "en" (PECDESK_LANG, --lang).
 lang = "it"

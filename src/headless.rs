@@ -31,6 +31,9 @@ pub struct DoneWithFailures {
 /// The process exit code for the outcome of a command.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<DoneWithFailures>().is_some()
+        || error
+            .downcast_ref::<crate::privacy::ChainBroken>()
+            .is_some()
         || error.downcast_ref::<crate::who::NoMatch>().is_some()
     {
         return 1;
@@ -488,6 +491,7 @@ pub fn audit_export(
     let events = store.events_since(since)?;
     let count = events.len();
     crate::export::write_atomically(out, |w| write_audit_csv(w, &events))?;
+    println!("{}", store.chain_head()?);
     Ok(count)
 }
 
@@ -508,6 +512,7 @@ fn write_audit_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()>
         "casella",
         "descrizione",
         "esito",
+        "account",
     ])?;
     for e in events {
         let outcome = match e.outcome {
@@ -524,6 +529,7 @@ fn write_audit_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()>
             &escape_formula(e.mailbox.as_deref().unwrap_or_default()),
             &escape_formula(&e.detail),
             outcome,
+            &escape_formula(&e.account),
         ])?;
     }
     writer.flush()

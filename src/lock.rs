@@ -38,11 +38,26 @@ pub enum LockError {
 
 pub fn try_lock(store_path: &Path, job: &str) -> Result<JobLock, LockError> {
     let lock = store_path.with_extension(format!("{job}.lock"));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)?;
+    // A store shared by a group shares its locks: the lock gets the store's
+    // mode (0660 or 0600), past the umask, or a colleague could not take it.
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(store_path).map_or(0o600, |m| m.permissions().mode() & 0o660)
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let file = options.open(&lock)?;
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if let Ok(meta) = file.metadata()
+            // SAFETY: geteuid cannot fail.
+            && meta.uid() == unsafe { libc::geteuid() }
+            && meta.mode() & 0o777 != mode
+        {
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+        }
+    }
     match file.try_lock() {
         Ok(()) => Ok(JobLock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(AlreadyRunning {

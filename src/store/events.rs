@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::chain::{ChainWriter, Link};
 use super::{Result, Store, parse_ts, ts};
 
 /// What kind of thing happened.
@@ -19,6 +20,8 @@ pub enum EventKind {
     Action,
     /// A sync run (one event per run).
     Sync,
+    /// A member's personal data erased (the event names only the pseudonym).
+    Erased,
 }
 
 impl EventKind {
@@ -29,6 +32,7 @@ impl EventKind {
             EventKind::StateChanged => "state_changed",
             EventKind::Action => "action",
             EventKind::Sync => "sync",
+            EventKind::Erased => "erased",
         }
     }
 
@@ -39,6 +43,7 @@ impl EventKind {
             EventKind::StateChanged,
             EventKind::Action,
             EventKind::Sync,
+            EventKind::Erased,
         ]
         .into_iter()
         .find(|k| k.code() == code)
@@ -53,7 +58,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Failed => "failed",
@@ -65,6 +70,8 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub at: DateTime<Utc>,
+    /// The display name (config `operator`, `PECDESK_OPERATOR`); the OS
+    /// account is recorded beside it by [`append`], from the system.
     pub operator: String,
     pub kind: EventKind,
     pub member_id: Option<i64>,
@@ -79,7 +86,10 @@ pub struct NewEvent {
 pub struct Event {
     pub id: i64,
     pub at: DateTime<Utc>,
+    /// The display name the operator gave.
     pub operator: String,
+    /// The OS account that wrote the event ("" for events from before accounts were recorded).
+    pub account: String,
     pub kind: EventKind,
     pub member_id: Option<i64>,
     pub mailbox: Option<String>,
@@ -87,21 +97,97 @@ pub struct Event {
     pub outcome: Option<Outcome>,
 }
 
+/// Appends one event to the log and to the audit chain, under the OS
+/// account of this process. Runs in the caller's transaction, or in one of
+/// its own: reading the chain's head and linking to it must not interleave
+/// with another writer.
 pub(crate) fn append(conn: &Connection, event: &NewEvent) -> rusqlite::Result<i64> {
+    if !conn.is_autocommit() {
+        let mut chain = ChainWriter::begin(conn)?;
+        return append_linked(conn, &mut chain, event);
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result =
+        ChainWriter::begin(conn).and_then(|mut chain| append_linked(conn, &mut chain, event));
+    match result {
+        Ok(id) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(id)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Appends `event` as the next link of `chain` (inside a write transaction).
+pub(crate) fn append_linked(
+    conn: &Connection,
+    chain: &mut ChainWriter,
+    event: &NewEvent,
+) -> rusqlite::Result<i64> {
+    let (subject, key) = chain.key_for(conn, event.member_id, event.mailbox.as_deref())?;
+    insert_event(conn, chain, event, &subject, &key)
+}
+
+/// Inserts `event` linked under the given subject and key.
+pub(crate) fn insert_event(
+    conn: &Connection,
+    chain: &mut ChainWriter,
+    event: &NewEvent,
+    subject: &[u8],
+    key: &[u8],
+) -> rusqlite::Result<i64> {
+    let at = ts(event.at);
+    let link = Link {
+        at: &at,
+        account: crate::identity::os_account(),
+        operator: &event.operator,
+        kind: event.kind.code(),
+        outcome: event.outcome.map(Outcome::code),
+        member_id: event.member_id,
+        mailbox: event.mailbox.as_deref(),
+        detail: &event.detail,
+    };
+    insert_link(&mut insert_statement(conn)?, chain, &link, subject, key)
+}
+
+/// The statement [`insert_link`] runs: prepared once for a batch of events.
+pub(crate) fn insert_statement(
+    conn: &Connection,
+) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
     conn.prepare_cached(
-        "INSERT INTO events (at, operator, kind, member_id, mailbox, detail, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        ts(event.at),
-        event.operator,
-        event.kind.code(),
-        event.member_id,
-        event.mailbox,
-        event.detail,
-        event.outcome.map(Outcome::code),
+        "INSERT INTO events (id, at, operator, account, kind, member_id, mailbox, detail,
+         outcome, subject, digest, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+}
+
+/// Inserts the event `link` describes as the next link of `chain`.
+pub(crate) fn insert_link(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    chain: &mut ChainWriter,
+    link: &Link<'_>,
+    subject: &[u8],
+    key: &[u8],
+) -> rusqlite::Result<i64> {
+    let (id, digest, hash) = chain.link(link, subject, key);
+    insert.execute(params![
+        id,
+        link.at,
+        link.operator,
+        link.account,
+        link.kind,
+        link.member_id,
+        link.mailbox,
+        link.detail,
+        link.outcome,
+        (!subject.is_empty()).then_some(subject),
+        &digest[..],
+        &hash[..],
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok(id)
 }
 
 impl Store {
@@ -115,7 +201,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome FROM events
+                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome, COALESCE(account, '') FROM events
                  WHERE (?1 IS NOT NULL AND member_id = ?1) OR (?2 IS NOT NULL AND mailbox = ?2)
                  ORDER BY id DESC",
             )
@@ -132,7 +218,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome FROM events
+                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome, COALESCE(account, '') FROM events
                  ORDER BY id DESC LIMIT ?1",
             )
             .map_err(self.err())?;
@@ -148,7 +234,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome FROM events
+                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome, COALESCE(account, '') FROM events
                  WHERE ?1 IS NULL OR at >= ?1 ORDER BY id",
             )
             .map_err(self.err())?;
@@ -167,12 +253,12 @@ impl Store {
             .map(|w| format!("%{}%", w.replace(['%', '_'], "")))
             .collect();
         let mut sql = String::from(
-            "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome FROM events WHERE 1",
+            "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome, COALESCE(account, '') FROM events WHERE 1",
         );
         for i in 0..words.len() {
             let p = i + 1;
             sql.push_str(&format!(
-                " AND (at LIKE ?{p} OR operator LIKE ?{p} OR kind LIKE ?{p} OR mailbox LIKE ?{p} OR detail LIKE ?{p})"
+                " AND (at LIKE ?{p} OR operator LIKE ?{p} OR account LIKE ?{p} OR kind LIKE ?{p} OR mailbox LIKE ?{p} OR detail LIKE ?{p})"
             ));
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
@@ -212,6 +298,7 @@ struct RawEvent {
     mailbox: Option<String>,
     detail: String,
     outcome: Option<String>,
+    account: String,
 }
 
 fn raw_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
@@ -224,6 +311,7 @@ fn raw_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
         mailbox: row.get(5)?,
         detail: row.get(6)?,
         outcome: row.get(7)?,
+        account: row.get(8)?,
     })
 }
 
@@ -240,6 +328,7 @@ impl RawEvent {
             id: self.id,
             at: parse_ts(&self.at)?,
             operator: self.operator,
+            account: self.account,
             kind,
             member_id: self.member_id,
             mailbox: self.mailbox,
@@ -269,18 +358,37 @@ mod tests {
             })
             .unwrap();
         assert!(store.conn.execute("DELETE FROM events", []).is_err());
-        assert!(
-            store
-                .conn
-                .execute("UPDATE events SET detail = 'x' WHERE id = ?1", [id])
-                .is_err()
-        );
+        for column in [
+            "operator", "account", "at", "kind", "outcome", "hash", "digest",
+        ] {
+            assert!(
+                store
+                    .conn
+                    .execute(
+                        &format!("UPDATE events SET {column} = 'x' WHERE id = ?1"),
+                        [id]
+                    )
+                    .is_err(),
+                "{column}"
+            );
+        }
+        assert_eq!(store.verify_chain().unwrap().broken, None);
         let timeline = store.timeline(None, Some("a@pec.fofi.it")).unwrap();
         assert_eq!(timeline.len(), 1);
         assert_eq!(store.audit("ANNA reinvio", 10).unwrap().len(), 1);
         assert_eq!(store.audit("anna altro", 10).unwrap().len(), 0);
         assert_eq!(store.audit("", 10).unwrap().len(), 1);
         assert_eq!(timeline[0].operator, "anna");
+        assert_eq!(timeline[0].account, crate::identity::os_account());
         assert_eq!(timeline[0].outcome, Some(Outcome::Ok));
+        // The personal fields may be rewritten (erasure does), but not unseen.
+        store
+            .conn
+            .execute("UPDATE events SET detail = 'x' WHERE id = ?1", [id])
+            .unwrap();
+        assert_eq!(
+            store.verify_chain().unwrap().broken,
+            Some(crate::store::ChainBreak::Changed { id })
+        );
     }
 }

@@ -2,13 +2,17 @@
 //! the roster, the mailbox states seen at sync, and the append-only event log.
 
 mod aruba;
+mod backup;
+mod chain;
 mod entries;
 mod events;
 mod jobs;
 mod mail_schema;
+mod privacy;
 mod receipts;
 mod roster;
 mod schema;
+mod shared;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -18,16 +22,20 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
 pub use aruba::{ArubaSyncOutcome, ArubaSyncRun};
+pub use backup::{BackupReport, RestoreReport, restore};
+pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
+pub use privacy::{AccessReport, ForgetReport, Subject};
 pub use receipts::{NewReceipt, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered};
 pub use roster::{
     ABORT_AFTER_ROWS_ENV, ChangeKind, IMPORT_CACHE_KIB, IncomingRoster, MemberUpsert,
     PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterPreview, RosterWriter,
     preview_roster,
 };
+pub use shared::{StoreMode, check_store_mode, create_group_store};
 pub use sync::{BatchSource, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 
 /// Errors of the store, each naming the file.
@@ -61,6 +69,12 @@ pub enum StoreError {
         "{file}: il report non contiene nessuna delle {stored} caselle in archivio; nessuna casella rimossa (usare --partial se il report elenca solo alcune caselle)"
     )]
     ReportRemovesAll { file: String, stored: usize },
+    #[error("{0}")]
+    Access(#[from] shared::AccessError),
+    #[error("nessun iscritto corrisponde a \"{0}\" (codice fiscale o PEC)")]
+    NoSuchMember(String),
+    #[error("{0}")]
+    Backup(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -101,8 +115,22 @@ impl Store {
             path: path.to_path_buf(),
         };
         store.configure()?;
+        // After configure, which tells a file that is not SQLite at all.
+        shared::check_store_mode(path)?;
         store.migrate()?;
+        let to_err = sql_error(path);
+        chain::seal_legacy(&mut store.conn).map_err(to_err)?;
         Ok(store)
+    }
+
+    /// The head of the audit chain: its event count, last id and hash.
+    pub fn chain_head(&self) -> Result<ChainHead> {
+        chain::head(&self.conn).map_err(self.err())
+    }
+
+    /// Walks the audit chain and names the first event that breaks it.
+    pub fn verify_chain(&self) -> Result<ChainReport> {
+        chain::verify(&self.conn).map_err(self.err())
     }
 
     pub fn path(&self) -> &Path {

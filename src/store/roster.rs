@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 
-use super::events::{EventKind, NewEvent, append};
+use super::chain::{ChainWriter, Link};
+use super::events::{EventKind, NewEvent, append, insert_link, insert_statement};
 use super::{Result, Store, StoreError, ts};
 use crate::domain::{MailboxState, Member};
 
@@ -475,11 +476,15 @@ pub(super) fn read_members<T>(
     conn: &Connection,
     mut each: impl FnMut(i64, Member, bool) -> T,
 ) -> rusqlite::Result<Vec<T>> {
-    let count: i64 = conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
     let mut stmt = conn.prepare_cached(
         "SELECT id, numero_iscrizione, cognome, nome, codice_fiscale, data_nascita,
          data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster
-         FROM members ORDER BY id",
+         FROM members WHERE erased_at IS NULL ORDER BY id",
     )?;
     // Sized up front: growing a 100k-row vector by doubling copies it over and over.
     let mut members = Vec::with_capacity(usize::try_from(count).unwrap_or_default());
@@ -601,8 +606,8 @@ impl<'c> Statements<'c> {
             insert: conn.prepare_cached(
                 "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
                  data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
-                 in_roster, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                 in_roster, created_at, updated_at, audit_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
             )?,
             update: conn.prepare_cached(
                 "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
@@ -625,10 +630,11 @@ pub struct RosterWriter<'a> {
     path: &'a std::path::Path,
     planner: Planner<'a>,
     context: ApplyContext<'a>,
-    /// The first member inserted that has no "importato" event yet.
-    unlogged_from: i64,
-    /// The id of the last member inserted (below `unlogged_from` if none).
-    last_inserted: i64,
+    /// Members inserted that have no "importato" event yet: id, PEC, in the
+    /// albo, audit key.
+    unlogged: Vec<(i64, String, bool, [u8; 32])>,
+    /// Draws the new members' audit keys (seeded once from the system).
+    keys: rand::rngs::StdRng,
     /// The statements that create the indexes dropped for this import.
     deferred_indexes: Vec<String>,
     /// Writes made so far, for [`ABORT_AFTER_ROWS_ENV`].
@@ -659,11 +665,12 @@ impl<'a> RosterWriter<'a> {
     }
 
     /// Logs an "importato" event for each member inserted since the last
-    /// call: one set-based statement per batch, as one INSERT per member would
-    /// cost as much as the members. Logging each batch as it is written, not
-    /// all at the end, lets it run while the file is still being read.
+    /// call, linked into the audit chain here in Rust (one prepared INSERT
+    /// each, under the member's key drawn at insert). Logging each batch as it
+    /// is written, not all at the end, lets it run while the file is still
+    /// being read.
     fn log_imported(&mut self) -> rusqlite::Result<()> {
-        if self.last_inserted < self.unlogged_from {
+        if self.unlogged.is_empty() {
             return Ok(());
         }
         let ApplyContext {
@@ -672,22 +679,25 @@ impl<'a> RosterWriter<'a> {
             ref now,
             ..
         } = self.context;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO events (at, operator, kind, member_id, mailbox, detail)
-                 SELECT ?1, ?2, ?3, id, pec,
-                        CASE in_roster WHEN 1 THEN ?4 ELSE ?5 END
-                 FROM members WHERE id >= ?6 ORDER BY id",
-            )?
-            .execute(params![
-                now,
+        let mut chain = ChainWriter::begin(self.conn)?;
+        let mut insert = insert_statement(self.conn)?;
+        let (in_albo, left) = (
+            format!("importato da {source}"),
+            format!("importato da {source} (già cancellato dall'albo)"),
+        );
+        for (id, pec, in_roster, key) in self.unlogged.drain(..) {
+            let link = Link {
+                at: now,
+                account: crate::identity::os_account(),
                 operator,
-                EventKind::Imported.code(),
-                format!("importato da {source}"),
-                format!("importato da {source} (già cancellato dall'albo)"),
-                self.unlogged_from,
-            ])?;
-        self.unlogged_from = self.last_inserted + 1;
+                kind: EventKind::Imported.code(),
+                outcome: None,
+                member_id: Some(id),
+                mailbox: Some(&pec),
+                detail: if in_roster { &in_albo } else { &left },
+            };
+            insert_link(&mut insert, &mut chain, &link, &[], &key)?;
+        }
         Ok(())
     }
 
@@ -721,7 +731,14 @@ impl<'a> RosterWriter<'a> {
         match step {
             Step::Insert { member, in_roster } => {
                 let row = MemberRow::new(member, *in_roster, now);
-                self.last_inserted = statements.insert.insert(row.values())?;
+                let key = super::chain::member_key(&mut self.keys);
+                let key_text = std::str::from_utf8(&key).expect("hex");
+                let key_param: &dyn rusqlite::ToSql = &key_text;
+                let id = statements.insert.insert(rusqlite::params_from_iter(
+                    row.values().into_iter().chain([key_param]),
+                ))?;
+                self.unlogged
+                    .push((id, member.pec.clone(), *in_roster, key));
             }
             Step::Update {
                 id,
@@ -879,9 +896,6 @@ impl Store {
             .map_err(&to_err)?;
         // Read inside the write lock, so that the plan is the one applied.
         let existing = load_members(&tx).map_err(&to_err)?;
-        let last_id: i64 = tx
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM members", [], |r| r.get(0))
-            .map_err(&to_err)?;
         let deferred_indexes = if existing.is_empty() {
             drop_deferred_indexes(&tx).map_err(&to_err)?
         } else {
@@ -892,8 +906,8 @@ impl Store {
             path: &self.path,
             planner: Planner::new(&existing, ProvidedFields::ALL),
             context,
-            unlogged_from: last_id + 1,
-            last_inserted: last_id,
+            unlogged: Vec::new(),
+            keys: rand::SeedableRng::from_os_rng(),
             deferred_indexes,
             written: 0,
         };
@@ -918,7 +932,11 @@ impl Store {
 
     pub fn member_count(&self) -> Result<i64> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
             .map_err(self.err())
     }
 }

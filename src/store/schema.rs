@@ -83,4 +83,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::aruba::MIGRATION,
     // Where each IMAP folder of PEC receipts was read up to.
     super::receipts::MIGRATION,
+    // The audit chain: OS account, digest of the personal fields, hash; keys.
+    super::chain::MIGRATION,
 ];
