@@ -213,6 +213,9 @@ impl Retryable for ArubaError {
     }
 }
 
+/// Fresh tokens one call may ask for after 401 answers.
+const MAX_RENEWALS: u32 = 3;
+
 /// How long before expiry a token is renewed: a tenth of its life, at most a minute.
 fn refresh_margin(life: Duration) -> Duration {
     (life / 10).min(Duration::from_secs(60))
@@ -551,11 +554,13 @@ impl ArubaClient {
         }
     }
 
-    /// An authenticated call, with retries; one 401 gets a fresh token.
+    /// An authenticated call, with retries; a 401 gets a fresh token, a few
+    /// times at most (a token may expire in flight again when requests are
+    /// slow; credentials that are wrong fail at the login itself).
     async fn authed<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ArubaError> {
         let url = format!("{}{}", self.inner.base_url, call.path);
         let mut attempt = 0;
-        let mut renewed = false;
+        let mut renewals = 0;
         loop {
             attempt += 1;
             let (auth, generation) = match self.access().await {
@@ -583,10 +588,10 @@ impl ArubaClient {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            if matches!(error, ArubaError::Unauthorized { .. }) && !renewed {
-                // Expired in flight or revoked: one fresh token, not counted.
+            if matches!(error, ArubaError::Unauthorized { .. }) && renewals < MAX_RENEWALS {
+                // Expired in flight or revoked: a fresh token, not counted.
                 tracing::info!("token Aruba rifiutato, ne chiedo uno nuovo");
-                renewed = true;
+                renewals += 1;
                 attempt -= 1;
                 self.discard_access(generation).await;
                 continue;
