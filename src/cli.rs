@@ -507,7 +507,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             {
                 services.aruba = Some((aruba, settings.domain.clone()));
             }
-            let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            services.receipts = receipts_source(&config)?;
+            let mut state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            if services.receipts.is_some() {
+                state.outreach.receipts_every = Some(RECEIPTS_EVERY);
+            }
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
                 state,
@@ -1044,6 +1048,25 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     handle.shutdown().await;
     drop(dir);
     result
+}
+
+/// How often the console reads the PEC receipts in the background.
+const RECEIPTS_EVERY: Duration = Duration::from_secs(60);
+
+/// Where the console reads PEC receipts from: none when `[pec]` names no
+/// IMAP inbox or Maildir; a setting that cannot be used is an error before
+/// the terminal is taken.
+fn receipts_source(
+    config: &Config,
+) -> anyhow::Result<Option<crate::mail::receipts::ReceiptSource>> {
+    match config
+        .pec_receipts
+        .resolve(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+    {
+        Ok(source) => Ok(Some(source)),
+        Err(crate::mail::receipts::SettingsError::NotConfigured) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The store for a read-only command: it must exist already.

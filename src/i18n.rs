@@ -359,6 +359,39 @@ catalog! {
     ColArubaEmail => "E-mail presso Aruba", "E-mail at Aruba";
     ColArubaMobile => "Cellulare Aruba", "Mobile at Aruba";
     HintDashboardAruba => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · s sincronizza · : comandi · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · s sync · : commands · ? help · q quit";
+    // Reminders and PEC receipts (issue 13, console side).
+    CatPecUndelivered => "sollecito PEC non consegnato", "reminder PEC not delivered";
+    ReceiptsTitle => "ricevute PEC", "PEC receipts";
+    ReceiptsNew => "nuove", "new";
+    ReceiptsNotDelivered => "mancate consegne", "not delivered";
+    ReceiptsUnmatched => "senza sollecito", "matching no reminder";
+    ReceiptsMalformed => "non valide", "malformed";
+    ReceiptsFailed => "lettura delle ricevute PEC non riuscita (si riprova)", "reading the PEC receipts failed (will retry)";
+    ReceiptsNotConfigured => "nessuna casella PEC da cui leggere le ricevute ([pec] imap_host o maildir)", "no PEC mailbox to read receipts from ([pec] imap_host or maildir)";
+    ReceiptsReading => "lettura ricevute…", "reading receipts…";
+    NotRemindedFilter => "non sollecitati da", "not reminded for";
+    Days => "giorni", "days";
+    RemindersLast => "solleciti", "reminders";
+    RemindersSent => "inviati", "sent";
+    RemindersDelivered => "consegnate", "delivered";
+    RemindersNotDelivered => "non consegnate", "not delivered";
+    RemindersMigratedSince => "poi migrati", "since migrated";
+    TrailReminder => "sollecito", "reminder";
+    TrailVia => "via", "by";
+    TrailEmail => "e-mail", "e-mail";
+    TrailPending => "in coda", "queued";
+    TrailInDoubt => "in dubbio (decidere se reinviare)", "in doubt (decide whether to resend)";
+    TrailRefused => "rifiutato dal server", "refused by the server";
+    TrailSent => "inviato", "sent";
+    TrailAccepted => "accettato", "accepted";
+    TrailDelivered => "consegnato", "delivered";
+    TrailTakenOver => "preso in carico", "taken over";
+    TrailNotAccepted => "non accettato", "not accepted";
+    TrailDeliveryWarning => "preavviso di mancata consegna", "delivery warning";
+    TrailVirus => "virus rilevato", "virus found";
+    TrailNotDelivered => "non consegnato", "not delivered";
+    HelpNotReminded => "non sollecitati da N giorni (:notreminded N)", "not reminded for N days (:notreminded N)";
+    HelpReceipts => "legge ora le ricevute PEC", "reads the PEC receipts now";
 }
 
 #[cfg(test)]

@@ -37,6 +37,10 @@ pub fn describe_state(state: Category) -> (&'static str, &'static str) {
             "nessun contatto di recupero: serve il reset dall'Ordine",
             "no recovery contact: the Ordine must reset the password",
         ),
+        Category::PecUndelivered => (
+            "sollecito PEC non consegnato (casella piena o inesistente)",
+            "reminder PEC not delivered (mailbox full or gone)",
+        ),
         Category::ArubaNoContact => (
             "nessun contatto presso Aruba: bloccato dopo il passaggio",
             "no contact at Aruba: locked out after the cutover",

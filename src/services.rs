@@ -33,6 +33,8 @@ pub struct Services {
     /// Aruba's partner API and the domain to list there, when `[aruba]` is
     /// configured and the passage has not happened yet.
     pub aruba: Option<(ArubaClient, String)>,
+    /// Where PEC receipts are read from (`[pec]` IMAP or Maildir), if set.
+    pub receipts: Option<crate::mail::receipts::ReceiptSource>,
 }
 
 /// Events the audit screen shows at most (newest first; the filter narrows).
@@ -51,6 +53,7 @@ impl Services {
             terminal_clipboard: false,
             job_control: Arc::default(),
             aruba: None,
+            receipts: None,
         }
     }
 
@@ -78,11 +81,26 @@ impl Services {
 
     pub fn perform(&self, effect: Effect, tx: &UnboundedSender<Action>) {
         match effect {
-            Effect::Load => self.blocking(
-                tx,
-                |store| Action::Loaded(load_snapshot(store).map_err(|e| e.to_string())),
-                |e| Action::Loaded(Err(e)),
-            ),
+            Effect::Load => {
+                // Reminders first: the load's lists include the non-deliveries.
+                let outreach_tx = tx.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        send_outreach(store, &outreach_tx);
+                        Action::Loaded(load_snapshot(store).map_err(|e| e.to_string()))
+                    },
+                    |e| Action::Loaded(Err(e)),
+                )
+            }
+            Effect::LoadOutreach => {
+                let (tx, path) = (tx.clone(), self.store_path.clone());
+                tokio::task::spawn_blocking(move || match Store::open(&path) {
+                    Ok(store) => send_outreach(&store, &tx),
+                    Err(e) => tracing::error!(error = %e, "reminders and receipts"),
+                });
+            }
+            Effect::ReadReceipts => self.read_receipts(tx),
             Effect::BuildIndex(request) => {
                 let tx = tx.clone();
                 tokio::task::spawn_blocking(move || {
@@ -94,22 +112,25 @@ impl Services {
                 entry,
                 member_id,
                 address,
-            } => self.blocking(
-                tx,
-                move |store| Action::TimelineLoaded {
-                    entry,
-                    events: store
-                        .timeline(member_id, Some(&address))
-                        .unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "timeline");
-                            Vec::new()
-                        }),
-                },
-                move |_| Action::TimelineLoaded {
-                    entry,
-                    events: Vec::new(),
-                },
-            ),
+            } => {
+                self.load_trail(tx, entry, member_id);
+                self.blocking(
+                    tx,
+                    move |store| Action::TimelineLoaded {
+                        entry,
+                        events: store
+                            .timeline(member_id, Some(&address))
+                            .unwrap_or_else(|e| {
+                                tracing::error!(error = %e, "timeline");
+                                Vec::new()
+                            }),
+                    },
+                    move |_| Action::TimelineLoaded {
+                        entry,
+                        events: Vec::new(),
+                    },
+                )
+            }
             Effect::LoadAudit { filter } => self.blocking(
                 tx,
                 move |store| {
@@ -504,6 +525,86 @@ impl Services {
                 failures,
             });
         });
+    }
+}
+
+impl Services {
+    /// A member's reminders with their receipts, for the detail.
+    fn load_trail(&self, tx: &UnboundedSender<Action>, entry: usize, member_id: Option<i64>) {
+        self.blocking(
+            tx,
+            move |store| Action::TrailLoaded {
+                entry,
+                trail: member_id
+                    .map(|id| store.reminder_trail(id))
+                    .transpose()
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "reminders of a member");
+                        None
+                    })
+                    .unwrap_or_default(),
+            },
+            move |_| Action::TrailLoaded {
+                entry,
+                trail: Vec::new(),
+            },
+        );
+    }
+
+    /// Reads the PEC receipts in the background, as `pecdesk receipts` does
+    /// and under the same lock: while a headless run holds it, this round
+    /// reads nothing.
+    fn read_receipts(&self, tx: &UnboundedSender<Action>) {
+        let Some(source) = self.receipts.clone() else {
+            let _ = tx.send(Action::ReceiptsRead(Err(
+                crate::mail::receipts::SettingsError::NotConfigured.to_string(),
+            )));
+            return;
+        };
+        let lock = match crate::lock::try_lock(&self.store_path, "receipts") {
+            Ok(lock) => Some(lock),
+            Err(crate::lock::LockError::Busy(busy)) => {
+                tracing::info!("lettura delle ricevute della console saltata: {busy}");
+                let _ = tx.send(Action::ReceiptsRead(Ok(
+                    crate::app::outreach::ReceiptsRead {
+                        at: Utc::now(),
+                        ..Default::default()
+                    },
+                )));
+                return;
+            }
+            Err(crate::lock::LockError::Io(e)) => {
+                tracing::warn!("receipts lock unavailable, reading without it: {e}");
+                None
+            }
+        };
+        let (tx, path) = (tx.clone(), self.store_path.clone());
+        tokio::spawn(async move {
+            let _lock = lock;
+            let result = crate::mail::receipts::read(&path, &source).await;
+            let result = match result {
+                Ok(summary) => {
+                    tracing::info!("{}: {}", summary.source, summary.describe());
+                    Ok(crate::app::outreach::ReceiptsRead::of(&summary, Utc::now()))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lettura delle ricevute PEC");
+                    Err(e.to_string())
+                }
+            };
+            let _ = tx.send(Action::ReceiptsRead(result));
+        });
+    }
+}
+
+/// Sends what the store says of reminders; a failure is logged and leaves
+/// the console's figures as they were.
+fn send_outreach(store: &Store, tx: &UnboundedSender<Action>) {
+    match store.outreach(Utc::now()) {
+        Ok(data) => {
+            let _ = tx.send(Action::OutreachLoaded(Box::new(data)));
+        }
+        Err(e) => tracing::error!(error = %e, "reminders and receipts"),
     }
 }
 

@@ -57,6 +57,8 @@ pub enum Command {
     Chase(Category),
     /// The selected member's call script (what to read aloud).
     CallScript,
+    /// The `:` line with `notreminded `: only members not reminded for N days.
+    NotReminded,
 }
 
 impl Command {
@@ -92,9 +94,11 @@ impl Command {
             Command::Audit,
             Command::Import,
             Command::CallScript,
+            Command::NotReminded,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
         all.extend(CHASE_ARUBA.iter().map(|&c| Command::Chase(c)));
+        all.push(Command::Chase(Category::PecUndelivered));
         all
     }
 
@@ -130,6 +134,7 @@ impl Command {
             Command::Audit => "audit",
             Command::Import => "import",
             Command::CallScript => "call_script",
+            Command::NotReminded => "not_reminded",
             Command::Chase(category) => return format!("chase_{}", category.code()),
         };
         fixed.to_string()

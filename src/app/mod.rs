@@ -8,6 +8,7 @@ mod command;
 pub(crate) mod fixtures;
 pub mod import_flow;
 mod index;
+pub mod outreach;
 mod palette;
 mod phone;
 pub mod search;
@@ -168,6 +169,8 @@ pub struct State {
     pub audit_selected: usize,
     pub status: Option<(Level, String)>,
     pub quit: bool,
+    /// Reminders sent, their receipts, and the reading of receipts.
+    pub outreach: outreach::OutreachState,
 }
 
 /// What the user or the background asks for.
@@ -259,6 +262,19 @@ pub enum Action {
     /// The background sync skipped its round: another process (a headless
     /// `pecdesk sync`) holds the sync lock; the lock's message.
     SyncSkipped(String),
+    /// What the store says of reminders and receipts.
+    OutreachLoaded(Box<crate::store::Outreach>),
+    /// The reminders, with their receipts, of the entry open in the detail.
+    TrailLoaded {
+        entry: usize,
+        trail: Vec<crate::store::ReminderTrail>,
+    },
+    /// A reading of the PEC receipts ended.
+    ReceiptsRead(Result<outreach::ReceiptsRead, String>),
+    /// Show only members not reminded for N days (None: all).
+    NotRemindedFor(Option<u16>),
+    /// Read the PEC receipts now.
+    ReadReceipts,
 }
 
 impl From<Command> for Action {
@@ -325,6 +341,10 @@ pub enum Effect {
         partial: bool,
     },
     Clipboard(Secret),
+    /// Reload what the store says of reminders and receipts.
+    LoadOutreach,
+    /// Read the PEC receipts that arrived (IMAP or Maildir, as configured).
+    ReadReceipts,
 }
 
 /// A load and what is derived from it without the index.
@@ -396,6 +416,7 @@ impl State {
             audit_selected: 0,
             status: None,
             quit: false,
+            outreach: Default::default(),
         }
     }
 
@@ -465,7 +486,8 @@ impl State {
             sort: self.sort,
             now: self.now,
         };
-        let (summary, categories) = classify(&entries, &self.pec_domain, self.now);
+        let (summary, mut categories) = classify(&entries, &self.pec_domain, self.now);
+        outreach::mark(&entries, &self.outreach.data, &mut categories);
         let load = PendingLoad {
             entries,
             categories,
@@ -531,6 +553,7 @@ impl State {
     /// what changes as time passes.
     fn recompute_for_clock(&mut self) {
         (self.summary, self.categories) = classify(&self.entries, &self.pec_domain, self.now);
+        outreach::mark(&self.entries, &self.outreach.data, &mut self.categories);
         if self.sort.column.depends_on_clock() {
             self.resort();
         }
@@ -544,7 +567,8 @@ impl State {
     }
 
     fn passes_filter(&self, index: usize) -> bool {
-        self.filter.is_empty() || self.filter.iter().any(|&c| self.is_in(index, c))
+        (self.filter.is_empty() || self.filter.iter().any(|&c| self.is_in(index, c)))
+            && outreach::passes(self, index)
     }
 
     /// Recomputes `visible` from filter, search and sort, keeping `keep`
@@ -742,7 +766,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 state.recompute_for_clock();
                 state.refresh_visible(keep.as_deref());
             }
-            vec![]
+            outreach::on_tick(state)
         }
         Action::Loaded(Ok(snapshot)) => vec![state.set_snapshot(snapshot)],
         Action::Indexed(index) => state.set_index(*index),
@@ -850,6 +874,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::Who(query) => phone::who(state, &query),
+        Action::OutreachLoaded(data) => outreach::loaded(state, *data),
+        Action::TrailLoaded { entry, trail } => outreach::trail_loaded(state, entry, trail),
+        Action::ReceiptsRead(result) => outreach::read_done(state, result),
+        Action::NotRemindedFor(days) => outreach::set_not_reminded_for(state, days),
+        Action::ReadReceipts => outreach::read_now(state),
         Action::SyncSkipped(_) => {
             state.sync_running = false;
             state.sync_progress = None;
@@ -1088,6 +1117,9 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
         }
         Command::ClearFilter => state.set_filter(BTreeSet::new()),
         Command::CallScript => return phone::open_call_script(state),
+        Command::NotReminded => {
+            state.palette = Some(Input::new("notreminded ".to_string()));
+        }
         Command::Chase(category) => {
             state.search.reset();
             state.searching = false;
@@ -1135,7 +1167,10 @@ fn is_result(action: &Action) -> bool {
         | Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
         | Action::ImportDone(_)
-        | Action::SyncSkipped(_) => true,
+        | Action::SyncSkipped(_)
+        | Action::OutreachLoaded(_)
+        | Action::TrailLoaded { .. }
+        | Action::ReceiptsRead(_) => true,
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
@@ -1159,7 +1194,9 @@ fn is_result(action: &Action) -> bool {
         | Action::Copy
         | Action::Confirm
         | Action::Cancel
-        | Action::Who(_) => false,
+        | Action::Who(_)
+        | Action::NotRemindedFor(_)
+        | Action::ReadReceipts => false,
     }
 }
 

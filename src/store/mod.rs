@@ -8,6 +8,7 @@ mod entries;
 mod events;
 mod jobs;
 mod mail_schema;
+mod outreach;
 mod privacy;
 mod receipts;
 mod roster;
@@ -27,6 +28,9 @@ pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
+};
+pub use outreach::{
+    MemberOutreach, OUTREACH_DAYS, Outreach, OutreachWeek, ReminderTrail, TrailReceipt,
 };
 pub use privacy::{AccessReport, ForgetReport, Subject};
 pub use receipts::{NewReceipt, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered};

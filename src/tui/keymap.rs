@@ -149,7 +149,8 @@ fn scope_of(command: Command) -> Scope {
         | Command::MarkAll
         | Command::SetRecovery
         | Command::ResetPassword
-        | Command::CallScript => Scope::Member,
+        | Command::CallScript
+        | Command::NotReminded => Scope::Member,
         _ => Scope::Global,
     }
 }
@@ -195,6 +196,8 @@ const DEFAULTS: &[(&str, Command)] = &[
     ("A", Command::Audit),
     ("I", Command::Import),
     ("d", Command::CallScript),
+    ("u", Command::Chase(crate::domain::Category::PecUndelivered)),
+    ("N", Command::NotReminded),
 ];
 
 impl Default for Keymap {

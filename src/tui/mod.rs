@@ -9,6 +9,7 @@ mod detail;
 pub mod keymap;
 pub(crate) mod labels;
 mod members;
+mod outreach_view;
 pub mod phone;
 pub mod popup;
 pub mod theme;
