@@ -221,7 +221,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keyma
             .collect();
         // Reminders and their receipts among the events, newest first.
         rows.extend(reminders);
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
         rows.into_iter().map(|(_, item)| item).collect()
     };
     frame.render_widget(
