@@ -234,3 +234,137 @@ impl Store {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::store::NewReceipt;
+
+    fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0)
+            .unwrap()
+    }
+
+    /// Three members reminded by PEC: one delivered (and migrated since),
+    /// one undelivered, one reminded long ago; one by e-mail.
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = ts(at(20, 9, 0));
+        for (n, pec) in ["a", "b", "c", "d"].iter().enumerate() {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO members (codice_fiscale, numero_iscrizione, cognome, nome, pec, created_at, updated_at)
+                     VALUES (?1, ?1, 'Cognome', 'Nome', ?2, ?3, ?3)",
+                    params![format!("CF{n}"), format!("{pec}@pec.fofi.it"), now],
+                )
+                .unwrap();
+        }
+        store
+            .conn
+            .execute(
+                "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
+                     recovery_confirmed, provider_updated_at, synced_at)
+                 VALUES ('a@pec.fofi.it', 'completed', ?1, 'set', 0, ?1, ?1)",
+                [ts(at(27, 15, 0))],
+            )
+            .unwrap();
+        let reminders = [
+            (1, "pec", "sent", at(27, 10, 24), "m1@pecdesk"),
+            (2, "pec", "sent", at(27, 10, 24), "m2@pecdesk"),
+            (3, "pec", "sent", at(2, 10, 0), "m3@pecdesk"),
+            (4, "email", "sent", at(28, 8, 0), "m4@pecdesk"),
+            (4, "email", "failed", at(28, 9, 0), "m5@pecdesk"),
+        ];
+        for (member, channel, state, sent, id) in reminders {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO reminders (member_id, channel, template, recipient, subject,
+                         message_id, state, smtp_reply, created_at, sent_at, updated_at)
+                     VALUES (?1, ?2, 'migrazione', 'x', 'Migrazione', ?3, ?4,
+                             CASE ?4 WHEN 'failed' THEN '550 5.1.1 mailbox unknown' END, ?5, ?5, ?5)",
+                    params![member, channel, id, state, ts(sent)],
+                )
+                .unwrap();
+        }
+        let receipt = |n: usize, id: &str, kind: &str, when: DateTime<Utc>| NewReceipt {
+            source_key: format!("k{n}"),
+            message_id: id.into(),
+            kind: kind.into(),
+            at: Some(when),
+            provider_id: None,
+            recipient: None,
+            error: (kind == "errore-consegna").then(|| "no-dest: casella inesistente".into()),
+            file: None,
+        };
+        store
+            .record_receipts(
+                &[
+                    receipt(1, "m1@pecdesk", "accettazione", at(27, 10, 25)),
+                    receipt(2, "m1@pecdesk", "avvenuta-consegna", at(27, 10, 26)),
+                    receipt(3, "m2@pecdesk", "accettazione", at(27, 10, 25)),
+                    receipt(4, "m2@pecdesk", "errore-consegna", at(27, 10, 27)),
+                ],
+                None,
+                at(27, 11, 0),
+            )
+            .unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn the_week_and_each_member_are_summed_from_reminders_and_receipts() {
+        let (_dir, store) = store();
+        let outreach = store.outreach(at(29, 12, 0)).unwrap();
+        assert_eq!(
+            outreach.week,
+            OutreachWeek {
+                sent: 3,
+                delivered: 1,
+                not_delivered: 1,
+                reminded: 3,
+                migrated_since: 1,
+            }
+        );
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, d)
+                .unwrap()
+                .num_days_from_ce()
+        };
+        assert_eq!(
+            outreach.members[&1],
+            MemberOutreach {
+                last_reminded: day(27),
+                undelivered: false
+            }
+        );
+        assert!(outreach.members[&2].undelivered);
+        assert_eq!(outreach.members[&3].last_reminded, day(2));
+        // The refused e-mail did not reach anyone: the 28th's sent one counts.
+        assert_eq!(outreach.members[&4].last_reminded, day(28));
+    }
+
+    #[test]
+    fn a_member_trail_lists_reminders_with_their_receipts() {
+        let (_dir, store) = store();
+        let trail = store.reminder_trail(2).unwrap();
+        assert_eq!(trail.len(), 1);
+        let kinds: Vec<&str> = trail[0].receipts.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["accettazione", "errore-consegna"]);
+        assert_eq!(
+            trail[0].receipts[1].error.as_deref(),
+            Some("no-dest: casella inesistente")
+        );
+        let trail = store.reminder_trail(4).unwrap();
+        assert_eq!(trail[0].state, "failed", "newest first");
+        assert_eq!(
+            trail[0].smtp_reply.as_deref(),
+            Some("550 5.1.1 mailbox unknown")
+        );
+        assert!(store.reminder_trail(99).unwrap().is_empty());
+    }
+}
