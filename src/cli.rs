@@ -1037,10 +1037,16 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
         // The console's syncs (the first at start) cover Aruba too.
         services.aruba = Some((aruba, config.pec_domain.clone()));
     }
+    // Mail with no network: a local outbox, PEC receipts into a local Maildir.
+    let demo_mail = crate::mail::demo::start(dir.path())?;
+    services.receipts = Some(crate::mail::receipts::ReceiptSource::Maildir(
+        demo_mail.maildir.clone(),
+    ));
     let ordine = format!("{} (demo)", config.ordine);
     let mut settings = settings(config, ordine);
     settings.cutover = Some(cutover);
-    let state = State::new(settings, Utc::now());
+    let mut state = State::new(settings, Utc::now());
+    state.outreach.receipts_every = Some(Duration::from_secs(3));
     let keymap = Keymap::with_overrides(&config.keys)?;
     let result =
         crate::tui::run_console(state, services, keymap, Some(Duration::from_secs(5))).await;

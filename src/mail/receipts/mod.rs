@@ -14,6 +14,7 @@ pub mod build;
 pub mod daticert;
 pub mod imap;
 pub mod maildir;
+pub mod provider_sim;
 mod settings;
 
 use std::io::Write;
