@@ -390,6 +390,8 @@ catalog! {
     TrailDeliveryWarning => "preavviso di mancata consegna", "delivery warning";
     TrailVirus => "virus rilevato", "virus found";
     TrailNotDelivered => "non consegnato", "not delivered";
+    DxStaffReminded => "sollecitato via {channel} il {date} («{template}»): {outcome}", "reminded by {channel} on {date} («{template}»): {outcome}";
+    DxStaffReminderBounced => "il sollecito via {channel} del {date} («{template}») non è stato consegnato: casella piena o inesistente, usare l'e-mail di servizio o il telefono", "the {channel} reminder of {date} («{template}») was not delivered: mailbox full or gone, use the service e-mail or the phone";
     HelpNotReminded => "non sollecitati da N giorni (:notreminded N)", "not reminded for N days (:notreminded N)";
     HelpReceipts => "legge ora le ricevute PEC", "reads the PEC receipts now";
 }

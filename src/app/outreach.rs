@@ -208,3 +208,22 @@ pub fn trail_of(state: &State, index: usize) -> &[ReminderTrail] {
         _ => &[],
     }
 }
+
+/// The last reminder of entry `index`, for the diagnosis: known once the
+/// entry's trail is loaded (the detail, the call script), with its receipts.
+pub fn last_reminder(
+    state: &State,
+    index: usize,
+) -> Option<crate::domain::diagnosis::LastReminder<'_>> {
+    use crate::domain::diagnosis::{LastReminder, ReminderOutcome};
+    let reminder = trail_of(state, index).first()?;
+    Some(LastReminder {
+        template: &reminder.template,
+        pec: reminder.channel == "pec",
+        at: reminder.at(),
+        outcome: ReminderOutcome::of(
+            &reminder.state,
+            reminder.receipts.iter().map(|r| r.kind.as_str()),
+        ),
+    })
+}
