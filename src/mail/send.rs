@@ -71,6 +71,18 @@ impl SendError {
     pub fn is_temporary(&self) -> bool {
         matches!(self, SendError::Temporary { .. } | SendError::Connect(_))
     }
+
+    /// A refusal of the sender's login (530, 534, 535, 538): no message of
+    /// the campaign can go until the settings are fixed.
+    pub fn is_login_refused(&self) -> bool {
+        matches!(
+            self,
+            SendError::Permanent {
+                code: 530 | 534 | 535 | 538,
+                ..
+            }
+        )
+    }
 }
 
 fn mailbox(value: &str) -> Result<Mailbox, SendError> {
@@ -84,9 +96,18 @@ fn mailbox(value: &str) -> Result<Mailbox, SendError> {
 
 /// The message exactly as it leaves: headers and the UTF-8 plain-text body.
 pub fn build_message(settings: &ChannelSettings, out: &Outgoing) -> Result<Message, SendError> {
+    build_message_from(&settings.from, &settings.reply_to, out)
+}
+
+/// [`build_message`] with the sender and Reply-To given.
+pub fn build_message_from(
+    from: &str,
+    reply_to: &str,
+    out: &Outgoing,
+) -> Result<Message, SendError> {
     Message::builder()
-        .from(mailbox(&settings.from)?)
-        .reply_to(mailbox(&settings.reply_to)?)
+        .from(mailbox(from)?)
+        .reply_to(mailbox(reply_to)?)
         .to(mailbox(&out.to)?)
         .subject(out.subject.clone())
         .message_id(Some(out.message_id.clone()))
@@ -147,6 +168,10 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         let s = e.to_string();
         s.split_once(": ").map(|(_, t)| t.to_owned()).unwrap_or(s)
     };
+    // No connection, or no TLS session: nothing was sent, try again later.
+    if e.is_tls() || e.to_string().starts_with("Connection error") {
+        return SendError::Connect(e.to_string());
+    }
     if let Some(code) = e.status() {
         let code: u16 = code.to_string().parse().unwrap_or(0);
         if e.is_transient() {
