@@ -508,6 +508,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 services.aruba = Some((aruba, settings.domain.clone()));
             }
             services.receipts = receipts_source(&config)?;
+            let config_dir = cli
+                .config
+                .clone()
+                .or_else(config::default_path)
+                .and_then(|p| p.parent().map(Path::to_path_buf));
+            services.campaigns =
+                crate::services::CampaignChannels::from_config(&config, config_dir.as_deref());
             let mut state = State::new(settings(&config, config.ordine.clone()), Utc::now());
             if services.receipts.is_some() {
                 state.outreach.receipts_every = Some(RECEIPTS_EVERY);
@@ -1039,6 +1046,8 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     }
     // Mail with no network: a local outbox, PEC receipts into a local Maildir.
     let demo_mail = crate::mail::demo::start(dir.path())?;
+    services.campaigns =
+        crate::services::CampaignChannels::demo(&demo_mail.outbox, &config.ordine, Some(cutover));
     services.receipts = Some(crate::mail::receipts::ReceiptSource::Maildir(
         demo_mail.maildir.clone(),
     ));

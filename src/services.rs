@@ -35,6 +35,8 @@ pub struct Services {
     pub aruba: Option<(ArubaClient, String)>,
     /// Where PEC receipts are read from (`[pec]` IMAP or Maildir), if set.
     pub receipts: Option<crate::mail::receipts::ReceiptSource>,
+    /// How reminders leave, per channel.
+    pub campaigns: CampaignChannels,
 }
 
 /// Events the audit screen shows at most (newest first; the filter narrows).
@@ -54,6 +56,7 @@ impl Services {
             job_control: Arc::default(),
             aruba: None,
             receipts: None,
+            campaigns: CampaignChannels::default(),
         }
     }
 
@@ -101,6 +104,93 @@ impl Services {
                 });
             }
             Effect::ReadReceipts => self.read_receipts(tx),
+            Effect::PrepareCampaign(request) => {
+                let channel = self.campaigns.get(request.channel);
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let result = channel.and_then(|(env, _)| {
+                            crate::campaign::prepare(store, &request, &env, Utc::now())
+                                .map(|p| crate::app::remind::Prepared(Arc::new(p)))
+                                .map_err(|e| e.to_string())
+                        });
+                        Action::CampaignPrepared(result)
+                    },
+                    |e| Action::CampaignPrepared(Err(e)),
+                )
+            }
+            Effect::StartCampaign(prepared) => {
+                let (operator, services, tx2) = (self.operator.clone(), self.clone(), tx.clone());
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let job =
+                            crate::campaign::enqueue(store, &prepared.0, &operator, Utc::now())
+                                .map_err(|e| e.to_string())
+                                .and_then(|id| store.job(id).map_err(|e| e.to_string()));
+                        match job {
+                            Ok(job) => job_started(services, tx2, Ok(job)),
+                            Err(e) => Action::JobStarted(Err(e)),
+                        }
+                    },
+                    |e| Action::JobStarted(Err(e)),
+                )
+            }
+            Effect::LoadInDoubt => {
+                let operator = self.operator.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        Action::InDoubtLoaded(
+                            crate::campaign::settle_in_doubt(store, &operator, Utc::now())
+                                .map_err(|e| e.to_string()),
+                        )
+                    },
+                    |e| Action::InDoubtLoaded(Err(e)),
+                )
+            }
+            Effect::ResolveInDoubt {
+                reminder_ids,
+                decision,
+            } => {
+                let (operator, services, tx2) = (self.operator.clone(), self.clone(), tx.clone());
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let resolved = crate::campaign::resolve_in_doubt(
+                            store,
+                            &reminder_ids,
+                            decision,
+                            &operator,
+                            Utc::now(),
+                        );
+                        Action::InDoubtResolved(match resolved {
+                            Ok(jobs) => {
+                                // Sent again by their campaign, one at a time.
+                                if let Some(&job_id) = jobs.first() {
+                                    let _ = tx2.send(job_started(
+                                        services,
+                                        tx2.clone(),
+                                        store.job(job_id),
+                                    ));
+                                }
+                                Ok(format!(
+                                    "{} solleciti: {}",
+                                    reminder_ids.len(),
+                                    match decision {
+                                        crate::store::DoubtDecision::SendAgain =>
+                                            "di nuovo in coda",
+                                        crate::store::DoubtDecision::MarkSent =>
+                                            "segnati come inviati",
+                                    }
+                                ))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        })
+                    },
+                    |e| Action::InDoubtResolved(Err(e)),
+                )
+            }
             Effect::BuildIndex(request) => {
                 let tx = tx.clone();
                 tokio::task::spawn_blocking(move || {
@@ -459,6 +549,11 @@ impl Services {
             Some(crate::store::JobKind::ArubaContacts) => {
                 self.aruba.as_ref().map(|(c, _)| Runner::Aruba(c.clone()))
             }
+            Some(crate::store::JobKind::Reminder) => Store::open(&self.store_path)
+                .ok()
+                .and_then(|s| crate::campaign::campaign_channel(&s, job_id).ok())
+                .and_then(|channel| self.campaigns.get(channel).ok())
+                .map(|(env, transport)| Runner::Campaign(transport, env.pace)),
             _ => self.client.clone().map(Runner::Provider),
         };
         let Some(runner) = runner else {
@@ -491,29 +586,42 @@ impl Services {
                 }
             };
             let result = match &runner {
-                Runner::Provider(client) => {
-                    queue::run_job(
-                        &path,
-                        client,
-                        job_id,
-                        &operator,
-                        max_in_flight,
-                        control_rx,
-                        progress,
+                Runner::Provider(client) => queue::run_job(
+                    &path,
+                    client,
+                    job_id,
+                    &operator,
+                    max_in_flight,
+                    control_rx,
+                    progress,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+                Runner::Aruba(client) => queue::run_aruba_job(
+                    &path,
+                    client,
+                    job_id,
+                    &operator,
+                    max_in_flight,
+                    control_rx,
+                    progress,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+                Runner::Campaign(transport, pace) => {
+                    let outcome = crate::campaign::run_campaign(
+                        &path, transport, job_id, &operator, *pace, control_rx, progress,
                     )
-                    .await
-                }
-                Runner::Aruba(client) => {
-                    queue::run_aruba_job(
-                        &path,
-                        client,
-                        job_id,
-                        &operator,
-                        max_in_flight,
-                        control_rx,
-                        progress,
-                    )
-                    .await
+                    .await;
+                    match outcome {
+                        Ok(o) => {
+                            if let Some(stop) = &o.stopped {
+                                tracing::warn!("campagna {job_id} fermata: {}", stop.describe());
+                            }
+                            Ok(o.counts)
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
                 }
             };
             let failures = tokio::task::spawn_blocking(move || failures_of(&path, job_id))
@@ -521,7 +629,7 @@ impl Services {
                 .unwrap_or_default();
             let _ = tx.send(Action::JobFinished {
                 job_id,
-                result: result.map_err(|e| e.to_string()),
+                result,
                 failures,
             });
         });
@@ -612,6 +720,82 @@ fn send_outreach(store: &Store, tx: &UnboundedSender<Action>) {
 enum Runner {
     Provider(ProviderClient),
     Aruba(ArubaClient),
+    /// A reminder campaign: its channel's way out and pace.
+    Campaign(crate::campaign::Transport, crate::campaign::Pace),
+}
+
+/// How reminders leave, per channel: the campaign's environment (sender,
+/// pace, the templates' values) and its transport; or why the channel
+/// cannot be used (said when a campaign is prepared, never at start).
+#[derive(Clone, Default)]
+pub struct CampaignChannels {
+    pub email: Option<Result<(crate::campaign::CampaignEnv, crate::campaign::Transport), String>>,
+    pub pec: Option<Result<(crate::campaign::CampaignEnv, crate::campaign::Transport), String>>,
+}
+
+impl CampaignChannels {
+    /// From `[mail]` and `[pec]`: SMTP for each channel set.
+    pub fn from_config(config: &crate::config::Config, config_dir: Option<&Path>) -> Self {
+        use crate::mail::Channel;
+        let channel = |channel: Channel| {
+            Some(
+                crate::campaign::CampaignEnv::from_config(config, config_dir, channel)
+                    .and_then(|env| {
+                        crate::campaign::smtp_transport(config, channel).map(|(t, _)| (env, t))
+                    })
+                    .map_err(|e| e.to_string()),
+            )
+        };
+        Self {
+            email: channel(Channel::Email),
+            pec: channel(Channel::Pec),
+        }
+    }
+
+    /// The demo's: both channels into the local outbox, at a pace that shows
+    /// progress (PEC 120 a minute, e-mail unlimited).
+    pub fn demo(outbox: &Path, ordine: &str, cutover: Option<chrono::NaiveDate>) -> Self {
+        use crate::campaign::{CampaignEnv, Pace, Transport};
+        use crate::mail::demo::{EMAIL_FROM, PEC_FROM};
+        let channel = |from: &str, rate_per_minute: u32| {
+            let env = CampaignEnv {
+                ordine: ordine.to_string(),
+                cutover,
+                config_dir: None,
+                from: from.to_string(),
+                pace: Pace {
+                    rate_per_minute,
+                    daily_cap: 0,
+                    connections: 2,
+                    retry_after: Duration::from_secs(5),
+                    tries_per_run: 3,
+                },
+            };
+            Some(
+                Transport::outbox(outbox, from, from)
+                    .map(|t| (env, t))
+                    .map_err(|e| e.to_string()),
+            )
+        };
+        Self {
+            email: channel(EMAIL_FROM, 0),
+            pec: channel(PEC_FROM, 120),
+        }
+    }
+
+    fn get(
+        &self,
+        channel: crate::mail::Channel,
+    ) -> Result<(crate::campaign::CampaignEnv, crate::campaign::Transport), String> {
+        let set = match channel {
+            crate::mail::Channel::Email => &self.email,
+            crate::mail::Channel::Pec => &self.pec,
+        };
+        match set {
+            Some(result) => result.clone(),
+            None => Err(format!("canale {} non configurato", channel.code())),
+        }
+    }
 }
 
 fn job_started(

@@ -59,6 +59,8 @@ pub enum Command {
     CallScript,
     /// The `:` line with `notreminded `: only members not reminded for N days.
     NotReminded,
+    /// Remind the marked members, or those the table shows, by e-mail or PEC.
+    Remind,
 }
 
 impl Command {
@@ -95,6 +97,7 @@ impl Command {
             Command::Import,
             Command::CallScript,
             Command::NotReminded,
+            Command::Remind,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
         all.extend(CHASE_ARUBA.iter().map(|&c| Command::Chase(c)));
@@ -135,6 +138,7 @@ impl Command {
             Command::Import => "import",
             Command::CallScript => "call_script",
             Command::NotReminded => "not_reminded",
+            Command::Remind => "remind",
             Command::Chase(category) => return format!("chase_{}", category.code()),
         };
         fixed.to_string()

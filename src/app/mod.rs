@@ -11,6 +11,7 @@ mod index;
 pub mod outreach;
 mod palette;
 mod phone;
+pub mod remind;
 pub mod search;
 mod summary;
 mod table;
@@ -106,6 +107,8 @@ pub enum Modal {
         entry: usize,
         scroll: u16,
     },
+    /// A reminder campaign being prepared, or reminders in doubt.
+    Remind(remind::RemindStep),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,6 +278,16 @@ pub enum Action {
     NotRemindedFor(Option<u16>),
     /// Read the PEC receipts now.
     ReadReceipts,
+    /// A campaign's preview, or why it cannot be prepared.
+    CampaignPrepared(Result<remind::Prepared, String>),
+    /// Reminders in doubt, after the receipts settled what they could.
+    InDoubtLoaded(Result<crate::campaign::InDoubtList, String>),
+    /// The operator's decision on reminders in doubt was stored.
+    InDoubtResolved(Result<String, String>),
+    /// Send again, or mark as sent, the chosen reminders in doubt.
+    DoubtDecide(crate::store::DoubtDecision),
+    /// `:indoubt`: list the reminders in doubt.
+    OpenInDoubt,
 }
 
 impl From<Command> for Action {
@@ -345,6 +358,16 @@ pub enum Effect {
     LoadOutreach,
     /// Read the PEC receipts that arrived (IMAP or Maildir, as configured).
     ReadReceipts,
+    /// Render the campaign for the confirmation: nothing is written.
+    PrepareCampaign(crate::campaign::CampaignRequest),
+    /// Write the campaign into the queue and run it.
+    StartCampaign(remind::Prepared),
+    /// Settle in-doubt reminders by their receipts and list the rest.
+    LoadInDoubt,
+    ResolveInDoubt {
+        reminder_ids: Vec<i64>,
+        decision: crate::store::DoubtDecision,
+    },
 }
 
 /// A load and what is derived from it without the index.
@@ -879,6 +902,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::ReceiptsRead(result) => outreach::read_done(state, result),
         Action::NotRemindedFor(days) => outreach::set_not_reminded_for(state, days),
         Action::ReadReceipts => outreach::read_now(state),
+        action @ (Action::CampaignPrepared(_)
+        | Action::InDoubtLoaded(_)
+        | Action::InDoubtResolved(_)) => remind::on_result(state, action),
+        Action::OpenInDoubt => remind::open_in_doubt(state),
+        Action::DoubtDecide(_) => vec![],
         Action::SyncSkipped(_) => {
             state.sync_running = false;
             state.sync_progress = None;
@@ -908,6 +936,9 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         return Some(effects);
     }
     if let Some(effects) = phone::update_modal(state, action) {
+        return Some(effects);
+    }
+    if let Some(effects) = remind::update_modal(state, action) {
         return Some(effects);
     }
     let offered = state.filter_categories();
@@ -1117,6 +1148,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
         }
         Command::ClearFilter => state.set_filter(BTreeSet::new()),
         Command::CallScript => return phone::open_call_script(state),
+        Command::Remind => return remind::open(state),
         Command::NotReminded => {
             state.palette = Some(Input::new("notreminded ".to_string()));
         }
@@ -1170,7 +1202,10 @@ fn is_result(action: &Action) -> bool {
         | Action::SyncSkipped(_)
         | Action::OutreachLoaded(_)
         | Action::TrailLoaded { .. }
-        | Action::ReceiptsRead(_) => true,
+        | Action::ReceiptsRead(_)
+        | Action::CampaignPrepared(_)
+        | Action::InDoubtLoaded(_)
+        | Action::InDoubtResolved(_) => true,
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
@@ -1196,7 +1231,9 @@ fn is_result(action: &Action) -> bool {
         | Action::Cancel
         | Action::Who(_)
         | Action::NotRemindedFor(_)
-        | Action::ReadReceipts => false,
+        | Action::ReadReceipts
+        | Action::DoubtDecide(_)
+        | Action::OpenInDoubt => false,
     }
 }
 

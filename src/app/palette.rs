@@ -21,6 +21,8 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("lang", "it|en"),
     ("notreminded", "GIORNI|off"),
     ("receipts", ""),
+    ("remind", ""),
+    ("indoubt", ""),
     ("help", ""),
     ("quit", ""),
 ];
@@ -137,6 +139,7 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
             Ok(vec![Action::NotRemindedFor(days)])
         }
         "receipts" => Ok(vec![Action::ReadReceipts]),
+        "indoubt" => Ok(vec![Action::OpenInDoubt]),
         other => match Command::from_name(other) {
             Some(c) => command(c),
             None => Err(format!(

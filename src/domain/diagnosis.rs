@@ -210,7 +210,7 @@ impl ReminderOutcome {
             ReminderOutcome::Accepted
         } else {
             match state {
-                "pending" => ReminderOutcome::Queued,
+                "pending" | "deferred" | "sending" | "cancelled" => ReminderOutcome::Queued,
                 "in_doubt" => ReminderOutcome::InDoubt,
                 "failed" => ReminderOutcome::Refused,
                 _ => ReminderOutcome::Sent,

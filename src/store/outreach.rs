@@ -14,6 +14,9 @@ use super::{Result, Store, parse_opt_ts, parse_ts, ts};
 /// A reminder's state that means it may have reached the member: sent, or
 /// in doubt (its data went out without a reply).
 const REACHED: &str = "'sent', 'in_doubt'";
+/// A reminder that counts as "reminded" (as the campaign's own rule): all
+/// but the refused and the cancelled, queued ones included.
+const COUNTING: &str = "'pending', 'deferred', 'sending', 'in_doubt', 'sent'";
 
 /// Days of reminders the dashboard sums.
 pub const OUTREACH_DAYS: i64 = 7;
@@ -90,7 +93,7 @@ impl Store {
             .conn
             .prepare(&format!(
                 "SELECT member_id, max(COALESCE(sent_at, created_at)) FROM reminders
-                 WHERE member_id IS NOT NULL AND state IN ({REACHED}) GROUP BY member_id"
+                 WHERE member_id IS NOT NULL AND state IN ({COUNTING}) GROUP BY member_id"
             ))
             .map_err(self.err())?;
         let rows = stmt

@@ -199,6 +199,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keyma
     } else {
         let mut rows: Vec<(chrono::DateTime<chrono::Utc>, ListItem)> = events
             .iter()
+            // A reminder's own line (with its receipts) stands for its events.
+            .filter(|e| reminders.is_empty() || e.kind != crate::store::EventKind::Reminder)
             .map(|e| {
                 // The outcome goes before the detail so a narrow screen still shows it.
                 let outcome = match e.outcome {

@@ -150,7 +150,8 @@ fn scope_of(command: Command) -> Scope {
         | Command::SetRecovery
         | Command::ResetPassword
         | Command::CallScript
-        | Command::NotReminded => Scope::Member,
+        | Command::NotReminded
+        | Command::Remind => Scope::Member,
         _ => Scope::Global,
     }
 }
@@ -198,6 +199,7 @@ const DEFAULTS: &[(&str, Command)] = &[
     ("d", Command::CallScript),
     ("u", Command::Chase(crate::domain::Category::PecUndelivered)),
     ("N", Command::NotReminded),
+    ("m", Command::Remind),
 ];
 
 impl Default for Keymap {
@@ -398,6 +400,7 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
                 _ => None,
             };
         }
+        Some(Modal::Remind(step)) => return super::remind_view::key(step, key),
         Some(Modal::PasswordShown { .. }) => {
             return match key.code {
                 KeyCode::Char('y' | 'c') => Some(Action::Copy),

@@ -86,5 +86,6 @@ pub fn command(command: Command) -> T {
         Command::Chase(c) => category(c),
         Command::CallScript => T::DxKeyCallScript,
         Command::NotReminded => T::HelpNotReminded,
+        Command::Remind => T::KeyRemind,
     }
 }

@@ -12,6 +12,7 @@ mod members;
 mod outreach_view;
 pub mod phone;
 pub mod popup;
+mod remind_view;
 pub mod theme;
 pub mod view;
 

@@ -98,7 +98,9 @@ pub fn trail_line<'a>(state: &State, reminder: &'a ReminderTrail, theme: &Theme)
         state.t(T::TrailVia)
     ))];
     let (state_word, style) = match reminder.state.as_str() {
-        "pending" => (Some(T::TrailPending), theme.warn()),
+        "pending" | "sending" => (Some(T::TrailPending), theme.warn()),
+        "deferred" => (Some(T::TrailDeferred), theme.warn()),
+        "cancelled" => (Some(T::TrailCancelled), theme.dim()),
         "in_doubt" => (Some(T::TrailInDoubt), theme.warn()),
         "failed" => (Some(T::TrailRefused), theme.bad()),
         // Sent: a PEC says more with its receipts.
