@@ -417,8 +417,6 @@ catalog! {
     InDoubtNone => "nessun sollecito in dubbio", "no reminder in doubt";
     InDoubtSettled => "chiariti dalle ricevute PEC", "settled by PEC receipts";
     InDoubtExplain => "Il messaggio è partito ma il server non ha risposto: forse l'iscritto l'ha ricevuto. Decidere:", "The message went out but the server did not answer: the member may have it. Decide:";
-    InDoubtSendAgain => "reinvia", "send again";
-    InDoubtMarkSent => "segna come inviato", "mark as sent";
     InDoubtKeys => "Spazio seleziona · s reinvia · m segna come inviato · Esc chiudi", "Space marks · s send again · m mark as sent · Esc closes";
     RemindedRecently => "sollecitati di recente", "reminded recently";
     MessageFrom => "Da", "From";

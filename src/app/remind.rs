@@ -15,7 +15,7 @@ use crate::campaign::{CampaignPreview, CampaignRequest, InDoubtList};
 use crate::domain::template::TemplateName;
 use crate::i18n::T;
 use crate::mail::Channel;
-use crate::store::{DoubtDecision, InDoubtReminder};
+use crate::store::InDoubtReminder;
 
 /// A prepared campaign, shared between the state and the effect that
 /// enqueues it (it holds every recipient's message).
@@ -305,13 +305,5 @@ pub(super) fn on_result(state: &mut State, action: Action) -> Vec<Effect> {
             vec![Effect::Load]
         }
         _ => vec![],
-    }
-}
-
-/// The decision keys' meaning, for the window's last line.
-pub fn decision_word(decision: DoubtDecision) -> T {
-    match decision {
-        DoubtDecision::SendAgain => T::InDoubtSendAgain,
-        DoubtDecision::MarkSent => T::InDoubtMarkSent,
     }
 }

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::popup::centered;
 use super::theme::Theme;
-use crate::app::remind::{Prepared, RemindStep, decision_word};
+use crate::app::remind::{Prepared, RemindStep};
 use crate::app::{Action, State};
 use crate::domain::template::TemplateName;
 use crate::i18n::{T, format_datetime};
@@ -96,7 +96,8 @@ pub fn render(frame: &mut Frame, state: &State, theme: &Theme, step: &RemindStep
                 } else {
                     ratatui::style::Style::default()
                 };
-                Line::styled(format!("  {} ", t.code()), style)
+                let mark = if i == *cursor { "▸" } else { " " };
+                Line::styled(format!("{mark} {} ", t.code()), style)
             }));
             lines.push(Line::raw(""));
             let option = |c: Channel| {
@@ -105,7 +106,8 @@ pub fn render(frame: &mut Frame, state: &State, theme: &Theme, step: &RemindStep
                 } else {
                     theme.dim()
                 };
-                Span::styled(format!(" {} ", channel_name(state, c)), style)
+                let mark = if c == *channel { "●" } else { "○" };
+                Span::styled(format!(" {mark} {} ", channel_name(state, c)), style)
             };
             lines.push(Line::from(vec![
                 Span::styled(format!("{}: ", state.t(T::RemindChannel)), theme.dim()),
@@ -153,10 +155,10 @@ pub fn render(frame: &mut Frame, state: &State, theme: &Theme, step: &RemindStep
                 } else {
                     "[ ]"
                 };
-                let style = if i == *cursor {
-                    theme.selected()
+                let (style, pointer) = if i == *cursor {
+                    (theme.selected(), "▸")
                 } else {
-                    ratatui::style::Style::default()
+                    (ratatui::style::Style::default(), " ")
                 };
                 let channel = if item.channel == "pec" {
                     "PEC"
@@ -165,7 +167,7 @@ pub fn render(frame: &mut Frame, state: &State, theme: &Theme, step: &RemindStep
                 };
                 Line::styled(
                     format!(
-                        "{mark} {} «{}» {channel} {} {}",
+                        "{pointer}{mark} {} «{}» {channel} {} {}",
                         format_datetime(item.since),
                         item.template,
                         item.recipient,
@@ -175,15 +177,7 @@ pub fn render(frame: &mut Frame, state: &State, theme: &Theme, step: &RemindStep
                 )
             }));
             lines.push(Line::raw(""));
-            lines.push(Line::styled(
-                format!(
-                    "{} ({}/{})",
-                    state.t(T::InDoubtKeys),
-                    state.t(decision_word(DoubtDecision::SendAgain)),
-                    state.t(decision_word(DoubtDecision::MarkSent))
-                ),
-                theme.dim(),
-            ));
+            lines.push(Line::styled(state.t(T::InDoubtKeys), theme.dim()));
             lines
         }
     };
@@ -305,4 +299,188 @@ fn render_preview(
         Paragraph::new(Line::styled(state.t(T::RemindConfirmKeys), theme.dim())),
         keys_area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use crate::app::remind::{Prepared, RemindStep};
+    use crate::app::{Action, Command, Effect, Level, Modal, State, fixtures, update};
+    use crate::campaign::{CampaignPreview, LeftOut, LeftOutReason, Pace, Recipient};
+    use crate::domain::Category;
+    use crate::domain::template::TemplateName;
+    use crate::i18n::Lang;
+    use crate::mail::{Channel, TemplateSource};
+
+    fn snapshot(state: &State, width: u16, height: u16) -> String {
+        let ui = crate::tui::Ui {
+            theme: crate::tui::Theme { color: true },
+            keymap: crate::tui::Keymap::default(),
+        };
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|f| crate::tui::view::draw(f, state, &ui))
+            .unwrap();
+        terminal.backend().to_string()
+    }
+
+    fn preview() -> CampaignPreview {
+        let recipient = |n: i64, name: &str, to: &str| Recipient {
+            member_id: n,
+            name: name.into(),
+            to: to.into(),
+            pec: to.into(),
+            subject: "Migrazione della casella PEC: mancano 41 giorni".into(),
+            body: format!(
+                "Gentile {name},\n\nla Sua casella PEC {to} deve essere migrata al nuovo gestore entro il 31/12/2026.\n\n1. Disattivi la verifica in due passaggi su Aruba.\n2. Apra https://migrazionepec.infocert.it/webapp/?ui=fofi\n\nOrdine dei Farmacisti di Prova"
+            ),
+        };
+        CampaignPreview {
+            template: TemplateName::Migrazione,
+            template_source: TemplateSource::Bundled,
+            channel: Channel::Pec,
+            recipients: vec![
+                recipient(1, "Rossi Mario", "mario.rossi@pec.fofi.it"),
+                recipient(2, "Bianchi Anna", "anna.bianchi@pec.fofi.it"),
+            ],
+            left_out: vec![
+                LeftOut {
+                    member_id: 3,
+                    name: "Verdi Luca".into(),
+                    reason: LeftOutReason::RemindedRecently {
+                        at: fixtures::now(),
+                        days: 3,
+                    },
+                },
+                LeftOut {
+                    member_id: 4,
+                    name: "Neri Paola".into(),
+                    reason: LeftOutReason::NoPec,
+                },
+            ],
+            pace: Pace {
+                rate_per_minute: 6,
+                daily_cap: 0,
+                connections: 1,
+                retry_after: Duration::from_secs(60),
+                tries_per_run: 3,
+            },
+            estimated: Duration::from_secs(10),
+            allowed_today: None,
+            from: "segreteria@pec.ordine.it".into(),
+        }
+    }
+
+    #[test]
+    fn remind_needs_a_list_a_filter_or_marks() {
+        let mut state = fixtures::state(Lang::It);
+        update(&mut state, Action::Command(Command::Members));
+        assert!(update(&mut state, Action::Command(Command::Remind)).is_empty());
+        assert!(state.modal.is_none());
+        assert_eq!(state.status.as_ref().unwrap().0, Level::Error);
+    }
+
+    #[test]
+    fn remind_from_a_list_previews_then_starts_the_campaign() {
+        let mut state = fixtures::state(Lang::It);
+        update(
+            &mut state,
+            Action::Command(Command::Chase(Category::FailedCredentials)),
+        );
+        let expected: Vec<i64> = state
+            .visible
+            .iter()
+            .filter_map(|&i| state.entries[i].member_id)
+            .collect();
+        update(&mut state, Action::Command(Command::Remind));
+        // The list's own template is offered first.
+        let Some(Modal::Remind(RemindStep::Choose { cursor, .. })) = &state.modal else {
+            panic!("{:?}", state.modal);
+        };
+        assert_eq!(TemplateName::ALL[*cursor], TemplateName::Credenziali);
+        insta::assert_snapshot!("remind_choose", snapshot(&state, 100, 24));
+        update(&mut state, Action::ModalToggle);
+        update(&mut state, Action::ModalToggle);
+        let effects = update(&mut state, Action::Confirm);
+        let [Effect::PrepareCampaign(request)] = &effects[..] else {
+            panic!("{effects:?}");
+        };
+        assert_eq!(request.members, expected);
+        assert_eq!(request.channel, Channel::Pec);
+        assert_eq!(request.template, TemplateName::Credenziali);
+        let prepared = Prepared(Arc::new(preview()));
+        update(&mut state, Action::CampaignPrepared(Ok(prepared.clone())));
+        let text = snapshot(&state, 100, 30);
+        assert!(text.contains("2 lo riceveranno · 2 esclusi"), "{text}");
+        assert!(
+            text.contains("A: Rossi Mario <mario.rossi@pec.fofi.it>"),
+            "{text}"
+        );
+        assert!(text.contains("Gentile Rossi Mario,"), "{text}");
+        insta::assert_snapshot!("remind_preview", text);
+        let effects = update(&mut state, Action::Confirm);
+        assert_eq!(effects, vec![Effect::StartCampaign(prepared)]);
+        assert!(state.modal.is_none());
+    }
+
+    #[test]
+    fn a_campaign_that_cannot_be_prepared_says_why() {
+        let mut state = fixtures::state(Lang::It);
+        state.marked.insert(state.entries[0].address().to_string());
+        update(&mut state, Action::Command(Command::Members));
+        update(&mut state, Action::Command(Command::Remind));
+        update(&mut state, Action::Confirm);
+        update(
+            &mut state,
+            Action::CampaignPrepared(Err("canale pec non configurato".into())),
+        );
+        let text = snapshot(&state, 100, 24);
+        assert!(text.contains("canale pec non configurato"), "{text}");
+        update(&mut state, Action::Cancel);
+        assert!(state.modal.is_none());
+    }
+
+    #[test]
+    fn reminders_in_doubt_are_decided_by_the_operator() {
+        use crate::store::{DoubtDecision, InDoubtReminder};
+        let mut state = fixtures::state(Lang::It);
+        assert_eq!(
+            update(&mut state, Action::OpenInDoubt),
+            vec![Effect::LoadInDoubt]
+        );
+        let item = |id: i64, to: &str| InDoubtReminder {
+            reminder_id: id,
+            job_id: Some(7),
+            member_id: Some(id),
+            recipient: to.into(),
+            channel: "pec".into(),
+            template: "migrazione".into(),
+            message_id: format!("m{id}@pecdesk"),
+            since: fixtures::now(),
+            reply: None,
+        };
+        update(
+            &mut state,
+            Action::InDoubtLoaded(Ok(crate::campaign::InDoubtList {
+                settled: vec![item(9, "x@pec.fofi.it")],
+                open: vec![item(1, "a@pec.fofi.it"), item(2, "b@pec.fofi.it")],
+            })),
+        );
+        insta::assert_snapshot!("remind_in_doubt", snapshot(&state, 100, 16));
+        update(&mut state, Action::ModalMove(1));
+        update(&mut state, Action::ModalToggle);
+        let effects = update(&mut state, Action::DoubtDecide(DoubtDecision::MarkSent));
+        assert_eq!(
+            effects,
+            vec![Effect::ResolveInDoubt {
+                reminder_ids: vec![2],
+                decision: DoubtDecision::MarkSent
+            }]
+        );
+    }
 }
