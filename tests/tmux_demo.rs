@@ -188,8 +188,9 @@ fn demo_reminder_loop_in_a_real_terminal() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_pecdesk");
+    // A size of its own: the session's name is made of it (tests run at once).
     let tmux = Tmux::start(
-        120,
+        118,
         40,
         &format!("PECDESK_OPERATOR=tmux-test {bin} demo; echo EXITED=$?; sleep 60"),
     );
