@@ -87,7 +87,10 @@ fn main() {
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!(
             "load average before reading: {}",
-            load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     let started = Instant::now();
