@@ -512,3 +512,163 @@ fn an_unknown_placeholder_in_an_override_stops_the_campaign_before_it_is_written
     assert!(err.to_string().contains("{nom}"), "{err}");
     assert!(store.unfinished_jobs().unwrap().is_empty());
 }
+
+/// `pecdesk remind` killed outright mid-campaign, then resumed: no member
+/// gets the reminder twice; what was in flight is listed as in doubt and
+/// settled by the operator; the password and the bodies are not in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_remind_resumes_without_a_duplicate_and_lists_the_in_doubt() {
+    use std::process::{Command, Stdio};
+    const PASSWORD: &str = "Pec-Segreta!77";
+    let Some(server) = SmtpServer::start(&[
+        "delay-ms=120".to_string(),
+        format!("auth=ordine@pec.fofi.it:{PASSWORD}"),
+    ]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (path, members, _) = store_with(dir.path(), 30);
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "ordine = \"Ordine dei Farmacisti di Prova\"\ncutover = 2099-12-31\n\
+             [pec]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
+             user = \"ordine@pec.fofi.it\"\nfrom = \"Ordine <ordine@pec.fofi.it>\"\n\
+             rate_per_minute = 0\nconnections = 2\n",
+            server.port
+        ),
+    )
+    .unwrap();
+    let home = dir.path().join("home");
+    let pecdesk = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pecdesk"));
+        command
+            .arg("--db")
+            .arg(&path)
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-level", "trace"])
+            .args(args)
+            .env("PECDESK_PEC_PASSWORD", PASSWORD)
+            .env("PECDESK_OPERATOR", "cron")
+            .env("HOME", &home)
+            .env_remove("XDG_DATA_HOME")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    let campaign = [
+        "remind",
+        "--state",
+        "no_mailbox",
+        "--template",
+        "migrazione",
+        "--channel",
+        "pec",
+    ];
+    // Without --yes: only what would happen.
+    let dry = pecdesk(&campaign).output().unwrap();
+    assert_eq!(dry.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("30 destinatari"));
+    assert!(server.accepted().is_empty());
+
+    let mut child = pecdesk(&[&campaign[..], &["--yes"]].concat())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while server.accepted().len() < 6 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never progressed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = server.accepted().len();
+    assert!(before < 30, "killed too late to prove anything");
+
+    let resumed = pecdesk(&["queue", "resume", "--yes"]).output().unwrap();
+    let code = resumed.status.code();
+    let listed = pecdesk(&["remind", "--in-doubt", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(listed.status.code(), Some(0));
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let in_doubt = listed["in_doubt"].as_array().unwrap().clone();
+    assert_eq!(
+        code,
+        Some(if in_doubt.is_empty() { 0 } else { 1 }),
+        "{}",
+        String::from_utf8_lossy(&resumed.stdout)
+    );
+
+    let accepted = server.accepted();
+    let unique: HashSet<_> = accepted.iter().collect();
+    assert_eq!(
+        unique.len(),
+        accepted.len(),
+        "a member got the reminder twice"
+    );
+    // Everyone not in doubt got exactly one; the in-doubt ones at most one.
+    assert!(accepted.len() + in_doubt.len() >= 30);
+    eprintln!(
+        "killed after {before} accepted; resume exit {code:?}; {} in doubt",
+        in_doubt.len()
+    );
+    let store = Store::open(&path).unwrap();
+    let job = store.job(1).unwrap().unwrap();
+    let items = store.campaign_items(job.id).unwrap();
+    let got: HashSet<String> = accepted
+        .iter()
+        .map(|id| id.trim_matches(['<', '>']).to_string())
+        .collect();
+    for item in &items {
+        match item.state {
+            ReminderState::Sent => assert!(got.contains(&item.message_id)),
+            ReminderState::InDoubt => {}
+            other => panic!("{} left {other:?}", item.recipient),
+        }
+    }
+    // The operator settles each: the server has it (mark sent) or not (send again).
+    let (have, have_not): (Vec<_>, Vec<_>) = in_doubt
+        .iter()
+        .partition(|r| got.contains(r["message_id"].as_str().unwrap()));
+    let ids = |list: &[&serde_json::Value]| -> Vec<String> {
+        list.iter()
+            .map(|r| r["reminder_id"].as_i64().unwrap().to_string())
+            .collect()
+    };
+    if !have.is_empty() {
+        let mut args = vec!["remind", "--in-doubt", "--mark-sent"];
+        let have = ids(&have);
+        args.extend(have.iter().map(String::as_str));
+        assert_eq!(pecdesk(&args).output().unwrap().status.code(), Some(0));
+    }
+    if !have_not.is_empty() {
+        let mut args = vec!["remind", "--in-doubt", "--send-again"];
+        let have_not = ids(&have_not);
+        args.extend(have_not.iter().map(String::as_str));
+        assert_eq!(pecdesk(&args).output().unwrap().status.code(), Some(0));
+    }
+    let accepted = server.accepted();
+    assert_eq!(accepted.len(), 30, "each member exactly once in the end");
+    assert_eq!(accepted.iter().collect::<HashSet<_>>().len(), 30);
+    let items = Store::open(&path).unwrap().campaign_items(job.id).unwrap();
+    assert!(items.iter().all(|i| i.state == ReminderState::Sent));
+    let recipients: HashSet<_> = items.iter().map(|i| i.recipient.clone()).collect();
+    assert!(members.iter().all(|m| recipients.contains(&m.pec)));
+
+    let log = std::fs::read_to_string(home.join(".local/share/pecdesk/pecdesk.log"))
+        .expect("the log file");
+    assert!(log.contains("reminder campaign queued"), "{log}");
+    assert!(!log.contains(PASSWORD), "the password is in the log");
+    for needle in ["Gentile", "migrazionepec.infocert.it", "La nuova password"] {
+        assert!(
+            !log.contains(needle),
+            "a message body is in the log: {needle}"
+        );
+    }
+}

@@ -54,11 +54,13 @@ impl SmtpServer {
             .unwrap()
             .port();
         let mut child = Command::new(python)
+            .args(["-W", "ignore"])
             .arg(&script)
             .arg(port.to_string())
             .arg(&maildir)
             .args(options)
             .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut line = String::new();
