@@ -672,3 +672,24 @@ async fn a_killed_remind_resumes_without_a_duplicate_and_lists_the_in_doubt() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_erased_before_their_turn_gets_nothing_and_the_campaign_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, ids) = store_with(dir.path(), 3);
+    let pace = pace(0, 1);
+    let job_id = queued(&path, &ids, pace);
+    Store::open(&path)
+        .unwrap()
+        .forget(ids[1], "anna", Utc::now())
+        .unwrap();
+    let outbox = dir.path().join("outbox");
+    let transport =
+        Transport::outbox(&outbox, "Ordine <ordine@pec.fofi.it>", "ordine@pec.fofi.it").unwrap();
+    let outcome = run(&path, &transport, job_id, pace).await;
+    assert_eq!((outcome.sent, outcome.total), (2, 2));
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 2);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.job(job_id).unwrap().unwrap().status, JobStatus::Done);
+    assert!(store.unfinished_jobs().unwrap().is_empty());
+}

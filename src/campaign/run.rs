@@ -136,6 +136,27 @@ pub async fn run_campaign(
         }
     })
     .await?;
+    // A queued item whose reminder is gone was erased with its member
+    // (`pecdesk forget`): it is settled as not sent, never left pending.
+    let known: std::collections::HashSet<i64> = items.iter().map(|i| i.position).collect();
+    let erased: Vec<ReminderOutcome> = queued_positions
+        .iter()
+        .filter(|p| !known.contains(p))
+        .map(|&position| ReminderOutcome {
+            job_id,
+            position,
+            state: ReminderState::Failed,
+            reply: Some("dati dell'iscritto cancellati: sollecito non inviato".into()),
+            at: Utc::now(),
+        })
+        .collect();
+    if !erased.is_empty() {
+        blocking({
+            let (path, operator) = (path.clone(), operator.clone());
+            move || Ok(Store::open(&path)?.finish_reminders(&erased, &operator)?)
+        })
+        .await?;
+    }
     // What this run sends: queued items not yet settled. A failed reminder
     // whose item is queued again was put back by "retry the failed".
     let mut queue: VecDeque<(CampaignItem, Instant)> = items
