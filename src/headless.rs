@@ -384,30 +384,22 @@ pub async fn queue_resume(
     let mut failed = 0;
     let mut total = 0;
     for job in jobs {
-        if job.kind == JobKind::Reminder {
+        let result = if job.kind == JobKind::Reminder {
             let config =
                 config.ok_or_else(|| anyhow::anyhow!("configurazione della posta mancante"))?;
-            match remind::run_and_report(store_path, config, job.id, operator, json, None).await {
-                Ok(()) => {}
-                Err(e) => match e.downcast::<DoneWithFailures>() {
-                    Ok(f) => {
-                        failed += f.failed;
-                        total += f.total;
-                    }
-                    Err(e) => return Err(e),
-                },
-            }
-            continue;
-        }
-        let runner = match job.kind {
-            JobKind::ArubaContacts => Runner::Aruba(aruba.ok_or_else(|| {
-                anyhow::anyhow!("lavoro {} presso Aruba: [aruba] non configurato", job.id)
-            })?),
-            _ => Runner::Provider(client.ok_or_else(|| {
-                anyhow::anyhow!("nessun gestore configurato: indicare provider_url")
-            })?),
+            remind::run_and_report(store_path, config, job.id, operator, json, None).await
+        } else {
+            let runner = match job.kind {
+                JobKind::ArubaContacts => Runner::Aruba(aruba.ok_or_else(|| {
+                    anyhow::anyhow!("lavoro {} presso Aruba: [aruba] non configurato", job.id)
+                })?),
+                _ => Runner::Provider(client.ok_or_else(|| {
+                    anyhow::anyhow!("nessun gestore configurato: indicare provider_url")
+                })?),
+            };
+            run_stored_job(store_path, runner, job.id, operator, max_in_flight, json).await
         };
-        match run_stored_job(store_path, runner, job.id, operator, max_in_flight, json).await {
+        match result {
             Ok(()) => {}
             Err(e) => match e.downcast::<DoneWithFailures>() {
                 Ok(f) => {
