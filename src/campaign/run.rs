@@ -411,7 +411,9 @@ enum SendResult {
     NotMarked,
 }
 
-/// Commits `sending`, then sends. Never sends what was not committed.
+/// Asks for `sending` to be committed and sends; the message's data waits
+/// for the commit (connecting, MAIL, RCPT and DATA do not). Never sends what
+/// was not committed.
 async fn send_one(
     transport: &Transport,
     write_tx: &std::sync::mpsc::Sender<Write>,
@@ -428,7 +430,6 @@ async fn send_one(
             done,
         })
         .is_err()
-        || marked.await.is_err()
     {
         return SendResult::NotMarked;
     }
@@ -438,8 +439,12 @@ async fn send_one(
         body,
         message_id: format!("<{}>", item.message_id),
     };
-    match transport.send(&out).await {
+    match transport
+        .send_after(&out, async move { marked.await.is_ok() })
+        .await
+    {
         Ok(()) => SendResult::Sent,
+        Err(SendError::NotRecorded) => SendResult::NotMarked,
         Err(e) => SendResult::Error(e),
     }
 }
@@ -471,15 +476,16 @@ fn spawn_writer(
                     Write::Outcome(o) => outcomes.push(o),
                 }
             }
-            if !outcomes.is_empty() {
-                store.finish_reminders(&outcomes, &operator)?;
-            }
+            // The marks first: messages wait for them.
             if !sending.is_empty() {
                 // On failure the acks are dropped: those messages are not sent.
                 store.mark_sending(&sending, Utc::now())?;
                 for ack in acks {
                     let _ = ack.send(());
                 }
+            }
+            if !outcomes.is_empty() {
+                store.finish_reminders(&outcomes, &operator)?;
             }
             if !outcomes.is_empty() {
                 progress(store.job_counts(job_id)?);

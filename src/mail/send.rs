@@ -65,6 +65,9 @@ pub enum SendError {
     InDoubt(String),
     #[error("connessione al server non riuscita: {0}")]
     Connect(String),
+    /// The caller could not record that the message was going: not sent.
+    #[error("invio non registrato nell'archivio: messaggio non inviato")]
+    NotRecorded,
 }
 
 impl SendError {
@@ -168,14 +171,30 @@ impl SmtpSender {
 
     /// Sends one message. A refusal carries the server's code and words.
     pub async fn send(&self, out: &Outgoing) -> Result<(), SendError> {
+        self.send_after(out, std::future::ready(true)).await
+    }
+
+    /// Sends one message once `recorded` says the caller committed that it
+    /// is going (a campaign's `sending`): awaited only just before the data,
+    /// so the commit overlaps connecting, MAIL, RCPT and DATA. If it says
+    /// false, the data never goes ([`SendError::NotRecorded`]).
+    pub async fn send_after(
+        &self,
+        out: &Outgoing,
+        recorded: impl std::future::Future<Output = bool>,
+    ) -> Result<(), SendError> {
         let message = build_message(&self.inner.settings, out)?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
+        let mut recorded = Recorded {
+            future: Box::pin(recorded),
+            answer: None,
+        };
         // A reused connection that turns out dead before DATA is replaced
         // once: nothing was sent on it.
         for fresh in [false, true] {
             let (mut conn, reused) = self.checkout(fresh).await?;
-            match transfer(&mut conn, &envelope, &bytes).await {
+            match transfer(&mut conn, &envelope, &bytes, &mut recorded).await {
                 Ok(()) => {
                     self.checkin(conn);
                     return Ok(());
@@ -270,6 +289,23 @@ impl SmtpSender {
     }
 }
 
+/// The caller's "recorded" answer, awaited once.
+struct Recorded<F> {
+    future: std::pin::Pin<Box<F>>,
+    answer: Option<bool>,
+}
+
+impl<F: std::future::Future<Output = bool>> Recorded<F> {
+    async fn get(&mut self) -> bool {
+        if let Some(answer) = self.answer {
+            return answer;
+        }
+        let answer = self.future.as_mut().await;
+        self.answer = Some(answer);
+        answer
+    }
+}
+
 /// Where a transfer broke.
 enum Step {
     /// MAIL, RCPT or DATA: the message did not go out. `dead`: no reply at
@@ -279,10 +315,11 @@ enum Step {
     Data(SendError),
 }
 
-async fn transfer(
+async fn transfer<F: std::future::Future<Output = bool>>(
     conn: &mut AsyncSmtpConnection,
     envelope: &lettre::address::Envelope,
     bytes: &[u8],
+    recorded: &mut Recorded<F>,
 ) -> Result<(), Step> {
     use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
     use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
@@ -314,6 +351,12 @@ async fn transfer(
         )?;
     }
     before(tokio::time::timeout(SMTP_TIMEOUT, conn.command(Data)).await)?;
+    if !recorded.get().await {
+        return Err(Step::BeforeData {
+            error: SendError::NotRecorded,
+            dead: false,
+        });
+    }
     match tokio::time::timeout(SMTP_TIMEOUT, conn.message(bytes)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(Step::Data(classify(&e))),
