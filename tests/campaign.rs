@@ -693,3 +693,56 @@ async fn a_member_erased_before_their_turn_gets_nothing_and_the_campaign_ends() 
     assert_eq!(store.job(job_id).unwrap().unwrap().status, JobStatus::Done);
     assert!(store.unfinished_jobs().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_cap_holds_the_rest_for_a_later_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, ids) = store_with(dir.path(), 3);
+    let mut capped = pace(0, 1);
+    capped.daily_cap = 2;
+    let job_id = queued(&path, &ids, capped);
+    let outbox = dir.path().join("outbox");
+    let transport =
+        Transport::outbox(&outbox, "Ordine <ordine@pec.fofi.it>", "ordine@pec.fofi.it").unwrap();
+    let outcome = run(&path, &transport, job_id, capped).await;
+    assert_eq!((outcome.sent, outcome.pending), (2, 1));
+    assert_eq!(outcome.stopped, Some(campaign::Stop::DailyCap { cap: 2 }));
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.unfinished_jobs().unwrap().len(), 1, "resumed later");
+    // The preview of another campaign says none may go today.
+    let preview = campaign::prepare(
+        &store,
+        &request(TemplateName::Credenziali, &ids),
+        &env(capped),
+        Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(preview.allowed_today, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_stops_the_run_with_nothing_in_doubt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, ids) = store_with(dir.path(), 4);
+    let pace = pace(0, 1);
+    let job_id = queued(&path, &ids, pace);
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let transport = Transport::smtp(&settings(port)).unwrap();
+    let outcome = run(&path, &transport, job_id, pace).await;
+    assert!(
+        matches!(outcome.stopped, Some(campaign::Stop::Unreachable { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!((outcome.sent, outcome.in_doubt, outcome.pending), (0, 0, 4));
+    let items = Store::open(&path).unwrap().campaign_items(job_id).unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| matches!(i.state, ReminderState::Deferred | ReminderState::Pending))
+    );
+}
