@@ -143,6 +143,17 @@ async fn main() {
         "ratio:           {:.2}x (target: within 1.2x)",
         took.as_secs_f64() / ideal.as_secs_f64()
     );
+    // The machine may be shared: the figures mean little without its load.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "load average:    {} (on {} cores)",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
     assert_eq!(outcome.sent, reminders);
     assert_eq!(accepted, reminders);
 }
