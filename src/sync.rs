@@ -201,6 +201,7 @@ pub fn store_report(
         file: report.file,
         domain: report.domain,
         dry_run: report.dry_run,
+        as_of: report.report.as_of,
     };
     let outcome = store.apply_report_batch(batch, source, operator, started_at, Utc::now())?;
     tracing::info!(?outcome, dry_run = report.dry_run, "report stored");

@@ -99,8 +99,8 @@ fn detail_state() -> State {
     let event = |id, hours, kind, detail: &str, outcome| Event {
         id,
         at: fixtures::now() - TimeDelta::hours(hours),
-        operator: "segreteria".into(),
-        account: "segreteria".into(),
+        operator: "Mario Rossi".into(),
+        account: "mrossi".into(),
         kind,
         member_id: e.member_id,
         mailbox: Some(address.clone()),
@@ -296,11 +296,15 @@ fn password_checklist_and_password_shown_once() {
 fn audit_trail() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Audit));
+    // The OS account goes first; a display name that differs stands beside it.
     let event = |id, hours, operator: &str, kind, mailbox: &str, detail: &str, outcome| Event {
         id,
         at: fixtures::now() - TimeDelta::hours(hours),
         operator: operator.into(),
-        account: operator.into(),
+        account: match operator {
+            "segreteria" => "mrossi".into(),
+            other => other.into(),
+        },
         kind,
         member_id: Some(id),
         mailbox: Some(mailbox.into()),
