@@ -405,6 +405,10 @@ fn client_from(
     config: &Config,
     url_override: Option<&str>,
 ) -> anyhow::Result<Option<ProviderClient>> {
+    // An Ordine without an API: no client, so nothing can call out.
+    if config.provider_mode == config::ProviderMode::Report {
+        return Ok(None);
+    }
     let url = url_override
         .map(str::to_string)
         .or(config.provider_url.clone());
@@ -501,13 +505,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = client_from(&config, None)?;
             let mut services = Services::new(path, client, config.operator.clone());
             services.max_in_flight = config.max_in_flight;
+            services.report_mode = config.provider_mode == config::ProviderMode::Report;
             // After the passage Aruba is history: the console no longer calls it.
             if let (Some(aruba), Some(settings)) = (aruba_client_from(&config)?, &config.aruba)
                 && !after_cutover(&config)
             {
                 services.aruba = Some((aruba, settings.domain.clone()));
             }
-            let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            let mut state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            state.report_mode = services.report_mode;
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
                 state,
@@ -602,6 +608,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _lock = crate::lock::lock(&path, "sync")?;
             crate::headless::sync_report(&path, &args, &config.operator).map(|_| ())
         }
+        Some(Command::Sync { .. }) if config.provider_mode == config::ProviderMode::Report => {
+            bail!("{}", crate::i18n::T::ReportModeSyncHint.get(config.lang))
+        }
         Some(Command::Sync { provider, full, .. }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
@@ -649,6 +658,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             yes,
             json,
         }) => {
+            if config.provider_mode == config::ProviderMode::Report {
+                bail!("{}", crate::i18n::T::NeedsProviderApi.get(config.lang));
+            }
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, None)?;

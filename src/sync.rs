@@ -7,6 +7,8 @@
 //! that a mailbox is gone: only a complete run can, and one runs at least
 //! every [`FULL_SYNC_EVERY`].
 
+pub mod report_load;
+
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
