@@ -569,7 +569,13 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
         ImportKind::Roster => T::ImportTitle,
         ImportKind::Report { .. } => T::ReportTitle,
     };
-    let inner = window(frame, state.t(title), 96, lines.len() as u16 + 2);
+    // Long lines (a reject with its value) wrap: the window grows with them.
+    let text_width = frame.area().width.min(96).saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(text_width).max(1))
+        .sum();
+    let inner = window(frame, state.t(title), 96, rows as u16 + 2);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     if let Some(x) = cursor {
         frame.set_cursor_position((
