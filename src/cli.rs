@@ -680,6 +680,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            // Jobs for the provider cannot run without its API: say so
+            // rather than fail on a missing URL.
+            if config.provider_mode == config::ProviderMode::Report
+                && Store::open(&path)?
+                    .unfinished_jobs()?
+                    .iter()
+                    .any(|job| crate::app::needs_provider_api(job.kind))
+            {
+                bail!("{}", crate::i18n::T::NeedsProviderApi.get(config.lang));
+            }
             let client = client_from(&config, None)?;
             let aruba = aruba_client_from(&config)?;
             crate::headless::queue_resume(
@@ -1147,4 +1157,32 @@ fn who_command(cli: &Cli, config: &Config, query: &str, json: bool) -> anyhow::R
         print!("{}", report.to_text(config.lang, &key_of));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod report_mode_tests {
+    use super::*;
+
+    /// With `provider = "report"` no provider client exists, whatever URL
+    /// and credentials are set: nothing can call out.
+    #[test]
+    fn no_provider_client_is_built_in_report_mode() {
+        let config = |extra: &str| {
+            config::ConfigFile::parse(
+                &format!("{extra}provider_url = \"http://127.0.0.1:9\"\nprovider_token = \"t\"\n"),
+                std::path::Path::new("c.toml"),
+            )
+            .unwrap()
+            .resolve(|_| None)
+            .unwrap()
+        };
+        assert!(client_from(&config(""), None).unwrap().is_some());
+        let report = config("provider = \"report\"\n");
+        assert!(client_from(&report, None).unwrap().is_none());
+        assert!(
+            client_from(&report, Some("http://127.0.0.1:9"))
+                .unwrap()
+                .is_none()
+        );
+    }
 }

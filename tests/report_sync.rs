@@ -611,6 +611,30 @@ fn report_mode_refuses_what_needs_the_api_and_loads_reports() {
         stderr(&output)
     );
     assert_eq!(store.last_report().unwrap(), None);
+    // A resend job left by an API-mode run is not run, and stays queued.
+    let mut writer = Store::open(&ws.db()).unwrap();
+    let job = writer
+        .create_job(
+            pecdesk::store::JobKind::Resend,
+            "prova",
+            &[pecdesk::store::NewJobItem {
+                address: members[0].pec.clone(),
+                member_id: None,
+                payload: None,
+            }],
+            Utc::now(),
+        )
+        .unwrap();
+    let output = run(&["queue", "resume", "--yes"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("serve l'API del gestore"),
+        "{}",
+        stderr(&output)
+    );
+    let pending = store.unfinished_jobs().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].id, pending[0].counts.pending), (job, 1));
 
     let pec = members
         .iter()

@@ -30,6 +30,7 @@ pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
+pub use report_mode::needs_provider_api;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
 pub use table::{Sort, SortColumn};
 
