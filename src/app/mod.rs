@@ -10,6 +10,7 @@ pub mod import_flow;
 mod index;
 mod palette;
 mod phone;
+mod report_mode;
 pub mod search;
 mod summary;
 mod table;
@@ -29,6 +30,7 @@ pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
+pub use report_mode::needs_provider_api;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
 pub use table::{Sort, SortColumn};
 
@@ -168,6 +170,10 @@ pub struct State {
     pub audit_selected: usize,
     pub status: Option<(Level, String)>,
     pub quit: bool,
+    /// `provider = "report"`: no API; states come from report files.
+    pub report_mode: bool,
+    /// The last report stored, for the header in report mode.
+    pub last_report: Option<crate::store::ReportRun>,
 }
 
 /// What the user or the background asks for.
@@ -259,6 +265,19 @@ pub enum Action {
     /// The background sync skipped its round: another process (a headless
     /// `pecdesk sync`) holds the sync lock; the lock's message.
     SyncSkipped(String),
+    /// `:sync report [FILE] [--as-of DATE] [--partial]`.
+    SyncReport {
+        path: Option<String>,
+        as_of: Option<DateTime<Utc>>,
+        partial: bool,
+    },
+    ReportPreviewed {
+        request: crate::sync::report_load::ReportRequest,
+        result: Result<Box<crate::sync::report_load::ReportPreview>, String>,
+    },
+    ReportDone(Result<String, String>),
+    /// The last report stored, read with each load.
+    LastReport(Option<crate::store::ReportRun>),
 }
 
 impl From<Command> for Action {
@@ -325,6 +344,10 @@ pub enum Effect {
         partial: bool,
     },
     Clipboard(Secret),
+    /// Read a report and dry-run it: the preview.
+    PreviewReport(crate::sync::report_load::ReportRequest),
+    /// Store a report, in one transaction.
+    RunReport(crate::sync::report_load::ReportRequest),
 }
 
 /// A load and what is derived from it without the index.
@@ -396,6 +419,8 @@ impl State {
             audit_selected: 0,
             status: None,
             quit: false,
+            report_mode: false,
+            last_report: None,
         }
     }
 
@@ -635,6 +660,10 @@ fn category_bit(category: Category) -> u16 {
 
 /// Applies one action and returns the effects to perform.
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let action = match report_mode::intercept(state, action) {
+        Ok(effects) => return effects,
+        Err(action) => action,
+    };
     if let Some(effects) = update_modal(state, &action) {
         return effects;
     }
@@ -854,6 +883,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.sync_running = false;
             state.sync_progress = None;
             state.status(Level::Info, state.t(T::SyncSkipped));
+            vec![]
+        }
+        Action::SyncReport {
+            path,
+            as_of,
+            partial,
+        } => import_flow::open_report(state, path, as_of, partial),
+        action @ (Action::ReportPreviewed { .. } | Action::ReportDone(_)) => {
+            import_flow::on_result(state, action)
+        }
+        Action::LastReport(report) => {
+            state.last_report = report;
             vec![]
         }
         Action::FormEdit(_)
@@ -1135,7 +1176,10 @@ fn is_result(action: &Action) -> bool {
         | Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
         | Action::ImportDone(_)
-        | Action::SyncSkipped(_) => true,
+        | Action::SyncSkipped(_)
+        | Action::ReportPreviewed { .. }
+        | Action::ReportDone(_)
+        | Action::LastReport(_) => true,
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
@@ -1159,7 +1203,8 @@ fn is_result(action: &Action) -> bool {
         | Action::Copy
         | Action::Confirm
         | Action::Cancel
-        | Action::Who(_) => false,
+        | Action::Who(_)
+        | Action::SyncReport { .. } => false,
     }
 }
 
