@@ -12,6 +12,7 @@ pub mod outreach;
 mod palette;
 mod phone;
 pub mod remind;
+mod report_mode;
 pub mod search;
 mod summary;
 mod table;
@@ -31,6 +32,7 @@ pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
+pub use report_mode::needs_provider_api;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
 pub use table::{Sort, SortColumn};
 
@@ -174,6 +176,10 @@ pub struct State {
     pub quit: bool,
     /// Reminders sent, their receipts, and the reading of receipts.
     pub outreach: outreach::OutreachState,
+    /// `provider = "report"`: no API; states come from report files.
+    pub report_mode: bool,
+    /// The last report stored, for the header in report mode.
+    pub last_report: Option<crate::store::ReportRun>,
 }
 
 /// What the user or the background asks for.
@@ -288,6 +294,19 @@ pub enum Action {
     DoubtDecide(crate::store::DoubtDecision),
     /// `:indoubt`: list the reminders in doubt.
     OpenInDoubt,
+    /// `:sync report [FILE] [--as-of DATE] [--partial]`.
+    SyncReport {
+        path: Option<String>,
+        as_of: Option<DateTime<Utc>>,
+        partial: bool,
+    },
+    ReportPreviewed {
+        request: crate::sync::report_load::ReportRequest,
+        result: Result<Box<crate::sync::report_load::ReportPreview>, String>,
+    },
+    ReportDone(Result<String, String>),
+    /// The last report stored, read with each load.
+    LastReport(Option<crate::store::ReportRun>),
 }
 
 impl From<Command> for Action {
@@ -368,6 +387,10 @@ pub enum Effect {
         reminder_ids: Vec<i64>,
         decision: crate::store::DoubtDecision,
     },
+    /// Read a report and dry-run it: the preview.
+    PreviewReport(crate::sync::report_load::ReportRequest),
+    /// Store a report, in one transaction.
+    RunReport(crate::sync::report_load::ReportRequest),
 }
 
 /// A load and what is derived from it without the index.
@@ -440,6 +463,8 @@ impl State {
             status: None,
             quit: false,
             outreach: Default::default(),
+            report_mode: false,
+            last_report: None,
         }
     }
 
@@ -682,6 +707,10 @@ fn category_bit(category: Category) -> u16 {
 
 /// Applies one action and returns the effects to perform.
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let action = match report_mode::intercept(state, action) {
+        Ok(effects) => return effects,
+        Err(action) => action,
+    };
     if let Some(effects) = update_modal(state, &action) {
         return effects;
     }
@@ -911,6 +940,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.sync_running = false;
             state.sync_progress = None;
             state.status(Level::Info, state.t(T::SyncSkipped));
+            vec![]
+        }
+        Action::SyncReport {
+            path,
+            as_of,
+            partial,
+        } => import_flow::open_report(state, path, as_of, partial),
+        action @ (Action::ReportPreviewed { .. } | Action::ReportDone(_)) => {
+            import_flow::on_result(state, action)
+        }
+        Action::LastReport(report) => {
+            state.last_report = report;
             vec![]
         }
         Action::FormEdit(_)
@@ -1206,6 +1247,7 @@ fn is_result(action: &Action) -> bool {
         | Action::CampaignPrepared(_)
         | Action::InDoubtLoaded(_)
         | Action::InDoubtResolved(_) => true,
+        Action::ReportPreviewed { .. } | Action::ReportDone(_) | Action::LastReport(_) => true,
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
@@ -1234,6 +1276,7 @@ fn is_result(action: &Action) -> bool {
         | Action::ReadReceipts
         | Action::DoubtDecide(_)
         | Action::OpenInDoubt => false,
+        Action::SyncReport { .. } => false,
     }
 }
 

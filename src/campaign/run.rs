@@ -136,9 +136,30 @@ pub async fn run_campaign(
         }
     })
     .await?;
+    // A queued item whose reminder is gone was erased with its member
+    // (`pecdesk forget`): it is settled as not sent, never left pending.
+    let known: std::collections::HashSet<i64> = items.iter().map(|i| i.position).collect();
+    let erased: Vec<ReminderOutcome> = queued_positions
+        .iter()
+        .filter(|p| !known.contains(p))
+        .map(|&position| ReminderOutcome {
+            job_id,
+            position,
+            state: ReminderState::Failed,
+            reply: Some("dati dell'iscritto cancellati: sollecito non inviato".into()),
+            at: Utc::now(),
+        })
+        .collect();
+    if !erased.is_empty() {
+        blocking({
+            let (path, operator) = (path.clone(), operator.clone());
+            move || Ok(Store::open(&path)?.finish_reminders(&erased, &operator)?)
+        })
+        .await?;
+    }
     // What this run sends: queued items not yet settled. A failed reminder
     // whose item is queued again was put back by "retry the failed".
-    let mut queue: VecDeque<(CampaignItem, Instant)> = items
+    let queue: VecDeque<(CampaignItem, Instant)> = items
         .into_iter()
         .filter(|i| queued_positions.contains(&i.position))
         .filter(|i| {
@@ -160,103 +181,26 @@ pub async fn run_campaign(
     let writer = spawn_writer(path.clone(), job_id, operator.clone(), write_rx, progress);
 
     let (result_tx, mut result_rx) = mpsc::unbounded_channel::<(CampaignItem, SendResult)>();
-    let base_interval = pace.interval();
-    let mut interval = base_interval;
-    let mut next_slot = Instant::now();
-    let mut in_flight = 0usize;
-    let mut dispatched = 0usize;
-    let mut tries: HashMap<i64, u32> = HashMap::new();
-    let mut connect_failures = 0u32;
-    let mut stopped: Option<Stop> = None;
-    let mut cancelled = false;
-    let mut store_failed: Option<String> = None;
-
-    let mut handle = |item: CampaignItem,
-                      result: SendResult,
-                      queue: &mut VecDeque<(CampaignItem, Instant)>,
-                      interval: &mut Duration,
-                      stopped: &mut Option<Stop>,
-                      store_failed: &mut Option<String>| {
-        let now = Utc::now();
-        let outcome = |state, reply: Option<String>| {
-            Write::Outcome(ReminderOutcome {
-                job_id,
-                position: item.position,
-                state,
-                reply,
-                at: now,
-            })
-        };
-        let write = match result {
-            SendResult::NotMarked => {
-                *store_failed = Some("registrazione dell'invio non riuscita".into());
-                return;
-            }
-            SendResult::Sent => {
-                connect_failures = 0;
-                // Recover speed step by step after a slow-down.
-                *interval = (*interval * 3 / 4).max(base_interval);
-                if *interval < Duration::from_millis(5) {
-                    *interval = base_interval;
-                }
-                outcome(ReminderState::Sent, Some("accettato dal server".into()))
-            }
-            SendResult::Error(e) if e.is_login_refused() => {
-                *stopped = Some(Stop::LoginRefused {
-                    error: e.to_string(),
-                });
-                // Refused at login: nothing went out.
-                outcome(ReminderState::Pending, Some(e.to_string()))
-            }
-            SendResult::Error(e) if e.is_temporary() => {
-                if matches!(e, SendError::Connect(_)) {
-                    connect_failures += 1;
-                    if connect_failures >= UNREACHABLE_AFTER {
-                        *stopped = Some(Stop::Unreachable {
-                            error: e.to_string(),
-                        });
-                    }
-                }
-                // Slow down, and try this member later.
-                *interval = (*interval * 2).clamp(Duration::from_secs(1), SLOWEST);
-                let n = tries.entry(item.position).or_default();
-                *n += 1;
-                if *n < pace.tries_per_run && stopped.is_none() {
-                    let wait = pace.retry_after * 2u32.saturating_pow(*n - 1);
-                    let mut again = item.clone();
-                    again.state = ReminderState::Deferred;
-                    queue.push_back((again, Instant::now() + wait));
-                }
-                outcome(ReminderState::Deferred, Some(e.to_string()))
-            }
-            SendResult::Error(SendError::InDoubt(words)) => {
-                outcome(ReminderState::InDoubt, Some(words))
-            }
-            SendResult::Error(SendError::Permanent { code, text }) => {
-                outcome(ReminderState::Failed, Some(format!("{code} {text}")))
-            }
-            SendResult::Error(e) => outcome(ReminderState::Failed, Some(e.to_string())),
-            SendResult::NoBody => outcome(
-                ReminderState::Failed,
-                Some("dati dell'iscritto cancellati: sollecito non inviato".into()),
-            ),
-        };
-        let _ = write_tx.send(write);
+    let mut d = Dispatch {
+        job_id,
+        pace,
+        interval: pace.interval(),
+        queue,
+        in_flight: 0,
+        tries: HashMap::new(),
+        connect_failures: 0,
+        stopped: None,
+        store_failed: None,
+        write_tx,
     };
-
+    let mut next_slot = Instant::now();
+    let mut dispatched = 0usize;
+    let mut cancelled = false;
     loop {
         while let Ok((item, result)) = result_rx.try_recv() {
-            in_flight -= 1;
-            handle(
-                item,
-                result,
-                &mut queue,
-                &mut interval,
-                &mut stopped,
-                &mut store_failed,
-            );
+            d.settle(item, result);
         }
-        if stopped.is_some() || store_failed.is_some() {
+        if d.stopped.is_some() || d.store_failed.is_some() {
             break;
         }
         let current = *control.borrow_and_update();
@@ -268,35 +212,35 @@ pub async fn run_campaign(
             Control::Pause => {
                 tokio::select! {
                     changed = control.changed() => if changed.is_err() { cancelled = true; break; },
-                    Some((item, result)) = result_rx.recv(), if in_flight > 0 => {
-                        in_flight -= 1;
-                        handle(item, result, &mut queue, &mut interval, &mut stopped, &mut store_failed);
-                    }
+                    Some((item, result)) = result_rx.recv(), if d.in_flight > 0 => d.settle(item, result),
                 }
                 continue;
             }
             Control::Run => {}
         }
         let now = Instant::now();
-        let ready = queue.iter().position(|(_, not_before)| *not_before <= now);
+        let ready = d
+            .queue
+            .iter()
+            .position(|(_, not_before)| *not_before <= now);
         let wake = match ready {
-            None if queue.is_empty() && in_flight == 0 => break,
-            None => queue.iter().map(|(_, t)| *t).min(),
+            None if d.queue.is_empty() && d.in_flight == 0 => break,
+            None => d.queue.iter().map(|(_, t)| *t).min(),
             Some(_) if allowance.is_some_and(|a| dispatched >= a) => {
-                stopped = Some(Stop::DailyCap {
+                d.stopped = Some(Stop::DailyCap {
                     cap: pace.daily_cap,
                 });
                 break;
             }
-            Some(_) if in_flight >= pace.connections => None,
+            Some(_) if d.in_flight >= pace.connections => None,
             Some(_) if now < next_slot => Some(next_slot),
             Some(index) => {
-                let (item, _) = queue.remove(index).expect("index in range");
-                next_slot = next_slot.max(now) + interval;
-                in_flight += 1;
+                let (item, _) = d.queue.remove(index).expect("index in range");
+                next_slot = next_slot.max(now) + d.interval;
+                d.in_flight += 1;
                 dispatched += 1;
                 let (transport, write_tx, result_tx) =
-                    (transport.clone(), write_tx.clone(), result_tx.clone());
+                    (transport.clone(), d.write_tx.clone(), result_tx.clone());
                 tokio::spawn(async move {
                     let result = send_one(&transport, &write_tx, &item).await;
                     let _ = result_tx.send((item, result));
@@ -308,27 +252,22 @@ pub async fn run_campaign(
         tokio::select! {
             _ = sleep => {}
             changed = control.changed() => if changed.is_err() { cancelled = true; break; },
-            Some((item, result)) = result_rx.recv(), if in_flight > 0 => {
-                in_flight -= 1;
-                handle(item, result, &mut queue, &mut interval, &mut stopped, &mut store_failed);
-            }
+            Some((item, result)) = result_rx.recv(), if d.in_flight > 0 => d.settle(item, result),
         }
     }
     // Messages already out are waited for: their outcome must be stored.
-    while in_flight > 0 {
+    while d.in_flight > 0 {
         let Some((item, result)) = result_rx.recv().await else {
             break;
         };
-        in_flight -= 1;
-        handle(
-            item,
-            result,
-            &mut queue,
-            &mut interval,
-            &mut stopped,
-            &mut store_failed,
-        );
+        d.settle(item, result);
     }
+    let Dispatch {
+        stopped,
+        store_failed,
+        write_tx,
+        ..
+    } = d;
     drop(write_tx);
     let written = blocking(move || {
         writer
@@ -373,6 +312,96 @@ pub async fn run_campaign(
     .await
 }
 
+/// The dispatcher's state between messages: what is left, the current
+/// pace, and what stopped it.
+struct Dispatch {
+    job_id: i64,
+    pace: Pace,
+    /// The gap between messages now: the set one, longer after refusals.
+    interval: Duration,
+    /// Reminders to send, each not before its time.
+    queue: VecDeque<(CampaignItem, Instant)>,
+    in_flight: usize,
+    /// Temporary refusals per item in this run.
+    tries: HashMap<i64, u32>,
+    connect_failures: u32,
+    stopped: Option<Stop>,
+    store_failed: Option<String>,
+    write_tx: std::sync::mpsc::Sender<Write>,
+}
+
+impl Dispatch {
+    /// One message's result: stored, and the pace adjusted.
+    fn settle(&mut self, item: CampaignItem, result: SendResult) {
+        self.in_flight -= 1;
+        let outcome = |state, reply: Option<String>| {
+            Write::Outcome(ReminderOutcome {
+                job_id: self.job_id,
+                position: item.position,
+                state,
+                reply,
+                at: Utc::now(),
+            })
+        };
+        let write = match result {
+            SendResult::NotMarked => {
+                self.store_failed = Some("registrazione dell'invio non riuscita".into());
+                return;
+            }
+            SendResult::Sent => {
+                self.connect_failures = 0;
+                // Back to the set pace step by step after a slow-down.
+                let base = self.pace.interval();
+                self.interval = (self.interval * 3 / 4).max(base);
+                if self.interval < Duration::from_millis(5) {
+                    self.interval = base;
+                }
+                outcome(ReminderState::Sent, Some("accettato dal server".into()))
+            }
+            SendResult::Error(e) if e.is_login_refused() => {
+                self.stopped = Some(Stop::LoginRefused {
+                    error: e.to_string(),
+                });
+                // Refused at login: nothing went out.
+                outcome(ReminderState::Pending, Some(e.to_string()))
+            }
+            SendResult::Error(e) if e.is_temporary() => {
+                if matches!(e, SendError::Connect(_)) {
+                    self.connect_failures += 1;
+                    if self.connect_failures >= UNREACHABLE_AFTER {
+                        self.stopped = Some(Stop::Unreachable {
+                            error: e.to_string(),
+                        });
+                    }
+                }
+                // Slow down, and try this member later.
+                self.interval = (self.interval * 2).clamp(Duration::from_secs(1), SLOWEST);
+                let tries = self.tries.entry(item.position).or_default();
+                *tries += 1;
+                if *tries < self.pace.tries_per_run && self.stopped.is_none() {
+                    let wait = self.pace.retry_after * 2u32.saturating_pow(*tries - 1);
+                    let mut again = item.clone();
+                    again.state = ReminderState::Deferred;
+                    self.queue.push_back((again, Instant::now() + wait));
+                }
+                outcome(ReminderState::Deferred, Some(e.to_string()))
+            }
+            SendResult::Error(SendError::InDoubt(words)) => {
+                outcome(ReminderState::InDoubt, Some(words))
+            }
+            SendResult::Error(SendError::Permanent { code, text }) => {
+                outcome(ReminderState::Failed, Some(format!("{code} {text}")))
+            }
+            SendResult::Error(e) => outcome(ReminderState::Failed, Some(e.to_string())),
+            SendResult::NoBody => outcome(
+                ReminderState::Failed,
+                Some("dati dell'iscritto cancellati: sollecito non inviato".into()),
+            ),
+        };
+        let _ = self.write_tx.send(write);
+    }
+}
+
 enum SendResult {
     Sent,
     Error(SendError),
@@ -382,7 +411,9 @@ enum SendResult {
     NotMarked,
 }
 
-/// Commits `sending`, then sends. Never sends what was not committed.
+/// Asks for `sending` to be committed and sends; the message's data waits
+/// for the commit (connecting, MAIL, RCPT and DATA do not). Never sends what
+/// was not committed.
 async fn send_one(
     transport: &Transport,
     write_tx: &std::sync::mpsc::Sender<Write>,
@@ -399,7 +430,6 @@ async fn send_one(
             done,
         })
         .is_err()
-        || marked.await.is_err()
     {
         return SendResult::NotMarked;
     }
@@ -409,8 +439,12 @@ async fn send_one(
         body,
         message_id: format!("<{}>", item.message_id),
     };
-    match transport.send(&out).await {
+    match transport
+        .send_after(&out, async move { marked.await.is_ok() })
+        .await
+    {
         Ok(()) => SendResult::Sent,
+        Err(SendError::NotRecorded) => SendResult::NotMarked,
         Err(e) => SendResult::Error(e),
     }
 }
@@ -442,15 +476,16 @@ fn spawn_writer(
                     Write::Outcome(o) => outcomes.push(o),
                 }
             }
-            if !outcomes.is_empty() {
-                store.finish_reminders(&outcomes, &operator)?;
-            }
+            // The marks first: messages wait for them.
             if !sending.is_empty() {
                 // On failure the acks are dropped: those messages are not sent.
                 store.mark_sending(&sending, Utc::now())?;
                 for ack in acks {
                     let _ = ack.send(());
                 }
+            }
+            if !outcomes.is_empty() {
+                store.finish_reminders(&outcomes, &operator)?;
             }
             if !outcomes.is_empty() {
                 progress(store.job_counts(job_id)?);

@@ -56,9 +56,22 @@ impl Transport {
 
     /// Sends one message; errors say whether it may be tried again.
     pub async fn send(&self, out: &Outgoing) -> Result<(), SendError> {
+        self.send_after(out, std::future::ready(true)).await
+    }
+
+    /// Sends one message once `recorded` says it was committed as going
+    /// (see [`SmtpSender::send_after`]).
+    pub async fn send_after(
+        &self,
+        out: &Outgoing,
+        recorded: impl std::future::Future<Output = bool>,
+    ) -> Result<(), SendError> {
         match self {
-            Transport::Smtp(sender) => sender.send(out).await,
+            Transport::Smtp(sender) => sender.send_after(out, recorded).await,
             Transport::Outbox(outbox) => {
+                if !recorded.await {
+                    return Err(SendError::NotRecorded);
+                }
                 let outbox = outbox.clone();
                 let out = out.clone();
                 tokio::task::spawn_blocking(move || outbox.write(&out))

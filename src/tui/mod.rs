@@ -13,6 +13,7 @@ mod outreach_view;
 pub mod phone;
 pub mod popup;
 mod remind_view;
+mod report_view;
 pub mod theme;
 pub mod view;
 
