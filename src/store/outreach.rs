@@ -161,6 +161,22 @@ impl Store {
         Ok(Outreach { members, week })
     }
 
+    /// The members in the lists known from receipts (see
+    /// `category::FROM_RECEIPTS`) among `categories`.
+    pub fn members_in_receipt_lists(
+        &self,
+        categories: &[crate::domain::Category],
+    ) -> Result<std::collections::HashSet<i64>> {
+        if !categories.contains(&crate::domain::Category::PecUndelivered) {
+            return Ok(Default::default());
+        }
+        Ok(self
+            .undelivered_reminders()?
+            .into_iter()
+            .map(|u| u.member_id)
+            .collect())
+    }
+
     /// A member's reminders, newest first, each with its receipts.
     pub fn reminder_trail(&self, member_id: i64) -> Result<Vec<ReminderTrail>> {
         let mut stmt = self
@@ -369,5 +385,21 @@ mod tests {
             Some("550 5.1.1 mailbox unknown")
         );
         assert!(store.reminder_trail(99).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_undelivered_list_is_known_to_the_headless_selection() {
+        use crate::domain::Category;
+        let (_dir, store) = store();
+        let ids = store
+            .members_in_receipt_lists(&[Category::NotMigrated, Category::PecUndelivered])
+            .unwrap();
+        assert_eq!(ids, std::collections::HashSet::from([2]));
+        assert!(
+            store
+                .members_in_receipt_lists(&[Category::NotMigrated])
+                .unwrap()
+                .is_empty()
+        );
     }
 }
