@@ -234,9 +234,12 @@ impl Report {
         let aruba_known = entries
             .first()
             .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown));
+        // The lists known from PEC receipts are not in the entries:
+        // `pecdesk receipts` lists them.
         let states = StateCounts(
             Category::ALL
                 .iter()
+                .filter(|c| !crate::domain::category::FROM_RECEIPTS.contains(c))
                 .map(|&c| {
                     let count = entries
                         .iter()
