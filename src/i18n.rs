@@ -349,6 +349,7 @@ catalog! {
     CatArubaSuspended => "Aruba: sospese o in disdetta", "Aruba: suspended or cancelling";
     CatArubaNoMailbox => "Aruba: nell'albo senza casella", "Aruba: in roster, no mailbox";
     JobArubaContacts => "Contatti presso Aruba dall'albo", "Contacts at Aruba from the roster";
+    JobReminder => "Solleciti agli iscritti", "Reminders to members";
     ArubaHistory => "Aruba: storico, passaggio avvenuto (nessuna azione presso Aruba)", "Aruba: history, cutover passed (no actions at Aruba)";
     ArubaAfterCutover => "dopo il passaggio i dati di Aruba sono solo storici: nessuna modifica presso Aruba", "after the cutover Aruba's data is history only: no changes at Aruba";
     ArubaConfirmNote => "Ogni titolare viene letto prima: si cambia solo ciò che differisce.", "Each owner is read first: only what differs is changed.";

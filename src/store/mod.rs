@@ -10,6 +10,7 @@ mod jobs;
 mod mail_schema;
 mod privacy;
 mod receipts;
+mod reminders;
 mod roster;
 mod schema;
 mod shared;
@@ -30,6 +31,10 @@ pub use jobs::{
 };
 pub use privacy::{AccessReport, ForgetReport, Subject};
 pub use receipts::{NewReceipt, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered};
+pub use reminders::{
+    CampaignItem, DoubtDecision, InDoubtReminder, LastReminder, NewCampaign, NewReminder,
+    ReminderOutcome, ReminderState,
+};
 pub use roster::{
     ABORT_AFTER_ROWS_ENV, ChangeKind, IMPORT_CACHE_KIB, IncomingRoster, MemberUpsert,
     PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterPreview, RosterWriter,

@@ -33,6 +33,7 @@ fn kind_title(state: &State, kind: JobKind) -> &'static str {
         JobKind::Resend => T::JobResend,
         JobKind::SetRecovery => T::JobSetRecovery,
         JobKind::ArubaContacts => T::JobArubaContacts,
+        JobKind::Reminder => T::JobReminder,
     })
 }
 
