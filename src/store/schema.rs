@@ -85,4 +85,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::receipts::MIGRATION,
     // The audit chain: OS account, digest of the personal fields, hash; keys.
     super::chain::MIGRATION,
+    // The day a member left the albo, and the INI-PEC ledger.
+    super::inipec::MIGRATION,
 ];
