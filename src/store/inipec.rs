@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::events::{EventKind, NewEvent, append};
@@ -300,21 +300,6 @@ impl Store {
         tx.commit().map_err(&to_err)?;
         Ok(file_id)
     }
-
-    /// The day each member out of the albo left it, by member id.
-    pub fn left_on(&self, member_id: i64) -> Result<Option<NaiveDate>> {
-        let day: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT left_on FROM members WHERE id = ?1",
-                [member_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.err())?
-            .flatten();
-        Ok(day.and_then(|d| d.parse().ok()))
-    }
 }
 
 /// Drops a member's position from the ledger (erasure: the ledger holds their
@@ -326,4 +311,125 @@ pub(super) fn forget_position(conn: &Connection, member_id: i64) -> rusqlite::Re
         [member_id],
     )
     .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+    use crate::domain::Member;
+    use crate::sample::generate_roster;
+    use crate::store::IncomingRoster;
+
+    fn day(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(y, m, d)
+    }
+
+    fn left_days(store: &Store) -> Vec<Option<NaiveDate>> {
+        (store.all_members().unwrap().into_iter())
+            .map(|(_, m, _)| m.data_cancellazione)
+            .collect()
+    }
+
+    #[test]
+    fn the_leaving_day_is_set_once_from_the_file_or_the_import_and_cleared_on_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let members = generate_roster(4, 31, "pec.fofi.it");
+        // 23:30 UTC on 1 Nov is already 2 Nov in Italy.
+        let first = Utc.with_ymd_and_hms(2026, 11, 1, 23, 30, 0).unwrap();
+        let later = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let mut import = |incoming: IncomingRoster<'_>, at| {
+            store.upsert_members(&incoming, "anna", "albo.csv", at).unwrap()
+        };
+        import(IncomingRoster::full(&members), first);
+        import(IncomingRoster::full(&members[..2]), first);
+        let mut cancelled: Vec<Member> = members[2..].to_vec();
+        // The file's own Data cancellazione wins for the fourth; the third,
+        // already out and listed without a date, keeps the day it left.
+        cancelled[1].data_cancellazione = day(2026, 10, 15);
+        let outcome = import(
+            IncomingRoster {
+                members: &members[..2],
+                left_albo: &cancelled,
+                ..IncomingRoster::default()
+            },
+            later,
+        );
+        assert_eq!((outcome.updated, outcome.unchanged), (1, 3));
+        drop(import);
+        assert_eq!(
+            left_days(&store),
+            [None, None, day(2026, 11, 2), day(2026, 10, 15)]
+        );
+        // Still absent later: the day does not move.
+        store
+            .upsert_members(&IncomingRoster::full(&members[..2]), "anna", "a.csv", later)
+            .unwrap();
+        assert_eq!(left_days(&store)[2], day(2026, 11, 2));
+        // Back in the albo: cleared. A new member already out: the import's day.
+        let mut newcomer = generate_roster(5, 32, "pec.fofi.it").pop().unwrap();
+        newcomer.codice_fiscale = crate::domain::codice_fiscale::complete("ZZZZZZ80A01H501");
+        store
+            .upsert_members(
+                &IncomingRoster {
+                    members: &members[..3],
+                    left_albo: std::slice::from_ref(&newcomer),
+                    ..IncomingRoster::default()
+                },
+                "anna",
+                "b.csv",
+                later,
+            )
+            .unwrap();
+        assert_eq!(
+            left_days(&store),
+            [None, None, None, day(2026, 10, 15), day(2026, 11, 20)]
+        );
+    }
+
+    #[test]
+    fn a_file_planned_against_an_older_ledger_is_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let row = |cf: &str, code| IniPecRow {
+            code,
+            pec: format!("{cf}@pec.fofi.it").to_lowercase(),
+            nome: "Anna".into(),
+            cognome: "Rossi".into(),
+            numero_iscrizione: "1".into(),
+            codice_fiscale: cf.into(),
+            data_iscrizione: None,
+            data_cancellazione: None,
+        };
+        let file = |planned_after| NewIniPecFile {
+            path: "inipec.csv",
+            operator: "anna",
+            at: Utc::now(),
+            full_load: false,
+            sha256: "00",
+            planned_after,
+        };
+        let (ledger, last) = store.inipec_ledger().unwrap();
+        assert!(ledger.is_empty() && last.is_none());
+        let id = store
+            .record_inipec_file(&file(None), &[row("A", IniPecCode::New)])
+            .unwrap();
+        let err = store
+            .record_inipec_file(&file(None), &[row("B", IniPecCode::New)])
+            .unwrap_err();
+        assert!(matches!(err, LedgerError::Moved), "{err}");
+        store
+            .record_inipec_file(&file(Some(id)), &[row("A", IniPecCode::Cancel)])
+            .unwrap();
+        let (ledger, _) = store.inipec_ledger().unwrap();
+        assert_eq!(ledger.len(), 1);
+        assert_eq!(ledger["A"].code, IniPecCode::Cancel);
+        let entry = store.inipec_position("A").unwrap().unwrap();
+        assert_eq!(entry.file_id, id + 1);
+        let files = store.inipec_files().unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!((files[0].cancelled, files[1].new), (1, 1));
+    }
 }
