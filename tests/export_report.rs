@@ -520,7 +520,16 @@ fn inipec_export_is_the_registry_layout() {
         .unwrap_or_default();
     assert_eq!(
         rows[0],
-        strings(&["a@pec.fofi.it", "Mario", "Rossi", "1001", &cf[0], "2", &iscrizione, ""])
+        strings(&[
+            "a@pec.fofi.it",
+            "Mario",
+            "Rossi",
+            "1001",
+            &cf[0],
+            "2",
+            &iscrizione,
+            ""
+        ])
     );
     assert!(rows.iter().all(|r| r.len() == 8 && r[5] == "2"));
 }
@@ -558,7 +567,11 @@ fn assert_inipec_round_trip(dir: &Path, mut store: Store) {
     let planned = plan_file(&store, true).unwrap();
     write_file(&mut store, &out, &planned, "test", now()).unwrap();
     let in_albo = before.iter().filter(|e| e.in_roster).count();
-    assert_eq!(planned.plan.rows.len(), in_albo, "those who left were never sent");
+    assert_eq!(
+        planned.plan.rows.len(),
+        in_albo,
+        "those who left were never sent"
+    );
 
     let parsed = pecdesk::import::read_path(&out, &ImportOptions::default()).unwrap();
     assert_eq!(parsed.layout.kind, pecdesk::import::SourceKind::IniPec);

@@ -341,7 +341,9 @@ mod tests {
         let first = Utc.with_ymd_and_hms(2026, 11, 1, 23, 30, 0).unwrap();
         let later = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
         let mut import = |incoming: IncomingRoster<'_>, at| {
-            store.upsert_members(&incoming, "anna", "albo.csv", at).unwrap()
+            store
+                .upsert_members(&incoming, "anna", "albo.csv", at)
+                .unwrap()
         };
         import(IncomingRoster::full(&members), first);
         import(IncomingRoster::full(&members[..2]), first);
