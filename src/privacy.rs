@@ -166,10 +166,10 @@ fn warn_unsent_cancellations(
 ) -> anyhow::Result<()> {
     let mut unsent = Vec::new();
     for s in subjects {
-        if let Some(entry) = store.inipec_position(&s.codice_fiscale)? {
-            if entry.sent.listed() {
-                unsent.push(s.codice_fiscale.as_str());
-            }
+        if let Some(entry) = store.inipec_position(&s.codice_fiscale)?
+            && entry.sent.listed()
+        {
+            unsent.push(s.codice_fiscale.as_str());
         }
     }
     if !unsent.is_empty() {

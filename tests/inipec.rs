@@ -390,3 +390,76 @@ fn purge_goes_by_the_recorded_leaving_day() {
         "erasure drops the ledger's copy of the member"
     );
 }
+
+/// The console: `:export FILE inipec` shows the counts per code (nothing
+/// written yet), Enter writes and records, through the real services.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_shows_the_counts_then_writes_on_confirm() {
+    use pecdesk::app::inipec_flow::IniPecStep;
+    use pecdesk::app::{Action, Command, Effect, Modal, Settings, State, update};
+    use pecdesk::services::Services;
+    use tui_input::InputRequest;
+
+    let ws = Workspace::new();
+    let members = generate_roster(6, 1205, "pec.fofi.it");
+    ws.import_roster("albo.csv", &roster(&members, &[(5, "")]));
+    let services = Services::new(ws.db(), None, "segreteria".into());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut state = State::new(
+        Settings {
+            lang: pecdesk::i18n::Lang::It,
+            pec_domain: "pec.fofi.it".into(),
+            ordine: "Ordine di prova".into(),
+            cutover: None,
+        },
+        Utc::now(),
+    );
+    let out = ws.path("console.csv");
+    // Runs the effects, feeds their results back, until none is pending.
+    async fn settle(
+        state: &mut State,
+        services: &Services,
+        tx: &tokio::sync::mpsc::UnboundedSender<Action>,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Action>,
+        effects: Vec<Effect>,
+    ) {
+        let mut pending = 0;
+        for effect in effects {
+            services.perform(effect, tx);
+            pending += 1;
+        }
+        while pending > 0 {
+            let action = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            pending -= 1;
+            for effect in update(state, action) {
+                services.perform(effect, tx);
+                pending += 1;
+            }
+        }
+    }
+    // Typed in the palette, as staff do.
+    update(&mut state, Action::Command(Command::Palette));
+    for c in format!("export {} inipec", out.display()).chars() {
+        update(&mut state, Action::PaletteEdit(InputRequest::InsertChar(c)));
+    }
+    let effects = update(&mut state, Action::PaletteRun);
+    settle(&mut state, &services, &tx, &mut rx, effects).await;
+    let Some(Modal::IniPec(IniPecStep::Preview { planned, .. })) = &state.modal else {
+        panic!("no preview: {:?}", state.modal);
+    };
+    assert_eq!(
+        planned.plan.rows.len(),
+        5,
+        "the one cancelled was never sent"
+    );
+    assert!(!out.exists(), "nothing written before confirming");
+    let effects = update(&mut state, Action::Confirm);
+    settle(&mut state, &services, &tx, &mut rx, effects).await;
+    assert!(state.modal.is_none());
+    assert_eq!(ws.rows("console.csv").len(), 5);
+    let files = Store::open(&ws.db()).unwrap().inipec_files().unwrap();
+    assert_eq!((files.len(), files[0].operator.as_str()), (1, "segreteria"));
+}

@@ -142,16 +142,34 @@ impl IniPecRow {
     }
 
     /// The first field the file cannot carry as it is, with why.
-    pub fn unsendable(&self) -> Option<(&'static str, &'static str)> {
+    pub fn unsendable(&self) -> Option<(&'static str, Unsendable)> {
         self.texts().into_iter().find_map(|(name, value)| {
             if value.contains([';', '"', '\r', '\n']) {
-                Some((name, "contiene ; virgolette o a capo"))
+                Some((name, Unsendable::Separator))
             } else if value.starts_with(['=', '+', '-', '@', '\t']) {
-                Some((name, "inizia come una formula"))
+                Some((name, Unsendable::Formula))
             } else {
                 None
             }
         })
+    }
+}
+
+/// Why a value cannot go in the file as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsendable {
+    /// A `;`, a quote or a line break: the registry's reader would split it.
+    Separator,
+    /// Starts with `=`, `+`, `-`, `@` or a tab: a spreadsheet would run it.
+    Formula,
+}
+
+impl Unsendable {
+    pub fn label_it(self) -> &'static str {
+        match self {
+            Unsendable::Separator => "contiene ; virgolette o a capo",
+            Unsendable::Formula => "inizia come una formula",
+        }
     }
 }
 
@@ -161,7 +179,7 @@ pub struct HeldBack {
     pub codice_fiscale: String,
     pub name: String,
     pub field: &'static str,
-    pub reason: &'static str,
+    pub reason: Unsendable,
 }
 
 /// What the next file holds.

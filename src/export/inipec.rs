@@ -23,7 +23,7 @@ use crate::domain::inipec::{self, IniPecCode, IniPecPlan, IniPecRow, Position};
 use crate::store::{LedgerError, NewIniPecFile, Store, StoreError};
 
 /// What the next file would hold, and the ledger it was planned against.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
     pub plan: IniPecPlan,
     /// Every position (`--all`) or the update.
@@ -32,6 +32,16 @@ pub struct PlannedFile {
 }
 
 impl PlannedFile {
+    /// A plan made outside a store (the console's snapshots).
+    #[cfg(test)]
+    pub(crate) fn for_tests(plan: IniPecPlan) -> Self {
+        Self {
+            plan,
+            all: false,
+            planned_after: None,
+        }
+    }
+
     /// "2: 12 nuove posizioni · 1: 3 aggiornamenti · 3: 1 cancellazioni".
     pub fn counts_text(&self) -> String {
         IniPecCode::ALL
@@ -56,6 +66,8 @@ pub enum IniPecError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Busy(#[from] crate::lock::LockError),
     #[error("{} è stato scritto ma non registrato, ed è stato rimosso: {source}", path.display())]
     NotRecorded {
         path: std::path::PathBuf,
@@ -141,6 +153,23 @@ pub fn write_file(
             }
         })
 }
+
+/// [`write_file`] under the store's INI-PEC lock: two exports of one store
+/// never run at once (the ledger also refuses a file planned against an
+/// older ledger).
+pub fn write_locked(
+    store: &mut Store,
+    path: &Path,
+    planned: &PlannedFile,
+    operator: &str,
+    at: DateTime<Utc>,
+) -> Result<i64, IniPecError> {
+    let _lock = crate::lock::try_lock(store.path(), LOCK)?;
+    write_file(store, path, planned, operator, at)
+}
+
+/// The name of the lock beside the store.
+pub const LOCK: &str = "inipec";
 
 #[cfg(test)]
 mod tests {

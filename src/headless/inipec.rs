@@ -33,7 +33,7 @@ pub fn export_inipec(
 ) -> anyhow::Result<IniPecRun> {
     // Two INI-PEC exports of one store never overlap (the ledger also refuses
     // a file planned against an older ledger).
-    let _lock = crate::lock::lock(store_path, "inipec")?;
+    let _lock = crate::lock::lock(store_path, crate::export::inipec::LOCK)?;
     let mut store = Store::open(store_path)?;
     let planned = plan_file(&store, all)?;
     print_plan(&planned);
@@ -79,7 +79,10 @@ fn print_plan(planned: &PlannedFile) {
         for h in held.iter().take(HELD_BACK_SHOWN) {
             eprintln!(
                 "  {} {}: {} {}",
-                h.codice_fiscale, h.name, h.field, h.reason
+                h.codice_fiscale,
+                h.name,
+                h.field,
+                h.reason.label_it()
             );
         }
         if held.len() > HELD_BACK_SHOWN {

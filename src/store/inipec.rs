@@ -360,7 +360,6 @@ mod tests {
             later,
         );
         assert_eq!((outcome.updated, outcome.unchanged), (1, 3));
-        drop(import);
         assert_eq!(
             left_days(&store),
             [None, None, day(2026, 11, 2), day(2026, 10, 15)]
