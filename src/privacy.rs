@@ -257,6 +257,10 @@ fn label(column: &str) -> &str {
         "created_at" => "Registrato il",
         "updated_at" => "Aggiornato il",
         "erased_at" => "Cancellato il",
+        "left_on" => "Uscito dall'albo il",
+        "stato" => "Stato INI-PEC (1 aggiornamento, 2 nuova, 3 cancellazione)",
+        "sent_at" => "Inviato il",
+        "file" => "File",
         "address" => "Casella",
         "migration_state" => "Migrazione",
         "migration_at" => "Migrazione il",
@@ -380,6 +384,7 @@ pub fn render_html(report: &AccessReport, name: &str) -> String {
     table(&mut html, "Solleciti inviati", &report.reminders);
     table(&mut html, "Ricevute PEC", &report.receipts);
     table(&mut html, "Operazioni in coda", &report.job_items);
+    record(&mut html, "Inviato a INI-PEC", report.inipec.as_ref());
     html.push_str("</body>\n</html>\n");
     html
 }

@@ -221,6 +221,19 @@ fn first_load_update_nothing_to_send_and_all() {
     assert_eq!(entry.sent.pec, "nuova.pec@pec.fofi.it");
     assert_eq!(entry.file_id, files[0].id);
     drop(store);
+    // An access request shows what was sent about the member.
+    let access = ws.path("accesso.json");
+    let output = ws.run(&[
+        "access",
+        &first[1].codice_fiscale,
+        "--out",
+        access.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&access).unwrap()).unwrap();
+    assert_eq!(report["inipec"]["pec"], "nuova.pec@pec.fofi.it");
+    assert_eq!(report["inipec"]["stato"], 1);
 
     // Nothing changed: no file, said so, exit 0.
     let output = ws.export("inipec3.csv", &[]);

@@ -61,6 +61,8 @@ pub struct AccessReport {
     pub reminders: Vec<Map<String, Value>>,
     pub receipts: Vec<Map<String, Value>>,
     pub job_items: Vec<Map<String, Value>>,
+    /// What was last sent to INI-PEC about the member, and in which file.
+    pub inipec: Option<Map<String, Value>>,
 }
 
 /// Rows of `sql` as JSON objects keyed by column name (blobs as hex),
@@ -333,6 +335,15 @@ impl Store {
                 params![member_id, pec],
                 &["idempotency_key"],
             )?;
+            let inipec = rows_json(
+                conn,
+                "SELECT p.*, f.written_at AS sent_at, f.path AS file FROM inipec_positions p
+                 JOIN inipec_files f ON f.id = p.file_id
+                 WHERE p.codice_fiscale = (SELECT codice_fiscale FROM members WHERE id = ?1)",
+                [member_id],
+                &[],
+            )?
+            .pop();
             Ok(AccessReport {
                 generated_at: ts(now),
                 member,
@@ -342,6 +353,7 @@ impl Store {
                 reminders,
                 receipts,
                 job_items,
+                inipec,
             })
         };
         run().map_err(self.err())
