@@ -259,8 +259,6 @@ fn label(column: &str) -> &str {
         "erased_at" => "Cancellato il",
         "left_on" => "Uscito dall'albo il",
         "stato" => "Stato INI-PEC (1 aggiornamento, 2 nuova, 3 cancellazione)",
-        "sent_at" => "Inviato il",
-        "file" => "File",
         "address" => "Casella",
         "migration_state" => "Migrazione",
         "migration_at" => "Migrazione il",
