@@ -476,3 +476,23 @@ async fn the_console_shows_the_counts_then_writes_on_confirm() {
     let files = Store::open(&ws.db()).unwrap().inipec_files().unwrap();
     assert_eq!((files.len(), files[0].operator.as_str()), (1, "segreteria"));
 }
+
+/// A file written but not recordable (another file went in since it was
+/// planned) is removed: no file the ledger does not know about is left to
+/// be sent.
+#[test]
+fn a_file_that_cannot_be_recorded_is_removed() {
+    use pecdesk::export::inipec::{IniPecError, plan_file, write_file};
+    let ws = Workspace::new();
+    let members = generate_roster(3, 1206, "pec.fofi.it");
+    ws.import_roster("albo.csv", &roster(&members, &[]));
+    let mut store = Store::open(&ws.db()).unwrap();
+    let stale = plan_file(&store, false).unwrap();
+    let fresh = plan_file(&store, false).unwrap();
+    write_file(&mut store, &ws.path("a.csv"), &fresh, "anna", Utc::now()).unwrap();
+    let err = write_file(&mut store, &ws.path("b.csv"), &stale, "anna", Utc::now()).unwrap_err();
+    assert!(matches!(err, IniPecError::NotRecorded { .. }), "{err}");
+    assert!(err.to_string().contains("b.csv"), "{err}");
+    assert!(!ws.path("b.csv").exists());
+    assert_eq!(store.inipec_files().unwrap().len(), 1);
+}
