@@ -13,19 +13,27 @@ use super::events::{EventKind, NewEvent, append};
 use super::{Result, Store, StoreError, parse_ts, sql_error, ts};
 use crate::domain::inipec::{IniPecCode, IniPecRow, SentPosition};
 
-/// The schema: the day a member left the albo (backfilled for members already
-/// out from the event that recorded their leaving, else their last change),
-/// the files written and the positions sent.
-pub(super) const MIGRATION: &str = r#"
-    ALTER TABLE members ADD COLUMN left_on TEXT;
-    UPDATE members SET left_on = COALESCE(
-        (SELECT substr(max(e.at), 1, 10) FROM events e
-         WHERE e.member_id = members.id
-           AND (e.detail LIKE 'rimosso dall''albo%'
-                OR e.detail LIKE '%(già cancellato dall''albo)')),
-        substr(updated_at, 1, 10))
-    WHERE in_roster = 0;
+/// Sets the leaving day of members already out of the albo when the column
+/// is added: the day of the event that recorded their leaving (UTC), else of
+/// their last change.
+macro_rules! backfill_left_on {
+    () => {
+        "UPDATE members SET left_on = COALESCE(
+            (SELECT substr(max(e.at), 1, 10) FROM events e
+             WHERE e.member_id = members.id
+               AND (e.detail LIKE 'rimosso dall''albo%'
+                    OR e.detail LIKE '%(già cancellato dall''albo)')),
+            substr(updated_at, 1, 10))
+        WHERE in_roster = 0 AND left_on IS NULL;"
+    };
+}
 
+/// The schema: the day a member left the albo (see [`backfill_left_on`]),
+/// the files written and the positions sent.
+pub(super) const MIGRATION: &str = concat!(
+    "ALTER TABLE members ADD COLUMN left_on TEXT;",
+    backfill_left_on!(),
+    r#"
     CREATE TABLE inipec_files (
         id          INTEGER PRIMARY KEY,
         written_at  TEXT NOT NULL,
@@ -46,7 +54,8 @@ pub(super) const MIGRATION: &str = r#"
         stato             INTEGER NOT NULL CHECK (stato IN (1, 2, 3)),
         file_id           INTEGER NOT NULL REFERENCES inipec_files(id)
     ) WITHOUT ROWID;
-"#;
+"#
+);
 
 /// An INI-PEC file pecdesk wrote and recorded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -388,6 +397,35 @@ mod tests {
             left_days(&store),
             [None, None, None, day(2026, 10, 15), day(2026, 11, 20)]
         );
+    }
+
+    #[test]
+    fn a_store_from_before_gets_the_leaving_day_of_the_event_that_recorded_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let members = generate_roster(3, 33, "pec.fofi.it");
+        let left_at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
+        store
+            .upsert_members(&IncomingRoster::full(&members), "anna", "a.csv", left_at)
+            .unwrap();
+        store
+            .upsert_members(
+                &IncomingRoster::full(&members[..2]),
+                "anna",
+                "b.csv",
+                left_at,
+            )
+            .unwrap();
+        // As before the column: no day, and a later change of the member.
+        store
+            .conn
+            .execute_batch(
+                "UPDATE members SET left_on = NULL;
+                 UPDATE members SET updated_at = '2026-09-01T08:00:00Z' WHERE in_roster = 0;",
+            )
+            .unwrap();
+        store.conn.execute_batch(backfill_left_on!()).unwrap();
+        assert_eq!(left_days(&store), [None, None, day(2026, 3, 4)]);
     }
 
     #[test]
