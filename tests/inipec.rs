@@ -304,7 +304,10 @@ fn a_write_that_fails_records_nothing() {
 #[test]
 fn an_inipec_file_with_the_numeric_stato_imports_and_its_leaving_days_are_kept() {
     let ws = Workspace::new();
-    let members = generate_roster(4, 1203, "pec.fofi.it");
+    let members = generate_roster(5, 1203, "pec.fofi.it");
+    // A member already stored and absent from the file: an INI-PEC file is
+    // an update, so they stay in the albo.
+    ws.import_roster("albo.csv", &roster(&members[4..], &[]));
     let line = |m: &Member, stato: u8, cancellazione: &str| {
         format!(
             "{};{};{};{};{};{stato};;{cancellazione}\r\n",
@@ -321,6 +324,10 @@ fn an_inipec_file_with_the_numeric_stato_imports_and_its_leaving_days_are_kept()
     ws.write("registro.csv", &text);
     let json = ws.import_json(&["registro.csv"]);
     assert_eq!(json["new"], 4, "{json}");
+    assert_eq!(
+        (json["full_roster"].as_bool(), json["removed"].as_u64()),
+        (Some(false), Some(0))
+    );
     let store = Store::open(&ws.db()).unwrap();
     let by_cf: BTreeMap<String, (bool, Option<NaiveDate>)> = store
         .all_members()
@@ -336,6 +343,7 @@ fn an_inipec_file_with_the_numeric_stato_imports_and_its_leaving_days_are_kept()
         (false, NaiveDate::from_ymd_opt(2026, 1, 31))
     );
     assert_eq!(by_cf[&members[3].codice_fiscale], (false, Some(today)));
+    assert_eq!(by_cf[&members[4].codice_fiscale], (true, None));
 }
 
 #[test]
