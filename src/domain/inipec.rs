@@ -56,12 +56,12 @@ impl IniPecCode {
         }
     }
 
-    /// What the code means, in Italian.
+    /// What rows with the code are, in Italian (plural, for counts).
     pub fn label_it(self) -> &'static str {
         match self {
-            IniPecCode::Update => "aggiornamento",
-            IniPecCode::New => "nuova posizione",
-            IniPecCode::Cancel => "cancellazione",
+            IniPecCode::Update => "aggiornamenti",
+            IniPecCode::New => "nuove posizioni",
+            IniPecCode::Cancel => "cancellazioni",
         }
     }
 }

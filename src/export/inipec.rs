@@ -42,7 +42,7 @@ impl PlannedFile {
         }
     }
 
-    /// "2: 12 nuove posizioni · 1: 3 aggiornamenti · 3: 1 cancellazioni".
+    /// "2: 12 (nuove posizioni) · 1: 3 (aggiornamenti) · 3: 1 (cancellazioni)".
     pub fn counts_text(&self) -> String {
         IniPecCode::ALL
             .iter()
