@@ -11,6 +11,7 @@ mod index;
 pub mod inipec_flow;
 mod palette;
 mod phone;
+mod report_mode;
 pub mod search;
 mod summary;
 mod table;
@@ -30,6 +31,7 @@ pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
+pub use report_mode::needs_provider_api;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
 pub use table::{Sort, SortColumn};
 
@@ -171,6 +173,10 @@ pub struct State {
     pub audit_selected: usize,
     pub status: Option<(Level, String)>,
     pub quit: bool,
+    /// `provider = "report"`: no API; states come from report files.
+    pub report_mode: bool,
+    /// The last report stored, for the header in report mode.
+    pub last_report: Option<crate::store::ReportRun>,
 }
 
 /// What the user or the background asks for.
@@ -264,6 +270,19 @@ pub enum Action {
     /// The background sync skipped its round: another process (a headless
     /// `pecdesk sync`) holds the sync lock; the lock's message.
     SyncSkipped(String),
+    /// `:sync report [FILE] [--as-of DATE] [--partial]`.
+    SyncReport {
+        path: Option<String>,
+        as_of: Option<DateTime<Utc>>,
+        partial: bool,
+    },
+    ReportPreviewed {
+        request: crate::sync::report_load::ReportRequest,
+        result: Result<Box<crate::sync::report_load::ReportPreview>, String>,
+    },
+    ReportDone(Result<String, String>),
+    /// The last report stored, read with each load.
+    LastReport(Option<crate::store::ReportRun>),
 }
 
 impl From<Command> for Action {
@@ -331,6 +350,10 @@ pub enum Effect {
         partial: bool,
     },
     Clipboard(Secret),
+    /// Read a report and dry-run it: the preview.
+    PreviewReport(crate::sync::report_load::ReportRequest),
+    /// Store a report, in one transaction.
+    RunReport(crate::sync::report_load::ReportRequest),
 }
 
 /// A load and what is derived from it without the index.
@@ -402,6 +425,8 @@ impl State {
             audit_selected: 0,
             status: None,
             quit: false,
+            report_mode: false,
+            last_report: None,
         }
     }
 
@@ -641,6 +666,10 @@ fn category_bit(category: Category) -> u16 {
 
 /// Applies one action and returns the effects to perform.
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let action = match report_mode::intercept(state, action) {
+        Ok(effects) => return effects,
+        Err(action) => action,
+    };
     if let Some(effects) = update_modal(state, &action) {
         return effects;
     }
@@ -861,6 +890,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.sync_running = false;
             state.sync_progress = None;
             state.status(Level::Info, state.t(T::SyncSkipped));
+            vec![]
+        }
+        Action::SyncReport {
+            path,
+            as_of,
+            partial,
+        } => import_flow::open_report(state, path, as_of, partial),
+        action @ (Action::ReportPreviewed { .. } | Action::ReportDone(_)) => {
+            import_flow::on_result(state, action)
+        }
+        Action::LastReport(report) => {
+            state.last_report = report;
             vec![]
         }
         Action::FormEdit(_)
@@ -1145,7 +1186,10 @@ fn is_result(action: &Action) -> bool {
         | Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
         | Action::ImportDone(_)
-        | Action::SyncSkipped(_) => true,
+        | Action::SyncSkipped(_)
+        | Action::ReportPreviewed { .. }
+        | Action::ReportDone(_)
+        | Action::LastReport(_) => true,
         Action::IniPec(action) => action.is_result(),
         Action::Command(_)
         | Action::SelectRow(_)
@@ -1170,7 +1214,8 @@ fn is_result(action: &Action) -> bool {
         | Action::Copy
         | Action::Confirm
         | Action::Cancel
-        | Action::Who(_) => false,
+        | Action::Who(_)
+        | Action::SyncReport { .. } => false,
     }
 }
 
