@@ -131,6 +131,13 @@ pub enum Command {
         /// File format.
         #[arg(long, value_enum, default_value_t = crate::export::ExportFormat::Csv)]
         format: crate::export::ExportFormat,
+        /// INI-PEC: every position in the albo (the first load), not only
+        /// what changed since the last file.
+        #[arg(long)]
+        all: bool,
+        /// INI-PEC: show the counts per Stato code; write and record nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// The dashboard's figures: totals per state, migrated share, days to the
     /// cutover, pace, the "to chase" lists and the last sync.
@@ -696,7 +703,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Export {
             out,
             states,
+            format: crate::export::ExportFormat::IniPec,
+            all,
+            dry_run,
+        }) => {
+            if !states.is_empty() {
+                bail!(
+                    "--state non si usa con --format inipec: il file riporta le variazioni dell'albo dall'ultimo invio"
+                );
+            }
+            let path = existing_store(&cli, &config)?.path().to_path_buf();
+            crate::headless::export_inipec(&path, out, *all, *dry_run, &config.operator).map(drop)
+        }
+        Some(Command::Export { all: true, .. } | Command::Export { dry_run: true, .. }) => {
+            bail!("--all e --dry-run valgono solo con --format inipec")
+        }
+        Some(Command::Export {
+            out,
+            states,
             format,
+            ..
         }) => export_command(&cli, &config, out, states, *format),
         Some(Command::Report {
             format: Some(ReportFormat::Xlsx),

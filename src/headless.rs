@@ -19,6 +19,8 @@ use crate::store::{Event, JobCounts, JobKind, NewJobItem, RosterEntry, Store};
 
 mod report_sync;
 pub use report_sync::{ReportSyncArgs, sync_report};
+mod inipec;
+pub use inipec::{IniPecRun, export_inipec};
 
 mod remind;
 pub use remind::{MailUnreachable, RemindOptions, format_duration, remind};

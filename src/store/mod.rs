@@ -6,6 +6,7 @@ mod backup;
 mod chain;
 mod entries;
 mod events;
+mod inipec;
 mod jobs;
 mod mail_schema;
 mod outreach;
@@ -27,6 +28,7 @@ pub use aruba::{ArubaSyncOutcome, ArubaSyncRun};
 pub use backup::{BackupReport, RestoreReport, restore};
 pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};
+pub use inipec::{IniPecFile, LedgerEntry, LedgerError, NewIniPecFile};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
