@@ -166,26 +166,13 @@ pub fn trail_items<'a>(
 mod tests {
     use std::collections::HashMap;
 
+    use crate::tui::tests::snapshot;
     use chrono::{Datelike, TimeDelta};
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
 
     use crate::app::{Action, Command, Effect, Level, State, fixtures, update};
     use crate::domain::Category;
     use crate::i18n::Lang;
     use crate::store::{MemberOutreach, Outreach, OutreachWeek, ReminderTrail, TrailReceipt};
-
-    fn snapshot(state: &State, width: u16, height: u16) -> String {
-        let ui = crate::tui::Ui {
-            theme: crate::tui::Theme { color: true },
-            keymap: crate::tui::Keymap::default(),
-        };
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal
-            .draw(|f| crate::tui::view::draw(f, state, &ui))
-            .unwrap();
-        terminal.backend().to_string()
-    }
 
     fn today() -> i32 {
         crate::i18n::italian_time(fixtures::now())

@@ -306,28 +306,15 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
+    use crate::tui::tests::snapshot;
 
     use crate::app::remind::{Prepared, RemindStep};
-    use crate::app::{Action, Command, Effect, Level, Modal, State, fixtures, update};
+    use crate::app::{Action, Command, Effect, Level, Modal, fixtures, update};
     use crate::campaign::{CampaignPreview, LeftOut, LeftOutReason, Pace, Recipient};
     use crate::domain::Category;
     use crate::domain::template::TemplateName;
     use crate::i18n::Lang;
     use crate::mail::{Channel, TemplateSource};
-
-    fn snapshot(state: &State, width: u16, height: u16) -> String {
-        let ui = crate::tui::Ui {
-            theme: crate::tui::Theme { color: true },
-            keymap: crate::tui::Keymap::default(),
-        };
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal
-            .draw(|f| crate::tui::view::draw(f, state, &ui))
-            .unwrap();
-        terminal.backend().to_string()
-    }
 
     fn preview() -> CampaignPreview {
         let recipient = |n: i64, name: &str, to: &str| Recipient {
