@@ -83,6 +83,16 @@ fn main() {
         password: dovecot::PASSWORD.into(),
     });
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // The machine may be shared: the figures mean little without its load.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "load average before reading: {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     let started = Instant::now();
     let summary = rt
         .block_on(pecdesk::mail::receipts::read(&db, &source))

@@ -561,8 +561,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             {
                 services.aruba = Some((aruba, settings.domain.clone()));
             }
+            services.receipts = receipts_source(&config)?;
+            let config_dir = cli
+                .config
+                .clone()
+                .or_else(config::default_path)
+                .and_then(|p| p.parent().map(Path::to_path_buf));
+            services.campaigns =
+                crate::services::CampaignChannels::from_config(&config, config_dir.as_deref());
             let mut state = State::new(settings(&config, config.ordine.clone()), Utc::now());
             state.report_mode = services.report_mode;
+            if services.receipts.is_some() {
+                state.outreach.receipts_every = Some(RECEIPTS_EVERY);
+            }
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
                 state,
@@ -1165,10 +1176,18 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
         // The console's syncs (the first at start) cover Aruba too.
         services.aruba = Some((aruba, config.pec_domain.clone()));
     }
+    // Mail with no network: a local outbox, PEC receipts into a local Maildir.
+    let demo_mail = crate::mail::demo::start(dir.path())?;
+    services.campaigns =
+        crate::services::CampaignChannels::demo(&demo_mail.outbox, &config.ordine, Some(cutover));
+    services.receipts = Some(crate::mail::receipts::ReceiptSource::Maildir(
+        demo_mail.maildir.clone(),
+    ));
     let ordine = format!("{} (demo)", config.ordine);
     let mut settings = settings(config, ordine);
     settings.cutover = Some(cutover);
-    let state = State::new(settings, Utc::now());
+    let mut state = State::new(settings, Utc::now());
+    state.outreach.receipts_every = Some(Duration::from_secs(3));
     let keymap = Keymap::with_overrides(&config.keys)?;
     let result =
         crate::tui::run_console(state, services, keymap, Some(Duration::from_secs(5))).await;
@@ -1176,6 +1195,25 @@ async fn demo(cli: &Cli, config: &Config, after_cutover: bool) -> anyhow::Result
     handle.shutdown().await;
     drop(dir);
     result
+}
+
+/// How often the console reads the PEC receipts in the background.
+const RECEIPTS_EVERY: Duration = Duration::from_secs(60);
+
+/// Where the console reads PEC receipts from: none when `[pec]` names no
+/// IMAP inbox or Maildir; a setting that cannot be used is an error before
+/// the terminal is taken.
+fn receipts_source(
+    config: &Config,
+) -> anyhow::Result<Option<crate::mail::receipts::ReceiptSource>> {
+    match config
+        .pec_receipts
+        .resolve(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+    {
+        Ok(source) => Ok(Some(source)),
+        Err(crate::mail::receipts::SettingsError::NotConfigured) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The store for a read-only command: it must exist already.

@@ -37,6 +37,10 @@ pub fn describe_state(state: Category) -> (&'static str, &'static str) {
             "nessun contatto di recupero: serve il reset dall'Ordine",
             "no recovery contact: the Ordine must reset the password",
         ),
+        Category::PecUndelivered => (
+            "sollecito PEC non consegnato (casella piena o inesistente)",
+            "reminder PEC not delivered (mailbox full or gone)",
+        ),
         Category::ArubaNoContact => (
             "nessun contatto presso Aruba: bloccato dopo il passaggio",
             "no contact at Aruba: locked out after the cutover",
@@ -230,9 +234,12 @@ impl Report {
         let aruba_known = entries
             .first()
             .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown));
+        // The lists known from PEC receipts are not in the entries:
+        // `pecdesk receipts` lists them.
         let states = StateCounts(
             Category::ALL
                 .iter()
+                .filter(|c| !crate::domain::category::FROM_RECEIPTS.contains(c))
                 .map(|&c| {
                     let count = entries
                         .iter()

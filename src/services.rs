@@ -34,6 +34,10 @@ pub struct Services {
     /// Aruba's partner API and the domain to list there, when `[aruba]` is
     /// configured and the passage has not happened yet.
     pub aruba: Option<(ArubaClient, String)>,
+    /// Where PEC receipts are read from (`[pec]` IMAP or Maildir), if set.
+    pub receipts: Option<crate::mail::receipts::ReceiptSource>,
+    /// How reminders leave, per channel.
+    pub campaigns: CampaignChannels,
     /// `provider = "report"`: no background sync; each load also reads the
     /// last report's date for the header.
     pub report_mode: bool,
@@ -55,6 +59,8 @@ impl Services {
             terminal_clipboard: false,
             job_control: Arc::default(),
             aruba: None,
+            receipts: None,
+            campaigns: CampaignChannels::default(),
             report_mode: false,
         }
     }
@@ -119,9 +125,14 @@ impl Services {
     pub fn perform(&self, effect: Effect, tx: &UnboundedSender<Action>) {
         match effect {
             Effect::Load => {
+                // Reminders first: the load's lists include the non-deliveries.
+                let outreach_tx = tx.clone();
                 self.blocking(
                     tx,
-                    |store| Action::Loaded(load_snapshot(store).map_err(|e| e.to_string())),
+                    move |store| {
+                        send_outreach(store, &outreach_tx);
+                        Action::Loaded(load_snapshot(store).map_err(|e| e.to_string()))
+                    },
                     |e| Action::Loaded(Err(e)),
                 );
                 if self.report_mode {
@@ -131,6 +142,101 @@ impl Services {
                         |_| Action::LastReport(None),
                     );
                 }
+            }
+            Effect::LoadOutreach => {
+                let (tx, path) = (tx.clone(), self.store_path.clone());
+                tokio::task::spawn_blocking(move || match Store::open(&path) {
+                    Ok(store) => send_outreach(&store, &tx),
+                    Err(e) => tracing::error!(error = %e, "reminders and receipts"),
+                });
+            }
+            Effect::ReadReceipts => self.read_receipts(tx),
+            Effect::PrepareCampaign(request) => {
+                let channel = self.campaigns.get(request.channel);
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let result = channel.and_then(|(env, _)| {
+                            crate::campaign::prepare(store, &request, &env, Utc::now())
+                                .map(|p| crate::app::remind::Prepared(Arc::new(p)))
+                                .map_err(|e| e.to_string())
+                        });
+                        Action::CampaignPrepared(result)
+                    },
+                    |e| Action::CampaignPrepared(Err(e)),
+                )
+            }
+            Effect::StartCampaign(prepared) => {
+                let (operator, services, tx2) = (self.operator.clone(), self.clone(), tx.clone());
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let job =
+                            crate::campaign::enqueue(store, &prepared.0, &operator, Utc::now())
+                                .map_err(|e| e.to_string())
+                                .and_then(|id| store.job(id).map_err(|e| e.to_string()));
+                        match job {
+                            Ok(job) => job_started(services, tx2, Ok(job)),
+                            Err(e) => Action::JobStarted(Err(e)),
+                        }
+                    },
+                    |e| Action::JobStarted(Err(e)),
+                )
+            }
+            Effect::LoadInDoubt => {
+                let operator = self.operator.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        Action::InDoubtLoaded(
+                            crate::campaign::settle_in_doubt(store, &operator, Utc::now())
+                                .map_err(|e| e.to_string()),
+                        )
+                    },
+                    |e| Action::InDoubtLoaded(Err(e)),
+                )
+            }
+            Effect::ResolveInDoubt {
+                reminder_ids,
+                decision,
+            } => {
+                let (operator, services, tx2) = (self.operator.clone(), self.clone(), tx.clone());
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let resolved = crate::campaign::resolve_in_doubt(
+                            store,
+                            &reminder_ids,
+                            decision,
+                            &operator,
+                            Utc::now(),
+                        );
+                        Action::InDoubtResolved(match resolved {
+                            Ok(jobs) => {
+                                // Sent again by their campaign, one at a time.
+                                if let Some(&job_id) = jobs.first() {
+                                    let _ = tx2.send(job_started(
+                                        services,
+                                        tx2.clone(),
+                                        store.job(job_id),
+                                    ));
+                                }
+                                Ok(format!(
+                                    "{} solleciti: {}",
+                                    reminder_ids.len(),
+                                    match decision {
+                                        crate::store::DoubtDecision::SendAgain =>
+                                            "di nuovo in coda",
+                                        crate::store::DoubtDecision::MarkSent =>
+                                            "segnati come inviati",
+                                    }
+                                ))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        })
+                    },
+                    |e| Action::InDoubtResolved(Err(e)),
+                )
             }
             Effect::PreviewReport(request) => {
                 let operator = self.operator.clone();
@@ -190,22 +296,25 @@ impl Services {
                 entry,
                 member_id,
                 address,
-            } => self.blocking(
-                tx,
-                move |store| Action::TimelineLoaded {
-                    entry,
-                    events: store
-                        .timeline(member_id, Some(&address))
-                        .unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "timeline");
-                            Vec::new()
-                        }),
-                },
-                move |_| Action::TimelineLoaded {
-                    entry,
-                    events: Vec::new(),
-                },
-            ),
+            } => {
+                self.load_trail(tx, entry, member_id);
+                self.blocking(
+                    tx,
+                    move |store| Action::TimelineLoaded {
+                        entry,
+                        events: store
+                            .timeline(member_id, Some(&address))
+                            .unwrap_or_else(|e| {
+                                tracing::error!(error = %e, "timeline");
+                                Vec::new()
+                            }),
+                    },
+                    move |_| Action::TimelineLoaded {
+                        entry,
+                        events: Vec::new(),
+                    },
+                )
+            }
             Effect::LoadAudit { filter } => self.blocking(
                 tx,
                 move |store| {
@@ -535,6 +644,11 @@ impl Services {
             Some(crate::store::JobKind::ArubaContacts) => {
                 self.aruba.as_ref().map(|(c, _)| Runner::Aruba(c.clone()))
             }
+            Some(crate::store::JobKind::Reminder) => Store::open(&self.store_path)
+                .ok()
+                .and_then(|s| crate::campaign::campaign_channel(&s, job_id).ok())
+                .and_then(|channel| self.campaigns.get(channel).ok())
+                .map(|(env, transport)| Runner::Campaign(transport, env.pace)),
             _ => self.client.clone().map(Runner::Provider),
         };
         let Some(runner) = runner else {
@@ -567,29 +681,42 @@ impl Services {
                 }
             };
             let result = match &runner {
-                Runner::Provider(client) => {
-                    queue::run_job(
-                        &path,
-                        client,
-                        job_id,
-                        &operator,
-                        max_in_flight,
-                        control_rx,
-                        progress,
+                Runner::Provider(client) => queue::run_job(
+                    &path,
+                    client,
+                    job_id,
+                    &operator,
+                    max_in_flight,
+                    control_rx,
+                    progress,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+                Runner::Aruba(client) => queue::run_aruba_job(
+                    &path,
+                    client,
+                    job_id,
+                    &operator,
+                    max_in_flight,
+                    control_rx,
+                    progress,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+                Runner::Campaign(transport, pace) => {
+                    let outcome = crate::campaign::run_campaign(
+                        &path, transport, job_id, &operator, *pace, control_rx, progress,
                     )
-                    .await
-                }
-                Runner::Aruba(client) => {
-                    queue::run_aruba_job(
-                        &path,
-                        client,
-                        job_id,
-                        &operator,
-                        max_in_flight,
-                        control_rx,
-                        progress,
-                    )
-                    .await
+                    .await;
+                    match outcome {
+                        Ok(o) => {
+                            if let Some(stop) = &o.stopped {
+                                tracing::warn!("campagna {job_id} fermata: {}", stop.describe());
+                            }
+                            Ok(o.counts)
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
                 }
             };
             let failures = tokio::task::spawn_blocking(move || failures_of(&path, job_id))
@@ -597,10 +724,90 @@ impl Services {
                 .unwrap_or_default();
             let _ = tx.send(Action::JobFinished {
                 job_id,
-                result: result.map_err(|e| e.to_string()),
+                result,
                 failures,
             });
         });
+    }
+}
+
+impl Services {
+    /// A member's reminders with their receipts, for the detail.
+    fn load_trail(&self, tx: &UnboundedSender<Action>, entry: usize, member_id: Option<i64>) {
+        self.blocking(
+            tx,
+            move |store| Action::TrailLoaded {
+                entry,
+                trail: member_id
+                    .map(|id| store.reminder_trail(id))
+                    .transpose()
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "reminders of a member");
+                        None
+                    })
+                    .unwrap_or_default(),
+            },
+            move |_| Action::TrailLoaded {
+                entry,
+                trail: Vec::new(),
+            },
+        );
+    }
+
+    /// Reads the PEC receipts in the background, as `pecdesk receipts` does
+    /// and under the same lock: while a headless run holds it, this round
+    /// reads nothing.
+    fn read_receipts(&self, tx: &UnboundedSender<Action>) {
+        let Some(source) = self.receipts.clone() else {
+            let _ = tx.send(Action::ReceiptsRead(Err(
+                crate::mail::receipts::SettingsError::NotConfigured.to_string(),
+            )));
+            return;
+        };
+        let lock = match crate::lock::try_lock(&self.store_path, "receipts") {
+            Ok(lock) => Some(lock),
+            Err(crate::lock::LockError::Busy(busy)) => {
+                tracing::info!("lettura delle ricevute della console saltata: {busy}");
+                let _ = tx.send(Action::ReceiptsRead(Ok(
+                    crate::app::outreach::ReceiptsRead {
+                        at: Utc::now(),
+                        ..Default::default()
+                    },
+                )));
+                return;
+            }
+            Err(crate::lock::LockError::Io(e)) => {
+                tracing::warn!("receipts lock unavailable, reading without it: {e}");
+                None
+            }
+        };
+        let (tx, path) = (tx.clone(), self.store_path.clone());
+        tokio::spawn(async move {
+            let _lock = lock;
+            let result = crate::mail::receipts::read(&path, &source).await;
+            let result = match result {
+                Ok(summary) => {
+                    tracing::info!("{}: {}", summary.source, summary.describe());
+                    Ok(crate::app::outreach::ReceiptsRead::of(&summary, Utc::now()))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lettura delle ricevute PEC");
+                    Err(e.to_string())
+                }
+            };
+            let _ = tx.send(Action::ReceiptsRead(result));
+        });
+    }
+}
+
+/// Sends what the store says of reminders; a failure is logged and leaves
+/// the console's figures as they were.
+fn send_outreach(store: &Store, tx: &UnboundedSender<Action>) {
+    match store.outreach(Utc::now()) {
+        Ok(data) => {
+            let _ = tx.send(Action::OutreachLoaded(Box::new(data)));
+        }
+        Err(e) => tracing::error!(error = %e, "reminders and receipts"),
     }
 }
 
@@ -608,6 +815,82 @@ impl Services {
 enum Runner {
     Provider(ProviderClient),
     Aruba(ArubaClient),
+    /// A reminder campaign: its channel's way out and pace.
+    Campaign(crate::campaign::Transport, crate::campaign::Pace),
+}
+
+/// How reminders leave, per channel: the campaign's environment (sender,
+/// pace, the templates' values) and its transport; or why the channel
+/// cannot be used (said when a campaign is prepared, never at start).
+#[derive(Clone, Default)]
+pub struct CampaignChannels {
+    pub email: Option<Result<(crate::campaign::CampaignEnv, crate::campaign::Transport), String>>,
+    pub pec: Option<Result<(crate::campaign::CampaignEnv, crate::campaign::Transport), String>>,
+}
+
+impl CampaignChannels {
+    /// From `[mail]` and `[pec]`: SMTP for each channel set.
+    pub fn from_config(config: &crate::config::Config, config_dir: Option<&Path>) -> Self {
+        use crate::mail::Channel;
+        let channel = |channel: Channel| {
+            Some(
+                crate::campaign::CampaignEnv::from_config(config, config_dir, channel)
+                    .and_then(|env| {
+                        crate::campaign::smtp_transport(config, channel).map(|(t, _)| (env, t))
+                    })
+                    .map_err(|e| e.to_string()),
+            )
+        };
+        Self {
+            email: channel(Channel::Email),
+            pec: channel(Channel::Pec),
+        }
+    }
+
+    /// The demo's: both channels into the local outbox, at a pace that shows
+    /// progress (PEC 120 a minute, e-mail unlimited).
+    pub fn demo(outbox: &Path, ordine: &str, cutover: Option<chrono::NaiveDate>) -> Self {
+        use crate::campaign::{CampaignEnv, Pace, Transport};
+        use crate::mail::demo::{EMAIL_FROM, PEC_FROM};
+        let channel = |from: &str, rate_per_minute: u32| {
+            let env = CampaignEnv {
+                ordine: ordine.to_string(),
+                cutover,
+                config_dir: None,
+                from: from.to_string(),
+                pace: Pace {
+                    rate_per_minute,
+                    daily_cap: 0,
+                    connections: 2,
+                    retry_after: Duration::from_secs(5),
+                    tries_per_run: 3,
+                },
+            };
+            Some(
+                Transport::outbox(outbox, from, from)
+                    .map(|t| (env, t))
+                    .map_err(|e| e.to_string()),
+            )
+        };
+        Self {
+            email: channel(EMAIL_FROM, 0),
+            pec: channel(PEC_FROM, 120),
+        }
+    }
+
+    fn get(
+        &self,
+        channel: crate::mail::Channel,
+    ) -> Result<(crate::campaign::CampaignEnv, crate::campaign::Transport), String> {
+        let set = match channel {
+            crate::mail::Channel::Email => &self.email,
+            crate::mail::Channel::Pec => &self.pec,
+        };
+        match set {
+            Some(result) => result.clone(),
+            None => Err(format!("canale {} non configurato", channel.code())),
+        }
+    }
 }
 
 fn job_started(

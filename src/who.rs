@@ -98,6 +98,7 @@ fn entry_report(entry: &RosterEntry, options: &WhoOptions) -> WhoEntry {
         mailbox,
         pec_domain: &options.pec_domain,
         cutover: options.cutover,
+        last_reminder: None,
         now: options.now,
     });
     let states = Category::ALL

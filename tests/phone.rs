@@ -107,6 +107,7 @@ async fn who_finds_the_caller_from_what_they_say() {
         pec_domain: DEFAULT_PEC_DOMAIN,
         cutover: chrono::NaiveDate::from_ymd_opt(2099, 1, 31),
         now: Utc::now(),
+        last_reminder: None,
     })
     .render(pecdesk::i18n::Lang::It);
 

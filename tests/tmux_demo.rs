@@ -176,3 +176,49 @@ fn demo_in_a_real_terminal_120x40() {
 fn demo_in_a_real_terminal_80x24() {
     drive_demo(80, 24);
 }
+
+/// The demo's mail loop: three members of a "to chase" list marked, `m`,
+/// template and channel, the first message shown, confirmed; the messages
+/// go to the demo's outbox, the simulated providers answer, and the receipts
+/// come back into the console (status line, dashboard, timeline).
+#[test]
+fn demo_reminder_loop_in_a_real_terminal() {
+    if !Tmux::available() {
+        println!("skipped: tmux is not installed (CI installs it)");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_pecdesk");
+    // A size of its own: the session's name is made of it (tests run at once).
+    let tmux = Tmux::start(
+        118,
+        40,
+        &format!("PECDESK_OPERATOR=tmux-test {bin} demo; echo EXITED=$?; sleep 60"),
+    );
+    tmux.wait_for("Ultima sincronizzazione: 2");
+    tmux.keys(&["1"]);
+    tmux.wait_for("non migrati");
+    for _ in 0..3 {
+        tmux.keys(&["Space"]);
+    }
+    tmux.keys(&["m"]);
+    tmux.wait_for("Sollecito agli iscritti");
+    let screen = tmux.wait_for("▸ migrazione");
+    assert!(screen.contains("3 iscritti"), "{screen}");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Primo messaggio, come lo leggerà l'iscritto");
+    assert!(screen.contains("3 lo riceveranno"), "{screen}");
+    assert!(!screen.contains("{nome}"), "{screen}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Solleciti agli iscritti");
+    tmux.wait_for("completato");
+    tmux.keys(&["Escape"]);
+    // Acceptance at once, delivery two seconds later, read every three.
+    tmux.wait_for("ricevute PEC: ");
+    tmux.keys(&[":"]);
+    tmux.text("dashboard");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("solleciti 7 giorni: 3 inviati");
+    assert!(screen.contains("PEC: "), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED=0");
+}

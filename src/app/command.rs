@@ -57,6 +57,10 @@ pub enum Command {
     Chase(Category),
     /// The selected member's call script (what to read aloud).
     CallScript,
+    /// The `:` line with `notreminded `: only members not reminded for N days.
+    NotReminded,
+    /// Remind the marked members, or those the table shows, by e-mail or PEC.
+    Remind,
 }
 
 impl Command {
@@ -92,9 +96,12 @@ impl Command {
             Command::Audit,
             Command::Import,
             Command::CallScript,
+            Command::NotReminded,
+            Command::Remind,
         ];
         all.extend(CHASE.iter().map(|&c| Command::Chase(c)));
         all.extend(CHASE_ARUBA.iter().map(|&c| Command::Chase(c)));
+        all.push(Command::Chase(Category::PecUndelivered));
         all
     }
 
@@ -130,6 +137,8 @@ impl Command {
             Command::Audit => "audit",
             Command::Import => "import",
             Command::CallScript => "call_script",
+            Command::NotReminded => "not_reminded",
+            Command::Remind => "remind",
             Command::Chase(category) => return format!("chase_{}", category.code()),
         };
         fixed.to_string()

@@ -9,8 +9,10 @@ pub(crate) mod fixtures;
 pub mod import_flow;
 mod index;
 pub mod inipec_flow;
+pub mod outreach;
 mod palette;
 mod phone;
+pub mod remind;
 mod report_mode;
 pub mod search;
 mod summary;
@@ -110,6 +112,8 @@ pub enum Modal {
         entry: usize,
         scroll: u16,
     },
+    /// A reminder campaign being prepared, or reminders in doubt.
+    Remind(remind::RemindStep),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +177,8 @@ pub struct State {
     pub audit_selected: usize,
     pub status: Option<(Level, String)>,
     pub quit: bool,
+    /// Reminders sent, their receipts, and the reading of receipts.
+    pub outreach: outreach::OutreachState,
     /// `provider = "report"`: no API; states come from report files.
     pub report_mode: bool,
     /// The last report stored, for the header in report mode.
@@ -270,6 +276,29 @@ pub enum Action {
     /// The background sync skipped its round: another process (a headless
     /// `pecdesk sync`) holds the sync lock; the lock's message.
     SyncSkipped(String),
+    /// What the store says of reminders and receipts.
+    OutreachLoaded(Box<crate::store::Outreach>),
+    /// The reminders, with their receipts, of the entry open in the detail.
+    TrailLoaded {
+        entry: usize,
+        trail: Vec<crate::store::ReminderTrail>,
+    },
+    /// A reading of the PEC receipts ended.
+    ReceiptsRead(Result<outreach::ReceiptsRead, String>),
+    /// Show only members not reminded for N days (None: all).
+    NotRemindedFor(Option<u16>),
+    /// Read the PEC receipts now.
+    ReadReceipts,
+    /// A campaign's preview, or why it cannot be prepared.
+    CampaignPrepared(Result<remind::Prepared, String>),
+    /// Reminders in doubt, after the receipts settled what they could.
+    InDoubtLoaded(Result<crate::campaign::InDoubtList, String>),
+    /// The operator's decision on reminders in doubt was stored.
+    InDoubtResolved(Result<String, String>),
+    /// Send again, or mark as sent, the chosen reminders in doubt.
+    DoubtDecide(crate::store::DoubtDecision),
+    /// `:indoubt`: list the reminders in doubt.
+    OpenInDoubt,
     /// `:sync report [FILE] [--as-of DATE] [--partial]`.
     SyncReport {
         path: Option<String>,
@@ -350,6 +379,20 @@ pub enum Effect {
         partial: bool,
     },
     Clipboard(Secret),
+    /// Reload what the store says of reminders and receipts.
+    LoadOutreach,
+    /// Read the PEC receipts that arrived (IMAP or Maildir, as configured).
+    ReadReceipts,
+    /// Render the campaign for the confirmation: nothing is written.
+    PrepareCampaign(crate::campaign::CampaignRequest),
+    /// Write the campaign into the queue and run it.
+    StartCampaign(remind::Prepared),
+    /// Settle in-doubt reminders by their receipts and list the rest.
+    LoadInDoubt,
+    ResolveInDoubt {
+        reminder_ids: Vec<i64>,
+        decision: crate::store::DoubtDecision,
+    },
     /// Read a report and dry-run it: the preview.
     PreviewReport(crate::sync::report_load::ReportRequest),
     /// Store a report, in one transaction.
@@ -425,6 +468,7 @@ impl State {
             audit_selected: 0,
             status: None,
             quit: false,
+            outreach: Default::default(),
             report_mode: false,
             last_report: None,
         }
@@ -496,7 +540,8 @@ impl State {
             sort: self.sort,
             now: self.now,
         };
-        let (summary, categories) = classify(&entries, &self.pec_domain, self.now);
+        let (summary, mut categories) = classify(&entries, &self.pec_domain, self.now);
+        outreach::mark(&entries, &self.outreach.data, &mut categories);
         let load = PendingLoad {
             entries,
             categories,
@@ -562,6 +607,7 @@ impl State {
     /// what changes as time passes.
     fn recompute_for_clock(&mut self) {
         (self.summary, self.categories) = classify(&self.entries, &self.pec_domain, self.now);
+        outreach::mark(&self.entries, &self.outreach.data, &mut self.categories);
         if self.sort.column.depends_on_clock() {
             self.resort();
         }
@@ -575,7 +621,8 @@ impl State {
     }
 
     fn passes_filter(&self, index: usize) -> bool {
-        self.filter.is_empty() || self.filter.iter().any(|&c| self.is_in(index, c))
+        (self.filter.is_empty() || self.filter.iter().any(|&c| self.is_in(index, c)))
+            && outreach::passes(self, index)
     }
 
     /// Recomputes `visible` from filter, search and sort, keeping `keep`
@@ -778,7 +825,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 state.recompute_for_clock();
                 state.refresh_visible(keep.as_deref());
             }
-            vec![]
+            outreach::on_tick(state)
         }
         Action::Loaded(Ok(snapshot)) => vec![state.set_snapshot(snapshot)],
         Action::Indexed(index) => state.set_index(*index),
@@ -886,6 +933,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::Who(query) => phone::who(state, &query),
+        Action::OutreachLoaded(data) => outreach::loaded(state, *data),
+        Action::TrailLoaded { entry, trail } => outreach::trail_loaded(state, entry, trail),
+        Action::ReceiptsRead(result) => outreach::read_done(state, result),
+        Action::NotRemindedFor(days) => outreach::set_not_reminded_for(state, days),
+        Action::ReadReceipts => outreach::read_now(state),
+        action @ (Action::CampaignPrepared(_)
+        | Action::InDoubtLoaded(_)
+        | Action::InDoubtResolved(_)) => remind::on_result(state, action),
+        Action::OpenInDoubt => remind::open_in_doubt(state),
+        Action::DoubtDecide(_) => vec![],
         Action::SyncSkipped(_) => {
             state.sync_running = false;
             state.sync_progress = None;
@@ -930,6 +987,9 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         return Some(effects);
     }
     if let Some(effects) = phone::update_modal(state, action) {
+        return Some(effects);
+    }
+    if let Some(effects) = remind::update_modal(state, action) {
         return Some(effects);
     }
     let offered = state.filter_categories();
@@ -1139,6 +1199,10 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
         }
         Command::ClearFilter => state.set_filter(BTreeSet::new()),
         Command::CallScript => return phone::open_call_script(state),
+        Command::Remind => return remind::open(state),
+        Command::NotReminded => {
+            state.palette = Some(Input::new("notreminded ".to_string()));
+        }
         Command::Chase(category) => {
             state.search.reset();
             state.searching = false;
@@ -1187,9 +1251,13 @@ fn is_result(action: &Action) -> bool {
         | Action::ImportPreviewed { .. }
         | Action::ImportDone(_)
         | Action::SyncSkipped(_)
-        | Action::ReportPreviewed { .. }
-        | Action::ReportDone(_)
-        | Action::LastReport(_) => true,
+        | Action::OutreachLoaded(_)
+        | Action::TrailLoaded { .. }
+        | Action::ReceiptsRead(_)
+        | Action::CampaignPrepared(_)
+        | Action::InDoubtLoaded(_)
+        | Action::InDoubtResolved(_) => true,
+        Action::ReportPreviewed { .. } | Action::ReportDone(_) | Action::LastReport(_) => true,
         Action::IniPec(action) => action.is_result(),
         Action::Command(_)
         | Action::SelectRow(_)
@@ -1215,7 +1283,11 @@ fn is_result(action: &Action) -> bool {
         | Action::Confirm
         | Action::Cancel
         | Action::Who(_)
-        | Action::SyncReport { .. } => false,
+        | Action::NotRemindedFor(_)
+        | Action::ReadReceipts
+        | Action::DoubtDecide(_)
+        | Action::OpenInDoubt => false,
+        Action::SyncReport { .. } => false,
     }
 }
 

@@ -19,6 +19,10 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("dashboard", ""),
     ("members", ""),
     ("lang", "it|en"),
+    ("notreminded", "GIORNI|off"),
+    ("receipts", ""),
+    ("remind", ""),
+    ("indoubt", ""),
     ("help", ""),
     ("quit", ""),
 ];
@@ -130,6 +134,19 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
                 .ok_or_else(|| "uso: lang it|en".to_string())?;
             Ok(vec![Action::SetLang(lang)])
         }
+        "notreminded" => {
+            let days = match args.first().copied() {
+                None | Some("off" | "0") => None,
+                Some(n) => {
+                    Some(n.trim_end_matches(['g', 'd']).parse::<u16>().map_err(|_| {
+                        "uso: notreminded GIORNI|off (es. notreminded 7)".to_string()
+                    })?)
+                }
+            };
+            Ok(vec![Action::NotRemindedFor(days)])
+        }
+        "receipts" => Ok(vec![Action::ReadReceipts]),
+        "indoubt" => Ok(vec![Action::OpenInDoubt]),
         other => match Command::from_name(other) {
             Some(c) => command(c),
             None => Err(format!(
@@ -198,6 +215,19 @@ mod tests {
         );
         assert!(parse("who").unwrap_err().starts_with("uso: who"));
         assert!(parse("frobnicate").unwrap_err().contains("frobnicate"));
+        assert!(matches!(
+            parse("notreminded 7d").unwrap()[..],
+            [Action::NotRemindedFor(Some(7))]
+        ));
+        assert!(matches!(
+            parse("notreminded off").unwrap()[..],
+            [Action::NotRemindedFor(None)]
+        ));
+        assert!(
+            parse("notreminded ieri")
+                .unwrap_err()
+                .starts_with("uso: notreminded")
+        );
         assert!(matches!(
             &parse("sync report /tmp/stati novembre.csv --as-of 27/11/2026 --partial").unwrap()[..],
             [Action::SyncReport { path: Some(p), as_of: Some(_), partial: true }]

@@ -20,6 +20,7 @@ impl State {
             pec_domain: &self.pec_domain,
             cutover: self.cutover,
             now: self.now,
+            last_reminder: super::outreach::last_reminder(self, index),
         })
     }
 

@@ -36,12 +36,19 @@ coded_enum! {
     ExternalPec => "external_pec",
     NoMailbox => "no_mailbox",
     NoMember => "no_member",
+    // Kept before the Aruba lists: those stay last in `ALL`.
+    PecUndelivered => "pec_undelivered",
     ArubaNoContact => "aruba_no_contact",
     ArubaContactDiffers => "aruba_contact_differs",
     ArubaSuspended => "aruba_suspended",
     ArubaNoMailbox => "aruba_no_mailbox",
     }
 }
+
+/// The lists known from the reminders sent and their PEC receipts, which an
+/// entry does not carry: [`is_in`] says no to them, and whoever holds the
+/// receipts (the console's outreach, `pecdesk receipts`) fills them in.
+pub const FROM_RECEIPTS: [Category; 1] = [Category::PecUndelivered];
 
 /// Whether an entry (a member, a mailbox, or both) is in `category` as of
 /// `now`, knowing nothing of Aruba (the Aruba lists are then empty).
@@ -97,6 +104,9 @@ pub fn is_in_with(
             in_roster && mailbox.is_none() && member.is_some_and(|m| m.pec_on_domain(pec_domain))
         }
         Category::NoMember => member.is_none() && mailbox.is_some(),
+        // The last PEC reminder answered by a non-delivery ("mancata
+        // consegna", "errore di consegna"): see FROM_RECEIPTS.
+        Category::PecUndelivered => false,
         Category::ArubaNoContact => {
             current.is_some() && at_aruba.is_some_and(aruba::has_no_contact)
         }

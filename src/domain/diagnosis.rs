@@ -70,6 +70,8 @@ coded_enum! {
 pub struct Text {
     pub key: T,
     pub args: Vec<(&'static str, String)>,
+    /// Placeholders whose values are catalog texts, rendered in the same language.
+    pub keyed: Vec<(&'static str, T)>,
 }
 
 impl Text {
@@ -77,7 +79,13 @@ impl Text {
         Self {
             key,
             args: Vec::new(),
+            keyed: Vec::new(),
         }
+    }
+
+    fn with_text(mut self, name: &'static str, value: T) -> Self {
+        self.keyed.push((name, value));
+        self
     }
 
     fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -89,6 +97,9 @@ impl Text {
         let mut text = self.key.get(lang).to_string();
         for (name, value) in &self.args {
             text = text.replace(&format!("{{{name}}}"), value);
+        }
+        for (name, value) in &self.keyed {
+            text = text.replace(&format!("{{{name}}}"), value.get(lang));
         }
         text
     }
@@ -131,8 +142,81 @@ pub struct Facts<'a> {
     /// The day of the passage; unknown counts as "not yet".
     pub cutover: Option<NaiveDate>,
     pub now: DateTime<Utc>,
-    // Reminders sent to the member (issue 13) will join here, to say when the
-    // last one went out; the diagnosis does not depend on them yet.
+    /// The last reminder sent to the member, if any: staff see when it went
+    /// out and what became of it.
+    pub last_reminder: Option<LastReminder<'a>>,
+}
+
+/// The last reminder sent to a member and what became of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastReminder<'a> {
+    /// The template's name (`migrazione`, ...).
+    pub template: &'a str,
+    /// By PEC (else by e-mail).
+    pub pec: bool,
+    pub at: DateTime<Utc>,
+    pub outcome: ReminderOutcome,
+}
+
+/// Where a reminder got to, as its state and receipts say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderOutcome {
+    Queued,
+    /// Its data went out without the server's reply: the operator decides.
+    InDoubt,
+    /// Refused by the server.
+    Refused,
+    /// Handed to the server (an e-mail says no more).
+    Sent,
+    /// The Ordine's PEC provider accepted it.
+    Accepted,
+    /// The member's PEC provider delivered it: the legal proof.
+    Delivered,
+    /// The member's provider could not deliver it (mailbox full or gone).
+    NotDelivered,
+}
+
+impl ReminderOutcome {
+    fn text(self) -> T {
+        match self {
+            ReminderOutcome::Queued => T::TrailPending,
+            ReminderOutcome::InDoubt => T::TrailInDoubt,
+            ReminderOutcome::Refused => T::TrailRefused,
+            ReminderOutcome::Sent => T::TrailSent,
+            ReminderOutcome::Accepted => T::TrailAccepted,
+            ReminderOutcome::Delivered => T::TrailDelivered,
+            ReminderOutcome::NotDelivered => T::TrailNotDelivered,
+        }
+    }
+
+    /// From a reminder's state and the types of its receipts (daticert's
+    /// `tipo`), the furthest it got.
+    pub fn of<'k>(state: &str, receipts: impl IntoIterator<Item = &'k str>) -> Self {
+        let kinds: Vec<&str> = receipts.into_iter().collect();
+        let has = |k: &str| kinds.contains(&k);
+        if has("avvenuta-consegna") {
+            ReminderOutcome::Delivered
+        } else if kinds.iter().any(|k| {
+            matches!(
+                *k,
+                "non-accettazione"
+                    | "errore-consegna"
+                    | "preavviso-errore-consegna"
+                    | "rilevazione-virus"
+            )
+        }) {
+            ReminderOutcome::NotDelivered
+        } else if has("accettazione") {
+            ReminderOutcome::Accepted
+        } else {
+            match state {
+                "pending" | "deferred" | "sending" | "cancelled" => ReminderOutcome::Queued,
+                "in_doubt" => ReminderOutcome::InDoubt,
+                "failed" => ReminderOutcome::Refused,
+                _ => ReminderOutcome::Sent,
+            }
+        }
+    }
 }
 
 /// Before or after the passage to the new provider.
@@ -179,6 +263,32 @@ fn note(key: T) -> StaffAdvice {
 }
 
 pub fn diagnose(facts: &Facts<'_>) -> Diagnosis {
+    let mut d = diagnose_state(facts);
+    if let (Some(reminder), Some(_)) = (facts.last_reminder, facts.member) {
+        let channel = if reminder.pec { "PEC" } else { "e-mail" };
+        let text = |key: T| {
+            Text::new(key)
+                .with("channel", channel)
+                .with("date", format_date(italian_time(reminder.at).date()))
+                .with("template", reminder.template)
+        };
+        let not_delivered = reminder.outcome == ReminderOutcome::NotDelivered;
+        d.staff.push(StaffAdvice {
+            action: None,
+            act: true,
+            text: text(if not_delivered {
+                T::DxStaffReminderBounced
+            } else {
+                T::DxStaffReminded
+            })
+            .with_text("outcome", reminder.outcome.text()),
+        });
+    }
+    d
+}
+
+/// The diagnosis from the roster and the mailbox, before reminders.
+fn diagnose_state(facts: &Facts<'_>) -> Diagnosis {
     let mut d = Diagnosis {
         case: Case::NoMember,
         situation: Vec::new(),

@@ -115,6 +115,7 @@ fn sheet_name(state: Category) -> &'static str {
         Category::ExternalPec => "Altro gestore",
         Category::NoMailbox => "Senza casella",
         Category::NoMember => "Casella senza iscritto",
+        Category::PecUndelivered => "PEC non consegnata",
         Category::ArubaNoContact => "Aruba senza contatto",
         Category::ArubaContactDiffers => "Aruba contatto diverso",
         Category::ArubaSuspended => "Aruba sospese o in disdetta",

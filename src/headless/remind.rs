@@ -276,14 +276,17 @@ pub async fn remind(
     let env = CampaignEnv::from_config(config, config_dir, channel)?;
     let now = Utc::now();
     let store = Store::open(store_path)?;
+    // `pec_undelivered` is known from the receipts, not from the entry.
+    let from_receipts = store.members_in_receipt_lists(&options.states)?;
     let members: Vec<i64> = store
         .roster_entries()?
         .iter()
         .filter(|e| {
-            options
-                .states
-                .iter()
-                .any(|&c| crate::report::entry_is_in(e, c, &options.pec_domain, now))
+            e.member_id.is_some_and(|id| from_receipts.contains(&id))
+                || options
+                    .states
+                    .iter()
+                    .any(|&c| crate::report::entry_is_in(e, c, &options.pec_domain, now))
         })
         .filter_map(|e| e.member_id)
         .collect();

@@ -17,3 +17,6 @@ pub use send::{Outgoing, SendError, SmtpSender, new_message_id};
 
 /// PEC receipts read from the Ordine's PEC inbox (IMAP) or a local Maildir.
 pub mod receipts;
+
+/// The demo's local outbox and simulated PEC providers.
+pub mod demo;

@@ -9,6 +9,7 @@ mod events;
 mod inipec;
 mod jobs;
 mod mail_schema;
+mod outreach;
 mod privacy;
 mod receipts;
 mod reminders;
@@ -30,6 +31,9 @@ pub use events::{Event, EventKind, NewEvent, Outcome};
 pub use inipec::{IniPecFile, LedgerEntry, LedgerError, NewIniPecFile};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
+};
+pub use outreach::{
+    MemberOutreach, OUTREACH_DAYS, Outreach, OutreachWeek, ReminderTrail, TrailReceipt,
 };
 pub use privacy::{AccessReport, ForgetReport, Subject};
 pub use receipts::{NewReceipt, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered};

@@ -29,7 +29,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     // Who to chase comes first: on a small terminal the breakdowns get cut, not it.
     let [gauge_area, chase_row, top, bottom] = Layout::vertical([
         Constraint::Length(3),
-        Constraint::Length(9 + aruba_lines(state)),
+        Constraint::Length(9 + aruba_lines(state) + super::outreach_view::dashboard_height(state)),
         Constraint::Length(6),
         Constraint::Fill(1),
     ])
@@ -160,6 +160,7 @@ fn render_to_chase(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
         })
         .collect();
     lines.extend(aruba_chase(state, theme));
+    lines.extend(super::outreach_view::dashboard_lines(state, theme));
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(state.t(T::ToChase))),
         area,

@@ -190,14 +190,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keyma
         Some((entry_index, events)) if *entry_index == index => events.as_slice(),
         Some(_) | None => &[],
     };
-    let items: Vec<ListItem> = if events.is_empty() {
+    let reminders = super::outreach_view::trail_items(state, index, theme);
+    let items: Vec<ListItem> = if events.is_empty() && reminders.is_empty() {
         vec![ListItem::new(Span::styled(
             state.t(T::NoEvents),
             theme.dim(),
         ))]
     } else {
-        events
+        let mut rows: Vec<(chrono::DateTime<chrono::Utc>, ListItem)> = events
             .iter()
+            // A reminder's own line (with its receipts) stands for its events.
+            .filter(|e| reminders.is_empty() || e.kind != crate::store::EventKind::Reminder)
             .map(|e| {
                 // The outcome goes before the detail so a narrow screen still shows it.
                 let outcome = match e.outcome {
@@ -209,14 +212,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keyma
                     }
                     None => Span::raw(""),
                 };
-                ListItem::new(Line::from(vec![
+                let item = ListItem::new(Line::from(vec![
                     Span::styled(format!("{} ", format_datetime(e.at)), theme.dim()),
                     Span::styled(format!("{:<10} ", e.signed_by()), theme.dim()),
                     outcome,
                     Span::raw(e.detail.clone()),
-                ]))
+                ]));
+                (e.at, item)
             })
-            .collect()
+            .collect();
+        // Reminders and their receipts among the events, newest first.
+        rows.extend(reminders);
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+        rows.into_iter().map(|(_, item)| item).collect()
     };
     frame.render_widget(
         List::new(items).block(Block::bordered().title(state.t(T::Timeline))),

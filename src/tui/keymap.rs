@@ -149,7 +149,9 @@ fn scope_of(command: Command) -> Scope {
         | Command::MarkAll
         | Command::SetRecovery
         | Command::ResetPassword
-        | Command::CallScript => Scope::Member,
+        | Command::CallScript
+        | Command::NotReminded
+        | Command::Remind => Scope::Member,
         _ => Scope::Global,
     }
 }
@@ -195,6 +197,9 @@ const DEFAULTS: &[(&str, Command)] = &[
     ("A", Command::Audit),
     ("I", Command::Import),
     ("d", Command::CallScript),
+    ("u", Command::Chase(crate::domain::Category::PecUndelivered)),
+    ("N", Command::NotReminded),
+    ("m", Command::Remind),
 ];
 
 impl Default for Keymap {
@@ -397,6 +402,7 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
                 _ => None,
             };
         }
+        Some(Modal::Remind(step)) => return super::remind_view::key(step, key),
         Some(Modal::PasswordShown { .. }) => {
             return match key.code {
                 KeyCode::Char('y' | 'c') => Some(Action::Copy),

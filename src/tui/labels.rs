@@ -44,6 +44,7 @@ pub fn category(category: Category) -> T {
         Category::ExternalPec => T::CatExternalPec,
         Category::NoMailbox => T::CatNoMailbox,
         Category::NoMember => T::CatNoMember,
+        Category::PecUndelivered => T::CatPecUndelivered,
         Category::ArubaNoContact => T::CatArubaNoContact,
         Category::ArubaContactDiffers => T::CatArubaContactDiffers,
         Category::ArubaSuspended => T::CatArubaSuspended,
@@ -84,5 +85,7 @@ pub fn command(command: Command) -> T {
         Command::Import => T::KeyImport,
         Command::Chase(c) => category(c),
         Command::CallScript => T::DxKeyCallScript,
+        Command::NotReminded => T::HelpNotReminded,
+        Command::Remind => T::KeyRemind,
     }
 }

@@ -93,6 +93,7 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
         Some(Modal::CallScript { entry, scroll }) => {
             phone::render_call_script(frame, state, theme, *entry, *scroll)
         }
+        Some(Modal::Remind(step)) => super::remind_view::render(frame, state, theme, step),
         None => {}
     }
 }

@@ -97,6 +97,7 @@ fn facts<'a>(
         pec_domain: "pec.fofi.it",
         cutover: Some(cutover),
         now: now(),
+        last_reminder: None,
     }
 }
 
@@ -354,4 +355,64 @@ fn texts_it() {
 #[test]
 fn texts_en() {
     insta::assert_snapshot!("diagnosis_en", snapshot_of(Lang::En));
+}
+
+#[test]
+fn the_last_reminder_is_among_what_staff_see() {
+    assert_eq!(
+        ReminderOutcome::of("sent", ["accettazione", "avvenuta-consegna"]),
+        ReminderOutcome::Delivered
+    );
+    assert_eq!(
+        ReminderOutcome::of("sent", ["accettazione", "errore-consegna"]),
+        ReminderOutcome::NotDelivered
+    );
+    assert_eq!(
+        ReminderOutcome::of("sent", ["accettazione"]),
+        ReminderOutcome::Accepted
+    );
+    assert_eq!(
+        ReminderOutcome::of("in_doubt", []),
+        ReminderOutcome::InDoubt
+    );
+    assert_eq!(ReminderOutcome::of("failed", []), ReminderOutcome::Refused);
+    let member = member("mario.rossi@pec.fofi.it");
+    let mut f = facts(Some(&member), true, None, BEFORE);
+    let plain = diagnose(&f);
+    f.last_reminder = Some(LastReminder {
+        template: "migrazione",
+        pec: true,
+        at: now(),
+        outcome: ReminderOutcome::Delivered,
+    });
+    let d = diagnose(&f);
+    assert_eq!(d.staff.len(), plain.staff.len() + 1);
+    let said = d.render(Lang::It).staff.last().unwrap().text.clone();
+    assert_eq!(
+        said,
+        format!(
+            "sollecitato via PEC il {} («migrazione»): consegnato",
+            crate::i18n::format_date(crate::i18n::italian_time(now()).date())
+        )
+    );
+    assert!(
+        d.render(Lang::En)
+            .staff
+            .last()
+            .unwrap()
+            .text
+            .ends_with("(«migrazione»): delivered")
+    );
+    f.last_reminder = Some(LastReminder {
+        outcome: ReminderOutcome::NotDelivered,
+        ..f.last_reminder.unwrap()
+    });
+    let said = diagnose(&f)
+        .render(Lang::It)
+        .staff
+        .last()
+        .unwrap()
+        .text
+        .clone();
+    assert!(said.contains("non è stato consegnato"), "{said}");
 }

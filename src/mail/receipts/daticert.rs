@@ -20,6 +20,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use quick_xml::Reader;
+use quick_xml::XmlVersion;
 use quick_xml::events::Event;
 
 /// What is wrong with a `daticert.xml`.
@@ -138,7 +139,11 @@ pub fn bare_message_id(text: &str) -> String {
 }
 
 pub fn parse(xml: &[u8]) -> Result<Daticert, DaticertError> {
-    let mut reader = Reader::from_reader(xml);
+    let text = decode(xml)?;
+    let mut reader = Reader::from_str(&text);
+    let xml_error = |e: quick_xml::Error| DaticertError::Xml(e.to_string());
+    // Line ends and attribute values are normalized by the document's version.
+    let mut version = XmlVersion::Implicit1_0;
     let mut path: Vec<String> = Vec::new();
     let mut kind = None;
     let mut error = String::new();
@@ -161,19 +166,16 @@ pub fn parse(xml: &[u8]) -> Result<Daticert, DaticertError> {
     let mut buf = Vec::new();
     let mut text = String::new();
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| DaticertError::Xml(e.to_string()))?;
+        let event = reader.read_event_into(&mut buf).map_err(xml_error)?;
         match event {
+            Event::Decl(ref decl) => version = decl.xml_version().map_err(xml_error)?,
             Event::Start(ref e) | Event::Empty(ref e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).to_string();
+                let name = e.local_name().as_ref().to_string();
                 let attr = |wanted: &str| -> Result<Option<String>, DaticertError> {
                     for a in e.attributes() {
                         let a = a.map_err(|e| DaticertError::Xml(e.to_string()))?;
-                        if a.key.local_name().as_ref() == wanted.as_bytes() {
-                            let value = a
-                                .unescape_value()
-                                .map_err(|e| DaticertError::Xml(e.to_string()))?;
+                        if a.key.local_name().as_ref() == wanted {
+                            let value = a.normalized_value(version).map_err(xml_error)?;
                             return Ok(Some(value.to_string()));
                         }
                     }
@@ -207,27 +209,21 @@ pub fn parse(xml: &[u8]) -> Result<Daticert, DaticertError> {
                 text.clear();
                 path.pop();
             }
-            Event::Text(t) => text.push_str(
-                &t.xml_content()
-                    .map_err(|e| DaticertError::Xml(e.to_string()))?,
-            ),
+            Event::Text(t) => text.push_str(&t.xml_content(version)),
             // quick-xml hands entity references over apart from the text.
             Event::GeneralRef(r) => {
-                if let Some(c) = r
-                    .resolve_char_ref()
-                    .map_err(|e| DaticertError::Xml(e.to_string()))?
-                {
+                if let Some(c) = r.resolve_char_ref().map_err(xml_error)? {
                     text.push(c);
                 } else {
-                    let name = r.decode().map_err(|e| DaticertError::Xml(e.to_string()))?;
+                    let name: &str = &r;
                     let resolved =
-                        quick_xml::escape::resolve_predefined_entity(&name).ok_or_else(|| {
+                        quick_xml::escape::resolve_predefined_entity(name).ok_or_else(|| {
                             DaticertError::Xml(format!("entità sconosciuta &{name};"))
                         })?;
                     text.push_str(resolved);
                 }
             }
-            Event::CData(t) => text.push_str(&String::from_utf8_lossy(&t)),
+            Event::CData(t) => text.push_str(&t.xml_content(version)),
             Event::Eof => break,
             _ => {}
         }
@@ -243,6 +239,30 @@ pub fn parse(xml: &[u8]) -> Result<Daticert, DaticertError> {
         _ => None,
     };
     Ok(out)
+}
+
+/// The document as text, decoded by its BOM or declared encoding: providers
+/// write UTF-8 or ISO-8859-1, and quick-xml's reader takes UTF-8 only.
+fn decode(xml: &[u8]) -> Result<std::borrow::Cow<'_, str>, DaticertError> {
+    let (encoding, body) = match encoding_rs::Encoding::for_bom(xml) {
+        Some((encoding, bom)) => (encoding, &xml[bom..]),
+        None => (declared_encoding(xml).unwrap_or(encoding_rs::UTF_8), xml),
+    };
+    encoding
+        .decode_without_bom_handling_and_without_replacement(body)
+        .ok_or_else(|| DaticertError::Xml(format!("testo non codificato in {}", encoding.name())))
+}
+
+/// The `encoding` of an `<?xml ... ?>` declaration, when known.
+fn declared_encoding(xml: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let declaration = xml.strip_prefix(b"<?xml")?;
+    let end = declaration.windows(2).position(|w| w == b"?>")?;
+    let declaration = std::str::from_utf8(&declaration[..end]).ok()?;
+    let (_, rest) = declaration.split_once("encoding")?;
+    let rest = rest.trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+    let label = rest[1..].split(quote).next()?;
+    encoding_rs::Encoding::for_label(label.trim().as_bytes())
 }
 
 fn store_text(
@@ -391,6 +411,21 @@ mod tests {
             parse(bad_date.as_bytes()).unwrap_err(),
             DaticertError::Date(_)
         ));
+    }
+
+    #[test]
+    fn a_latin1_document_is_decoded_by_its_declaration() {
+        let xml = DELIVERY
+            .replace(r#"encoding="UTF-8""#, r#"encoding="ISO-8859-1""#)
+            .replace("&amp; password", "già inviata");
+        // The same text, written in ISO-8859-1 as some providers do.
+        let bytes: Vec<u8> = xml.chars().map(|c| u8::try_from(c).unwrap()).collect();
+        let d = parse(&bytes).unwrap();
+        assert_eq!(
+            d.subject.as_deref(),
+            Some("Migrazione della casella PEC già inviata")
+        );
+        assert_eq!(d.kind, Kind::AvvenutaConsegna);
     }
 
     #[test]

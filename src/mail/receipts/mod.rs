@@ -14,6 +14,7 @@ pub mod build;
 pub mod daticert;
 pub mod imap;
 pub mod maildir;
+pub mod provider_sim;
 mod settings;
 
 use std::io::Write;
@@ -223,12 +224,15 @@ impl<'a> Ingest<'a> {
     }
 
     /// Parses, keeps and stores one batch; with it, how far the source was read.
+    /// The batch's originals are on disk, durably, before its rows are
+    /// committed: a stored receipt always has its proof.
     pub(crate) fn batch(
         &mut self,
         messages: Vec<Fetched>,
         cursor: Option<(&str, ReceiptCursor)>,
     ) -> Result<(), ReadError> {
         let mut receipts = Vec::with_capacity(messages.len());
+        let mut originals = Vec::with_capacity(messages.len());
         for message in messages {
             self.summary.read += 1;
             match parse_message(&message.bytes) {
@@ -239,7 +243,7 @@ impl<'a> Ingest<'a> {
                         Some(id) => format!("msgid:{id}"),
                         None => message.location.clone(),
                     };
-                    let file = self.keep(&source_key, &message.bytes)?;
+                    let name = format!("{}.eml", file_name(&source_key));
                     receipts.push(NewReceipt {
                         source_key,
                         message_id: receipt.message_id.clone(),
@@ -248,8 +252,9 @@ impl<'a> Ingest<'a> {
                         provider_id: receipt.daticert.identifier.clone(),
                         recipient: receipt.recipient(),
                         error: receipt.daticert.error_text(),
-                        file: Some(file),
+                        file: Some(format!("ricevute/{name}")),
                     });
+                    originals.push((name, message.bytes));
                 }
                 Ok(None) => self.summary.not_receipts += 1,
                 Err(error) => {
@@ -261,6 +266,7 @@ impl<'a> Ingest<'a> {
                 }
             }
         }
+        keep_originals(&self.keep_dir, originals)?;
         let stored = self.store.record_receipts(&receipts, cursor, Utc::now())?;
         self.summary.not_delivered += stored.not_delivered;
         self.summary.stored += stored.stored;
@@ -269,27 +275,70 @@ impl<'a> Ingest<'a> {
         self.summary.already_stored += stored.duplicates;
         Ok(())
     }
+}
 
-    /// Writes the original once, owner-only, under a name drawn from its
-    /// key; returns the path relative to the data directory.
-    fn keep(&self, source_key: &str, bytes: &[u8]) -> Result<String, ReadError> {
-        let name = format!("{}.eml", file_name(source_key));
-        let path = self.keep_dir.join(&name);
-        let relative = format!("ricevute/{name}");
-        if path.exists() {
-            return Ok(relative);
+/// Writes each original not kept yet, owner-only, under its name in `dir`,
+/// and makes the batch durable together: all written under temporary names,
+/// then flushed at once, then renamed into place, then one fsync of the
+/// directory. One fsync per file took most of the reading time: on this
+/// kind of disk each writes its inode on its own (0.5 ms a file when idle,
+/// 3 ms under load); one flush writes them together.
+fn keep_originals(dir: &Path, originals: Vec<(String, Vec<u8>)>) -> Result<(), ReadError> {
+    let fail = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReadError::Keep { path, source }
+    };
+    let mut names = std::collections::HashSet::new();
+    let missing: Vec<(String, Vec<u8>)> = originals
+        .into_iter()
+        .filter(|(name, _)| !dir.join(name).exists() && names.insert(name.clone()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    create_private_dir(dir).map_err(fail(dir))?;
+    let mut written = Vec::with_capacity(missing.len());
+    for (name, bytes) in &missing {
+        // NamedTempFile is created 0600 already; the path alone is kept (no
+        // descriptor held), and removed if anything fails before the rename.
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail(dir))?;
+        tmp.write_all(bytes).map_err(fail(tmp.path()))?;
+        written.push((name, tmp.into_temp_path()));
+    }
+    flush(dir, written.iter().map(|(_, tmp)| tmp.as_ref())).map_err(fail(dir))?;
+    for (name, tmp) in written {
+        let path = dir.join(name);
+        tmp.persist(&path).map_err(|e| fail(&path)(e.error))?;
+    }
+    // The renames are durable with the directory.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail(dir))
+}
+
+/// Makes the files just written in `dir` durable, data and inodes. On Linux
+/// one `syncfs` of the filesystem writes them together; elsewhere each file
+/// is synced.
+fn flush<'a>(dir: &Path, files: impl Iterator<Item = &'a Path>) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let _ = files;
+        let handle = std::fs::File::open(dir)?;
+        // SAFETY: a valid open descriptor; syncfs only flushes its filesystem.
+        if unsafe { libc::syncfs(handle.as_raw_fd()) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
         }
-        let fail = |source| ReadError::Keep {
-            path: path.clone(),
-            source,
-        };
-        create_private_dir(&self.keep_dir).map_err(fail)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.keep_dir).map_err(fail)?;
-        // NamedTempFile is created 0600 already.
-        tmp.write_all(bytes).map_err(fail)?;
-        tmp.as_file().sync_all().map_err(fail)?;
-        tmp.persist(&path).map_err(|e| fail(e.error))?;
-        Ok(relative)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        for file in files {
+            std::fs::File::open(file)?.sync_data()?;
+        }
+        Ok(())
     }
 }
 
