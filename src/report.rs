@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::app::{CHASE, PACE_DAYS, Settings, Summary};
+use crate::domain::summary::{CHASE, PACE_DAYS, Settings};
 use crate::domain::{Category, category};
 use crate::i18n::{Lang, T, format_date, format_datetime, italian_time};
 use crate::store::{RosterEntry, Store, StoreError, SyncRun};
@@ -225,7 +225,7 @@ impl Report {
         last_sync: Option<&SyncRun>,
         now: DateTime<Utc>,
     ) -> Self {
-        let summary = Summary::compute(entries, &settings.pec_domain, now);
+        let summary = crate::store::summarize(entries, &settings.pec_domain, now);
         // The Aruba lists are to chase once Aruba's side has been synced.
         let aruba_known = entries
             .first()

@@ -11,7 +11,6 @@ mod index;
 mod palette;
 mod phone;
 pub mod search;
-mod summary;
 mod table;
 
 use std::collections::{BTreeSet, HashSet};
@@ -21,6 +20,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tui_input::{Input, InputRequest};
 
 use crate::domain::Category;
+pub use crate::domain::summary::{
+    Forecast, HISTORY_DAYS, PACE_DAYS, Settings, Summary, migration_index, password_index,
+};
 use crate::i18n::{Lang, T};
 use crate::provider::api::ResendResponse;
 use crate::queue::Control;
@@ -29,7 +31,6 @@ pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
-pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
 pub use table::{Sort, SortColumn};
 
 /// What the roster and sync look like, as loaded from the store.
@@ -37,16 +38,6 @@ pub use table::{Sort, SortColumn};
 pub struct Snapshot {
     pub entries: Vec<RosterEntry>,
     pub last_sync: Option<SyncRun>,
-}
-
-/// Settings that shape what the console shows.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub lang: Lang,
-    pub pec_domain: String,
-    pub ordine: String,
-    /// The day of the passage to the new provider.
-    pub cutover: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,7 +346,10 @@ fn classify(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) -> (S
             })
         })
         .collect();
-    (Summary::compute(entries, pec_domain, now), categories)
+    (
+        crate::store::summarize(entries, pec_domain, now),
+        categories,
+    )
 }
 
 impl State {

@@ -13,6 +13,7 @@ mod receipts;
 mod roster;
 mod schema;
 mod shared;
+mod summary;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use roster::{
     preview_roster,
 };
 pub use shared::{StoreMode, check_store_mode, create_group_store};
+pub use summary::summarize;
 pub use sync::{BatchSource, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 
 /// Errors of the store, each naming the file.
