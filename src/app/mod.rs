@@ -120,6 +120,8 @@ pub struct State {
     /// Counts the loads, so that an index built for an older one is dropped.
     generation: u64,
     pub summary: Summary,
+    /// The store's own counts, shown by the dashboard until the entries are in.
+    counts: Option<crate::domain::DashboardCounts>,
     /// Per entry, a bit per `Category::ALL` position.
     categories: Vec<u16>,
     /// The table's order and search index; None while being built after a load.
@@ -211,6 +213,9 @@ pub enum Action {
     Loaded(Result<Snapshot, String>),
     /// The table's order and search index, built for a load.
     Indexed(Box<TableIndex>),
+    /// The dashboard's figures, counted by the store before the entries load.
+    /// With the last sync, for the header.
+    Counted(Result<(crate::domain::DashboardCounts, Option<SyncRun>), String>),
     SyncFinished(Result<String, String>),
     TimelineLoaded {
         entry: usize,
@@ -262,6 +267,11 @@ impl From<Command> for Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Load,
+    /// Count the dashboard's figures in the store (the first screen).
+    LoadCounts {
+        pec_domain: String,
+        now: DateTime<Utc>,
+    },
     /// Build the table's order and search index off the UI thread.
     BuildIndex(IndexRequest),
     Sync,
@@ -366,6 +376,7 @@ impl State {
             entries: Arc::default(),
             generation: 0,
             summary: Summary::default(),
+            counts: None,
             categories: Vec::new(),
             index: None,
             pending: None,
@@ -403,6 +414,40 @@ impl State {
         Some((index, &self.entries[index]))
     }
 
+    /// What the console does first: count the dashboard's figures in the
+    /// store, then load the entries (see [`Action::Counted`]).
+    pub fn first_load(&self) -> Vec<Effect> {
+        vec![Effect::LoadCounts {
+            pec_domain: self.pec_domain.clone(),
+            now: self.now,
+        }]
+    }
+
+    /// Whether the dashboard has figures to show: the store's counts, or
+    /// the loaded entries.
+    pub fn dashboard_ready(&self) -> bool {
+        self.loaded || self.counts.is_some()
+    }
+
+    /// Takes the store's counts unless the entries are in already; either
+    /// way the entries load next (one after the other, so that the counts
+    /// have the machine to themselves and show first).
+    fn set_counts(
+        &mut self,
+        result: Result<(crate::domain::DashboardCounts, Option<SyncRun>), String>,
+    ) -> Vec<Effect> {
+        match result {
+            Ok((counts, last_sync)) if !self.loaded => {
+                self.summary = counts.summary.clone();
+                self.counts = Some(counts);
+                self.last_sync = last_sync;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "dashboard counts"),
+        }
+        vec![Effect::Load]
+    }
+
     /// Whether entry `index` is in `category` (as of the last refresh).
     pub fn is_in(&self, index: usize, category: Category) -> bool {
         self.categories[index] & category_bit(category) != 0
@@ -410,9 +455,13 @@ impl State {
 
     /// Whether Aruba's side has been synced: the Aruba lists mean something.
     pub fn aruba_known(&self) -> bool {
-        self.entries
-            .first()
-            .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown))
+        match (&self.counts, self.loaded) {
+            (Some(counts), false) => counts.aruba_known,
+            _ => self
+                .entries
+                .first()
+                .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown)),
+        }
     }
 
     /// Whether the passage to the new provider has happened: Aruba is history.
@@ -439,6 +488,9 @@ impl State {
 
     /// How many entries are in `category`.
     pub fn count(&self, category: Category) -> usize {
+        if let (Some(counts), false) = (&self.counts, self.loaded) {
+            return counts.count(category);
+        }
         let bit = category_bit(category);
         self.categories
             .iter()
@@ -481,6 +533,7 @@ impl State {
         self.summary = load.summary;
         self.last_sync = load.last_sync;
         self.loaded = true;
+        self.counts = None;
     }
 
     /// Takes the index built for a load, unless a newer load came meanwhile,
@@ -740,6 +793,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Loaded(Ok(snapshot)) => vec![state.set_snapshot(snapshot)],
         Action::Indexed(index) => state.set_index(*index),
+        Action::Counted(result) => state.set_counts(result),
         Action::Loaded(Err(error)) => {
             state.status(
                 Level::Error,
@@ -1114,6 +1168,7 @@ fn is_result(action: &Action) -> bool {
         Action::Tick(_)
         | Action::Loaded(_)
         | Action::Indexed(_)
+        | Action::Counted(_)
         | Action::SyncFinished(_)
         | Action::TimelineLoaded { .. }
         | Action::ResendFinished { .. }

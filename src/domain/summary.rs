@@ -234,3 +234,24 @@ pub fn password_index(state: PasswordState) -> usize {
         .position(|s| *s == state)
         .expect("every state is listed")
 }
+
+/// What the dashboard shows before any member is loaded: its figures, how
+/// many entries each state holds, and whether Aruba's side is known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DashboardCounts {
+    pub summary: Summary,
+    /// Entries per state, indexed like `Category::ALL`.
+    pub categories: Vec<usize>,
+    pub aruba_known: bool,
+}
+
+impl DashboardCounts {
+    /// How many entries are in `category`.
+    pub fn count(&self, category: Category) -> usize {
+        Category::ALL
+            .iter()
+            .position(|&c| c == category)
+            .and_then(|i| self.categories.get(i).copied())
+            .unwrap_or(0)
+    }
+}

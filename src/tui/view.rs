@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
     let theme = &ui.theme;
     let areas = areas(frame.area());
     render_header(frame, areas.header, state, theme);
-    if !state.loaded {
+    if !state.loaded && !(state.screen == Screen::Dashboard && state.dashboard_ready()) {
         frame.render_widget(Paragraph::new(state.t(T::Loading)), areas.body);
     } else {
         match state.screen {
