@@ -585,7 +585,7 @@ impl State {
 
     fn resort(&mut self) {
         if let Some(index) = &mut self.index {
-            index.ordering = index::Ordering::of(&self.entries, self.sort, self.now);
+            index.ordering = index::Ordering::of(&self.entries, &index.orders, self.sort, self.now);
             index.sort = self.sort;
         }
     }
