@@ -604,14 +604,20 @@ impl State {
         };
         self.visible = match (&self.index, matches) {
             (Some(index), Some(matches)) => {
-                let mut scored: Vec<(u32, u32)> = matches
+                // Best score first, then the table's order: one integer per
+                // match (score inverted, then rank), sorted as integers.
+                let mut keys: Vec<u64> = matches
                     .into_iter()
                     .filter(|&(i, _)| self.passes_filter(i as usize))
+                    .map(|(i, score)| {
+                        (u64::from(u32::MAX - score) << 32)
+                            | u64::from(index.ordering.rank[i as usize])
+                    })
                     .collect();
-                scored.sort_unstable_by_key(|&(i, score)| {
-                    (std::cmp::Reverse(score), index.ordering.rank[i as usize])
-                });
-                scored.into_iter().map(|(i, _)| i as usize).collect()
+                keys.sort_unstable();
+                keys.into_iter()
+                    .map(|key| index.ordering.order[(key & u64::from(u32::MAX)) as usize] as usize)
+                    .collect()
             }
             (Some(index), None) => index
                 .ordering
