@@ -597,6 +597,14 @@ impl State {
     /// Recomputes `visible` from filter, search and sort, keeping `keep`
     /// selected if it is still shown.
     fn refresh_visible(&mut self, keep: Option<&str>) {
+        // The entry to keep is most often the one selected: found by its
+        // index, without reading every visible entry's address (at 1M
+        // entries that scan alone held up the frame).
+        let kept = self
+            .visible
+            .get(self.selected)
+            .copied()
+            .filter(|&i| i < self.entries.len());
         let query = self.search.value().trim().to_string();
         let matches = match &mut self.index {
             Some(index) if !query.is_empty() => Some(index.search.matches(&query)),
@@ -633,10 +641,14 @@ impl State {
                 .collect(),
         };
         self.selected = keep
-            .and_then(|address| {
-                self.visible
+            .and_then(|address| match kept {
+                Some(i) if self.entries[i].address() == address => {
+                    self.visible.iter().position(|&v| v == i)
+                }
+                _ => self
+                    .visible
                     .iter()
-                    .position(|&i| self.entries[i].address() == address)
+                    .position(|&i| self.entries[i].address() == address),
             })
             .unwrap_or(0)
             .min(self.visible.len().saturating_sub(1));
