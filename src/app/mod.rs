@@ -415,12 +415,15 @@ impl State {
     }
 
     /// What the console does first: count the dashboard's figures in the
-    /// store, then load the entries (see [`Action::Counted`]).
+    /// store (the first screen), and load the entries behind them.
     pub fn first_load(&self) -> Vec<Effect> {
-        vec![Effect::LoadCounts {
-            pec_domain: self.pec_domain.clone(),
-            now: self.now,
-        }]
+        vec![
+            Effect::LoadCounts {
+                pec_domain: self.pec_domain.clone(),
+                now: self.now,
+            },
+            Effect::Load,
+        ]
     }
 
     /// Whether the dashboard has figures to show: the store's counts, or
@@ -429,9 +432,7 @@ impl State {
         self.loaded || self.counts.is_some()
     }
 
-    /// Takes the store's counts unless the entries are in already; either
-    /// way the entries load next (one after the other, so that the counts
-    /// have the machine to themselves and show first).
+    /// Takes the store's counts unless the entries are in already.
     fn set_counts(
         &mut self,
         result: Result<(crate::domain::DashboardCounts, Option<SyncRun>), String>,
@@ -445,7 +446,7 @@ impl State {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "dashboard counts"),
         }
-        vec![Effect::Load]
+        vec![]
     }
 
     /// Whether entry `index` is in `category` (as of the last refresh).

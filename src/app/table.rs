@@ -97,27 +97,34 @@ fn lower(text: &str) -> impl Iterator<Item = char> + '_ {
     text.chars().flat_map(char::to_lowercase)
 }
 
-/// The first 16 bytes (UTF-8) of a key as a number: most comparisons end
-/// there, on integers.
-fn prefix(chars: impl Iterator<Item = char>) -> u128 {
-    let mut bytes = [0u8; 16];
+/// The first 32 bytes (UTF-8) of a key as two numbers: nearly every
+/// comparison ends there, on integers (16 would leave namesakes tied: "0rossi
+/// \u{1}maria\u{1}" is 14).
+type Prefix = (u128, u128);
+
+fn prefix(chars: impl Iterator<Item = char>) -> Prefix {
+    let mut bytes = [0u8; 32];
     let mut n = 0;
     let mut buf = [0u8; 4];
-    for c in chars {
+    'fill: for c in chars {
         for &b in c.encode_utf8(&mut buf).as_bytes() {
-            if n == 16 {
-                return u128::from_be_bytes(bytes);
+            if n == 32 {
+                break 'fill;
             }
             bytes[n] = b;
             n += 1;
         }
     }
-    u128::from_be_bytes(bytes)
+    let (high, low) = bytes.split_at(16);
+    (
+        u128::from_be_bytes(high.try_into().expect("16 bytes")),
+        u128::from_be_bytes(low.try_into().expect("16 bytes")),
+    )
 }
 
 /// Sorts `(prefix, index)` pairs by prefix, then by `full` where prefixes tie.
 fn sort_by_prefix(
-    mut keyed: Vec<(u128, u32)>,
+    mut keyed: Vec<(Prefix, u32)>,
     full: impl Fn(u32, u32) -> std::cmp::Ordering + Sync,
 ) -> Vec<u32> {
     keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(a.1, b.1)));
@@ -231,12 +238,14 @@ fn cf(entry: &RosterEntry) -> Option<&str> {
     entry.member.as_ref().map(|m| m.codice_fiscale.as_str())
 }
 
-/// A codice fiscale's 16 characters as a number, after a 0 byte; no member:
-/// all ones, last.
-fn cf_prefix(cf: Option<&str>) -> u128 {
+/// A codice fiscale's characters after a 0 byte; no member: all ones, last.
+fn cf_prefix(cf: Option<&str>) -> Prefix {
     match cf {
-        Some(cf) => prefix(cf.chars()) >> 8,
-        None => u128::MAX,
+        Some(cf) => {
+            let (high, low) = prefix(cf.chars());
+            (high >> 8, (high << 120) | (low >> 8))
+        }
+        None => (u128::MAX, u128::MAX),
     }
 }
 
