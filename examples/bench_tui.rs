@@ -139,7 +139,10 @@ fn measure(path: &std::path::Path) {
         if let Effect::LoadCounts { pec_domain, now } = effect {
             let counts = store.dashboard_counts(&pec_domain, now).unwrap();
             let last_sync = store.last_sync().unwrap();
-            update(&mut state, Action::Counted(Ok((counts, last_sync))));
+            update(
+                &mut state,
+                Action::Counted(Ok(Box::new((counts, last_sync)))),
+            );
         }
     }
     terminal.draw(|f| view::draw(f, &state, &ui)).unwrap();

@@ -405,6 +405,10 @@ fn client_from(
     config: &Config,
     url_override: Option<&str>,
 ) -> anyhow::Result<Option<ProviderClient>> {
+    // An Ordine without an API: no client, so nothing can call out.
+    if config.provider_mode == config::ProviderMode::Report {
+        return Ok(None);
+    }
     let url = url_override
         .map(str::to_string)
         .or(config.provider_url.clone());
@@ -501,13 +505,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = client_from(&config, None)?;
             let mut services = Services::new(path, client, config.operator.clone());
             services.max_in_flight = config.max_in_flight;
+            services.report_mode = config.provider_mode == config::ProviderMode::Report;
             // After the passage Aruba is history: the console no longer calls it.
             if let (Some(aruba), Some(settings)) = (aruba_client_from(&config)?, &config.aruba)
                 && !after_cutover(&config)
             {
                 services.aruba = Some((aruba, settings.domain.clone()));
             }
-            let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            let mut state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            state.report_mode = services.report_mode;
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
                 state,
@@ -602,6 +608,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _lock = crate::lock::lock(&path, "sync")?;
             crate::headless::sync_report(&path, &args, &config.operator).map(|_| ())
         }
+        Some(Command::Sync { .. }) if config.provider_mode == config::ProviderMode::Report => {
+            bail!("{}", crate::i18n::T::ReportModeSyncHint.get(config.lang))
+        }
         Some(Command::Sync { provider, full, .. }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
@@ -649,6 +658,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             yes,
             json,
         }) => {
+            if config.provider_mode == config::ProviderMode::Report {
+                bail!("{}", crate::i18n::T::NeedsProviderApi.get(config.lang));
+            }
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, None)?;
@@ -668,6 +680,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            // Jobs for the provider cannot run without its API: say so
+            // rather than fail on a missing URL.
+            if config.provider_mode == config::ProviderMode::Report
+                && Store::open(&path)?
+                    .unfinished_jobs()?
+                    .iter()
+                    .any(|job| crate::app::needs_provider_api(job.kind))
+            {
+                bail!("{}", crate::i18n::T::NeedsProviderApi.get(config.lang));
+            }
             let client = client_from(&config, None)?;
             let aruba = aruba_client_from(&config)?;
             crate::headless::queue_resume(
@@ -1135,4 +1157,32 @@ fn who_command(cli: &Cli, config: &Config, query: &str, json: bool) -> anyhow::R
         print!("{}", report.to_text(config.lang, &key_of));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod report_mode_tests {
+    use super::*;
+
+    /// With `provider = "report"` no provider client exists, whatever URL
+    /// and credentials are set: nothing can call out.
+    #[test]
+    fn no_provider_client_is_built_in_report_mode() {
+        let config = |extra: &str| {
+            config::ConfigFile::parse(
+                &format!("{extra}provider_url = \"http://127.0.0.1:9\"\nprovider_token = \"t\"\n"),
+                std::path::Path::new("c.toml"),
+            )
+            .unwrap()
+            .resolve(|_| None)
+            .unwrap()
+        };
+        assert!(client_from(&config(""), None).unwrap().is_some());
+        let report = config("provider = \"report\"\n");
+        assert!(client_from(&report, None).unwrap().is_none());
+        assert!(
+            client_from(&report, Some("http://127.0.0.1:9"))
+                .unwrap()
+                .is_none()
+        );
+    }
 }

@@ -359,6 +359,26 @@ catalog! {
     ColArubaEmail => "E-mail presso Aruba", "E-mail at Aruba";
     ColArubaMobile => "Cellulare Aruba", "Mobile at Aruba";
     HintDashboardAruba => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · s sincronizza · : comandi · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · s sync · : commands · ? help · q quit";
+    NeedsProviderApi => "serve l'API del gestore: questo Ordine lavora con i report (provider = \"report\"); reinvii, contatti di recupero e reset vanno chiesti al gestore", "this needs the provider's API: this Ordine works from reports (provider = \"report\"); ask the provider for resends, recovery contacts and resets";
+    ReportModeSyncHint => "nessuna sincronizzazione: questo Ordine lavora con i report del gestore; caricarne uno con :sync report FILE (o pecdesk sync --report FILE)", "no sync: this Ordine works from the provider's reports; load one with :sync report FILE (or pecdesk sync --report FILE)";
+    LastReport => "Ultimo report", "Last report";
+    NoReport => "nessuno (:sync report FILE)", "none (:sync report FILE)";
+    ReportTitle => "Carica un report del gestore", "Load a provider's report";
+    ReportPathPrompt => "Report (CSV o foglio di calcolo): ", "Report (CSV or workbook): ";
+    ReportStatesAt => "Stati al", "States as of";
+    ReportAsOfColumn => "dalla colonna del report", "from the report's column";
+    ReportAsOfGiven => "da --as-of", "from --as-of";
+    ReportAsOfFileTime => "dalla data di modifica del file", "from the file's modification time";
+    ReportMailboxes => "caselle nel report", "mailboxes in the report";
+    ReportNewMailboxes => "nuove", "new";
+    ReportChanges => "cambi di stato", "state changes";
+    ReportGone => "non più presso il gestore", "no longer at the provider";
+    ReportOlderSkipped => "lasciate (stato in archivio più recente)", "left alone (newer state stored)";
+    ReportComplete => "report completo: le caselle del dominio assenti sono tolte (p: solo quelle elencate)", "complete report: the domain's mailboxes missing from it are removed (p: only those listed)";
+    ReportPartial => "solo le caselle elencate (p: report completo)", "only the mailboxes listed (p: complete report)";
+    ReportPreviewKeys => "Invio carica · p cambia modalità · Esc annulla", "Enter loads · p switches mode · Esc cancels";
+    ReportLoaded => "Report caricato", "Report loaded";
+    ReportRejectedRows => "righe scartate", "rejected rows";
 }
 
 #[cfg(test)]

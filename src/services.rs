@@ -33,6 +33,9 @@ pub struct Services {
     /// Aruba's partner API and the domain to list there, when `[aruba]` is
     /// configured and the passage has not happened yet.
     pub aruba: Option<(ArubaClient, String)>,
+    /// `provider = "report"`: no background sync; each load also reads the
+    /// last report's date for the header.
+    pub report_mode: bool,
 }
 
 /// Events the audit screen shows at most (newest first; the filter narrows).
@@ -51,11 +54,14 @@ impl Services {
             terminal_clipboard: false,
             job_control: Arc::default(),
             aruba: None,
+            report_mode: false,
         }
     }
 
+    /// Whether the console syncs (at start and in the background): never
+    /// in report mode, where nothing calls out.
     pub fn can_sync(&self) -> bool {
-        self.client.is_some() || self.aruba.is_some()
+        !self.report_mode && (self.client.is_some() || self.aruba.is_some())
     }
 
     /// Runs `work` with a store on a blocking thread and sends its action.
@@ -78,18 +84,74 @@ impl Services {
 
     pub fn perform(&self, effect: Effect, tx: &UnboundedSender<Action>) {
         match effect {
-            Effect::Load => self.blocking(
-                tx,
-                |store| Action::Loaded(load_snapshot(store).map_err(|e| e.to_string())),
-                |e| Action::Loaded(Err(e)),
-            ),
+            Effect::Load => {
+                self.blocking(
+                    tx,
+                    |store| Action::Loaded(load_snapshot(store).map_err(|e| e.to_string())),
+                    |e| Action::Loaded(Err(e)),
+                );
+                if self.report_mode {
+                    self.blocking(
+                        tx,
+                        |store| Action::LastReport(store.last_report().unwrap_or_default()),
+                        |_| Action::LastReport(None),
+                    );
+                }
+            }
+            Effect::PreviewReport(request) => {
+                let operator = self.operator.clone();
+                let unopened = request.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let result =
+                            crate::sync::report_load::preview_report(store, &request, &operator)
+                                .map(Box::new)
+                                .map_err(|e| e.to_string());
+                        Action::ReportPreviewed { request, result }
+                    },
+                    |e| Action::ReportPreviewed {
+                        request: unopened,
+                        result: Err(e),
+                    },
+                );
+            }
+            Effect::RunReport(request) => {
+                // A report is a sync: never at the same time as another one.
+                let lock = match crate::lock::try_lock(&self.store_path, "sync") {
+                    Ok(lock) => lock,
+                    Err(e) => {
+                        let _ = tx.send(Action::ReportDone(Err(e.to_string())));
+                        return;
+                    }
+                };
+                let operator = self.operator.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let _lock = lock;
+                        Action::ReportDone(
+                            crate::sync::report_load::load_report(store, &request, &operator)
+                                .map(|(outcome, rejected)| {
+                                    format!(
+                                        "{}: {}, {rejected} righe scartate",
+                                        request.path.display(),
+                                        outcome.describe()
+                                    )
+                                })
+                                .map_err(|e| e.to_string()),
+                        )
+                    },
+                    |e| Action::ReportDone(Err(e)),
+                );
+            }
             Effect::LoadCounts { pec_domain, now } => self.blocking(
                 tx,
                 move |store| {
                     let counted = store
                         .dashboard_counts(&pec_domain, now)
                         .and_then(|counts| Ok((counts, store.last_sync()?)));
-                    Action::Counted(counted.map_err(|e| e.to_string()))
+                    Action::Counted(counted.map(Box::new).map_err(|e| e.to_string()))
                 },
                 |e| Action::Counted(Err(e)),
             ),

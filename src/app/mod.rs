@@ -10,6 +10,7 @@ pub mod import_flow;
 mod index;
 mod palette;
 mod phone;
+mod report_mode;
 pub mod search;
 mod table;
 
@@ -31,6 +32,7 @@ pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
+pub use report_mode::needs_provider_api;
 pub use table::{Sort, SortColumn};
 
 /// What the roster and sync look like, as loaded from the store.
@@ -161,6 +163,10 @@ pub struct State {
     pub audit_selected: usize,
     pub status: Option<(Level, String)>,
     pub quit: bool,
+    /// `provider = "report"`: no API; states come from report files.
+    pub report_mode: bool,
+    /// The last report stored, for the header in report mode.
+    pub last_report: Option<crate::store::ReportRun>,
 }
 
 /// What the user or the background asks for.
@@ -215,7 +221,7 @@ pub enum Action {
     Indexed(Box<TableIndex>),
     /// The dashboard's figures, counted by the store before the entries load.
     /// With the last sync, for the header.
-    Counted(Result<(crate::domain::DashboardCounts, Option<SyncRun>), String>),
+    Counted(Result<Box<(crate::domain::DashboardCounts, Option<SyncRun>)>, String>),
     SyncFinished(Result<String, String>),
     TimelineLoaded {
         entry: usize,
@@ -255,6 +261,19 @@ pub enum Action {
     /// The background sync skipped its round: another process (a headless
     /// `pecdesk sync`) holds the sync lock; the lock's message.
     SyncSkipped(String),
+    /// `:sync report [FILE] [--as-of DATE] [--partial]`.
+    SyncReport {
+        path: Option<String>,
+        as_of: Option<DateTime<Utc>>,
+        partial: bool,
+    },
+    ReportPreviewed {
+        request: crate::sync::report_load::ReportRequest,
+        result: Result<Box<crate::sync::report_load::ReportPreview>, String>,
+    },
+    ReportDone(Result<String, String>),
+    /// The last report stored, read with each load.
+    LastReport(Option<crate::store::ReportRun>),
 }
 
 impl From<Command> for Action {
@@ -326,6 +345,10 @@ pub enum Effect {
         partial: bool,
     },
     Clipboard(Secret),
+    /// Read a report and dry-run it: the preview.
+    PreviewReport(crate::sync::report_load::ReportRequest),
+    /// Store a report, in one transaction.
+    RunReport(crate::sync::report_load::ReportRequest),
 }
 
 /// A load and what is derived from it without the index.
@@ -401,6 +424,8 @@ impl State {
             audit_selected: 0,
             status: None,
             quit: false,
+            report_mode: false,
+            last_report: None,
         }
     }
 
@@ -435,10 +460,11 @@ impl State {
     /// Takes the store's counts unless the entries are in already.
     fn set_counts(
         &mut self,
-        result: Result<(crate::domain::DashboardCounts, Option<SyncRun>), String>,
+        result: Result<Box<(crate::domain::DashboardCounts, Option<SyncRun>)>, String>,
     ) -> Vec<Effect> {
         match result {
-            Ok((counts, last_sync)) if !self.loaded => {
+            Ok(counted) if !self.loaded => {
+                let (counts, last_sync) = *counted;
                 self.summary = counts.summary.clone();
                 self.counts = Some(counts);
                 self.last_sync = last_sync;
@@ -701,6 +727,10 @@ fn category_bit(category: Category) -> u16 {
 
 /// Applies one action and returns the effects to perform.
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let action = match report_mode::intercept(state, action) {
+        Ok(effects) => return effects,
+        Err(action) => action,
+    };
     if let Some(effects) = update_modal(state, &action) {
         return effects;
     }
@@ -921,6 +951,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.sync_running = false;
             state.sync_progress = None;
             state.status(Level::Info, state.t(T::SyncSkipped));
+            vec![]
+        }
+        Action::SyncReport {
+            path,
+            as_of,
+            partial,
+        } => import_flow::open_report(state, path, as_of, partial),
+        action @ (Action::ReportPreviewed { .. } | Action::ReportDone(_)) => {
+            import_flow::on_result(state, action)
+        }
+        Action::LastReport(report) => {
+            state.last_report = report;
             vec![]
         }
         Action::FormEdit(_)
@@ -1203,7 +1245,10 @@ fn is_result(action: &Action) -> bool {
         | Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
         | Action::ImportDone(_)
-        | Action::SyncSkipped(_) => true,
+        | Action::SyncSkipped(_)
+        | Action::ReportPreviewed { .. }
+        | Action::ReportDone(_)
+        | Action::LastReport(_) => true,
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
@@ -1227,7 +1272,8 @@ fn is_result(action: &Action) -> bool {
         | Action::Copy
         | Action::Confirm
         | Action::Cancel
-        | Action::Who(_) => false,
+        | Action::Who(_)
+        | Action::SyncReport { .. } => false,
     }
 }
 

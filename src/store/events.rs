@@ -97,6 +97,19 @@ pub struct Event {
     pub outcome: Option<Outcome>,
 }
 
+impl Event {
+    /// Who acted, as the trail proves it: the OS account, with the display
+    /// name beside it when they differ (only the name for events from before
+    /// accounts were recorded).
+    pub fn signed_by(&self) -> String {
+        match (self.account.as_str(), self.operator.as_str()) {
+            ("", name) => name.to_string(),
+            (account, name) if name.is_empty() || name == account => account.to_string(),
+            (account, name) => format!("{account} ({name})"),
+        }
+    }
+}
+
 /// Appends one event to the log and to the audit chain, under the OS
 /// account of this process. Runs in the caller's transaction, or in one of
 /// its own: reading the chain's head and linking to it must not interleave

@@ -38,7 +38,7 @@ pub use roster::{
 };
 pub use shared::{StoreMode, check_store_mode, create_group_store};
 pub use summary::summarize;
-pub use sync::{BatchSource, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
+pub use sync::{BatchSource, ReportRun, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 
 /// Errors of the store, each naming the file.
 #[derive(Debug, thiserror::Error)]

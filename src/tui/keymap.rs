@@ -381,6 +381,7 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
                     tui_input::backend::crossterm::to_input_request(event).map(Action::FormEdit)
                 }
                 (ImportStep::Preview { .. }, KeyCode::Char('p')) => Some(Action::ModalToggle),
+                (ImportStep::ReportPreview { .. }, KeyCode::Char('p')) => Some(Action::ModalToggle),
                 _ => None,
             };
         }

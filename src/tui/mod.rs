@@ -11,6 +11,7 @@ pub(crate) mod labels;
 mod members;
 pub mod phone;
 pub mod popup;
+mod report_view;
 pub mod theme;
 pub mod view;
 

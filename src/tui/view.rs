@@ -107,7 +107,9 @@ fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         };
         Span::styled(format!(" {} ", state.t(text)), style)
     };
-    let sync = if state.sync_running {
+    let sync = if state.report_mode {
+        super::report_view::header_span(state, theme)
+    } else if state.sync_running {
         let progress = match state.sync_progress {
             Some((fetched, Some(total))) => format!(" {fetched}/{total}"),
             Some((fetched, None)) => format!(" {fetched}"),
