@@ -131,6 +131,13 @@ pub enum Command {
         /// File format.
         #[arg(long, value_enum, default_value_t = crate::export::ExportFormat::Csv)]
         format: crate::export::ExportFormat,
+        /// INI-PEC: every position in the albo (the first load), not only
+        /// what changed since the last file.
+        #[arg(long)]
+        all: bool,
+        /// INI-PEC: show the counts per Stato code; write and record nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// The dashboard's figures: totals per state, migrated share, days to the
     /// cutover, pace, the "to chase" lists and the last sync.
@@ -206,6 +213,48 @@ pub enum Command {
         /// Print the result as JSON on stdout.
         #[arg(long)]
         json: bool,
+    },
+    /// Send a reminder (e-mail or PEC) to every member in the given states,
+    /// through the queue, at the channel's pace, exactly once. Without --yes
+    /// it only shows what it would send. --in-doubt lists the reminders that
+    /// went out with no reply from the server, for the operator to decide.
+    Remind {
+        /// Only members in this state (repeatable: any of them; --help lists the states).
+        #[arg(
+            long = "state",
+            value_name = "STATE",
+            value_parser = crate::report::parse_state,
+            long_help = crate::report::states_help()
+        )]
+        states: Vec<crate::domain::Category>,
+        /// migrazione, credenziali, doppio-fattore, link-scaduto,
+        /// nessun-contatto, dopo-passaggio, conferma-recupero.
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
+        /// email (the service address, [mail]) or pec (the PEC address, [pec]).
+        #[arg(long, value_name = "email|pec")]
+        channel: Option<String>,
+        /// Leave out members reminded more recently than this (3d, 12h).
+        #[arg(long, value_name = "AGE", value_parser = crate::headless::parse_age)]
+        not_reminded_for: Option<chrono::TimeDelta>,
+        /// Show what would be sent and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Really send.
+        #[arg(long)]
+        yes: bool,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// List the reminders in doubt (after settling those a PEC receipt proves).
+        #[arg(long, conflicts_with_all = ["template", "channel", "states"])]
+        in_doubt: bool,
+        /// Send these in-doubt reminders again (ids from --in-doubt).
+        #[arg(long, value_name = "ID", num_args = 1.., requires = "in_doubt")]
+        send_again: Vec<i64>,
+        /// Count these in-doubt reminders as sent (ids from --in-doubt).
+        #[arg(long, value_name = "ID", num_args = 1.., requires = "in_doubt")]
+        mark_sent: Vec<i64>,
     },
     /// Create the store (or fix a shared one's group and mode): owner-only,
     /// or 0660 for a Unix group of colleagues (--group or `store_group`).
@@ -643,7 +692,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Export {
             out,
             states,
+            format: crate::export::ExportFormat::IniPec,
+            all,
+            dry_run,
+        }) => {
+            if !states.is_empty() {
+                bail!(
+                    "--state non si usa con --format inipec: il file riporta le variazioni dell'albo dall'ultimo invio"
+                );
+            }
+            let path = existing_store(&cli, &config)?.path().to_path_buf();
+            crate::headless::export_inipec(&path, out, *all, *dry_run, &config.operator).map(drop)
+        }
+        Some(Command::Export { all: true, .. } | Command::Export { dry_run: true, .. }) => {
+            bail!("--all e --dry-run valgono solo con --format inipec")
+        }
+        Some(Command::Export {
+            out,
+            states,
             format,
+            ..
         }) => export_command(&cli, &config, out, states, *format),
         Some(Command::Report {
             format: Some(ReportFormat::Xlsx),
@@ -700,6 +768,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 *yes,
                 *json,
                 config.max_in_flight,
+                Some(&config),
+            )
+            .await
+        }
+        Some(Command::Remind {
+            states,
+            template,
+            channel,
+            not_reminded_for,
+            dry_run,
+            yes,
+            json,
+            in_doubt,
+            send_again,
+            mark_sent,
+        }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let config_dir = cli
+                .config
+                .clone()
+                .or_else(config::default_path)
+                .and_then(|p| p.parent().map(Path::to_path_buf));
+            let options = crate::headless::RemindOptions {
+                states: states.clone(),
+                template: template.clone(),
+                channel: channel.clone(),
+                not_reminded_for: *not_reminded_for,
+                dry_run: *dry_run,
+                yes: *yes,
+                json: *json,
+                in_doubt: *in_doubt,
+                send_again: send_again.clone(),
+                mark_sent: mark_sent.clone(),
+                pec_domain: config.pec_domain.clone(),
+            };
+            crate::headless::remind(
+                &path,
+                &config,
+                config_dir.as_deref(),
+                &config.operator,
+                &options,
             )
             .await
         }

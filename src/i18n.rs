@@ -349,6 +349,7 @@ catalog! {
     CatArubaSuspended => "Aruba: sospese o in disdetta", "Aruba: suspended or cancelling";
     CatArubaNoMailbox => "Aruba: nell'albo senza casella", "Aruba: in roster, no mailbox";
     JobArubaContacts => "Contatti presso Aruba dall'albo", "Contacts at Aruba from the roster";
+    JobReminder => "Solleciti agli iscritti", "Reminders to members";
     ArubaHistory => "Aruba: storico, passaggio avvenuto (nessuna azione presso Aruba)", "Aruba: history, cutover passed (no actions at Aruba)";
     ArubaAfterCutover => "dopo il passaggio i dati di Aruba sono solo storici: nessuna modifica presso Aruba", "after the cutover Aruba's data is history only: no changes at Aruba";
     ArubaConfirmNote => "Ogni titolare viene letto prima: si cambia solo ciò che differisce.", "Each owner is read first: only what differs is changed.";
@@ -379,6 +380,19 @@ catalog! {
     ReportPreviewKeys => "Invio carica · p cambia modalità · Esc annulla", "Enter loads · p switches mode · Esc cancels";
     ReportLoaded => "Report caricato", "Report loaded";
     ReportRejectedRows => "righe scartate", "rejected rows";
+    IniPecTitle => "File INI-PEC", "INI-PEC file";
+    IniPecPlanning => "confronto dell'albo con quanto già inviato…", "comparing the roster with what was sent…";
+    IniPecWriting => "scrittura del file e registrazione dell'invio…", "writing the file and recording it…";
+    IniPecUpdate => "aggiornamento dall'ultimo file inviato", "update since the last file sent";
+    IniPecAll => "tutte le posizioni dell'albo (primo invio)", "every position in the roster (first load)";
+    IniPecCodeNew => "nuove posizioni", "new positions";
+    IniPecCodeUpdate => "aggiornamenti", "updates";
+    IniPecCodeCancel => "cancellazioni (con data)", "cancellations (with date)";
+    IniPecHeldBack => "posizioni non inviabili così come sono (restano da inviare)", "positions that cannot be sent as they are (still due)";
+    IniPecKeys => "Invio scrive il file · Esc annulla", "Enter writes the file · Esc cancels";
+    IniPecSeparator => "contiene ; virgolette o a capo", "holds a ;, a quote or a line break";
+    IniPecFormula => "inizia come una formula", "starts like a formula";
+    IniPecNothing => "INI-PEC: nessuna variazione da inviare, nessun file scritto", "INI-PEC: nothing to send, no file written";
 }
 
 #[cfg(test)]

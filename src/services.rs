@@ -10,6 +10,7 @@ use chrono::Utc;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
+use crate::app::inipec_flow::{IniPecAction, IniPecEffect};
 use crate::app::{Action, Effect, Snapshot};
 use crate::provider::api::RecoveryContactsRequest;
 use crate::provider::aruba::ArubaClient;
@@ -80,6 +81,39 @@ impl Services {
             };
             let _ = tx.send(action);
         });
+    }
+
+    /// Plans the INI-PEC update, or writes and records it.
+    fn inipec(&self, effect: IniPecEffect, tx: &UnboundedSender<Action>) {
+        use crate::export::inipec::{plan_file, write_locked};
+        match effect {
+            IniPecEffect::Plan { all } => self.blocking(
+                tx,
+                move |store| {
+                    let planned = plan_file(store, all).map(Box::new);
+                    Action::IniPec(IniPecAction::Planned(planned.map_err(|e| e.to_string())))
+                },
+                |e| Action::IniPec(IniPecAction::Planned(Err(e))),
+            ),
+            IniPecEffect::Write { path, planned } => {
+                let operator = self.operator.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let written = write_locked(store, &path, &planned, &operator, Utc::now())
+                            .map(|id| {
+                                format!(
+                                    "file INI-PEC scritto in {} ({} righe), registrato (n. {id})",
+                                    path.display(),
+                                    planned.plan.rows.len()
+                                )
+                            });
+                        Action::IniPec(IniPecAction::Written(written.map_err(|e| e.to_string())))
+                    },
+                    |e| Action::IniPec(IniPecAction::Written(Err(e))),
+                )
+            }
+        }
     }
 
     pub fn perform(&self, effect: Effect, tx: &UnboundedSender<Action>) {
@@ -211,6 +245,7 @@ impl Services {
                 },
                 |e| Action::Exported(Err(e)),
             ),
+            Effect::IniPec(effect) => self.inipec(effect, tx),
             Effect::PreviewImport { path, partial } => {
                 let progress_tx = tx.clone();
                 let tx = tx.clone();

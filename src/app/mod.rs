@@ -8,6 +8,7 @@ mod command;
 pub(crate) mod fixtures;
 pub mod import_flow;
 mod index;
+pub mod inipec_flow;
 mod palette;
 mod phone;
 mod report_mode;
@@ -88,6 +89,8 @@ pub enum Modal {
     },
     /// Importing a roster file: path, preview, confirmation.
     Import(import_flow::ImportStep),
+    /// The INI-PEC update: counts per Stato code, then the file on confirmation.
+    IniPec(inipec_flow::IniPecStep),
     /// The temporary password, shown once.
     PasswordShown {
         address: String,
@@ -189,6 +192,8 @@ pub enum Action {
         format: crate::export::ExportFormat,
     },
     Exported(Result<String, String>),
+    /// The INI-PEC export and its results.
+    IniPec(inipec_flow::IniPecAction),
     /// Open the import (with a path: straight to its preview).
     Import(Option<String>),
     ImportProgress {
@@ -340,6 +345,7 @@ pub enum Effect {
         path: std::path::PathBuf,
         partial: bool,
     },
+    IniPec(inipec_flow::IniPecEffect),
     RunImport {
         path: std::path::PathBuf,
         partial: bool,
@@ -810,6 +816,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             pec_domain: state.pec_domain.clone(),
         }],
         Action::Import(path) => import_flow::open(state, path),
+        Action::IniPec(action) => inipec_flow::on_action(state, action),
         action @ (Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
         | Action::ImportDone(_)) => import_flow::on_result(state, action),
@@ -985,6 +992,9 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         return Some(effects);
     }
     if let Some(effects) = import_flow::update_modal(state, action) {
+        return Some(effects);
+    }
+    if let Some(effects) = inipec_flow::update_modal(state, action) {
         return Some(effects);
     }
     if let Some(effects) = phone::update_modal(state, action) {
@@ -1249,6 +1259,7 @@ fn is_result(action: &Action) -> bool {
         | Action::ReportPreviewed { .. }
         | Action::ReportDone(_)
         | Action::LastReport(_) => true,
+        Action::IniPec(action) => action.is_result(),
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)

@@ -13,7 +13,7 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("clear", ""),
     ("sort", "name|cf|pec|migration|password|recovery [desc]"),
     ("import", "[FILE]"),
-    ("export", "FILE [csv|csv-excel|json|inipec]"),
+    ("export", "FILE [csv|csv-excel|json|inipec [all]]"),
     ("audit", ""),
     ("who", "CELLULARE|E-MAIL|CF|N. ISCRIZIONE|NOME"),
     ("dashboard", ""),
@@ -77,6 +77,12 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
         }
         "who" => Ok(vec![Action::Who(args.join(" "))]),
         "import" => Ok(vec![Action::Import(args.first().map(|p| p.to_string()))]),
+        "export" if super::inipec_flow::parse(args).is_some() => {
+            let (path, all) = super::inipec_flow::parse(args).expect("checked");
+            Ok(vec![Action::IniPec(
+                super::inipec_flow::IniPecAction::Open { path, all },
+            )])
+        }
         "export" => {
             let path = args
                 .first()

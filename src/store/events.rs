@@ -22,6 +22,8 @@ pub enum EventKind {
     Sync,
     /// A member's personal data erased (the event names only the pseudonym).
     Erased,
+    /// A reminder campaign, or one reminder's outcome (e-mail or PEC).
+    Reminder,
 }
 
 impl EventKind {
@@ -33,6 +35,7 @@ impl EventKind {
             EventKind::Action => "action",
             EventKind::Sync => "sync",
             EventKind::Erased => "erased",
+            EventKind::Reminder => "reminder",
         }
     }
 
@@ -44,6 +47,7 @@ impl EventKind {
             EventKind::Action,
             EventKind::Sync,
             EventKind::Erased,
+            EventKind::Reminder,
         ]
         .into_iter()
         .find(|k| k.code() == code)

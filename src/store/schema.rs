@@ -87,4 +87,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::chain::MIGRATION,
     // Which sync runs were reports, and the date of their states.
     super::sync::REPORT_RUNS_MIGRATION,
+    // The day a member left the albo, and the INI-PEC ledger.
+    super::inipec::MIGRATION,
 ];

@@ -19,7 +19,7 @@ use crate::domain::password::PasswordRule;
 use crate::i18n::T;
 use crate::store::{Job, JobKind};
 
-fn window(frame: &mut Frame, title: &str, width: u16, height: u16) -> Rect {
+pub(super) fn window(frame: &mut Frame, title: &str, width: u16, height: u16) -> Rect {
     let area = centered(frame.area(), width, height);
     frame.render_widget(Clear, area);
     let block = Block::bordered().title(title.to_string());
@@ -33,6 +33,7 @@ fn kind_title(state: &State, kind: JobKind) -> &'static str {
         JobKind::Resend => T::JobResend,
         JobKind::SetRecovery => T::JobSetRecovery,
         JobKind::ArubaContacts => T::JobArubaContacts,
+        JobKind::Reminder => T::JobReminder,
     })
 }
 

@@ -321,6 +321,7 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
     }
     match &state.modal {
         Some(Modal::ConfirmResend { .. }) => return confirm_keys(key),
+        Some(Modal::IniPec(_)) => return confirm_keys(key),
         Some(Modal::Filter { .. }) => {
             return match key.code {
                 KeyCode::Up | KeyCode::Char('k') => Some(Action::ModalMove(-1)),

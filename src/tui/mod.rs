@@ -6,6 +6,7 @@ mod actions_view;
 mod audit;
 mod dashboard;
 mod detail;
+mod inipec_view;
 pub mod keymap;
 pub(crate) mod labels;
 mod members;

@@ -23,7 +23,7 @@ fn render(state: &State, width: u16, height: u16, theme: &Theme) -> Terminal<Tes
     terminal
 }
 
-fn snapshot(state: &State, width: u16, height: u16) -> String {
+pub(super) fn snapshot(state: &State, width: u16, height: u16) -> String {
     render(state, width, height, &COLOR).backend().to_string()
 }
 

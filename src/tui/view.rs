@@ -88,6 +88,7 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
             actions_view::render_confirm_reset(frame, state, theme, *entry)
         }
         Some(Modal::Import(step)) => actions_view::render_import(frame, state, theme, step),
+        Some(Modal::IniPec(step)) => super::inipec_view::render(frame, state, theme, step),
         Some(Modal::PasswordShown { address, password }) => {
             actions_view::render_password_shown(frame, state, theme, address, password)
         }
