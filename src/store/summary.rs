@@ -223,6 +223,7 @@ fn classify(
             email_servizio: email_differs.then(|| "roster@example.it".to_string()),
             cellulare: mobile_differs.then(|| "+393330000001".to_string()),
             provincia: None,
+            data_cancellazione: None,
         });
     let in_roster = group.member.is_some_and(|m| m.0);
     let mailbox = group.mailbox.map(|f| MailboxState {
