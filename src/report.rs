@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::app::{CHASE, PACE_DAYS, Settings, Summary};
+use crate::domain::summary::{CHASE, DashboardCounts, PACE_DAYS, Settings};
 use crate::domain::{Category, category};
 use crate::i18n::{Lang, T, format_date, format_datetime, italian_time};
 use crate::store::{RosterEntry, Store, StoreError, SyncRun};
@@ -229,24 +229,40 @@ impl Report {
         last_sync: Option<&SyncRun>,
         now: DateTime<Utc>,
     ) -> Self {
-        let summary = Summary::compute(entries, &settings.pec_domain, now);
-        // The Aruba lists are to chase once Aruba's side has been synced.
-        let aruba_known = entries
-            .first()
-            .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown));
-        // The lists known from PEC receipts are not in the entries:
+        let counts = DashboardCounts {
+            summary: crate::store::summarize(entries, &settings.pec_domain, now),
+            categories: Category::ALL
+                .iter()
+                .map(|&c| {
+                    entries
+                        .iter()
+                        .filter(|e| entry_is_in(e, c, &settings.pec_domain, now))
+                        .count()
+                })
+                .collect(),
+            // The Aruba lists are to chase once Aruba's side has been synced.
+            aruba_known: entries
+                .first()
+                .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown)),
+        };
+        Self::from_counts(&counts, settings, last_sync, now)
+    }
+
+    /// The figures from the dashboard's counts.
+    pub fn from_counts(
+        counts: &DashboardCounts,
+        settings: &Settings,
+        last_sync: Option<&SyncRun>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let summary = &counts.summary;
+        // The lists known from PEC receipts are not in the store's counts:
         // `pecdesk receipts` lists them.
         let states = StateCounts(
             Category::ALL
                 .iter()
                 .filter(|c| !crate::domain::category::FROM_RECEIPTS.contains(c))
-                .map(|&c| {
-                    let count = entries
-                        .iter()
-                        .filter(|e| entry_is_in(e, c, &settings.pec_domain, now))
-                        .count();
-                    (c, count)
-                })
+                .map(|&c| (c, counts.count(c)))
                 .collect(),
         );
         // Without a cutover the forecast is taken against today, for its pace
@@ -260,7 +276,7 @@ impl Report {
             pec_domain: settings.pec_domain.clone(),
             members_in_roster: summary.members_in_roster,
             mailboxes: summary.mailboxes,
-            to_chase: states.only(&to_chase(aruba_known, settings.cutover, now)),
+            to_chase: states.only(&to_chase(counts.aruba_known, settings.cutover, now)),
             states,
             migrated: summary.migrated(),
             migrated_percent: summary.percent(summary.migrated()),
@@ -277,15 +293,21 @@ impl Report {
         }
     }
 
-    /// The figures for what `store` holds.
+    /// The figures for what `store` holds, counted by the store itself
+    /// (no member is loaded: `pecdesk report` stays quick at any size).
     pub fn from_store(
         store: &Store,
         settings: &Settings,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        let entries = store.roster_entries()?;
+        let counts = store.dashboard_counts(&settings.pec_domain, now)?;
         let last_sync = store.last_sync()?;
-        Ok(Self::compute(&entries, settings, last_sync.as_ref(), now))
+        Ok(Self::from_counts(
+            &counts,
+            settings,
+            last_sync.as_ref(),
+            now,
+        ))
     }
 
     /// Pretty-printed JSON, state codes as keys.

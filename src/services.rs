@@ -285,6 +285,16 @@ impl Services {
                     |e| Action::ReportDone(Err(e)),
                 );
             }
+            Effect::LoadCounts { pec_domain, now } => self.blocking(
+                tx,
+                move |store| {
+                    let counted = store
+                        .dashboard_counts(&pec_domain, now)
+                        .and_then(|counts| Ok((counts, store.last_sync()?)));
+                    Action::Counted(counted.map(Box::new).map_err(|e| e.to_string()))
+                },
+                |e| Action::Counted(Err(e)),
+            ),
             Effect::BuildIndex(request) => {
                 let tx = tx.clone();
                 tokio::task::spawn_blocking(move || {

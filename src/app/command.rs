@@ -2,21 +2,8 @@
 
 use crate::domain::Category;
 
-/// The "to chase" lists of the dashboard, in the order they are shown (and
-/// bound to the digits 1-7).
-pub const CHASE: [Category; 7] = [
-    Category::NotMigrated,
-    Category::FailedCredentials,
-    Category::Failed2fa,
-    Category::LinkExpired,
-    Category::NoRecoveryContact,
-    Category::NoMailbox,
-    Category::NoMember,
-];
-
-/// The lists about the Aruba side, after [`CHASE`] (keys 8, 9, 0, -); shown
-/// only once Aruba has been synced, and as history after the passage.
-pub const CHASE_ARUBA: [Category; 4] = crate::domain::category::ARUBA;
+/// The dashboard's lists, defined with its figures below the console.
+pub use crate::domain::summary::{CHASE, CHASE_ARUBA};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::search::Search;
-use super::table::{self, Sort};
+use super::table::{Sort, SortOrders};
 use crate::store::RosterEntry;
 
 /// What to build an index over: the entries of one load, as they were sorted.
@@ -29,8 +29,14 @@ pub(super) struct Ordering {
 }
 
 impl Ordering {
-    pub(super) fn of(entries: &[RosterEntry], sort: Sort, now: DateTime<Utc>) -> Self {
-        let order = table::sorted(entries, sort, now);
+    /// The order of `sort`, from the load's prepared orders: a linear pass.
+    pub(super) fn of(
+        entries: &[RosterEntry],
+        orders: &SortOrders,
+        sort: Sort,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let order = orders.ordered(entries, sort, now);
         let mut rank = vec![0; entries.len()];
         for (position, &index) in order.iter().enumerate() {
             rank[index as usize] = position as u32;
@@ -45,6 +51,8 @@ pub struct TableIndex {
     pub(super) generation: u64,
     pub(super) sort: Sort,
     pub(super) ordering: Ordering,
+    /// Every column's order is derived from these without sorting again.
+    pub(super) orders: SortOrders,
     pub(super) search: Search,
 }
 
@@ -52,15 +60,16 @@ impl TableIndex {
     /// Sorts and indexes side by side: two independent passes over the roster.
     pub fn build(request: &IndexRequest) -> Self {
         let entries = request.entries.as_slice();
-        let (search, ordering) = std::thread::scope(|scope| {
+        let (search, orders) = std::thread::scope(|scope| {
             let search = scope.spawn(|| Search::new(entries));
-            let ordering = Ordering::of(entries, request.sort, request.now);
-            (search.join().expect("indexing does not panic"), ordering)
+            let orders = SortOrders::build(entries);
+            (search.join().expect("indexing does not panic"), orders)
         });
         Self {
             generation: request.generation,
             sort: request.sort,
-            ordering,
+            ordering: Ordering::of(entries, &orders, request.sort, request.now),
+            orders,
             search,
         }
     }

@@ -15,7 +15,6 @@ mod phone;
 pub mod remind;
 mod report_mode;
 pub mod search;
-mod summary;
 mod table;
 
 use std::collections::{BTreeSet, HashSet};
@@ -25,6 +24,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tui_input::{Input, InputRequest};
 
 use crate::domain::Category;
+pub use crate::domain::summary::{
+    Forecast, HISTORY_DAYS, PACE_DAYS, Settings, Summary, migration_index, password_index,
+};
 use crate::i18n::{Lang, T};
 use crate::provider::api::ResendResponse;
 use crate::queue::Control;
@@ -34,7 +36,6 @@ pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
 pub use report_mode::needs_provider_api;
-pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
 pub use table::{Sort, SortColumn};
 
 /// What the roster and sync look like, as loaded from the store.
@@ -42,16 +43,6 @@ pub use table::{Sort, SortColumn};
 pub struct Snapshot {
     pub entries: Vec<RosterEntry>,
     pub last_sync: Option<SyncRun>,
-}
-
-/// Settings that shape what the console shows.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub lang: Lang,
-    pub pec_domain: String,
-    pub ordine: String,
-    /// The day of the passage to the new provider.
-    pub cutover: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +129,8 @@ pub struct State {
     /// Counts the loads, so that an index built for an older one is dropped.
     generation: u64,
     pub summary: Summary,
+    /// The store's own counts, shown by the dashboard until the entries are in.
+    counts: Option<crate::domain::DashboardCounts>,
     /// Per entry, a bit per `Category::ALL` position.
     categories: Vec<u16>,
     /// The table's order and search index; None while being built after a load.
@@ -237,6 +230,9 @@ pub enum Action {
     Loaded(Result<Snapshot, String>),
     /// The table's order and search index, built for a load.
     Indexed(Box<TableIndex>),
+    /// The dashboard's figures, counted by the store before the entries load.
+    /// With the last sync, for the header.
+    Counted(Result<Box<(crate::domain::DashboardCounts, Option<SyncRun>)>, String>),
     SyncFinished(Result<String, String>),
     TimelineLoaded {
         entry: usize,
@@ -324,6 +320,11 @@ impl From<Command> for Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Load,
+    /// Count the dashboard's figures in the store (the first screen).
+    LoadCounts {
+        pec_domain: String,
+        now: DateTime<Utc>,
+    },
     /// Build the table's order and search index off the UI thread.
     BuildIndex(IndexRequest),
     Sync,
@@ -427,7 +428,10 @@ fn classify(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) -> (S
             })
         })
         .collect();
-    (Summary::compute(entries, pec_domain, now), categories)
+    (
+        crate::store::summarize(entries, pec_domain, now),
+        categories,
+    )
 }
 
 impl State {
@@ -444,6 +448,7 @@ impl State {
             entries: Arc::default(),
             generation: 0,
             summary: Summary::default(),
+            counts: None,
             categories: Vec::new(),
             index: None,
             pending: None,
@@ -484,6 +489,42 @@ impl State {
         Some((index, &self.entries[index]))
     }
 
+    /// What the console does first: count the dashboard's figures in the
+    /// store (the first screen), and load the entries behind them.
+    pub fn first_load(&self) -> Vec<Effect> {
+        vec![
+            Effect::LoadCounts {
+                pec_domain: self.pec_domain.clone(),
+                now: self.now,
+            },
+            Effect::Load,
+        ]
+    }
+
+    /// Whether the dashboard has figures to show: the store's counts, or
+    /// the loaded entries.
+    pub fn dashboard_ready(&self) -> bool {
+        self.loaded || self.counts.is_some()
+    }
+
+    /// Takes the store's counts unless the entries are in already.
+    fn set_counts(
+        &mut self,
+        result: Result<Box<(crate::domain::DashboardCounts, Option<SyncRun>)>, String>,
+    ) -> Vec<Effect> {
+        match result {
+            Ok(counted) if !self.loaded => {
+                let (counts, last_sync) = *counted;
+                self.summary = counts.summary.clone();
+                self.counts = Some(counts);
+                self.last_sync = last_sync;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "dashboard counts"),
+        }
+        vec![]
+    }
+
     /// Whether entry `index` is in `category` (as of the last refresh).
     pub fn is_in(&self, index: usize, category: Category) -> bool {
         self.categories[index] & category_bit(category) != 0
@@ -491,9 +532,13 @@ impl State {
 
     /// Whether Aruba's side has been synced: the Aruba lists mean something.
     pub fn aruba_known(&self) -> bool {
-        self.entries
-            .first()
-            .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown))
+        match (&self.counts, self.loaded) {
+            (Some(counts), false) => counts.aruba_known,
+            _ => self
+                .entries
+                .first()
+                .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown)),
+        }
     }
 
     /// Whether the passage to the new provider has happened: Aruba is history.
@@ -520,6 +565,9 @@ impl State {
 
     /// How many entries are in `category`.
     pub fn count(&self, category: Category) -> usize {
+        if let (Some(counts), false) = (&self.counts, self.loaded) {
+            return counts.count(category);
+        }
         let bit = category_bit(category);
         self.categories
             .iter()
@@ -563,6 +611,7 @@ impl State {
         self.summary = load.summary;
         self.last_sync = load.last_sync;
         self.loaded = true;
+        self.counts = None;
     }
 
     /// Takes the index built for a load, unless a newer load came meanwhile,
@@ -615,7 +664,7 @@ impl State {
 
     fn resort(&mut self) {
         if let Some(index) = &mut self.index {
-            index.ordering = index::Ordering::of(&self.entries, self.sort, self.now);
+            index.ordering = index::Ordering::of(&self.entries, &index.orders, self.sort, self.now);
             index.sort = self.sort;
         }
     }
@@ -628,6 +677,14 @@ impl State {
     /// Recomputes `visible` from filter, search and sort, keeping `keep`
     /// selected if it is still shown.
     fn refresh_visible(&mut self, keep: Option<&str>) {
+        // The entry to keep is most often the one selected: found by its
+        // index, without reading every visible entry's address (at 1M
+        // entries that scan alone held up the frame).
+        let kept = self
+            .visible
+            .get(self.selected)
+            .copied()
+            .filter(|&i| i < self.entries.len());
         let query = self.search.value().trim().to_string();
         let matches = match &mut self.index {
             Some(index) if !query.is_empty() => Some(index.search.matches(&query)),
@@ -635,14 +692,20 @@ impl State {
         };
         self.visible = match (&self.index, matches) {
             (Some(index), Some(matches)) => {
-                let mut scored: Vec<(u32, u32)> = matches
+                // Best score first, then the table's order: one integer per
+                // match (score inverted, then rank), sorted as integers.
+                let mut keys: Vec<u64> = matches
                     .into_iter()
                     .filter(|&(i, _)| self.passes_filter(i as usize))
+                    .map(|(i, score)| {
+                        (u64::from(u32::MAX - score) << 32)
+                            | u64::from(index.ordering.rank[i as usize])
+                    })
                     .collect();
-                scored.sort_unstable_by_key(|&(i, score)| {
-                    (std::cmp::Reverse(score), index.ordering.rank[i as usize])
-                });
-                scored.into_iter().map(|(i, _)| i as usize).collect()
+                keys.sort_unstable();
+                keys.into_iter()
+                    .map(|key| index.ordering.order[(key & u64::from(u32::MAX)) as usize] as usize)
+                    .collect()
             }
             (Some(index), None) => index
                 .ordering
@@ -658,10 +721,14 @@ impl State {
                 .collect(),
         };
         self.selected = keep
-            .and_then(|address| {
-                self.visible
+            .and_then(|address| match kept {
+                Some(i) if self.entries[i].address() == address => {
+                    self.visible.iter().position(|&v| v == i)
+                }
+                _ => self
+                    .visible
                     .iter()
-                    .position(|&i| self.entries[i].address() == address)
+                    .position(|&i| self.entries[i].address() == address),
             })
             .unwrap_or(0)
             .min(self.visible.len().saturating_sub(1));
@@ -829,6 +896,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Loaded(Ok(snapshot)) => vec![state.set_snapshot(snapshot)],
         Action::Indexed(index) => state.set_index(*index),
+        Action::Counted(result) => state.set_counts(result),
         Action::Loaded(Err(error)) => {
             state.status(
                 Level::Error,
@@ -1235,6 +1303,7 @@ fn is_result(action: &Action) -> bool {
         Action::Tick(_)
         | Action::Loaded(_)
         | Action::Indexed(_)
+        | Action::Counted(_)
         | Action::SyncFinished(_)
         | Action::TimelineLoaded { .. }
         | Action::ResendFinished { .. }

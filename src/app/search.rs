@@ -16,8 +16,16 @@ use crate::store::RosterEntry;
 
 #[derive(Clone)]
 pub struct Search {
-    /// Per entry: names, and contacts (see [`haystacks`]).
-    haystacks: Vec<(Utf32String, Utf32String)>,
+    /// Every entry's names and contacts (see [`haystacks`]) back to back,
+    /// for entries whose texts are ASCII (nearly all): one allocation for
+    /// the whole roster instead of two per entry.
+    text: Vec<u8>,
+    /// Per entry: where its names start in `text`, their length and the
+    /// contacts' length (the contacts follow the names). A names length of
+    /// [`ELSEWHERE`] means the texts are in `unicode`, at that start.
+    spans: Vec<(u32, u16, u16)>,
+    /// The texts that are not ASCII, as nucleo wants them.
+    unicode: Vec<(Utf32String, Utf32String)>,
     /// The last [`REMEMBERED`] queries, each with every entry it matched
     /// (before any state filter): typing on narrows one of them, deleting
     /// goes back to an earlier one without matching again.
@@ -27,7 +35,7 @@ pub struct Search {
 impl std::fmt::Debug for Search {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Search")
-            .field("entries", &self.haystacks.len())
+            .field("entries", &self.spans.len())
             .finish()
     }
 }
@@ -169,18 +177,54 @@ pub fn pattern(query: &str) -> Pattern {
     pattern
 }
 
+/// The names length that sends a lookup to [`Search::unicode`].
+const ELSEWHERE: u16 = u16::MAX;
+
 impl Search {
     pub fn new(entries: &[RosterEntry]) -> Self {
+        let mut text = Vec::with_capacity(entries.len() * 96);
+        let mut spans = Vec::with_capacity(entries.len());
+        let mut unicode = Vec::new();
+        for entry in entries {
+            let (names, contacts) = haystacks(entry);
+            let start = u32::try_from(text.len()).ok();
+            let lengths = (u16::try_from(names.len()), u16::try_from(contacts.len()));
+            match (start, lengths) {
+                (Some(start), (Ok(n), Ok(c)))
+                    if n != ELSEWHERE && names.is_ascii() && contacts.is_ascii() =>
+                {
+                    text.extend_from_slice(names.as_bytes());
+                    text.extend_from_slice(contacts.as_bytes());
+                    spans.push((start, n, c));
+                }
+                _ => {
+                    spans.push((unicode.len() as u32, ELSEWHERE, 0));
+                    unicode.push((Utf32String::from(names), Utf32String::from(contacts)));
+                }
+            }
+        }
+        text.shrink_to_fit();
         Self {
-            haystacks: entries
-                .iter()
-                .map(|e| {
-                    let (names, contacts) = haystacks(e);
-                    (Utf32String::from(names), Utf32String::from(contacts))
-                })
-                .collect(),
+            text,
+            spans,
+            unicode,
             history: Vec::new(),
         }
+    }
+
+    /// The names and contacts of entry `i`.
+    fn haystacks(&self, i: u32) -> (Utf32Str<'_>, Utf32Str<'_>) {
+        let (start, names, contacts) = self.spans[i as usize];
+        if names == ELSEWHERE {
+            let (names, contacts) = &self.unicode[start as usize];
+            return (names.slice(..), contacts.slice(..));
+        }
+        let start = start as usize;
+        let middle = start + names as usize;
+        (
+            Utf32Str::Ascii(&self.text[start..middle]),
+            Utf32Str::Ascii(&self.text[middle..middle + contacts as usize]),
+        )
     }
 
     /// Entries matching `query`, with their scores, in entry order.
@@ -205,15 +249,21 @@ impl Search {
         let scored = match narrowed {
             Some((_, matched)) => {
                 let pool: Vec<u32> = matched.iter().map(|&(i, _)| i).collect();
-                score(&self.haystacks, &pattern, &pool)
+                score(self, &pattern, &pool)
             }
             None => {
-                let pool: Vec<u32> = (0..self.haystacks.len() as u32).collect();
-                score(&self.haystacks, &pattern, &pool)
+                let pool: Vec<u32> = (0..self.spans.len() as u32).collect();
+                score(self, &pattern, &pool)
             }
         };
         self.history.push((query.to_string(), scored.clone()));
-        if self.history.len() > REMEMBERED {
+        // At most REMEMBERED queries, and results of at most two rosters in
+        // all (a first letter matches most of a million members).
+        let cap = 2 * self.spans.len().max(1);
+        while self.history.len() > REMEMBERED
+            || (self.history.len() > 1
+                && self.history.iter().map(|(_, m)| m.len()).sum::<usize>() > cap)
+        {
             self.history.remove(0);
         }
         scored
@@ -230,18 +280,13 @@ const PARALLEL_FROM: usize = 20_000;
 
 /// Scores `pool` against the pattern, on two threads for large pools (the
 /// first keystroke of a search runs over the whole roster).
-fn score(
-    haystacks: &[(Utf32String, Utf32String)],
-    pattern: &(Pattern, Vec<bool>),
-    pool: &[u32],
-) -> Vec<(u32, u32)> {
+fn score(search: &Search, pattern: &(Pattern, Vec<bool>), pool: &[u32]) -> Vec<(u32, u32)> {
     let run = |part: &[u32]| {
         let mut matcher = Matcher::new(Config::DEFAULT);
         part.iter()
             .filter_map(|&i| {
-                let (names, contacts) = &haystacks[i as usize];
-                score_one(pattern, names.slice(..), contacts.slice(..), &mut matcher)
-                    .map(|score| (i, score))
+                let (names, contacts) = search.haystacks(i);
+                score_one(pattern, names, contacts, &mut matcher).map(|score| (i, score))
             })
             .collect::<Vec<_>>()
     };

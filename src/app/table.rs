@@ -59,107 +59,371 @@ pub struct Sort {
     pub descending: bool,
 }
 
-/// The tie-breaking order of every column: name, then address. Mailboxes with
-/// no member go last. One lower-case string per entry, built in one
-/// allocation, compared once.
-fn name_key(entry: &RosterEntry) -> String {
-    let address = entry.address();
-    let Some(m) = &entry.member else {
-        return format!("1{address}");
-    };
-    let mut key = String::with_capacity(3 + m.cognome.len() + m.nome.len() + address.len());
-    key.push('0');
-    push_lowercase(&mut key, &m.cognome);
-    key.push('\u{1}');
-    push_lowercase(&mut key, &m.nome);
-    key.push('\u{1}');
-    key.push_str(address);
-    key
+/// The orders every sort is made of, built once per load off the UI thread:
+/// by name (the tie-break of every column), by codice fiscale and by PEC.
+/// A state column is the name order bucketed by state, so any sort is a
+/// linear pass on the UI thread, never a sort.
+#[derive(Debug, Clone, Default)]
+pub struct SortOrders {
+    by_name: Vec<u32>,
+    by_cf: Vec<u32>,
+    by_pec: Vec<u32>,
 }
 
-/// Appends `text` in lower case; ASCII, as most names are, without a
-/// per-character conversion.
-fn push_lowercase(key: &mut String, text: &str) {
-    if text.is_ascii() {
-        let start = key.len();
-        key.push_str(text);
-        key[start..].make_ascii_lowercase();
-    } else {
-        key.extend(text.chars().flat_map(char::to_lowercase));
+/// An entry's name key as characters: `0`, cognome and nome in lower case,
+/// then the address, each after a `\u{1}`; `1` and the address for a mailbox
+/// with no member, so those go last. Compared as characters, never built
+/// as a string (at 1M entries those strings alone would take 100 MB).
+fn name_chars(entry: &RosterEntry) -> impl Iterator<Item = char> + '_ {
+    let address = entry.address().chars();
+    let (flag, names) = match &entry.member {
+        Some(m) => (
+            '0',
+            Some(
+                lower(&m.cognome)
+                    .chain(std::iter::once('\u{1}'))
+                    .chain(lower(&m.nome))
+                    .chain(std::iter::once('\u{1}')),
+            ),
+        ),
+        None => ('1', None),
+    };
+    std::iter::once(flag)
+        .chain(names.into_iter().flatten())
+        .chain(address)
+}
+
+fn lower(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.chars().flat_map(char::to_lowercase)
+}
+
+/// The first 32 bytes (UTF-8) of a key as two numbers: nearly every
+/// comparison ends there, on integers (16 would leave namesakes tied: "0rossi
+/// \u{1}maria\u{1}" is 14).
+type Prefix = (u128, u128);
+
+fn prefix(chars: impl Iterator<Item = char>) -> Prefix {
+    let mut bytes = [0u8; 32];
+    let mut n = 0;
+    let mut buf = [0u8; 4];
+    'fill: for c in chars {
+        for &b in c.encode_utf8(&mut buf).as_bytes() {
+            if n == 32 {
+                break 'fill;
+            }
+            bytes[n] = b;
+            n += 1;
+        }
+    }
+    let (high, low) = bytes.split_at(16);
+    (
+        u128::from_be_bytes(high.try_into().expect("16 bytes")),
+        u128::from_be_bytes(low.try_into().expect("16 bytes")),
+    )
+}
+
+/// Sorts `(prefix, index)` pairs by prefix, then by `full` where prefixes tie.
+fn sort_by_prefix(
+    mut keyed: Vec<(Prefix, u32)>,
+    full: impl Fn(u32, u32) -> std::cmp::Ordering + Sync,
+) -> Vec<u32> {
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(a.1, b.1)));
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+impl SortOrders {
+    pub fn build(entries: &[RosterEntry]) -> Self {
+        let by_name = sort_by_prefix(
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (prefix(name_chars(e)), i as u32))
+                .collect(),
+            |a, b| name_chars(&entries[a as usize]).cmp(name_chars(&entries[b as usize])),
+        );
+        let mut rank = vec![0u32; entries.len()];
+        for (position, &i) in by_name.iter().enumerate() {
+            rank[i as usize] = position as u32;
+        }
+        let rank = &rank;
+        // Codice fiscale, then name; mailboxes with no member last, by name.
+        let (by_cf, by_pec) = std::thread::scope(|scope| {
+            let by_cf = scope.spawn(|| {
+                sort_by_prefix(
+                    entries
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (cf_prefix(cf(e)), i as u32))
+                        .collect(),
+                    |a, b| {
+                        let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
+                        match (cf(ea), cf(eb)) {
+                            (Some(x), Some(y)) => x.cmp(y),
+                            _ => std::cmp::Ordering::Equal,
+                        }
+                        .then(rank[a as usize].cmp(&rank[b as usize]))
+                    },
+                )
+            });
+            let by_pec = sort_by_prefix(
+                entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (prefix(e.address().chars()), i as u32))
+                    .collect(),
+                |a, b| {
+                    let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
+                    ea.address()
+                        .cmp(eb.address())
+                        .then(rank[a as usize].cmp(&rank[b as usize]))
+                },
+            );
+            (by_cf.join().expect("sorting does not panic"), by_pec)
+        });
+        Self {
+            by_name,
+            by_cf,
+            by_pec,
+        }
+    }
+
+    /// Entry indices ordered by `sort`; ties broken by name, then address,
+    /// so the order is total and stable across reloads. Linear.
+    pub fn ordered(&self, entries: &[RosterEntry], sort: Sort, now: DateTime<Utc>) -> Vec<u32> {
+        let text = match sort.column {
+            SortColumn::Name => Some(&self.by_name),
+            SortColumn::CodiceFiscale => Some(&self.by_cf),
+            SortColumn::Pec => Some(&self.by_pec),
+            _ => None,
+        };
+        if let Some(order) = text {
+            return if sort.descending {
+                order.iter().rev().copied().collect()
+            } else {
+                order.clone()
+            };
+        }
+        // A state column: the name order, bucketed by state (names stay
+        // ascending within a state either way).
+        let state = |e: &RosterEntry| -> usize {
+            match sort.column {
+                SortColumn::Migration => e.mailbox.as_ref().map_or(9, |m| m.migration as usize),
+                SortColumn::Password => e
+                    .mailbox
+                    .as_ref()
+                    .map_or(9, |m| m.password_at(now) as usize),
+                _ => e.mailbox.as_ref().map_or(9, |m| {
+                    if m.recovery.email_masked.is_some() {
+                        0
+                    } else if m.recovery.mobile_masked.is_some() {
+                        1
+                    } else {
+                        2
+                    }
+                }),
+            }
+        };
+        let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); 10];
+        for &i in &self.by_name {
+            buckets[state(&entries[i as usize])].push(i);
+        }
+        if sort.descending {
+            buckets.reverse();
+        }
+        buckets.concat()
     }
 }
 
-/// The first 16 bytes of a key as a number: most comparisons end there, on
-/// integers, instead of in `memcmp` (this sort runs over 100k rows at start).
-fn prefix(key: &str) -> u128 {
-    let mut bytes = [0u8; 16];
-    let n = key.len().min(16);
-    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
-    u128::from_be_bytes(bytes)
+fn cf(entry: &RosterEntry) -> Option<&str> {
+    entry.member.as_ref().map(|m| m.codice_fiscale.as_str())
 }
 
-/// Entry indices ordered by `sort`; ties broken by name, then address, so the
-/// order is total and stable across reloads.
-pub fn sorted(entries: &[RosterEntry], sort: Sort, now: DateTime<Utc>) -> Vec<u32> {
-    let names: Vec<String> = entries.iter().map(name_key).collect();
-    let primary: Vec<u8> = entries
-        .iter()
-        .map(|e| match sort.column {
-            SortColumn::Name | SortColumn::CodiceFiscale | SortColumn::Pec => 0,
-            SortColumn::Migration => e.mailbox.as_ref().map_or(9, |m| m.migration as u8),
-            SortColumn::Password => e.mailbox.as_ref().map_or(9, |m| m.password_at(now) as u8),
-            SortColumn::Recovery => e.mailbox.as_ref().map_or(9, |m| {
-                if m.recovery.email_masked.is_some() {
-                    0
-                } else if m.recovery.mobile_masked.is_some() {
-                    1
-                } else {
-                    2
-                }
-            }),
-        })
-        .collect();
-    // Text columns sort by their own key, the others by name within a state.
-    let keys: Vec<String> = match sort.column {
-        SortColumn::CodiceFiscale => entries
-            .iter()
-            .zip(&names)
-            .map(|(e, name)| match &e.member {
-                Some(m) => format!("0{}\u{1}{name}", m.codice_fiscale),
-                None => format!("1{name}"),
+/// A codice fiscale's characters after a 0 byte; no member: all ones, last.
+fn cf_prefix(cf: Option<&str>) -> Prefix {
+    match cf {
+        Some(cf) => {
+            let (high, low) = prefix(cf.chars());
+            (high >> 8, (high << 120) | (low >> 8))
+        }
+        None => (u128::MAX, u128::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries() -> Vec<RosterEntry> {
+        let now = Utc::now();
+        let mut members = crate::sample::generate_roster(3000, 9, "pec.fofi.it");
+        members[10].cognome = "Niccolò".into();
+        members[11].cognome = "ÉCOLE".into();
+        members[12].cognome = "D'Àngelo".into();
+        for m in members.iter_mut().take(200) {
+            m.cognome = "Rossi".into();
+            m.nome = "Maria Grazia".into();
+        }
+        let mut entries: Vec<RosterEntry> = members
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| RosterEntry {
+                member_id: Some(i as i64),
+                mailbox: (i % 7 != 0).then(|| crate::domain::MailboxState {
+                    address: m.pec.clone(),
+                    migration: crate::domain::MigrationState::ALL[i % 4],
+                    migration_at: None,
+                    password: crate::domain::PasswordState::ALL[(i / 4) % 4],
+                    link_sent_at: None,
+                    link_expires_at: Some(now + chrono::TimeDelta::hours(i as i64 % 48 - 24)),
+                    recovery: crate::domain::RecoveryContacts {
+                        email_masked: (i % 3 == 0).then(String::new),
+                        mobile_masked: (i % 5 == 0).then(String::new),
+                        confirmed: false,
+                    },
+                    last_login_at: None,
+                    must_change_password: false,
+                    updated_at: now,
+                }),
+                member: Some(m),
+                in_roster: true,
+                aruba: Default::default(),
             })
-            .collect(),
-        SortColumn::Pec => entries
-            .iter()
-            .zip(&names)
-            .map(|(e, name)| format!("{}\u{1}{name}", e.address()))
-            .collect(),
-        _ => names,
-    };
-    let mut order: Vec<(u8, u128, u32)> = (0..entries.len())
-        .map(|i| (primary[i], prefix(&keys[i]), i as u32))
-        .collect();
-    order.sort_unstable_by(|a, b| {
-        let by_state = if sort.descending {
-            b.0.cmp(&a.0)
-        } else {
-            a.0.cmp(&b.0)
-        };
-        let by_key = || {
-            let key =
-                a.1.cmp(&b.1)
-                    .then_with(|| keys[a.2 as usize].cmp(&keys[b.2 as usize]));
-            // Descending text columns reverse the key; state columns keep names ascending.
-            match sort.column {
-                SortColumn::Name | SortColumn::CodiceFiscale | SortColumn::Pec
-                    if sort.descending =>
-                {
-                    key.reverse()
-                }
-                _ => key,
+            .collect();
+        for i in 0..30 {
+            let mut orphan = entries[1].clone();
+            orphan.member = None;
+            orphan.member_id = None;
+            orphan.mailbox.as_mut().unwrap().address = format!("z{}@pec.fofi.it", 30 - i);
+            entries.push(orphan);
+        }
+        entries
+    }
+
+    /// Every column, both ways, gives the order the string keys gave.
+    #[test]
+    fn prepared_orders_equal_the_string_key_sort() {
+        let entries = entries();
+        let now = Utc::now();
+        let orders = SortOrders::build(&entries);
+        for column in SortColumn::ALL {
+            for descending in [false, true] {
+                let sort = Sort { column, descending };
+                assert_eq!(
+                    orders.ordered(&entries, sort, now),
+                    old::sorted(&entries, sort, now),
+                    "{sort:?}"
+                );
             }
-        };
-        by_state.then_with(by_key)
-    });
-    order.into_iter().map(|(_, _, i)| i).collect()
+        }
+    }
+
+    /// The sort before issue 17, kept as the reference.
+    mod old {
+        use super::super::{Sort, SortColumn};
+        use crate::store::RosterEntry;
+        use chrono::{DateTime, Utc};
+        fn name_key(entry: &RosterEntry) -> String {
+            let address = entry.address();
+            let Some(m) = &entry.member else {
+                return format!("1{address}");
+            };
+            let mut key = String::with_capacity(3 + m.cognome.len() + m.nome.len() + address.len());
+            key.push('0');
+            push_lowercase(&mut key, &m.cognome);
+            key.push('\u{1}');
+            push_lowercase(&mut key, &m.nome);
+            key.push('\u{1}');
+            key.push_str(address);
+            key
+        }
+
+        /// Appends `text` in lower case; ASCII, as most names are, without a
+        /// per-character conversion.
+        fn push_lowercase(key: &mut String, text: &str) {
+            if text.is_ascii() {
+                let start = key.len();
+                key.push_str(text);
+                key[start..].make_ascii_lowercase();
+            } else {
+                key.extend(text.chars().flat_map(char::to_lowercase));
+            }
+        }
+
+        /// The first 16 bytes of a key as a number: most comparisons end there, on
+        /// integers, instead of in `memcmp` (this sort runs over 100k rows at start).
+        fn prefix(key: &str) -> u128 {
+            let mut bytes = [0u8; 16];
+            let n = key.len().min(16);
+            bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
+            u128::from_be_bytes(bytes)
+        }
+
+        /// Entry indices ordered by `sort`; ties broken by name, then address, so the
+        /// order is total and stable across reloads.
+        pub fn sorted(entries: &[RosterEntry], sort: Sort, now: DateTime<Utc>) -> Vec<u32> {
+            let names: Vec<String> = entries.iter().map(name_key).collect();
+            let primary: Vec<u8> = entries
+                .iter()
+                .map(|e| match sort.column {
+                    SortColumn::Name | SortColumn::CodiceFiscale | SortColumn::Pec => 0,
+                    SortColumn::Migration => e.mailbox.as_ref().map_or(9, |m| m.migration as u8),
+                    SortColumn::Password => {
+                        e.mailbox.as_ref().map_or(9, |m| m.password_at(now) as u8)
+                    }
+                    SortColumn::Recovery => e.mailbox.as_ref().map_or(9, |m| {
+                        if m.recovery.email_masked.is_some() {
+                            0
+                        } else if m.recovery.mobile_masked.is_some() {
+                            1
+                        } else {
+                            2
+                        }
+                    }),
+                })
+                .collect();
+            // Text columns sort by their own key, the others by name within a state.
+            let keys: Vec<String> = match sort.column {
+                SortColumn::CodiceFiscale => entries
+                    .iter()
+                    .zip(&names)
+                    .map(|(e, name)| match &e.member {
+                        Some(m) => format!("0{}\u{1}{name}", m.codice_fiscale),
+                        None => format!("1{name}"),
+                    })
+                    .collect(),
+                SortColumn::Pec => entries
+                    .iter()
+                    .zip(&names)
+                    .map(|(e, name)| format!("{}\u{1}{name}", e.address()))
+                    .collect(),
+                _ => names,
+            };
+            let mut order: Vec<(u8, u128, u32)> = (0..entries.len())
+                .map(|i| (primary[i], prefix(&keys[i]), i as u32))
+                .collect();
+            order.sort_unstable_by(|a, b| {
+                let by_state = if sort.descending {
+                    b.0.cmp(&a.0)
+                } else {
+                    a.0.cmp(&b.0)
+                };
+                let by_key = || {
+                    let key =
+                        a.1.cmp(&b.1)
+                            .then_with(|| keys[a.2 as usize].cmp(&keys[b.2 as usize]));
+                    // Descending text columns reverse the key; state columns keep names ascending.
+                    match sort.column {
+                        SortColumn::Name | SortColumn::CodiceFiscale | SortColumn::Pec
+                            if sort.descending =>
+                        {
+                            key.reverse()
+                        }
+                        _ => key,
+                    }
+                };
+                by_state.then_with(by_key)
+            });
+            order.into_iter().map(|(_, _, i)| i).collect()
+        }
+    }
 }

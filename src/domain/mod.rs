@@ -10,11 +10,13 @@ pub mod inipec;
 pub mod mailbox;
 pub mod member;
 pub mod password;
+pub mod summary;
 pub mod template;
 
 pub use category::Category;
 pub use mailbox::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
 pub use member::Member;
+pub use summary::{DashboardCounts, Settings, Summary};
 
 /// The Ordine's own PEC domain when the configuration names none.
 pub const DEFAULT_PEC_DOMAIN: &str = "pec.fofi.it";

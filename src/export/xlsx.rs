@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use super::{CSV_HEADER, ExportError, ExportFormat, ExportOptions, Row, select, write_atomically};
-use crate::app::Settings;
 use crate::domain::Category;
+use crate::domain::Settings;
 use crate::i18n::italian_time;
 use crate::report::{Report, describe_state};
 use crate::store::{RosterEntry, Store};

@@ -16,6 +16,7 @@ mod reminders;
 mod roster;
 mod schema;
 mod shared;
+mod summary;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,7 @@ pub use roster::{
     preview_roster,
 };
 pub use shared::{StoreMode, check_store_mode, create_group_store};
+pub use summary::summarize;
 pub use sync::{BatchSource, ReportRun, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 
 /// Errors of the store, each naming the file.

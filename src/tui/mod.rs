@@ -125,7 +125,9 @@ where
     let mut sync_timer = tokio::time::interval(sync_interval.unwrap_or(Duration::from_secs(3600)));
     sync_timer.tick().await;
     let mut terminate = terminate_signal();
-    services.perform(Effect::Load, &tx);
+    for effect in state.first_load() {
+        services.perform(effect, &tx);
+    }
     services.perform(Effect::CheckUnfinished, &tx);
     if services.can_sync() {
         for effect in app::update(&mut state, Action::Command(Command::Sync)) {

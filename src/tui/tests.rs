@@ -609,6 +609,90 @@ fn detail_shows_the_aruba_side() {
     insta::assert_snapshot!(text);
 }
 
+/// The first screen, drawn from the store's counts before any member is
+/// loaded, is the dashboard drawn once the entries are in, line for line.
+#[test]
+fn dashboard_from_the_stores_counts_equals_the_loaded_one() {
+    use crate::app::{Effect, Settings, Snapshot};
+    use crate::domain::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
+    let now = chrono::Utc::now();
+    let roster = crate::sample::generate_roster(400, 3, "pec.fofi.it");
+    store
+        .upsert_members(&crate::store::IncomingRoster::full(&roster), "t", "t", now)
+        .unwrap();
+    let states: Vec<MailboxState> = roster
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| m.pec_on_domain("pec.fofi.it") && i % 9 != 0)
+        .map(|(i, m)| MailboxState {
+            address: m.pec.clone(),
+            migration: MigrationState::ALL[i % 4],
+            migration_at: Some(now - TimeDelta::hours((i * 5 % 800) as i64)),
+            password: PasswordState::ALL[(i / 3) % 4],
+            link_sent_at: None,
+            link_expires_at: Some(now + TimeDelta::hours(12 - (i % 24) as i64)),
+            recovery: RecoveryContacts {
+                email_masked: (i % 4 != 0).then(|| "m***@x.it".into()),
+                mobile_masked: (i % 5 == 0).then(|| "***99".into()),
+                confirmed: i % 3 == 0,
+            },
+            last_login_at: None,
+            must_change_password: false,
+            updated_at: now,
+        })
+        .collect();
+    store.apply_sync(&states, "t", now, now).unwrap();
+    let settings = Settings {
+        lang: Lang::It,
+        pec_domain: "pec.fofi.it".into(),
+        ordine: "Ordine di Prova".into(),
+        cutover: chrono::NaiveDate::from_ymd_opt(2027, 1, 31),
+    };
+    let mut counted = State::new(settings.clone(), now);
+    let first = counted.first_load();
+    assert_eq!(
+        first[1..],
+        [Effect::Load],
+        "the entries load behind the counts"
+    );
+    let Effect::LoadCounts {
+        pec_domain,
+        now: at,
+    } = first[0].clone()
+    else {
+        panic!("the console counts first");
+    };
+    let counts = store.dashboard_counts(&pec_domain, at).unwrap();
+    let next = update(
+        &mut counted,
+        Action::Counted(Ok(Box::new((counts, store.last_sync().unwrap())))),
+    );
+    assert!(next.is_empty());
+    assert!(!counted.loaded && counted.dashboard_ready());
+    let mut loaded = State::new(settings, now);
+    fixtures::load(
+        &mut loaded,
+        Snapshot {
+            entries: store.roster_entries().unwrap(),
+            last_sync: store.last_sync().unwrap(),
+        },
+    );
+    let first = snapshot(&counted, 120, 40);
+    assert!(first.contains("Da seguire"), "{first}");
+    assert_eq!(first, snapshot(&loaded, 120, 40));
+    // The table waits for the entries.
+    update(&mut counted, Action::Command(Command::Members));
+    assert!(snapshot(&counted, 120, 40).contains(crate::i18n::T::Loading.get(Lang::It)));
+    // Counts arriving after the entries change nothing.
+    let before = loaded.summary.clone();
+    let stale = store.dashboard_counts("altro.it", now).unwrap();
+    update(&mut loaded, Action::Counted(Ok(Box::new((stale, None)))));
+    assert_eq!(loaded.summary, before);
+    assert_eq!(snapshot(&loaded, 120, 40), first);
+}
+
 /// `:sync report FILE`: the same window as the roster's import, with the
 /// report's date and where it came from, the counts, the rejects.
 #[test]

@@ -35,7 +35,9 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
     let theme = &ui.theme;
     let areas = areas(frame.area());
     render_header(frame, areas.header, state, theme);
-    if !state.loaded {
+    // The dashboard shows from the store's counts; the rest waits for the entries.
+    let ready = state.loaded || (state.screen == Screen::Dashboard && state.dashboard_ready());
+    if !ready {
         frame.render_widget(Paragraph::new(state.t(T::Loading)), areas.body);
     } else {
         match state.screen {
