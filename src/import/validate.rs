@@ -181,7 +181,34 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-type FastMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+/// What the duplicate maps remember of a codice fiscale or PEC: 128 bits of
+/// two SipHashes under keys drawn for this run, not the string itself, so
+/// that a million rows cost a few tens of MB. A false "duplicate" needs two
+/// different keys of one file to collide in 128 random-keyed bits (about
+/// 1 in 10^26 for a million rows) and cannot be crafted without the keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct KeyDigest([u64; 2]);
+
+/// Draws the keys of [`KeyDigest`]s for one run.
+pub(crate) struct KeyHasher([std::hash::RandomState; 2]);
+
+impl KeyHasher {
+    pub(crate) fn new() -> Self {
+        Self([std::hash::RandomState::new(), std::hash::RandomState::new()])
+    }
+
+    pub(crate) fn digest(&self, key: &str) -> KeyDigest {
+        use std::hash::BuildHasher;
+        KeyDigest([self.0[0].hash_one(key), self.0[1].hash_one(key)])
+    }
+}
+
+/// Keyed by an already random digest: FNV over its 16 bytes is plenty.
+type FastMap<V> = HashMap<KeyDigest, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// The line where a key first appeared, in 32 bits (rows past line 4
+/// billion say the last line that fits).
+type FirstLine = u32;
 
 /// Where accepted rows go instead of [`ParsedRoster::members`] and
 /// [`ParsedRoster::left_albo`] when an import writes them while the file is
@@ -211,8 +238,9 @@ pub struct RowCollector<'m, 's> {
     /// The vector the next batch of accepted rows goes to, with a sink.
     spare: Vec<(Member, bool)>,
     /// Line where each codice fiscale / PEC first appeared.
-    seen_cf: FastMap<u64>,
-    seen_pec: FastMap<u64>,
+    seen_cf: FastMap<FirstLine>,
+    seen_pec: FastMap<FirstLine>,
+    keys: KeyHasher,
     /// Reused across batches so that reading a row allocates nothing.
     batch: Vec<Pending>,
     filled: usize,
@@ -252,6 +280,7 @@ impl<'m, 's> RowCollector<'m, 's> {
             spare: Vec::new(),
             seen_cf: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
             seen_pec: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
+            keys: KeyHasher::new(),
             batch: Vec::new(),
             filled: 0,
             outcomes: Vec::new(),
@@ -311,8 +340,13 @@ impl<'m, 's> RowCollector<'m, 's> {
             self.parsed.rows_read += 1;
             let error = match outcome {
                 Some(Ok((member, in_albo))) => {
-                    match duplicate_of(&mut self.seen_cf, &mut self.seen_pec, &member, pending.line)
-                    {
+                    match duplicate_of(
+                        &mut self.seen_cf,
+                        &mut self.seen_pec,
+                        &self.keys,
+                        &member,
+                        pending.line,
+                    ) {
                         None if self.sink.is_some() => {
                             accepted.push((member, in_albo));
                             continue;
@@ -438,25 +472,31 @@ fn reject(mapping: &HeaderMapping, pending: &Pending, (field, reason): RowError)
 
 /// The error for a repeated codice fiscale or PEC; records the member's keys otherwise.
 fn duplicate_of(
-    seen_cf: &mut FastMap<u64>,
-    seen_pec: &mut FastMap<u64>,
+    seen_cf: &mut FastMap<FirstLine>,
+    seen_pec: &mut FastMap<FirstLine>,
+    keys: &KeyHasher,
     member: &Member,
     line: u64,
 ) -> Option<RowError> {
-    if let Some(first) = seen_cf.get(&member.codice_fiscale) {
+    let (cf, pec) = (
+        keys.digest(&member.codice_fiscale),
+        keys.digest(&member.pec),
+    );
+    if let Some(first) = seen_cf.get(&cf) {
         return Some((
             Field::CodiceFiscale,
             format!("codice fiscale già presente alla riga {first}"),
         ));
     }
-    if let Some(first) = seen_pec.get(&member.pec) {
+    if let Some(first) = seen_pec.get(&pec) {
         return Some((
             Field::Pec,
             format!("indirizzo PEC già presente alla riga {first}"),
         ));
     }
-    seen_cf.insert(member.codice_fiscale.clone(), line);
-    seen_pec.insert(member.pec.clone(), line);
+    let line = FirstLine::try_from(line).unwrap_or(FirstLine::MAX);
+    seen_cf.insert(cf, line);
+    seen_pec.insert(pec, line);
     None
 }
 

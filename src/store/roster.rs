@@ -158,8 +158,11 @@ pub struct RosterPreview {
 /// crash leaves the store as it was.
 pub const ABORT_AFTER_ROWS_ENV: &str = "PECDESK_TEST_ABORT_AFTER_ROWS";
 
-/// SQLite page cache bound while importing, in KiB (negative `cache_size`).
-pub const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+/// SQLite page cache bound while importing, in KiB (negative `cache_size`):
+/// enough for a 100k-member albo to stay in cache (about 35 MB), a bound on
+/// the import's memory beyond that (a larger transaction spills its pages to
+/// the WAL as it goes).
+pub const IMPORT_CACHE_KIB: i64 = 64 * 1024;
 
 const REJOINED: &str = "rientrato nell'albo";
 const LEFT: &str = "rimosso dall'albo";
