@@ -1,8 +1,6 @@
 //! One record of any source (CSV, INI-PEC, SQLite row) into a validated member
 //! or a reject naming line, field and reason.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use csv::StringRecord;
 
@@ -158,53 +156,7 @@ const BATCH_ROWS: usize = 2048;
 /// Below this many rows a batch is validated on the calling thread.
 const PARALLEL_FROM: usize = 256;
 
-/// FNV-1a: the duplicate maps hash two short keys per row, and the file is
-/// the user's own, so a fast hash beats a flood-resistant one.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
-}
-
-/// What the duplicate maps remember of a codice fiscale or PEC: 128 bits of
-/// two SipHashes under keys drawn for this run, not the string itself, so
-/// that a million rows cost a few tens of MB. A false "duplicate" needs two
-/// different keys of one file to collide in 128 random-keyed bits (about
-/// 1 in 10^26 for a million rows) and cannot be crafted without the keys.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct KeyDigest([u64; 2]);
-
-/// Draws the keys of [`KeyDigest`]s for one run.
-pub(crate) struct KeyHasher([std::hash::RandomState; 2]);
-
-impl KeyHasher {
-    pub(crate) fn new() -> Self {
-        Self([std::hash::RandomState::new(), std::hash::RandomState::new()])
-    }
-
-    pub(crate) fn digest(&self, key: &str) -> KeyDigest {
-        use std::hash::BuildHasher;
-        KeyDigest([self.0[0].hash_one(key), self.0[1].hash_one(key)])
-    }
-}
-
-/// Keyed by an already random digest: FNV over its 16 bytes is plenty.
-type FastMap<V> = HashMap<KeyDigest, V, std::hash::BuildHasherDefault<Fnv>>;
+use crate::store::digest::{DigestMap as FastMap, KeyHasher};
 
 /// The line where a key first appeared, in 32 bits (rows past line 4
 /// billion say the last line that fits).
