@@ -390,23 +390,32 @@ impl<'e> Planner<'e> {
         Self::with(Stored::Loaded(existing), known, keys, provided)
     }
 
-    /// The planner of an import: the stored roster as digests.
+    /// The planner of an import: the stored roster as digests, built as the
+    /// rows are read (no second copy of a million entries at any moment).
     fn in_store(conn: &'e Connection) -> rusqlite::Result<Self> {
         let keys = KeyHasher::new();
+        let count: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut by_cf = DigestMap::with_capacity_and_hasher(
+            usize::try_from(count).unwrap_or_default(),
+            Default::default(),
+        );
         let known = read_members(conn, |id, member, in_roster| {
-            let known = Known {
+            let index = u32::try_from(by_cf.len()).expect("fewer than 4 billion members");
+            by_cf.insert(keys.digest(&member.codice_fiscale), index);
+            Known {
                 id,
                 in_roster,
                 digest: Some(keys.member(&member)),
-            };
-            (keys.digest(&member.codice_fiscale), known)
+            }
         })?;
-        Ok(Self::with(
-            Stored::InStore(conn),
-            known,
-            keys,
-            ProvidedFields::ALL,
-        ))
+        let mut planner = Self::with(Stored::InStore(conn), Vec::new(), keys, ProvidedFields::ALL);
+        planner.listed = vec![false; known.len()];
+        (planner.known, planner.by_cf) = (known, by_cf);
+        Ok(planner)
     }
 
     /// A planner with nothing stored, standing in while the real one walks.
@@ -449,7 +458,7 @@ impl<'e> Planner<'e> {
             Stored::Loaded(existing) => Ok(Cow::Borrowed(&existing[index].1)),
             Stored::InStore(conn) => {
                 let mut stmt = conn.prepare_cached(&format!("{SELECT_MEMBERS} AND id = ?1"))?;
-                stmt.query_row([self.known[index].id], |row| member_of(row))
+                stmt.query_row([self.known[index].id], member_of)
                     .map(Cow::Owned)
             }
         }
