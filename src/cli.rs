@@ -131,6 +131,13 @@ pub enum Command {
         /// File format.
         #[arg(long, value_enum, default_value_t = crate::export::ExportFormat::Csv)]
         format: crate::export::ExportFormat,
+        /// INI-PEC: every position in the albo (the first load), not only
+        /// what changed since the last file.
+        #[arg(long)]
+        all: bool,
+        /// INI-PEC: show the counts per Stato code; write and record nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// The dashboard's figures: totals per state, migrated share, days to the
     /// cutover, pace, the "to chase" lists and the last sync.
@@ -206,6 +213,48 @@ pub enum Command {
         /// Print the result as JSON on stdout.
         #[arg(long)]
         json: bool,
+    },
+    /// Send a reminder (e-mail or PEC) to every member in the given states,
+    /// through the queue, at the channel's pace, exactly once. Without --yes
+    /// it only shows what it would send. --in-doubt lists the reminders that
+    /// went out with no reply from the server, for the operator to decide.
+    Remind {
+        /// Only members in this state (repeatable: any of them; --help lists the states).
+        #[arg(
+            long = "state",
+            value_name = "STATE",
+            value_parser = crate::report::parse_state,
+            long_help = crate::report::states_help()
+        )]
+        states: Vec<crate::domain::Category>,
+        /// migrazione, credenziali, doppio-fattore, link-scaduto,
+        /// nessun-contatto, dopo-passaggio, conferma-recupero.
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
+        /// email (the service address, [mail]) or pec (the PEC address, [pec]).
+        #[arg(long, value_name = "email|pec")]
+        channel: Option<String>,
+        /// Leave out members reminded more recently than this (3d, 12h).
+        #[arg(long, value_name = "AGE", value_parser = crate::headless::parse_age)]
+        not_reminded_for: Option<chrono::TimeDelta>,
+        /// Show what would be sent and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Really send.
+        #[arg(long)]
+        yes: bool,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// List the reminders in doubt (after settling those a PEC receipt proves).
+        #[arg(long, conflicts_with_all = ["template", "channel", "states"])]
+        in_doubt: bool,
+        /// Send these in-doubt reminders again (ids from --in-doubt).
+        #[arg(long, value_name = "ID", num_args = 1.., requires = "in_doubt")]
+        send_again: Vec<i64>,
+        /// Count these in-doubt reminders as sent (ids from --in-doubt).
+        #[arg(long, value_name = "ID", num_args = 1.., requires = "in_doubt")]
+        mark_sent: Vec<i64>,
     },
     /// Create the store (or fix a shared one's group and mode): owner-only,
     /// or 0660 for a Unix group of colleagues (--group or `store_group`).
@@ -405,6 +454,10 @@ fn client_from(
     config: &Config,
     url_override: Option<&str>,
 ) -> anyhow::Result<Option<ProviderClient>> {
+    // An Ordine without an API: no client, so nothing can call out.
+    if config.provider_mode == config::ProviderMode::Report {
+        return Ok(None);
+    }
     let url = url_override
         .map(str::to_string)
         .or(config.provider_url.clone());
@@ -501,13 +554,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = client_from(&config, None)?;
             let mut services = Services::new(path, client, config.operator.clone());
             services.max_in_flight = config.max_in_flight;
+            services.report_mode = config.provider_mode == config::ProviderMode::Report;
             // After the passage Aruba is history: the console no longer calls it.
             if let (Some(aruba), Some(settings)) = (aruba_client_from(&config)?, &config.aruba)
                 && !after_cutover(&config)
             {
                 services.aruba = Some((aruba, settings.domain.clone()));
             }
-            let state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            let mut state = State::new(settings(&config, config.ordine.clone()), Utc::now());
+            state.report_mode = services.report_mode;
             let keymap = Keymap::with_overrides(&config.keys)?;
             crate::tui::run_console(
                 state,
@@ -602,6 +657,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _lock = crate::lock::lock(&path, "sync")?;
             crate::headless::sync_report(&path, &args, &config.operator).map(|_| ())
         }
+        Some(Command::Sync { .. }) if config.provider_mode == config::ProviderMode::Report => {
+            bail!("{}", crate::i18n::T::ReportModeSyncHint.get(config.lang))
+        }
         Some(Command::Sync { provider, full, .. }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
@@ -634,7 +692,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Export {
             out,
             states,
+            format: crate::export::ExportFormat::IniPec,
+            all,
+            dry_run,
+        }) => {
+            if !states.is_empty() {
+                bail!(
+                    "--state non si usa con --format inipec: il file riporta le variazioni dell'albo dall'ultimo invio"
+                );
+            }
+            let path = existing_store(&cli, &config)?.path().to_path_buf();
+            crate::headless::export_inipec(&path, out, *all, *dry_run, &config.operator).map(drop)
+        }
+        Some(Command::Export { all: true, .. } | Command::Export { dry_run: true, .. }) => {
+            bail!("--all e --dry-run valgono solo con --format inipec")
+        }
+        Some(Command::Export {
+            out,
+            states,
             format,
+            ..
         }) => export_command(&cli, &config, out, states, *format),
         Some(Command::Report {
             format: Some(ReportFormat::Xlsx),
@@ -649,6 +726,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             yes,
             json,
         }) => {
+            if config.provider_mode == config::ProviderMode::Report {
+                bail!("{}", crate::i18n::T::NeedsProviderApi.get(config.lang));
+            }
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
             let client = client_from(&config, None)?;
@@ -668,6 +748,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let path = store_path(&cli, &config)?;
             init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            // Jobs for the provider cannot run without its API: say so
+            // rather than fail on a missing URL.
+            if config.provider_mode == config::ProviderMode::Report
+                && Store::open(&path)?
+                    .unfinished_jobs()?
+                    .iter()
+                    .any(|job| crate::app::needs_provider_api(job.kind))
+            {
+                bail!("{}", crate::i18n::T::NeedsProviderApi.get(config.lang));
+            }
             let client = client_from(&config, None)?;
             let aruba = aruba_client_from(&config)?;
             crate::headless::queue_resume(
@@ -678,6 +768,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 *yes,
                 *json,
                 config.max_in_flight,
+                Some(&config),
+            )
+            .await
+        }
+        Some(Command::Remind {
+            states,
+            template,
+            channel,
+            not_reminded_for,
+            dry_run,
+            yes,
+            json,
+            in_doubt,
+            send_again,
+            mark_sent,
+        }) => {
+            let path = store_path(&cli, &config)?;
+            init_logging(&data_dir().join("pecdesk.log"), &cli.log_level);
+            let config_dir = cli
+                .config
+                .clone()
+                .or_else(config::default_path)
+                .and_then(|p| p.parent().map(Path::to_path_buf));
+            let options = crate::headless::RemindOptions {
+                states: states.clone(),
+                template: template.clone(),
+                channel: channel.clone(),
+                not_reminded_for: *not_reminded_for,
+                dry_run: *dry_run,
+                yes: *yes,
+                json: *json,
+                in_doubt: *in_doubt,
+                send_again: send_again.clone(),
+                mark_sent: mark_sent.clone(),
+                pec_domain: config.pec_domain.clone(),
+            };
+            crate::headless::remind(
+                &path,
+                &config,
+                config_dir.as_deref(),
+                &config.operator,
+                &options,
             )
             .await
         }
@@ -1135,4 +1267,32 @@ fn who_command(cli: &Cli, config: &Config, query: &str, json: bool) -> anyhow::R
         print!("{}", report.to_text(config.lang, &key_of));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod report_mode_tests {
+    use super::*;
+
+    /// With `provider = "report"` no provider client exists, whatever URL
+    /// and credentials are set: nothing can call out.
+    #[test]
+    fn no_provider_client_is_built_in_report_mode() {
+        let config = |extra: &str| {
+            config::ConfigFile::parse(
+                &format!("{extra}provider_url = \"http://127.0.0.1:9\"\nprovider_token = \"t\"\n"),
+                std::path::Path::new("c.toml"),
+            )
+            .unwrap()
+            .resolve(|_| None)
+            .unwrap()
+        };
+        assert!(client_from(&config(""), None).unwrap().is_some());
+        let report = config("provider = \"report\"\n");
+        assert!(client_from(&report, None).unwrap().is_none());
+        assert!(
+            client_from(&report, Some("http://127.0.0.1:9"))
+                .unwrap()
+                .is_none()
+        );
+    }
 }

@@ -62,6 +62,8 @@ pub struct ConfigFile {
     /// `[pec]`: the Ordine's PEC mailbox, for reminders by PEC and for
     /// reading their receipts.
     pub pec: Option<PecFile>,
+    /// How the mailboxes' states arrive: "api" (default) or "report".
+    pub provider: Option<String>,
 }
 
 /// `[pec]` is one section read by two parts: sending takes the SMTP keys,
@@ -237,6 +239,29 @@ pub struct Config {
 
     /// `[pec]` as written; resolved (with the environment) when receipts are read.
     pub pec_receipts: crate::mail::receipts::PecReceiptsFile,
+    /// Whether the provider has an API or only sends reports.
+    pub provider_mode: ProviderMode,
+}
+
+/// How an Ordine learns its mailboxes' states from the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProviderMode {
+    /// The provider's HTTP API: syncs, resends, contacts, resets.
+    #[default]
+    Api,
+    /// No API: the states come from report files (`pecdesk sync --report`);
+    /// nothing calls the provider.
+    Report,
+}
+
+impl ProviderMode {
+    fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "api" => Some(Self::Api),
+            "report" => Some(Self::Report),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -377,6 +402,13 @@ impl ConfigFile {
             pec: self.pec.clone().map(|pec| pec.send),
             pec_receipts: self.pec.map(|pec| pec.receipts).unwrap_or_default(),
             store_group: self.store_group,
+            provider_mode: match env("PECDESK_PROVIDER").or(self.provider) {
+                Some(text) => ProviderMode::parse(&text).ok_or(ConfigError::Value {
+                    key: "provider",
+                    message: format!("\"{text}\" (usare api o report)"),
+                })?,
+                None => ProviderMode::Api,
+            },
         })
     }
 }
@@ -415,6 +447,12 @@ pec_domain = "pec.fofi.it"
 # The day of the passage to the new provider (YYYY-MM-DD): the dashboard counts
 # the days left and checks whether the pace is enough.
 # cutover = "2027-01-31"
+
+# How the mailboxes' states arrive (PECDESK_PROVIDER): "api" (default), or
+# "report" for an Ordine with no API: states come from the provider's report
+# files (`pecdesk sync --report FILE`, `:sync report FILE` in the console),
+# nothing calls the provider, and resend, contacts and reset are unavailable.
+# provider = "report"
 
 # The provider's API (PECDESK_PROVIDER_URL). Plain http:// only to 127.0.0.1.
 # provider_url = "https://..."
@@ -562,6 +600,22 @@ mod tests {
         let config = file.resolve(|_| None).unwrap();
         assert_eq!(config.sync_interval_secs, 300);
         assert!(config.keys.is_empty());
+    }
+
+    #[test]
+    fn the_provider_mode_is_api_unless_report_is_asked() {
+        let resolve = |text: &str| {
+            ConfigFile::parse(text, Path::new("c.toml"))
+                .unwrap()
+                .resolve(|_| None)
+        };
+        assert_eq!(resolve("").unwrap().provider_mode, ProviderMode::Api);
+        assert_eq!(
+            resolve("provider = \"Report\"\n").unwrap().provider_mode,
+            ProviderMode::Report
+        );
+        let err = resolve("provider = \"excel\"\n").unwrap_err().to_string();
+        assert!(err.contains("provider") && err.contains("excel"), "{err}");
     }
 
     #[test]

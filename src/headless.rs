@@ -19,6 +19,11 @@ use crate::store::{Event, JobCounts, JobKind, NewJobItem, RosterEntry, Store};
 
 mod report_sync;
 pub use report_sync::{ReportSyncArgs, sync_report};
+mod inipec;
+pub use inipec::{IniPecRun, export_inipec};
+
+mod remind;
+pub use remind::{MailUnreachable, RemindOptions, format_duration, remind};
 
 /// A run that finished but with items that failed: exit code 1.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +57,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         matches!(
             cause.downcast_ref::<crate::mail::receipts::ReadError>(),
             Some(crate::mail::receipts::ReadError::Connect { .. })
-        )
+        ) || cause.downcast_ref::<MailUnreachable>().is_some()
     });
     if unreachable || mail_unreachable {
         3
@@ -345,6 +350,8 @@ pub async fn resend(
 }
 
 /// `pecdesk queue resume`: finishes every job an earlier run left unfinished.
+/// Reminder campaigns go through the mail settings of `config`.
+#[allow(clippy::too_many_arguments)]
 pub async fn queue_resume(
     store_path: &Path,
     client: Option<&ProviderClient>,
@@ -353,6 +360,7 @@ pub async fn queue_resume(
     yes: bool,
     json: bool,
     max_in_flight: usize,
+    config: Option<&crate::config::Config>,
 ) -> anyhow::Result<()> {
     let jobs = Store::open(store_path)?.unfinished_jobs()?;
     if jobs.is_empty() {
@@ -378,15 +386,22 @@ pub async fn queue_resume(
     let mut failed = 0;
     let mut total = 0;
     for job in jobs {
-        let runner = match job.kind {
-            JobKind::ArubaContacts => Runner::Aruba(aruba.ok_or_else(|| {
-                anyhow::anyhow!("lavoro {} presso Aruba: [aruba] non configurato", job.id)
-            })?),
-            _ => Runner::Provider(client.ok_or_else(|| {
-                anyhow::anyhow!("nessun gestore configurato: indicare provider_url")
-            })?),
+        let result = if job.kind == JobKind::Reminder {
+            let config =
+                config.ok_or_else(|| anyhow::anyhow!("configurazione della posta mancante"))?;
+            remind::run_and_report(store_path, config, job.id, operator, json, None).await
+        } else {
+            let runner = match job.kind {
+                JobKind::ArubaContacts => Runner::Aruba(aruba.ok_or_else(|| {
+                    anyhow::anyhow!("lavoro {} presso Aruba: [aruba] non configurato", job.id)
+                })?),
+                _ => Runner::Provider(client.ok_or_else(|| {
+                    anyhow::anyhow!("nessun gestore configurato: indicare provider_url")
+                })?),
+            };
+            run_stored_job(store_path, runner, job.id, operator, max_in_flight, json).await
         };
-        match run_stored_job(store_path, runner, job.id, operator, max_in_flight, json).await {
+        match result {
             Ok(()) => {}
             Err(e) => match e.downcast::<DoneWithFailures>() {
                 Ok(f) => {

@@ -349,6 +349,7 @@ catalog! {
     CatArubaSuspended => "Aruba: sospese o in disdetta", "Aruba: suspended or cancelling";
     CatArubaNoMailbox => "Aruba: nell'albo senza casella", "Aruba: in roster, no mailbox";
     JobArubaContacts => "Contatti presso Aruba dall'albo", "Contacts at Aruba from the roster";
+    JobReminder => "Solleciti agli iscritti", "Reminders to members";
     ArubaHistory => "Aruba: storico, passaggio avvenuto (nessuna azione presso Aruba)", "Aruba: history, cutover passed (no actions at Aruba)";
     ArubaAfterCutover => "dopo il passaggio i dati di Aruba sono solo storici: nessuna modifica presso Aruba", "after the cutover Aruba's data is history only: no changes at Aruba";
     ArubaConfirmNote => "Ogni titolare viene letto prima: si cambia solo ciò che differisce.", "Each owner is read first: only what differs is changed.";
@@ -359,6 +360,39 @@ catalog! {
     ColArubaEmail => "E-mail presso Aruba", "E-mail at Aruba";
     ColArubaMobile => "Cellulare Aruba", "Mobile at Aruba";
     HintDashboardAruba => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · s sincronizza · : comandi · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · s sync · : commands · ? help · q quit";
+    NeedsProviderApi => "serve l'API del gestore: questo Ordine lavora con i report (provider = \"report\"); reinvii, contatti di recupero e reset vanno chiesti al gestore", "this needs the provider's API: this Ordine works from reports (provider = \"report\"); ask the provider for resends, recovery contacts and resets";
+    ReportModeSyncHint => "nessuna sincronizzazione: questo Ordine lavora con i report del gestore; caricarne uno con :sync report FILE (o pecdesk sync --report FILE)", "no sync: this Ordine works from the provider's reports; load one with :sync report FILE (or pecdesk sync --report FILE)";
+    LastReport => "Ultimo report", "Last report";
+    NoReport => "nessuno (:sync report FILE)", "none (:sync report FILE)";
+    ReportTitle => "Carica un report del gestore", "Load a provider's report";
+    ReportPathPrompt => "Report (CSV o foglio di calcolo): ", "Report (CSV or workbook): ";
+    ReportStatesAt => "Stati al", "States as of";
+    ReportAsOfColumn => "dalla colonna del report", "from the report's column";
+    ReportAsOfGiven => "da --as-of", "from --as-of";
+    ReportAsOfFileTime => "dalla data di modifica del file", "from the file's modification time";
+    ReportMailboxes => "caselle nel report", "mailboxes in the report";
+    ReportNewMailboxes => "nuove", "new";
+    ReportChanges => "cambi di stato", "state changes";
+    ReportGone => "non più presso il gestore", "no longer at the provider";
+    ReportOlderSkipped => "lasciate (stato in archivio più recente)", "left alone (newer state stored)";
+    ReportComplete => "report completo: le caselle del dominio assenti sono tolte (p: solo quelle elencate)", "complete report: the domain's mailboxes missing from it are removed (p: only those listed)";
+    ReportPartial => "solo le caselle elencate (p: report completo)", "only the mailboxes listed (p: complete report)";
+    ReportPreviewKeys => "Invio carica · p cambia modalità · Esc annulla", "Enter loads · p switches mode · Esc cancels";
+    ReportLoaded => "Report caricato", "Report loaded";
+    ReportRejectedRows => "righe scartate", "rejected rows";
+    IniPecTitle => "File INI-PEC", "INI-PEC file";
+    IniPecPlanning => "confronto dell'albo con quanto già inviato…", "comparing the roster with what was sent…";
+    IniPecWriting => "scrittura del file e registrazione dell'invio…", "writing the file and recording it…";
+    IniPecUpdate => "aggiornamento dall'ultimo file inviato", "update since the last file sent";
+    IniPecAll => "tutte le posizioni dell'albo (primo invio)", "every position in the roster (first load)";
+    IniPecCodeNew => "nuove posizioni", "new positions";
+    IniPecCodeUpdate => "aggiornamenti", "updates";
+    IniPecCodeCancel => "cancellazioni (con data)", "cancellations (with date)";
+    IniPecHeldBack => "posizioni non inviabili così come sono (restano da inviare)", "positions that cannot be sent as they are (still due)";
+    IniPecKeys => "Invio scrive il file · Esc annulla", "Enter writes the file · Esc cancels";
+    IniPecSeparator => "contiene ; virgolette o a capo", "holds a ;, a quote or a line break";
+    IniPecFormula => "inizia come una formula", "starts like a formula";
+    IniPecNothing => "INI-PEC: nessuna variazione da inviare, nessun file scritto", "INI-PEC: nothing to send, no file written";
 }
 
 #[cfg(test)]

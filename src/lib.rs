@@ -11,6 +11,7 @@ mod macros;
 
 pub mod app;
 pub mod aruba;
+pub mod campaign;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -137,6 +137,7 @@ pub fn purge(
     for s in &subjects {
         println!("  {} {} {}", s.codice_fiscale, s.name, s.pec);
     }
+    warn_unsent_cancellations(&store, &subjects)?;
     if dry_run || subjects.is_empty() {
         return Ok(());
     }
@@ -154,6 +155,30 @@ pub fn purge(
     }
     println!("{} iscritti cancellati.", subjects.len());
     println!("{}", store.chain_head()?);
+    Ok(())
+}
+
+/// Names the members INI-PEC still lists (their `3` not sent yet): once
+/// erased, pecdesk no longer knows to cancel them there.
+fn warn_unsent_cancellations(
+    store: &Store,
+    subjects: &[crate::store::Subject],
+) -> anyhow::Result<()> {
+    let mut unsent = Vec::new();
+    for s in subjects {
+        if let Some(entry) = store.inipec_position(&s.codice_fiscale)?
+            && entry.sent.listed()
+        {
+            unsent.push(s.codice_fiscale.as_str());
+        }
+    }
+    if !unsent.is_empty() {
+        eprintln!(
+            "Attenzione: INI-PEC elenca ancora {} di questi iscritti ({}): inviare prima l'aggiornamento (pecdesk export --format inipec), dopo la cancellazione pecdesk non potrà più farlo.",
+            unsent.len(),
+            unsent.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -232,6 +257,8 @@ fn label(column: &str) -> &str {
         "created_at" => "Registrato il",
         "updated_at" => "Aggiornato il",
         "erased_at" => "Cancellato il",
+        "left_on" => "Uscito dall'albo il",
+        "stato" => "Stato INI-PEC (1 aggiornamento, 2 nuova, 3 cancellazione)",
         "address" => "Casella",
         "migration_state" => "Migrazione",
         "migration_at" => "Migrazione il",
@@ -355,6 +382,7 @@ pub fn render_html(report: &AccessReport, name: &str) -> String {
     table(&mut html, "Solleciti inviati", &report.reminders);
     table(&mut html, "Ricevute PEC", &report.receipts);
     table(&mut html, "Operazioni in coda", &report.job_items);
+    record(&mut html, "Inviato a INI-PEC", report.inipec.as_ref());
     html.push_str("</body>\n</html>\n");
     html
 }

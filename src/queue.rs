@@ -207,6 +207,16 @@ async fn perform(
                 Err(("contatti presso Aruba non impostati".into(), &wrong)),
             )
         }
+        JobKind::Reminder => {
+            // Campaigns have their own runner (`crate::campaign::run_campaign`).
+            let wrong = ProviderError::Contract("campagna di solleciti affidata al gestore".into());
+            action_result(
+                &item.address,
+                item.member_id,
+                operator,
+                Err(("sollecito non inviato".into(), &wrong)),
+            )
+        }
         JobKind::SetRecovery => {
             let request: RecoveryContactsRequest = match item
                 .payload

@@ -288,6 +288,7 @@ pub fn generate_roster(count: usize, seed: u64, pec_domain: &str) -> Vec<Member>
             email_servizio,
             cellulare,
             provincia: Some(provincia.to_string()),
+            data_cancellazione: None,
         });
     }
     members

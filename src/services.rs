@@ -10,6 +10,7 @@ use chrono::Utc;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
+use crate::app::inipec_flow::{IniPecAction, IniPecEffect};
 use crate::app::{Action, Effect, Snapshot};
 use crate::provider::api::RecoveryContactsRequest;
 use crate::provider::aruba::ArubaClient;
@@ -33,6 +34,9 @@ pub struct Services {
     /// Aruba's partner API and the domain to list there, when `[aruba]` is
     /// configured and the passage has not happened yet.
     pub aruba: Option<(ArubaClient, String)>,
+    /// `provider = "report"`: no background sync; each load also reads the
+    /// last report's date for the header.
+    pub report_mode: bool,
 }
 
 /// Events the audit screen shows at most (newest first; the filter narrows).
@@ -51,11 +55,14 @@ impl Services {
             terminal_clipboard: false,
             job_control: Arc::default(),
             aruba: None,
+            report_mode: false,
         }
     }
 
+    /// Whether the console syncs (at start and in the background): never
+    /// in report mode, where nothing calls out.
     pub fn can_sync(&self) -> bool {
-        self.client.is_some() || self.aruba.is_some()
+        !self.report_mode && (self.client.is_some() || self.aruba.is_some())
     }
 
     /// Runs `work` with a store on a blocking thread and sends its action.
@@ -76,13 +83,102 @@ impl Services {
         });
     }
 
+    /// Plans the INI-PEC update, or writes and records it.
+    fn inipec(&self, effect: IniPecEffect, tx: &UnboundedSender<Action>) {
+        use crate::export::inipec::{plan_file, write_locked};
+        match effect {
+            IniPecEffect::Plan { all } => self.blocking(
+                tx,
+                move |store| {
+                    let planned = plan_file(store, all).map(Box::new);
+                    Action::IniPec(IniPecAction::Planned(planned.map_err(|e| e.to_string())))
+                },
+                |e| Action::IniPec(IniPecAction::Planned(Err(e))),
+            ),
+            IniPecEffect::Write { path, planned } => {
+                let operator = self.operator.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let written = write_locked(store, &path, &planned, &operator, Utc::now())
+                            .map(|id| {
+                                format!(
+                                    "file INI-PEC scritto in {} ({} righe), registrato (n. {id})",
+                                    path.display(),
+                                    planned.plan.rows.len()
+                                )
+                            });
+                        Action::IniPec(IniPecAction::Written(written.map_err(|e| e.to_string())))
+                    },
+                    |e| Action::IniPec(IniPecAction::Written(Err(e))),
+                )
+            }
+        }
+    }
+
     pub fn perform(&self, effect: Effect, tx: &UnboundedSender<Action>) {
         match effect {
-            Effect::Load => self.blocking(
-                tx,
-                |store| Action::Loaded(load_snapshot(store).map_err(|e| e.to_string())),
-                |e| Action::Loaded(Err(e)),
-            ),
+            Effect::Load => {
+                self.blocking(
+                    tx,
+                    |store| Action::Loaded(load_snapshot(store).map_err(|e| e.to_string())),
+                    |e| Action::Loaded(Err(e)),
+                );
+                if self.report_mode {
+                    self.blocking(
+                        tx,
+                        |store| Action::LastReport(store.last_report().unwrap_or_default()),
+                        |_| Action::LastReport(None),
+                    );
+                }
+            }
+            Effect::PreviewReport(request) => {
+                let operator = self.operator.clone();
+                let unopened = request.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let result =
+                            crate::sync::report_load::preview_report(store, &request, &operator)
+                                .map(Box::new)
+                                .map_err(|e| e.to_string());
+                        Action::ReportPreviewed { request, result }
+                    },
+                    |e| Action::ReportPreviewed {
+                        request: unopened,
+                        result: Err(e),
+                    },
+                );
+            }
+            Effect::RunReport(request) => {
+                // A report is a sync: never at the same time as another one.
+                let lock = match crate::lock::try_lock(&self.store_path, "sync") {
+                    Ok(lock) => lock,
+                    Err(e) => {
+                        let _ = tx.send(Action::ReportDone(Err(e.to_string())));
+                        return;
+                    }
+                };
+                let operator = self.operator.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let _lock = lock;
+                        Action::ReportDone(
+                            crate::sync::report_load::load_report(store, &request, &operator)
+                                .map(|(outcome, rejected)| {
+                                    format!(
+                                        "{}: {}, {rejected} righe scartate",
+                                        request.path.display(),
+                                        outcome.describe()
+                                    )
+                                })
+                                .map_err(|e| e.to_string()),
+                        )
+                    },
+                    |e| Action::ReportDone(Err(e)),
+                );
+            }
             Effect::BuildIndex(request) => {
                 let tx = tx.clone();
                 tokio::task::spawn_blocking(move || {
@@ -139,6 +235,7 @@ impl Services {
                 },
                 |e| Action::Exported(Err(e)),
             ),
+            Effect::IniPec(effect) => self.inipec(effect, tx),
             Effect::PreviewImport { path, partial } => {
                 let progress_tx = tx.clone();
                 let tx = tx.clone();

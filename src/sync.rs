@@ -7,6 +7,8 @@
 //! that a mailbox is gone: only a complete run can, and one runs at least
 //! every [`FULL_SYNC_EVERY`].
 
+pub mod report_load;
+
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -201,6 +203,7 @@ pub fn store_report(
         file: report.file,
         domain: report.domain,
         dry_run: report.dry_run,
+        as_of: report.report.as_of,
     };
     let outcome = store.apply_report_batch(batch, source, operator, started_at, Utc::now())?;
     tracing::info!(?outcome, dry_run = report.dry_run, "report stored");

@@ -11,7 +11,8 @@ use pecdesk::domain::contact::normalize_mobile;
 use pecdesk::domain::{
     Category, MailboxState, Member, MigrationState, PasswordState, RecoveryContacts,
 };
-use pecdesk::export::{CSV_HEADER, ExportFormat, ExportOptions, export_entries, export_store};
+use pecdesk::export::inipec::{plan_file, write_file};
+use pecdesk::export::{CSV_HEADER, ExportFormat, ExportOptions, export_entries};
 use pecdesk::i18n::Lang;
 use pecdesk::import::{Format, ImportOptions};
 use pecdesk::report::Report;
@@ -453,7 +454,6 @@ fn formula_cells_are_escaped_and_phone_numbers_still_read_as_phone_numbers() {
     let formats = [
         (ExportFormat::Csv, b',', "x.csv"),
         (ExportFormat::CsvExcel, b';', "x-excel.csv"),
-        (ExportFormat::IniPec, b';', "x-inipec.txt"),
     ];
     for (format, delimiter, name) in formats {
         let (_, bytes) = export(&f, format, &[], name);
@@ -476,7 +476,7 @@ fn formula_cells_are_escaped_and_phone_numbers_still_read_as_phone_numbers() {
         );
         assert!(cells.contains(&format!("'{SUM}").as_str()), "{format:?}");
     }
-    for (format, delimiter, name) in &formats[..2] {
+    for (format, delimiter, name) in &formats {
         let (_, bytes) = export(&f, *format, &[], name);
         let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
         let rows = parse_csv(body, *delimiter);
@@ -496,25 +496,28 @@ fn formula_cells_are_escaped_and_phone_numbers_still_read_as_phone_numbers() {
     }
 }
 
+/// The first INI-PEC file (every position, `--all`): the registry's layout,
+/// members in the albo only, the hostile member held back rather than altered.
 #[test]
 fn inipec_export_is_the_registry_layout() {
     let f = fixture();
-    let (n, bytes) = export(&f, ExportFormat::IniPec, &[], "inipec.txt");
-    assert_eq!(
-        n, 6,
-        "members only: the mailbox with no member has no one to register"
-    );
-    let text = String::from_utf8(bytes).unwrap();
+    let mut store = f.store();
+    let planned = plan_file(&store, true).unwrap();
+    let held: Vec<&str> = planned.plan.held_back.iter().map(|h| h.field).collect();
+    assert_eq!(held, ["Nome"], "{:?}", planned.plan.held_back);
+    let out = f.path("inipec.csv");
+    write_file(&mut store, &out, &planned, "test", now()).unwrap();
+    let text = String::from_utf8(std::fs::read(&out).unwrap()).unwrap();
     assert!(!text.starts_with('\u{feff}'));
+    assert!(text.ends_with("\r\n") && !text.contains("\"'"));
     let rows = parse_csv(text.as_bytes(), b';');
+    assert_eq!(rows.len(), 4, "a, c, d, e: f left the albo before any file");
     let cf = codici_fiscali();
     let members = members();
-    let iscrizione = |i: usize| {
-        members[i]
-            .data_iscrizione
-            .map(|d| d.format("%d/%m/%Y").to_string())
-            .unwrap_or_default()
-    };
+    let iscrizione = members[0]
+        .data_iscrizione
+        .map(|d| d.format("%d/%m/%Y").to_string())
+        .unwrap_or_default();
     assert_eq!(
         rows[0],
         strings(&[
@@ -523,25 +526,12 @@ fn inipec_export_is_the_registry_layout() {
             "Rossi",
             "1001",
             &cf[0],
-            "attivo",
-            &iscrizione(0),
+            "2",
+            &iscrizione,
             ""
         ])
     );
-    assert_eq!(
-        rows[5],
-        strings(&[
-            "f@pec.fofi.it",
-            "Carlo",
-            "Gialli",
-            "1006",
-            &cf[5],
-            "cancellato",
-            &iscrizione(5),
-            ""
-        ])
-    );
-    assert!(rows.iter().all(|r| r.len() == 8));
+    assert!(rows.iter().all(|r| r.len() == 8 && r[5] == "2"));
 }
 
 /// Stores the bundled sample roster, with its first 25 members out of the
@@ -568,22 +558,26 @@ fn sample_store(dir: &Path, keep: impl Fn(&mut Member)) -> Store {
     store
 }
 
-/// Export as INI-PEC, import that file back (the importer recognises the
-/// layout by itself, as a full roster): the roster does not change, and
-/// exporting again gives the same bytes.
+/// Export as INI-PEC (every position), import that file back (the importer
+/// recognises the layout by itself, as a full roster): the roster does not
+/// change, and there is nothing left to send.
 fn assert_inipec_round_trip(dir: &Path, mut store: Store) {
     let before = store.roster_entries().unwrap();
     let out = dir.join("inipec.txt");
-    let options = options(ExportFormat::IniPec, &[]);
-    let exported = export_store(&store, &out, &options).unwrap();
-    assert_eq!(exported, before.len());
+    let planned = plan_file(&store, true).unwrap();
+    write_file(&mut store, &out, &planned, "test", now()).unwrap();
+    let in_albo = before.iter().filter(|e| e.in_roster).count();
+    assert_eq!(
+        planned.plan.rows.len(),
+        in_albo,
+        "those who left were never sent"
+    );
 
     let parsed = pecdesk::import::read_path(&out, &ImportOptions::default()).unwrap();
     assert_eq!(parsed.layout.kind, pecdesk::import::SourceKind::IniPec);
     assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects.first());
-    let in_albo = before.iter().filter(|e| e.in_roster).count();
     assert_eq!(parsed.members.len(), in_albo);
-    assert_eq!(parsed.left_albo.len(), before.len() - in_albo);
+    assert!(parsed.left_albo.is_empty());
     let plan = pecdesk::import::preview(&store, &parsed, &ImportOptions::default()).unwrap();
     assert_eq!(
         (plan.counts.new, plan.counts.updated, plan.counts.removed),
@@ -597,11 +591,13 @@ fn assert_inipec_round_trip(dir: &Path, mut store: Store) {
     };
     let summary =
         pecdesk::import::import(&mut store, parsed, &options_auto, "test", now()).unwrap();
-    assert_eq!(summary.stored.unchanged, before.len());
+    assert_eq!(
+        (summary.stored.unchanged, summary.stored.removed),
+        (in_albo, 0),
+        "those already out stay out, on the day they left"
+    );
     assert_eq!(store.roster_entries().unwrap(), before);
-    let again = dir.join("inipec-again.txt");
-    export_store(&store, &again, &options).unwrap();
-    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+    assert!(plan_file(&store, false).unwrap().plan.is_empty());
 }
 
 /// A roster holding what the INI-PEC layout carries (as after an INI-PEC import).

@@ -314,7 +314,11 @@ fn pecdesk_exports_read_back_as_they_were() {
         assert!(output.status.success(), "{format}: {}", stderr(&output));
         let json = ws.import_json(&[name]);
         assert_eq!(json["rejected"], 0, "{format}: {json}");
-        assert_eq!(json["unchanged"], 30, "{format}: {json}");
+        // The INI-PEC file holds back the member whose surname starts like
+        // a formula; as an update, its absence removes no one.
+        let listed = if format == "inipec" { 29 } else { 30 };
+        assert_eq!(json["unchanged"], listed, "{format}: {json}");
+        assert_eq!(json["removed"], 0, "{format}: {json}");
         assert_eq!(
             json["format"],
             if format == "inipec" { "inipec" } else { "csv" }

@@ -568,3 +568,96 @@ async fn a_report_records_the_same_events_as_an_api_sync() {
             .all(|e| e.detail.ends_with(" (report report.csv)"))
     );
 }
+
+/// `provider = "report"` from the command line: what needs the API says so
+/// and queues nothing (with a provider URL set that nothing listens on, a
+/// call would fail differently), `sync` says how to load a report, and a
+/// report is stored with its date for the console's header.
+#[test]
+fn report_mode_refuses_what_needs_the_api_and_loads_reports() {
+    let ws = Workspace::new();
+    let members = import_support::members(8, 5);
+    Store::open(&ws.db())
+        .unwrap()
+        .upsert_members(
+            &pecdesk::store::IncomingRoster::full(&members),
+            "albo.csv",
+            "prova",
+            Utc::now(),
+        )
+        .unwrap();
+    let run = |args: &[&str]| {
+        ws.pecdesk(args)
+            .env("PECDESK_PROVIDER", "report")
+            .env("PECDESK_PROVIDER_URL", "http://127.0.0.1:9")
+            .env("PECDESK_PROVIDER_TOKEN", "t")
+            .output()
+            .unwrap()
+    };
+    let output = run(&["resend", "--yes"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("serve l'API del gestore"),
+        "{}",
+        stderr(&output)
+    );
+    let store = Store::open(&ws.db()).unwrap();
+    assert!(store.unfinished_jobs().unwrap().is_empty());
+    let output = run(&["sync"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains(":sync report FILE"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(store.last_report().unwrap(), None);
+    // A resend job left by an API-mode run is not run, and stays queued.
+    let mut writer = Store::open(&ws.db()).unwrap();
+    let job = writer
+        .create_job(
+            pecdesk::store::JobKind::Resend,
+            "prova",
+            &[pecdesk::store::NewJobItem {
+                address: members[0].pec.clone(),
+                member_id: None,
+                payload: None,
+            }],
+            Utc::now(),
+        )
+        .unwrap();
+    let output = run(&["queue", "resume", "--yes"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("serve l'API del gestore"),
+        "{}",
+        stderr(&output)
+    );
+    let pending = store.unfinished_jobs().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].id, pending[0].counts.pending), (job, 1));
+
+    let pec = members
+        .iter()
+        .find(|m| m.pec_on_domain(DOMAIN))
+        .map(|m| m.pec.clone())
+        .unwrap();
+    ws.write(
+        "r.csv",
+        format!("Casella;Stato migrazione\n{pec};Migrata\n"),
+    );
+    let output = run(&[
+        "sync",
+        "--report",
+        "r.csv",
+        "--partial",
+        "--as-of",
+        "27/11/2026",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = store.last_report().unwrap().unwrap();
+    assert_eq!(report.file, "r.csv");
+    assert_eq!(
+        report.as_of.map(pecdesk::i18n::format_datetime),
+        Some("27/11/2026 00:00".to_string())
+    );
+}

@@ -1,20 +1,46 @@
 //! The console's import: type (Tab completes) the path of a roster, see what
-//! the import would do, confirm or cancel.
+//! the import would do, confirm or cancel. A provider's report of mailbox
+//! states (`:sync report FILE`) goes through the same steps.
 
 use std::path::{Path, PathBuf};
 
 use tui_input::Input;
 
+use chrono::{DateTime, Utc};
+
 use super::{Action, Effect, Modal, State};
 use crate::import::ImportPlan;
+use crate::sync::report_load::{ReportPreview, ReportRequest};
+
+/// Which kind of file the flow loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImportKind {
+    /// The albo.
+    #[default]
+    Roster,
+    /// A provider's report of mailbox states; `as_of` dates it when no
+    /// column does.
+    Report {
+        as_of: Option<DateTime<Utc>>,
+        partial: bool,
+    },
+}
 
 /// The import's steps, as the modal shows them.
 #[derive(Debug, Clone)]
 pub enum ImportStep {
     /// Typing the path.
-    Path { input: Input, error: Option<String> },
+    Path {
+        input: Input,
+        error: Option<String>,
+        kind: ImportKind,
+    },
     /// Reading and checking the file.
-    Reading { path: PathBuf, rows: usize },
+    Reading {
+        path: PathBuf,
+        rows: usize,
+        kind: ImportKind,
+    },
     /// What it would do; `partial` only adds and updates.
     Preview {
         path: PathBuf,
@@ -22,8 +48,29 @@ pub enum ImportStep {
         plan: Box<ImportPlan>,
         source: String,
     },
+    /// What storing a report would change, and its date.
+    ReportPreview {
+        request: ReportRequest,
+        preview: Box<ReportPreview>,
+    },
     /// Writing it, in one transaction.
-    Importing { path: PathBuf },
+    Importing { path: PathBuf, kind: ImportKind },
+}
+
+impl ImportStep {
+    /// The kind of file this step is about.
+    pub fn kind(&self) -> ImportKind {
+        match self {
+            Self::Path { kind, .. } | Self::Reading { kind, .. } | Self::Importing { kind, .. } => {
+                *kind
+            }
+            Self::Preview { .. } => ImportKind::Roster,
+            Self::ReportPreview { request, .. } => ImportKind::Report {
+                as_of: request.as_of,
+                partial: request.partial,
+            },
+        }
+    }
 }
 
 pub fn open(state: &mut State, path: Option<String>) -> Vec<Effect> {
@@ -34,8 +81,50 @@ pub fn open(state: &mut State, path: Option<String>) -> Vec<Effect> {
             state.modal = Some(Modal::Import(ImportStep::Path {
                 input: Input::default(),
                 error: None,
+                kind: ImportKind::Roster,
             }));
             vec![]
+        }
+    }
+}
+
+/// `:sync report [FILE]`: straight to the report's preview, or its path first.
+pub fn open_report(
+    state: &mut State,
+    path: Option<String>,
+    as_of: Option<DateTime<Utc>>,
+    partial: bool,
+) -> Vec<Effect> {
+    let kind = ImportKind::Report { as_of, partial };
+    match path {
+        Some(path) => read_kind(state, PathBuf::from(path), kind),
+        None => {
+            state.modal = Some(Modal::Import(ImportStep::Path {
+                input: Input::default(),
+                error: None,
+                kind,
+            }));
+            vec![]
+        }
+    }
+}
+
+/// Reads a file of either kind, off the UI thread.
+fn read_kind(state: &mut State, path: PathBuf, kind: ImportKind) -> Vec<Effect> {
+    match kind {
+        ImportKind::Roster => read(state, path, false),
+        ImportKind::Report { as_of, partial } => {
+            state.modal = Some(Modal::Import(ImportStep::Reading {
+                path: path.clone(),
+                rows: 0,
+                kind,
+            }));
+            vec![Effect::PreviewReport(ReportRequest {
+                path,
+                partial,
+                as_of,
+                domain: Some(state.pec_domain.clone()),
+            })]
         }
     }
 }
@@ -44,6 +133,7 @@ fn read(state: &mut State, path: PathBuf, partial: bool) -> Vec<Effect> {
     state.modal = Some(Modal::Import(ImportStep::Reading {
         path: path.clone(),
         rows: 0,
+        kind: ImportKind::Roster,
     }));
     vec![Effect::PreviewImport { path, partial }]
 }
@@ -103,11 +193,15 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
     let effects = match (step, action) {
         (
             _,
-            Action::ImportPreviewed { .. } | Action::ImportProgress { .. } | Action::ImportDone(_),
+            Action::ImportPreviewed { .. }
+            | Action::ImportProgress { .. }
+            | Action::ImportDone(_)
+            | Action::ReportPreviewed { .. }
+            | Action::ReportDone(_),
         ) => {
             return None;
         }
-        (ImportStep::Path { input, error }, Action::FormEdit(request)) => {
+        (ImportStep::Path { input, error, .. }, Action::FormEdit(request)) => {
             input.handle(*request);
             *error = None;
             vec![]
@@ -118,13 +212,34 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
             }
             vec![]
         }
-        (ImportStep::Path { input, error }, Action::Confirm) => {
+        (ImportStep::Path { input, error, kind }, Action::Confirm) => {
             let typed = input.value().trim().to_string();
             if typed.is_empty() {
                 *error = Some(no_path.to_string());
                 return Some(vec![]);
             }
-            read(state, PathBuf::from(typed), false)
+            let kind = *kind;
+            read_kind(state, PathBuf::from(typed), kind)
+        }
+        (ImportStep::ReportPreview { request, .. }, Action::ModalToggle) => {
+            let kind = ImportKind::Report {
+                as_of: request.as_of,
+                partial: !request.partial,
+            };
+            let path = request.path.clone();
+            read_kind(state, path, kind)
+        }
+        // Stored even when nothing changed: the report still dates the states.
+        (ImportStep::ReportPreview { request, .. }, Action::Confirm) => {
+            let request = request.clone();
+            state.modal = Some(Modal::Import(ImportStep::Importing {
+                path: request.path.clone(),
+                kind: ImportKind::Report {
+                    as_of: request.as_of,
+                    partial: request.partial,
+                },
+            }));
+            vec![Effect::RunReport(request)]
         }
         (ImportStep::Preview { path, partial, .. }, Action::ModalToggle) => {
             let (path, partial) = (path.clone(), !*partial);
@@ -146,7 +261,10 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
                 return Some(vec![]);
             }
             let (path, partial) = (path.clone(), *partial);
-            state.modal = Some(Modal::Import(ImportStep::Importing { path: path.clone() }));
+            state.modal = Some(Modal::Import(ImportStep::Importing {
+                path: path.clone(),
+                kind: ImportKind::Roster,
+            }));
             vec![Effect::RunImport { path, partial }]
         }
         (ImportStep::Reading { .. } | ImportStep::Importing { .. }, _) => vec![],
@@ -188,11 +306,31 @@ pub fn on_result(state: &mut State, action: Action) -> Vec<Effect> {
                 Err(error) => ImportStep::Path {
                     input: Input::new(path.display().to_string()),
                     error: Some(error),
+                    kind: ImportKind::Roster,
                 },
             }));
             vec![]
         }
-        Action::ImportDone(result) => {
+        Action::ReportPreviewed { request, result } => {
+            if !matches!(&state.modal, Some(Modal::Import(ImportStep::Reading { path: p, .. })) if *p == request.path)
+            {
+                return vec![];
+            }
+            let kind = ImportKind::Report {
+                as_of: request.as_of,
+                partial: request.partial,
+            };
+            state.modal = Some(Modal::Import(match result {
+                Ok(preview) => ImportStep::ReportPreview { request, preview },
+                Err(error) => ImportStep::Path {
+                    input: Input::new(request.path.display().to_string()),
+                    error: Some(error),
+                    kind,
+                },
+            }));
+            vec![]
+        }
+        Action::ImportDone(result) | Action::ReportDone(result) => {
             if matches!(
                 &state.modal,
                 Some(Modal::Import(ImportStep::Importing { .. }))

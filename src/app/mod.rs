@@ -8,8 +8,10 @@ mod command;
 pub(crate) mod fixtures;
 pub mod import_flow;
 mod index;
+pub mod inipec_flow;
 mod palette;
 mod phone;
+mod report_mode;
 pub mod search;
 mod summary;
 mod table;
@@ -29,6 +31,7 @@ pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, TableIndex};
 pub use palette::PALETTE_COMMANDS;
+pub use report_mode::needs_provider_api;
 pub use summary::{Forecast, HISTORY_DAYS, PACE_DAYS, Summary, migration_index, password_index};
 pub use table::{Sort, SortColumn};
 
@@ -95,6 +98,8 @@ pub enum Modal {
     },
     /// Importing a roster file: path, preview, confirmation.
     Import(import_flow::ImportStep),
+    /// The INI-PEC update: counts per Stato code, then the file on confirmation.
+    IniPec(inipec_flow::IniPecStep),
     /// The temporary password, shown once.
     PasswordShown {
         address: String,
@@ -168,6 +173,10 @@ pub struct State {
     pub audit_selected: usize,
     pub status: Option<(Level, String)>,
     pub quit: bool,
+    /// `provider = "report"`: no API; states come from report files.
+    pub report_mode: bool,
+    /// The last report stored, for the header in report mode.
+    pub last_report: Option<crate::store::ReportRun>,
 }
 
 /// What the user or the background asks for.
@@ -190,6 +199,8 @@ pub enum Action {
         format: crate::export::ExportFormat,
     },
     Exported(Result<String, String>),
+    /// The INI-PEC export and its results.
+    IniPec(inipec_flow::IniPecAction),
     /// Open the import (with a path: straight to its preview).
     Import(Option<String>),
     ImportProgress {
@@ -259,6 +270,19 @@ pub enum Action {
     /// The background sync skipped its round: another process (a headless
     /// `pecdesk sync`) holds the sync lock; the lock's message.
     SyncSkipped(String),
+    /// `:sync report [FILE] [--as-of DATE] [--partial]`.
+    SyncReport {
+        path: Option<String>,
+        as_of: Option<DateTime<Utc>>,
+        partial: bool,
+    },
+    ReportPreviewed {
+        request: crate::sync::report_load::ReportRequest,
+        result: Result<Box<crate::sync::report_load::ReportPreview>, String>,
+    },
+    ReportDone(Result<String, String>),
+    /// The last report stored, read with each load.
+    LastReport(Option<crate::store::ReportRun>),
 }
 
 impl From<Command> for Action {
@@ -320,11 +344,16 @@ pub enum Effect {
         path: std::path::PathBuf,
         partial: bool,
     },
+    IniPec(inipec_flow::IniPecEffect),
     RunImport {
         path: std::path::PathBuf,
         partial: bool,
     },
     Clipboard(Secret),
+    /// Read a report and dry-run it: the preview.
+    PreviewReport(crate::sync::report_load::ReportRequest),
+    /// Store a report, in one transaction.
+    RunReport(crate::sync::report_load::ReportRequest),
 }
 
 /// A load and what is derived from it without the index.
@@ -396,6 +425,8 @@ impl State {
             audit_selected: 0,
             status: None,
             quit: false,
+            report_mode: false,
+            last_report: None,
         }
     }
 
@@ -635,6 +666,10 @@ fn category_bit(category: Category) -> u16 {
 
 /// Applies one action and returns the effects to perform.
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let action = match report_mode::intercept(state, action) {
+        Ok(effects) => return effects,
+        Err(action) => action,
+    };
     if let Some(effects) = update_modal(state, &action) {
         return effects;
     }
@@ -714,6 +749,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             pec_domain: state.pec_domain.clone(),
         }],
         Action::Import(path) => import_flow::open(state, path),
+        Action::IniPec(action) => inipec_flow::on_action(state, action),
         action @ (Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
         | Action::ImportDone(_)) => import_flow::on_result(state, action),
@@ -856,6 +892,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.status(Level::Info, state.t(T::SyncSkipped));
             vec![]
         }
+        Action::SyncReport {
+            path,
+            as_of,
+            partial,
+        } => import_flow::open_report(state, path, as_of, partial),
+        action @ (Action::ReportPreviewed { .. } | Action::ReportDone(_)) => {
+            import_flow::on_result(state, action)
+        }
+        Action::LastReport(report) => {
+            state.last_report = report;
+            vec![]
+        }
         Action::FormEdit(_)
         | Action::FormNextField
         | Action::FormGenerate
@@ -876,6 +924,9 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         return Some(effects);
     }
     if let Some(effects) = import_flow::update_modal(state, action) {
+        return Some(effects);
+    }
+    if let Some(effects) = inipec_flow::update_modal(state, action) {
         return Some(effects);
     }
     if let Some(effects) = phone::update_modal(state, action) {
@@ -1135,7 +1186,11 @@ fn is_result(action: &Action) -> bool {
         | Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
         | Action::ImportDone(_)
-        | Action::SyncSkipped(_) => true,
+        | Action::SyncSkipped(_)
+        | Action::ReportPreviewed { .. }
+        | Action::ReportDone(_)
+        | Action::LastReport(_) => true,
+        Action::IniPec(action) => action.is_result(),
         Action::Command(_)
         | Action::SelectRow(_)
         | Action::SearchEdit(_)
@@ -1159,7 +1214,8 @@ fn is_result(action: &Action) -> bool {
         | Action::Copy
         | Action::Confirm
         | Action::Cancel
-        | Action::Who(_) => false,
+        | Action::Who(_)
+        | Action::SyncReport { .. } => false,
     }
 }
 

@@ -8,12 +8,12 @@ use crate::i18n::Lang;
 
 /// Commands the palette completes, with their arguments.
 pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
-    ("sync", ""),
+    ("sync", "[report FILE [--as-of DATA] [--partial]]"),
     ("filter", "[stato ...]"),
     ("clear", ""),
     ("sort", "name|cf|pec|migration|password|recovery [desc]"),
     ("import", "[FILE]"),
-    ("export", "FILE [csv|csv-excel|json|inipec]"),
+    ("export", "FILE [csv|csv-excel|json|inipec [all]]"),
     ("audit", ""),
     ("who", "CELLULARE|E-MAIL|CF|N. ISCRIZIONE|NOME"),
     ("dashboard", ""),
@@ -66,6 +66,7 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
     let command = |c: Command| Ok(vec![Action::Command(c)]);
     match name {
         "q" | "quit" => command(Command::Quit),
+        "sync" if args.first() == Some(&"report") => sync_report(&args[1..]),
         "sync" => command(Command::Sync),
         "help" => command(Command::Help),
         "dashboard" => command(Command::Dashboard),
@@ -76,6 +77,12 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
         }
         "who" => Ok(vec![Action::Who(args.join(" "))]),
         "import" => Ok(vec![Action::Import(args.first().map(|p| p.to_string()))]),
+        "export" if super::inipec_flow::parse(args).is_some() => {
+            let (path, all) = super::inipec_flow::parse(args).expect("checked");
+            Ok(vec![Action::IniPec(
+                super::inipec_flow::IniPecAction::Open { path, all },
+            )])
+        }
         "export" => {
             let path = args
                 .first()
@@ -132,6 +139,32 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
     }
 }
 
+/// `sync report [FILE] [--as-of DATE] [--partial]`; the words left are the
+/// path (a path with spaces needs no quotes).
+fn sync_report(args: &[&str]) -> Result<Vec<Action>, String> {
+    const USAGE: &str = "uso: sync report FILE [--as-of GG/MM/AAAA] [--partial]";
+    let (mut path, mut as_of, mut partial) = (Vec::new(), None, false);
+    let mut words = args.iter();
+    while let Some(&word) = words.next() {
+        match word {
+            "--partial" => partial = true,
+            "--as-of" => {
+                let text = words.next().ok_or_else(|| USAGE.to_string())?;
+                as_of = Some(
+                    crate::import::parse_instant(text)
+                        .ok_or_else(|| format!("--as-of: data non riconosciuta \"{text}\""))?,
+                );
+            }
+            other => path.push(other),
+        }
+    }
+    Ok(vec![Action::SyncReport {
+        path: (!path.is_empty()).then(|| path.join(" ")),
+        as_of,
+        partial,
+    }])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +198,24 @@ mod tests {
         );
         assert!(parse("who").unwrap_err().starts_with("uso: who"));
         assert!(parse("frobnicate").unwrap_err().contains("frobnicate"));
+        assert!(matches!(
+            &parse("sync report /tmp/stati novembre.csv --as-of 27/11/2026 --partial").unwrap()[..],
+            [Action::SyncReport { path: Some(p), as_of: Some(_), partial: true }]
+                if p == "/tmp/stati novembre.csv"
+        ));
+        assert!(matches!(
+            &parse("sync report").unwrap()[..],
+            [Action::SyncReport {
+                path: None,
+                as_of: None,
+                partial: false
+            }]
+        ));
+        assert!(
+            parse("sync report r.csv --as-of ieri")
+                .unwrap_err()
+                .contains("ieri")
+        );
         assert!(matches!(
             parse("sort pec desc").unwrap()[..],
             [Action::SetSort(Sort {

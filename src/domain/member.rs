@@ -19,6 +19,9 @@ pub struct Member {
     /// Mobile number in E.164.
     pub cellulare: Option<String>,
     pub provincia: Option<String>,
+    /// The day the member left the albo: the file's Data cancellazione, else
+    /// the day of the import that found them gone. None while in the albo.
+    pub data_cancellazione: Option<NaiveDate>,
 }
 
 impl Member {

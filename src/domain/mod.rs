@@ -6,6 +6,7 @@ pub mod category;
 pub mod codice_fiscale;
 pub mod contact;
 pub mod diagnosis;
+pub mod inipec;
 pub mod mailbox;
 pub mod member;
 pub mod password;

@@ -386,6 +386,7 @@ mod tests {
             email_servizio: None,
             cellulare: None,
             provincia: None,
+            data_cancellazione: None,
         };
         let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let v = Values::for_member(&m, None, "Ordine", Some(d("2026-12-15")), d("2026-12-01"));

@@ -1,9 +1,10 @@
 //! `pecdesk export`: the entries in the given states, with their contact data
-//! and state, as CSV (plain or for Italian Excel), JSON, the INI-PEC layout,
-//! or an Excel workbook ([`xlsx`], which also writes the report workbook).
+//! and state, as CSV (plain or for Italian Excel), JSON, or an Excel workbook
+//! ([`xlsx`], which also writes the report workbook). The INI-PEC file is the
+//! update since the last one sent, kept in a ledger: see [`inipec`].
 //!
-//! Formula escaping: every cell of a CSV-like export (`csv`, `csv-excel`,
-//! `inipec`) that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
+//! Formula escaping: every cell of a CSV-like export (`csv`, `csv-excel`)
+//! that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
 //! gets a leading `'`, so a hostile name in the roster cannot run as a formula
 //! on the secretary's PC. Mobile numbers get the same treatment: `+393471234567`
 //! is written `'+393471234567`. Spreadsheets take a leading apostrophe as "this
@@ -23,10 +24,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::{Category, MailboxState, PasswordState, RecoveryContacts};
-use crate::i18n::{format_date, format_datetime};
+use crate::i18n::format_datetime;
 use crate::report::states_of;
 use crate::store::{RosterEntry, Store, StoreError};
 
+pub mod inipec;
 pub mod xlsx;
 
 /// The formats `pecdesk export --format` writes.
@@ -39,7 +41,7 @@ pub enum ExportFormat {
     CsvExcel,
     /// An array of objects; states as codes.
     Json,
-    /// The INI-PEC layout, ready to upload: `;`, no header, CRLF, UTF-8.
+    /// The INI-PEC update since the last file (see [`inipec`]): `;`, no header, CRLF, UTF-8.
     #[value(name = "inipec", alias = "ini-pec")]
     IniPec,
     /// An Excel workbook: bold frozen header, autofilter, real dates, text kept as text.
@@ -98,12 +100,6 @@ pub const CSV_HEADER: [&str; 14] = [
     "Stati",
 ];
 
-/// The INI-PEC "Stato" of a member in the albo and of one who left it: the
-/// importer takes "cancellato" (and its synonyms) as having left, anything
-/// else as still registered.
-pub const INIPEC_ACTIVE: &str = "attivo";
-pub const INIPEC_LEFT: &str = "cancellato";
-
 /// A cell a spreadsheet would run as a formula, made inert with a leading `'`.
 pub fn escape_formula(cell: &str) -> Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -122,11 +118,10 @@ struct Row<'a> {
 }
 
 /// The entries an export lists, in the store's order: those in any of
-/// `options.states` (all without states) and, for INI-PEC, members only.
+/// `options.states` (all without states).
 fn select<'a>(entries: &'a [RosterEntry], options: &ExportOptions) -> Vec<Row<'a>> {
     entries
         .iter()
-        .filter(|e| options.format != ExportFormat::IniPec || e.member.is_some())
         .filter_map(|entry| {
             let states = states_of(entry, &options.pec_domain, options.now);
             let wanted =
@@ -210,28 +205,6 @@ impl Row<'_> {
             dates.instant(mailbox.and_then(|m| m.last_login_at)),
             codes(&self.states).join(", "),
         ]
-    }
-
-    /// The INI-PEC fields: PEC; Nome; Cognome; Numero Iscrizione; Codice
-    /// Fiscale; Stato; Data Iscrizione; Data Cancellazione. The store keeps no
-    /// date of cancellation, so that field stays empty and Stato says it.
-    fn inipec_cells(&self) -> Option<[String; 8]> {
-        let member = self.entry.member.as_ref()?;
-        let stato = if self.entry.in_roster {
-            INIPEC_ACTIVE
-        } else {
-            INIPEC_LEFT
-        };
-        Some([
-            member.pec.clone(),
-            member.nome.clone(),
-            member.cognome.clone(),
-            member.numero_iscrizione.clone(),
-            member.codice_fiscale.clone(),
-            stato.to_string(),
-            member.data_iscrizione.map(format_date).unwrap_or_default(),
-            String::new(),
-        ])
     }
 
     fn json(&self) -> JsonRow<'_> {
@@ -347,11 +320,10 @@ pub fn write_export(
             writer.flush()?;
         }
         ExportFormat::IniPec => {
-            let mut writer = csv_writer(out, b';', true);
-            for cells in rows.iter().filter_map(Row::inipec_cells) {
-                write_escaped(&mut writer, cells)?;
-            }
-            writer.flush()?;
+            // Not a view of the entries but what changed since the last file.
+            return Err(io::Error::other(
+                "il file INI-PEC si scrive con il registro degli invii (export::inipec)",
+            ));
         }
     }
     Ok(rows.len())

@@ -257,10 +257,11 @@ pub struct ParsedRoster {
 }
 
 impl ParsedRoster {
-    /// Whether the file replaces the whole albo: not with `--partial`, and never
-    /// for a rejects file being imported back.
+    /// Whether the file replaces the whole albo: not with `--partial`, never
+    /// for a rejects file being imported back, and never for an INI-PEC file
+    /// (an update: its `3` rows say who left, absence says nothing).
     pub fn is_full_roster(&self, options: &ImportOptions) -> bool {
-        !options.partial && !self.layout.rejects_file
+        !options.partial && !self.layout.rejects_file && self.layout.kind != SourceKind::IniPec
     }
 
     fn rejected_keys(&self) -> Vec<String> {

@@ -145,8 +145,9 @@ fn validate_row<'r>(get: impl Fn(Field) -> &'r str) -> Result<(Member, bool), Ro
         email_servizio,
         cellulare,
         provincia: optional(Field::Provincia).map(str::to_uppercase),
+        data_cancellazione: date(Field::DataCancellazione)?,
     };
-    let left = has_left_albo(get(Field::Stato), date(Field::DataCancellazione)?);
+    let left = has_left_albo(get(Field::Stato), member.data_cancellazione);
     Ok((member, !left))
 }
 

@@ -45,6 +45,7 @@ impl KeyHasher {
             m.email_servizio.hash(&mut h);
             m.cellulare.hash(&mut h);
             m.provincia.hash(&mut h);
+            m.data_cancellazione.hash(&mut h);
             h.finish()
         };
         KeyDigest([one(&self.0[0]), one(&self.0[1])])

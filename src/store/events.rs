@@ -22,6 +22,8 @@ pub enum EventKind {
     Sync,
     /// A member's personal data erased (the event names only the pseudonym).
     Erased,
+    /// A reminder campaign, or one reminder's outcome (e-mail or PEC).
+    Reminder,
 }
 
 impl EventKind {
@@ -33,6 +35,7 @@ impl EventKind {
             EventKind::Action => "action",
             EventKind::Sync => "sync",
             EventKind::Erased => "erased",
+            EventKind::Reminder => "reminder",
         }
     }
 
@@ -44,6 +47,7 @@ impl EventKind {
             EventKind::Action,
             EventKind::Sync,
             EventKind::Erased,
+            EventKind::Reminder,
         ]
         .into_iter()
         .find(|k| k.code() == code)
@@ -95,6 +99,19 @@ pub struct Event {
     pub mailbox: Option<String>,
     pub detail: String,
     pub outcome: Option<Outcome>,
+}
+
+impl Event {
+    /// Who acted, as the trail proves it: the OS account, with the display
+    /// name beside it when they differ (only the name for events from before
+    /// accounts were recorded).
+    pub fn signed_by(&self) -> String {
+        match (self.account.as_str(), self.operator.as_str()) {
+            ("", name) => name.to_string(),
+            (account, name) if name.is_empty() || name == account => account.to_string(),
+            (account, name) => format!("{account} ({name})"),
+        }
+    }
 }
 
 /// Appends one event to the log and to the audit chain, under the OS

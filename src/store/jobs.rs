@@ -18,6 +18,8 @@ coded_enum! {
         SetRecovery => "set_recovery",
         /// The owner's contact e-mail and mobile at Aruba, from the roster.
         ArubaContacts => "aruba_contacts",
+        /// A reminder campaign: one message per member (`crate::campaign`).
+        Reminder => "reminder",
     }
 }
 
@@ -36,6 +38,8 @@ coded_enum! {
         Pending => "pending",
         Done => "done",
         Failed => "failed",
+        /// A reminder that went out with no reply: the operator decides.
+        InDoubt => "in_doubt",
     }
 }
 
@@ -342,7 +346,8 @@ impl Store {
             match ItemStatus::from_code(&status) {
                 Some(ItemStatus::Pending) => counts.pending += n,
                 Some(ItemStatus::Done) => counts.done += n,
-                Some(ItemStatus::Failed) => counts.failed += n,
+                // Not done, and never sent again on its own: the operator's.
+                Some(ItemStatus::Failed | ItemStatus::InDoubt) => counts.failed += n,
                 None => return Err(StoreError::Corrupt(format!("stato di una voce: {status}"))),
             }
         }

@@ -7,10 +7,12 @@ mod chain;
 pub mod digest;
 mod entries;
 mod events;
+mod inipec;
 mod jobs;
 mod mail_schema;
 mod privacy;
 mod receipts;
+mod reminders;
 mod roster;
 mod schema;
 mod shared;
@@ -26,18 +28,23 @@ pub use aruba::{ArubaSyncOutcome, ArubaSyncRun};
 pub use backup::{BackupReport, RestoreReport, restore};
 pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};
+pub use inipec::{IniPecFile, LedgerEntry, LedgerError, NewIniPecFile};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
 pub use privacy::{AccessReport, ForgetReport, Subject};
 pub use receipts::{NewReceipt, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered};
+pub use reminders::{
+    CampaignItem, DoubtDecision, InDoubtReminder, LastReminder, NewCampaign, NewReminder,
+    ReminderOutcome, ReminderState,
+};
 pub use roster::{
     ABORT_AFTER_ROWS_ENV, ChangeKind, IMPORT_CACHE_KIB, IncomingRoster, MemberUpsert,
     PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterPreview, RosterWriter,
     preview_roster,
 };
 pub use shared::{StoreMode, check_store_mode, create_group_store};
-pub use sync::{BatchSource, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
+pub use sync::{BatchSource, ReportRun, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};
 
 /// Errors of the store, each naming the file.
 #[derive(Debug, thiserror::Error)]

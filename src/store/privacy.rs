@@ -61,6 +61,8 @@ pub struct AccessReport {
     pub reminders: Vec<Map<String, Value>>,
     pub receipts: Vec<Map<String, Value>>,
     pub job_items: Vec<Map<String, Value>>,
+    /// What was last sent to INI-PEC about the member, and in which file.
+    pub inipec: Option<Map<String, Value>>,
 }
 
 /// Rows of `sql` as JSON objects keyed by column name (blobs as hex),
@@ -113,15 +115,17 @@ impl Store {
             .ok_or_else(|| StoreError::NoSuchMember(query.to_string()))
     }
 
-    /// Members out of the albo whose last roster change (their leaving) is
-    /// before `day`, not yet erased.
+    /// Members out of the albo who left it before `day` (the day recorded
+    /// at import: the file's Data cancellazione, or the day of the import
+    /// that found them gone), not yet erased.
     pub fn left_before(&self, day: NaiveDate) -> Result<Vec<Subject>> {
-        let cutoff = ts(day.and_time(chrono::NaiveTime::MIN).and_utc());
+        let cutoff = day.format("%Y-%m-%d").to_string();
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT id, codice_fiscale, cognome || ' ' || nome, pec, in_roster FROM members
-                 WHERE erased_at IS NULL AND in_roster = 0 AND julianday(updated_at) < julianday(?1)
+                 WHERE erased_at IS NULL AND in_roster = 0
+                   AND COALESCE(left_on, substr(updated_at, 1, 10)) < ?1
                  ORDER BY id",
             )
             .map_err(self.err())?;
@@ -179,6 +183,8 @@ impl Store {
         // Aruba's copy of the owner's contacts is personal data too.
         tx.execute("DELETE FROM aruba_mailboxes WHERE address = ?1", [&pec])
             .map_err(&to_err)?;
+        // So is what was sent to INI-PEC about them.
+        super::inipec::forget_position(&tx, member_id).map_err(&to_err)?;
         let recipients = [Some(pec.clone()), email].into_iter().flatten();
         let recipients: Vec<String> = recipients.collect();
         let files: Vec<Option<String>> = tx
@@ -329,6 +335,15 @@ impl Store {
                 params![member_id, pec],
                 &["idempotency_key"],
             )?;
+            let inipec = rows_json(
+                conn,
+                "SELECT p.*, f.written_at AS sent_at, f.path AS file FROM inipec_positions p
+                 JOIN inipec_files f ON f.id = p.file_id
+                 WHERE p.codice_fiscale = (SELECT codice_fiscale FROM members WHERE id = ?1)",
+                [member_id],
+                &[],
+            )?
+            .pop();
             Ok(AccessReport {
                 generated_at: ts(now),
                 member,
@@ -338,6 +353,7 @@ impl Store {
                 reminders,
                 receipts,
                 job_items,
+                inipec,
             })
         };
         run().map_err(self.err())

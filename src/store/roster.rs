@@ -221,6 +221,8 @@ struct MemberRow<'a> {
     enrolled: Option<IsoDate>,
     in_roster: bool,
     now: &'a str,
+    /// The file's Data cancellazione (see [`Statements`] for the day stored).
+    left: Option<IsoDate>,
 }
 
 impl<'a> MemberRow<'a> {
@@ -231,6 +233,7 @@ impl<'a> MemberRow<'a> {
             enrolled: IsoDate::of(member.data_iscrizione),
             in_roster,
             now,
+            left: IsoDate::of(member.data_cancellazione),
         }
     }
 
@@ -513,6 +516,13 @@ impl<'e> Planner<'e> {
                 fields.insert(0, REJOINED);
                 self.counts.updated += 1;
             }
+            (false, false)
+                if member.data_cancellazione.is_some()
+                    && member.data_cancellazione != old.data_cancellazione =>
+            {
+                fields.push("data cancellazione");
+                self.counts.updated += 1;
+            }
             _ if fields.is_empty() => {
                 self.counts.unchanged += 1;
                 return Ok(None);
@@ -609,8 +619,8 @@ pub(super) fn read_members<T>(
 
 /// The stored members' columns as [`member_of`] reads them.
 const SELECT_MEMBERS: &str = "SELECT id, numero_iscrizione, cognome, nome, codice_fiscale,
-    data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster
-    FROM members WHERE erased_at IS NULL";
+    data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster,
+    left_on FROM members WHERE erased_at IS NULL";
 
 /// A member from a row of [`SELECT_MEMBERS`], read in place: at 100k
 /// members, every intermediate string counts.
@@ -648,6 +658,7 @@ fn member_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
         email_servizio: optional(8)?,
         cellulare: optional(9)?,
         provincia: optional(10)?,
+        data_cancellazione: date(12)?,
     })
 }
 
@@ -691,6 +702,8 @@ struct ApplyContext<'a> {
     at: DateTime<Utc>,
     /// `at` as stored.
     now: String,
+    /// The day of `at` in Italy: the leaving day of those found gone.
+    today: Option<IsoDate>,
     /// See [`ABORT_AFTER_ROWS_ENV`].
     abort_after: Option<usize>,
 }
@@ -715,6 +728,9 @@ fn drop_deferred_indexes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 }
 
 /// The statements an import writes members with, prepared once per batch.
+/// Each keeps `left_on`, the day a member left the albo: empty while in the
+/// albo; the file's Data cancellazione (`?14`) when it has one; else the day
+/// already stored, or the import's day (`?15`, `?3` for the absent).
 struct Statements<'c> {
     insert: rusqlite::CachedStatement<'c>,
     update: rusqlite::CachedStatement<'c>,
@@ -727,18 +743,21 @@ impl<'c> Statements<'c> {
             insert: conn.prepare_cached(
                 "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
                  data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
-                 in_roster, created_at, updated_at, audit_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+                 in_roster, created_at, updated_at, audit_key, left_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
+                 CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, ?15) END)",
             )?,
             update: conn.prepare_cached(
                 "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
                  codice_fiscale = ?4, data_nascita = ?5, data_iscrizione = ?6, pec = ?7,
                  email_servizio = ?8, cellulare = ?9, provincia = ?10, in_roster = ?11,
-                 updated_at = ?12
+                 updated_at = ?12,
+                 left_on = CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, left_on, ?15) END
                  WHERE id = ?13",
             )?,
             mark_absent: conn.prepare_cached(
-                "UPDATE members SET in_roster = 0, updated_at = ?1 WHERE id = ?2",
+                "UPDATE members SET in_roster = 0, updated_at = ?1, left_on = COALESCE(left_on, ?3)
+                 WHERE id = ?2",
             )?,
         })
     }
@@ -828,6 +847,7 @@ impl<'a> RosterWriter<'a> {
             source,
             at,
             ref now,
+            ref today,
             abort_after,
         } = self.context;
         if abort_after == Some(self.written) {
@@ -856,7 +876,7 @@ impl<'a> RosterWriter<'a> {
                 let key_text = std::str::from_utf8(&key).expect("hex");
                 let key_param: &dyn rusqlite::ToSql = &key_text;
                 let id = statements.insert.insert(rusqlite::params_from_iter(
-                    row.values().into_iter().chain([key_param]),
+                    (row.values().into_iter()).chain([key_param, &row.left, today]),
                 ))?;
                 self.unlogged
                     .push((id, member.pec.clone(), *in_roster, key));
@@ -870,7 +890,7 @@ impl<'a> RosterWriter<'a> {
                 let row = MemberRow::new(member, *in_roster, now);
                 let key: &dyn rusqlite::ToSql = id;
                 statements.update.execute(rusqlite::params_from_iter(
-                    row.values().into_iter().chain([key]),
+                    (row.values().into_iter()).chain([key, &row.left, today]),
                 ))?;
                 let detail = match fields.split_first() {
                     Some((&LEFT, [])) => format!("{LEFT}: cancellato secondo {source}"),
@@ -883,7 +903,7 @@ impl<'a> RosterWriter<'a> {
                 event(*id, &member.pec, detail)?;
             }
             Step::MarkAbsent { id, member } => {
-                statements.mark_absent.execute(params![now, id])?;
+                statements.mark_absent.execute(params![now, id, today])?;
                 event(*id, &member.pec, format!("{LEFT}: assente da {source}"))?;
             }
         }
@@ -983,6 +1003,7 @@ impl Store {
             source,
             at,
             now: ts(at),
+            today: IsoDate::of(Some(crate::i18n::italian_time(at).date())),
             abort_after: abort_after_rows(),
         };
         if context.abort_after.is_some() {

@@ -85,4 +85,8 @@ pub const MIGRATIONS: &[&str] = &[
     super::receipts::MIGRATION,
     // The audit chain: OS account, digest of the personal fields, hash; keys.
     super::chain::MIGRATION,
+    // Which sync runs were reports, and the date of their states.
+    super::sync::REPORT_RUNS_MIGRATION,
+    // The day a member left the albo, and the INI-PEC ledger.
+    super::inipec::MIGRATION,
 ];

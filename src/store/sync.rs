@@ -35,6 +35,23 @@ pub struct BatchSource<'a> {
     pub domain: Option<&'a str>,
     /// Work out the outcome, then roll everything back.
     pub dry_run: bool,
+    /// The date the report's states refer to, kept with its run.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// The run table learns which runs were reports, and of what date: the
+/// console of an Ordine without an API shows the last report's date.
+pub const REPORT_RUNS_MIGRATION: &str = "
+    ALTER TABLE sync_runs ADD COLUMN report_file TEXT;
+    ALTER TABLE sync_runs ADD COLUMN report_as_of TEXT;
+";
+
+/// The last report stored: its file, the date of its states, when it was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRun {
+    pub file: String,
+    pub as_of: Option<DateTime<Utc>>,
+    pub loaded_at: DateTime<Utc>,
 }
 
 /// What one sync fetched, to store.
@@ -416,6 +433,7 @@ impl Store {
                 error: None,
                 outcome: &outcome,
                 watermark: batch.watermark,
+                report: source.map(|s| (s.file, s.as_of)),
             };
             record_run(&tx, &run, operator).map_err(&to_err)?;
         }
@@ -446,6 +464,7 @@ impl Store {
             error: Some(error),
             outcome: &SyncOutcome::default(),
             watermark: None,
+            report: None,
         };
         record_run(&tx, &run, operator).map_err(&to_err)?;
         tx.commit().map_err(&to_err)
@@ -481,6 +500,34 @@ impl Store {
             watermark: parse_ts(&watermark)?,
             last_complete_at: parse_opt_ts(last_complete)?,
         }))
+    }
+
+    /// The most recent report stored (a dry run stores nothing), if any.
+    pub fn last_report(&self) -> Result<Option<ReportRun>> {
+        let raw = self
+            .conn
+            .query_row(
+                "SELECT report_file, report_as_of, finished_at FROM sync_runs
+                 WHERE ok = 1 AND report_file IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.err())?;
+        raw.map(|(file, as_of, loaded_at)| {
+            Ok(ReportRun {
+                file,
+                as_of: parse_opt_ts(as_of)?,
+                loaded_at: parse_ts(&loaded_at)?,
+            })
+        })
+        .transpose()
     }
 
     /// The most recent sync run, if any.
@@ -611,6 +658,8 @@ struct RunRecord<'a> {
     error: Option<&'a str>,
     outcome: &'a SyncOutcome,
     watermark: Option<DateTime<Utc>>,
+    /// A report's file name and the date of its states.
+    report: Option<(&'a str, Option<DateTime<Utc>>)>,
 }
 
 /// Records a sync run and its event in the log, successful or not.
@@ -643,8 +692,8 @@ fn record_run(
     )?;
     conn.execute(
         "INSERT INTO sync_runs (started_at, finished_at, ok, mailboxes, changes, error,
-         complete, watermark)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         complete, watermark, report_file, report_as_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             ts(run.started_at),
             ts(run.at),
@@ -654,6 +703,8 @@ fn record_run(
             run.error,
             !run.outcome.incremental,
             run.watermark.map(ts),
+            run.report.map(|(file, _)| file),
+            run.report.and_then(|(_, as_of)| as_of).map(ts),
         ],
     )?;
     Ok(())

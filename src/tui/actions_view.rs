@@ -12,14 +12,14 @@ use super::labels;
 use super::popup::centered;
 use super::theme::Theme;
 use crate::app::actions::{PasswordForm, RecoveryForm};
-use crate::app::import_flow::ImportStep;
+use crate::app::import_flow::{ImportKind, ImportStep};
 use crate::app::{Secret, State};
 use crate::domain::Category;
 use crate::domain::password::PasswordRule;
 use crate::i18n::T;
 use crate::store::{Job, JobKind};
 
-fn window(frame: &mut Frame, title: &str, width: u16, height: u16) -> Rect {
+pub(super) fn window(frame: &mut Frame, title: &str, width: u16, height: u16) -> Rect {
     let area = centered(frame.area(), width, height);
     frame.render_widget(Clear, area);
     let block = Block::bordered().title(title.to_string());
@@ -33,6 +33,7 @@ fn kind_title(state: &State, kind: JobKind) -> &'static str {
         JobKind::Resend => T::JobResend,
         JobKind::SetRecovery => T::JobSetRecovery,
         JobKind::ArubaContacts => T::JobArubaContacts,
+        JobKind::Reminder => T::JobReminder,
     })
 }
 
@@ -451,8 +452,11 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
     let mut lines: Vec<Line> = Vec::new();
     let mut cursor = None;
     match step {
-        ImportStep::Path { input, error } => {
-            let prompt = state.t(T::ImportPathPrompt);
+        ImportStep::Path { input, error, kind } => {
+            let prompt = state.t(match kind {
+                ImportKind::Roster => T::ImportPathPrompt,
+                ImportKind::Report { .. } => T::ReportPathPrompt,
+            });
             lines.push(Line::from(vec![
                 Span::styled(prompt, theme.key()),
                 Span::raw(input.value().to_string()),
@@ -464,15 +468,21 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
             lines.push(Line::raw(""));
             lines.push(Line::styled(state.t(T::ImportPathKeys), theme.key()));
         }
-        ImportStep::Reading { path, rows } => {
+        ImportStep::Reading { path, rows, kind } => {
             lines.push(Line::styled(path.display().to_string(), theme.title()));
-            lines.push(Line::raw(format!(
-                "{} {rows} {}",
-                state.t(T::ImportReading),
-                state.t(T::ImportRowsRead)
-            )));
+            lines.push(Line::raw(match kind {
+                ImportKind::Roster => format!(
+                    "{} {rows} {}",
+                    state.t(T::ImportReading),
+                    state.t(T::ImportRowsRead)
+                ),
+                ImportKind::Report { .. } => state.t(T::ImportReading).to_string(),
+            }));
         }
-        ImportStep::Importing { path } => {
+        ImportStep::ReportPreview { preview, .. } => {
+            super::report_view::preview_lines(&mut lines, state, theme, preview)
+        }
+        ImportStep::Importing { path, .. } => {
             lines.push(Line::styled(path.display().to_string(), theme.title()));
             lines.push(Line::raw(state.t(T::ImportWriting)));
         }
@@ -556,7 +566,17 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
             lines.push(Line::styled(state.t(T::ImportPreviewKeys), theme.key()));
         }
     }
-    let inner = window(frame, state.t(T::ImportTitle), 96, lines.len() as u16 + 2);
+    let title = match step.kind() {
+        ImportKind::Roster => T::ImportTitle,
+        ImportKind::Report { .. } => T::ReportTitle,
+    };
+    // Long lines (a reject with its value) wrap: the window grows with them.
+    let text_width = frame.area().width.min(96).saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(text_width).max(1))
+        .sum();
+    let inner = window(frame, state.t(title), 96, rows as u16 + 2);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     if let Some(x) = cursor {
         frame.set_cursor_position((

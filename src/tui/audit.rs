@@ -33,7 +33,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             };
             Row::new(vec![
                 Cell::from(format_datetime(e.at)),
-                Cell::from(e.operator.clone()),
+                Cell::from(e.signed_by()),
                 Cell::from(e.kind.code()),
                 Cell::from(e.mailbox.clone().unwrap_or_default()),
                 Cell::from(outcome),
@@ -52,7 +52,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     .style(theme.header());
     let widths = [
         Constraint::Length(16),
-        Constraint::Length(12),
+        Constraint::Length(22),
         Constraint::Length(14),
         Constraint::Fill(2),
         Constraint::Length(12),

@@ -211,7 +211,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keyma
                 };
                 ListItem::new(Line::from(vec![
                     Span::styled(format!("{} ", format_datetime(e.at)), theme.dim()),
-                    Span::styled(format!("{:<10} ", e.operator), theme.dim()),
+                    Span::styled(format!("{:<10} ", e.signed_by()), theme.dim()),
                     outcome,
                     Span::raw(e.detail.clone()),
                 ]))

@@ -321,6 +321,7 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
     }
     match &state.modal {
         Some(Modal::ConfirmResend { .. }) => return confirm_keys(key),
+        Some(Modal::IniPec(_)) => return confirm_keys(key),
         Some(Modal::Filter { .. }) => {
             return match key.code {
                 KeyCode::Up | KeyCode::Char('k') => Some(Action::ModalMove(-1)),
@@ -381,6 +382,7 @@ fn key_action(key: &KeyEvent, state: &State, keymap: &Keymap, event: &Event) -> 
                     tui_input::backend::crossterm::to_input_request(event).map(Action::FormEdit)
                 }
                 (ImportStep::Preview { .. }, KeyCode::Char('p')) => Some(Action::ModalToggle),
+                (ImportStep::ReportPreview { .. }, KeyCode::Char('p')) => Some(Action::ModalToggle),
                 _ => None,
             };
         }

@@ -6,11 +6,13 @@ mod actions_view;
 mod audit;
 mod dashboard;
 mod detail;
+mod inipec_view;
 pub mod keymap;
 pub(crate) mod labels;
 mod members;
 pub mod phone;
 pub mod popup;
+mod report_view;
 pub mod theme;
 pub mod view;
 

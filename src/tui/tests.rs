@@ -23,7 +23,7 @@ fn render(state: &State, width: u16, height: u16, theme: &Theme) -> Terminal<Tes
     terminal
 }
 
-fn snapshot(state: &State, width: u16, height: u16) -> String {
+pub(super) fn snapshot(state: &State, width: u16, height: u16) -> String {
     render(state, width, height, &COLOR).backend().to_string()
 }
 
@@ -99,8 +99,8 @@ fn detail_state() -> State {
     let event = |id, hours, kind, detail: &str, outcome| Event {
         id,
         at: fixtures::now() - TimeDelta::hours(hours),
-        operator: "segreteria".into(),
-        account: "segreteria".into(),
+        operator: "Mario Rossi".into(),
+        account: "mrossi".into(),
         kind,
         member_id: e.member_id,
         mailbox: Some(address.clone()),
@@ -296,11 +296,15 @@ fn password_checklist_and_password_shown_once() {
 fn audit_trail() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Audit));
+    // The OS account goes first; a display name that differs stands beside it.
     let event = |id, hours, operator: &str, kind, mailbox: &str, detail: &str, outcome| Event {
         id,
         at: fixtures::now() - TimeDelta::hours(hours),
         operator: operator.into(),
-        account: operator.into(),
+        account: match operator {
+            "segreteria" => "mrossi".into(),
+            other => other.into(),
+        },
         kind,
         member_id: Some(id),
         mailbox: Some(mailbox.into()),
@@ -603,4 +607,88 @@ fn detail_shows_the_aruba_side() {
     assert!(text.contains("Presso Aruba: certificata"), "{text}");
     assert!(text.contains("vecchio."), "{text}");
     insta::assert_snapshot!(text);
+}
+
+/// `:sync report FILE`: the same window as the roster's import, with the
+/// report's date and where it came from, the counts, the rejects.
+#[test]
+fn report_preview() {
+    use crate::store::SyncOutcome;
+    use crate::sync::report_load::{AsOfSource, ReportPreview, ReportRequest};
+    let mut state = fixtures::state(Lang::It);
+    state.report_mode = true;
+    update(
+        &mut state,
+        Action::SyncReport {
+            path: Some("stati-novembre.xlsx".into()),
+            as_of: None,
+            partial: false,
+        },
+    );
+    let request = ReportRequest {
+        path: "stati-novembre.xlsx".into(),
+        partial: false,
+        as_of: None,
+        domain: Some("pec.fofi.it".into()),
+    };
+    let preview = ReportPreview {
+        file: "stati-novembre.xlsx".into(),
+        as_of: Some(fixtures::now() - TimeDelta::hours(20)),
+        as_of_source: AsOfSource::Column,
+        outcome: SyncOutcome {
+            mailboxes: 1490,
+            new_mailboxes: 3,
+            changes: 41,
+            gone: 1,
+            incremental: false,
+            older_skipped: 2,
+        },
+        partial: false,
+        rejected: 2,
+        first_rejects: vec![
+            crate::import::ReportReject {
+                line: 18,
+                column: Some("Stato migrazione (D)".into()),
+                value: "In lavorazione".into(),
+                reason: "stato di migrazione non riconosciuto".into(),
+                record: vec![],
+            },
+            crate::import::ReportReject {
+                line: 40,
+                column: Some("Casella (A)".into()),
+                value: "".into(),
+                reason: "casella mancante".into(),
+                record: vec![],
+            },
+        ],
+    };
+    update(
+        &mut state,
+        Action::ReportPreviewed {
+            request,
+            result: Ok(Box::new(preview)),
+        },
+    );
+    insta::assert_snapshot!(snapshot(&state, 110, 24));
+}
+
+/// In report mode the header dates the states by the last report, not by
+/// a sync that never happens.
+#[test]
+fn report_mode_header() {
+    let mut state = fixtures::state(Lang::It);
+    state.report_mode = true;
+    let none = snapshot(&state, 120, 3);
+    update(
+        &mut state,
+        Action::LastReport(Some(crate::store::ReportRun {
+            file: "stati-novembre.csv".into(),
+            as_of: Some(fixtures::now() - TimeDelta::hours(26)),
+            loaded_at: fixtures::now() - TimeDelta::hours(1),
+        })),
+    );
+    insta::assert_snapshot!("report_mode_header_none", none);
+    insta::assert_snapshot!("report_mode_header", snapshot(&state, 120, 3));
+    state.lang = Lang::En;
+    insta::assert_snapshot!("report_mode_header_english", snapshot(&state, 120, 3));
 }

@@ -86,6 +86,7 @@ pub fn draw(frame: &mut Frame, state: &State, ui: &Ui) {
             actions_view::render_confirm_reset(frame, state, theme, *entry)
         }
         Some(Modal::Import(step)) => actions_view::render_import(frame, state, theme, step),
+        Some(Modal::IniPec(step)) => super::inipec_view::render(frame, state, theme, step),
         Some(Modal::PasswordShown { address, password }) => {
             actions_view::render_password_shown(frame, state, theme, address, password)
         }
@@ -105,7 +106,9 @@ fn render_header(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         };
         Span::styled(format!(" {} ", state.t(text)), style)
     };
-    let sync = if state.sync_running {
+    let sync = if state.report_mode {
+        super::report_view::header_span(state, theme)
+    } else if state.sync_running {
         let progress = match state.sync_progress {
             Some((fetched, Some(total))) => format!(" {fetched}/{total}"),
             Some((fetched, None)) => format!(" {fetched}"),

@@ -28,6 +28,7 @@ fn member(pec: &str) -> Member {
         email_servizio: Some("marisa@inwind.it".into()),
         cellulare: Some("+393471234567".into()),
         provincia: Some("RM".into()),
+        data_cancellazione: None,
     }
 }
 
