@@ -9,6 +9,7 @@ mod rejects;
 mod report;
 mod roster_csv;
 mod sqlite;
+mod stream;
 mod text;
 mod validate;
 mod workbook;
@@ -387,9 +388,11 @@ fn read_source(
     if options.sheet.is_some() {
         return Err(ImportError::SheetOnNonWorkbook { file: source });
     }
-    file.read_to_end(&mut bytes).map_err(io_err)?;
-    let decoded = text::decode(&bytes, &source)?;
-    text::read_text(decoded, &source, options.format, progress, sink)
+    let size = file.metadata().ok().map(|m| m.len());
+    // The bytes sniffed above come first, then the rest of the file as read.
+    let stream = std::io::Cursor::new(bytes).chain(file);
+    let decoded = stream::DecodingReader::new(stream, &source)?;
+    text::read_text(decoded, size, &source, options.format, progress, sink)
 }
 
 /// Reads and validates a text roster (CSV or INI-PEC) held in memory.
@@ -404,8 +407,9 @@ pub fn read_bytes(
             file: source.to_string(),
         });
     }
-    let decoded = text::decode(bytes, source)?;
-    text::read_text(decoded, source, options.format, &mut |_| {}, None)
+    let decoded = stream::DecodingReader::new(bytes, source)?;
+    let size = Some(bytes.len() as u64);
+    text::read_text(decoded, size, source, options.format, &mut |_| {}, None)
 }
 
 /// Reads a roster file with the default options.

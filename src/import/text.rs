@@ -8,13 +8,14 @@ use csv::StringRecord;
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
 use super::columns::{self, HeaderMapping};
+use super::stream::DecodingReader;
 use super::validate::{RowCollector, RowSink};
 use super::{Format, ImportError, ParsedRoster, SourceKind, SourceLayout};
 use crate::domain::contact;
 
 /// How much of the start of a file is examined to tell text from binary and
 /// to sniff the delimiter.
-const SNIFF_BYTES: usize = 64 * 1024;
+pub(super) const SNIFF_BYTES: usize = 64 * 1024;
 /// Lines compared when sniffing the delimiter.
 const SNIFF_LINES: usize = 20;
 /// How often, in rows, the progress callback is told.
@@ -66,7 +67,7 @@ fn windows_1252(bytes: &[u8]) -> Decoded<'_> {
 }
 
 /// NUL bytes, or many control characters, do not occur in a CSV file.
-fn looks_binary(start: &[u8]) -> bool {
+pub(super) fn looks_binary(start: &[u8]) -> bool {
     let control = start
         .iter()
         .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
@@ -209,8 +210,8 @@ pub(super) fn csv_reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
 }
 
 /// The first non-blank record, or None at the end of the text.
-pub(super) fn first_record(
-    reader: &mut csv::Reader<&[u8]>,
+pub(super) fn first_record<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
     record: &mut StringRecord,
 ) -> Result<bool, csv::Error> {
     while reader.read_record(record)? {
@@ -238,9 +239,8 @@ fn is_inipec(text: &str, format: Format) -> bool {
 }
 
 /// Reads the header row and maps it; refuses a file without the required columns.
-fn read_header(
-    reader: &mut csv::Reader<&[u8]>,
-    lines: &mut LineCounter<'_>,
+fn read_header<R: std::io::Read>(
+    reader: &mut csv::Reader<DecodingReader<R>>,
     source: &str,
 ) -> Result<(HeaderMapping, Vec<String>), ImportError> {
     let mut header = StringRecord::new();
@@ -254,7 +254,9 @@ fn read_header(
         Err(e) => {
             return Err(ImportError::Csv {
                 file: source.to_string(),
-                line: e.position().map_or(1, |p| lines.line_at(p.byte())),
+                line: e
+                    .position()
+                    .map_or(1, |p| reader.get_mut().line_at(p.byte())),
                 message: e.to_string(),
             });
         }
@@ -279,28 +281,46 @@ fn read_header(
     })
 }
 
-/// Reads a decoded text roster: CSV with a header row, or INI-PEC.
-pub fn read_text(
-    decoded: Decoded<'_>,
+/// Reads a text roster (CSV with a header row, or INI-PEC) as a stream:
+/// decoded, parsed and validated a batch at a time, never held whole.
+/// `size` (the file's length, when known) sizes the duplicate maps once.
+pub fn read_text<R: std::io::Read>(
+    decoded: DecodingReader<R>,
+    size: Option<u64>,
     source: &str,
     format: Format,
     progress: &mut dyn FnMut(usize),
     sink: Option<RowSink<'_>>,
 ) -> Result<ParsedRoster, ImportError> {
-    let text: &str = &decoded.text;
-    if text.trim().is_empty() {
+    let prefix = decoded.prefix();
+    if decoded.prefix_is_all() && prefix.trim().is_empty() {
         return Err(ImportError::Empty {
             file: source.to_string(),
         });
     }
-    let inipec = is_inipec(text, format);
-    let delimiter = if inipec { b';' } else { sniff_delimiter(text) };
-    let mut reader = csv_reader(text, delimiter);
-    let mut lines = LineCounter::new(text);
+    let inipec = is_inipec(prefix, format);
+    let delimiter = if inipec {
+        b';'
+    } else {
+        sniff_delimiter(prefix)
+    };
+    let crlf = prefix.contains("\r\n");
+    // Rows to expect: the file's size over the prefix's bytes per line.
+    let prefix_lines = prefix.bytes().filter(|&b| b == b'\n').count().max(1);
+    let expected_rows = size.map_or(0, |size| {
+        let per_line = (prefix.len() / prefix_lines).max(MIN_ROW_BYTES) as u64;
+        usize::try_from(size / per_line).unwrap_or(usize::MAX)
+    });
+    let encoding = decoded.encoding();
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(decoded);
     let (mapping, header) = if inipec {
         (columns::inipec_mapping(), None)
     } else {
-        let (mapping, header) = read_header(&mut reader, &mut lines, source)?;
+        let (mapping, header) = read_header(&mut reader, source)?;
         (mapping, Some(header))
     };
     let rejects_file = header
@@ -313,17 +333,12 @@ pub fn read_text(
         } else {
             SourceKind::Csv
         },
-        encoding: decoded.encoding,
+        encoding,
         delimiter,
-        crlf: text.contains("\r\n"),
+        crlf,
         header,
         rejects_file,
     };
-    let expected_rows = text
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        .min(text.len() / MIN_ROW_BYTES);
     let mut rows = RowCollector::new(&mapping, source, layout, expected_rows, sink);
     loop {
         let record = rows.slot();
@@ -331,11 +346,21 @@ pub fn read_text(
             Ok(false) => break,
             Ok(true) if is_blank(record) => continue,
             Ok(true) => {
-                let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
+                let line = record
+                    .position()
+                    .map_or(0, |p| reader.get_mut().line_at(p.byte()));
                 rows.keep(line);
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(ImportError::Io {
+                        file: source.to_string(),
+                        source: std::io::Error::other(e.to_string()),
+                    });
+                }
+                let line = e
+                    .position()
+                    .map_or(0, |p| reader.get_mut().line_at(p.byte()));
                 rows.keep_unreadable(line, format!("riga CSV non leggibile: {e}"));
             }
         }
@@ -343,7 +368,9 @@ pub fn read_text(
             progress(rows.rows());
         }
     }
-    let parsed = rows.finish();
+    let mut parsed = rows.finish();
+    // A UTF-8 start may have turned out to be Windows-1252 further on.
+    parsed.layout.encoding = reader.get_ref().encoding();
     progress(parsed.rows_read);
     Ok(parsed)
 }

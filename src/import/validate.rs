@@ -1,8 +1,6 @@
 //! One record of any source (CSV, INI-PEC, SQLite row) into a validated member
 //! or a reject naming line, field and reason.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use csv::StringRecord;
 
@@ -159,30 +157,11 @@ const BATCH_ROWS: usize = 2048;
 /// Below this many rows a batch is validated on the calling thread.
 const PARALLEL_FROM: usize = 256;
 
-/// FNV-1a: the duplicate maps hash two short keys per row, and the file is
-/// the user's own, so a fast hash beats a flood-resistant one.
-#[derive(Default)]
-struct Fnv(u64);
+use crate::store::digest::{DigestMap as FastMap, KeyHasher};
 
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
-}
-
-type FastMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+/// The line where a key first appeared, in 32 bits (rows past line 4
+/// billion say the last line that fits).
+type FirstLine = u32;
 
 /// Where accepted rows go instead of [`ParsedRoster::members`] and
 /// [`ParsedRoster::left_albo`] when an import writes them while the file is
@@ -212,8 +191,9 @@ pub struct RowCollector<'m, 's> {
     /// The vector the next batch of accepted rows goes to, with a sink.
     spare: Vec<(Member, bool)>,
     /// Line where each codice fiscale / PEC first appeared.
-    seen_cf: FastMap<u64>,
-    seen_pec: FastMap<u64>,
+    seen_cf: FastMap<FirstLine>,
+    seen_pec: FastMap<FirstLine>,
+    keys: KeyHasher,
     /// Reused across batches so that reading a row allocates nothing.
     batch: Vec<Pending>,
     filled: usize,
@@ -253,6 +233,7 @@ impl<'m, 's> RowCollector<'m, 's> {
             spare: Vec::new(),
             seen_cf: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
             seen_pec: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
+            keys: KeyHasher::new(),
             batch: Vec::new(),
             filled: 0,
             outcomes: Vec::new(),
@@ -312,8 +293,13 @@ impl<'m, 's> RowCollector<'m, 's> {
             self.parsed.rows_read += 1;
             let error = match outcome {
                 Some(Ok((member, in_albo))) => {
-                    match duplicate_of(&mut self.seen_cf, &mut self.seen_pec, &member, pending.line)
-                    {
+                    match duplicate_of(
+                        &mut self.seen_cf,
+                        &mut self.seen_pec,
+                        &self.keys,
+                        &member,
+                        pending.line,
+                    ) {
                         None if self.sink.is_some() => {
                             accepted.push((member, in_albo));
                             continue;
@@ -439,25 +425,31 @@ fn reject(mapping: &HeaderMapping, pending: &Pending, (field, reason): RowError)
 
 /// The error for a repeated codice fiscale or PEC; records the member's keys otherwise.
 fn duplicate_of(
-    seen_cf: &mut FastMap<u64>,
-    seen_pec: &mut FastMap<u64>,
+    seen_cf: &mut FastMap<FirstLine>,
+    seen_pec: &mut FastMap<FirstLine>,
+    keys: &KeyHasher,
     member: &Member,
     line: u64,
 ) -> Option<RowError> {
-    if let Some(first) = seen_cf.get(&member.codice_fiscale) {
+    let (cf, pec) = (
+        keys.digest(&member.codice_fiscale),
+        keys.digest(&member.pec),
+    );
+    if let Some(first) = seen_cf.get(&cf) {
         return Some((
             Field::CodiceFiscale,
             format!("codice fiscale già presente alla riga {first}"),
         ));
     }
-    if let Some(first) = seen_pec.get(&member.pec) {
+    if let Some(first) = seen_pec.get(&pec) {
         return Some((
             Field::Pec,
             format!("indirizzo PEC già presente alla riga {first}"),
         ));
     }
-    seen_cf.insert(member.codice_fiscale.clone(), line);
-    seen_pec.insert(member.pec.clone(), line);
+    let line = FirstLine::try_from(line).unwrap_or(FirstLine::MAX);
+    seen_cf.insert(cf, line);
+    seen_pec.insert(pec, line);
     None
 }
 

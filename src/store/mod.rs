@@ -4,6 +4,7 @@
 mod aruba;
 mod backup;
 mod chain;
+pub mod digest;
 mod entries;
 mod events;
 mod inipec;

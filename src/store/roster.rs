@@ -2,12 +2,13 @@
 //! console shows.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 
 use super::chain::{ChainWriter, Link};
+use super::digest::{DigestMap, Fnv, KeyDigest, KeyHasher};
 use super::events::{EventKind, NewEvent, append, insert_link, insert_statement};
 use super::{Result, Store, StoreError, ts};
 use crate::domain::{MailboxState, Member};
@@ -158,8 +159,11 @@ pub struct RosterPreview {
 /// crash leaves the store as it was.
 pub const ABORT_AFTER_ROWS_ENV: &str = "PECDESK_TEST_ABORT_AFTER_ROWS";
 
-/// SQLite page cache bound while importing, in KiB (negative `cache_size`).
-pub const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+/// SQLite page cache bound while importing, in KiB (negative `cache_size`):
+/// enough for a 100k-member albo to stay in cache (about 35 MB), a bound on
+/// the import's memory beyond that (a larger transaction spills its pages to
+/// the WAL as it goes).
+pub const IMPORT_CACHE_KIB: i64 = 64 * 1024;
 
 const REJOINED: &str = "rientrato nell'albo";
 const LEFT: &str = "rimosso dall'albo";
@@ -306,7 +310,7 @@ enum Step<'a> {
     /// Absent from a full roster: only `in_roster` changes.
     MarkAbsent {
         id: i64,
-        member: &'a Member,
+        member: Box<Cow<'a, Member>>,
     },
 }
 
@@ -337,21 +341,21 @@ impl Step<'_> {
     }
 }
 
-/// A codice fiscale as a set key, without an allocation for the usual 16
-/// characters: a first import keeps one per member.
-#[derive(PartialEq, Eq, Hash)]
-enum CfKey {
-    Standard([u8; 16]),
-    Other(String),
+/// What the planner remembers of a stored member.
+struct Known {
+    id: i64,
+    in_roster: bool,
+    /// All stored fields (an import only: a preview has the members).
+    digest: Option<KeyDigest>,
 }
 
-impl CfKey {
-    fn of(cf: &str) -> Self {
-        match <[u8; 16]>::try_from(cf.as_bytes()) {
-            Ok(bytes) => Self::Standard(bytes),
-            Err(_) => Self::Other(cf.to_string()),
-        }
-    }
+/// Where the planner finds the stored members' fields: all in memory (a
+/// preview, [`Store::upsert_members`]), or read back from the store, one by
+/// one, for the few rows that change (an import: a million members in
+/// memory would cost a gigabyte).
+enum Stored<'e> {
+    Loaded(&'e [(i64, Member, bool)]),
+    InStore(&'e Connection),
 }
 
 /// Works out, one row of the file at a time and then for the members the file
@@ -359,59 +363,151 @@ impl CfKey {
 /// fiscale. The one set of rules behind both a preview and an import, which
 /// plans each batch of rows as it arrives.
 struct Planner<'e> {
-    existing: &'e [(i64, Member, bool)],
-    /// Position in `existing` of each codice fiscale.
-    by_cf: HashMap<&'e str, usize>,
-    /// Which of `existing` the file has listed so far.
+    stored: Stored<'e>,
+    known: Vec<Known>,
+    /// Position in `known` of each codice fiscale.
+    by_cf: DigestMap<u32>,
+    /// Which of `known` the file has listed so far.
     listed: Vec<bool>,
     /// Codici fiscali of the new members so far.
-    new: HashSet<CfKey>,
+    new: HashSet<KeyDigest, std::hash::BuildHasherDefault<Fnv>>,
+    keys: KeyHasher,
     provided: ProvidedFields,
     counts: MemberUpsert,
 }
 
 impl<'e> Planner<'e> {
     fn new(existing: &'e [(i64, Member, bool)], provided: ProvidedFields) -> Self {
+        let keys = KeyHasher::new();
+        let known = existing
+            .iter()
+            .map(|(id, member, in_roster)| {
+                let known = Known {
+                    id: *id,
+                    in_roster: *in_roster,
+                    digest: None,
+                };
+                (keys.digest(&member.codice_fiscale), known)
+            })
+            .collect();
+        Self::with(Stored::Loaded(existing), known, keys, provided)
+    }
+
+    /// The planner of an import: the stored roster as digests, built as the
+    /// rows are read (no second copy of a million entries at any moment).
+    fn in_store(conn: &'e Connection) -> rusqlite::Result<Self> {
+        let keys = KeyHasher::new();
+        let count: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut by_cf = DigestMap::with_capacity_and_hasher(
+            usize::try_from(count).unwrap_or_default(),
+            Default::default(),
+        );
+        let known = read_members(conn, |id, member, in_roster| {
+            let index = u32::try_from(by_cf.len()).expect("fewer than 4 billion members");
+            by_cf.insert(keys.digest(&member.codice_fiscale), index);
+            Known {
+                id,
+                in_roster,
+                digest: Some(keys.member(&member)),
+            }
+        })?;
+        let mut planner = Self::with(Stored::InStore(conn), Vec::new(), keys, ProvidedFields::ALL);
+        planner.listed = vec![false; known.len()];
+        (planner.known, planner.by_cf) = (known, by_cf);
+        Ok(planner)
+    }
+
+    /// A planner with nothing stored, standing in while the real one walks.
+    fn idle(conn: &'e Connection) -> Self {
+        Self::with(
+            Stored::InStore(conn),
+            Vec::new(),
+            KeyHasher::new(),
+            ProvidedFields::ALL,
+        )
+    }
+
+    fn with(
+        stored: Stored<'e>,
+        entries: Vec<(KeyDigest, Known)>,
+        keys: KeyHasher,
+        provided: ProvidedFields,
+    ) -> Self {
+        let mut by_cf = DigestMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut known = Vec::with_capacity(entries.len());
+        for (i, (cf, entry)) in entries.into_iter().enumerate() {
+            by_cf.insert(cf, u32::try_from(i).expect("fewer than 4 billion members"));
+            known.push(entry);
+        }
         Self {
-            existing,
-            by_cf: existing
-                .iter()
-                .enumerate()
-                .map(|(i, entry)| (entry.1.codice_fiscale.as_str(), i))
-                .collect(),
-            listed: vec![false; existing.len()],
-            new: HashSet::new(),
+            stored,
+            listed: vec![false; known.len()],
+            known,
+            by_cf,
+            new: HashSet::default(),
+            keys,
             provided,
             counts: MemberUpsert::default(),
         }
     }
 
+    /// The stored fields of `known[index]`.
+    fn old(&self, index: usize) -> rusqlite::Result<Cow<'e, Member>> {
+        match self.stored {
+            Stored::Loaded(existing) => Ok(Cow::Borrowed(&existing[index].1)),
+            Stored::InStore(conn) => {
+                let mut stmt = conn.prepare_cached(&format!("{SELECT_MEMBERS} AND id = ?1"))?;
+                stmt.query_row([self.known[index].id], member_of)
+                    .map(Cow::Owned)
+            }
+        }
+    }
+
     /// The write for the file's next row (`in_albo` false for a member the
     /// file says left), or None when nothing changes.
-    fn row<'m>(&mut self, member: &'m Member, in_albo: bool) -> Option<Step<'m>>
+    fn row<'m>(&mut self, member: &'m Member, in_albo: bool) -> rusqlite::Result<Option<Step<'m>>>
     where
         'e: 'm,
     {
-        let Some(&index) = self.by_cf.get(member.codice_fiscale.as_str()) else {
+        let cf = self.keys.digest(&member.codice_fiscale);
+        let Some(&index) = self.by_cf.get(&cf) else {
             // The importer rejects repeated codici fiscali; a caller that did
             // not must not hit the UNIQUE constraint halfway through the
             // transaction.
-            if !self.new.insert(CfKey::of(&member.codice_fiscale)) {
-                return None;
+            if !self.new.insert(cf) {
+                return Ok(None);
             }
             self.counts.new += 1;
-            return Some(Step::Insert {
+            return Ok(Some(Step::Insert {
                 member,
                 in_roster: in_albo,
-            });
+            }));
         };
+        let index = index as usize;
         if std::mem::replace(&mut self.listed[index], true) {
-            return None;
+            return Ok(None);
         }
-        let (id, old, was_in_roster) = &self.existing[index];
-        let member = self.provided.merge(old, member);
-        let mut fields = changed_fields(old, &member);
-        match (*was_in_roster, in_albo) {
+        let Known {
+            id,
+            in_roster: was_in_roster,
+            digest,
+        } = self.known[index];
+        // The usual re-import: the same member, same fields, still in the albo.
+        if was_in_roster == in_albo
+            && self.provided == ProvidedFields::ALL
+            && digest.is_some_and(|d| d == self.keys.member(member))
+        {
+            self.counts.unchanged += 1;
+            return Ok(None);
+        }
+        let old = self.old(index)?;
+        let member = self.provided.merge(&old, member);
+        let mut fields = changed_fields(&old, &member);
+        match (was_in_roster, in_albo) {
             (true, false) => {
                 fields.insert(0, LEFT);
                 self.counts.removed += 1;
@@ -429,34 +525,45 @@ impl<'e> Planner<'e> {
             }
             _ if fields.is_empty() => {
                 self.counts.unchanged += 1;
-                return None;
+                return Ok(None);
             }
             _ => self.counts.updated += 1,
         }
-        Some(Step::Update {
-            id: *id,
+        Ok(Some(Step::Update {
+            id,
             member: Box::new(member),
             in_roster: in_albo,
             fields,
-        })
+        }))
     }
 
     /// After the last row of a full roster: the members in the albo that the
     /// file does not list, neither as read nor among its rejected rows
-    /// (`rejected_keys`, see [`IncomingRoster::rejected_keys`]).
-    fn absent(&mut self, rejected_keys: &[String]) -> Vec<Step<'e>> {
+    /// (`rejected_keys`, see [`IncomingRoster::rejected_keys`]), one at a
+    /// time to `each`.
+    fn absent(
+        &mut self,
+        rejected_keys: &[String],
+        mut each: impl FnMut(Step<'e>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
         let rejected: HashSet<&str> = rejected_keys.iter().map(String::as_str).collect();
-        let steps: Vec<Step<'e>> = (self.existing.iter().zip(&self.listed))
-            .filter(|((_, member, in_roster), listed)| {
-                *in_roster
-                    && !**listed
-                    && !rejected.contains(member.codice_fiscale.as_str())
-                    && !rejected.contains(member.pec.as_str())
-            })
-            .map(|((id, member, _), _)| Step::MarkAbsent { id: *id, member })
-            .collect();
-        self.counts.removed += steps.len();
-        steps
+        for index in 0..self.known.len() {
+            if !self.known[index].in_roster || self.listed[index] {
+                continue;
+            }
+            let member = self.old(index)?;
+            if rejected.contains(member.codice_fiscale.as_str())
+                || rejected.contains(member.pec.as_str())
+            {
+                continue;
+            }
+            self.counts.removed += 1;
+            each(Step::MarkAbsent {
+                id: self.known[index].id,
+                member: Box::new(member),
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -466,13 +573,22 @@ pub fn preview_roster(
     incoming: &IncomingRoster<'_>,
 ) -> RosterPreview {
     let mut planner = Planner::new(existing, incoming.provided);
+    // With every member in memory, planning reads nothing and cannot fail.
     let mut changes: Vec<PlannedChange> = incoming
         .rows()
-        .filter_map(|(member, in_albo)| planner.row(member, in_albo).map(|s| s.change()))
+        .filter_map(|(member, in_albo)| {
+            planner
+                .row(member, in_albo)
+                .ok()
+                .flatten()
+                .map(|s| s.change())
+        })
         .collect();
     if incoming.full_roster {
-        let absent = planner.absent(incoming.rejected_keys);
-        changes.extend(absent.iter().map(Step::change));
+        let _ = planner.absent(incoming.rejected_keys, |step| {
+            changes.push(step.change());
+            Ok(())
+        });
     }
     RosterPreview {
         counts: planner.counts,
@@ -491,54 +607,59 @@ pub(super) fn read_members<T>(
         [],
         |r| r.get(0),
     )?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, numero_iscrizione, cognome, nome, codice_fiscale, data_nascita,
-         data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster, left_on
-         FROM members WHERE erased_at IS NULL ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!("{SELECT_MEMBERS} ORDER BY id"))?;
     // Sized up front: growing a 100k-row vector by doubling copies it over and over.
     let mut members = Vec::with_capacity(usize::try_from(count).unwrap_or_default());
     let mut rows = stmt.query([])?;
-    // Read in place: at 100k members, every intermediate string counts.
     while let Some(row) = rows.next()? {
-        let text = |i: usize| -> rusqlite::Result<String> {
-            Ok(row
-                .get_ref(i)?
-                .as_str_or_null()?
-                .unwrap_or_default()
-                .to_string())
-        };
-        let optional = |i: usize| -> rusqlite::Result<Option<String>> {
-            Ok(row.get_ref(i)?.as_str_or_null()?.map(str::to_string))
-        };
-        let date = |i: usize| -> rusqlite::Result<Option<NaiveDate>> {
-            match row.get_ref(i)?.as_str_or_null()? {
-                None => Ok(None),
-                Some(text) => iso_date(text).map(Some).ok_or_else(|| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        i,
-                        rusqlite::types::Type::Text,
-                        StoreError::Corrupt(format!("data non valida: {text}")).into(),
-                    )
-                }),
-            }
-        };
-        let member = Member {
-            numero_iscrizione: text(1)?,
-            cognome: text(2)?,
-            nome: text(3)?,
-            codice_fiscale: text(4)?,
-            data_nascita: date(5)?,
-            data_iscrizione: date(6)?,
-            pec: text(7)?,
-            email_servizio: optional(8)?,
-            cellulare: optional(9)?,
-            provincia: optional(10)?,
-            data_cancellazione: date(12)?,
-        };
-        members.push(each(row.get(0)?, member, row.get(11)?));
+        members.push(each(row.get(0)?, member_of(row)?, row.get(11)?));
     }
     Ok(members)
+}
+
+/// The stored members' columns as [`member_of`] reads them.
+const SELECT_MEMBERS: &str = "SELECT id, numero_iscrizione, cognome, nome, codice_fiscale,
+    data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster,
+    left_on FROM members WHERE erased_at IS NULL";
+
+/// A member from a row of [`SELECT_MEMBERS`], read in place: at 100k
+/// members, every intermediate string counts.
+fn member_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
+    let text = |i: usize| -> rusqlite::Result<String> {
+        Ok(row
+            .get_ref(i)?
+            .as_str_or_null()?
+            .unwrap_or_default()
+            .to_string())
+    };
+    let optional = |i: usize| -> rusqlite::Result<Option<String>> {
+        Ok(row.get_ref(i)?.as_str_or_null()?.map(str::to_string))
+    };
+    let date = |i: usize| -> rusqlite::Result<Option<NaiveDate>> {
+        match row.get_ref(i)?.as_str_or_null()? {
+            None => Ok(None),
+            Some(text) => iso_date(text).map(Some).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    i,
+                    rusqlite::types::Type::Text,
+                    StoreError::Corrupt(format!("data non valida: {text}")).into(),
+                )
+            }),
+        }
+    };
+    Ok(Member {
+        numero_iscrizione: text(1)?,
+        cognome: text(2)?,
+        nome: text(3)?,
+        codice_fiscale: text(4)?,
+        data_nascita: date(5)?,
+        data_iscrizione: date(6)?,
+        pec: text(7)?,
+        email_servizio: optional(8)?,
+        cellulare: optional(9)?,
+        provincia: optional(10)?,
+        data_cancellazione: date(12)?,
+    })
 }
 
 fn load_members(conn: &Connection) -> rusqlite::Result<Vec<(i64, Member, bool)>> {
@@ -676,7 +797,7 @@ impl<'a> RosterWriter<'a> {
         let to_err = super::sql_error(self.path);
         let mut statements = Statements::new(self.conn).map_err(&to_err)?;
         for (member, in_albo) in rows {
-            if let Some(step) = self.planner.row(member, in_albo) {
+            if let Some(step) = self.planner.row(member, in_albo).map_err(&to_err)? {
                 self.write(&mut statements, &step).map_err(&to_err)?;
             }
         }
@@ -793,11 +914,13 @@ impl<'a> RosterWriter<'a> {
     /// the run, and creates the indexes dropped for it again.
     fn finish(mut self, end: &RosterEnd) -> rusqlite::Result<MemberUpsert> {
         if end.full_roster {
-            let absent = self.planner.absent(&end.rejected_keys);
+            // Taken out of the writer for the walk: its steps are written as they come.
+            let mut planner = std::mem::replace(&mut self.planner, Planner::idle(self.conn));
             let mut statements = Statements::new(self.conn)?;
-            for step in &absent {
-                self.write(&mut statements, step)?;
-            }
+            planner.absent(&end.rejected_keys, |step| {
+                self.write(&mut statements, &step)
+            })?;
+            self.planner = planner;
         }
         let ApplyContext {
             operator,
@@ -916,8 +1039,8 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&to_err)?;
         // Read inside the write lock, so that the plan is the one applied.
-        let existing = load_members(&tx).map_err(&to_err)?;
-        let deferred_indexes = if existing.is_empty() {
+        let planner = Planner::in_store(&tx).map_err(&to_err)?;
+        let deferred_indexes = if planner.known.is_empty() {
             drop_deferred_indexes(&tx).map_err(&to_err)?
         } else {
             Vec::new()
@@ -925,7 +1048,7 @@ impl Store {
         let mut writer = RosterWriter {
             conn: &tx,
             path: &self.path,
-            planner: Planner::new(&existing, ProvidedFields::ALL),
+            planner,
             context,
             unlogged: Vec::new(),
             keys: rand::SeedableRng::from_os_rng(),
