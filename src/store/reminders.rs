@@ -157,6 +157,19 @@ fn item_status(state: ReminderState) -> ItemStatus {
     }
 }
 
+/// An event about a whole campaign (no one member).
+fn campaign_event(at: DateTime<Utc>, operator: &str, detail: String) -> NewEvent {
+    NewEvent {
+        at,
+        operator: operator.to_string(),
+        kind: EventKind::Reminder,
+        member_id: None,
+        mailbox: None,
+        detail,
+        outcome: None,
+    }
+}
+
 fn channel_label(channel: &str) -> &str {
     match channel {
         "pec" => "PEC",
@@ -307,20 +320,16 @@ impl Store {
         }
         append(
             &tx,
-            &NewEvent {
+            &campaign_event(
                 at,
-                operator: operator.to_string(),
-                kind: EventKind::Reminder,
-                member_id: None,
-                mailbox: None,
-                detail: format!(
+                operator,
+                format!(
                     "campagna di solleciti {job_id}: «{}» via {} a {} iscritti",
                     campaign.template,
                     channel_label(&campaign.channel),
                     campaign.reminders.len()
                 ),
-                outcome: None,
-            },
+            ),
         )
         .map_err(&to_err)?;
         tx.commit().map_err(&to_err)?;
@@ -619,17 +628,11 @@ impl Store {
         .map_err(&to_err)?;
         append(
             &tx,
-            &NewEvent {
+            &campaign_event(
                 at,
-                operator: operator.to_string(),
-                kind: EventKind::Reminder,
-                member_id: None,
-                mailbox: None,
-                detail: format!(
-                    "campagna di solleciti {job_id} annullata: {n} solleciti non inviati"
-                ),
-                outcome: None,
-            },
+                operator,
+                format!("campagna di solleciti {job_id} annullata: {n} solleciti non inviati"),
+            ),
         )
         .map_err(&to_err)?;
         tx.commit().map_err(&to_err)?;
