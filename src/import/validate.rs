@@ -157,11 +157,14 @@ const BATCH_ROWS: usize = 2048;
 /// Below this many rows a batch is validated on the calling thread.
 const PARALLEL_FROM: usize = 256;
 
-use crate::store::digest::{DigestMap as FastMap, KeyHasher};
+use crate::store::digest::{DigestTable, KeyDigest, KeyHasher};
 
 /// The line where a key first appeared, in 32 bits (rows past line 4
 /// billion say the last line that fits).
 type FirstLine = u32;
+
+/// The keys seen so far, each with its first line.
+type Seen = DigestTable<(KeyDigest, FirstLine)>;
 
 /// Where accepted rows go instead of [`ParsedRoster::members`] and
 /// [`ParsedRoster::left_albo`] when an import writes them while the file is
@@ -191,8 +194,8 @@ pub struct RowCollector<'m, 's> {
     /// The vector the next batch of accepted rows goes to, with a sink.
     spare: Vec<(Member, bool)>,
     /// Line where each codice fiscale / PEC first appeared.
-    seen_cf: FastMap<FirstLine>,
-    seen_pec: FastMap<FirstLine>,
+    seen_cf: Seen,
+    seen_pec: Seen,
     keys: KeyHasher,
     /// Reused across batches so that reading a row allocates nothing.
     batch: Vec<Pending>,
@@ -231,8 +234,8 @@ impl<'m, 's> RowCollector<'m, 's> {
             mapping,
             sink,
             spare: Vec::new(),
-            seen_cf: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
-            seen_pec: FastMap::with_capacity_and_hasher(expected_rows, Default::default()),
+            seen_cf: Seen::with_capacity(expected_rows),
+            seen_pec: Seen::with_capacity(expected_rows),
             keys: KeyHasher::new(),
             batch: Vec::new(),
             filled: 0,
@@ -425,8 +428,8 @@ fn reject(mapping: &HeaderMapping, pending: &Pending, (field, reason): RowError)
 
 /// The error for a repeated codice fiscale or PEC; records the member's keys otherwise.
 fn duplicate_of(
-    seen_cf: &mut FastMap<FirstLine>,
-    seen_pec: &mut FastMap<FirstLine>,
+    seen_cf: &mut Seen,
+    seen_pec: &mut Seen,
     keys: &KeyHasher,
     member: &Member,
     line: u64,
@@ -438,18 +441,25 @@ fn duplicate_of(
     if let Some(first) = seen_cf.get(&cf) {
         return Some((
             Field::CodiceFiscale,
-            format!("codice fiscale già presente alla riga {first}"),
+            format!(
+                "codice fiscale già presente alla riga {}",
+                seen_cf.entries()[first].1
+            ),
         ));
     }
     if let Some(first) = seen_pec.get(&pec) {
         return Some((
             Field::Pec,
-            format!("indirizzo PEC già presente alla riga {first}"),
+            format!(
+                "indirizzo PEC già presente alla riga {}",
+                seen_pec.entries()[first].1
+            ),
         ));
     }
     let line = FirstLine::try_from(line).unwrap_or(FirstLine::MAX);
-    seen_cf.insert(cf, line);
-    seen_pec.insert(pec, line);
+    // Neither is there: both go in.
+    let _ = seen_cf.insert((cf, line));
+    let _ = seen_pec.insert((pec, line));
     None
 }
 

@@ -20,8 +20,10 @@
 //! someone who can rewrite the whole file and recompute every hash.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ring::{digest, hmac};
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Migration: the chain's columns, the keys, and an update trigger that lets
@@ -120,18 +122,6 @@ pub(crate) fn store_key(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
     })
 }
 
-/// A member's key as stored: 16 random bytes in hex, used as the HMAC key.
-pub(crate) fn member_key(rng: &mut impl rand::RngCore) -> [u8; 32] {
-    let mut bytes = [0u8; 16];
-    rng.fill_bytes(&mut bytes);
-    let mut key = [0u8; 32];
-    for (i, b) in bytes.iter().enumerate() {
-        key[2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
-        key[2 * i + 1] = b"0123456789abcdef"[usize::from(b & 15)];
-    }
-    key
-}
-
 /// A fresh random key.
 pub(crate) fn new_key() -> Vec<u8> {
     let mut key = vec![0u8; 32];
@@ -220,6 +210,37 @@ impl ChainWriter {
         }
     }
 
+    /// The id the next event gets.
+    pub fn next_id(&self) -> i64 {
+        self.next_id
+    }
+
+    /// Links, inside SQLite, the rows that `insert` writes: an `INSERT …
+    /// SELECT` whose ids start at `self.next_id()` and go up by one, calling
+    /// [`LINK_FUNCTION`] for each (see [`SetLinker`]). Returns how many rows
+    /// it linked; the chain goes on after the last of them.
+    pub fn link_set(
+        &mut self,
+        linker: &SetLinker,
+        insert: impl FnOnce() -> rusqlite::Result<usize>,
+    ) -> rusqlite::Result<usize> {
+        linker.start(self.prev, self.next_id);
+        let inserted = insert();
+        let (prev, next_id) = linker.stop();
+        let inserted = inserted?;
+        if next_id - self.next_id != inserted as i64 {
+            return Err(rusqlite::Error::UserFunctionError(
+                format!(
+                    "{inserted} eventi scritti, {} collegati alla catena",
+                    next_id - self.next_id
+                )
+                .into(),
+            ));
+        }
+        (self.prev, self.next_id) = (prev, next_id);
+        Ok(inserted)
+    }
+
     /// Links the next event; returns its id, subject, digest and hash.
     pub fn link(&mut self, link: &Link<'_>, subject: &[u8], key: &[u8]) -> (i64, Hash, Hash) {
         let id = self.next_id;
@@ -229,6 +250,98 @@ impl ChainWriter {
         self.next_id += 1;
         (id, digest_value, hash)
     }
+}
+
+/// The SQL function that links one row of a set-based `INSERT … SELECT`
+/// into the chain: `pecdesk_link(id, at, account, operator, kind,
+/// member_id, key, mailbox, detail)` returns the row's digest (32 bytes)
+/// followed by its hash (32 bytes), for an event with no outcome and no
+/// subject (an event about a member, digested under the member's `key`).
+/// Ids must come in order, one after the other, from the chain's next id: a
+/// row out of order is an error, so that a query plan that would evaluate
+/// the rows in another order fails instead of writing a broken chain. The
+/// last row may be asked for again (its digest and its hash are two
+/// columns): it is not linked twice.
+pub(crate) const LINK_FUNCTION: &str = "pecdesk_link";
+
+/// Where [`LINK_FUNCTION`] is in the chain: the previous hash, the id the
+/// next row must have, and the last row linked.
+struct SetLinkState {
+    prev: Hash,
+    next_id: i64,
+    last: Option<(i64, [u8; 64])>,
+}
+
+/// [`LINK_FUNCTION`], registered on a connection (see [`ChainWriter::link_set`]).
+pub(crate) struct SetLinker(Arc<Mutex<Option<SetLinkState>>>);
+
+impl SetLinker {
+    pub fn register(conn: &Connection) -> rusqlite::Result<Self> {
+        let state: Arc<Mutex<Option<SetLinkState>>> = Arc::default();
+        let shared = Arc::clone(&state);
+        conn.create_scalar_function(
+            LINK_FUNCTION,
+            9,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+            move |ctx| {
+                let mut guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                let state = guard.as_mut().ok_or_else(|| link_error("nessun collegamento in corso"))?;
+                let id: i64 = ctx.get(0)?;
+                match state.last {
+                    Some((last, out)) if last == id => return Ok(out.to_vec()),
+                    _ if id != state.next_id => {
+                        return Err(link_error(format!(
+                            "evento n. {id} fuori ordine (atteso il n. {})",
+                            state.next_id
+                        )));
+                    }
+                    _ => {}
+                }
+                let text = |i: usize| ctx.get_raw(i).as_str();
+                let link = Link {
+                    at: text(1)?,
+                    account: text(2)?,
+                    operator: text(3)?,
+                    kind: text(4)?,
+                    outcome: None,
+                    member_id: ctx.get(5)?,
+                    mailbox: ctx.get_raw(7).as_str_or_null()?,
+                    detail: text(8)?,
+                };
+                let key = ctx.get_raw(6).as_bytes()?;
+                let digest_value = personal_digest(key, link.mailbox, link.detail);
+                let hash = event_hash(&state.prev, id, &link, &[], &digest_value);
+                let mut out = [0u8; 64];
+                out[..32].copy_from_slice(&digest_value);
+                out[32..].copy_from_slice(&hash);
+                (state.prev, state.next_id, state.last) = (hash, id + 1, Some((id, out)));
+                Ok(out.to_vec())
+            },
+        )?;
+        Ok(Self(state))
+    }
+
+    pub fn unregister(self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.remove_function(LINK_FUNCTION, 9)
+    }
+
+    fn start(&self, prev: Hash, next_id: i64) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(SetLinkState {
+            prev,
+            next_id,
+            last: None,
+        });
+    }
+
+    /// The previous hash and the next id where linking stopped.
+    fn stop(&self) -> (Hash, i64) {
+        let state = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        state.map_or(([0; 32], 0), |s| (s.prev, s.next_id))
+    }
+}
+
+fn link_error(message: impl Into<String>) -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(message.into().into())
 }
 
 /// The highest event id ever given (AUTOINCREMENT's counter).

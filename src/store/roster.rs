@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 
-use super::chain::{ChainWriter, Link};
-use super::digest::{DigestMap, Fnv, KeyDigest, KeyHasher};
-use super::events::{EventKind, NewEvent, append, insert_link, insert_statement};
+use super::chain::{ChainWriter, LINK_FUNCTION, Link, SetLinker};
+use super::digest::{DigestTable, KeyDigest, KeyHasher, Keyed};
+use super::events::{EventKind, NewEvent, append, append_linked, insert_link, insert_statement};
 use super::{Result, Store, StoreError, ts};
 use crate::domain::{MailboxState, Member};
 
@@ -341,13 +341,26 @@ impl Step<'_> {
     }
 }
 
-/// What the planner remembers of a stored member.
+/// What the planner remembers of a stored member (40 bytes: a million
+/// members take 40 MB, and 8 MB more to find them).
 struct Known {
-    id: i64,
-    in_roster: bool,
+    /// The digest of the codice fiscale, which the planner finds them by.
+    cf: KeyDigest,
     /// All stored fields (an import only: a preview has the members).
-    digest: Option<KeyDigest>,
+    fields: Option<KeyDigest>,
+    id: i64,
 }
+
+impl Keyed for Known {
+    fn key(&self) -> KeyDigest {
+        self.cf
+    }
+}
+
+/// A stored member in the albo ([`Planner::flags`]).
+const IN_ROSTER: u8 = 1;
+/// A stored member the file has listed so far.
+const LISTED: u8 = 2;
 
 /// Where the planner finds the stored members' fields: all in memory (a
 /// preview, [`Store::upsert_members`]), or read back from the store, one by
@@ -364,13 +377,13 @@ enum Stored<'e> {
 /// plans each batch of rows as it arrives.
 struct Planner<'e> {
     stored: Stored<'e>,
-    known: Vec<Known>,
-    /// Position in `known` of each codice fiscale.
-    by_cf: DigestMap<u32>,
-    /// Which of `known` the file has listed so far.
-    listed: Vec<bool>,
-    /// Codici fiscali of the new members so far.
-    new: HashSet<KeyDigest, std::hash::BuildHasherDefault<Fnv>>,
+    /// The stored members by codice fiscale; with everything in memory (a
+    /// preview), the new ones too, so that a repeated one is new only once
+    /// (an import leaves that to the UNIQUE constraint: a million new
+    /// members would cost 48 MB here).
+    known: DigestTable<Known>,
+    /// [`IN_ROSTER`] and [`LISTED`] of each of `known`.
+    flags: Vec<u8>,
     keys: KeyHasher,
     provided: ProvidedFields,
     counts: MemberUpsert,
@@ -378,80 +391,55 @@ struct Planner<'e> {
 
 impl<'e> Planner<'e> {
     fn new(existing: &'e [(i64, Member, bool)], provided: ProvidedFields) -> Self {
-        let keys = KeyHasher::new();
-        let known = existing
-            .iter()
-            .map(|(id, member, in_roster)| {
-                let known = Known {
-                    id: *id,
-                    in_roster: *in_roster,
-                    digest: None,
-                };
-                (keys.digest(&member.codice_fiscale), known)
-            })
-            .collect();
-        Self::with(Stored::Loaded(existing), known, keys, provided)
+        let mut planner = Self::with(Stored::Loaded(existing), existing.len(), provided);
+        for (id, member, in_roster) in existing {
+            planner.add(*id, &member.codice_fiscale, None, *in_roster);
+        }
+        planner
     }
 
     /// The planner of an import: the stored roster as digests, built as the
     /// rows are read (no second copy of a million entries at any moment).
     fn in_store(conn: &'e Connection) -> rusqlite::Result<Self> {
-        let keys = KeyHasher::new();
         let count: i64 = conn.query_row(
             "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
             [],
             |r| r.get(0),
         )?;
-        let mut by_cf = DigestMap::with_capacity_and_hasher(
-            usize::try_from(count).unwrap_or_default(),
-            Default::default(),
-        );
-        let known = read_members(conn, |id, member, in_roster| {
-            let index = u32::try_from(by_cf.len()).expect("fewer than 4 billion members");
-            by_cf.insert(keys.digest(&member.codice_fiscale), index);
-            Known {
-                id,
-                in_roster,
-                digest: Some(keys.member(&member)),
-            }
+        let count = usize::try_from(count).unwrap_or_default();
+        let mut planner = Self::with(Stored::InStore(conn), count, ProvidedFields::ALL);
+        read_members(conn, |id, member, in_roster| {
+            let fields = planner.keys.member(&member);
+            planner.add(id, &member.codice_fiscale, Some(fields), in_roster);
         })?;
-        let mut planner = Self::with(Stored::InStore(conn), Vec::new(), keys, ProvidedFields::ALL);
-        planner.listed = vec![false; known.len()];
-        (planner.known, planner.by_cf) = (known, by_cf);
         Ok(planner)
     }
 
     /// A planner with nothing stored, standing in while the real one walks.
     fn idle(conn: &'e Connection) -> Self {
-        Self::with(
-            Stored::InStore(conn),
-            Vec::new(),
-            KeyHasher::new(),
-            ProvidedFields::ALL,
-        )
+        Self::with(Stored::InStore(conn), 0, ProvidedFields::ALL)
     }
 
-    fn with(
-        stored: Stored<'e>,
-        entries: Vec<(KeyDigest, Known)>,
-        keys: KeyHasher,
-        provided: ProvidedFields,
-    ) -> Self {
-        let mut by_cf = DigestMap::with_capacity_and_hasher(entries.len(), Default::default());
-        let mut known = Vec::with_capacity(entries.len());
-        for (i, (cf, entry)) in entries.into_iter().enumerate() {
-            by_cf.insert(cf, u32::try_from(i).expect("fewer than 4 billion members"));
-            known.push(entry);
-        }
+    fn with(stored: Stored<'e>, members: usize, provided: ProvidedFields) -> Self {
         Self {
             stored,
-            listed: vec![false; known.len()],
-            known,
-            by_cf,
-            new: HashSet::default(),
-            keys,
+            known: DigestTable::with_capacity(members),
+            flags: Vec::with_capacity(members),
+            keys: KeyHasher::new(),
             provided,
             counts: MemberUpsert::default(),
+        }
+    }
+
+    /// Remembers a stored member (codici fiscali are unique in the store).
+    fn add(&mut self, id: i64, cf: &str, fields: Option<KeyDigest>, in_roster: bool) {
+        let known = Known {
+            cf: self.keys.digest(cf),
+            fields,
+            id,
+        };
+        if self.known.insert(known).is_ok() {
+            self.flags.push(if in_roster { IN_ROSTER } else { 0 });
         }
     }
 
@@ -461,7 +449,7 @@ impl<'e> Planner<'e> {
             Stored::Loaded(existing) => Ok(Cow::Borrowed(&existing[index].1)),
             Stored::InStore(conn) => {
                 let mut stmt = conn.prepare_cached(&format!("{SELECT_MEMBERS} AND id = ?1"))?;
-                stmt.query_row([self.known[index].id], member_of)
+                stmt.query_row([self.known.entries()[index].id], member_of)
                     .map(Cow::Owned)
             }
         }
@@ -474,12 +462,16 @@ impl<'e> Planner<'e> {
         'e: 'm,
     {
         let cf = self.keys.digest(&member.codice_fiscale);
-        let Some(&index) = self.by_cf.get(&cf) else {
-            // The importer rejects repeated codici fiscali; a caller that did
-            // not must not hit the UNIQUE constraint halfway through the
-            // transaction.
-            if !self.new.insert(cf) {
-                return Ok(None);
+        let Some(index) = self.known.get(&cf) else {
+            // The importer rejects repeated codici fiscali; for a caller that
+            // did not, a repeated one is new only once (see `known`).
+            if let Stored::Loaded(_) = self.stored {
+                let _ = self.known.insert(Known {
+                    cf,
+                    fields: None,
+                    id: 0,
+                });
+                self.flags.push(LISTED);
             }
             self.counts.new += 1;
             return Ok(Some(Step::Insert {
@@ -487,15 +479,14 @@ impl<'e> Planner<'e> {
                 in_roster: in_albo,
             }));
         };
-        let index = index as usize;
-        if std::mem::replace(&mut self.listed[index], true) {
+        if self.flags[index] & LISTED != 0 {
             return Ok(None);
         }
+        self.flags[index] |= LISTED;
+        let was_in_roster = self.flags[index] & IN_ROSTER != 0;
         let Known {
-            id,
-            in_roster: was_in_roster,
-            digest,
-        } = self.known[index];
+            id, fields: digest, ..
+        } = self.known.entries()[index];
         // The usual re-import: the same member, same fields, still in the albo.
         if was_in_roster == in_albo
             && self.provided == ProvidedFields::ALL
@@ -548,7 +539,7 @@ impl<'e> Planner<'e> {
     ) -> rusqlite::Result<()> {
         let rejected: HashSet<&str> = rejected_keys.iter().map(String::as_str).collect();
         for index in 0..self.known.len() {
-            if !self.known[index].in_roster || self.listed[index] {
+            if self.flags[index] != IN_ROSTER {
                 continue;
             }
             let member = self.old(index)?;
@@ -559,7 +550,7 @@ impl<'e> Planner<'e> {
             }
             self.counts.removed += 1;
             each(Step::MarkAbsent {
-                id: self.known[index].id,
+                id: self.known.entries()[index].id,
                 member: Box::new(member),
             })?;
         }
@@ -729,8 +720,11 @@ fn drop_deferred_indexes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 
 /// The statements an import writes members with, prepared once per batch.
 /// Each keeps `left_on`, the day a member left the albo: empty while in the
-/// albo; the file's Data cancellazione (`?14`) when it has one; else the day
-/// already stored, or the import's day (`?15`, `?3` for the absent).
+/// albo; the file's Data cancellazione (`?13` on insert, `?14` on update)
+/// when it has one; else the day already stored, or the import's day (`?14`
+/// on insert, `?15` on update, `?3` for the absent). A new member's audit
+/// key (see [`super::chain`]) is drawn by SQLite, as the chain's migration
+/// draws the keys of members already stored.
 struct Statements<'c> {
     insert: rusqlite::CachedStatement<'c>,
     update: rusqlite::CachedStatement<'c>,
@@ -744,8 +738,8 @@ impl<'c> Statements<'c> {
                 "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
                  data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
                  in_roster, created_at, updated_at, audit_key, left_on)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
-                 CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, ?15) END)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12,
+                 lower(hex(randomblob(16))), CASE WHEN ?11 THEN NULL ELSE COALESCE(?13, ?14) END)",
             )?,
             update: conn.prepare_cached(
                 "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
@@ -770,11 +764,11 @@ pub struct RosterWriter<'a> {
     path: &'a std::path::Path,
     planner: Planner<'a>,
     context: ApplyContext<'a>,
-    /// Members inserted that have no "importato" event yet: id, PEC, in the
-    /// albo, audit key.
-    unlogged: Vec<(i64, String, bool, [u8; 32])>,
-    /// Draws the new members' audit keys (seeded once from the system).
-    keys: rand::rngs::StdRng,
+    /// Members inserted that have no "importato" event yet: the first and
+    /// last id, and how many.
+    unlogged: Option<(i64, i64, usize)>,
+    /// Links the "importato" events inside SQLite.
+    linker: &'a SetLinker,
     /// The statements that create the indexes dropped for this import.
     deferred_indexes: Vec<String>,
     /// Writes made so far, for [`ABORT_AFTER_ROWS_ENV`].
@@ -796,52 +790,107 @@ impl<'a> RosterWriter<'a> {
     {
         let to_err = super::sql_error(self.path);
         let mut statements = Statements::new(self.conn).map_err(&to_err)?;
+        let mut chain = ChainWriter::begin(self.conn).map_err(&to_err)?;
         for (member, in_albo) in rows {
             if let Some(step) = self.planner.row(member, in_albo).map_err(&to_err)? {
-                self.write(&mut statements, &step).map_err(&to_err)?;
+                self.write(&mut statements, &mut chain, &step)
+                    .map_err(&to_err)?;
             }
         }
-        self.log_imported().map_err(&to_err)
+        self.log_imported(&mut chain).map_err(&to_err)
     }
 
     /// Logs an "importato" event for each member inserted since the last
-    /// call, linked into the audit chain here in Rust (one prepared INSERT
-    /// each, under the member's key drawn at insert). Logging each batch as it
-    /// is written, not all at the end, lets it run while the file is still
-    /// being read.
-    fn log_imported(&mut self) -> rusqlite::Result<()> {
-        if self.unlogged.is_empty() {
+    /// call, in one `INSERT … SELECT` from the members table that links each
+    /// row into the audit chain inside SQLite (see [`SetLinker`]): one
+    /// statement, not one per event. Logging each batch as it is written,
+    /// not all at the end, lets it run while the file is still being read.
+    fn log_imported(&mut self, chain: &mut ChainWriter) -> rusqlite::Result<()> {
+        let Some((first, last, count)) = self.unlogged.take() else {
             return Ok(());
-        }
+        };
         let ApplyContext {
             operator,
             source,
             ref now,
             ..
         } = self.context;
-        let mut chain = ChainWriter::begin(self.conn)?;
-        let mut insert = insert_statement(self.conn)?;
         let (in_albo, left) = (
             format!("importato da {source}"),
             format!("importato da {source} (già cancellato dall'albo)"),
         );
-        for (id, pec, in_roster, key) in self.unlogged.drain(..) {
-            let link = Link {
-                at: now,
-                account: crate::identity::os_account(),
+        let account = crate::identity::os_account();
+        let kind = EventKind::Imported.code();
+        if usize::try_from(last - first + 1) != Ok(count) {
+            // Ids with gaps (never within one transaction that only appends,
+            // but the event ids below are counted from the member ids).
+            return self.log_imported_one_by_one(chain, first, (&in_albo, &left));
+        }
+        let id = "?1 + id - ?2";
+        let detail = "CASE in_roster WHEN 1 THEN ?7 ELSE ?8 END";
+        let link = format!("{LINK_FUNCTION}({id}, ?3, ?4, ?5, ?6, id, audit_key, pec, {detail})");
+        let sql = format!(
+            "INSERT INTO events (id, at, account, operator, kind, member_id, mailbox, detail,
+             digest, hash)
+             SELECT {id}, ?3, ?4, ?5, ?6, id, pec, {detail}, substr({link}, 1, 32), substr({link}, 33)
+             FROM members WHERE id BETWEEN ?2 AND ?9 ORDER BY id"
+        );
+        let mut insert = self.conn.prepare_cached(&sql)?;
+        let first_event = chain.next_id();
+        chain.link_set(self.linker, || {
+            insert.execute(params![
+                first_event,
+                first,
+                now,
+                account,
                 operator,
+                kind,
+                in_albo,
+                left,
+                last
+            ])
+        })?;
+        Ok(())
+    }
+
+    /// [`Self::log_imported`] one event at a time, linked here.
+    fn log_imported_one_by_one(
+        &self,
+        chain: &mut ChainWriter,
+        first: i64,
+        (in_albo, left): (&str, &str),
+    ) -> rusqlite::Result<()> {
+        let rows: Vec<(i64, String, bool, Vec<u8>)> = self
+            .conn
+            .prepare(
+                "SELECT id, pec, in_roster, CAST(audit_key AS BLOB) FROM members
+                 WHERE id >= ?1 ORDER BY id",
+            )?
+            .query_map([first], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut insert = insert_statement(self.conn)?;
+        for (id, pec, in_roster, key) in rows {
+            let link = Link {
+                at: &self.context.now,
+                account: crate::identity::os_account(),
+                operator: self.context.operator,
                 kind: EventKind::Imported.code(),
                 outcome: None,
                 member_id: Some(id),
                 mailbox: Some(&pec),
-                detail: if in_roster { &in_albo } else { &left },
+                detail: if in_roster { in_albo } else { left },
             };
-            insert_link(&mut insert, &mut chain, &link, &[], &key)?;
+            insert_link(&mut insert, chain, &link, &[], &key)?;
         }
         Ok(())
     }
 
-    fn write(&mut self, statements: &mut Statements<'_>, step: &Step<'_>) -> rusqlite::Result<()> {
+    fn write(
+        &mut self,
+        statements: &mut Statements<'_>,
+        chain: &mut ChainWriter,
+        step: &Step<'_>,
+    ) -> rusqlite::Result<()> {
         let ApplyContext {
             operator,
             source,
@@ -854,9 +903,11 @@ impl<'a> RosterWriter<'a> {
             std::process::abort();
         }
         self.written += 1;
-        let event = |member_id: i64, mailbox: &str, detail: String| {
-            append(
-                self.conn,
+        let conn = self.conn;
+        let mut event = |member_id: i64, mailbox: &str, detail: String| {
+            append_linked(
+                conn,
+                chain,
                 &NewEvent {
                     at,
                     operator: operator.to_string(),
@@ -872,14 +923,25 @@ impl<'a> RosterWriter<'a> {
         match step {
             Step::Insert { member, in_roster } => {
                 let row = MemberRow::new(member, *in_roster, now);
-                let key = super::chain::member_key(&mut self.keys);
-                let key_text = std::str::from_utf8(&key).expect("hex");
-                let key_param: &dyn rusqlite::ToSql = &key_text;
-                let id = statements.insert.insert(rusqlite::params_from_iter(
-                    (row.values().into_iter()).chain([key_param, &row.left, today]),
-                ))?;
-                self.unlogged
-                    .push((id, member.pec.clone(), *in_roster, key));
+                let inserted = statements.insert.insert(rusqlite::params_from_iter(
+                    (row.values().into_iter()).chain([&row.left as &dyn rusqlite::ToSql, today]),
+                ));
+                let id = match inserted {
+                    // A codice fiscale the caller repeated (the importer
+                    // rejects them): new only once. The failed statement
+                    // alone is undone.
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                    {
+                        self.planner.counts.new -= 1;
+                        return Ok(());
+                    }
+                    inserted => inserted?,
+                };
+                self.unlogged = Some(match self.unlogged {
+                    Some((first, _, count)) => (first, id, count + 1),
+                    None => (id, id, 1),
+                });
             }
             Step::Update {
                 id,
@@ -917,8 +979,9 @@ impl<'a> RosterWriter<'a> {
             // Taken out of the writer for the walk: its steps are written as they come.
             let mut planner = std::mem::replace(&mut self.planner, Planner::idle(self.conn));
             let mut statements = Statements::new(self.conn)?;
+            let mut chain = ChainWriter::begin(self.conn)?;
             planner.absent(&end.rejected_keys, |step| {
-                self.write(&mut statements, &step)
+                self.write(&mut statements, &mut chain, &step)
             })?;
             self.planner = planner;
         }
@@ -1045,21 +1108,26 @@ impl Store {
         } else {
             Vec::new()
         };
+        let linker = SetLinker::register(&tx).map_err(&to_err)?;
         let mut writer = RosterWriter {
             conn: &tx,
             path: &self.path,
             planner,
             context,
-            unlogged: Vec::new(),
-            keys: rand::SeedableRng::from_os_rng(),
+            unlogged: None,
+            linker: &linker,
             deferred_indexes,
             written: 0,
         };
+        let result = feed(&mut writer).and_then(|end| match end {
+            Some(end) => Ok(Some(writer.finish(&end).map_err(&to_err)?)),
+            None => Ok(None),
+        });
+        linker.unregister(&tx).map_err(&to_err)?;
         // Dropping the transaction without a commit rolls it back.
-        let Some(end) = feed(&mut writer)? else {
+        let Some(counts) = result? else {
             return Ok(None);
         };
-        let counts = writer.finish(&end).map_err(&to_err)?;
         tx.commit().map_err(&to_err)?;
         Ok(Some(counts))
     }
@@ -1340,6 +1408,92 @@ mod tests {
                 .iter()
                 .all(|e| e.1.email_servizio.is_none())
         );
+    }
+
+    #[test]
+    fn a_codice_fiscale_repeated_by_the_caller_is_new_once() {
+        let (_dir, mut store) = store();
+        let mut members = generate_roster(3, 13, "pec.fofi.it");
+        members.push(members[1].clone());
+        let preview = store
+            .preview_members(&IncomingRoster::full(&members))
+            .unwrap();
+        assert_eq!(preview.counts.new, 3);
+        let outcome = upsert(&mut store, IncomingRoster::full(&members));
+        assert_eq!(outcome, preview.counts);
+        assert_eq!(store.member_count().unwrap(), 3);
+        assert_eq!(store.event_count().unwrap(), 4);
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+    }
+
+    #[test]
+    fn imports_link_every_event_into_the_chain() {
+        let (_dir, mut store) = store();
+        let mut members = generate_roster(30, 11, "pec.fofi.it");
+        upsert(
+            &mut store,
+            IncomingRoster {
+                members: &members[..20],
+                left_albo: &members[20..25],
+                ..IncomingRoster::default()
+            },
+        );
+        members[3].cognome = "Mirò".into();
+        upsert(&mut store, IncomingRoster::full(&members[..18]));
+        upsert(&mut store, IncomingRoster::full(&members));
+        let report = store.verify_chain().unwrap();
+        assert_eq!(report.broken, None);
+        assert_eq!(report.checked, store.event_count().unwrap());
+        // An "importato" event linked inside SQLite is checked like any other.
+        let (id, ..) = store.all_members().unwrap().remove(21);
+        let event: i64 = store
+            .conn
+            .query_row(
+                "SELECT id FROM events WHERE member_id = ?1 AND kind = 'imported'",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        store
+            .conn
+            .execute("UPDATE events SET detail = 'x' WHERE id = ?1", [event])
+            .unwrap();
+        assert_eq!(
+            store.verify_chain().unwrap().broken,
+            Some(crate::store::ChainBreak::Changed { id: event })
+        );
+    }
+
+    #[test]
+    fn the_link_function_refuses_rows_out_of_order() {
+        let (_dir, mut store) = store();
+        upsert(
+            &mut store,
+            IncomingRoster::full(&generate_roster(3, 12, "pec.fofi.it")),
+        );
+        let events = store.event_count().unwrap();
+        let tx = store.conn.transaction().unwrap();
+        let linker = SetLinker::register(&tx).unwrap();
+        let mut chain = ChainWriter::begin(&tx).unwrap();
+        let first = chain.next_id();
+        // In id order, these ids would chain; evaluated in the reverse order, they must not.
+        let link = format!("{LINK_FUNCTION}(?1 + id - 1, 'a', 'b', 'c', 'd', id, audit_key, pec, 'e')");
+        let result = chain.link_set(&linker, || {
+            tx.execute(
+                &format!(
+                    "INSERT INTO events (id, at, account, operator, kind, member_id, mailbox,
+                     detail, digest, hash)
+                     SELECT ?1 + id - 1, 'a', 'b', 'c', 'd', id, pec, 'e', substr({link}, 1, 32),
+                     substr({link}, 33) FROM members ORDER BY id DESC"
+                ),
+                [first],
+            )
+        });
+        assert!(result.is_err(), "{result:?}");
+        linker.unregister(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(store.event_count().unwrap(), events);
+        assert_eq!(store.verify_chain().unwrap().broken, None);
     }
 
     #[test]
