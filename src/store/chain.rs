@@ -122,6 +122,18 @@ pub(crate) fn store_key(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
     })
 }
 
+/// A member's key as stored: 16 random bytes in hex, used as the HMAC key.
+pub(crate) fn member_key(rng: &mut impl rand::RngCore) -> [u8; 32] {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    let mut key = [0u8; 32];
+    for (i, b) in bytes.iter().enumerate() {
+        key[2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
+        key[2 * i + 1] = b"0123456789abcdef"[usize::from(b & 15)];
+    }
+    key
+}
+
 /// A fresh random key.
 pub(crate) fn new_key() -> Vec<u8> {
     let mut key = vec![0u8; 32];

@@ -720,11 +720,8 @@ fn drop_deferred_indexes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 
 /// The statements an import writes members with, prepared once per batch.
 /// Each keeps `left_on`, the day a member left the albo: empty while in the
-/// albo; the file's Data cancellazione (`?13` on insert, `?14` on update)
-/// when it has one; else the day already stored, or the import's day (`?14`
-/// on insert, `?15` on update, `?3` for the absent). A new member's audit
-/// key (see [`super::chain`]) is drawn by SQLite, as the chain's migration
-/// draws the keys of members already stored.
+/// albo; the file's Data cancellazione (`?14`) when it has one; else the day
+/// already stored, or the import's day (`?15`, `?3` for the absent).
 struct Statements<'c> {
     insert: rusqlite::CachedStatement<'c>,
     update: rusqlite::CachedStatement<'c>,
@@ -738,8 +735,8 @@ impl<'c> Statements<'c> {
                 "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
                  data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
                  in_roster, created_at, updated_at, audit_key, left_on)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12,
-                 lower(hex(randomblob(16))), CASE WHEN ?11 THEN NULL ELSE COALESCE(?13, ?14) END)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
+                 CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, ?15) END)",
             )?,
             update: conn.prepare_cached(
                 "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
@@ -769,6 +766,9 @@ pub struct RosterWriter<'a> {
     unlogged: Option<(i64, i64, usize)>,
     /// Links the "importato" events inside SQLite.
     linker: &'a SetLinker,
+    /// Draws the new members' audit keys (seeded once from the system;
+    /// faster than SQLite's randomblob, measured).
+    keys: rand::rngs::StdRng,
     /// The statements that create the indexes dropped for this import.
     deferred_indexes: Vec<String>,
     /// Writes made so far, for [`ABORT_AFTER_ROWS_ENV`].
@@ -923,8 +923,10 @@ impl<'a> RosterWriter<'a> {
         match step {
             Step::Insert { member, in_roster } => {
                 let row = MemberRow::new(member, *in_roster, now);
+                let key = super::chain::member_key(&mut self.keys);
+                let key = std::str::from_utf8(&key).expect("hex");
                 let inserted = statements.insert.insert(rusqlite::params_from_iter(
-                    (row.values().into_iter()).chain([&row.left as &dyn rusqlite::ToSql, today]),
+                    (row.values().into_iter()).chain([&key as &dyn rusqlite::ToSql, &row.left, today]),
                 ));
                 let id = match inserted {
                     // A codice fiscale the caller repeated (the importer
@@ -1116,6 +1118,7 @@ impl Store {
             context,
             unlogged: None,
             linker: &linker,
+            keys: rand::SeedableRng::from_os_rng(),
             deferred_indexes,
             written: 0,
         };
