@@ -1087,16 +1087,9 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
         Ok(())
     };
     let summary = if args.dry_run {
-        let parsed = import::read_path(&args.file, &options)?;
-        after_read(&parsed)?;
-        parsed.ensure_importable()?;
-        // A store that does not exist yet is not created by a dry run.
-        let existing = if store_path.exists() {
-            Store::open(store_path)?.all_members()?
-        } else {
-            Vec::new()
-        };
-        import::dry_run(&existing, parsed, &options)?
+        // Read as a stream and planned against the store as digests, as an
+        // import is; a store that does not exist yet is not created.
+        import::dry_run_path(store_path, &args.file, &options, after_read)?
     } else {
         // Two imports of one store never overlap; a dry run writes nothing.
         let _lock = crate::lock::lock(store_path, "import")?;

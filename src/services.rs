@@ -365,22 +365,25 @@ impl Services {
                         ..Default::default()
                     };
                     let mut last = Instant::now();
-                    let result = crate::import::read_path_with_progress(&path, &options, |rows| {
+                    let progress = |rows| {
                         if last.elapsed() >= PROGRESS_EVERY {
                             last = Instant::now();
                             let _ = progress_tx.send(Action::ImportProgress { rows });
                         }
-                    })
-                    .and_then(|parsed| {
-                        parsed.ensure_importable()?;
-                        let store = Store::open(&store_path)?;
-                        let plan = crate::import::preview(&store, &parsed, &options)?;
-                        Ok((
-                            Box::new(plan),
-                            format!("{} ({})", parsed.source, parsed.layout),
-                        ))
-                    })
-                    .map_err(|e| e.to_string());
+                    };
+                    // Read as a stream and planned against the store as
+                    // digests: bounded memory whatever the file's size.
+                    let result =
+                        crate::import::preview_path(&store_path, &path, &options, progress, |_| {
+                            Ok(())
+                        })
+                        .map(|(plan, parsed)| {
+                            (
+                                Box::new(plan),
+                                format!("{} ({})", parsed.source, parsed.layout),
+                            )
+                        })
+                        .map_err(|e| e.to_string());
                     let _ = tx.send(Action::ImportPreviewed {
                         path,
                         partial,
@@ -398,36 +401,37 @@ impl Services {
                     }
                 };
                 let operator = self.operator.clone();
+                let store_path = self.store_path.clone();
                 self.blocking(
                     tx,
-                    move |store| {
+                    move |_store| {
                         let _lock = lock;
                         let options = crate::import::ImportOptions {
                             partial,
                             ..Default::default()
                         };
-                        let result = crate::import::read_path(&path, &options)
-                            .and_then(|parsed| {
-                                crate::import::import(
-                                    store,
-                                    parsed,
-                                    &options,
-                                    &operator,
-                                    Utc::now(),
-                                )
-                            })
-                            .map(|summary| {
-                                let n = summary.stored;
-                                format!(
-                                    "{}: {} nuovi, {} aggiornati, {} usciti dall'albo, {} scartati",
-                                    path.display(),
-                                    n.new,
-                                    n.updated,
-                                    n.removed,
-                                    summary.rejects.len()
-                                )
-                            })
-                            .map_err(|e| e.to_string());
+                        // Stored while the file is read, as `pecdesk import` does.
+                        let result = crate::import::import_path(
+                            &store_path,
+                            &path,
+                            &options,
+                            &operator,
+                            Utc::now(),
+                            |_| {},
+                            |_| Ok(()),
+                        )
+                        .map(|summary| {
+                            let n = summary.stored;
+                            format!(
+                                "{}: {} nuovi, {} aggiornati, {} usciti dall'albo, {} scartati",
+                                path.display(),
+                                n.new,
+                                n.updated,
+                                n.removed,
+                                summary.rejects.len()
+                            )
+                        })
+                        .map_err(|e| e.to_string());
                         Action::ImportDone(result)
                     },
                     |e| Action::ImportDone(Err(e)),

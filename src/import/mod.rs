@@ -22,8 +22,8 @@ use encoding_rs::Encoding;
 
 use crate::domain::Member;
 use crate::store::{
-    IncomingRoster, MemberUpsert, PlannedChange, ProvidedFields, RosterEnd, Store, StoreError,
-    preview_roster,
+    IncomingRoster, MemberUpsert, PlannedChange, ProvidedFields, RosterEnd, RosterFeed, Store,
+    StoreError, preview_roster,
 };
 pub use columns::Field;
 pub use mailbox_report::{
@@ -475,7 +475,8 @@ pub fn preview_against(
     }
 }
 
-/// The summary of an import that is only simulated (`--dry-run`).
+/// The summary of an import that is only simulated (`--dry-run`), for a
+/// roster read whole (see [`dry_run_path`] for a file read as a stream).
 pub fn dry_run(
     existing: &[(i64, Member, bool)],
     parsed: ParsedRoster,
@@ -483,17 +484,7 @@ pub fn dry_run(
 ) -> Result<ImportSummary, ImportError> {
     parsed.ensure_importable()?;
     let plan = preview_against(existing, &parsed, options);
-    let changes = plan
-        .changes
-        .into_iter()
-        .filter(|c| c.kind != crate::store::ChangeKind::New)
-        .collect();
-    Ok(ImportSummary {
-        stored: plan.counts,
-        dry_run: true,
-        changes,
-        ..summary_of(parsed, options)
-    })
+    Ok(dry_run_summary(plan, parsed, options))
 }
 
 fn summary_of(parsed: ParsedRoster, options: &ImportOptions) -> ImportSummary {
@@ -530,16 +521,6 @@ pub fn import(
     })
 }
 
-/// Batches of validated rows the reader may get ahead of the store by.
-const QUEUED_BATCHES: usize = 4;
-
-/// What the reader tells the store's writer.
-enum Feed {
-    Rows(ProvidedFields, Vec<(Member, bool)>),
-    /// The file is read and importable.
-    End(RosterEnd),
-}
-
 /// Reads `path` and imports it into the store at `store_path` at the same
 /// time, in one transaction: what `pecdesk import` does. The store's writer,
 /// on its own thread, begins the transaction and reads the stored roster while
@@ -556,38 +537,154 @@ pub fn import_path(
     options: &ImportOptions,
     operator: &str,
     at: DateTime<Utc>,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
     after_read: impl FnOnce(&ParsedRoster) -> Result<(), ImportError>,
 ) -> Result<ImportSummary, ImportError> {
     let source = file_name(&path.display().to_string());
+    let (parsed, stored) = read_streaming(path, options, progress, after_read, |mut rows| {
+        // A store that does not exist yet is created only for rows to store.
+        if !store_path.exists() && !rows.any() {
+            return Ok(None);
+        }
+        let mut store = Store::open(store_path)?;
+        store.import_members(operator, &source, at, |writer| rows.into(writer))
+    })?;
+    Ok(ImportSummary {
+        stored,
+        ..summary_of(parsed, options)
+    })
+}
+
+/// What importing `path` into the store at `store_path` would do, read as
+/// a stream as [`import_path`] reads it and planned against the stored
+/// roster as digests, without writing (nor creating a store that does not
+/// exist): the console's preview and `pecdesk import --dry-run`, in bounded
+/// memory whatever the file's size. The plan lists the first
+/// [`crate::store::PREVIEW_CHANGES_KEPT`] changes of each sort; its counts
+/// cover them all.
+pub fn preview_path(
+    store_path: &Path,
+    path: &Path,
+    options: &ImportOptions,
+    progress: impl FnMut(usize),
+    after_read: impl FnOnce(&ParsedRoster) -> Result<(), ImportError>,
+) -> Result<(ImportPlan, ParsedRoster), ImportError> {
+    let (parsed, preview) = read_streaming(path, options, progress, after_read, |rows| {
+        if !store_path.exists() {
+            return crate::store::plan_import(None, |planner| rows.into(planner));
+        }
+        let store = Store::open(store_path)?;
+        crate::store::plan_import(Some(&store), |planner| rows.into(planner))
+    })?;
+    let plan = ImportPlan {
+        counts: preview.counts,
+        full_roster: parsed.is_full_roster(options),
+        changes: preview.changes,
+        first_rejects: parsed
+            .rejects
+            .iter()
+            .take(PREVIEW_REJECTS)
+            .cloned()
+            .collect(),
+        rejected: parsed.rejects.len(),
+    };
+    Ok((plan, parsed))
+}
+
+/// `pecdesk import --dry-run`: [`preview_path`] as a summary, whose
+/// changes are the updates and removals (new members are only counted).
+pub fn dry_run_path(
+    store_path: &Path,
+    path: &Path,
+    options: &ImportOptions,
+    after_read: impl FnOnce(&ParsedRoster) -> Result<(), ImportError>,
+) -> Result<ImportSummary, ImportError> {
+    let (plan, parsed) = preview_path(store_path, path, options, |_| {}, after_read)?;
+    Ok(dry_run_summary(plan, parsed, options))
+}
+
+fn dry_run_summary(
+    plan: ImportPlan,
+    parsed: ParsedRoster,
+    options: &ImportOptions,
+) -> ImportSummary {
+    let changes = plan
+        .changes
+        .into_iter()
+        .filter(|c| c.kind != crate::store::ChangeKind::New)
+        .collect();
+    ImportSummary {
+        stored: plan.counts,
+        dry_run: true,
+        changes,
+        ..summary_of(parsed, options)
+    }
+}
+
+/// Batches of validated rows the reader may get ahead of the store by.
+const QUEUED_BATCHES: usize = 4;
+
+/// What the reader tells the store's side.
+enum Feed {
+    Rows(ProvidedFields, Vec<(Member, bool)>),
+    /// The file is read and importable.
+    End(RosterEnd),
+}
+
+/// The validated rows of a file being read, as the store's side receives
+/// them (see [`read_streaming`]).
+struct Rows {
+    feed: std::iter::Peekable<std::sync::mpsc::IntoIter<Feed>>,
+    /// Batches done with go back to the reader, to be emptied and filled
+    /// again there.
+    done: std::sync::mpsc::Sender<Vec<(Member, bool)>>,
+}
+
+impl Rows {
+    /// Whether any row comes (waits for the first batch, or the end).
+    fn any(&mut self) -> bool {
+        self.feed.peek().is_some()
+    }
+
+    /// Hands every batch to `into` as it comes; returns how the file ends,
+    /// or None when it turned out unimportable.
+    fn into(self, into: &mut dyn RosterFeed) -> Result<Option<RosterEnd>, ImportError> {
+        for message in self.feed {
+            match message {
+                Feed::Rows(provided, rows) => {
+                    into.feed(provided, &rows)?;
+                    drop(self.done.send(rows));
+                }
+                Feed::End(end) => return Ok(Some(end)),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Reads `path` while `consume`, on a thread of its own, takes its valid
+/// rows a batch at a time (see [`import_path`]); returns the roster read
+/// (without the rows handed over) and what `consume` made of them. A file
+/// that cannot be read, has no valid row, or for which `after_read` fails
+/// ends the rows with no end, and is reported as such.
+fn read_streaming<T: Send>(
+    path: &Path,
+    options: &ImportOptions,
+    mut progress: impl FnMut(usize),
+    after_read: impl FnOnce(&ParsedRoster) -> Result<(), ImportError>,
+    consume: impl FnOnce(Rows) -> Result<Option<T>, ImportError> + Send,
+) -> Result<(ParsedRoster, T), ImportError> {
     let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
-    // Batches the writer is done with go back to the reader, to be emptied
-    // and filled again there.
     let (done_sender, done) = std::sync::mpsc::channel::<Vec<(Member, bool)>>();
     std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> Result<Option<MemberUpsert>, ImportError> {
-            let mut feed = receiver.iter().peekable();
-            // A store that does not exist yet is created only for rows to store.
-            if !store_path.exists() && feed.peek().is_none() {
-                return Ok(None);
-            }
-            let mut store = Store::open(store_path)?;
-            store.import_members(operator, &source, at, |writer| {
-                for message in feed {
-                    match message {
-                        Feed::Rows(provided, rows) => {
-                            writer.set_provided(provided);
-                            writer.rows(rows.iter().map(|(member, in_albo)| (member, *in_albo)))?;
-                            drop(done_sender.send(rows));
-                        }
-                        Feed::End(end) => return Ok(Some(end)),
-                    }
-                }
-                Ok(None)
+        let consumer = scope.spawn(move || {
+            consume(Rows {
+                feed: receiver.into_iter().peekable(),
+                done: done_sender,
             })
         });
-        // A writer that failed has dropped its end of the channel: the file is
-        // still read to the end, and its error reported then.
+        // A consumer that failed has dropped its end of the channel: the
+        // file is still read to the end, and its error reported then.
         let mut sink = |provided, rows| {
             drop(sender.send(Feed::Rows(provided, rows)));
             let mut spare = done.try_recv().unwrap_or_default();
@@ -604,20 +701,17 @@ pub fn import_path(
             drop(sender.send(Feed::End(parsed.end(options))));
         }
         drop(sender);
-        // What came back is freed here while the writer finishes.
+        // What came back is freed here while the consumer finishes.
         drop(done);
-        let stored = writer
+        let consumed = consumer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let parsed = parsed?;
-        let stored = stored?.ok_or_else(|| ImportError::NothingToImport {
+        let consumed = consumed?.ok_or_else(|| ImportError::NothingToImport {
             file: parsed.source.clone(),
             rejected: parsed.rejects.len(),
         })?;
-        Ok(ImportSummary {
-            stored,
-            ..summary_of(parsed, options)
-        })
+        Ok((parsed, consumed))
     })
 }
 

@@ -1153,6 +1153,54 @@ fn a_streamed_import_stores_what_a_parsed_import_stores() {
         .unwrap();
     }
 
+    // The streamed preview plans what the whole-file preview plans, and
+    // writes nothing.
+    let events = Store::open(&path("streamed.db"))
+        .unwrap()
+        .event_count()
+        .unwrap();
+    let (plan, previewed) = preview_path(
+        &path("streamed.db"),
+        &path("albo.csv"),
+        &options,
+        |_| {},
+        |_| Ok(()),
+    )
+    .unwrap();
+    let whole = preview(
+        &Store::open(&path("parsed.db")).unwrap(),
+        &read_path(&path("albo.csv"), &options).unwrap(),
+        &options,
+    )
+    .unwrap();
+    // The same changes; streamed, those who left come in file order among
+    // the others instead of after them.
+    let sorted = |plan: &ImportPlan| {
+        let mut changes = plan.changes.clone();
+        changes.sort_by(|a, b| a.codice_fiscale.cmp(&b.codice_fiscale));
+        changes
+    };
+    assert_eq!(sorted(&plan), sorted(&whole));
+    assert_eq!(
+        (
+            plan.counts,
+            plan.full_roster,
+            &plan.first_rejects,
+            plan.rejected
+        ),
+        (
+            whole.counts,
+            whole.full_roster,
+            &whole.first_rejects,
+            whole.rejected
+        )
+    );
+    assert!(plan.changes.len() > 1000, "{}", plan.changes.len());
+    assert_eq!(previewed.rejects.len(), 2);
+    let store = Store::open(&path("streamed.db")).unwrap();
+    assert_eq!(store.event_count().unwrap(), events);
+    drop(store);
+
     let parsed = read_path(&path("albo.csv"), &options).unwrap();
     let mut store = Store::open(&path("parsed.db")).unwrap();
     let expected = import(&mut store, parsed, &options, "anna", at).unwrap();
@@ -1315,4 +1363,23 @@ fn a_streamed_import_that_cannot_finish_changes_nothing() {
             assert!(!path("nuovo.db").exists(), "{file}: no store is created");
         }
     }
+}
+
+#[test]
+fn a_streamed_dry_run_creates_no_store_and_counts_every_member_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("albo.csv");
+    let rows: Vec<(String, String)> = (0..30)
+        .map(|n| (cf(n), format!("m{n}@pec.fofi.it")))
+        .collect();
+    let rows: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(c, p)| ("Rossi", c.as_str(), p.as_str()))
+        .collect();
+    std::fs::write(&file, roster(&rows)).unwrap();
+    let store_path = dir.path().join("nuovo.db");
+    let summary = dry_run_path(&store_path, &file, &ImportOptions::default(), |_| Ok(())).unwrap();
+    assert!(!store_path.exists());
+    assert_eq!(summary.stored.new, 30);
+    assert!(summary.dry_run && summary.changes.is_empty());
 }

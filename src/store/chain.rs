@@ -297,7 +297,9 @@ impl SetLinker {
             FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
             move |ctx| {
                 let mut guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                let state = guard.as_mut().ok_or_else(|| link_error("nessun collegamento in corso"))?;
+                let state = guard
+                    .as_mut()
+                    .ok_or_else(|| link_error("nessun collegamento in corso"))?;
                 let id: i64 = ctx.get(0)?;
                 match state.last {
                     Some((last, out)) if last == id => return Ok(out.to_vec()),

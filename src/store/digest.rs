@@ -90,7 +90,9 @@ impl<T: Keyed> DigestTable<T> {
     }
 
     fn slots_for(entries: usize) -> usize {
-        (entries.saturating_mul(8) / 7 + 1).next_power_of_two().max(16)
+        (entries.saturating_mul(8) / 7 + 1)
+            .next_power_of_two()
+            .max(16)
     }
 
     /// The position of the entry with `key`, or the free slot where it would go.
@@ -181,7 +183,10 @@ mod tests {
         let keys = KeyHasher::new();
         let mut table = DigestTable::with_capacity(3);
         for i in 0..10_000u32 {
-            assert_eq!(table.insert((keys.digest(&i.to_string()), i)), Ok(i as usize));
+            assert_eq!(
+                table.insert((keys.digest(&i.to_string()), i)),
+                Ok(i as usize)
+            );
         }
         assert_eq!(table.insert((keys.digest("17"), 99)), Err(17));
         assert_eq!(table.len(), 10_000);

@@ -45,8 +45,8 @@ pub use reminders::{
 };
 pub use roster::{
     ABORT_AFTER_ROWS_ENV, ChangeKind, IMPORT_CACHE_KIB, IncomingRoster, MemberUpsert,
-    PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterPreview, RosterWriter,
-    preview_roster,
+    PREVIEW_CHANGES_KEPT, PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterFeed,
+    RosterPlanner, RosterPreview, RosterWriter, plan_import, preview_roster,
 };
 pub use shared::{StoreMode, check_store_mode, create_group_store};
 pub use summary::summarize;

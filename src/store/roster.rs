@@ -369,6 +369,8 @@ const LISTED: u8 = 2;
 enum Stored<'e> {
     Loaded(&'e [(i64, Member, bool)]),
     InStore(&'e Connection),
+    /// No store yet (a preview before the first import).
+    Nothing,
 }
 
 /// Works out, one row of the file at a time and then for the members the file
@@ -415,9 +417,10 @@ impl<'e> Planner<'e> {
         Ok(planner)
     }
 
-    /// A planner with nothing stored, standing in while the real one walks.
-    fn idle(conn: &'e Connection) -> Self {
-        Self::with(Stored::InStore(conn), 0, ProvidedFields::ALL)
+    /// A planner with nothing stored, standing in while the real one walks,
+    /// or planning against a store not created yet.
+    fn empty() -> Self {
+        Self::with(Stored::Nothing, 0, ProvidedFields::ALL)
     }
 
     fn with(stored: Stored<'e>, members: usize, provided: ProvidedFields) -> Self {
@@ -452,6 +455,7 @@ impl<'e> Planner<'e> {
                 stmt.query_row([self.known.entries()[index].id], member_of)
                     .map(Cow::Owned)
             }
+            Stored::Nothing => Err(rusqlite::Error::QueryReturnedNoRows),
         }
     }
 
@@ -866,7 +870,9 @@ impl<'a> RosterWriter<'a> {
                 "SELECT id, pec, in_roster, CAST(audit_key AS BLOB) FROM members
                  WHERE id >= ?1 ORDER BY id",
             )?
-            .query_map([first], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .query_map([first], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         let mut insert = insert_statement(self.conn)?;
         for (id, pec, in_roster, key) in rows {
@@ -926,7 +932,11 @@ impl<'a> RosterWriter<'a> {
                 let key = super::chain::member_key(&mut self.keys);
                 let key = std::str::from_utf8(&key).expect("hex");
                 let inserted = statements.insert.insert(rusqlite::params_from_iter(
-                    (row.values().into_iter()).chain([&key as &dyn rusqlite::ToSql, &row.left, today]),
+                    (row.values().into_iter()).chain([
+                        &key as &dyn rusqlite::ToSql,
+                        &row.left,
+                        today,
+                    ]),
                 ));
                 let id = match inserted {
                     // A codice fiscale the caller repeated (the importer
@@ -979,7 +989,7 @@ impl<'a> RosterWriter<'a> {
     fn finish(mut self, end: &RosterEnd) -> rusqlite::Result<MemberUpsert> {
         if end.full_roster {
             // Taken out of the writer for the walk: its steps are written as they come.
-            let mut planner = std::mem::replace(&mut self.planner, Planner::idle(self.conn));
+            let mut planner = std::mem::replace(&mut self.planner, Planner::empty());
             let mut statements = Statements::new(self.conn)?;
             let mut chain = ChainWriter::begin(self.conn)?;
             planner.absent(&end.rejected_keys, |step| {
@@ -1022,6 +1032,115 @@ impl<'a> RosterWriter<'a> {
         }
         Ok(counts)
     }
+}
+
+/// Where the rows of a file being read go, a batch at a time: a
+/// [`RosterWriter`] (an import) or a [`RosterPlanner`] (a preview).
+pub trait RosterFeed {
+    /// Plans (and, for an import, writes) the next rows, in file order: each
+    /// member, and whether the file has them in the albo; `provided` as
+    /// [`RosterWriter::set_provided`].
+    fn feed(&mut self, provided: ProvidedFields, rows: &[(Member, bool)]) -> Result<()>;
+}
+
+impl RosterFeed for RosterWriter<'_> {
+    fn feed(&mut self, provided: ProvidedFields, rows: &[(Member, bool)]) -> Result<()> {
+        self.set_provided(provided);
+        self.rows(rows.iter().map(|(member, in_albo)| (member, *in_albo)))
+    }
+}
+
+/// Changes a streamed preview lists, of each of two sorts (new members;
+/// updates and removals), in file order: its counts cover every change, and
+/// its memory stays bounded whatever the file's size.
+pub const PREVIEW_CHANGES_KEPT: usize = 10_000;
+
+/// A preview of a file still being read (see [`Store::plan_import`]): plans
+/// each batch of rows as it comes, with the rules of an import, against the
+/// stored roster as digests, and writes nothing.
+pub struct RosterPlanner<'a> {
+    planner: Planner<'a>,
+    path: &'a std::path::Path,
+    changes: Vec<PlannedChange>,
+    /// Changes kept of new members, and of the others.
+    kept: [usize; 2],
+}
+
+impl RosterPlanner<'_> {
+    fn keep(&mut self, step: &Step<'_>) {
+        let sort = usize::from(!matches!(step, Step::Insert { .. }));
+        if self.kept[sort] < PREVIEW_CHANGES_KEPT {
+            self.kept[sort] += 1;
+            self.changes.push(step.change());
+        }
+    }
+
+    fn finish(mut self, end: &RosterEnd) -> rusqlite::Result<RosterPreview> {
+        if end.full_roster {
+            let mut planner = std::mem::replace(&mut self.planner, Planner::empty());
+            planner.absent(&end.rejected_keys, |step| {
+                self.keep(&step);
+                Ok(())
+            })?;
+            self.planner = planner;
+        }
+        Ok(RosterPreview {
+            counts: self.planner.counts,
+            changes: self.changes,
+        })
+    }
+}
+
+impl RosterFeed for RosterPlanner<'_> {
+    fn feed(&mut self, provided: ProvidedFields, rows: &[(Member, bool)]) -> Result<()> {
+        self.planner.provided = provided;
+        for (member, in_albo) in rows {
+            let step = self.planner.row(member, *in_albo);
+            if let Some(step) = step.map_err(super::sql_error(self.path))? {
+                self.keep(&step);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What importing a file still being read would do to `store` (None: a
+/// store not created yet), without writing: `feed` hands the rows to the
+/// [`RosterPlanner`] as they come and returns how the file ends, or None
+/// when it turned out unimportable. The plan reads the store in one read
+/// transaction, so it sees one state of it.
+pub fn plan_import<E: From<StoreError>>(
+    store: Option<&Store>,
+    feed: impl FnOnce(&mut RosterPlanner<'_>) -> std::result::Result<Option<RosterEnd>, E>,
+) -> std::result::Result<Option<RosterPreview>, E> {
+    let nowhere = std::path::Path::new("");
+    let Some(store) = store else {
+        let mut planner = RosterPlanner {
+            planner: Planner::empty(),
+            path: nowhere,
+            changes: Vec::new(),
+            kept: [0; 2],
+        };
+        let Some(end) = feed(&mut planner)? else {
+            return Ok(None);
+        };
+        return Ok(Some(
+            planner.finish(&end).map_err(super::sql_error(nowhere))?,
+        ));
+    };
+    let to_err = super::sql_error(&store.path);
+    // Rolled back when dropped: nothing is written.
+    let tx = store.conn.unchecked_transaction().map_err(&to_err)?;
+    let mut planner = RosterPlanner {
+        planner: Planner::in_store(&tx).map_err(&to_err)?,
+        path: &store.path,
+        changes: Vec::new(),
+        kept: [0; 2],
+    };
+    let Some(end) = feed(&mut planner)? else {
+        return Ok(None);
+    };
+    Ok(Some(planner.finish(&end).map_err(&to_err)?))
 }
 
 impl Store {
@@ -1480,7 +1599,8 @@ mod tests {
         let mut chain = ChainWriter::begin(&tx).unwrap();
         let first = chain.next_id();
         // In id order, these ids would chain; evaluated in the reverse order, they must not.
-        let link = format!("{LINK_FUNCTION}(?1 + id - 1, 'a', 'b', 'c', 'd', id, audit_key, pec, 'e')");
+        let link =
+            format!("{LINK_FUNCTION}(?1 + id - 1, 'a', 'b', 'c', 'd', id, audit_key, pec, 'e')");
         let result = chain.link_set(&linker, || {
             tx.execute(
                 &format!(
