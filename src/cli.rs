@@ -1072,13 +1072,11 @@ fn import_command(store_path: &Path, args: &ImportArgs, operator: &str) -> anyho
         table: args.table.clone(),
         partial: args.partial,
         sheet: args.sheet.clone(),
+        // Written as the rejects are found.
+        rejects_file: args.rejects.clone(),
     };
-    // Once the file is read: the rejects file, and the rejects on stderr
-    // when nothing can be imported.
+    // Once the file is read: the rejects on stderr when nothing can be imported.
     let after_read = |parsed: &import::ParsedRoster| {
-        if let Some(out) = &args.rejects {
-            import::write_rejects(parsed, out)?;
-        }
         if parsed.ensure_importable().is_err() {
             for reject in parsed.rejects.iter().take(REJECTS_SHOWN) {
                 eprintln!("{}, {reject}", parsed.source);

@@ -428,7 +428,7 @@ impl Services {
                                 n.new,
                                 n.updated,
                                 n.removed,
-                                summary.rejects.len()
+                                summary.rejected
                             )
                         })
                         .map_err(|e| e.to_string());

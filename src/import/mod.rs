@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use encoding_rs::Encoding;
 
 use crate::domain::Member;
+use crate::store::digest::KeySet;
 use crate::store::{
     IncomingRoster, MemberUpsert, PlannedChange, ProvidedFields, RosterEnd, RosterFeed, Store,
     StoreError, preview_roster,
@@ -30,7 +31,7 @@ pub use mailbox_report::{
     ParsedReport, ReportField, ReportOptions, ReportReject, RowReader, parse_instant,
     read_report_bytes, read_report_path, report_rejects_csv, write_report_rejects,
 };
-pub use rejects::{rejects_csv, write_rejects};
+pub use rejects::{RejectsWriter, rejects_csv};
 pub use roster_csv::{CsvStyle, ROSTER_HEADER, roster_csv};
 pub use validate::{MAX_FIELD_CHARS, has_left_albo, parse_date};
 pub use workbook::{column_letter, is_workbook};
@@ -39,6 +40,9 @@ pub use workbook::{column_letter, is_workbook};
 pub const REASON_COLUMN: &str = "Motivo dello scarto";
 /// How many rejects a preview carries.
 pub const PREVIEW_REJECTS: usize = 20;
+/// How many rejects a roster read keeps in memory, for the screen and the
+/// summary; the rejects file has them all, written as they are found.
+pub const REJECTS_KEPT: usize = 1000;
 
 /// Why nothing could be imported from a file.
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +178,9 @@ pub struct ImportOptions {
     pub partial: bool,
     /// The sheet of a workbook; the first one when None.
     pub sheet: Option<String>,
+    /// Where to write the rejected rows, as they are found (owner-only,
+    /// put in place once the file is read).
+    pub rejects_file: Option<std::path::PathBuf>,
 }
 
 /// What kind of source a roster came from.
@@ -248,7 +255,14 @@ pub struct ParsedRoster {
     /// Members the file lists as having left the albo (Stato "cancellato" or a
     /// Data Cancellazione): stored as removed.
     pub left_albo: Vec<Member>,
+    /// The first [`REJECTS_KEPT`] rejected rows (every one goes to the
+    /// rejects file as it is read: [`ImportOptions::rejects_file`]).
     pub rejects: Vec<Reject>,
+    /// How many rows were rejected.
+    pub rejected: usize,
+    /// The codici fiscali and PEC addresses of every rejected row (see
+    /// [`IncomingRoster::rejected_keys`]), as digests.
+    pub rejected_keys: KeySet,
     /// Columns that map to no roster field: ignored, listed in the summary.
     pub unknown_columns: Vec<String>,
     /// The optional fields the file has columns for; the others keep their
@@ -264,24 +278,17 @@ impl ParsedRoster {
         !options.partial && !self.layout.rejects_file && self.layout.kind != SourceKind::IniPec
     }
 
-    fn rejected_keys(&self) -> Vec<String> {
-        self.rejects
-            .iter()
-            .flat_map(|r| r.keys.iter().cloned())
-            .collect()
-    }
-
     /// Refuses a file with no valid row: as a full roster it would mark every
     /// member removed, and it is what staff mean by "nothing could be imported".
     pub fn ensure_importable(&self) -> Result<(), ImportError> {
         // A roster read by [`import_path`] keeps no members (they went to the
         // store as they were read): its valid rows are the rows read that
         // were not rejected.
-        let streamed = self.rows_read > self.rejects.len();
+        let streamed = self.rows_read > self.rejected;
         if self.members.is_empty() && self.left_albo.is_empty() && !streamed {
             return Err(ImportError::NothingToImport {
                 file: self.source.clone(),
-                rejected: self.rejects.len(),
+                rejected: self.rejected,
             });
         }
         Ok(())
@@ -296,7 +303,7 @@ impl ParsedRoster {
     fn end(&self, options: &ImportOptions) -> RosterEnd {
         RosterEnd {
             full_roster: self.is_full_roster(options),
-            rejected_keys: self.rejected_keys(),
+            rejected_keys: self.rejected_keys.clone(),
         }
     }
 }
@@ -329,7 +336,10 @@ pub struct ImportSummary {
     pub layout: SourceLayout,
     pub rows_read: usize,
     pub stored: MemberUpsert,
+    /// The first [`REJECTS_KEPT`] rejects.
     pub rejects: Vec<Reject>,
+    /// How many rows were rejected.
+    pub rejected: usize,
     pub unknown_columns: Vec<String>,
     pub full_roster: bool,
     pub dry_run: bool,
@@ -355,12 +365,74 @@ pub fn read_path_with_progress(
 }
 
 /// [`read_path_with_progress`], handing the accepted rows to `sink`, if any,
-/// instead of keeping them.
+/// instead of keeping them, and writing the rejects file as the rejects are
+/// found when `options` names one: owner-only, put in place once the file
+/// is read (a file that cannot be read leaves it as it was).
 fn read_source(
     path: &Path,
     options: &ImportOptions,
     progress: &mut dyn FnMut(usize),
     sink: Option<validate::RowSink<'_>>,
+) -> Result<ParsedRoster, ImportError> {
+    let Some(rejects_path) = &options.rejects_file else {
+        let sinks = validate::Sinks {
+            rows: sink,
+            rejects: None,
+        };
+        return read_into(path, options, progress, sinks);
+    };
+    let mut parsed = None;
+    let written = crate::export::write_atomically(rejects_path, |out| {
+        let mut out = KeepError { out, error: None };
+        let sinks = validate::Sinks {
+            rows: sink,
+            rejects: Some(&mut out),
+        };
+        let read = read_into(path, options, progress, sinks);
+        let read_ok = read.is_ok();
+        parsed = Some(read);
+        match out.error {
+            Some(error) => Err(error),
+            // Not put in place: the file could not be read.
+            None if !read_ok => Err(std::io::Error::other("lettura non riuscita")),
+            None => Ok(()),
+        }
+    });
+    let parsed = parsed.expect("the rejects file is opened before the read")?;
+    written.map_err(|e| ImportError::Io {
+        file: rejects_path.display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(parsed)
+}
+
+/// A writer that keeps its first error, for the caller to report.
+struct KeepError<'w> {
+    out: &'w mut dyn std::io::Write,
+    error: Option<std::io::Error>,
+}
+
+impl std::io::Write for KeepError<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf).inspect_err(|e| {
+            self.error
+                .get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush().inspect_err(|e| {
+            self.error
+                .get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+}
+
+fn read_into(
+    path: &Path,
+    options: &ImportOptions,
+    progress: &mut dyn FnMut(usize),
+    sink: validate::Sinks<'_, '_>,
 ) -> Result<ParsedRoster, ImportError> {
     let source = path.display().to_string();
     let io_err = |source_err| ImportError::Io {
@@ -409,7 +481,8 @@ pub fn read_bytes(
     }
     let decoded = stream::DecodingReader::new(bytes, source)?;
     let size = Some(bytes.len() as u64);
-    text::read_text(decoded, size, source, options.format, &mut |_| {}, None)
+    let sinks = validate::Sinks::default();
+    text::read_text(decoded, size, source, options.format, &mut |_| {}, sinks)
 }
 
 /// Reads a roster file with the default options.
@@ -429,15 +502,11 @@ pub fn parse_csv(bytes: &[u8], source: &str) -> Result<ParsedRoster, ImportError
     )
 }
 
-fn incoming<'a>(
-    parsed: &'a ParsedRoster,
-    rejected_keys: &'a [String],
-    options: &ImportOptions,
-) -> IncomingRoster<'a> {
+fn incoming<'a>(parsed: &'a ParsedRoster, options: &ImportOptions) -> IncomingRoster<'a> {
     IncomingRoster {
         members: &parsed.members,
         left_albo: &parsed.left_albo,
-        rejected_keys,
+        rejected_keys: Some(&parsed.rejected_keys),
         full_roster: parsed.is_full_roster(options),
         provided: parsed.provided,
     }
@@ -459,8 +528,7 @@ pub fn preview_against(
     parsed: &ParsedRoster,
     options: &ImportOptions,
 ) -> ImportPlan {
-    let rejected_keys = parsed.rejected_keys();
-    let preview = preview_roster(existing, &incoming(parsed, &rejected_keys, options));
+    let preview = preview_roster(existing, &incoming(parsed, options));
     ImportPlan {
         counts: preview.counts,
         full_roster: parsed.is_full_roster(options),
@@ -471,7 +539,7 @@ pub fn preview_against(
             .take(PREVIEW_REJECTS)
             .cloned()
             .collect(),
-        rejected: parsed.rejects.len(),
+        rejected: parsed.rejected,
     }
 }
 
@@ -494,6 +562,7 @@ fn summary_of(parsed: ParsedRoster, options: &ImportOptions) -> ImportSummary {
         layout: parsed.layout,
         rows_read: parsed.rows_read,
         rejects: parsed.rejects,
+        rejected: parsed.rejected,
         unknown_columns: parsed.unknown_columns,
         ..ImportSummary::default()
     }
@@ -508,9 +577,8 @@ pub fn import(
     at: DateTime<Utc>,
 ) -> Result<ImportSummary, ImportError> {
     parsed.ensure_importable()?;
-    let rejected_keys = parsed.rejected_keys();
     let stored = store.upsert_members(
-        &incoming(&parsed, &rejected_keys, options),
+        &incoming(&parsed, options),
         operator,
         &parsed.file_name(),
         at,
@@ -586,7 +654,7 @@ pub fn preview_path(
             .take(PREVIEW_REJECTS)
             .cloned()
             .collect(),
-        rejected: parsed.rejects.len(),
+        rejected: parsed.rejected,
     };
     Ok((plan, parsed))
 }
@@ -709,7 +777,7 @@ fn read_streaming<T: Send>(
         let parsed = parsed?;
         let consumed = consumed?.ok_or_else(|| ImportError::NothingToImport {
             file: parsed.source.clone(),
-            rejected: parsed.rejects.len(),
+            rejected: parsed.rejected,
         })?;
         Ok((parsed, consumed))
     })

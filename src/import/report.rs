@@ -34,7 +34,8 @@ impl ImportSummary {
             "updated": self.stored.updated,
             "unchanged": self.stored.unchanged,
             "removed": self.stored.removed,
-            "rejected": self.rejects.len(),
+            "rejected": self.rejected,
+            // The first REJECTS_KEPT; --rejects FILE.csv has them all.
             "rejects": self.rejects.iter().map(|r| json!({
                 "line": r.line,
                 "field": r.field,
@@ -73,15 +74,15 @@ impl ImportSummary {
         let _ = writeln!(out, "  aggiornati:   {}", s.updated);
         let _ = writeln!(out, "  invariati:    {}", s.unchanged);
         let _ = writeln!(out, "  rimossi:      {}", s.removed);
-        let _ = writeln!(out, "  scartate:     {}", self.rejects.len());
+        let _ = writeln!(out, "  scartate:     {}", self.rejected);
         for reject in self.rejects.iter().take(max_rejects) {
             let _ = writeln!(out, "    {}, {reject}", self.source);
         }
-        if self.rejects.len() > max_rejects {
+        if self.rejected > max_rejects {
             let _ = writeln!(
                 out,
                 "    ... e altre {} (--rejects FILE.csv le scrive tutte)",
-                self.rejects.len() - max_rejects
+                self.rejected - max_rejects
             );
         }
         if !self.unknown_columns.is_empty() {
@@ -102,12 +103,15 @@ impl ImportSummary {
                     change.fields.join(", ")
                 );
             }
-            if self.changes.len() > max_rejects {
-                let _ = writeln!(
-                    out,
-                    "    ... e altre {} (--json le elenca tutte)",
-                    self.changes.len() - max_rejects
-                );
+            // A streamed dry run keeps the first changes; the counts have them all.
+            let total = self.changes.len().max(s.updated + s.removed);
+            if total > max_rejects {
+                let listed = if total > self.changes.len() {
+                    format!("--json elenca le prime {}", self.changes.len())
+                } else {
+                    "--json le elenca tutte".to_string()
+                };
+                let _ = writeln!(out, "    ... e altre {} ({listed})", total - max_rejects);
             }
         }
         out

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::columns;
 use super::text::PROGRESS_EVERY;
-use super::validate::{RowCollector, RowSink};
+use super::validate::{RowCollector, Sinks};
 use super::{ImportError, ParsedRoster, SourceKind, SourceLayout};
 
 /// The first 16 bytes of every SQLite 3 database file.
@@ -20,7 +20,7 @@ pub fn read_sqlite(
     source: &str,
     table: Option<&str>,
     progress: &mut dyn FnMut(usize),
-    sink: Option<RowSink<'_>>,
+    sinks: Sinks<'_, '_>,
 ) -> Result<ParsedRoster, ImportError> {
     let sql_err = |e: rusqlite::Error| ImportError::Sqlite {
         file: source.to_string(),
@@ -65,7 +65,7 @@ pub fn read_sqlite(
         header: Some(header),
         ..SourceLayout::default()
     };
-    let mut rows = RowCollector::new(&mapping, source, layout, 0, sink);
+    let mut rows = RowCollector::new(&mapping, source, layout, 0, sinks);
     let columns = stmt.column_count();
     let mut cursor = stmt.query([]).map_err(sql_err)?;
     // "Line" of a table row: its position, 1 for the first row.

@@ -1383,3 +1383,79 @@ fn a_streamed_dry_run_creates_no_store_and_counts_every_member_new() {
     assert_eq!(summary.stored.new, 30);
     assert!(summary.dry_run && summary.changes.is_empty());
 }
+
+#[test]
+fn every_reject_goes_to_the_file_as_read_and_protects_its_member_while_few_stay_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = crate::sample::generate_roster(REJECTS_KEPT + 200, 21, "pec.fofi.it");
+    let style = CsvStyle {
+        encoding: UTF_8,
+        ..CsvStyle::EXCEL_IT
+    };
+    let first = dir.path().join("primo.csv");
+    std::fs::write(&first, roster_csv(&members, style)).unwrap();
+    let store_path = dir.path().join("s.db");
+    let options = ImportOptions::default();
+    import_path(
+        &store_path,
+        &first,
+        &options,
+        "anna",
+        Utc::now(),
+        |_| {},
+        |_| Ok(()),
+    )
+    .unwrap();
+
+    // The same albo with every birth date impossible, and one new member.
+    let text = String::from_utf8(roster_csv(&members, style)).unwrap();
+    let mut lines: Vec<String> = text.split("\r\n").map(str::to_string).collect();
+    for line in lines.iter_mut().skip(1).filter(|l| !l.is_empty()) {
+        let mut fields: Vec<&str> = line.split(';').collect();
+        fields[4] = "31/02/1985";
+        *line = fields.join(";");
+    }
+    let extra = crate::sample::generate_roster(1, 22, "pec.fofi.it");
+    let extra = String::from_utf8(roster_csv(&extra, style)).unwrap();
+    let second = dir.path().join("albo.csv");
+    let body = lines.join("\r\n") + extra.split_once("\r\n").unwrap().1;
+    std::fs::write(&second, body).unwrap();
+    let rejects_file = dir.path().join("scarti.csv");
+    let options = ImportOptions {
+        rejects_file: Some(rejects_file.clone()),
+        ..ImportOptions::default()
+    };
+    let summary = import_path(
+        &store_path,
+        &second,
+        &options,
+        "anna",
+        Utc::now(),
+        |_| {},
+        |_| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(summary.rejected, members.len());
+    assert_eq!(summary.rejects.len(), REJECTS_KEPT);
+    assert_eq!((summary.stored.new, summary.stored.removed), (1, 0));
+    let written = std::fs::read_to_string(&rejects_file).unwrap();
+    assert_eq!(written.trim_end().split("\r\n").count(), members.len() + 1);
+    assert!(written.lines().last().unwrap().contains("31/02/1985"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&rejects_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A dry run writes the same file, and plans the same.
+    std::fs::remove_file(&rejects_file).unwrap();
+    let dry = dry_run_path(&store_path, &second, &options, |_| Ok(())).unwrap();
+    assert_eq!(
+        (dry.stored.new, dry.stored.removed, dry.rejected),
+        (0, 0, members.len())
+    );
+    assert!(rejects_file.exists());
+}

@@ -9,7 +9,7 @@ use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
 use super::columns::{self, HeaderMapping};
 use super::stream::DecodingReader;
-use super::validate::{RowCollector, RowSink};
+use super::validate::{RowCollector, Sinks};
 use super::{Format, ImportError, ParsedRoster, SourceKind, SourceLayout};
 use crate::domain::contact;
 
@@ -290,7 +290,7 @@ pub fn read_text<R: std::io::Read>(
     source: &str,
     format: Format,
     progress: &mut dyn FnMut(usize),
-    sink: Option<RowSink<'_>>,
+    sinks: Sinks<'_, '_>,
 ) -> Result<ParsedRoster, ImportError> {
     let prefix = decoded.prefix();
     if decoded.prefix_is_all() && prefix.trim().is_empty() {
@@ -339,7 +339,7 @@ pub fn read_text<R: std::io::Read>(
         header,
         rejects_file,
     };
-    let mut rows = RowCollector::new(&mapping, source, layout, expected_rows, sink);
+    let mut rows = RowCollector::new(&mapping, source, layout, expected_rows, sinks);
     loop {
         let record = rows.slot();
         match reader.read_record(record) {

@@ -157,6 +157,7 @@ const BATCH_ROWS: usize = 2048;
 /// Below this many rows a batch is validated on the calling thread.
 const PARALLEL_FROM: usize = 256;
 
+use super::{REJECTS_KEPT, RejectsWriter, SourceKind};
 use crate::store::digest::{DigestTable, KeyDigest, KeyHasher};
 
 /// The line where a key first appeared, in 32 bits (rows past line 4
@@ -176,6 +177,15 @@ type Seen = DigestTable<(KeyDigest, FirstLine)>;
 pub type RowSink<'s> =
     &'s mut dyn FnMut(ProvidedFields, Vec<(Member, bool)>) -> Vec<(Member, bool)>;
 
+/// Where a read sends what it finds as it finds it, instead of keeping it:
+/// accepted rows (see [`RowSink`]), and rejected rows, written as a rejects
+/// file (see [`RejectsWriter`]) to `rejects`.
+#[derive(Default)]
+pub struct Sinks<'s, 'w> {
+    pub rows: Option<RowSink<'s>>,
+    pub rejects: Option<&'w mut dyn std::io::Write>,
+}
+
 /// A row waiting in the batch: where it starts and what was read.
 #[derive(Default)]
 struct Pending {
@@ -188,9 +198,12 @@ struct Pending {
 /// Gathers the rows of one file into a [`ParsedRoster`]: rows are validated
 /// in batches over all cores, then, in file order, repeated codici fiscali or
 /// PEC addresses are rejected and the rest kept, or handed to the sink.
-pub struct RowCollector<'m, 's> {
+pub struct RowCollector<'m, 's, 'w> {
     mapping: &'m HeaderMapping,
     sink: Option<RowSink<'s>>,
+    /// Writes every reject as it is found; a write error is kept by the
+    /// writer given (see [`Sinks::rejects`]), and the rest not written.
+    rejects: Option<RejectsWriter<&'w mut dyn std::io::Write>>,
     /// The vector the next batch of accepted rows goes to, with a sink.
     spare: Vec<(Member, bool)>,
     /// Line where each codice fiscale / PEC first appeared.
@@ -206,7 +219,7 @@ pub struct RowCollector<'m, 's> {
     parsed: ParsedRoster,
 }
 
-impl<'m, 's> RowCollector<'m, 's> {
+impl<'m, 's, 'w> RowCollector<'m, 's, 'w> {
     /// Gathers the rows of `source`, read as `layout` says. `expected_rows`
     /// sizes the collections once instead of growing them. With a `sink`,
     /// accepted rows go there and the roster keeps only the rest.
@@ -215,8 +228,12 @@ impl<'m, 's> RowCollector<'m, 's> {
         source: &str,
         layout: SourceLayout,
         expected_rows: usize,
-        sink: Option<RowSink<'s>>,
+        sinks: Sinks<'s, 'w>,
     ) -> Self {
+        let sink = sinks.rows;
+        let rejects = sinks
+            .rejects
+            .and_then(|out| RejectsWriter::new(&layout, out).ok());
         let mut parsed = ParsedRoster {
             source: source.to_string(),
             layout,
@@ -233,6 +250,7 @@ impl<'m, 's> RowCollector<'m, 's> {
         Self {
             mapping,
             sink,
+            rejects,
             spare: Vec::new(),
             seen_cf: Seen::with_capacity(expected_rows),
             seen_pec: Seen::with_capacity(expected_rows),
@@ -282,6 +300,10 @@ impl<'m, 's> RowCollector<'m, 's> {
     /// Validates what is left and returns the roster.
     pub fn finish(mut self) -> ParsedRoster {
         self.flush();
+        if let Some(rejects) = self.rejects.take() {
+            // An error is kept by the writer given (see `Sinks::rejects`).
+            let _ = rejects.finish();
+        }
         self.parsed
     }
 
@@ -321,25 +343,55 @@ impl<'m, 's> RowCollector<'m, 's> {
                 }
                 Some(Err(error)) => error,
                 None => {
-                    self.parsed.rejects.push(Reject {
+                    let unreadable = Reject {
                         line: pending.line,
                         field: None,
                         reason: pending.unreadable.clone().unwrap_or_default(),
                         record: Vec::new(),
                         keys: Vec::new(),
-                    });
+                    };
+                    add_reject(&mut self.parsed, &mut self.rejects, unreadable);
                     continue;
                 }
             };
-            self.parsed
-                .rejects
-                .push(reject(self.mapping, pending, error));
+            let rejected = reject(self.mapping, pending, error);
+            add_reject(&mut self.parsed, &mut self.rejects, rejected);
         }
         self.filled = 0;
         self.spare = match &mut self.sink {
             Some(sink) if !accepted.is_empty() => sink(self.parsed.provided, accepted),
             _ => accepted,
         };
+    }
+}
+
+/// Counts a rejected row, remembers its keys, writes it to the rejects
+/// file if there is one, and keeps it if fewer than [`REJECTS_KEPT`] are.
+fn add_reject(
+    parsed: &mut ParsedRoster,
+    rejects: &mut Option<RejectsWriter<&mut dyn std::io::Write>>,
+    mut reject: Reject,
+) {
+    if let (SourceKind::Workbook { .. }, Some(header), Some(field)) =
+        (&parsed.layout.kind, &parsed.layout.header, &reject.field)
+    {
+        // Name each faulty column by its letter too, as Excel shows it.
+        if let Some(name) = super::workbook::name_column(header, field) {
+            reject.field = Some(name);
+        }
+    }
+    parsed.rejected += 1;
+    for key in &reject.keys {
+        parsed.rejected_keys.insert(key);
+    }
+    if let Some(writer) = rejects
+        && writer.write(&reject).is_err()
+    {
+        // Kept by the writer given; nothing more is written.
+        *rejects = None;
+    }
+    if parsed.rejects.len() < REJECTS_KEPT {
+        parsed.rejects.push(reject);
     }
 }
 

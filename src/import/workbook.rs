@@ -12,7 +12,7 @@ use calamine::{Data, Reader, open_workbook_auto};
 
 use super::columns::{self, display_name};
 use super::text::PROGRESS_EVERY;
-use super::validate::{RowCollector, RowSink};
+use super::validate::{RowCollector, Sinks};
 use super::{ImportError, ParsedRoster, SourceKind, SourceLayout};
 
 /// The start of a zip archive (`.xlsx`, `.ods`) and of an OLE compound
@@ -175,7 +175,7 @@ pub fn read_roster(
     file: &str,
     sheet: Option<&str>,
     progress: &mut dyn FnMut(usize),
-    sink: Option<RowSink<'_>>,
+    sinks: Sinks<'_, '_>,
 ) -> Result<ParsedRoster, ImportError> {
     let sheet_rows = read_sheet(path, file, sheet)?;
     let mapping = columns::map_headers(sheet_rows.header.iter().map(String::as_str));
@@ -188,7 +188,7 @@ pub fn read_roster(
         ..SourceLayout::default()
     };
     let expected = sheet_rows.rows.len();
-    let mut rows = RowCollector::new(&mapping, &sheet_rows.source, layout, expected, sink);
+    let mut rows = RowCollector::new(&mapping, &sheet_rows.source, layout, expected, sinks);
     for (number, row) in &sheet_rows.rows {
         match row {
             Ok(cells) => {
@@ -212,20 +212,17 @@ pub fn read_roster(
             progress(rows.rows());
         }
     }
-    let mut parsed = rows.finish();
+    let parsed = rows.finish();
     progress(parsed.rows_read);
-    // Name each faulty column by its letter too, as Excel shows it.
-    for reject in &mut parsed.rejects {
-        if let Some(field) = &reject.field
-            && let Some(i) = sheet_rows
-                .header
-                .iter()
-                .position(|h| h == field || display_name(h) == *field)
-        {
-            reject.field = Some(column_name(&sheet_rows.header, i));
-        }
-    }
     Ok(parsed)
+}
+
+/// A column as a reject names it, with its letter too, as Excel shows it.
+pub(super) fn name_column(header: &[String], field: &str) -> Option<String> {
+    let i = header
+        .iter()
+        .position(|h| h == field || display_name(h) == *field)?;
+    Some(column_name(header, i))
 }
 
 #[cfg(test)]

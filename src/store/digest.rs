@@ -20,6 +20,7 @@ impl KeyDigest {
 }
 
 /// Draws the keys of [`KeyDigest`]s for one run.
+#[derive(Debug, Clone)]
 pub struct KeyHasher([RandomState; 2]);
 
 impl Default for KeyHasher {
@@ -75,6 +76,7 @@ impl<V> Keyed for (KeyDigest, V) {
 /// full. At a million entries of a digest and a line it takes 28 MB, where
 /// a `HashMap` from digest to line takes 52 MB (24-byte slots, half of
 /// them empty after it doubles).
+#[derive(Debug, Clone)]
 pub struct DigestTable<T> {
     entries: Vec<T>,
     /// An entry's position plus one, 0 for a free slot; a power of two long.
@@ -158,6 +160,51 @@ impl<T: Keyed> DigestTable<T> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// A set of strings as 128-bit digests (20 bytes each, 4 more to find
+/// them): the codici fiscali and PEC addresses of an import's rejected rows.
+#[derive(Debug, Clone)]
+pub struct KeySet {
+    keys: KeyHasher,
+    table: DigestTable<(KeyDigest, ())>,
+}
+
+impl Default for KeySet {
+    fn default() -> Self {
+        Self {
+            keys: KeyHasher::new(),
+            table: DigestTable::with_capacity(0),
+        }
+    }
+}
+
+impl KeySet {
+    pub fn insert(&mut self, key: &str) {
+        let _ = self.table.insert((self.keys.digest(key), ()));
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.table.get(&self.keys.digest(key)).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+impl<'k> FromIterator<&'k str> for KeySet {
+    fn from_iter<I: IntoIterator<Item = &'k str>>(keys: I) -> Self {
+        let mut set = Self::default();
+        for key in keys {
+            set.insert(key);
+        }
+        set
     }
 }
 

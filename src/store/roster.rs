@@ -2,13 +2,12 @@
 //! console shows.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 
 use super::chain::{ChainWriter, LINK_FUNCTION, Link, SetLinker};
-use super::digest::{DigestTable, KeyDigest, KeyHasher, Keyed};
+use super::digest::{DigestTable, KeyDigest, KeyHasher, KeySet, Keyed};
 use super::events::{EventKind, NewEvent, append, append_linked, insert_link, insert_statement};
 use super::{Result, Store, StoreError, ts};
 use crate::domain::{MailboxState, Member};
@@ -99,7 +98,7 @@ pub struct IncomingRoster<'a> {
     /// Codici fiscali (upper case) and PEC addresses (lower case) of the file's
     /// rejected rows: those members are in the file, just not readable this
     /// time, so they are never removed for being absent.
-    pub rejected_keys: &'a [String],
+    pub rejected_keys: Option<&'a KeySet>,
     /// The file is the whole albo: stored members absent from it are marked removed.
     pub full_roster: bool,
     /// The optional fields the file has columns for.
@@ -538,18 +537,16 @@ impl<'e> Planner<'e> {
     /// time to `each`.
     fn absent(
         &mut self,
-        rejected_keys: &[String],
+        rejected: Option<&KeySet>,
         mut each: impl FnMut(Step<'e>) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()> {
-        let rejected: HashSet<&str> = rejected_keys.iter().map(String::as_str).collect();
+        let rejected = |key: &str| rejected.is_some_and(|set| set.contains(key));
         for index in 0..self.known.len() {
             if self.flags[index] != IN_ROSTER {
                 continue;
             }
             let member = self.old(index)?;
-            if rejected.contains(member.codice_fiscale.as_str())
-                || rejected.contains(member.pec.as_str())
-            {
+            if rejected(&member.codice_fiscale) || rejected(&member.pec) {
                 continue;
             }
             self.counts.removed += 1;
@@ -682,12 +679,12 @@ fn abort_after_rows() -> Option<usize> {
 }
 
 /// How an import ends, once the whole file has been read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RosterEnd {
     /// The file is the whole albo: stored members absent from it are marked removed.
     pub full_roster: bool,
     /// See [`IncomingRoster::rejected_keys`].
-    pub rejected_keys: Vec<String>,
+    pub rejected_keys: KeySet,
 }
 
 /// Who imports what, and when.
@@ -992,7 +989,7 @@ impl<'a> RosterWriter<'a> {
             let mut planner = std::mem::replace(&mut self.planner, Planner::empty());
             let mut statements = Statements::new(self.conn)?;
             let mut chain = ChainWriter::begin(self.conn)?;
-            planner.absent(&end.rejected_keys, |step| {
+            planner.absent(Some(&end.rejected_keys), |step| {
                 self.write(&mut statements, &mut chain, &step)
             })?;
             self.planner = planner;
@@ -1078,7 +1075,7 @@ impl RosterPlanner<'_> {
     fn finish(mut self, end: &RosterEnd) -> rusqlite::Result<RosterPreview> {
         if end.full_roster {
             let mut planner = std::mem::replace(&mut self.planner, Planner::empty());
-            planner.absent(&end.rejected_keys, |step| {
+            planner.absent(Some(&end.rejected_keys), |step| {
                 self.keep(&step);
                 Ok(())
             })?;
@@ -1158,7 +1155,7 @@ impl Store {
     ) -> Result<MemberUpsert> {
         let end = RosterEnd {
             full_roster: incoming.full_roster,
-            rejected_keys: incoming.rejected_keys.to_vec(),
+            rejected_keys: incoming.rejected_keys.cloned().unwrap_or_default(),
         };
         let counts = self.import_members(operator, source, at, |writer| {
             writer.set_provided(incoming.provided);
@@ -1399,11 +1396,11 @@ mod tests {
         let (_dir, mut store) = store();
         let members = generate_roster(3, 5, "pec.fofi.it");
         upsert(&mut store, IncomingRoster::full(&members));
-        let rejected = vec![members[2].codice_fiscale.clone()];
+        let rejected: KeySet = [members[2].codice_fiscale.as_str()].into_iter().collect();
         let outcome = upsert(
             &mut store,
             IncomingRoster {
-                rejected_keys: &rejected,
+                rejected_keys: Some(&rejected),
                 ..IncomingRoster::full(&members[..2])
             },
         );
