@@ -605,7 +605,9 @@ mod scale {
                 notes.push(format!("non lineare (limite {linear_bound:.0}x)"));
             }
             if rows > 100_000 && base.is_some() && ratio(2, rt) > linear_bound {
-                notes.push(format!("reimportazione non lineare (limite {linear_bound:.0}x)"));
+                notes.push(format!(
+                    "reimportazione non lineare (limite {linear_bound:.0}x)"
+                ));
             }
             if rows == 100_000 {
                 let names = ["nuovo s", "nuovo MB", "reimp. s", "reimp. MB"];
