@@ -529,6 +529,15 @@ pub fn preview_against(
     options: &ImportOptions,
 ) -> ImportPlan {
     let preview = preview_roster(existing, &incoming(parsed, options));
+    plan_of(preview, parsed, options)
+}
+
+/// The plan a preview makes, with the roster's first rejects.
+fn plan_of(
+    preview: crate::store::RosterPreview,
+    parsed: &ParsedRoster,
+    options: &ImportOptions,
+) -> ImportPlan {
     ImportPlan {
         counts: preview.counts,
         full_roster: parsed.is_full_roster(options),
@@ -644,19 +653,7 @@ pub fn preview_path(
         let store = Store::open(store_path)?;
         crate::store::plan_import(Some(&store), |planner| rows.into(planner))
     })?;
-    let plan = ImportPlan {
-        counts: preview.counts,
-        full_roster: parsed.is_full_roster(options),
-        changes: preview.changes,
-        first_rejects: parsed
-            .rejects
-            .iter()
-            .take(PREVIEW_REJECTS)
-            .cloned()
-            .collect(),
-        rejected: parsed.rejected,
-    };
-    Ok((plan, parsed))
+    Ok((plan_of(preview, &parsed, options), parsed))
 }
 
 /// `pecdesk import --dry-run`: [`preview_path`] as a summary, whose

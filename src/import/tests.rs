@@ -1395,17 +1395,19 @@ fn every_reject_goes_to_the_file_as_read_and_protects_its_member_while_few_stay_
     let first = dir.path().join("primo.csv");
     std::fs::write(&first, roster_csv(&members, style)).unwrap();
     let store_path = dir.path().join("s.db");
-    let options = ImportOptions::default();
-    import_path(
-        &store_path,
-        &first,
-        &options,
-        "anna",
-        Utc::now(),
-        |_| {},
-        |_| Ok(()),
-    )
-    .unwrap();
+    let import = |file: &std::path::Path, options: &ImportOptions| {
+        import_path(
+            &store_path,
+            file,
+            options,
+            "anna",
+            Utc::now(),
+            |_| {},
+            |_| Ok(()),
+        )
+        .unwrap()
+    };
+    import(&first, &ImportOptions::default());
 
     // The same albo with every birth date impossible, and one new member.
     let text = String::from_utf8(roster_csv(&members, style)).unwrap();
@@ -1425,16 +1427,7 @@ fn every_reject_goes_to_the_file_as_read_and_protects_its_member_while_few_stay_
         rejects_file: Some(rejects_file.clone()),
         ..ImportOptions::default()
     };
-    let summary = import_path(
-        &store_path,
-        &second,
-        &options,
-        "anna",
-        Utc::now(),
-        |_| {},
-        |_| Ok(()),
-    )
-    .unwrap();
+    let summary = import(&second, &options);
     assert_eq!(summary.rejected, members.len());
     assert_eq!(summary.rejects.len(), REJECTS_KEPT);
     assert_eq!((summary.stored.new, summary.stored.removed), (1, 0));
