@@ -337,4 +337,18 @@ fn receipts_from_a_maildir_are_read_without_moving_anything() {
         store.undelivered_reminders().unwrap()[0].member_id,
         members[1]
     );
+    // `pecdesk report` counts the member whose PEC came back.
+    let settings = pecdesk::domain::summary::Settings {
+        lang: pecdesk::i18n::Lang::It,
+        pec_domain: "pec.example.it".into(),
+        ordine: "Ordine".into(),
+        cutover: None,
+    };
+    let report =
+        pecdesk::report::Report::from_store(&store, &settings, chrono::Utc::now()).unwrap();
+    assert_eq!(
+        report.states.get(pecdesk::domain::Category::PecUndelivered),
+        1
+    );
+    assert!(report.to_json().contains("\"pec_undelivered\": 1"));
 }
