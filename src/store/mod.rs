@@ -30,7 +30,7 @@ pub use aruba::{ArubaSyncOutcome, ArubaSyncRun};
 pub use backup::{BackupReport, RestoreReport, restore};
 pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};
-pub use inipec::{IniPecFile, LedgerEntry, LedgerError, NewIniPecFile};
+pub use inipec::{IniPecFile, LedgerEntry, LedgerError, NewIniPecFile, StagedIniPecFile};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
