@@ -38,7 +38,9 @@ pub use outreach::{
     MemberOutreach, OUTREACH_DAYS, Outreach, OutreachWeek, ReminderTrail, TrailReceipt,
 };
 pub use privacy::{AccessReport, ForgetReport, Subject};
-pub use receipts::{NewReceipt, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered};
+pub use receipts::{
+    NewReceipt, ReadProgress, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered,
+};
 pub use reminders::{
     CampaignItem, DoubtDecision, InDoubtReminder, LastReminder, NewCampaign, NewReminder,
     ReminderOutcome, ReminderState,

@@ -91,4 +91,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::inipec::MIGRATION,
     // An INI-PEC file between its writing and its record (kill -9 between them).
     super::inipec::STAGED_MIGRATION,
+    // The files of each Maildir of receipts already read.
+    super::receipts::MAILDIR_MIGRATION,
 ];
