@@ -85,6 +85,16 @@ impl Workspace {
             .collect()
     }
 
+    /// The export's temporary files left in the workspace.
+    fn temporary_files(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".pecdesk-export"))
+            .collect()
+    }
+
     fn ledger_files(&self) -> usize {
         Store::open(&self.db())
             .unwrap()
@@ -279,16 +289,7 @@ fn a_write_that_fails_records_nothing() {
         stderr(&output)
     );
     assert_eq!(ws.ledger_files(), 0);
-    let leftovers: Vec<_> = std::fs::read_dir(ws.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".pecdesk-export")
-        })
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(ws.temporary_files(), Vec::<String>::new());
     // A directory that does not exist: nothing recorded either.
     let output = ws.export("missing/inipec.csv", &[]);
     assert!(!output.status.success());
@@ -573,16 +574,11 @@ fn an_export_killed_between_the_file_and_the_ledger_is_resolved_by_the_next() {
     );
     assert_eq!(ws.rows("after.csv").len(), 2);
     assert_eq!(ws.ledger_files(), 2);
-    let leftovers = std::fs::read_dir(ws.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".pecdesk-export")
-        })
-        .count();
-    assert_eq!(leftovers, 0, "the unfinished temporary file is removed");
+    assert_eq!(
+        ws.temporary_files(),
+        Vec::<String>::new(),
+        "the unfinished temporary file is removed"
+    );
     let output = ws.run(&["audit", "verify"]);
     assert!(output.status.success(), "{}", stderr(&output));
 }

@@ -145,6 +145,23 @@ fn last_file(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT max(id) FROM inipec_files", [], |r| r.get(0))
 }
 
+/// A write transaction on the ledger, refused when another file was recorded
+/// since the rows were planned (`planned_after`).
+fn ledger_transaction<'c>(
+    conn: &'c mut Connection,
+    path: &std::path::Path,
+    planned_after: Option<i64>,
+) -> std::result::Result<rusqlite::Transaction<'c>, LedgerError> {
+    let to_err = sql_error(path);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(&to_err)?;
+    if last_file(&tx).map_err(&to_err)? != planned_after {
+        return Err(LedgerError::Moved);
+    }
+    Ok(tx)
+}
+
 impl Store {
     /// The ledger: every position sent, by codice fiscale, and the id of the
     /// last file recorded (to pass back to [`Store::record_inipec_file`]).
@@ -272,13 +289,7 @@ impl Store {
         rows: &[IniPecRow],
     ) -> std::result::Result<i64, LedgerError> {
         let to_err = sql_error(&self.path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(&to_err)?;
-        if last_file(&tx).map_err(&to_err)? != file.planned_after {
-            return Err(LedgerError::Moved);
-        }
+        let tx = ledger_transaction(&mut self.conn, &self.path, file.planned_after)?;
         if let Some(staged) = file.staged {
             tx.execute("DELETE FROM inipec_staged WHERE id = ?1", [staged])
                 .map_err(&to_err)?;
@@ -361,13 +372,7 @@ impl Store {
         temp_path: &str,
     ) -> std::result::Result<i64, LedgerError> {
         let to_err = sql_error(&self.path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(&to_err)?;
-        if last_file(&tx).map_err(&to_err)? != file.planned_after {
-            return Err(LedgerError::Moved);
-        }
+        let tx = ledger_transaction(&mut self.conn, &self.path, file.planned_after)?;
         tx.execute(
             "INSERT INTO inipec_staged (written_at, path, temp_path, operator, full_load,
              sha256, planned_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
