@@ -9,7 +9,8 @@ use std::sync::mpsc;
 
 use rusqlite::Connection;
 
-use super::roster::{RosterEntry, read_members};
+use super::roster::{RosterEntry, read_member, read_members};
+use super::rows::{MailboxRow, RosterRows};
 use super::{Result, Store};
 use crate::domain::MailboxState;
 use crate::domain::aruba::{ArubaMailbox, ArubaSide};
@@ -109,4 +110,153 @@ fn member_entries(conn: &Connection) -> rusqlite::Result<Vec<RosterEntry>> {
         mailbox: None,
         aruba: ArubaSide::Unknown,
     })
+}
+
+/// The mailboxes as the rows' load keeps them while the members load: their
+/// addresses back to back, and their states as a row holds them.
+#[derive(Default)]
+struct MailboxRows {
+    addresses: String,
+    /// Where each address ends in `addresses`.
+    ends: Vec<usize>,
+    states: Vec<MailboxRow>,
+}
+
+impl MailboxRows {
+    fn address(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.addresses[start..self.ends[i]]
+    }
+}
+
+impl Store {
+    /// The console's entries, compactly ([`RosterRows`]): the same entries
+    /// in the same order as [`Store::roster_entries`], read as a stream.
+    /// Members and mailboxes load side by side on two connections; the
+    /// mailboxes' side keeps only their states and addresses, and joins them
+    /// to the members by address once the members are in.
+    pub fn roster_rows(&self) -> Result<RosterRows> {
+        let path = self.path.clone();
+        let (members_tx, members_rx) = mpsc::sync_channel::<RosterRows>(1);
+        std::thread::scope(|scope| {
+            let joiner = scope.spawn(move || -> Result<RosterRows> {
+                let store = Store::open(&path)?;
+                let mut mailboxes = MailboxRows::default();
+                store.each_mailbox_state(None, |state| {
+                    mailboxes.addresses.push_str(&state.address);
+                    mailboxes.ends.push(mailboxes.addresses.len());
+                    mailboxes.states.push(MailboxRow::of(&state));
+                })?;
+                let aruba = if store.aruba_synced()? {
+                    Some(store.aruba_mailboxes()?)
+                } else {
+                    None
+                };
+                let by_address: HashMap<&str, u32> = (0..mailboxes.states.len())
+                    .map(|i| (mailboxes.address(i), i as u32))
+                    .collect();
+                let Ok(mut rows) = members_rx.recv() else {
+                    return Ok(RosterRows::default());
+                };
+                // The first member with an address takes its mailbox.
+                let mut taken = vec![false; mailboxes.states.len()];
+                let matched: Vec<Option<u32>> = rows
+                    .iter()
+                    .map(|row| {
+                        let i = *by_address.get(row.address())?;
+                        (!std::mem::replace(&mut taken[i as usize], true)).then_some(i)
+                    })
+                    .collect();
+                drop(by_address);
+                for (index, mailbox) in matched.into_iter().enumerate() {
+                    if let Some(i) = mailbox {
+                        rows.set_mailbox(index, mailboxes.states[i as usize]);
+                    }
+                }
+                let mut orphans: Vec<usize> = (0..taken.len()).filter(|&i| !taken[i]).collect();
+                orphans.sort_unstable_by(|&a, &b| mailboxes.address(a).cmp(mailboxes.address(b)));
+                for i in orphans {
+                    rows.push_orphan(mailboxes.address(i), mailboxes.states[i]);
+                }
+                drop(mailboxes);
+                if let Some(aruba) = aruba {
+                    let mut aruba: HashMap<String, ArubaMailbox> = aruba
+                        .into_iter()
+                        .map(|m| (m.address.clone(), m))
+                        .collect();
+                    let sides: Vec<ArubaSide> = rows
+                        .iter()
+                        .map(|row| match aruba.remove(row.address()) {
+                            Some(m) => ArubaSide::Present(m),
+                            None => ArubaSide::Missing,
+                        })
+                        .collect();
+                    for (index, side) in sides.into_iter().enumerate() {
+                        rows.set_aruba(index, side);
+                    }
+                }
+                rows.shrink_to_fit();
+                Ok(rows)
+            });
+            let members = member_rows(&self.conn).map_err(self.err());
+            let members_error = match members {
+                Ok(rows) => {
+                    // The joiner only stops listening when it failed itself.
+                    let _ = members_tx.send(rows);
+                    None
+                }
+                Err(e) => {
+                    drop(members_tx);
+                    Some(e)
+                }
+            };
+            let joined = joiner.join().expect("the joining thread does not panic");
+            match members_error {
+                Some(e) => Err(e),
+                None => joined,
+            }
+        })
+    }
+
+    /// One entry in full, as [`Store::roster_entries`] would give it: the
+    /// member `member_id` (if any) with the mailbox at `address` and
+    /// Aruba's copy. For the detail of one row.
+    pub fn roster_entry(&self, member_id: Option<i64>, address: &str) -> Result<RosterEntry> {
+        let member = match member_id {
+            Some(id) => read_member(&self.conn, id).map_err(self.err())?,
+            None => None,
+        };
+        let mut mailbox = None;
+        self.each_mailbox_state(Some(address), |state| mailbox = Some(state))?;
+        let aruba = if self.aruba_synced()? {
+            match self.aruba_mailbox(address)? {
+                Some(m) => ArubaSide::Present(m),
+                None => ArubaSide::Missing,
+            }
+        } else {
+            ArubaSide::Unknown
+        };
+        let in_roster = member.as_ref().is_some_and(|(_, in_roster)| *in_roster);
+        Ok(RosterEntry {
+            member_id: member.as_ref().and(member_id),
+            member: member.map(|(m, _)| m),
+            in_roster,
+            mailbox,
+            aruba,
+        })
+    }
+}
+
+/// Every member as a row without a mailbox yet, in id order.
+fn member_rows(conn: &Connection) -> rusqlite::Result<RosterRows> {
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut rows = RosterRows::with_capacity(usize::try_from(count).unwrap_or_default());
+    read_members(conn, |id, member, in_roster| {
+        rows.push_member(id, &member, in_roster, &member.pec)
+    })?;
+    Ok(rows)
 }
