@@ -226,8 +226,19 @@ impl Store {
             Some(id) => read_member(&self.conn, id).map_err(self.err())?,
             None => None,
         };
+        // The mailbox is the first member's with that address, as the load joins.
+        let first: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT MIN(id) FROM members WHERE pec = ?1 AND erased_at IS NULL",
+                [address],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
         let mut mailbox = None;
-        self.each_mailbox_state(Some(address), |state| mailbox = Some(state))?;
+        if first.is_none() || first == member.as_ref().and(member_id) {
+            self.each_mailbox_state(Some(address), |state| mailbox = Some(state))?;
+        }
         let aruba = if self.aruba_synced()? {
             match self.aruba_mailbox(address)? {
                 Some(m) => ArubaSide::Present(m),

@@ -326,9 +326,13 @@ impl RosterRows {
     }
 
     /// Entry `index`; panics past the end, as indexing a slice does.
-    pub fn get(&self, index: usize) -> RosterRow<'_> {
+    pub fn row(&self, index: usize) -> RosterRow<'_> {
         assert!(index < self.rows.len(), "row {index} of {}", self.rows.len());
         RosterRow { rows: self, index }
+    }
+
+    pub fn get(&self, index: usize) -> Option<RosterRow<'_>> {
+        (index < self.rows.len()).then_some(RosterRow { rows: self, index })
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RosterRow<'_>> + '_ {
