@@ -130,7 +130,7 @@ fn measure(path: &std::path::Path) {
     let loading = std::thread::spawn(move || {
         let store = Store::open(&owned).unwrap();
         let snapshot = Snapshot {
-            entries: store.roster_entries().unwrap(),
+            entries: store.roster_rows().unwrap(),
             last_sync: store.last_sync().unwrap(),
         };
         (snapshot, start.elapsed())

@@ -112,24 +112,31 @@ mod tests {
             .entries
             .iter()
             .find_map(|e| {
-                let m = e.member.as_ref()?;
-                Some((m.codice_fiscale.clone(), m.cellulare.clone()?))
+                Some((e.codice_fiscale().to_string(), e.cellulare()?.to_string()))
             })
             .unwrap();
         let spoken = format!("{} {} {}", &mobile[3..6], &mobile[6..9], &mobile[9..]);
         let effects = update(&mut state, Action::Who(spoken));
         assert_eq!(state.screen, Screen::Detail, "{:?}", state.status);
-        assert!(matches!(effects[..], [Effect::LoadTimeline { .. }]));
-        let (_, entry) = state.selected_entry().unwrap();
-        assert_eq!(entry.member.as_ref().unwrap().codice_fiscale, cf);
+        assert!(matches!(
+            effects[..],
+            [Effect::LoadTimeline { .. }, Effect::LoadEntry { .. }]
+        ));
+        let (index, entry) = state.selected_entry().unwrap();
+        assert_eq!(entry.codice_fiscale(), cf);
+        // No diagnosis until the entry is read in full.
+        assert!(state.diagnosis(index).is_none());
+        fixtures::perform(&mut state, effects);
+        assert!(state.diagnosis(index).is_some());
 
         // `d` shows the call script, `y` copies it, Esc closes it.
         update(&mut state, Action::Command(Command::CallScript));
         assert!(matches!(state.modal, Some(Modal::CallScript { .. })));
         let effects = update(&mut state, Action::Copy);
-        let (index, _) = state.selected_entry().unwrap();
         match &effects[..] {
-            [Effect::Clipboard(secret)] => assert_eq!(secret.0, state.call_script(index)),
+            [Effect::Clipboard(secret)] => {
+                assert_eq!(Some(&secret.0), state.call_script(index).as_ref())
+            }
             other => panic!("{other:?}"),
         }
         update(&mut state, Action::Cancel);

@@ -361,6 +361,11 @@ mod tests {
     /// A roster of 2,000 with the caller, Marisa Rossi, somewhere in the middle,
     /// and namesakes around her.
     fn roster_with_caller() -> (RosterRows, u32) {
+        let (entries, caller) = caller_entries();
+        (RosterRows::from_entries(entries), caller)
+    }
+
+    fn caller_entries() -> (Vec<RosterEntry>, u32) {
         let mut members = crate::sample::generate_roster(2000, 7, "pec.fofi.it");
         let caller = 1234;
         let m = &mut members[caller];
@@ -384,8 +389,8 @@ mod tests {
                 mailbox: None,
                 aruba: Default::default(),
             })
-            .collect::<Vec<_>>();
-        (RosterRows::from_entries(entries), caller as u32)
+            .collect();
+        (entries, caller as u32)
     }
 
     /// Best first, as the table shows them.
@@ -459,12 +464,13 @@ mod tests {
 
     #[test]
     fn an_e_mail_unlike_the_name_is_found_as_typed() {
-        let (mut entries, caller) = roster_with_caller();
+        let (mut entries, caller) = caller_entries();
         entries[caller as usize]
             .member
             .as_mut()
             .unwrap()
             .email_servizio = Some("segreteria.farmacia@libero.it".into());
+        let entries = RosterRows::from_entries(entries);
         let query = "segreteria.farmacia@libero.it";
         let mut typed = Search::new(&entries);
         let mut found = Vec::new();

@@ -86,14 +86,15 @@ fn detail_state() -> State {
         .visible
         .iter()
         .position(|&i| {
-            state.entries[i]
-                .mailbox
-                .as_ref()
-                .is_some_and(|m| m.can_receive_recovery_email() && m.link_expires_at.is_some())
+            state
+                .entries
+                .row(i)
+                .mailbox()
+                .is_some_and(|m| m.can_receive_recovery_email() && m.link_expires_at().is_some())
         })
         .unwrap();
     update(&mut state, Action::SelectRow(position));
-    update(&mut state, Action::Command(Command::Open));
+    fixtures::act(&mut state, Command::Open);
     let (entry, e) = state.selected_entry().unwrap();
     let address = e.address().to_string();
     let event = |id, hours, kind, detail: &str, outcome| Event {
@@ -102,7 +103,7 @@ fn detail_state() -> State {
         operator: "Mario Rossi".into(),
         account: "mrossi".into(),
         kind,
-        member_id: e.member_id,
+        member_id: e.member_id(),
         mailbox: Some(address.clone()),
         detail: detail.into(),
         outcome,
@@ -530,13 +531,15 @@ fn help_cuts_no_word() {
 fn a_password_to_change_at_next_login_is_shown() {
     let mut state = detail_state();
     let (index, _) = state.selected_entry().unwrap();
-    let mut entries = (*state.entries).clone();
-    entries[index]
-        .mailbox
-        .as_mut()
-        .unwrap()
-        .must_change_password = true;
-    state.entries = std::sync::Arc::new(entries);
+    let mut full = state.full_entry(index).unwrap().clone();
+    full.mailbox.as_mut().unwrap().must_change_password = true;
+    update(
+        &mut state,
+        Action::EntryLoaded {
+            entry: index,
+            result: Ok(Box::new(full)),
+        },
+    );
     let text = snapshot(&state, 120, 40);
     assert!(
         text.contains("Password: link inviato · cambio password al prossimo"),
@@ -602,7 +605,7 @@ fn detail_shows_the_aruba_side() {
         &mut state,
         Action::Command(Command::Chase(crate::domain::Category::ArubaContactDiffers)),
     );
-    update(&mut state, Action::Command(Command::Open));
+    fixtures::act(&mut state, Command::Open);
     let text = snapshot(&state, 120, 30);
     assert!(text.contains("Presso Aruba: certificata"), "{text}");
     assert!(text.contains("vecchio."), "{text}");
@@ -675,7 +678,7 @@ fn dashboard_from_the_stores_counts_equals_the_loaded_one() {
     fixtures::load(
         &mut loaded,
         Snapshot {
-            entries: store.roster_entries().unwrap(),
+            entries: store.roster_rows().unwrap(),
             last_sync: store.last_sync().unwrap(),
         },
     );
