@@ -718,8 +718,36 @@ impl State {
     /// Summary, categories and, when it depends on the clock, the sort order:
     /// what changes as time passes.
     fn recompute_for_clock(&mut self) -> Vec<Effect> {
-        (self.summary, self.categories) = classify(&self.entries, &self.pec_domain, self.now);
-        outreach::mark(&self.entries, &self.outreach.data, &mut self.categories);
+        self.summary = crate::store::summarize_rows(&self.entries, &self.pec_domain, self.now);
+        // Only a pending link turns into an expired one as time passes: the
+        // other entries' lists stay as the load classified them.
+        let clock = [Category::LinkPending, Category::LinkExpired];
+        let mut scratch = crate::store::Scratch::default();
+        for (row, mask) in self.entries.iter().zip(self.categories.iter_mut()) {
+            if row
+                .mailbox()
+                .is_none_or(|m| m.password != crate::domain::PasswordState::ResetPending)
+            {
+                continue;
+            }
+            let (member, in_roster, mailbox, aruba) = scratch.fill(row);
+            for c in clock {
+                let inside = crate::domain::category::is_in_with(
+                    c,
+                    member,
+                    in_roster,
+                    mailbox,
+                    aruba,
+                    &self.pec_domain,
+                    self.now,
+                );
+                if inside {
+                    *mask |= category_bit(c);
+                } else {
+                    *mask &= !category_bit(c);
+                }
+            }
+        }
         if self.sort.column.depends_on_clock() {
             return self.resort();
         }

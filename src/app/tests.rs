@@ -919,3 +919,19 @@ fn a_reload_refreshes_the_open_timeline_once_indexed() {
         "{effects:?}"
     );
 }
+
+/// As time passes only pending links change list: what the tick recomputes
+/// equals a classification from scratch, and links did expire.
+#[test]
+fn the_clock_moves_pending_links_to_expired_as_a_full_classification_does() {
+    let mut state = fixtures::state(Lang::It);
+    let pending = state.count(Category::LinkPending);
+    assert!(pending > 0);
+    let later = state.now + chrono::TimeDelta::hours(22);
+    fixtures::act(&mut state, Action::Tick(later));
+    assert_eq!(state.count(Category::LinkPending), 0);
+    let (summary, mut categories) = classify(&state.entries, &state.pec_domain, later);
+    outreach::mark(&state.entries, &state.outreach.data, &mut categories);
+    assert_eq!(state.categories, categories);
+    assert_eq!(state.summary, summary);
+}

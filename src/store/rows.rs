@@ -71,13 +71,24 @@ struct Row {
 
 /// Every entry of the console, compactly; in the order the store loads
 /// them (members by id, then mailboxes with no member by address).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RosterRows {
     rows: Vec<Row>,
     text: Vec<u8>,
     /// The entries present at Aruba with Aruba's copy, by row: only once
     /// Aruba's side has been synced, and only for the Ordine's mailboxes.
     aruba: Vec<(u32, ArubaMailbox)>,
+}
+
+/// Personal data, and a lot of it: `Debug` says how many.
+impl std::fmt::Debug for RosterRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RosterRows")
+            .field("rows", &self.rows.len())
+            .field("text_bytes", &self.text.len())
+            .field("at_aruba", &self.aruba.len())
+            .finish()
+    }
 }
 
 /// A mailbox's states as a row keeps them.
