@@ -30,7 +30,9 @@ pub use crate::domain::summary::{
 use crate::i18n::{Lang, T};
 use crate::provider::api::ResendResponse;
 use crate::queue::Control;
-use crate::store::{Event, Job, JobCounts, JobKind, NewJobItem, RosterEntry, RosterRow, RosterRows, SyncRun};
+use crate::store::{
+    Event, Job, JobCounts, JobKind, NewJobItem, RosterEntry, RosterRow, RosterRows, SyncRun,
+};
 pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
 pub use index::{IndexRequest, SortRequest, Sorted, TableIndex};
@@ -1143,8 +1145,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::EntryLoaded { entry, result } => {
             match result {
                 // Unless a reload moved the entries meanwhile.
-                Ok(full) if entry < state.entries.len()
-                    && state.entries.row(entry).address() == full.address() =>
+                Ok(full)
+                    if entry < state.entries.len()
+                        && state.entries.row(entry).address() == full.address() =>
                 {
                     state.detail = Some((entry, full));
                 }

@@ -31,7 +31,10 @@ impl State {
         let name = row
             .has_member()
             .then(|| format!("{} {}", row.nome(), row.cognome()));
-        Some(self.diagnosis(index)?.call_script(self.lang, name.as_deref()))
+        Some(
+            self.diagnosis(index)?
+                .call_script(self.lang, name.as_deref()),
+        )
     }
 }
 
@@ -111,9 +114,7 @@ mod tests {
         let (cf, mobile) = state
             .entries
             .iter()
-            .find_map(|e| {
-                Some((e.codice_fiscale().to_string(), e.cellulare()?.to_string()))
-            })
+            .find_map(|e| Some((e.codice_fiscale().to_string(), e.cellulare()?.to_string())))
             .unwrap();
         let spoken = format!("{} {} {}", &mobile[3..6], &mobile[6..9], &mobile[9..]);
         let effects = update(&mut state, Action::Who(spoken));

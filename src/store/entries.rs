@@ -180,10 +180,8 @@ impl Store {
                 }
                 drop(mailboxes);
                 if let Some(aruba) = aruba {
-                    let mut aruba: HashMap<String, ArubaMailbox> = aruba
-                        .into_iter()
-                        .map(|m| (m.address.clone(), m))
-                        .collect();
+                    let mut aruba: HashMap<String, ArubaMailbox> =
+                        aruba.into_iter().map(|m| (m.address.clone(), m)).collect();
                     let sides: Vec<ArubaSide> = rows
                         .iter()
                         .map(|row| match aruba.remove(row.address()) {
@@ -226,7 +224,8 @@ impl Store {
             Some(id) => read_member(&self.conn, id).map_err(self.err())?,
             None => None,
         };
-        // The mailbox is the first member's with that address, as the load joins.
+        // The mailbox (and Aruba's copy) is the first member's with that
+        // address, as the load joins them.
         let first: Option<i64> = self
             .conn
             .query_row(
@@ -235,17 +234,18 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(self.err())?;
+        let joined = first.is_none() || first == member.as_ref().and(member_id);
         let mut mailbox = None;
-        if first.is_none() || first == member.as_ref().and(member_id) {
+        if joined {
             self.each_mailbox_state(Some(address), |state| mailbox = Some(state))?;
         }
-        let aruba = if self.aruba_synced()? {
-            match self.aruba_mailbox(address)? {
+        let aruba = if !self.aruba_synced()? {
+            ArubaSide::Unknown
+        } else {
+            match self.aruba_mailbox(address)?.filter(|_| joined) {
                 Some(m) => ArubaSide::Present(m),
                 None => ArubaSide::Missing,
             }
-        } else {
-            ArubaSide::Unknown
         };
         let in_roster = member.as_ref().is_some_and(|(_, in_roster)| *in_roster);
         Ok(RosterEntry {
@@ -270,4 +270,99 @@ fn member_rows(conn: &Connection) -> rusqlite::Result<RosterRows> {
         rows.push_member(id, &member, in_roster, &member.pec)
     })?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, Utc};
+
+    use super::*;
+    use crate::domain::aruba::ArubaStatus;
+    use crate::domain::{DEFAULT_PEC_DOMAIN, MigrationState, PasswordState, RecoveryContacts};
+    use crate::store::IncomingRoster;
+
+    /// The rows hold what the entries hold, in the same order; one entry
+    /// read alone equals the same entry of the whole load. With removed
+    /// members, external PECs, a PEC two members share (the first takes the
+    /// mailbox), mailboxes with no member, before and after Aruba.
+    #[test]
+    fn rows_and_one_entry_equal_the_full_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = Utc::now();
+        let roster = crate::sample::generate_roster(120, 5, DEFAULT_PEC_DOMAIN);
+        store
+            .upsert_members(&IncomingRoster::full(&roster), "t", "t", now)
+            .unwrap();
+        store
+            .upsert_members(&IncomingRoster::full(&roster[..110]), "t", "t", now)
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE members SET pec = (SELECT pec FROM members WHERE id = 3) WHERE id = 9",
+                [],
+            )
+            .unwrap();
+        let mut states: Vec<MailboxState> = roster
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| m.pec_on_domain(DEFAULT_PEC_DOMAIN) && i % 9 != 0)
+            .map(|(i, m)| MailboxState {
+                address: m.pec.clone(),
+                migration: MigrationState::ALL[i % 4],
+                migration_at: Some(now - TimeDelta::hours(i as i64 * 5)),
+                password: PasswordState::ALL[(i / 4) % 4],
+                link_sent_at: None,
+                link_expires_at: (i % 3 != 0).then(|| now + TimeDelta::hours(i as i64 - 60)),
+                recovery: RecoveryContacts {
+                    email_masked: (i % 2 == 0).then(|| "a***@b.it".into()),
+                    mobile_masked: (i % 5 < 2).then(|| "***123".into()),
+                    confirmed: i % 7 == 0,
+                },
+                last_login_at: None,
+                must_change_password: i % 11 == 0,
+                updated_at: now,
+            })
+            .collect();
+        for i in 0..5 {
+            let mut orphan = states[i].clone();
+            orphan.address = format!("orfano{i}@{DEFAULT_PEC_DOMAIN}");
+            states.push(orphan);
+        }
+        store.apply_sync(&states, "t", now, now).unwrap();
+        let check = |store: &Store| {
+            let entries = store.roster_entries().unwrap();
+            let rows = store.roster_rows().unwrap();
+            assert_eq!(rows, RosterRows::from_entries(entries.clone()));
+            for (row, entry) in rows.iter().zip(&entries) {
+                let alone = store.roster_entry(row.member_id(), row.address()).unwrap();
+                assert_eq!(&alone, entry, "entry {}", row.index());
+            }
+            entries
+        };
+        let entries = check(&store);
+        assert!(entries.iter().any(|e| e.member.is_none()));
+        assert!(entries.iter().any(|e| e.member.is_some() && !e.in_roster));
+        // Member 9 shares member 3's PEC: only member 3 has the mailbox.
+        let shared = |id| entries.iter().find(|e| e.member_id == Some(id)).unwrap();
+        assert!(shared(3).mailbox.is_some() && shared(9).mailbox.is_none());
+
+        let aruba: Vec<ArubaMailbox> = roster
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| m.pec_on_domain(DEFAULT_PEC_DOMAIN) && i % 4 != 0)
+            .map(|(i, m)| ArubaMailbox {
+                address: m.pec.clone(),
+                status: ArubaStatus::from_code(["CERTIFICATO", "SOSPESO", "ALTRO"][i % 3]),
+                owner_id: (i % 5 != 0).then_some(i as i64),
+                contact_email: (i % 2 == 0).then(|| format!("altro{i}@example.it")),
+                contact_mobile: m.cellulare.clone(),
+            })
+            .collect();
+        store.apply_aruba_sync(&aruba, "t", now, now).unwrap();
+        let entries = check(&store);
+        assert!(entries.iter().any(|e| e.aruba == ArubaSide::Missing));
+        assert!(entries.iter().any(|e| e.aruba.mailbox().is_some()));
+    }
 }

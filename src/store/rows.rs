@@ -338,7 +338,11 @@ impl RosterRows {
 
     /// Entry `index`; panics past the end, as indexing a slice does.
     pub fn row(&self, index: usize) -> RosterRow<'_> {
-        assert!(index < self.rows.len(), "row {index} of {}", self.rows.len());
+        assert!(
+            index < self.rows.len(),
+            "row {index} of {}",
+            self.rows.len()
+        );
         RosterRow { rows: self, index }
     }
 

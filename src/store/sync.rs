@@ -175,7 +175,9 @@ impl Store {
             Some(_) => self
                 .conn
                 .prepare_cached(&format!("{SELECT} WHERE address = ?1")),
-            None => self.conn.prepare_cached(&format!("{SELECT} WHERE ?1 IS NULL")),
+            None => self
+                .conn
+                .prepare_cached(&format!("{SELECT} WHERE ?1 IS NULL")),
         }
         .map_err(self.err())?;
         // Codes and instants are read in place, not copied into strings first:

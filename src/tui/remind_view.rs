@@ -418,7 +418,9 @@ mod tests {
     #[test]
     fn a_campaign_that_cannot_be_prepared_says_why() {
         let mut state = fixtures::state(Lang::It);
-        state.marked.insert(state.entries.row(0).address().to_string());
+        state
+            .marked
+            .insert(state.entries.row(0).address().to_string());
         update(&mut state, Action::Command(Command::Members));
         update(&mut state, Action::Command(Command::Remind));
         update(&mut state, Action::Confirm);

@@ -82,17 +82,16 @@ fn member_table_searched() {
 
 fn detail_state() -> State {
     let mut state = members_state();
-    let position = state
-        .visible
-        .iter()
-        .position(|&i| {
-            state
-                .entries
-                .row(i)
-                .mailbox()
-                .is_some_and(|m| m.can_receive_recovery_email() && m.link_expires_at().is_some())
-        })
-        .unwrap();
+    let position =
+        state
+            .visible
+            .iter()
+            .position(|&i| {
+                state.entries.row(i).mailbox().is_some_and(|m| {
+                    m.can_receive_recovery_email() && m.link_expires_at().is_some()
+                })
+            })
+            .unwrap();
     update(&mut state, Action::SelectRow(position));
     fixtures::act(&mut state, Command::Open);
     let (entry, e) = state.selected_entry().unwrap();
