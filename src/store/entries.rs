@@ -19,72 +19,81 @@ impl Store {
     /// The console's view: every member (in id order) with their mailbox, if
     /// any, then every mailbox with no member, by address.
     pub fn roster_entries(&self) -> Result<Vec<RosterEntry>> {
+        self.beside_members(member_entries, |store, members_rx| {
+            let mailboxes = store.mailbox_states()?;
+            // Aruba's side, when a complete listing was ever stored.
+            let aruba: Option<HashMap<String, ArubaMailbox>> = if store.aruba_synced()? {
+                Some(
+                    store
+                        .aruba_mailboxes()?
+                        .into_iter()
+                        .map(|m| (m.address.clone(), m))
+                        .collect(),
+                )
+            } else {
+                None
+            };
+            // Which mailbox each address is, built while the members load.
+            let by_address: HashMap<&str, u32> = mailboxes
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.address.as_str(), i as u32))
+                .collect();
+            // The members failed to load: their error is the one to report.
+            let Ok(mut entries) = members_rx.recv() else {
+                return Ok(Vec::new());
+            };
+            let matched: Vec<Option<u32>> = entries
+                .iter()
+                .map(|e| {
+                    let pec = e.member.as_ref().map_or("", |m| m.pec.as_str());
+                    by_address.get(pec).copied()
+                })
+                .collect();
+            drop(by_address);
+            let mut mailboxes: Vec<Option<MailboxState>> =
+                mailboxes.into_iter().map(Some).collect();
+            for (entry, index) in entries.iter_mut().zip(matched) {
+                entry.mailbox = index.and_then(|i| mailboxes[i as usize].take());
+            }
+            let mut orphans: Vec<MailboxState> = mailboxes.into_iter().flatten().collect();
+            orphans.sort_unstable_by(|a, b| a.address.cmp(&b.address));
+            entries.extend(orphans.into_iter().map(|mailbox| RosterEntry {
+                member_id: None,
+                member: None,
+                in_roster: false,
+                mailbox: Some(mailbox),
+                aruba: ArubaSide::Unknown,
+            }));
+            if let Some(mut aruba) = aruba {
+                for entry in entries.iter_mut() {
+                    let address = entry.address().to_string();
+                    entry.aruba = match aruba.remove(&address) {
+                        Some(m) => ArubaSide::Present(m),
+                        None => ArubaSide::Missing,
+                    };
+                }
+            }
+            Ok(entries)
+        })
+    }
+
+    /// Reads the members on this connection while `join` runs beside it on
+    /// another, receiving them when they are in: the two loads of the
+    /// console. A failure of the members' read is the one reported.
+    fn beside_members<M: Send, R: Send>(
+        &self,
+        members: impl FnOnce(&Connection) -> rusqlite::Result<M>,
+        join: impl FnOnce(&Store, mpsc::Receiver<M>) -> Result<R> + Send,
+    ) -> Result<R> {
         let path = self.path.clone();
-        let (members_tx, members_rx) = mpsc::sync_channel::<Vec<RosterEntry>>(1);
+        let (members_tx, members_rx) = mpsc::sync_channel::<M>(1);
         std::thread::scope(|scope| {
-            let joiner = scope.spawn(move || -> Result<Vec<RosterEntry>> {
-                let store = Store::open(&path)?;
-                let mailboxes = store.mailbox_states()?;
-                // Aruba's side, when a complete listing was ever stored.
-                let aruba: Option<HashMap<String, ArubaMailbox>> = if store.aruba_synced()? {
-                    Some(
-                        store
-                            .aruba_mailboxes()?
-                            .into_iter()
-                            .map(|m| (m.address.clone(), m))
-                            .collect(),
-                    )
-                } else {
-                    None
-                };
-                // Which mailbox each address is, built while the members load.
-                let by_address: HashMap<&str, u32> = mailboxes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| (m.address.as_str(), i as u32))
-                    .collect();
-                // The members failed to load: their error is the one to report.
-                let Ok(mut entries) = members_rx.recv() else {
-                    return Ok(Vec::new());
-                };
-                let matched: Vec<Option<u32>> = entries
-                    .iter()
-                    .map(|e| {
-                        let pec = e.member.as_ref().map_or("", |m| m.pec.as_str());
-                        by_address.get(pec).copied()
-                    })
-                    .collect();
-                drop(by_address);
-                let mut mailboxes: Vec<Option<MailboxState>> =
-                    mailboxes.into_iter().map(Some).collect();
-                for (entry, index) in entries.iter_mut().zip(matched) {
-                    entry.mailbox = index.and_then(|i| mailboxes[i as usize].take());
-                }
-                let mut orphans: Vec<MailboxState> = mailboxes.into_iter().flatten().collect();
-                orphans.sort_unstable_by(|a, b| a.address.cmp(&b.address));
-                entries.extend(orphans.into_iter().map(|mailbox| RosterEntry {
-                    member_id: None,
-                    member: None,
-                    in_roster: false,
-                    mailbox: Some(mailbox),
-                    aruba: ArubaSide::Unknown,
-                }));
-                if let Some(mut aruba) = aruba {
-                    for entry in entries.iter_mut() {
-                        let address = entry.address().to_string();
-                        entry.aruba = match aruba.remove(&address) {
-                            Some(m) => ArubaSide::Present(m),
-                            None => ArubaSide::Missing,
-                        };
-                    }
-                }
-                Ok(entries)
-            });
-            let members = member_entries(&self.conn).map_err(self.err());
-            let members_error = match members {
-                Ok(entries) => {
+            let joiner = scope.spawn(move || join(&Store::open(&path)?, members_rx));
+            let members_error = match members(&self.conn).map_err(self.err()) {
+                Ok(members) => {
                     // The joiner only stops listening when it failed itself.
-                    let _ = members_tx.send(entries);
+                    let _ = members_tx.send(members);
                     None
                 }
                 Err(e) => {
@@ -136,83 +145,61 @@ impl Store {
     /// mailboxes' side keeps only their states and addresses, and joins them
     /// to the members by address once the members are in.
     pub fn roster_rows(&self) -> Result<RosterRows> {
-        let path = self.path.clone();
-        let (members_tx, members_rx) = mpsc::sync_channel::<RosterRows>(1);
-        std::thread::scope(|scope| {
-            let joiner = scope.spawn(move || -> Result<RosterRows> {
-                let store = Store::open(&path)?;
-                let mut mailboxes = MailboxRows::default();
-                store.each_mailbox_state(None, |state| {
-                    mailboxes.addresses.push_str(&state.address);
-                    mailboxes.ends.push(mailboxes.addresses.len());
-                    mailboxes.states.push(MailboxRow::of(&state));
-                })?;
-                let aruba = if store.aruba_synced()? {
-                    Some(store.aruba_mailboxes()?)
-                } else {
-                    None
-                };
-                let by_address: HashMap<&str, u32> = (0..mailboxes.states.len())
-                    .map(|i| (mailboxes.address(i), i as u32))
-                    .collect();
-                let Ok(mut rows) = members_rx.recv() else {
-                    return Ok(RosterRows::default());
-                };
-                // The first member with an address takes its mailbox.
-                let mut taken = vec![false; mailboxes.states.len()];
-                let matched: Vec<Option<u32>> = rows
+        self.beside_members(member_rows, |store, members_rx| {
+            let mut mailboxes = MailboxRows::default();
+            store.each_mailbox_state(None, |state| {
+                mailboxes.addresses.push_str(&state.address);
+                mailboxes.ends.push(mailboxes.addresses.len());
+                mailboxes.states.push(MailboxRow::of(&state));
+            })?;
+            let aruba = if store.aruba_synced()? {
+                Some(store.aruba_mailboxes()?)
+            } else {
+                None
+            };
+            let by_address: HashMap<&str, u32> = (0..mailboxes.states.len())
+                .map(|i| (mailboxes.address(i), i as u32))
+                .collect();
+            let Ok(mut rows) = members_rx.recv() else {
+                return Ok(RosterRows::default());
+            };
+            // The first member with an address takes its mailbox.
+            let mut taken = vec![false; mailboxes.states.len()];
+            let matched: Vec<Option<u32>> = rows
+                .iter()
+                .map(|row| {
+                    let i = *by_address.get(row.address())?;
+                    (!std::mem::replace(&mut taken[i as usize], true)).then_some(i)
+                })
+                .collect();
+            drop(by_address);
+            for (index, mailbox) in matched.into_iter().enumerate() {
+                if let Some(i) = mailbox {
+                    rows.set_mailbox(index, mailboxes.states[i as usize]);
+                }
+            }
+            let mut orphans: Vec<usize> = (0..taken.len()).filter(|&i| !taken[i]).collect();
+            orphans.sort_unstable_by(|&a, &b| mailboxes.address(a).cmp(mailboxes.address(b)));
+            for i in orphans {
+                rows.push_orphan(mailboxes.address(i), mailboxes.states[i]);
+            }
+            drop(mailboxes);
+            if let Some(aruba) = aruba {
+                let mut aruba: HashMap<String, ArubaMailbox> =
+                    aruba.into_iter().map(|m| (m.address.clone(), m)).collect();
+                let sides: Vec<ArubaSide> = rows
                     .iter()
-                    .map(|row| {
-                        let i = *by_address.get(row.address())?;
-                        (!std::mem::replace(&mut taken[i as usize], true)).then_some(i)
+                    .map(|row| match aruba.remove(row.address()) {
+                        Some(m) => ArubaSide::Present(m),
+                        None => ArubaSide::Missing,
                     })
                     .collect();
-                drop(by_address);
-                for (index, mailbox) in matched.into_iter().enumerate() {
-                    if let Some(i) = mailbox {
-                        rows.set_mailbox(index, mailboxes.states[i as usize]);
-                    }
+                for (index, side) in sides.into_iter().enumerate() {
+                    rows.set_aruba(index, side);
                 }
-                let mut orphans: Vec<usize> = (0..taken.len()).filter(|&i| !taken[i]).collect();
-                orphans.sort_unstable_by(|&a, &b| mailboxes.address(a).cmp(mailboxes.address(b)));
-                for i in orphans {
-                    rows.push_orphan(mailboxes.address(i), mailboxes.states[i]);
-                }
-                drop(mailboxes);
-                if let Some(aruba) = aruba {
-                    let mut aruba: HashMap<String, ArubaMailbox> =
-                        aruba.into_iter().map(|m| (m.address.clone(), m)).collect();
-                    let sides: Vec<ArubaSide> = rows
-                        .iter()
-                        .map(|row| match aruba.remove(row.address()) {
-                            Some(m) => ArubaSide::Present(m),
-                            None => ArubaSide::Missing,
-                        })
-                        .collect();
-                    for (index, side) in sides.into_iter().enumerate() {
-                        rows.set_aruba(index, side);
-                    }
-                }
-                rows.shrink_to_fit();
-                Ok(rows)
-            });
-            let members = member_rows(&self.conn).map_err(self.err());
-            let members_error = match members {
-                Ok(rows) => {
-                    // The joiner only stops listening when it failed itself.
-                    let _ = members_tx.send(rows);
-                    None
-                }
-                Err(e) => {
-                    drop(members_tx);
-                    Some(e)
-                }
-            };
-            let joined = joiner.join().expect("the joining thread does not panic");
-            match members_error {
-                Some(e) => Err(e),
-                None => joined,
             }
+            rows.shrink_to_fit();
+            Ok(rows)
         })
     }
 

@@ -497,19 +497,7 @@ pub struct Scratch {
 impl Default for Scratch {
     fn default() -> Self {
         Self {
-            member: Member {
-                numero_iscrizione: String::new(),
-                cognome: String::new(),
-                nome: String::new(),
-                codice_fiscale: String::new(),
-                data_nascita: None,
-                data_iscrizione: None,
-                pec: String::new(),
-                email_servizio: None,
-                cellulare: None,
-                provincia: None,
-                data_cancellazione: None,
-            },
+            member: Member::default(),
             mailbox: MailboxState {
                 address: String::new(),
                 migration: MigrationState::NotStarted,
