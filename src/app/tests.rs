@@ -935,3 +935,34 @@ fn the_clock_moves_pending_links_to_expired_as_a_full_classification_does() {
     assert_eq!(state.categories, categories);
     assert_eq!(state.summary, summary);
 }
+
+/// Entries classified once per kind get the lists each would get alone,
+/// with and without Aruba's side.
+#[test]
+fn classifying_alike_entries_once_gives_each_its_own_lists() {
+    for state in [
+        fixtures::state(Lang::It),
+        fixtures::with_aruba(fixtures::state(Lang::It)),
+    ] {
+        let full = if state.entries.aruba_known() {
+            fixtures::aruba_entries()
+        } else {
+            fixtures::entries()
+        };
+        let (_, categories) = classify(&state.entries, &state.pec_domain, state.now);
+        for (i, e) in full.iter().enumerate() {
+            for &c in Category::ALL {
+                let alone = crate::domain::category::is_in_with(
+                    c,
+                    e.member.as_ref(),
+                    e.in_roster,
+                    e.mailbox.as_ref(),
+                    &e.aruba,
+                    &state.pec_domain,
+                    state.now,
+                );
+                assert_eq!(categories[i] & category_bit(c) != 0, alone, "{i} {c:?}");
+            }
+        }
+    }
+}
