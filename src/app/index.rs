@@ -2,9 +2,9 @@
 //! a good part of the start, and only the table needs them: the runtime builds
 //! them off the UI thread after each load ([`super::Effect::BuildIndex`]) while
 //! the dashboard, which needs neither, is already on screen. A change of sort
-//! column is derived from the prepared orders off the UI thread too
-//! ([`super::Effect::Sort`]): at 1M entries even the linear pass takes a
-//! frame or more.
+//! column is made off the UI thread too ([`super::Effect::Sort`]): at 1M
+//! entries even a linear pass takes a frame or more, and the orders by codice
+//! fiscale and PEC are sorted only when first asked for.
 
 use std::sync::Arc;
 
@@ -32,7 +32,8 @@ pub(super) struct Ordering {
 }
 
 impl Ordering {
-    /// The order of `sort`, from the load's prepared orders: a linear pass.
+    /// The order of `sort`, from the load's orders: a linear pass, or the
+    /// first sort by codice fiscale or PEC of this load.
     pub(super) fn of(
         entries: &RosterRows,
         orders: &SortOrders,

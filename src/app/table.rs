@@ -1,5 +1,7 @@
 //! Sorting of the member table by any column.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 
 use crate::store::{RosterRow, RosterRows};
@@ -59,15 +61,18 @@ pub struct Sort {
     pub descending: bool,
 }
 
-/// The orders every sort is made of, built once per load off the UI thread:
-/// by name (the tie-break of every column), by codice fiscale and by PEC.
-/// A state column is the name order bucketed by state, a linear pass, also
-/// made off the UI thread ([`super::Effect::Sort`]).
-#[derive(Debug, Clone, Default)]
+/// The orders every sort is made of, off the UI thread: by name (the
+/// tie-break of every column) with the index of each load; by codice fiscale
+/// and by PEC the first time the table is sorted so ([`super::Effect::Sort`],
+/// the table keeps its order meanwhile), then kept for the load. A state
+/// column is the name order bucketed by state, a linear pass.
+#[derive(Debug, Default)]
 pub struct SortOrders {
     by_name: Vec<u32>,
-    by_cf: Vec<u32>,
-    by_pec: Vec<u32>,
+    /// Each entry's position in `by_name`.
+    name_rank: OnceLock<Vec<u32>>,
+    by_cf: OnceLock<Vec<u32>>,
+    by_pec: OnceLock<Vec<u32>>,
 }
 
 /// Every entry's name key, back to back: `0`, cognome and nome in lower
@@ -140,42 +145,58 @@ fn sort_by_prefix<P: Ord>(
 
 impl SortOrders {
     pub fn build(rows: &RosterRows) -> Self {
-        let by_name = {
-            let keys = NameKeys::build(rows);
+        let keys = NameKeys::build(rows);
+        let by_name = sort_by_prefix(
+            (0..rows.len() as u32)
+                .map(|i| (prefix(keys.key(i)), i))
+                .collect(),
+            |a, b| keys.key(a).cmp(keys.key(b)),
+        );
+        Self {
+            by_name,
+            ..Self::default()
+        }
+    }
+
+    fn name_rank(&self) -> &[u32] {
+        self.name_rank.get_or_init(|| {
+            let mut rank = vec![0u32; self.by_name.len()];
+            for (position, &i) in self.by_name.iter().enumerate() {
+                rank[i as usize] = position as u32;
+            }
+            rank
+        })
+    }
+
+    /// Codice fiscale, then name; mailboxes with no member last, by name.
+    fn by_cf(&self, rows: &RosterRows) -> &[u32] {
+        self.by_cf.get_or_init(|| {
+            let rank = self.name_rank();
+            let cf = |i: u32| {
+                let row = rows.row(i as usize);
+                row.has_member().then(|| row.codice_fiscale())
+            };
             sort_by_prefix(
                 (0..rows.len() as u32)
-                    .map(|i| (prefix(keys.key(i)), i))
+                    .map(|i| (cf_prefix(cf(i)), i))
                     .collect(),
-                |a, b| keys.key(a).cmp(keys.key(b)),
+                |a, b| {
+                    match (cf(a), cf(b)) {
+                        (Some(x), Some(y)) => x.cmp(y),
+                        _ => std::cmp::Ordering::Equal,
+                    }
+                    .then(rank[a as usize].cmp(&rank[b as usize]))
+                },
             )
-        };
-        let mut rank = vec![0u32; rows.len()];
-        for (position, &i) in by_name.iter().enumerate() {
-            rank[i as usize] = position as u32;
-        }
-        let rank = &rank;
-        // Codice fiscale, then name; mailboxes with no member last, by name.
-        let (by_cf, by_pec) = std::thread::scope(|scope| {
-            let by_cf = scope.spawn(|| {
-                let cf = |i: u32| {
-                    let row = rows.row(i as usize);
-                    row.has_member().then(|| row.codice_fiscale())
-                };
-                sort_by_prefix(
-                    (0..rows.len() as u32)
-                        .map(|i| (cf_prefix(cf(i)), i))
-                        .collect(),
-                    |a, b| {
-                        match (cf(a), cf(b)) {
-                            (Some(x), Some(y)) => x.cmp(y),
-                            _ => std::cmp::Ordering::Equal,
-                        }
-                        .then(rank[a as usize].cmp(&rank[b as usize]))
-                    },
-                )
-            });
+        })
+    }
+
+    /// Address, then name.
+    fn by_pec(&self, rows: &RosterRows) -> &[u32] {
+        self.by_pec.get_or_init(|| {
+            let rank = self.name_rank();
             let address = |i: u32| rows.row(i as usize).address();
-            let by_pec = sort_by_prefix(
+            sort_by_prefix(
                 (0..rows.len() as u32)
                     .map(|i| (prefix(address(i).as_bytes()), i))
                     .collect(),
@@ -184,30 +205,24 @@ impl SortOrders {
                         .cmp(address(b))
                         .then(rank[a as usize].cmp(&rank[b as usize]))
                 },
-            );
-            (by_cf.join().expect("sorting does not panic"), by_pec)
-        });
-        Self {
-            by_name,
-            by_cf,
-            by_pec,
-        }
+            )
+        })
     }
 
     /// Entry indices ordered by `sort`; ties broken by name, then address,
     /// so the order is total and stable across reloads. Linear.
     pub fn ordered(&self, rows: &RosterRows, sort: Sort, now: DateTime<Utc>) -> Vec<u32> {
         let text = match sort.column {
-            SortColumn::Name => Some(&self.by_name),
-            SortColumn::CodiceFiscale => Some(&self.by_cf),
-            SortColumn::Pec => Some(&self.by_pec),
+            SortColumn::Name => Some(self.by_name.as_slice()),
+            SortColumn::CodiceFiscale => Some(self.by_cf(rows)),
+            SortColumn::Pec => Some(self.by_pec(rows)),
             _ => None,
         };
         if let Some(order) = text {
             return if sort.descending {
                 order.iter().rev().copied().collect()
             } else {
-                order.clone()
+                order.to_vec()
             };
         }
         // A state column: the name order, bucketed by state (names stay
