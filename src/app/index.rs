@@ -54,8 +54,6 @@ impl Ordering {
 pub struct TableIndex {
     pub(super) generation: u64,
     pub(super) sort: Sort,
-    /// The clock `ordering` was made with (a pending link past it is expired).
-    pub(super) sorted_at: DateTime<Utc>,
     pub(super) ordering: Ordering,
     /// Every column's order is derived from these without sorting again.
     pub(super) orders: Arc<SortOrders>,
@@ -74,7 +72,6 @@ impl TableIndex {
         Self {
             generation: request.generation,
             sort: request.sort,
-            sorted_at: request.now,
             ordering: Ordering::of(entries, &orders, request.sort, request.now),
             orders: Arc::new(orders),
             search,
@@ -108,7 +105,6 @@ impl Eq for SortRequest {}
 pub struct Sorted {
     pub(super) generation: u64,
     pub(super) sort: Sort,
-    pub(super) now: DateTime<Utc>,
     pub(super) ordering: Ordering,
 }
 
@@ -118,7 +114,6 @@ impl SortRequest {
         Sorted {
             generation: self.generation,
             sort: self.sort,
-            now: self.now,
             ordering: Ordering::of(&self.entries, &self.orders, self.sort, self.now),
         }
     }

@@ -743,7 +743,6 @@ impl State {
         if let Some(index) = &mut self.index {
             index.ordering = sorted.ordering;
             index.sort = sorted.sort;
-            index.sorted_at = sorted.now;
         }
         self.refresh_visible(keep.as_deref());
         vec![]

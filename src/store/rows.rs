@@ -73,6 +73,12 @@ struct Row {
 /// them (members by id, then mailboxes with no member by address).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RosterRows {
+    /// Boxed: the rows travel inside the console's actions, kept small.
+    parts: Box<Parts>,
+}
+
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Parts {
     rows: Vec<Row>,
     text: Vec<u8>,
     /// The entries present at Aruba with Aruba's copy, by row: only once
@@ -84,9 +90,9 @@ pub struct RosterRows {
 impl std::fmt::Debug for RosterRows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RosterRows")
-            .field("rows", &self.rows.len())
-            .field("text_bytes", &self.text.len())
-            .field("at_aruba", &self.aruba.len())
+            .field("rows", &self.parts.rows.len())
+            .field("text_bytes", &self.parts.text.len())
+            .field("at_aruba", &self.parts.aruba.len())
             .finish()
     }
 }
@@ -205,7 +211,7 @@ impl std::fmt::Debug for RosterRow<'_> {
 
 impl<'a> RosterRow<'a> {
     fn row(&self) -> &'a Row {
-        &self.rows.rows[self.index]
+        &self.rows.parts.rows[self.index]
     }
 
     fn flag(&self, flag: u8) -> bool {
@@ -214,7 +220,7 @@ impl<'a> RosterRow<'a> {
 
     /// A text field: the fields before it are skipped by their lengths.
     fn field(&self, field: Field) -> Option<&'a str> {
-        let text = &self.rows.text;
+        let text = &self.rows.parts.text;
         let mut at = self.row().text as usize;
         for n in 0..=field as usize {
             let (start, len) = match text[at] {
@@ -309,7 +315,7 @@ impl<'a> RosterRow<'a> {
             ARUBA_UNKNOWN => ArubaRow::Unknown,
             ARUBA_MISSING => ArubaRow::Missing,
             _ => {
-                let aruba = &self.rows.aruba;
+                let aruba = &self.rows.parts.aruba;
                 aruba
                     .binary_search_by_key(&(self.index as u32), |(row, _)| *row)
                     .map_or(ArubaRow::Missing, |at| ArubaRow::Present(&aruba[at].1))
@@ -321,65 +327,71 @@ impl<'a> RosterRow<'a> {
 impl RosterRows {
     pub fn with_capacity(rows: usize) -> Self {
         Self {
-            rows: Vec::with_capacity(rows),
-            // Most entries' texts take 100 to 130 bytes.
-            text: Vec::with_capacity(rows * 112),
-            aruba: Vec::new(),
+            parts: Box::new(Parts {
+                rows: Vec::with_capacity(rows),
+                // Most entries' texts take 100 to 130 bytes.
+                text: Vec::with_capacity(rows * 112),
+                aruba: Vec::new(),
+            }),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.parts.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.parts.rows.is_empty()
     }
 
     /// Entry `index`; panics past the end, as indexing a slice does.
     pub fn row(&self, index: usize) -> RosterRow<'_> {
         assert!(
-            index < self.rows.len(),
+            index < self.parts.rows.len(),
             "row {index} of {}",
-            self.rows.len()
+            self.parts.rows.len()
         );
         RosterRow { rows: self, index }
     }
 
     pub fn get(&self, index: usize) -> Option<RosterRow<'_>> {
-        (index < self.rows.len()).then_some(RosterRow { rows: self, index })
+        (index < self.parts.rows.len()).then_some(RosterRow { rows: self, index })
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RosterRow<'_>> + '_ {
-        (0..self.rows.len()).map(|index| RosterRow { rows: self, index })
+        (0..self.parts.rows.len()).map(|index| RosterRow { rows: self, index })
     }
 
     /// Whether Aruba's side is known (a complete listing was stored).
     pub fn aruba_known(&self) -> bool {
-        self.rows.first().is_some_and(|r| r.aruba != ARUBA_UNKNOWN)
+        self.parts
+            .rows
+            .first()
+            .is_some_and(|r| r.aruba != ARUBA_UNKNOWN)
     }
 
     fn push_text(&mut self, value: Option<&str>) {
         match value {
-            None => self.text.push(ABSENT),
+            None => self.parts.text.push(ABSENT),
             Some(value) if value.len() < usize::from(LONG) => {
-                self.text.push(value.len() as u8);
-                self.text.extend_from_slice(value.as_bytes());
+                self.parts.text.push(value.len() as u8);
+                self.parts.text.extend_from_slice(value.as_bytes());
             }
             Some(value) => {
-                self.text.push(LONG);
+                self.parts.text.push(LONG);
                 let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
-                self.text.extend_from_slice(&len.to_le_bytes());
-                self.text
+                self.parts.text.extend_from_slice(&len.to_le_bytes());
+                self.parts
+                    .text
                     .extend_from_slice(&value.as_bytes()[..len as usize]);
             }
         }
     }
 
     fn push_row(&mut self, member_id: i64, flags: u8) {
-        self.rows.push(Row {
+        self.parts.rows.push(Row {
             member_id,
-            text: self.text.len() as u64,
+            text: self.parts.text.len() as u64,
             link_expires: NONE,
             migrated_on: NONE,
             migration: 0,
@@ -411,12 +423,12 @@ impl RosterRows {
     pub(crate) fn push_orphan(&mut self, address: &str, mailbox: MailboxRow) {
         self.push_row(NO_MEMBER, 0);
         self.push_text(Some(address));
-        let last = self.rows.len() - 1;
+        let last = self.parts.rows.len() - 1;
         self.set_mailbox(last, mailbox);
     }
 
     pub(crate) fn set_mailbox(&mut self, index: usize, mailbox: MailboxRow) {
-        let row = &mut self.rows[index];
+        let row = &mut self.parts.rows[index];
         row.migration = mailbox.migration as u8;
         row.password = mailbox.password as u8;
         row.link_expires = mailbox.link_expires;
@@ -436,21 +448,26 @@ impl RosterRows {
     /// What Aruba says of entry `index`; entries present at Aruba are set in
     /// row order.
     pub(crate) fn set_aruba(&mut self, index: usize, side: ArubaSide) {
-        self.rows[index].aruba = match side {
+        self.parts.rows[index].aruba = match side {
             ArubaSide::Unknown => ARUBA_UNKNOWN,
             ArubaSide::Missing => ARUBA_MISSING,
             ArubaSide::Present(mailbox) => {
-                debug_assert!(self.aruba.last().is_none_or(|(r, _)| *r < index as u32));
-                self.aruba.push((index as u32, mailbox));
+                debug_assert!(
+                    self.parts
+                        .aruba
+                        .last()
+                        .is_none_or(|(r, _)| *r < index as u32)
+                );
+                self.parts.aruba.push((index as u32, mailbox));
                 ARUBA_PRESENT
             }
         };
     }
 
     pub(crate) fn shrink_to_fit(&mut self) {
-        self.text.shrink_to_fit();
-        self.rows.shrink_to_fit();
-        self.aruba.shrink_to_fit();
+        self.parts.text.shrink_to_fit();
+        self.parts.rows.shrink_to_fit();
+        self.parts.aruba.shrink_to_fit();
     }
 
     /// The rows of entries as [`super::Store::roster_entries`] gives them
