@@ -245,7 +245,8 @@ impl Store {
     }
 }
 
-/// Every member as a row without a mailbox yet, in id order.
+/// Every member as a row without a mailbox yet, in id order: only the
+/// columns a row keeps, read in place (no member built and dropped per row).
 fn member_rows(conn: &Connection) -> rusqlite::Result<RosterRows> {
     let count: i64 = conn.query_row(
         "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
@@ -253,9 +254,29 @@ fn member_rows(conn: &Connection) -> rusqlite::Result<RosterRows> {
         |r| r.get(0),
     )?;
     let mut rows = RosterRows::with_capacity(usize::try_from(count).unwrap_or_default());
-    read_members(conn, |id, member, in_roster| {
-        rows.push_member(id, &member, in_roster, &member.pec)
-    })?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, in_roster, pec, cognome, nome, codice_fiscale, numero_iscrizione,
+         email_servizio, cellulare FROM members WHERE erased_at IS NULL ORDER BY id",
+    )?;
+    let mut query = stmt.query([])?;
+    while let Some(row) = query.next()? {
+        let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?));
+        // As a `Member` reads them: a missing text is empty, contacts absent.
+        let given = |i: usize| text(i).map(Option::unwrap_or_default).map(Some);
+        rows.push_member_texts(
+            row.get(0)?,
+            row.get(1)?,
+            [
+                given(2)?,
+                given(3)?,
+                given(4)?,
+                given(5)?,
+                given(6)?,
+                text(7)?,
+                text(8)?,
+            ],
+        );
+    }
     Ok(rows)
 }
 

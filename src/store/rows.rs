@@ -404,17 +404,27 @@ impl RosterRows {
     /// A member, without a mailbox yet; `address` is their PEC (or the
     /// address of the mailbox joined to them).
     pub(crate) fn push_member(&mut self, id: i64, member: &Member, in_roster: bool, address: &str) {
+        self.push_member_texts(
+            id,
+            in_roster,
+            [
+                Some(address),
+                Some(&member.cognome),
+                Some(&member.nome),
+                Some(&member.codice_fiscale),
+                Some(&member.numero_iscrizione),
+                member.email_servizio.as_deref(),
+                member.cellulare.as_deref(),
+            ],
+        );
+    }
+
+    /// A member from their texts in [`Field`] order (address, cognome, nome,
+    /// codice fiscale, numero, e-mail, mobile), as read in place.
+    pub(crate) fn push_member_texts(&mut self, id: i64, in_roster: bool, texts: [Option<&str>; 7]) {
         let flags = HAS_MEMBER | if in_roster { IN_ROSTER } else { 0 };
         self.push_row(id, flags);
-        for value in [
-            Some(address),
-            Some(&member.cognome),
-            Some(&member.nome),
-            Some(&member.codice_fiscale),
-            Some(&member.numero_iscrizione),
-            member.email_servizio.as_deref(),
-            member.cellulare.as_deref(),
-        ] {
+        for value in texts {
             self.push_text(value);
         }
     }
