@@ -966,3 +966,40 @@ fn classifying_alike_entries_once_gives_each_its_own_lists() {
         }
     }
 }
+
+/// A new sort is made off the UI thread: the table keeps its order (and the
+/// header its column) until the order is in; an order for a sort asked
+/// before the last one is dropped.
+#[test]
+fn the_table_keeps_its_order_until_the_new_one_is_in() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Members));
+    update(&mut state, Action::Command(Command::Down));
+    let before = state.visible.clone();
+    let selected = state.selected_entry().unwrap().0;
+    let by_cf = update(&mut state, Action::Command(Command::SortNext));
+    let [Effect::Sort(by_cf)] = by_cf.as_slice() else {
+        panic!("{by_cf:?}")
+    };
+    assert_eq!(state.sort.column, SortColumn::CodiceFiscale);
+    assert_eq!(state.shown_sort().column, SortColumn::Name);
+    assert_eq!(state.visible, before);
+    let by_pec = update(&mut state, Action::Command(Command::SortNext));
+    let [Effect::Sort(by_pec)] = by_pec.as_slice() else {
+        panic!("{by_pec:?}")
+    };
+    // The codice fiscale order arrives after the PEC was asked for: dropped.
+    update(&mut state, Action::Sorted(Box::new(by_cf.run())));
+    assert_eq!(state.visible, before);
+    update(&mut state, Action::Sorted(Box::new(by_pec.run())));
+    assert_eq!(state.shown_sort().column, SortColumn::Pec);
+    assert_ne!(state.visible, before);
+    let addresses: Vec<&str> = state
+        .visible
+        .iter()
+        .map(|&i| state.entries.row(i).address())
+        .collect();
+    assert!(addresses.windows(2).all(|w| w[0] <= w[1]), "{addresses:?}");
+    // The selection stays on the same entry.
+    assert_eq!(state.selected_entry().unwrap().0, selected);
+}

@@ -778,3 +778,27 @@ fn report_mode_header() {
     state.lang = Lang::En;
     insta::assert_snapshot!("report_mode_header_english", snapshot(&state, 120, 3));
 }
+
+/// The detail shows the row's name and address at once, and the rest once
+/// the entry is read in full.
+#[test]
+fn the_detail_shows_the_row_until_the_entry_is_read() {
+    let mut state = members_state();
+    let effects = update(&mut state, Action::Command(Command::Open));
+    let (_, row) = state.selected_entry().unwrap();
+    let (name, address) = (row.full_name().unwrap(), row.address().to_string());
+    let text = snapshot(&state, 120, 30);
+    assert!(text.contains(&name) && text.contains(&address), "{text}");
+    assert!(
+        text.contains(crate::i18n::T::Loading.get(Lang::It)),
+        "{text}"
+    );
+    assert!(!text.contains("Cosa fare"), "{text}");
+    fixtures::perform(&mut state, effects);
+    let text = snapshot(&state, 120, 30);
+    assert!(text.contains("Cosa fare"), "{text}");
+    assert!(
+        !text.contains(crate::i18n::T::Loading.get(Lang::It)),
+        "{text}"
+    );
+}
