@@ -7,13 +7,14 @@
 use std::collections::HashMap;
 use std::sync::mpsc;
 
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::roster::{RosterEntry, read_member, read_members};
 use super::rows::{MailboxRow, RosterRows};
-use super::{Result, Store};
-use crate::domain::MailboxState;
+use super::{Result, Store, StoreError, parse_ts};
 use crate::domain::aruba::{ArubaMailbox, ArubaSide};
+use crate::domain::{MailboxState, MigrationState, PasswordState};
 
 impl Store {
     /// The console's view: every member (in id order) with their mailbox, if
@@ -146,12 +147,7 @@ impl Store {
     /// to the members by address once the members are in.
     pub fn roster_rows(&self) -> Result<RosterRows> {
         self.beside_members(member_rows, |store, members_rx| {
-            let mut mailboxes = MailboxRows::default();
-            store.each_mailbox_state(None, |state| {
-                mailboxes.addresses.push_str(&state.address);
-                mailboxes.ends.push(mailboxes.addresses.len());
-                mailboxes.states.push(MailboxRow::of(&state));
-            })?;
+            let mailboxes = mailbox_rows(&store.conn).map_err(store.err())??;
             let aruba = if store.aruba_synced()? {
                 Some(store.aruba_mailboxes()?)
             } else {
@@ -243,6 +239,42 @@ impl Store {
             aruba,
         })
     }
+}
+
+/// Every mailbox's address and states as a row keeps them: only those
+/// columns, read in place (two instants parsed of the five a mailbox has).
+fn mailbox_rows(conn: &Connection) -> rusqlite::Result<Result<MailboxRows>> {
+    let mut out = MailboxRows::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT address, migration_state, migration_at, password_state, link_expires_at,
+         recovery_email_masked IS NOT NULL, recovery_mobile_masked IS NOT NULL,
+         recovery_confirmed FROM mailboxes",
+    )?;
+    let mut query = stmt.query([])?;
+    while let Some(row) = query.next()? {
+        let instant = |i: usize| -> rusqlite::Result<Result<Option<DateTime<Utc>>>> {
+            Ok(row.get_ref(i)?.as_str_or_null()?.map(parse_ts).transpose())
+        };
+        let (migration, password) = (row.get_ref(1)?.as_str()?, row.get_ref(3)?.as_str()?);
+        let states = MigrationState::from_code(migration).zip(PasswordState::from_code(password));
+        let Some((migration, password)) = states else {
+            return Ok(Err(StoreError::Corrupt(format!(
+                "stato sconosciuto: {migration} / {password}"
+            ))));
+        };
+        let (migration_at, link_expires_at) = match (instant(2)?, instant(4)?) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        };
+        out.addresses.push_str(row.get_ref(0)?.as_str()?);
+        out.ends.push(out.addresses.len());
+        out.states.push(MailboxRow::new(
+            (migration, migration_at),
+            (password, link_expires_at),
+            (row.get(5)?, row.get(6)?, row.get(7)?),
+        ));
+    }
+    Ok(Ok(out))
 }
 
 /// Every member as a row without a mailbox yet, in id order: only the

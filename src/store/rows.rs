@@ -124,20 +124,39 @@ fn instant(seconds: i32) -> Option<DateTime<Utc>> {
 
 impl MailboxRow {
     pub fn of(state: &MailboxState) -> Self {
-        let migrated_on = match (state.migration, state.migration_at) {
+        Self::new(
+            (state.migration, state.migration_at),
+            (state.password, state.link_expires_at),
+            (
+                state.recovery.email_masked.is_some(),
+                state.recovery.mobile_masked.is_some(),
+                state.recovery.confirmed,
+            ),
+        )
+    }
+
+    /// From the migration state and when it happened, the password state
+    /// and when its link expires, and the recovery contacts (an e-mail, a
+    /// mobile, confirmed).
+    pub fn new(
+        (migration, migration_at): (MigrationState, Option<DateTime<Utc>>),
+        (password, link_expires_at): (PasswordState, Option<DateTime<Utc>>),
+        (recovery_email, recovery_mobile, recovery_confirmed): (bool, bool, bool),
+    ) -> Self {
+        let migrated_on = match (migration, migration_at) {
             (MigrationState::Completed, Some(at)) => {
                 crate::i18n::italian_time(at).date().num_days_from_ce()
             }
             _ => NONE,
         };
         Self {
-            migration: state.migration,
-            password: state.password,
-            link_expires: seconds(state.link_expires_at),
+            migration,
+            password,
+            link_expires: seconds(link_expires_at),
             migrated_on,
-            recovery_email: state.recovery.email_masked.is_some(),
-            recovery_mobile: state.recovery.mobile_masked.is_some(),
-            recovery_confirmed: state.recovery.confirmed,
+            recovery_email,
+            recovery_mobile,
+            recovery_confirmed,
         }
     }
 
