@@ -552,7 +552,13 @@ impl State {
     pub fn full_entry(&self, index: usize) -> Option<&RosterEntry> {
         self.detail
             .as_ref()
-            .filter(|(i, _)| *i == index)
+            .filter(|(i, full)| {
+                *i == index
+                    && self
+                        .entries
+                        .get(index)
+                        .is_some_and(|row| row.address() == full.address())
+            })
             .map(|(_, entry)| entry.as_ref())
     }
 
@@ -689,8 +695,6 @@ impl State {
         self.last_sync = load.last_sync;
         self.loaded = true;
         self.counts = None;
-        // Read again for the new load, if still wanted.
-        self.detail = None;
     }
 
     /// Takes the index built for a load, unless a newer load came meanwhile,
@@ -721,7 +725,28 @@ impl State {
         if sorted_otherwise {
             effects.extend(self.resort());
         }
+        effects.extend(self.refresh_full_entry());
         effects
+    }
+
+    /// After a reload, the entry read in full is read again (it shows until
+    /// then), unless the new load has another entry at its place.
+    fn refresh_full_entry(&mut self) -> Vec<Effect> {
+        let Some((index, full)) = &self.detail else {
+            return vec![];
+        };
+        let index = *index;
+        match self.entries.get(index) {
+            Some(row) if row.address() == full.address() => vec![Effect::LoadEntry {
+                entry: index,
+                member_id: row.member_id(),
+                address: row.address().to_string(),
+            }],
+            _ => {
+                self.detail = None;
+                vec![]
+            }
+        }
     }
 
     /// The sort the table shows: the one asked for once its order is in.
