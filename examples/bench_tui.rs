@@ -130,7 +130,7 @@ fn measure(path: &std::path::Path) {
     let loading = std::thread::spawn(move || {
         let store = Store::open(&owned).unwrap();
         let snapshot = Snapshot {
-            entries: store.roster_entries().unwrap(),
+            entries: store.roster_rows().unwrap(),
             last_sync: store.last_sync().unwrap(),
         };
         (snapshot, start.elapsed())
@@ -274,20 +274,37 @@ fn measure(path: &std::path::Path) {
         ms(t.elapsed()) / 200.0
     );
     // A change of sort column, as the UI thread sees it: the keystroke and
-    // the next frame, sorted (the orders it derives from were prepared with
-    // the index).
+    // its frame (the new order is asked for, the old one stays), then the
+    // frame that takes the new order; the order itself is made on another
+    // thread, as the runtime does, and timed apart.
     let mut sort_steps = Vec::new();
+    let mut sort_ready = Vec::new();
     for _ in 0..pecdesk::app::SortColumn::ALL.len() {
         let t = Instant::now();
-        update(&mut state, Action::Command(Command::SortNext));
+        let effects = update(&mut state, Action::Command(Command::SortNext));
         terminal.draw(|f| view::draw(f, &state, &ui)).unwrap();
-        sort_steps.push(t.elapsed());
+        let keystroke = t.elapsed();
+        let mut applied = Duration::ZERO;
+        for effect in effects {
+            if let Effect::Sort(request) = effect {
+                let sorted = std::thread::spawn(move || request.run()).join().unwrap();
+                let t = Instant::now();
+                update(&mut state, Action::Sorted(Box::new(sorted)));
+                terminal.draw(|f| view::draw(f, &state, &ui)).unwrap();
+                applied = applied.max(t.elapsed());
+            }
+        }
+        sort_ready.push(t.elapsed());
+        sort_steps.push(keystroke.max(applied));
     }
     sort_steps.sort();
+    sort_ready.sort();
     println!(
-        "sort column change on the UI thread: median {:.2} ms, max {:.2} ms",
+        "sort column change on the UI thread (keystroke or the frame taking the new order, the longer): median {:.2} ms, max {:.2} ms; new order shown after median {:.2} ms, max {:.2} ms",
         ms(percentile(&sort_steps, 0.5)),
-        ms(*sort_steps.last().unwrap())
+        ms(*sort_steps.last().unwrap()),
+        ms(percentile(&sort_ready, 0.5)),
+        ms(*sort_ready.last().unwrap())
     );
     let peak = peak_memory_mb();
     match peak {

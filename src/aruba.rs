@@ -183,16 +183,30 @@ pub fn fix_item(entry: &RosterEntry) -> Result<NewJobItem, FixSkip> {
     let (Some(member), Some(aruba)) = (entry.member.as_ref(), entry.aruba.mailbox()) else {
         return Err(FixSkip::NotAtAruba);
     };
+    contact_fix_item(
+        entry.member_id,
+        member.email_servizio.as_deref(),
+        member.cellulare.as_deref(),
+        aruba,
+    )
+}
+
+/// [`fix_item`] for a member with these roster contacts and this mailbox at
+/// Aruba.
+pub fn contact_fix_item(
+    member_id: Option<i64>,
+    email: Option<&str>,
+    mobile: Option<&str>,
+    aruba: &ArubaMailbox,
+) -> Result<NewJobItem, FixSkip> {
     let owner_id = aruba.owner_id.ok_or(FixSkip::NotAtAruba)?;
     // Aruba's contact data needs an e-mail: a mobile alone cannot create it.
-    if member.email_servizio.is_none()
-        && (member.cellulare.is_none() || aruba.contact_email.is_none())
-    {
+    if email.is_none() && (mobile.is_none() || aruba.contact_email.is_none()) {
         return Err(FixSkip::NoRosterContact);
     }
     let diff = contact_diff(
-        member.email_servizio.as_deref(),
-        member.cellulare.as_deref(),
+        email,
+        mobile,
         aruba.contact_email.as_deref(),
         aruba.contact_mobile.as_deref(),
     );
@@ -201,12 +215,12 @@ pub fn fix_item(entry: &RosterEntry) -> Result<NewJobItem, FixSkip> {
     }
     let fix = ContactFix {
         owner_id,
-        email: member.email_servizio.clone(),
-        mobile: member.cellulare.clone(),
+        email: email.map(str::to_string),
+        mobile: mobile.map(str::to_string),
     };
     Ok(NewJobItem {
         address: aruba.address.clone(),
-        member_id: entry.member_id,
+        member_id,
         payload: Some(serde_json::to_string(&fix).expect("serializable")),
     })
 }

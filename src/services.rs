@@ -312,6 +312,30 @@ impl Services {
                     let _ = tx.send(Action::Indexed(Box::new(index)));
                 });
             }
+            Effect::Sort(request) => {
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(Action::Sorted(Box::new(request.run())));
+                });
+            }
+            Effect::LoadEntry {
+                entry,
+                member_id,
+                address,
+            } => self.blocking(
+                tx,
+                move |store| Action::EntryLoaded {
+                    entry,
+                    result: store
+                        .roster_entry(member_id, &address)
+                        .map(Box::new)
+                        .map_err(|e| e.to_string()),
+                },
+                move |e| Action::EntryLoaded {
+                    entry,
+                    result: Err(e),
+                },
+            ),
             Effect::LoadTimeline {
                 entry,
                 member_id,
@@ -974,7 +998,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 
 fn load_snapshot(store: &Store) -> crate::store::Result<Snapshot> {
     Ok(Snapshot {
-        entries: store.roster_entries()?,
+        entries: store.roster_rows()?,
         last_sync: store.last_sync()?,
     })
 }

@@ -12,7 +12,7 @@ use crate::app::search::Search;
 use crate::domain::diagnosis::{Facts, Rendered, StaffAction, diagnose};
 use crate::domain::{Category, MigrationState, PasswordState};
 use crate::i18n::{Lang, T, format_datetime};
-use crate::store::{RosterEntry, Store};
+use crate::store::{RosterEntry, RosterRows, Store};
 use crate::tui::labels;
 
 /// At most this many members are shown: the phone needs the likeliest few.
@@ -66,27 +66,32 @@ pub struct WhoOptions {
     pub now: DateTime<Utc>,
 }
 
-/// Finds the entries matching `query`, best first, and diagnoses the first few.
-pub fn who(entries: &[RosterEntry], query: &str, options: &WhoOptions) -> WhoReport {
+/// Finds the entries matching `query`, best first, over the compact rows,
+/// and diagnoses the first few, each read in full by `full`.
+pub fn who<E>(
+    entries: &RosterRows,
+    query: &str,
+    options: &WhoOptions,
+    full: impl Fn(usize) -> Result<RosterEntry, E>,
+) -> Result<WhoReport, E> {
     let mut hits = Search::new(entries).matches(query.trim());
     let name = |i: u32| {
-        let e = &entries[i as usize];
-        e.member
-            .as_ref()
-            .map(|m| (m.cognome.to_lowercase(), m.nome.to_lowercase()))
+        let e = entries.row(i as usize);
+        e.has_member()
+            .then(|| (e.cognome().to_lowercase(), e.nome().to_lowercase()))
     };
     hits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(&name(b.0))));
     let total = hits.len();
     let members = hits
         .into_iter()
         .take(MAX_SHOWN)
-        .map(|(i, _)| entry_report(&entries[i as usize], options))
-        .collect();
-    WhoReport {
+        .map(|(i, _)| Ok(entry_report(&full(i as usize)?, options)))
+        .collect::<Result<_, E>>()?;
+    Ok(WhoReport {
         query: query.trim().to_string(),
         total,
         members,
-    }
+    })
 }
 
 fn entry_report(entry: &RosterEntry, options: &WhoOptions) -> WhoEntry {
@@ -138,8 +143,12 @@ fn entry_report(entry: &RosterEntry, options: &WhoOptions) -> WhoEntry {
 
 /// Reads the store and reports; `NoMatch` when nothing matches.
 pub fn who_in_store(store: &Store, query: &str, options: &WhoOptions) -> anyhow::Result<WhoReport> {
-    let entries = store.roster_entries()?;
-    let report = who(&entries, query, options);
+    // The roster compactly, as the console holds it; the few shown in full.
+    let entries = store.roster_rows()?;
+    let report = who(&entries, query, options, |i| {
+        let row = entries.row(i);
+        store.roster_entry(row.member_id(), row.address())
+    })?;
     if report.total == 0 {
         return Err(NoMatch {
             query: report.query,

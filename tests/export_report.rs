@@ -701,7 +701,7 @@ fn report_json_against_known_data() {
     // The counts are the console's own.
     let mut state = pecdesk::app::State::new(settings(cutover), now());
     let snapshot = pecdesk::app::Snapshot {
-        entries: f.entries(),
+        entries: f.store().roster_rows().unwrap(),
         last_sync: store.last_sync().unwrap(),
     };
     pecdesk::app::update(&mut state, pecdesk::app::Action::Loaded(Ok(snapshot)));

@@ -9,7 +9,7 @@ use crate::aruba::FixSkip;
 use crate::domain::{contact, password};
 use crate::i18n::T;
 use crate::queue::Control;
-use crate::store::{Job, JobCounts, JobKind, NewJobItem, RosterEntry};
+use crate::store::{Job, JobCounts, JobKind, NewJobItem, RosterRow};
 
 /// A password while it exists in memory: never printed by `Debug`.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -61,48 +61,60 @@ impl JobView {
 }
 
 /// Why an entry is left out of a bulk action.
-fn unfit(kind: JobKind, entry: &RosterEntry) -> Option<T> {
+fn unfit(kind: JobKind, entry: RosterRow<'_>) -> Option<T> {
     if kind == JobKind::ArubaContacts {
-        return match crate::aruba::fix_item(entry) {
+        return match aruba_fix(entry) {
             Ok(_) => None,
             Err(FixSkip::NotAtAruba) => Some(T::SkipNotAtAruba),
             Err(FixSkip::NoRosterContact) => Some(T::SkipNoRosterContact),
             Err(FixSkip::AlreadyAligned) => Some(T::SkipArubaAligned),
         };
     }
-    let Some(mailbox) = &entry.mailbox else {
+    let Some(mailbox) = entry.mailbox() else {
         return Some(T::SkipNoMailbox);
     };
     match kind {
         JobKind::Resend if !mailbox.can_receive_recovery_email() => Some(T::SkipNoRecoveryEmail),
-        JobKind::SetRecovery => match &entry.member {
-            Some(m) if m.email_servizio.is_some() || m.cellulare.is_some() => None,
-            _ => Some(T::SkipNoRosterContact),
-        },
+        JobKind::SetRecovery
+            if !entry.has_member()
+                || (entry.email_servizio().is_none() && entry.cellulare().is_none()) =>
+        {
+            Some(T::SkipNoRosterContact)
+        }
         _ => None,
     }
 }
 
+/// The contact fix at Aruba for an entry ([`crate::aruba::fix_item`]).
+fn aruba_fix(entry: RosterRow<'_>) -> Result<NewJobItem, FixSkip> {
+    match entry.aruba().mailbox() {
+        Some(aruba) if entry.has_member() => crate::aruba::contact_fix_item(
+            entry.member_id(),
+            entry.email_servizio(),
+            entry.cellulare(),
+            aruba,
+        ),
+        _ => Err(FixSkip::NotAtAruba),
+    }
+}
+
 /// The job item for an entry (for set-recovery, the contacts from the roster).
-fn job_item(kind: JobKind, entry: &RosterEntry) -> NewJobItem {
+fn job_item(kind: JobKind, entry: RosterRow<'_>) -> NewJobItem {
     if kind == JobKind::ArubaContacts
-        && let Ok(item) = crate::aruba::fix_item(entry)
+        && let Ok(item) = aruba_fix(entry)
     {
         return item;
     }
-    let payload = match (kind, &entry.member) {
-        (JobKind::SetRecovery, Some(m)) => Some(
-            serde_json::to_string(&crate::provider::api::RecoveryContactsRequest {
-                email: m.email_servizio.clone(),
-                mobile: m.cellulare.clone(),
-            })
-            .expect("serialisable"),
-        ),
-        _ => None,
-    };
+    let payload = (kind == JobKind::SetRecovery && entry.has_member()).then(|| {
+        serde_json::to_string(&crate::provider::api::RecoveryContactsRequest {
+            email: entry.email_servizio().map(str::to_string),
+            mobile: entry.cellulare().map(str::to_string),
+        })
+        .expect("serialisable")
+    });
     NewJobItem {
         address: entry.address().to_string(),
-        member_id: entry.member_id,
+        member_id: entry.member_id(),
         payload,
     }
 }
@@ -148,12 +160,12 @@ pub fn request_aruba_fix(state: &mut State) {
         state.selected_entry().map(|(i, _)| i).into_iter().collect()
     } else {
         (0..state.entries.len())
-            .filter(|&i| state.marked.contains(state.entries[i].address()))
+            .filter(|&i| state.marked.contains(state.entries.row(i).address()))
             .collect()
     };
     let (mut targets, mut skipped) = (Vec::new(), Vec::new());
     for index in chosen {
-        match unfit(kind, &state.entries[index]) {
+        match unfit(kind, state.entries.row(index)) {
             None => targets.push(index),
             Some(reason) => skipped.push((index, reason)),
         }
@@ -172,7 +184,7 @@ pub fn start_bulk(state: &mut State, kind: JobKind, targets: &[usize]) -> Vec<Ef
     }
     let items = targets
         .iter()
-        .map(|&i| job_item(kind, &state.entries[i]))
+        .map(|&i| job_item(kind, state.entries.row(i)))
         .collect();
     state.marked.clear();
     vec![Effect::StartJob { kind, items }]
@@ -203,25 +215,19 @@ pub struct RecoveryForm {
     pub error: Option<String>,
 }
 
-pub fn open_recovery_form(state: &mut State) {
+/// Opens the form, and reads the entry in full for the contacts on file
+/// (the form shows them once they are in).
+pub fn open_recovery_form(state: &mut State) -> Vec<Effect> {
     let Some((index, entry)) = state.selected_entry() else {
-        return;
+        return vec![];
     };
-    if entry.mailbox.is_none() {
+    if entry.mailbox().is_none() {
         state.status(Level::Error, state.t(T::ResendNoMailbox));
-        return;
+        return vec![];
     }
     // Start from the roster's values: usually what staff want to send.
-    let (email, mobile) = entry
-        .member
-        .as_ref()
-        .map(|m| {
-            (
-                m.email_servizio.clone().unwrap_or_default(),
-                m.cellulare.clone().unwrap_or_default(),
-            )
-        })
-        .unwrap_or_default();
+    let email = entry.email_servizio().unwrap_or_default().to_string();
+    let mobile = entry.cellulare().unwrap_or_default().to_string();
     state.modal = Some(Modal::RecoveryForm(RecoveryForm {
         entry: index,
         email: Input::new(email),
@@ -229,6 +235,7 @@ pub fn open_recovery_form(state: &mut State) {
         focus: 0,
         error: None,
     }));
+    state.load_entry(index)
 }
 
 /// Validates the form as the importer validates rows.
@@ -259,7 +266,7 @@ pub struct PasswordForm {
 
 impl PasswordForm {
     pub fn user_id(&self, state: &State) -> String {
-        password::user_id_of(state.entries[self.entry].address())
+        password::user_id_of(state.entries.row(self.entry).address())
     }
 
     pub fn broken_rules(&self, state: &State) -> Vec<password::PasswordRule> {
@@ -271,7 +278,7 @@ pub fn open_password_form(state: &mut State) {
     let Some((index, entry)) = state.selected_entry() else {
         return;
     };
-    if entry.mailbox.is_none() {
+    if entry.mailbox().is_none() {
         state.status(Level::Error, state.t(T::ResendNoMailbox));
         return;
     }
@@ -298,8 +305,8 @@ fn send_single(
     entry: usize,
     make: impl FnOnce(Option<i64>, String) -> Effect,
 ) -> Vec<Effect> {
-    let e = &state.entries[entry];
-    let (member_id, address) = (e.member_id, e.address().to_string());
+    let e = state.entries.row(entry);
+    let (member_id, address) = (e.member_id(), e.address().to_string());
     state.in_flight.insert(address.clone());
     state.modal = None;
     vec![make(member_id, address)]
@@ -405,12 +412,12 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
                 vec![]
             }
             Action::FormGenerate => {
-                let user_id = password::user_id_of(state.entries[form.entry].address());
+                let user_id = password::user_id_of(state.entries.row(form.entry).address());
                 generate_into(form, &user_id);
                 vec![]
             }
             _ if confirm => {
-                let user_id = password::user_id_of(state.entries[form.entry].address());
+                let user_id = password::user_id_of(state.entries.row(form.entry).address());
                 if password::check(form.input.0.value(), &user_id).is_empty() {
                     let entry = form.entry;
                     let secret = Secret(form.input.0.value().to_string());

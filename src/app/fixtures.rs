@@ -6,7 +6,7 @@ use super::{Action, Effect, Settings, Snapshot, State, TableIndex, update};
 use crate::domain::{MailboxState, MigrationState, PasswordState, RecoveryContacts};
 use crate::i18n::Lang;
 use crate::sample::generate_roster;
-use crate::store::{RosterEntry, SyncRun};
+use crate::store::{RosterEntry, RosterRows, SyncRun};
 
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 9, 30, 0).unwrap()
@@ -15,6 +15,11 @@ pub fn now() -> DateTime<Utc> {
 /// 40 members with a deterministic spread of states, plus one mailbox with no
 /// member; loaded into a state as the runtime would.
 pub fn state(lang: Lang) -> State {
+    state_with(lang, entries())
+}
+
+/// The fixture's entries in full, in load order.
+pub fn entries() -> Vec<RosterEntry> {
     let now = now();
     let mut entries: Vec<RosterEntry> = generate_roster(40, 11, "pec.fofi.it")
         .into_iter()
@@ -94,6 +99,11 @@ pub fn state(lang: Lang) -> State {
         }),
         aruba: Default::default(),
     });
+    entries
+}
+
+fn state_with(lang: Lang, entries: Vec<RosterEntry>) -> State {
+    let now = now();
     let mut state = State::new(
         Settings {
             lang,
@@ -106,7 +116,7 @@ pub fn state(lang: Lang) -> State {
     load(
         &mut state,
         Snapshot {
-            entries,
+            entries: RosterRows::from_entries(entries),
             last_sync: Some(SyncRun {
                 started_at: now - TimeDelta::minutes(2),
                 finished_at: now - TimeDelta::minutes(2),
@@ -122,21 +132,64 @@ pub fn state(lang: Lang) -> State {
 
 /// Loads `snapshot` as the runtime does, building the table's index at once.
 pub(crate) fn load(state: &mut State, snapshot: Snapshot) {
-    for effect in update(state, Action::Loaded(Ok(snapshot))) {
-        if let Effect::BuildIndex(request) = effect {
-            update(
-                state,
-                Action::Indexed(Box::new(TableIndex::build(&request))),
-            );
-        }
+    let effects = update(state, Action::Loaded(Ok(snapshot)));
+    perform(state, effects);
+}
+
+/// Performs, as the runtime would and at once, the effects that build the
+/// table's index and order and read an entry in full (from the fixture's
+/// entries: [`aruba_entries`] once Aruba's side is known); the others are
+/// left out.
+pub(crate) fn perform(state: &mut State, effects: Vec<Effect>) {
+    for effect in effects {
+        let action = match effect {
+            Effect::BuildIndex(request) => Action::Indexed(Box::new(TableIndex::build(&request))),
+            Effect::Sort(request) => Action::Sorted(Box::new(request.run())),
+            Effect::LoadEntry {
+                entry,
+                member_id,
+                address,
+            } => {
+                let full = if state.entries.aruba_known() {
+                    aruba_entries()
+                } else {
+                    entries()
+                };
+                let found = full
+                    .into_iter()
+                    .find(|e| e.member_id == member_id && e.address() == address)
+                    .expect("a fixture entry");
+                Action::EntryLoaded {
+                    entry,
+                    result: Ok(Box::new(found)),
+                }
+            }
+            _ => continue,
+        };
+        let more = update(state, action);
+        perform(state, more);
     }
+}
+
+/// [`update`], then [`perform`].
+pub(crate) fn act(state: &mut State, action: impl Into<Action>) {
+    let effects = update(state, action.into());
+    perform(state, effects);
 }
 
 /// The fixture with Aruba's side synced: a deterministic spread of members
 /// with no mailbox at Aruba, no contact, another e-mail, a suspended mailbox.
 pub fn with_aruba(mut state: State) -> State {
+    let last_sync = state.last_sync.clone();
+    let entries = RosterRows::from_entries(aruba_entries());
+    load(&mut state, Snapshot { entries, last_sync });
+    state
+}
+
+/// [`entries`] with Aruba's side ([`with_aruba`]).
+pub fn aruba_entries() -> Vec<RosterEntry> {
     use crate::domain::aruba::{ArubaMailbox, ArubaSide, ArubaStatus};
-    let mut entries: Vec<RosterEntry> = state.entries.as_ref().clone();
+    let mut entries = entries();
     for (i, entry) in entries.iter_mut().enumerate() {
         let Some(member) = entry.member.clone() else {
             entry.aruba = ArubaSide::Missing;
@@ -161,7 +214,5 @@ pub fn with_aruba(mut state: State) -> State {
         }
         entry.aruba = ArubaSide::Present(mailbox);
     }
-    let last_sync = state.last_sync.clone();
-    load(&mut state, Snapshot { entries, last_sync });
-    state
+    entries
 }

@@ -1,7 +1,10 @@
 //! The member table's sort order and search index. At 100k members they take
 //! a good part of the start, and only the table needs them: the runtime builds
 //! them off the UI thread after each load ([`super::Effect::BuildIndex`]) while
-//! the dashboard, which needs neither, is already on screen.
+//! the dashboard, which needs neither, is already on screen. A change of sort
+//! column is made off the UI thread too ([`super::Effect::Sort`]): at 1M
+//! entries even a linear pass takes a frame or more, and the orders by codice
+//! fiscale and PEC are sorted only when first asked for.
 
 use std::sync::Arc;
 
@@ -9,12 +12,12 @@ use chrono::{DateTime, Utc};
 
 use super::search::Search;
 use super::table::{Sort, SortOrders};
-use crate::store::RosterEntry;
+use crate::store::RosterRows;
 
 /// What to build an index over: the entries of one load, as they were sorted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexRequest {
-    pub(super) entries: Arc<Vec<RosterEntry>>,
+    pub(super) entries: Arc<RosterRows>,
     /// Which load the entries are; an index for an older one is dropped.
     pub(super) generation: u64,
     pub(super) sort: Sort,
@@ -29,9 +32,10 @@ pub(super) struct Ordering {
 }
 
 impl Ordering {
-    /// The order of `sort`, from the load's prepared orders: a linear pass.
+    /// The order of `sort`, from the load's orders: a linear pass, or the
+    /// first sort by codice fiscale or PEC of this load.
     pub(super) fn of(
-        entries: &[RosterEntry],
+        entries: &RosterRows,
         orders: &SortOrders,
         sort: Sort,
         now: DateTime<Utc>,
@@ -52,14 +56,14 @@ pub struct TableIndex {
     pub(super) sort: Sort,
     pub(super) ordering: Ordering,
     /// Every column's order is derived from these without sorting again.
-    pub(super) orders: SortOrders,
+    pub(super) orders: Arc<SortOrders>,
     pub(super) search: Search,
 }
 
 impl TableIndex {
     /// Sorts and indexes side by side: two independent passes over the roster.
     pub fn build(request: &IndexRequest) -> Self {
-        let entries = request.entries.as_slice();
+        let entries = request.entries.as_ref();
         let (search, orders) = std::thread::scope(|scope| {
             let search = scope.spawn(|| Search::new(entries));
             let orders = SortOrders::build(entries);
@@ -69,8 +73,48 @@ impl TableIndex {
             generation: request.generation,
             sort: request.sort,
             ordering: Ordering::of(entries, &orders, request.sort, request.now),
-            orders,
+            orders: Arc::new(orders),
             search,
+        }
+    }
+}
+
+/// A change of sort (or of the clock, for the password column) to derive
+/// off the UI thread from a load's prepared orders.
+#[derive(Debug, Clone)]
+pub struct SortRequest {
+    pub(super) entries: Arc<RosterRows>,
+    pub(super) orders: Arc<SortOrders>,
+    pub(super) generation: u64,
+    pub(super) sort: Sort,
+    pub(super) now: DateTime<Utc>,
+}
+
+impl PartialEq for SortRequest {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.entries, &other.entries)
+            && Arc::ptr_eq(&self.orders, &other.orders)
+            && (self.generation, self.sort, self.now) == (other.generation, other.sort, other.now)
+    }
+}
+
+impl Eq for SortRequest {}
+
+/// The order a [`SortRequest`] asked for.
+#[derive(Debug, Clone)]
+pub struct Sorted {
+    pub(super) generation: u64,
+    pub(super) sort: Sort,
+    pub(super) ordering: Ordering,
+}
+
+impl SortRequest {
+    /// The linear pass, on whichever thread the runtime runs it.
+    pub fn run(&self) -> Sorted {
+        Sorted {
+            generation: self.generation,
+            sort: self.sort,
+            ordering: Ordering::of(&self.entries, &self.orders, self.sort, self.now),
         }
     }
 }

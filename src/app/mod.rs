@@ -30,10 +30,12 @@ pub use crate::domain::summary::{
 use crate::i18n::{Lang, T};
 use crate::provider::api::ResendResponse;
 use crate::queue::Control;
-use crate::store::{Event, Job, JobCounts, JobKind, NewJobItem, RosterEntry, SyncRun};
+use crate::store::{
+    Event, Job, JobCounts, JobKind, NewJobItem, RosterEntry, RosterRow, RosterRows, SyncRun,
+};
 pub use actions::{JobView, Secret};
 pub use command::{CHASE, CHASE_ARUBA, Command};
-pub use index::{IndexRequest, TableIndex};
+pub use index::{IndexRequest, SortRequest, Sorted, TableIndex};
 pub use palette::PALETTE_COMMANDS;
 pub use report_mode::needs_provider_api;
 pub use table::{Sort, SortColumn};
@@ -41,7 +43,7 @@ pub use table::{Sort, SortColumn};
 /// What the roster and sync look like, as loaded from the store.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub entries: Vec<RosterEntry>,
+    pub entries: RosterRows,
     pub last_sync: Option<SyncRun>,
 }
 
@@ -125,7 +127,7 @@ pub struct State {
     pub modal: Option<Modal>,
     pub loaded: bool,
     /// Shared with the thread that builds their [`TableIndex`].
-    pub entries: Arc<Vec<RosterEntry>>,
+    pub entries: Arc<RosterRows>,
     /// Counts the loads, so that an index built for an older one is dropped.
     generation: u64,
     pub summary: Summary,
@@ -176,6 +178,8 @@ pub struct State {
     pub report_mode: bool,
     /// The last report stored, for the header in report mode.
     pub last_report: Option<crate::store::ReportRun>,
+    /// The entry the detail or an action is about, in full, with its index.
+    detail: Option<(usize, Box<RosterEntry>)>,
 }
 
 /// What the user or the background asks for.
@@ -308,6 +312,13 @@ pub enum Action {
     ReportDone(Result<String, String>),
     /// The last report stored, read with each load.
     LastReport(Option<crate::store::ReportRun>),
+    /// An order made off the UI thread ([`Effect::Sort`]).
+    Sorted(Box<index::Sorted>),
+    /// Entry `entry` in full, read for the detail ([`Effect::LoadEntry`]).
+    EntryLoaded {
+        entry: usize,
+        result: Result<Box<RosterEntry>, String>,
+    },
 }
 
 impl From<Command> for Action {
@@ -398,38 +409,83 @@ pub enum Effect {
     PreviewReport(crate::sync::report_load::ReportRequest),
     /// Store a report, in one transaction.
     RunReport(crate::sync::report_load::ReportRequest),
+    /// Derive the table's order for a new sort off the UI thread.
+    Sort(index::SortRequest),
+    /// Read one entry in full (the rows keep only what the table needs).
+    LoadEntry {
+        entry: usize,
+        member_id: Option<i64>,
+        address: String,
+    },
 }
 
 /// A load and what is derived from it without the index.
 #[derive(Debug)]
 struct PendingLoad {
-    entries: Arc<Vec<RosterEntry>>,
+    entries: Arc<RosterRows>,
     categories: Vec<u16>,
     summary: Summary,
     last_sync: Option<SyncRun>,
 }
 
+/// What decides an entry's lists when Aruba's copy is not there (Aruba's
+/// lists compare contacts, entry by entry): member (in the roster, PEC on
+/// the domain), mailbox (states as of now, recovery contacts), Aruba known.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Alike {
+    member: Option<(bool, bool)>,
+    mailbox: Option<(
+        crate::domain::MigrationState,
+        crate::domain::PasswordState,
+        bool,
+        bool,
+    )>,
+    aruba_known: bool,
+}
+
 /// The dashboard's figures and, per entry, a bit per `Category::ALL` position.
-fn classify(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) -> (Summary, Vec<u16>) {
+/// Entries alike ([`Alike`]) are classified once, by the domain's rules on
+/// the first of them: at 1M entries, classifying each took most of a second
+/// on the UI thread.
+fn classify(entries: &RosterRows, pec_domain: &str, now: DateTime<Utc>) -> (Summary, Vec<u16>) {
+    let mut scratch = crate::store::Scratch::default();
+    let mut classify_row = |row| {
+        let (member, in_roster, mailbox, aruba) = scratch.fill(row);
+        Category::ALL.iter().fold(0u16, |mask, &c| {
+            let inside = crate::domain::category::is_in_with(
+                c, member, in_roster, mailbox, aruba, pec_domain, now,
+            );
+            if inside { mask | category_bit(c) } else { mask }
+        })
+    };
+    let mut known: std::collections::HashMap<Alike, u16> = Default::default();
     let categories = entries
         .iter()
-        .map(|e| {
-            Category::ALL.iter().fold(0u16, |mask, &c| {
-                let inside = crate::domain::category::is_in_with(
-                    c,
-                    e.member.as_ref(),
-                    e.in_roster,
-                    e.mailbox.as_ref(),
-                    &e.aruba,
-                    pec_domain,
-                    now,
-                );
-                if inside { mask | category_bit(c) } else { mask }
-            })
+        .map(|row| {
+            let aruba = row.aruba();
+            if aruba.mailbox().is_some() {
+                return classify_row(row);
+            }
+            let alike = Alike {
+                member: row.has_member().then(|| {
+                    let domain = crate::domain::contact::domain_of(row.address());
+                    (row.in_roster(), domain.eq_ignore_ascii_case(pec_domain))
+                }),
+                mailbox: row.mailbox().map(|m| {
+                    (
+                        m.migration,
+                        m.password_at(now),
+                        m.recovery_email,
+                        m.recovery_mobile,
+                    )
+                }),
+                aruba_known: aruba != crate::store::ArubaRow::Unknown,
+            };
+            *known.entry(alike).or_insert_with(|| classify_row(row))
         })
         .collect();
     (
-        crate::store::summarize(entries, pec_domain, now),
+        crate::store::summarize_rows(entries, pec_domain, now),
         categories,
     )
 }
@@ -476,6 +532,7 @@ impl State {
             outreach: Default::default(),
             report_mode: false,
             last_report: None,
+            detail: None,
         }
     }
 
@@ -484,9 +541,38 @@ impl State {
     }
 
     /// The entry under the cursor.
-    pub fn selected_entry(&self) -> Option<(usize, &RosterEntry)> {
+    pub fn selected_entry(&self) -> Option<(usize, RosterRow<'_>)> {
         let index = *self.visible.get(self.selected)?;
-        Some((index, &self.entries[index]))
+        Some((index, self.entries.row(index)))
+    }
+
+    /// Entry `index` in full (dates, masked contacts, Aruba's copy), once
+    /// read from the store for the detail, the call script or an action's
+    /// confirmation ([`Effect::LoadEntry`]).
+    pub fn full_entry(&self, index: usize) -> Option<&RosterEntry> {
+        self.detail
+            .as_ref()
+            .filter(|(i, full)| {
+                *i == index
+                    && self
+                        .entries
+                        .get(index)
+                        .is_some_and(|row| row.address() == full.address())
+            })
+            .map(|(_, entry)| entry.as_ref())
+    }
+
+    /// Reads entry `index` in full unless it is in already.
+    fn load_entry(&self, index: usize) -> Vec<Effect> {
+        if self.full_entry(index).is_some() {
+            return vec![];
+        }
+        let row = self.entries.row(index);
+        vec![Effect::LoadEntry {
+            entry: index,
+            member_id: row.member_id(),
+            address: row.address().to_string(),
+        }]
     }
 
     /// What the console does first: count the dashboard's figures in the
@@ -534,10 +620,7 @@ impl State {
     pub fn aruba_known(&self) -> bool {
         match (&self.counts, self.loaded) {
             (Some(counts), false) => counts.aruba_known,
-            _ => self
-                .entries
-                .first()
-                .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown)),
+            _ => self.entries.aruba_known(),
         }
     }
 
@@ -630,17 +713,64 @@ impl State {
         if let Some(load) = self.pending.take() {
             self.install(load);
         }
-        // The sort may have changed while the index was being built.
+        // The sort may have changed while the index was being built: the
+        // index's own order shows until that one is in.
         let sorted_otherwise = index.sort != self.sort;
         self.index = Some(index);
+        self.refresh_visible(keep.as_deref());
+        let mut effects = match (&self.screen, self.timeline.as_ref(), self.selected_entry()) {
+            (Screen::Detail, Some(_), Some((entry, _))) => self.detail_effects(entry),
+            _ => vec![],
+        };
         if sorted_otherwise {
-            self.resort();
+            effects.extend(self.resort());
+        }
+        effects.extend(self.refresh_full_entry());
+        effects
+    }
+
+    /// After a reload, the entry read in full is read again (it shows until
+    /// then), unless the new load has another entry at its place.
+    fn refresh_full_entry(&mut self) -> Vec<Effect> {
+        let Some((index, full)) = &self.detail else {
+            return vec![];
+        };
+        let index = *index;
+        match self.entries.get(index) {
+            Some(row) if row.address() == full.address() => vec![Effect::LoadEntry {
+                entry: index,
+                member_id: row.member_id(),
+                address: row.address().to_string(),
+            }],
+            _ => {
+                self.detail = None;
+                vec![]
+            }
+        }
+    }
+
+    /// The sort the table shows: the one asked for once its order is in.
+    pub fn shown_sort(&self) -> Sort {
+        self.index.as_ref().map_or(self.sort, |index| index.sort)
+    }
+
+    /// Takes an order made off the UI thread, unless a newer load or sort
+    /// came meanwhile.
+    fn set_sorted(&mut self, sorted: index::Sorted) -> Vec<Effect> {
+        let current = self
+            .index
+            .as_ref()
+            .is_some_and(|index| index.generation == sorted.generation);
+        if !current || sorted.sort != self.sort {
+            return vec![];
+        }
+        let keep = self.selected_address();
+        if let Some(index) = &mut self.index {
+            index.ordering = sorted.ordering;
+            index.sort = sorted.sort;
         }
         self.refresh_visible(keep.as_deref());
-        match (&self.screen, self.timeline.as_ref(), self.selected_entry()) {
-            (Screen::Detail, Some(_), Some((entry, _))) => vec![self.timeline_effect(entry)],
-            _ => vec![],
-        }
+        vec![]
     }
 
     /// Whether the table waits for its order and search index.
@@ -654,19 +784,62 @@ impl State {
 
     /// Summary, categories and, when it depends on the clock, the sort order:
     /// what changes as time passes.
-    fn recompute_for_clock(&mut self) {
-        (self.summary, self.categories) = classify(&self.entries, &self.pec_domain, self.now);
-        outreach::mark(&self.entries, &self.outreach.data, &mut self.categories);
-        if self.sort.column.depends_on_clock() {
-            self.resort();
+    fn recompute_for_clock(&mut self) -> Vec<Effect> {
+        self.summary = crate::store::summarize_rows(&self.entries, &self.pec_domain, self.now);
+        // Only a pending link turns into an expired one as time passes: the
+        // other entries' lists stay as the load classified them.
+        let clock = [Category::LinkPending, Category::LinkExpired];
+        let mut scratch = crate::store::Scratch::default();
+        for (row, mask) in self.entries.iter().zip(self.categories.iter_mut()) {
+            if row
+                .mailbox()
+                .is_none_or(|m| m.password != crate::domain::PasswordState::ResetPending)
+            {
+                continue;
+            }
+            let (member, in_roster, mailbox, aruba) = scratch.fill(row);
+            for c in clock {
+                let inside = crate::domain::category::is_in_with(
+                    c,
+                    member,
+                    in_roster,
+                    mailbox,
+                    aruba,
+                    &self.pec_domain,
+                    self.now,
+                );
+                if inside {
+                    *mask |= category_bit(c);
+                } else {
+                    *mask &= !category_bit(c);
+                }
+            }
         }
+        if self.sort.column.depends_on_clock() {
+            return self.resort();
+        }
+        vec![]
     }
 
-    fn resort(&mut self) {
-        if let Some(index) = &mut self.index {
-            index.ordering = index::Ordering::of(&self.entries, &index.orders, self.sort, self.now);
-            index.sort = self.sort;
+    /// Asks for the order of `self.sort` as of `self.now`, made off the UI
+    /// thread from the index's prepared orders; the current order shows
+    /// until it is in. Nothing while the index is being built (it is built
+    /// in the sort asked for then, and asks again if that changed).
+    fn resort(&self) -> Vec<Effect> {
+        let Some(index) = &self.index else {
+            return vec![];
+        };
+        if index.generation != self.generation {
+            // A reload waits for its index: the sort goes with it.
+            return vec![];
         }
+        vec![Effect::Sort(index::SortRequest {
+            entries: Arc::clone(&self.entries),
+            orders: Arc::clone(&index.orders),
+            generation: index.generation,
+            sort: self.sort,
+            now: self.now,
+        })]
     }
 
     fn passes_filter(&self, index: usize) -> bool {
@@ -722,13 +895,13 @@ impl State {
         };
         self.selected = keep
             .and_then(|address| match kept {
-                Some(i) if self.entries[i].address() == address => {
+                Some(i) if self.entries.row(i).address() == address => {
                     self.visible.iter().position(|&v| v == i)
                 }
                 _ => self
                     .visible
                     .iter()
-                    .position(|&i| self.entries[i].address() == address),
+                    .position(|&i| self.entries.row(i).address() == address),
             })
             .unwrap_or(0)
             .min(self.visible.len().saturating_sub(1));
@@ -749,12 +922,19 @@ impl State {
     }
 
     fn timeline_effect(&self, entry: usize) -> Effect {
-        let e = &self.entries[entry];
+        let e = self.entries.row(entry);
         Effect::LoadTimeline {
             entry,
-            member_id: e.member_id,
+            member_id: e.member_id(),
             address: e.address().to_string(),
         }
+    }
+
+    /// What the detail of `entry` reads: its timeline and the entry in full.
+    fn detail_effects(&self, entry: usize) -> Vec<Effect> {
+        let mut effects = vec![self.timeline_effect(entry)];
+        effects.extend(self.load_entry(entry));
+        effects
     }
 
     fn set_filter(&mut self, filter: BTreeSet<Category>) {
@@ -763,11 +943,9 @@ impl State {
         self.refresh_visible(keep.as_deref());
     }
 
-    fn set_sort(&mut self, sort: Sort) {
-        let keep = self.selected_address();
+    fn set_sort(&mut self, sort: Sort) -> Vec<Effect> {
         self.sort = sort;
-        self.resort();
-        self.refresh_visible(keep.as_deref());
+        self.resort()
     }
 }
 
@@ -852,10 +1030,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.set_filter(filter);
             vec![]
         }
-        Action::SetSort(sort) => {
-            state.set_sort(sort);
-            vec![]
-        }
+        Action::SetSort(sort) => state.set_sort(sort),
+        Action::Sorted(sorted) => state.set_sorted(*sorted),
         Action::Export { path, format } => vec![Effect::Export {
             path,
             format,
@@ -887,12 +1063,14 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             let minute_changed = now.timestamp() / 60 != state.now.timestamp() / 60;
             state.now = now;
             // Links expire with the clock, not only at sync.
+            let mut effects = vec![];
             if minute_changed && state.loaded {
                 let keep = state.selected_address();
-                state.recompute_for_clock();
+                effects = state.recompute_for_clock();
                 state.refresh_visible(keep.as_deref());
             }
-            outreach::on_tick(state)
+            effects.extend(outreach::on_tick(state));
+            effects
         }
         Action::Loaded(Ok(snapshot)) => vec![state.set_snapshot(snapshot)],
         Action::Indexed(index) => state.set_index(*index),
@@ -1029,6 +1207,20 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.last_report = report;
             vec![]
         }
+        Action::EntryLoaded { entry, result } => {
+            match result {
+                // Unless a reload moved the entries meanwhile.
+                Ok(full)
+                    if entry < state.entries.len()
+                        && state.entries.row(entry).address() == full.address() =>
+                {
+                    state.detail = Some((entry, full));
+                }
+                Ok(_) => {}
+                Err(e) => state.status(Level::Error, format!("{}: {e}", state.t(T::ErrorPrefix))),
+            }
+            vec![]
+        }
         Action::FormEdit(_)
         | Action::FormNextField
         | Action::FormGenerate
@@ -1073,8 +1265,8 @@ fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
             Action::Confirm => {
                 let entry = *entry;
                 state.modal = None;
-                let member_id = state.entries[entry].member_id;
-                let address = state.entries[entry].address().to_string();
+                let member_id = state.entries.row(entry).member_id();
+                let address = state.entries.row(entry).address().to_string();
                 state.in_flight.insert(address.clone());
                 state.status(
                     Level::Info,
@@ -1184,7 +1376,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
                 if let Some((index, _)) = state.selected_entry() {
                     state.screen = Screen::Detail;
                     state.searching = false;
-                    return vec![state.timeline_effect(index)];
+                    return state.detail_effects(index);
                 }
             }
         },
@@ -1195,7 +1387,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
         Command::SetRecovery if !state.marked.is_empty() => {
             actions::request_bulk(state, JobKind::SetRecovery)
         }
-        Command::SetRecovery => actions::open_recovery_form(state),
+        Command::SetRecovery => return actions::open_recovery_form(state),
         Command::ResetPassword => actions::open_password_form(state),
         Command::Mark => {
             if let Some((_, entry)) = state.selected_entry() {
@@ -1210,7 +1402,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
             let visible: Vec<String> = state
                 .visible
                 .iter()
-                .map(|&i| state.entries[i].address().to_string())
+                .map(|&i| state.entries.row(i).address().to_string())
                 .collect();
             // A second press unmarks what the first one marked.
             if visible.iter().all(|a| state.marked.contains(a)) {
@@ -1230,12 +1422,16 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
             let Some((index, entry)) = state.selected_entry() else {
                 return vec![];
             };
-            match &entry.mailbox {
+            match entry.mailbox() {
                 None => state.status(Level::Error, state.t(T::ResendNoMailbox)),
                 Some(mailbox) if !mailbox.can_receive_recovery_email() => {
                     state.status(Level::Error, state.t(T::ResendNoContact))
                 }
-                Some(_) => state.modal = Some(Modal::ConfirmResend { entry: index }),
+                // The masked address it goes to comes with the full entry.
+                Some(_) => {
+                    state.modal = Some(Modal::ConfirmResend { entry: index });
+                    return state.load_entry(index);
+                }
             }
         }
         Command::Sync => {
@@ -1250,14 +1446,14 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
                 column: state.sort.column.next(),
                 descending: false,
             };
-            state.set_sort(sort);
+            return state.set_sort(sort);
         }
         Command::SortReverse => {
             let sort = Sort {
                 descending: !state.sort.descending,
                 ..state.sort
             };
-            state.set_sort(sort);
+            return state.set_sort(sort);
         }
         Command::Filter => {
             state.modal = Some(Modal::Filter {
@@ -1327,6 +1523,7 @@ fn is_result(action: &Action) -> bool {
         | Action::InDoubtLoaded(_)
         | Action::InDoubtResolved(_) => true,
         Action::ReportPreviewed { .. } | Action::ReportDone(_) | Action::LastReport(_) => true,
+        Action::EntryLoaded { .. } | Action::Sorted(_) => true,
         Action::IniPec(action) => action.is_result(),
         Action::Command(_)
         | Action::SelectRow(_)
@@ -1363,7 +1560,7 @@ fn is_result(action: &Action) -> bool {
 /// In the detail screen, moving the cursor shows the new entry's timeline.
 fn detail_follow(state: &State) -> Vec<Effect> {
     match (state.screen, state.selected_entry()) {
-        (Screen::Detail, Some((index, _))) => vec![state.timeline_effect(index)],
+        (Screen::Detail, Some((index, _))) => state.detail_effects(index),
         _ => vec![],
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Utc};
 use super::{Effect, Level, Screen, State};
 use crate::domain::Category;
 use crate::i18n::T;
-use crate::store::{MemberOutreach, Outreach, ReminderTrail, RosterEntry};
+use crate::store::{MemberOutreach, Outreach, ReminderTrail, RosterRows};
 
 /// What the console knows and does about reminders and receipts.
 #[derive(Debug, Default)]
@@ -55,16 +55,16 @@ impl ReceiptsRead {
 
 /// The member's reminders, for an entry.
 pub fn member_of(state: &State, index: usize) -> Option<MemberOutreach> {
-    let id = state.entries.get(index)?.member_id?;
+    let id = state.entries.get(index)?.member_id()?;
     state.outreach.data.members.get(&id).copied()
 }
 
 /// Sets or clears, per entry, the bit of the lists that come from receipts.
-pub(super) fn mark(entries: &[RosterEntry], data: &Outreach, categories: &mut [u16]) {
+pub(super) fn mark(entries: &RosterRows, data: &Outreach, categories: &mut [u16]) {
     let bit = super::category_bit(Category::PecUndelivered);
     for (entry, mask) in entries.iter().zip(categories.iter_mut()) {
         let undelivered = entry
-            .member_id
+            .member_id()
             .and_then(|id| data.members.get(&id))
             .is_some_and(|m| m.undelivered);
         if undelivered {

@@ -10,10 +10,11 @@ use crate::domain::diagnosis::{Diagnosis, Facts, diagnose};
 use crate::i18n::T;
 
 impl State {
-    /// The diagnosis of entry `index`, as of the state's clock.
-    pub fn diagnosis(&self, index: usize) -> Diagnosis {
-        let entry = &self.entries[index];
-        diagnose(&Facts {
+    /// The diagnosis of entry `index`, as of the state's clock; None until
+    /// the entry is read in full ([`State::full_entry`]).
+    pub fn diagnosis(&self, index: usize) -> Option<Diagnosis> {
+        let entry = self.full_entry(index)?;
+        Some(diagnose(&Facts {
             member: entry.member.as_ref(),
             in_roster: entry.in_roster,
             mailbox: entry.mailbox.as_ref(),
@@ -21,27 +22,31 @@ impl State {
             cutover: self.cutover,
             now: self.now,
             last_reminder: super::outreach::last_reminder(self, index),
-        })
+        }))
     }
 
     /// The call script of entry `index`, in the console's language.
-    pub fn call_script(&self, index: usize) -> String {
-        let entry = &self.entries[index];
-        let name = entry
-            .member
-            .as_ref()
-            .map(|m| format!("{} {}", m.nome, m.cognome));
-        self.diagnosis(index)
-            .call_script(self.lang, name.as_deref())
+    pub fn call_script(&self, index: usize) -> Option<String> {
+        let row = self.entries.row(index);
+        let name = row
+            .has_member()
+            .then(|| format!("{} {}", row.nome(), row.cognome()));
+        Some(
+            self.diagnosis(index)?
+                .call_script(self.lang, name.as_deref()),
+        )
     }
 }
 
-/// `d`: the selected entry's call script.
+/// `d`: the selected entry's call script, once the entry is read in full.
 pub(super) fn open_call_script(state: &mut State) -> Vec<Effect> {
-    if let Some((entry, _)) = state.selected_entry() {
-        state.modal = Some(Modal::CallScript { entry, scroll: 0 });
+    match state.selected_entry() {
+        Some((entry, _)) => {
+            state.modal = Some(Modal::CallScript { entry, scroll: 0 });
+            state.load_entry(entry)
+        }
+        None => vec![],
     }
-    vec![]
 }
 
 /// Keys while the call script is open; `None` when another modal is.
@@ -57,9 +62,12 @@ pub(super) fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Eff
         }
         Action::Copy => {
             // Personal data: it travels as a Secret, never printed in logs.
-            let script = Secret(state.call_script(entry));
+            let Some(script) = state.call_script(entry) else {
+                state.status(Level::Info, state.t(T::Loading));
+                return Some(vec![]);
+            };
             state.status(Level::Info, state.t(T::DxCopied));
-            Some(vec![Effect::Clipboard(script)])
+            Some(vec![Effect::Clipboard(Secret(script))])
         }
         Action::Cancel | Action::Confirm | Action::Command(Command::Back | Command::CallScript) => {
             state.modal = None;
@@ -106,25 +114,30 @@ mod tests {
         let (cf, mobile) = state
             .entries
             .iter()
-            .find_map(|e| {
-                let m = e.member.as_ref()?;
-                Some((m.codice_fiscale.clone(), m.cellulare.clone()?))
-            })
+            .find_map(|e| Some((e.codice_fiscale().to_string(), e.cellulare()?.to_string())))
             .unwrap();
         let spoken = format!("{} {} {}", &mobile[3..6], &mobile[6..9], &mobile[9..]);
         let effects = update(&mut state, Action::Who(spoken));
         assert_eq!(state.screen, Screen::Detail, "{:?}", state.status);
-        assert!(matches!(effects[..], [Effect::LoadTimeline { .. }]));
-        let (_, entry) = state.selected_entry().unwrap();
-        assert_eq!(entry.member.as_ref().unwrap().codice_fiscale, cf);
+        assert!(matches!(
+            effects[..],
+            [Effect::LoadTimeline { .. }, Effect::LoadEntry { .. }]
+        ));
+        let (index, entry) = state.selected_entry().unwrap();
+        assert_eq!(entry.codice_fiscale(), cf);
+        // No diagnosis until the entry is read in full.
+        assert!(state.diagnosis(index).is_none());
+        fixtures::perform(&mut state, effects);
+        assert!(state.diagnosis(index).is_some());
 
         // `d` shows the call script, `y` copies it, Esc closes it.
         update(&mut state, Action::Command(Command::CallScript));
         assert!(matches!(state.modal, Some(Modal::CallScript { .. })));
         let effects = update(&mut state, Action::Copy);
-        let (index, _) = state.selected_entry().unwrap();
         match &effects[..] {
-            [Effect::Clipboard(secret)] => assert_eq!(secret.0, state.call_script(index)),
+            [Effect::Clipboard(secret)] => {
+                assert_eq!(Some(&secret.0), state.call_script(index).as_ref())
+            }
             other => panic!("{other:?}"),
         }
         update(&mut state, Action::Cancel);

@@ -103,13 +103,13 @@ pub(super) fn open(state: &mut State) -> Vec<Effect> {
             .entries
             .iter()
             .filter(|e| state.marked.contains(e.address()))
-            .filter_map(|e| e.member_id)
+            .filter_map(|e| e.member_id())
             .collect()
     } else if narrowed {
         state
             .visible
             .iter()
-            .filter_map(|&i| state.entries[i].member_id)
+            .filter_map(|&i| state.entries.row(i).member_id())
             .collect()
     } else {
         state.status(Level::Error, state.t(T::RemindNarrowFirst));

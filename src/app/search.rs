@@ -12,7 +12,7 @@
 use nucleo_matcher::pattern::{Atom, AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
 
-use crate::store::RosterEntry;
+use crate::store::{RosterRow, RosterRows};
 
 #[derive(Clone)]
 pub struct Search {
@@ -50,25 +50,23 @@ impl std::fmt::Debug for Search {
 /// words look at (the service e-mail and the mobile in E.164, which holds the
 /// national digits a normalised phone query looks for). Fuzzy words stay on
 /// the shorter text, so adding the contacts costs name searches nothing.
-fn haystacks(entry: &RosterEntry) -> (String, String) {
-    let (mut names, mut contacts) = match &entry.member {
-        Some(m) => {
-            let names = format!(
-                "{} {} {} {} {}",
-                m.cognome,
-                m.nome,
-                m.codice_fiscale,
-                entry.address(),
-                m.numero_iscrizione
-            );
-            let contacts: Vec<&str> = [&m.email_servizio, &m.cellulare]
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .collect();
-            (names, contacts.join(" "))
-        }
-        None => (entry.address().to_string(), String::new()),
+fn haystacks(entry: RosterRow<'_>) -> (String, String) {
+    let (mut names, mut contacts) = if entry.has_member() {
+        let names = format!(
+            "{} {} {} {} {}",
+            entry.cognome(),
+            entry.nome(),
+            entry.codice_fiscale(),
+            entry.address(),
+            entry.numero_iscrizione()
+        );
+        let contacts: Vec<&str> = [entry.email_servizio(), entry.cellulare()]
+            .into_iter()
+            .flatten()
+            .collect();
+        (names, contacts.join(" "))
+    } else {
+        (entry.address().to_string(), String::new())
     };
     names.make_ascii_lowercase();
     contacts.make_ascii_lowercase();
@@ -181,11 +179,11 @@ pub fn pattern(query: &str) -> Pattern {
 const ELSEWHERE: u16 = u16::MAX;
 
 impl Search {
-    pub fn new(entries: &[RosterEntry]) -> Self {
+    pub fn new(entries: &RosterRows) -> Self {
         let mut text = Vec::with_capacity(entries.len() * 96);
         let mut spans = Vec::with_capacity(entries.len());
         let mut unicode = Vec::new();
-        for entry in entries {
+        for entry in entries.iter() {
             let (names, contacts) = haystacks(entry);
             let start = u32::try_from(text.len()).ok();
             let lengths = (u16::try_from(names.len()), u16::try_from(contacts.len()));
@@ -349,6 +347,7 @@ pub fn highlights(pattern: &Pattern, matcher: &mut Matcher, text: &str) -> Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RosterEntry;
 
     #[test]
     fn narrowing_only_for_plain_extensions() {
@@ -361,7 +360,12 @@ mod tests {
 
     /// A roster of 2,000 with the caller, Marisa Rossi, somewhere in the middle,
     /// and namesakes around her.
-    fn roster_with_caller() -> (Vec<RosterEntry>, u32) {
+    fn roster_with_caller() -> (RosterRows, u32) {
+        let (entries, caller) = caller_entries();
+        (RosterRows::from_entries(entries), caller)
+    }
+
+    fn caller_entries() -> (Vec<RosterEntry>, u32) {
         let mut members = crate::sample::generate_roster(2000, 7, "pec.fofi.it");
         let caller = 1234;
         let m = &mut members[caller];
@@ -460,12 +464,13 @@ mod tests {
 
     #[test]
     fn an_e_mail_unlike_the_name_is_found_as_typed() {
-        let (mut entries, caller) = roster_with_caller();
+        let (mut entries, caller) = caller_entries();
         entries[caller as usize]
             .member
             .as_mut()
             .unwrap()
             .email_servizio = Some("segreteria.farmacia@libero.it".into());
+        let entries = RosterRows::from_entries(entries);
         let query = "segreteria.farmacia@libero.it";
         let mut typed = Search::new(&entries);
         let mut found = Vec::new();
@@ -492,6 +497,7 @@ mod tests {
                 aruba: Default::default(),
             })
             .collect();
+        let entries = RosterRows::from_entries(entries);
         let mut search = Search::new(&entries);
         let r = search.matches("r");
         let ro = search.matches("ro");

@@ -1,8 +1,10 @@
 //! Sorting of the member table by any column.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 
-use crate::store::RosterEntry;
+use crate::store::{RosterRow, RosterRows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortColumn {
@@ -59,80 +61,78 @@ pub struct Sort {
     pub descending: bool,
 }
 
-/// The orders every sort is made of, built once per load off the UI thread:
-/// by name (the tie-break of every column), by codice fiscale and by PEC.
-/// A state column is the name order bucketed by state, so any sort is a
-/// linear pass on the UI thread, never a sort.
-#[derive(Debug, Clone, Default)]
+/// The orders every sort is made of, off the UI thread: by name (the
+/// tie-break of every column) with the index of each load; by codice fiscale
+/// and by PEC the first time the table is sorted so ([`super::Effect::Sort`],
+/// the table keeps its order meanwhile), then kept for the load. A state
+/// column is the name order bucketed by state, a linear pass.
+#[derive(Debug, Default)]
 pub struct SortOrders {
     by_name: Vec<u32>,
-    by_cf: Vec<u32>,
-    by_pec: Vec<u32>,
+    /// Each entry's position in `by_name`.
+    name_rank: OnceLock<Vec<u32>>,
+    by_cf: OnceLock<Vec<u32>>,
+    by_pec: OnceLock<Vec<u32>>,
 }
 
-/// An entry's name key as characters: `0`, cognome and nome in lower case,
-/// then the address, each after a `\u{1}`; `1` and the address for a mailbox
-/// with no member, so those go last. Compared as characters, never built
-/// as a string (at 1M entries those strings alone would take 100 MB).
-fn name_chars(entry: &RosterEntry) -> impl Iterator<Item = char> + '_ {
-    let address = entry.address().chars();
-    let (flag, names) = match &entry.member {
-        Some(m) => (
-            '0',
-            Some(
-                lower(&m.cognome)
-                    .chain(std::iter::once('\u{1}'))
-                    .chain(lower(&m.nome))
-                    .chain(std::iter::once('\u{1}')),
-            ),
-        ),
-        None => ('1', None),
-    };
-    std::iter::once(flag)
-        .chain(names.into_iter().flatten())
-        .chain(address)
+/// Every entry's name key, back to back: `0`, cognome and nome in lower
+/// case, then the address, each after a `\u{1}`; `1` and the address for a
+/// mailbox with no member, so those go last. Lower-cased once here, so a
+/// tie on the integer prefix is one `memcmp`, not a walk over characters.
+struct NameKeys {
+    bytes: Vec<u8>,
+    /// Where each entry's key starts; one more for the end of the last.
+    starts: Vec<u32>,
 }
 
-fn lower(text: &str) -> impl Iterator<Item = char> + '_ {
-    text.chars().flat_map(char::to_lowercase)
-}
-
-/// The first 32 bytes (UTF-8) of a key as two numbers: nearly every
-/// comparison ends there, on integers (16 would leave namesakes tied: "0rossi
-/// \u{1}maria\u{1}" is 14).
-type Prefix = (u128, u128);
-
-fn prefix(chars: impl Iterator<Item = char>) -> Prefix {
-    let bytes: [u8; 32] = prefix_bytes(chars);
-    let (high, low) = bytes.split_at(16);
-    (
-        u128::from_be_bytes(high.try_into().expect("16 bytes")),
-        u128::from_be_bytes(low.try_into().expect("16 bytes")),
-    )
-}
-
-/// The first `N` bytes (UTF-8) of a key, zero-padded.
-fn prefix_bytes<const N: usize>(chars: impl Iterator<Item = char>) -> [u8; N] {
-    let mut bytes = [0u8; N];
-    let mut n = 0;
-    let mut buf = [0u8; 4];
-    'fill: for c in chars {
-        for &b in c.encode_utf8(&mut buf).as_bytes() {
-            if n == N {
-                break 'fill;
+impl NameKeys {
+    fn build(rows: &RosterRows) -> Self {
+        let mut bytes = Vec::with_capacity(rows.len() * 48);
+        let mut starts = Vec::with_capacity(rows.len() + 1);
+        for row in rows.iter() {
+            starts.push(bytes.len() as u32);
+            if row.has_member() {
+                bytes.push(b'0');
+                push_lowercase(&mut bytes, row.cognome());
+                bytes.push(1);
+                push_lowercase(&mut bytes, row.nome());
+                bytes.push(1);
+            } else {
+                bytes.push(b'1');
             }
-            bytes[n] = b;
-            n += 1;
+            bytes.extend_from_slice(row.address().as_bytes());
+        }
+        starts.push(bytes.len() as u32);
+        Self { bytes, starts }
+    }
+
+    fn key(&self, i: u32) -> &[u8] {
+        let i = i as usize;
+        &self.bytes[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
+}
+
+/// Appends `text` in lower case (UTF-8 bytes order as its characters do);
+/// ASCII, as most names are, without a per-character conversion.
+fn push_lowercase(out: &mut Vec<u8>, text: &str) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+    } else {
+        let mut buf = [0u8; 4];
+        for c in text.chars().flat_map(char::to_lowercase) {
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
         }
     }
-    bytes
 }
 
-/// The name key's prefix is longer than the others': namesakes are common
-/// in a roster, and with 32 bytes about a third of 100k names tied on it
-/// and fell back to comparing characters (the sort took 4x as long); 64
-/// bytes reach into the address, which tells them apart.
-const NAME_PREFIX: usize = 64;
+/// The first 16 bytes of a key as a number, zero-padded: nearly every
+/// comparison ends there, on integers.
+fn prefix(bytes: &[u8]) -> u128 {
+    let mut head = [0u8; 16];
+    let n = bytes.len().min(16);
+    head[..n].copy_from_slice(&bytes[..n]);
+    u128::from_be_bytes(head)
+}
 
 /// Sorts `(prefix, index)` pairs by prefix, then by `full` where prefixes tie.
 fn sort_by_prefix<P: Ord>(
@@ -144,100 +144,104 @@ fn sort_by_prefix<P: Ord>(
 }
 
 impl SortOrders {
-    pub fn build(entries: &[RosterEntry]) -> Self {
+    pub fn build(rows: &RosterRows) -> Self {
+        let keys = NameKeys::build(rows);
         let by_name = sort_by_prefix(
-            entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (prefix_bytes::<NAME_PREFIX>(name_chars(e)), i as u32))
+            (0..rows.len() as u32)
+                .map(|i| (prefix(keys.key(i)), i))
                 .collect(),
-            |a, b| name_chars(&entries[a as usize]).cmp(name_chars(&entries[b as usize])),
+            |a, b| keys.key(a).cmp(keys.key(b)),
         );
-        let mut rank = vec![0u32; entries.len()];
-        for (position, &i) in by_name.iter().enumerate() {
-            rank[i as usize] = position as u32;
-        }
-        let rank = &rank;
-        // Codice fiscale, then name; mailboxes with no member last, by name.
-        let (by_cf, by_pec) = std::thread::scope(|scope| {
-            let by_cf = scope.spawn(|| {
-                sort_by_prefix(
-                    entries
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| (cf_prefix(cf(e)), i as u32))
-                        .collect(),
-                    |a, b| {
-                        let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
-                        match (cf(ea), cf(eb)) {
-                            (Some(x), Some(y)) => x.cmp(y),
-                            _ => std::cmp::Ordering::Equal,
-                        }
-                        .then(rank[a as usize].cmp(&rank[b as usize]))
-                    },
-                )
-            });
-            let by_pec = sort_by_prefix(
-                entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| (prefix(e.address().chars()), i as u32))
-                    .collect(),
-                |a, b| {
-                    let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
-                    ea.address()
-                        .cmp(eb.address())
-                        .then(rank[a as usize].cmp(&rank[b as usize]))
-                },
-            );
-            (by_cf.join().expect("sorting does not panic"), by_pec)
-        });
         Self {
             by_name,
-            by_cf,
-            by_pec,
+            ..Self::default()
         }
+    }
+
+    fn name_rank(&self) -> &[u32] {
+        self.name_rank.get_or_init(|| {
+            let mut rank = vec![0u32; self.by_name.len()];
+            for (position, &i) in self.by_name.iter().enumerate() {
+                rank[i as usize] = position as u32;
+            }
+            rank
+        })
+    }
+
+    /// Codice fiscale, then name; mailboxes with no member last, by name.
+    fn by_cf(&self, rows: &RosterRows) -> &[u32] {
+        self.by_cf.get_or_init(|| {
+            let rank = self.name_rank();
+            let cf = |i: u32| {
+                let row = rows.row(i as usize);
+                row.has_member().then(|| row.codice_fiscale())
+            };
+            sort_by_prefix(
+                (0..rows.len() as u32)
+                    .map(|i| (cf_prefix(cf(i)), i))
+                    .collect(),
+                |a, b| {
+                    match (cf(a), cf(b)) {
+                        (Some(x), Some(y)) => x.cmp(y),
+                        _ => std::cmp::Ordering::Equal,
+                    }
+                    .then(rank[a as usize].cmp(&rank[b as usize]))
+                },
+            )
+        })
+    }
+
+    /// Address, then name.
+    fn by_pec(&self, rows: &RosterRows) -> &[u32] {
+        self.by_pec.get_or_init(|| {
+            let rank = self.name_rank();
+            let address = |i: u32| rows.row(i as usize).address();
+            sort_by_prefix(
+                (0..rows.len() as u32)
+                    .map(|i| (prefix(address(i).as_bytes()), i))
+                    .collect(),
+                |a, b| {
+                    address(a)
+                        .cmp(address(b))
+                        .then(rank[a as usize].cmp(&rank[b as usize]))
+                },
+            )
+        })
     }
 
     /// Entry indices ordered by `sort`; ties broken by name, then address,
     /// so the order is total and stable across reloads. Linear.
-    pub fn ordered(&self, entries: &[RosterEntry], sort: Sort, now: DateTime<Utc>) -> Vec<u32> {
+    pub fn ordered(&self, rows: &RosterRows, sort: Sort, now: DateTime<Utc>) -> Vec<u32> {
         let text = match sort.column {
-            SortColumn::Name => Some(&self.by_name),
-            SortColumn::CodiceFiscale => Some(&self.by_cf),
-            SortColumn::Pec => Some(&self.by_pec),
+            SortColumn::Name => Some(self.by_name.as_slice()),
+            SortColumn::CodiceFiscale => Some(self.by_cf(rows)),
+            SortColumn::Pec => Some(self.by_pec(rows)),
             _ => None,
         };
         if let Some(order) = text {
             return if sort.descending {
                 order.iter().rev().copied().collect()
             } else {
-                order.clone()
+                order.to_vec()
             };
         }
         // A state column: the name order, bucketed by state (names stay
         // ascending within a state either way).
-        let state = |e: &RosterEntry| -> usize {
+        let state = |row: RosterRow<'_>| -> usize {
+            let Some(m) = row.mailbox() else {
+                return 9;
+            };
             match sort.column {
-                SortColumn::Migration => e.mailbox.as_ref().map_or(9, |m| m.migration as usize),
-                SortColumn::Password => e
-                    .mailbox
-                    .as_ref()
-                    .map_or(9, |m| m.password_at(now) as usize),
-                _ => e.mailbox.as_ref().map_or(9, |m| {
-                    if m.recovery.email_masked.is_some() {
-                        0
-                    } else if m.recovery.mobile_masked.is_some() {
-                        1
-                    } else {
-                        2
-                    }
-                }),
+                SortColumn::Migration => m.migration as usize,
+                SortColumn::Password => m.password_at(now) as usize,
+                _ if m.recovery_email => 0,
+                _ if m.recovery_mobile => 1,
+                _ => 2,
             }
         };
         let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); 10];
         for &i in &self.by_name {
-            buckets[state(&entries[i as usize])].push(i);
+            buckets[state(rows.row(i as usize))].push(i);
         }
         if sort.descending {
             buckets.reverse();
@@ -246,24 +250,19 @@ impl SortOrders {
     }
 }
 
-fn cf(entry: &RosterEntry) -> Option<&str> {
-    entry.member.as_ref().map(|m| m.codice_fiscale.as_str())
-}
-
-/// A codice fiscale's characters after a 0 byte; no member: all ones, last.
-fn cf_prefix(cf: Option<&str>) -> Prefix {
+/// A codice fiscale (16 characters, upper case) after a 0 byte, as one
+/// number; no member: all ones, last.
+fn cf_prefix(cf: Option<&str>) -> u128 {
     match cf {
-        Some(cf) => {
-            let (high, low) = prefix(cf.chars());
-            (high >> 8, (high << 120) | (low >> 8))
-        }
-        None => (u128::MAX, u128::MAX),
+        Some(cf) => prefix(cf.as_bytes()) >> 8,
+        None => u128::MAX,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RosterEntry;
 
     fn entries() -> Vec<RosterEntry> {
         let now = Utc::now();
@@ -315,13 +314,14 @@ mod tests {
     #[test]
     fn prepared_orders_equal_the_string_key_sort() {
         let entries = entries();
+        let rows = RosterRows::from_entries(entries.clone());
         let now = Utc::now();
-        let orders = SortOrders::build(&entries);
+        let orders = SortOrders::build(&rows);
         for column in SortColumn::ALL {
             for descending in [false, true] {
                 let sort = Sort { column, descending };
                 assert_eq!(
-                    orders.ordered(&entries, sort, now),
+                    orders.ordered(&rows, sort, now),
                     old::sorted(&entries, sort, now),
                     "{sort:?}"
                 );

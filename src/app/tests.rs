@@ -5,6 +5,16 @@ use crate::queue::Control;
 use crate::store::{JobCounts, JobKind};
 use std::collections::BTreeSet;
 
+/// Entry `i` of the fixture in full, as the store holds it.
+fn entry(state: &State, i: usize) -> RosterEntry {
+    let full = if state.entries.aruba_known() {
+        fixtures::aruba_entries()
+    } else {
+        fixtures::entries()
+    };
+    full[i].clone()
+}
+
 fn type_text(state: &mut State, text: &str) {
     for c in text.chars() {
         update(state, Action::SearchEdit(InputRequest::InsertChar(c)));
@@ -27,13 +37,13 @@ fn loading_computes_the_summary() {
 fn search_narrows_with_every_term_and_escape_clears() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Search));
-    let target = state.entries[3].member.clone().unwrap();
+    let target = entry(&state, 3).member.unwrap();
     let query = format!("{} {}", target.cognome.to_lowercase(), &target.nome[..3]);
     type_text(&mut state, &query);
     assert!(state.visible.len() < state.entries.len());
     assert!(state.visible.contains(&3));
-    let best = state.entries[state.visible[0]].member.as_ref().unwrap();
-    assert_eq!(best.cognome, target.cognome);
+    let best = state.entries.row(state.visible[0]);
+    assert_eq!(best.cognome(), target.cognome);
     update(&mut state, Action::Command(Command::Back));
     assert!(!state.searching);
     assert_eq!(state.visible.len(), state.entries.len());
@@ -54,7 +64,7 @@ fn selection_survives_a_filter_change_that_keeps_the_row() {
         Action::SetFilter(BTreeSet::from([Category::NotMigrated, Category::Failed2fa])),
     );
     assert_eq!(state.selected_entry().unwrap().0, index);
-    update(&mut state, Action::Command(Command::SortReverse));
+    fixtures::act(&mut state, Command::SortReverse);
     assert_eq!(state.selected_entry().unwrap().0, index);
 }
 
@@ -63,7 +73,7 @@ fn typing_selects_the_best_match() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Bottom));
     update(&mut state, Action::Command(Command::Search));
-    let cf = state.entries[5]
+    let cf = entry(&state, 5)
         .member
         .as_ref()
         .unwrap()
@@ -91,7 +101,7 @@ fn select_where(state: &mut State, pred: impl Fn(&RosterEntry) -> bool) -> usize
     let position = state
         .visible
         .iter()
-        .position(|&i| pred(&state.entries[i]))
+        .position(|&i| pred(&entry(state, i)))
         .expect("fixture has such an entry");
     update(state, Action::SelectRow(position));
     state.visible[position]
@@ -106,16 +116,18 @@ fn resend_goes_through_confirmation() {
             .as_ref()
             .is_some_and(|m| m.can_receive_recovery_email())
     });
-    assert!(update(&mut state, Action::Command(Command::Resend)).is_empty());
+    // The confirmation reads the entry in full (the masked address it goes to).
+    let effects = update(&mut state, Action::Command(Command::Resend));
+    assert!(matches!(effects[..], [Effect::LoadEntry { entry, .. }] if entry == index));
     assert!(matches!(state.modal, Some(Modal::ConfirmResend { entry }) if entry == index));
     // Keys other than confirm/cancel do nothing while the question is open.
     assert!(update(&mut state, Action::Command(Command::Down)).is_empty());
     let effects = update(&mut state, Action::Confirm);
-    let address = state.entries[index].address().to_string();
+    let address = entry(&state, index).address().to_string();
     assert_eq!(
         effects,
         vec![Effect::Resend {
-            member_id: state.entries[index].member_id,
+            member_id: entry(&state, index).member_id,
             address: address.clone()
         }]
     );
@@ -194,9 +206,11 @@ fn opening_the_detail_loads_the_timeline() {
     let mut state = fixtures::state(Lang::It);
     update(&mut state, Action::Command(Command::Members));
     let effects = update(&mut state, Action::Command(Command::Open));
-    assert!(
-        matches!(effects.as_slice(), [Effect::LoadTimeline { entry, .. }] if *entry == state.visible[0])
-    );
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::LoadTimeline { entry, .. }, Effect::LoadEntry { entry: full, .. }]
+            if *entry == state.visible[0] && full == entry
+    ));
     assert_eq!(state.screen, Screen::Detail);
     update(&mut state, Action::Command(Command::Back));
     assert_eq!(state.screen, Screen::Members);
@@ -205,6 +219,18 @@ fn opening_the_detail_loads_the_timeline() {
 }
 
 fn state_with_names(names: &[(&str, &str)]) -> State {
+    let mut state = fixtures::state(Lang::It);
+    fixtures::load(
+        &mut state,
+        Snapshot {
+            entries: RosterRows::from_entries(named_entries(names)),
+            last_sync: None,
+        },
+    );
+    state
+}
+
+fn named_entries(names: &[(&str, &str)]) -> Vec<RosterEntry> {
     let mut members = crate::sample::generate_roster(names.len(), 3, "pec.fofi.it");
     for (m, (cognome, nome)) in members.iter_mut().zip(names) {
         m.cognome = cognome.to_string();
@@ -215,7 +241,7 @@ fn state_with_names(names: &[(&str, &str)]) -> State {
             cognome.to_lowercase()
         );
     }
-    let entries = members
+    members
         .into_iter()
         .enumerate()
         .map(|(i, member)| RosterEntry {
@@ -225,23 +251,14 @@ fn state_with_names(names: &[(&str, &str)]) -> State {
             mailbox: None,
             aruba: Default::default(),
         })
-        .collect();
-    let mut state = fixtures::state(Lang::It);
-    fixtures::load(
-        &mut state,
-        Snapshot {
-            entries,
-            last_sync: None,
-        },
-    );
-    state
+        .collect()
 }
 
 fn visible_names(state: &State) -> Vec<String> {
     state
         .visible
         .iter()
-        .map(|&i| state.entries[i].member.as_ref().unwrap().full_name())
+        .map(|&i| state.entries.row(i).full_name().unwrap())
         .collect()
 }
 
@@ -276,39 +293,35 @@ fn sorting_by_each_column_and_reversing() {
     let mut sorted = names.clone();
     sorted.sort_by_key(|n| n.to_lowercase());
     assert_eq!(names[..10], sorted[..10]);
-    update(&mut state, Action::Command(Command::SortNext));
+    fixtures::act(&mut state, Command::SortNext);
     assert_eq!(state.sort.column, SortColumn::CodiceFiscale);
     let cfs: Vec<String> = state
         .visible
         .iter()
         .filter_map(|&i| {
-            state.entries[i]
-                .member
-                .as_ref()
-                .map(|m| m.codice_fiscale.clone())
+            let row = state.entries.row(i);
+            row.has_member().then(|| row.codice_fiscale().to_string())
         })
         .collect();
     assert!(cfs.windows(2).all(|w| w[0] <= w[1]));
-    update(&mut state, Action::Command(Command::SortReverse));
+    fixtures::act(&mut state, Command::SortReverse);
     let reversed: Vec<String> = state
         .visible
         .iter()
         .filter_map(|&i| {
-            state.entries[i]
-                .member
-                .as_ref()
-                .map(|m| m.codice_fiscale.clone())
+            let row = state.entries.row(i);
+            row.has_member().then(|| row.codice_fiscale().to_string())
         })
         .collect();
     assert!(reversed.windows(2).all(|w| w[0] >= w[1]));
     for _ in 0..4 {
-        update(&mut state, Action::Command(Command::SortNext));
+        fixtures::act(&mut state, Command::SortNext);
     }
     assert_eq!(state.sort.column, SortColumn::Recovery);
     let ranks: Vec<u8> = state
         .visible
         .iter()
-        .map(|&i| match &state.entries[i].mailbox {
+        .map(|&i| match &entry(&state, i).mailbox {
             None => 9,
             Some(m) if m.recovery.email_masked.is_some() => 0,
             Some(m) if m.recovery.mobile_masked.is_some() => 1,
@@ -322,9 +335,12 @@ fn visible_names_or_address(state: &State) -> Vec<String> {
     state
         .visible
         .iter()
-        .map(|&i| match &state.entries[i].member {
-            Some(m) => m.full_name(),
-            None => "~".to_string(),
+        .map(|&i| {
+            state
+                .entries
+                .row(i)
+                .full_name()
+                .unwrap_or_else(|| "~".to_string())
         })
         .collect()
 }
@@ -344,7 +360,7 @@ fn multi_state_filter_keeps_any_of_the_states() {
     }));
     // Search works inside the filter.
     let (_, first) = state.selected_entry().unwrap();
-    let cf = first.member.as_ref().unwrap().codice_fiscale.clone();
+    let cf = first.codice_fiscale().to_string();
     update(&mut state, Action::Command(Command::Search));
     type_text(&mut state, &cf);
     assert_eq!(state.visible.len(), 1);
@@ -442,9 +458,8 @@ fn the_forecast_uses_the_last_seven_days() {
 }
 
 fn mark_where(state: &mut State, pred: impl Fn(&RosterEntry) -> bool) -> usize {
-    let addresses: Vec<String> = state
-        .entries
-        .iter()
+    let addresses: Vec<String> = (0..state.entries.len())
+        .map(|i| entry(state, i))
         .filter(|e| pred(e))
         .map(|e| e.address().to_string())
         .collect();
@@ -802,9 +817,9 @@ fn the_table_waits_for_its_index_and_drops_a_stale_one() {
         },
         chrono::Utc::now(),
     );
-    let named = state_with_names(&[("Zanetti", "Ugo"), ("Bianchi", "Anna"), ("Rossi", "Maria")]);
+    let named = named_entries(&[("Zanetti", "Ugo"), ("Bianchi", "Anna"), ("Rossi", "Maria")]);
     let snapshot = || Snapshot {
-        entries: named.entries.to_vec(),
+        entries: RosterRows::from_entries(named.clone()),
         last_sync: None,
     };
     // The first load: counts at once, the table in load order, a search waiting.
@@ -848,8 +863,10 @@ fn the_table_waits_for_its_index_and_drops_a_stale_one() {
     );
     // A reload keeps the indexed view, selection and all, until its own index is in.
     update(&mut state, Action::Command(Command::Down));
-    let mut fewer = snapshot();
-    fewer.entries.remove(0);
+    let fewer = Snapshot {
+        entries: RosterRows::from_entries(named[1..].to_vec()),
+        last_sync: None,
+    };
     let reload = update(&mut state, Action::Loaded(Ok(fewer)));
     assert!(!state.indexing());
     assert_eq!(state.entries.len(), 3);
@@ -879,7 +896,7 @@ fn a_reload_refreshes_the_open_timeline_once_indexed() {
         },
     );
     let reload = Snapshot {
-        entries: state.entries.to_vec(),
+        entries: (*state.entries).clone(),
         last_sync: None,
     };
     let effects = update(&mut state, Action::Loaded(Ok(reload)));
@@ -892,8 +909,97 @@ fn a_reload_refreshes_the_open_timeline_once_indexed() {
         &mut state,
         Action::Indexed(Box::new(TableIndex::build(request))),
     );
+    // The timeline and the entry in full, read again for the new load.
     assert!(
-        matches!(effects.as_slice(), [Effect::LoadTimeline { entry: e, .. }] if *e == entry),
+        matches!(
+            effects.as_slice(),
+            [Effect::LoadTimeline { entry: e, .. }, Effect::LoadEntry { entry: full, .. }]
+                if *e == entry && *full == entry
+        ),
         "{effects:?}"
     );
+}
+
+/// As time passes only pending links change list: what the tick recomputes
+/// equals a classification from scratch, and links did expire.
+#[test]
+fn the_clock_moves_pending_links_to_expired_as_a_full_classification_does() {
+    let mut state = fixtures::state(Lang::It);
+    let pending = state.count(Category::LinkPending);
+    assert!(pending > 0);
+    let later = state.now + chrono::TimeDelta::hours(22);
+    fixtures::act(&mut state, Action::Tick(later));
+    assert_eq!(state.count(Category::LinkPending), 0);
+    let (summary, mut categories) = classify(&state.entries, &state.pec_domain, later);
+    outreach::mark(&state.entries, &state.outreach.data, &mut categories);
+    assert_eq!(state.categories, categories);
+    assert_eq!(state.summary, summary);
+}
+
+/// Entries classified once per kind get the lists each would get alone,
+/// with and without Aruba's side.
+#[test]
+fn classifying_alike_entries_once_gives_each_its_own_lists() {
+    for state in [
+        fixtures::state(Lang::It),
+        fixtures::with_aruba(fixtures::state(Lang::It)),
+    ] {
+        let full = if state.entries.aruba_known() {
+            fixtures::aruba_entries()
+        } else {
+            fixtures::entries()
+        };
+        let (_, categories) = classify(&state.entries, &state.pec_domain, state.now);
+        for (i, e) in full.iter().enumerate() {
+            for &c in Category::ALL {
+                let alone = crate::domain::category::is_in_with(
+                    c,
+                    e.member.as_ref(),
+                    e.in_roster,
+                    e.mailbox.as_ref(),
+                    &e.aruba,
+                    &state.pec_domain,
+                    state.now,
+                );
+                assert_eq!(categories[i] & category_bit(c) != 0, alone, "{i} {c:?}");
+            }
+        }
+    }
+}
+
+/// A new sort is made off the UI thread: the table keeps its order (and the
+/// header its column) until the order is in; an order for a sort asked
+/// before the last one is dropped.
+#[test]
+fn the_table_keeps_its_order_until_the_new_one_is_in() {
+    let mut state = fixtures::state(Lang::It);
+    update(&mut state, Action::Command(Command::Members));
+    update(&mut state, Action::Command(Command::Down));
+    let before = state.visible.clone();
+    let selected = state.selected_entry().unwrap().0;
+    let by_cf = update(&mut state, Action::Command(Command::SortNext));
+    let [Effect::Sort(by_cf)] = by_cf.as_slice() else {
+        panic!("{by_cf:?}")
+    };
+    assert_eq!(state.sort.column, SortColumn::CodiceFiscale);
+    assert_eq!(state.shown_sort().column, SortColumn::Name);
+    assert_eq!(state.visible, before);
+    let by_pec = update(&mut state, Action::Command(Command::SortNext));
+    let [Effect::Sort(by_pec)] = by_pec.as_slice() else {
+        panic!("{by_pec:?}")
+    };
+    // The codice fiscale order arrives after the PEC was asked for: dropped.
+    update(&mut state, Action::Sorted(Box::new(by_cf.run())));
+    assert_eq!(state.visible, before);
+    update(&mut state, Action::Sorted(Box::new(by_pec.run())));
+    assert_eq!(state.shown_sort().column, SortColumn::Pec);
+    assert_ne!(state.visible, before);
+    let addresses: Vec<&str> = state
+        .visible
+        .iter()
+        .map(|&i| state.entries.row(i).address())
+        .collect();
+    assert!(addresses.windows(2).all(|w| w[0] <= w[1]), "{addresses:?}");
+    // The selection stays on the same entry.
+    assert_eq!(state.selected_entry().unwrap().0, selected);
 }

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 /// One row of the albo degli iscritti, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Member {
     pub numero_iscrizione: String,
     pub cognome: String,

@@ -15,6 +15,7 @@ mod privacy;
 mod receipts;
 mod reminders;
 mod roster;
+mod rows;
 mod schema;
 mod shared;
 mod summary;
@@ -50,6 +51,7 @@ pub use roster::{
     PREVIEW_CHANGES_KEPT, PlannedChange, ProvidedFields, RosterEnd, RosterEntry, RosterFeed,
     RosterPlanner, RosterPreview, RosterWriter, plan_import, preview_roster,
 };
+pub use rows::{ArubaRow, MailboxRow, RosterRow, RosterRows, Scratch, summarize_rows};
 pub use shared::{StoreMode, check_store_mode, create_group_store};
 pub use summary::summarize;
 pub use sync::{BatchSource, ReportRun, SyncBatch, SyncCheckpoint, SyncOutcome, SyncRun};

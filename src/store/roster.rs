@@ -612,6 +612,14 @@ pub(super) fn read_members<T>(
     Ok(members)
 }
 
+/// One member by id, and whether in the roster (the console's detail).
+pub(super) fn read_member(conn: &Connection, id: i64) -> rusqlite::Result<Option<(Member, bool)>> {
+    use rusqlite::OptionalExtension;
+    let mut stmt = conn.prepare_cached(&format!("{SELECT_MEMBERS} AND id = ?1"))?;
+    stmt.query_row([id], |row| Ok((member_of(row)?, row.get(11)?)))
+        .optional()
+}
+
 /// The stored members' columns as [`member_of`] reads them.
 const SELECT_MEMBERS: &str = "SELECT id, numero_iscrizione, cognome, nome, codice_fiscale,
     data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia, in_roster,

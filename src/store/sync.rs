@@ -154,16 +154,32 @@ impl Store {
 
     /// Every stored mailbox state.
     pub fn mailbox_states(&self) -> Result<Vec<MailboxState>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT address, migration_state, migration_at, password_state, link_sent_at,
-                 link_expires_at, recovery_email_masked, recovery_mobile_masked,
-                 recovery_confirmed, last_login_at, provider_updated_at, must_change_password
-                 FROM mailboxes",
-            )
-            .map_err(self.err())?;
-        let count = self.mailbox_count()?;
+        let mut states = Vec::with_capacity(self.mailbox_count()?);
+        self.each_mailbox_state(None, |state| states.push(state))?;
+        Ok(states)
+    }
+
+    /// Every stored mailbox state (or only `address`'s), one at a time: the
+    /// console's load keeps a few facts of each, never the whole list.
+    pub fn each_mailbox_state(
+        &self,
+        address: Option<&str>,
+        mut each: impl FnMut(MailboxState),
+    ) -> Result<()> {
+        const SELECT: &str = "SELECT address, migration_state, migration_at, password_state,
+            link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
+            recovery_confirmed, last_login_at, provider_updated_at, must_change_password
+            FROM mailboxes";
+        // One address through the primary key; an `OR` would scan the table.
+        let mut stmt = match address {
+            Some(_) => self
+                .conn
+                .prepare_cached(&format!("{SELECT} WHERE address = ?1")),
+            None => self
+                .conn
+                .prepare_cached(&format!("{SELECT} WHERE ?1 IS NULL")),
+        }
+        .map_err(self.err())?;
         // Codes and instants are read in place, not copied into strings first:
         // at 100k mailboxes that is half a million allocations saved.
         let corrupt = |column: usize, what: String| {
@@ -187,7 +203,7 @@ impl Store {
                 }
             };
         let rows = stmt
-            .query_map([], |row| {
+            .query_map([address], |row| {
                 let migration = row.get_ref(1)?.as_str()?;
                 let password = row.get_ref(3)?.as_str()?;
                 Ok(MailboxState {
@@ -213,11 +229,10 @@ impl Store {
                 })
             })
             .map_err(self.err())?;
-        let mut states = Vec::with_capacity(count);
         for row in rows {
-            states.push(row.map_err(self.err())?);
+            each(row.map_err(self.err())?);
         }
-        Ok(states)
+        Ok(())
     }
 
     /// Stores the states of a complete sync, without a watermark.

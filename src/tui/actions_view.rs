@@ -38,8 +38,8 @@ fn kind_title(state: &State, kind: JobKind) -> &'static str {
 }
 
 fn who(state: &State, entry: usize) -> String {
-    let e = &state.entries[entry];
-    let name = e.member.as_ref().map(|m| m.full_name()).unwrap_or_default();
+    let e = state.entries.row(entry);
+    let name = e.full_name().unwrap_or_default();
     format!("{name} <{}>", e.address())
 }
 
@@ -79,7 +79,7 @@ pub fn render_confirm_bulk(
             lines.push(Line::styled(state.t(T::ArubaConfirmNote), theme.dim()));
         } else {
             for &i in targets {
-                let label = match &state.entries[i].mailbox {
+                let label = match state.entries.row(i).mailbox() {
                     Some(m) => state.t(labels::password(m.password_at(state.now))),
                     None => state.t(T::NoMailbox),
                 };
@@ -258,21 +258,25 @@ fn field_line<'a>(
 }
 
 pub fn render_recovery_form(frame: &mut Frame, state: &State, theme: &Theme, form: &RecoveryForm) {
-    let old = state.entries[form.entry]
-        .mailbox
-        .as_ref()
-        .map(|m| {
-            [
-                m.recovery.email_masked.clone(),
-                m.recovery.mobile_masked.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", ")
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| state.t(T::RecNone).to_string());
+    // The contacts on file come with the entry in full.
+    let old = match state.full_entry(form.entry) {
+        None => state.t(T::Loading).to_string(),
+        Some(full) => full
+            .mailbox
+            .as_ref()
+            .map(|m| {
+                [
+                    m.recovery.email_masked.clone(),
+                    m.recovery.mobile_masked.clone(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ")
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| state.t(T::RecNone).to_string()),
+    };
     let mut lines = vec![
         Line::styled(who(state, form.entry), theme.title()),
         Line::raw(format!("{}: {old}", state.t(T::RecoveryOld))),

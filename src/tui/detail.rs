@@ -58,7 +58,21 @@ fn aruba_lines<'a>(state: &'a State, side: &ArubaSide, theme: &Theme) -> Vec<Lin
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &Keymap) {
-    let Some((index, entry)) = state.selected_entry() else {
+    let Some((index, row)) = state.selected_entry() else {
+        return;
+    };
+    // The rows hold what the table shows; the rest is read for the detail.
+    let Some(entry) = state.full_entry(index) else {
+        let title = row.full_name().unwrap_or_else(|| row.address().to_string());
+        let lines = vec![
+            Line::from(Span::styled(title, theme.title())),
+            Line::from(Span::styled(row.address(), theme.dim())),
+            Line::raw(state.t(T::Loading)),
+        ];
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::bordered().title(state.t(T::MemberData))),
+            area,
+        );
         return;
     };
     // "Cosa fare" above the timeline: as tall as its text wrapped needs, but

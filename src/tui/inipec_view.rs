@@ -90,8 +90,9 @@ mod tests {
     /// with another PEC, the second holding a formula in the surname.
     fn preview(lang: Lang) -> String {
         let mut state = fixtures::state(lang);
-        let mut members: Vec<_> = (state.entries.iter())
-            .filter_map(|e| Some((e.member.clone()?, e.in_roster)))
+        let mut members: Vec<_> = fixtures::entries()
+            .into_iter()
+            .filter_map(|e| Some((e.member?, e.in_roster)))
             .collect();
         members[1].0.cognome = "=SUM(1)".into();
         let first = &members[0].0;

@@ -14,7 +14,7 @@ use super::labels;
 use super::theme::Theme;
 use crate::app::{SortColumn, State, search};
 use crate::i18n::T;
-use crate::store::RosterEntry;
+use crate::store::RosterRow;
 
 /// The first row to show so that `selected` stays in a window of `height` rows,
 /// moving the previous offset as little as possible.
@@ -76,12 +76,12 @@ impl Highlighter {
 
 fn entry_cells<'a>(
     state: &'a State,
-    entry: &'a RosterEntry,
+    entry: RosterRow<'a>,
     theme: &Theme,
     highlighter: &mut Option<Highlighter>,
 ) -> Vec<Cell<'a>> {
-    let (name, cf) = match &entry.member {
-        Some(m) => (m.full_name(), m.codice_fiscale.clone()),
+    let (name, cf) = match entry.full_name() {
+        Some(name) => (name, entry.codice_fiscale().to_string()),
         None => (format!("({})", state.t(T::NotInRoster)), String::new()),
     };
     // Marked rows carry a dot, so a bulk action's scope is visible.
@@ -90,7 +90,7 @@ fn entry_cells<'a>(
     } else {
         name
     };
-    let name_style = if entry.member.is_some() && !entry.in_roster {
+    let name_style = if entry.has_member() && !entry.in_roster() {
         theme.dim()
     } else {
         Style::new()
@@ -108,11 +108,11 @@ fn entry_cells<'a>(
         cells.extend(aruba_cells(state, entry, theme));
         return cells;
     }
-    match &entry.mailbox {
+    match entry.mailbox() {
         Some(mailbox) => {
-            let recovery = if mailbox.recovery.email_masked.is_some() {
+            let recovery = if mailbox.recovery_email {
                 Span::styled(state.t(T::ShortRecEmail), theme.good())
-            } else if mailbox.recovery.mobile_masked.is_some() {
+            } else if mailbox.recovery_mobile {
                 Span::styled(state.t(T::ShortRecMobile), theme.warn())
             } else {
                 Span::styled(state.t(T::ShortRecNone), theme.bad())
@@ -133,8 +133,8 @@ fn entry_cells<'a>(
 /// On an Aruba list the last columns are Aruba's: status, the owner's
 /// contact e-mail and mobile there (in full: staff compare them with the
 /// roster's to decide which is right).
-fn aruba_cells<'a>(state: &'a State, entry: &'a RosterEntry, theme: &Theme) -> Vec<Cell<'a>> {
-    let Some(aruba) = entry.aruba.mailbox() else {
+fn aruba_cells<'a>(state: &'a State, entry: RosterRow<'a>, theme: &Theme) -> Vec<Cell<'a>> {
+    let Some(aruba) = entry.aruba().mailbox() else {
         return vec![Cell::from(Span::styled(
             state.t(T::SkipNotAtAruba),
             theme.dim(),
@@ -180,7 +180,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .map(|&i| {
             Row::new(entry_cells(
                 state,
-                &state.entries[i],
+                state.entries.row(i),
                 theme,
                 &mut highlighter,
             ))
@@ -224,9 +224,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 column,
                 SortColumn::Migration | SortColumn::Password | SortColumn::Recovery
             );
+        // The order shown: a new one is made off the UI thread.
+        let sort = state.shown_sort();
         let sorted_here =
-            state.sort.column == column && state.search.value().trim().is_empty() && !aruba_column;
-        let arrow = match (sorted_here, state.sort.descending) {
+            sort.column == column && state.search.value().trim().is_empty() && !aruba_column;
+        let arrow = match (sorted_here, sort.descending) {
             (false, _) => "",
             (true, false) => " ▲",
             (true, true) => " ▼",

@@ -182,7 +182,7 @@ mod tests {
 
     /// Member ids of the fixture's entries that have one, in load order.
     fn member_ids(state: &State) -> Vec<i64> {
-        state.entries.iter().filter_map(|e| e.member_id).collect()
+        state.entries.iter().filter_map(|e| e.member_id()).collect()
     }
 
     /// The first member's PEC came back undelivered; the second was reminded
@@ -242,7 +242,7 @@ mod tests {
         let ids: Vec<_> = state
             .visible
             .iter()
-            .map(|&i| state.entries[i].member_id)
+            .map(|&i| state.entries.row(i).member_id())
             .collect();
         assert_eq!(ids, vec![Some(member_ids(&state)[0])]);
     }
@@ -264,7 +264,7 @@ mod tests {
         let shown: Vec<_> = state
             .visible
             .iter()
-            .filter_map(|&i| state.entries[i].member_id)
+            .filter_map(|&i| state.entries.row(i).member_id())
             .collect();
         assert_eq!(state.visible.len(), all - 2);
         assert!(!shown.contains(&ids[0]) && !shown.contains(&ids[1]));
@@ -328,7 +328,7 @@ mod tests {
     fn detail_timeline_with_reminders_and_receipts() {
         let mut state = fixtures::state(Lang::It);
         update(&mut state, Action::Command(Command::Members));
-        update(&mut state, Action::Command(Command::Open));
+        fixtures::act(&mut state, Command::Open);
         let (entry, _) = state.selected_entry().unwrap();
         let at = |hours: i64, minutes: i64| {
             fixtures::now() - TimeDelta::hours(hours) + TimeDelta::minutes(minutes)

@@ -32,7 +32,10 @@ pub fn what_to_do_lines(
     theme: &Theme,
     keymap: &Keymap,
 ) -> Vec<Line<'static>> {
-    let r = state.diagnosis(index).render(state.lang);
+    let Some(diagnosis) = state.diagnosis(index) else {
+        return vec![Line::raw(state.t(T::Loading))];
+    };
+    let r = diagnosis.render(state.lang);
     let mut lines = vec![Line::styled(r.situation.clone(), theme.title())];
     for advice in &r.staff {
         let key = advice
@@ -100,7 +103,9 @@ pub fn render_call_script(
     entry: usize,
     scroll: u16,
 ) {
-    let script = state.call_script(entry);
+    let script = state
+        .call_script(entry)
+        .unwrap_or_else(|| state.t(T::Loading).to_string());
     let screen = frame.area();
     let width = screen.width.min(100);
     let area = centered(screen, width, screen.height.saturating_sub(2).max(3));

@@ -249,17 +249,17 @@ pub fn render_palette(frame: &mut Frame, state: &State, theme: &Theme, input: &I
 }
 
 pub fn render_confirm_resend(frame: &mut Frame, state: &State, theme: &Theme, entry: usize) {
-    let entry = &state.entries[entry];
-    let who = entry
-        .member
-        .as_ref()
-        .map(|m| m.full_name())
-        .unwrap_or_default();
-    let masked = entry
-        .mailbox
-        .as_ref()
-        .and_then(|m| m.recovery.email_masked.clone())
-        .unwrap_or_default();
+    // The masked address comes with the entry in full.
+    let masked = match state.full_entry(entry) {
+        Some(full) => full
+            .mailbox
+            .as_ref()
+            .and_then(|m| m.recovery.email_masked.clone())
+            .unwrap_or_default(),
+        None => state.t(T::Loading).to_string(),
+    };
+    let entry = state.entries.row(entry);
+    let who = entry.full_name().unwrap_or_default();
     let lines = vec![
         Line::raw(format!("{}:", state.t(T::ConfirmResend))),
         Line::from(Span::styled(

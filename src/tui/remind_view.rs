@@ -382,7 +382,7 @@ mod tests {
         let expected: Vec<i64> = state
             .visible
             .iter()
-            .filter_map(|&i| state.entries[i].member_id)
+            .filter_map(|&i| state.entries.row(i).member_id())
             .collect();
         update(&mut state, Action::Command(Command::Remind));
         // The list's own template is offered first.
@@ -418,7 +418,9 @@ mod tests {
     #[test]
     fn a_campaign_that_cannot_be_prepared_says_why() {
         let mut state = fixtures::state(Lang::It);
-        state.marked.insert(state.entries[0].address().to_string());
+        state
+            .marked
+            .insert(state.entries.row(0).address().to_string());
         update(&mut state, Action::Command(Command::Members));
         update(&mut state, Action::Command(Command::Remind));
         update(&mut state, Action::Confirm);

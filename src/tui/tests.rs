@@ -82,18 +82,18 @@ fn member_table_searched() {
 
 fn detail_state() -> State {
     let mut state = members_state();
-    let position = state
-        .visible
-        .iter()
-        .position(|&i| {
-            state.entries[i]
-                .mailbox
-                .as_ref()
-                .is_some_and(|m| m.can_receive_recovery_email() && m.link_expires_at.is_some())
-        })
-        .unwrap();
+    let position =
+        state
+            .visible
+            .iter()
+            .position(|&i| {
+                state.entries.row(i).mailbox().is_some_and(|m| {
+                    m.can_receive_recovery_email() && m.link_expires_at().is_some()
+                })
+            })
+            .unwrap();
     update(&mut state, Action::SelectRow(position));
-    update(&mut state, Action::Command(Command::Open));
+    fixtures::act(&mut state, Command::Open);
     let (entry, e) = state.selected_entry().unwrap();
     let address = e.address().to_string();
     let event = |id, hours, kind, detail: &str, outcome| Event {
@@ -102,7 +102,7 @@ fn detail_state() -> State {
         operator: "Mario Rossi".into(),
         account: "mrossi".into(),
         kind,
-        member_id: e.member_id,
+        member_id: e.member_id(),
         mailbox: Some(address.clone()),
         detail: detail.into(),
         outcome,
@@ -530,13 +530,15 @@ fn help_cuts_no_word() {
 fn a_password_to_change_at_next_login_is_shown() {
     let mut state = detail_state();
     let (index, _) = state.selected_entry().unwrap();
-    let mut entries = (*state.entries).clone();
-    entries[index]
-        .mailbox
-        .as_mut()
-        .unwrap()
-        .must_change_password = true;
-    state.entries = std::sync::Arc::new(entries);
+    let mut full = state.full_entry(index).unwrap().clone();
+    full.mailbox.as_mut().unwrap().must_change_password = true;
+    update(
+        &mut state,
+        Action::EntryLoaded {
+            entry: index,
+            result: Ok(Box::new(full)),
+        },
+    );
     let text = snapshot(&state, 120, 40);
     assert!(
         text.contains("Password: link inviato · cambio password al prossimo"),
@@ -602,7 +604,7 @@ fn detail_shows_the_aruba_side() {
         &mut state,
         Action::Command(Command::Chase(crate::domain::Category::ArubaContactDiffers)),
     );
-    update(&mut state, Action::Command(Command::Open));
+    fixtures::act(&mut state, Command::Open);
     let text = snapshot(&state, 120, 30);
     assert!(text.contains("Presso Aruba: certificata"), "{text}");
     assert!(text.contains("vecchio."), "{text}");
@@ -675,7 +677,7 @@ fn dashboard_from_the_stores_counts_equals_the_loaded_one() {
     fixtures::load(
         &mut loaded,
         Snapshot {
-            entries: store.roster_entries().unwrap(),
+            entries: store.roster_rows().unwrap(),
             last_sync: store.last_sync().unwrap(),
         },
     );
@@ -800,4 +802,28 @@ fn report_mode_header() {
     insta::assert_snapshot!("report_mode_header", snapshot(&state, 120, 3));
     state.lang = Lang::En;
     insta::assert_snapshot!("report_mode_header_english", snapshot(&state, 120, 3));
+}
+
+/// The detail shows the row's name and address at once, and the rest once
+/// the entry is read in full.
+#[test]
+fn the_detail_shows_the_row_until_the_entry_is_read() {
+    let mut state = members_state();
+    let effects = update(&mut state, Action::Command(Command::Open));
+    let (_, row) = state.selected_entry().unwrap();
+    let (name, address) = (row.full_name().unwrap(), row.address().to_string());
+    let text = snapshot(&state, 120, 30);
+    assert!(text.contains(&name) && text.contains(&address), "{text}");
+    assert!(
+        text.contains(crate::i18n::T::Loading.get(Lang::It)),
+        "{text}"
+    );
+    assert!(!text.contains("Cosa fare"), "{text}");
+    fixtures::perform(&mut state, effects);
+    let text = snapshot(&state, 120, 30);
+    assert!(text.contains("Cosa fare"), "{text}");
+    assert!(
+        !text.contains(crate::i18n::T::Loading.get(Lang::It)),
+        "{text}"
+    );
 }
