@@ -89,4 +89,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::sync::REPORT_RUNS_MIGRATION,
     // The day a member left the albo, and the INI-PEC ledger.
     super::inipec::MIGRATION,
+    // The dashboard's counts kept with what they were counted from.
+    super::summary::MIGRATION,
 ];
