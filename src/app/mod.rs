@@ -692,20 +692,9 @@ impl State {
         };
         self.visible = match (&self.index, matches) {
             (Some(index), Some(matches)) => {
-                // Best score first, then the table's order: one integer per
-                // match (score inverted, then rank), sorted as integers.
-                let mut keys: Vec<u64> = matches
-                    .into_iter()
-                    .filter(|&(i, _)| self.passes_filter(i as usize))
-                    .map(|(i, score)| {
-                        (u64::from(u32::MAX - score) << 32)
-                            | u64::from(index.ordering.rank[i as usize])
-                    })
-                    .collect();
-                keys.sort_unstable();
-                keys.into_iter()
-                    .map(|key| index.ordering.order[(key & u64::from(u32::MAX)) as usize] as usize)
-                    .collect()
+                search::best_first(matches, &index.ordering.order, &index.ordering.rank, |i| {
+                    self.passes_filter(i)
+                })
             }
             (Some(index), None) => index
                 .ordering

@@ -26,6 +26,10 @@ pub struct Search {
     spans: Vec<(u32, u16, u16)>,
     /// The texts that are not ASCII, as nucleo wants them.
     unicode: Vec<(Utf32String, Utf32String)>,
+    /// Per entry: which characters its names and its contacts hold
+    /// ([`char_bit`]), so a word is tried only on entries that have every
+    /// character of it; most of a million members are passed over that way.
+    masks: Vec<(u64, u64)>,
     /// The last [`REMEMBERED`] queries, each with every entry it matched
     /// (before any state filter): typing on narrows one of them, deleting
     /// goes back to an earlier one without matching again.
@@ -177,6 +181,73 @@ pub fn pattern(query: &str) -> Pattern {
     pattern
 }
 
+/// A character's bit in an entry's mask: letters (either case), digits and
+/// what addresses and numbers are made of. Others have none.
+fn char_bit(c: char) -> Option<u64> {
+    let c = c.to_ascii_lowercase();
+    let bit = match c {
+        'a'..='z' => c as u32 - 'a' as u32,
+        '0'..='9' => 26 + (c as u32 - '0' as u32),
+        '@' => 36,
+        '.' => 37,
+        '_' => 38,
+        '-' => 39,
+        '+' => 40,
+        '\'' => 41,
+        _ => return None,
+    };
+    Some(1 << bit)
+}
+
+/// The characters of a text that have a bit.
+fn mask_of(text: &str) -> u64 {
+    text.chars()
+        .filter_map(char_bit)
+        .fold(0, |mask, bit| mask | bit)
+}
+
+/// Where a word must find every one of its characters for an entry to be
+/// worth matching.
+#[derive(Clone, Copy)]
+enum Needs {
+    /// Nothing can be told in advance (a negated word, a character with no bit).
+    Nothing,
+    Names(u64),
+    Contacts(u64),
+    Either(u64),
+}
+
+impl Needs {
+    fn of(atom: &Atom, in_contacts: bool) -> Self {
+        let mut mask = 0;
+        for c in atom.needle_text().chars() {
+            match char_bit(c) {
+                Some(bit) => mask |= bit,
+                None => return Needs::Nothing,
+            }
+        }
+        // The same choice of haystack as `score_one`.
+        if atom.negative {
+            Needs::Nothing
+        } else if atom.kind == AtomKind::Fuzzy || !in_contacts {
+            Needs::Names(mask)
+        } else if atom.needle_text().chars().next() == Some('+') {
+            Needs::Contacts(mask)
+        } else {
+            Needs::Either(mask)
+        }
+    }
+
+    fn met_by(self, (names, contacts): (u64, u64)) -> bool {
+        match self {
+            Needs::Nothing => true,
+            Needs::Names(mask) => names & mask == mask,
+            Needs::Contacts(mask) => contacts & mask == mask,
+            Needs::Either(mask) => names & mask == mask || contacts & mask == mask,
+        }
+    }
+}
+
 /// The names length that sends a lookup to [`Search::unicode`].
 const ELSEWHERE: u16 = u16::MAX;
 
@@ -185,6 +256,7 @@ impl Search {
         let mut text = Vec::with_capacity(entries.len() * 96);
         let mut spans = Vec::with_capacity(entries.len());
         let mut unicode = Vec::new();
+        let mut masks = Vec::with_capacity(entries.len());
         for entry in entries {
             let (names, contacts) = haystacks(entry);
             let start = u32::try_from(text.len()).ok();
@@ -196,8 +268,11 @@ impl Search {
                     text.extend_from_slice(names.as_bytes());
                     text.extend_from_slice(contacts.as_bytes());
                     spans.push((start, n, c));
+                    masks.push((mask_of(&names), mask_of(&contacts)));
                 }
                 _ => {
+                    // Normalisation may match what is not there as typed.
+                    masks.push((u64::MAX, u64::MAX));
                     spans.push((unicode.len() as u32, ELSEWHERE, 0));
                     unicode.push((Utf32String::from(names), Utf32String::from(contacts)));
                 }
@@ -208,6 +283,7 @@ impl Search {
             text,
             spans,
             unicode,
+            masks,
             history: Vec::new(),
         }
     }
@@ -281,9 +357,21 @@ const PARALLEL_FROM: usize = 20_000;
 /// Scores `pool` against the pattern, on two threads for large pools (the
 /// first keystroke of a search runs over the whole roster).
 fn score(search: &Search, pattern: &(Pattern, Vec<bool>), pool: &[u32]) -> Vec<(u32, u32)> {
+    let needs: Vec<Needs> = pattern
+        .0
+        .atoms
+        .iter()
+        .zip(&pattern.1)
+        .map(|(atom, &in_contacts)| Needs::of(atom, in_contacts))
+        .filter(|needs| !matches!(needs, Needs::Nothing))
+        .collect();
     let run = |part: &[u32]| {
         let mut matcher = Matcher::new(Config::DEFAULT);
         part.iter()
+            .filter(|&&i| {
+                let mask = search.masks[i as usize];
+                needs.iter().all(|needs| needs.met_by(mask))
+            })
             .filter_map(|&i| {
                 let (names, contacts) = search.haystacks(i);
                 score_one(pattern, names, contacts, &mut matcher).map(|score| (i, score))
@@ -329,6 +417,63 @@ fn score_one(
         total += score as u32;
     }
     Some(total)
+}
+
+/// The entries of `matches` that `shown` lets through, best score first and
+/// alike scores in the table's order (`order`, whose inverse is `rank`):
+/// what the table lists for a search.
+pub(super) fn best_first(
+    matches: Vec<(u32, u32)>,
+    order: &[u32],
+    rank: &[u32],
+    shown: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let lowest = matches.iter().map(|&(_, s)| s).min().unwrap_or(0);
+    let highest = matches.iter().map(|&(_, s)| s).max().unwrap_or(0);
+    let buckets = (highest - lowest) as usize + 1;
+    // A few matches, or scores too spread for buckets: sorted, one integer
+    // per match (score inverted, then rank).
+    if matches.len() * 8 < order.len() || buckets > 1 << 16 {
+        let mut keys: Vec<u64> = matches
+            .into_iter()
+            .filter(|&(i, _)| shown(i as usize))
+            .map(|(i, score)| (u64::from(u32::MAX - score) << 32) | u64::from(rank[i as usize]))
+            .collect();
+        keys.sort_unstable();
+        return keys
+            .into_iter()
+            .map(|key| order[(key & u64::from(u32::MAX)) as usize] as usize)
+            .collect();
+    }
+    // Most of the roster (the first letters of a search at a million
+    // members): walked in the table's order and dealt into one bucket per
+    // score, linear where sorting them took tens of milliseconds.
+    const NONE: u32 = u32::MAX;
+    let mut score_of = vec![NONE; order.len()];
+    for (i, score) in matches {
+        score_of[i as usize] = score;
+    }
+    let mut in_order = Vec::with_capacity(score_of.len());
+    let mut per_bucket = vec![0usize; buckets];
+    for &i in order {
+        let score = score_of[i as usize];
+        if score != NONE && shown(i as usize) {
+            let bucket = (highest - score) as usize;
+            per_bucket[bucket] += 1;
+            in_order.push((i, bucket as u32));
+        }
+    }
+    let mut next = 0;
+    for slot in &mut per_bucket {
+        (*slot, next) = (next, next + *slot);
+    }
+    let mut out = vec![0usize; in_order.len()];
+    for (i, bucket) in in_order {
+        let slot = &mut per_bucket[bucket as usize];
+        out[*slot] = i as usize;
+        *slot += 1;
+    }
+    out
 }
 
 /// Character positions of `text` that the query's words match, for highlighting.
@@ -501,5 +646,106 @@ mod tests {
         let mut fresh = Search::new(&entries);
         assert_eq!(fresh.matches("ro"), ro);
         assert_eq!(search.matches("rossi"), fresh.matches("rossi"));
+    }
+
+    /// Skipping the entries a word's characters rule out changes no result:
+    /// the same matches with the same scores as trying every entry.
+    #[test]
+    fn the_character_masks_drop_no_match() {
+        let (mut entries, _) = roster_with_caller();
+        // Names nucleo normalises, and a mailbox with no member.
+        entries[7].member.as_mut().unwrap().cognome = "Nicolò".into();
+        entries[8].member.as_mut().unwrap().nome = "José".into();
+        entries.push(RosterEntry {
+            member_id: None,
+            member: None,
+            in_roster: false,
+            mailbox: Some(crate::domain::MailboxState {
+                address: "orfano@pec.fofi.it".into(),
+                migration: crate::domain::MigrationState::NotStarted,
+                migration_at: None,
+                password: crate::domain::PasswordState::NotSet,
+                link_sent_at: None,
+                link_expires_at: None,
+                recovery: Default::default(),
+                last_login_at: None,
+                must_change_password: false,
+                updated_at: chrono::Utc::now(),
+            }),
+            aruba: Default::default(),
+        });
+        let masked = Search::new(&entries);
+        assert!(masked.masks.iter().any(|&m| m != (u64::MAX, u64::MAX)));
+        let mut everything = masked.clone();
+        everything.masks.fill((u64::MAX, u64::MAX));
+        for query in [
+            "r",
+            "ro",
+            "rossi mar",
+            "z",
+            "q",
+            "nicolo",
+            "jose",
+            "nicolò",
+            "+39",
+            "+39 347",
+            "347 123",
+            "marisa@inwind",
+            "4711",
+            "rss",
+            "80a41",
+            "!rossi",
+            "^ros",
+            "ssi$",
+            "'mari",
+            "orfano",
+            "pec.fofi",
+            "x y",
+            "rossi !maria",
+            "a-b",
+            "_",
+            "@",
+        ] {
+            let mut expected = everything.clone().matches(query);
+            let mut found = masked.clone().matches(query);
+            expected.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(found, expected, "{query}");
+        }
+    }
+
+    /// Best first, alike scores in the table's order, through buckets or a
+    /// sort, as a plain sort of the matches would list them.
+    #[test]
+    fn best_first_lists_as_a_plain_sort_would() {
+        let n = 5000u32;
+        // A table order: entries shuffled by a fixed permutation.
+        let order: Vec<u32> = (0..n).map(|i| (i * 3001) % n).collect();
+        let mut sorted_order = order.clone();
+        sorted_order.sort_unstable();
+        assert_eq!(sorted_order, (0..n).collect::<Vec<_>>(), "a permutation");
+        let mut rank = vec![0; n as usize];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i as usize] = position as u32;
+        }
+        let shown = |i: usize| i % 7 != 3;
+        for (every, spread) in [(1, 5), (1, 300), (2, 40), (3, 1 << 20), (20, 9), (97, 30)] {
+            let matches: Vec<(u32, u32)> = (0..n)
+                .filter(|i| i % every == 0)
+                .map(|i| (i, 100 + (i * 31) % spread))
+                .collect();
+            let mut expected: Vec<(u32, u32)> = matches
+                .iter()
+                .copied()
+                .filter(|&(i, _)| shown(i as usize))
+                .collect();
+            expected.sort_by_key(|&(i, score)| (std::cmp::Reverse(score), rank[i as usize]));
+            let expected: Vec<usize> = expected.into_iter().map(|(i, _)| i as usize).collect();
+            assert_eq!(
+                best_first(matches, &order, &rank, shown),
+                expected,
+                "every {every}, spread {spread}"
+            );
+        }
     }
 }
