@@ -457,6 +457,8 @@ catalog! {
     IniPecSeparator => "contiene ; virgolette o a capo", "holds a ;, a quote or a line break";
     IniPecFormula => "inizia come una formula", "starts like a formula";
     IniPecNothing => "INI-PEC: nessuna variazione da inviare, nessun file scritto", "INI-PEC: nothing to send, no file written";
+    CountsAsOf => "cifre del", "figures as of";
+    CountsRecounting => "ricalcolo in corso…", "recounting…";
 }
 
 #[cfg(test)]

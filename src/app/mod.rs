@@ -131,6 +131,9 @@ pub struct State {
     pub summary: Summary,
     /// The store's own counts, shown by the dashboard until the entries are in.
     counts: Option<crate::domain::DashboardCounts>,
+    /// When `counts` are the store's earlier ones, kept before a write since:
+    /// the moment they were counted at, shown until the exact ones arrive.
+    counts_as_of: Option<DateTime<Utc>>,
     /// Per entry, a bit per `Category::ALL` position.
     categories: Vec<u16>,
     /// The table's order and search index; None while being built after a load.
@@ -233,6 +236,15 @@ pub enum Action {
     /// The dashboard's figures, counted by the store before the entries load.
     /// With the last sync, for the header.
     Counted(Result<Box<(crate::domain::DashboardCounts, Option<SyncRun>)>, String>),
+    /// The store's earlier counts (something was written since), with the
+    /// moment they were counted at: shown, saying so, until `Counted`.
+    CountedEarlier(
+        Box<(
+            crate::domain::DashboardCounts,
+            Option<SyncRun>,
+            DateTime<Utc>,
+        )>,
+    ),
     SyncFinished(Result<String, String>),
     TimelineLoaded {
         entry: usize,
@@ -449,6 +461,7 @@ impl State {
             generation: 0,
             summary: Summary::default(),
             counts: None,
+            counts_as_of: None,
             categories: Vec::new(),
             index: None,
             pending: None,
@@ -517,12 +530,37 @@ impl State {
                 let (counts, last_sync) = *counted;
                 self.summary = counts.summary.clone();
                 self.counts = Some(counts);
+                self.counts_as_of = None;
                 self.last_sync = last_sync;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "dashboard counts"),
         }
         vec![]
+    }
+
+    /// Takes the store's earlier counts unless any others are in already.
+    fn set_earlier_counts(
+        &mut self,
+        (counts, last_sync, at): (
+            crate::domain::DashboardCounts,
+            Option<SyncRun>,
+            DateTime<Utc>,
+        ),
+    ) -> Vec<Effect> {
+        if !self.loaded && self.counts.is_none() {
+            self.summary = counts.summary.clone();
+            self.counts = Some(counts);
+            self.counts_as_of = Some(at);
+            self.last_sync = last_sync;
+        }
+        vec![]
+    }
+
+    /// When the dashboard shows the store's earlier counts, while they are
+    /// counted again: the moment they were counted at.
+    pub fn counts_as_of(&self) -> Option<DateTime<Utc>> {
+        self.counts_as_of.filter(|_| !self.loaded)
     }
 
     /// Whether entry `index` is in `category` (as of the last refresh).
@@ -612,6 +650,7 @@ impl State {
         self.last_sync = load.last_sync;
         self.loaded = true;
         self.counts = None;
+        self.counts_as_of = None;
     }
 
     /// Takes the index built for a load, unless a newer load came meanwhile,
@@ -886,6 +925,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Loaded(Ok(snapshot)) => vec![state.set_snapshot(snapshot)],
         Action::Indexed(index) => state.set_index(*index),
         Action::Counted(result) => state.set_counts(result),
+        Action::CountedEarlier(earlier) => state.set_earlier_counts(*earlier),
         Action::Loaded(Err(error)) => {
             state.status(
                 Level::Error,
@@ -1293,6 +1333,7 @@ fn is_result(action: &Action) -> bool {
         | Action::Loaded(_)
         | Action::Indexed(_)
         | Action::Counted(_)
+        | Action::CountedEarlier(_)
         | Action::SyncFinished(_)
         | Action::TimelineLoaded { .. }
         | Action::ResendFinished { .. }

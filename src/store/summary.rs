@@ -253,6 +253,40 @@ impl Store {
             .map(|groups| classify_all(&groups, pec_domain, now)))
     }
 
+    /// The dashboard's figures from the groups the store keeps even when
+    /// something was written since, with the moment they were counted at:
+    /// what the console shows, saying so, while it counts again. None when
+    /// none were kept for this PEC domain by this build's rules.
+    pub fn earlier_dashboard_counts(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DashboardCounts, DateTime<Utc>)>> {
+        let current = self.counts_fingerprint(pec_domain)?;
+        let kept: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT fingerprint, counted_at FROM dashboard_counts WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        let Some((fingerprint, counted_at)) = kept else {
+            return Ok(None);
+        };
+        // Same rules and domain: the format comes first, the domain last.
+        let alike = |f: &str| f.split_once('/').map(|(format, _)| format.to_string());
+        let domain = |f: &str| f.rsplit_once('/').map(|(_, domain)| domain.to_string());
+        if alike(&fingerprint) != alike(&current) || domain(&fingerprint) != domain(&current) {
+            return Ok(None);
+        }
+        let counted_at = parse_ts(&counted_at)?;
+        Ok(self
+            .kept_groups(&fingerprint, now)?
+            .map(|groups| (classify_all(&groups, pec_domain, now), counted_at)))
+    }
+
     /// The dashboard's figures counted from the tables, never from what is kept.
     pub fn count_dashboard(&self, pec_domain: &str, now: DateTime<Utc>) -> Result<DashboardCounts> {
         let groups = self.count_groups(pec_domain, now)?;
@@ -833,6 +867,47 @@ mod tests {
         assert_eq!(
             store.dashboard_counts("altro.it", now).unwrap(),
             store.count_dashboard("altro.it", now).unwrap()
+        );
+    }
+
+    /// After a write the earlier counts are still offered, with their
+    /// moment, for the console to show as such while it counts again.
+    #[test]
+    fn earlier_counts_stay_offered_after_a_write() {
+        let now = Utc::now();
+        let (_dir, mut store, roster) = populated(now);
+        assert!(
+            store
+                .earlier_dashboard_counts(DEFAULT_PEC_DOMAIN, now)
+                .unwrap()
+                .is_none()
+        );
+        let before = store.dashboard_counts(DEFAULT_PEC_DOMAIN, now).unwrap();
+        store
+            .upsert_members(&IncomingRoster::full(&roster[..400]), "t", "t", now)
+            .unwrap();
+        let later = now + TimeDelta::minutes(5);
+        assert!(
+            store
+                .kept_dashboard_counts(DEFAULT_PEC_DOMAIN, later)
+                .unwrap()
+                .is_none()
+        );
+        let (earlier, at) = store
+            .earlier_dashboard_counts(DEFAULT_PEC_DOMAIN, later)
+            .unwrap()
+            .expect("earlier counts");
+        assert_eq!(at.timestamp_micros(), now.timestamp_micros());
+        assert_eq!(earlier.summary.removed, before.summary.removed);
+        let recounted = store.dashboard_counts(DEFAULT_PEC_DOMAIN, later).unwrap();
+        assert_eq!(recounted, from_entries(&store, later));
+        assert_ne!(recounted.summary.removed, earlier.summary.removed);
+        // Not for another domain.
+        assert!(
+            store
+                .earlier_dashboard_counts("altro.it", later)
+                .unwrap()
+                .is_none()
         );
     }
 
