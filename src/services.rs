@@ -308,6 +308,12 @@ impl Services {
                     |e| Action::Counted(Err(e)),
                 )
             }
+            Effect::Search(request) => {
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(Action::Searched(Box::new(request.run())));
+                });
+            }
             Effect::BuildIndex(request) => {
                 let tx = tx.clone();
                 tokio::task::spawn_blocking(move || {

@@ -134,6 +134,13 @@ pub struct State {
     /// When `counts` are the store's earlier ones, kept before a write since:
     /// the moment they were counted at, shown until the exact ones arrive.
     counts_as_of: Option<DateTime<Utc>>,
+    /// Counts search keystrokes; a scan for an older one stops.
+    keystrokes: search::Keystrokes,
+    /// The keystroke whose matches are being found off the UI thread: the
+    /// table shows the previous ones until they come.
+    search_under_way: Option<u64>,
+    /// [`search::BACKGROUND_FROM`], lowered by tests.
+    pub(crate) background_search_from: usize,
     /// Per entry, a bit per `Category::ALL` position.
     categories: Vec<u16>,
     /// The table's order and search index; None while being built after a load.
@@ -245,6 +252,8 @@ pub enum Action {
             DateTime<Utc>,
         )>,
     ),
+    /// A search keystroke's matches, found off the UI thread.
+    Searched(Box<search::SearchResult>),
     SyncFinished(Result<String, String>),
     TimelineLoaded {
         entry: usize,
@@ -339,6 +348,8 @@ pub enum Effect {
     },
     /// Build the table's order and search index off the UI thread.
     BuildIndex(IndexRequest),
+    /// Match a search keystroke's query off the UI thread.
+    Search(search::SearchRequest),
     Sync,
     LoadTimeline {
         entry: usize,
@@ -462,6 +473,9 @@ impl State {
             summary: Summary::default(),
             counts: None,
             counts_as_of: None,
+            keystrokes: search::Keystrokes::default(),
+            search_under_way: None,
+            background_search_from: search::BACKGROUND_FROM,
             categories: Vec::new(),
             index: None,
             pending: None,
@@ -713,9 +727,57 @@ impl State {
             && outreach::passes(self, index)
     }
 
+    /// A keystroke in the search box: the matches at once when remembered
+    /// or few to try, else found off the UI thread ([`Effect::Search`])
+    /// while the frame shows the previous ones.
+    fn search_typed(&mut self) -> Vec<Effect> {
+        let keystroke = self.keystrokes.next();
+        let query = self.search.value().trim().to_string();
+        if let Some(index) = self.index.as_mut().filter(|_| !query.is_empty())
+            && let search::Lookup::Scan(scan) = index.search.lookup(&query)
+            && scan.candidates() >= self.background_search_from
+        {
+            self.search_under_way = Some(keystroke);
+            return vec![Effect::Search(search::SearchRequest {
+                generation: self.generation,
+                keystroke,
+                scan,
+                keystrokes: self.keystrokes.clone(),
+            })];
+        }
+        self.refresh_visible(None);
+        vec![]
+    }
+
+    /// Whether the table still shows an earlier query's matches while the
+    /// latest keystroke's are being found.
+    pub fn search_under_way(&self) -> bool {
+        self.search_under_way.is_some()
+    }
+
+    /// Matches found off the UI thread: kept for narrowing whatever the
+    /// keystroke, shown when it is the latest.
+    fn searched(&mut self, result: search::SearchResult) -> Vec<Effect> {
+        let (Some(index), Some(matches)) = (self.index.as_mut(), result.matches) else {
+            return vec![];
+        };
+        if result.generation != self.generation {
+            return vec![];
+        }
+        index.search.remember(result.query, matches);
+        if self.search_under_way == Some(result.keystroke) {
+            self.refresh_visible(None);
+        }
+        vec![]
+    }
+
     /// Recomputes `visible` from filter, search and sort, keeping `keep`
     /// selected if it is still shown.
     fn refresh_visible(&mut self, keep: Option<&str>) {
+        // Matched here and now: a scan under way is no longer awaited.
+        if self.search_under_way.take().is_some() {
+            self.keystrokes.next();
+        }
         // The entry to keep is most often the one selected: found by its
         // index, without reading every visible entry's address (at 1M
         // entries that scan alone held up the frame).
@@ -841,8 +903,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             // Typing moves to the best match, as in fzf; filters and reloads keep
             // the selection instead.
             state.search.handle(request);
-            state.refresh_visible(None);
-            vec![]
+            state.search_typed()
         }
         Action::SearchDone => {
             state.searching = false;
@@ -926,6 +987,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Indexed(index) => state.set_index(*index),
         Action::Counted(result) => state.set_counts(result),
         Action::CountedEarlier(earlier) => state.set_earlier_counts(*earlier),
+        Action::Searched(result) => state.searched(*result),
         Action::Loaded(Err(error)) => {
             state.status(
                 Level::Error,
@@ -1334,6 +1396,7 @@ fn is_result(action: &Action) -> bool {
         | Action::Indexed(_)
         | Action::Counted(_)
         | Action::CountedEarlier(_)
+        | Action::Searched(_)
         | Action::SyncFinished(_)
         | Action::TimelineLoaded { .. }
         | Action::ResendFinished { .. }

@@ -11,11 +11,22 @@
 
 use nucleo_matcher::pattern::{Atom, AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
+use std::sync::Arc;
 
 use crate::store::RosterEntry;
 
 #[derive(Clone)]
 pub struct Search {
+    /// Every entry's texts, shared with the scans under way on other threads.
+    texts: Arc<Texts>,
+    /// The last [`REMEMBERED`] queries, each with every entry it matched
+    /// (before any state filter): typing on narrows one of them, deleting
+    /// goes back to an earlier one without matching again.
+    history: Vec<(String, Vec<(u32, u32)>)>,
+}
+
+/// What a query is matched against, for every entry.
+struct Texts {
     /// Every entry's names and contacts (see [`haystacks`]) back to back,
     /// for entries whose texts are ASCII (nearly all): one allocation for
     /// the whole roster instead of two per entry.
@@ -30,18 +41,76 @@ pub struct Search {
     /// ([`char_bit`]), so a word is tried only on entries that have every
     /// character of it; most of a million members are passed over that way.
     masks: Vec<(u64, u64)>,
-    /// The last [`REMEMBERED`] queries, each with every entry it matched
-    /// (before any state filter): typing on narrows one of them, deleting
-    /// goes back to an earlier one without matching again.
-    history: Vec<(String, Vec<(u32, u32)>)>,
 }
 
 impl std::fmt::Debug for Search {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Search")
-            .field("entries", &self.spans.len())
+            .field("entries", &self.texts.spans.len())
             .finish()
     }
+}
+
+/// A query's matching still to be done, over the entries of `pool`: on the
+/// UI thread for a few, on another for many ([`Search::lookup`]).
+#[derive(Clone)]
+pub struct Scan {
+    /// Normalised ([`normalize_query`]).
+    query: String,
+    pool: Arc<Vec<u32>>,
+    texts: Arc<Texts>,
+}
+
+impl std::fmt::Debug for Scan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scan")
+            .field("query", &self.query)
+            .field("candidates", &self.pool.len())
+            .finish()
+    }
+}
+
+/// Scans are the same when they match the same query over the same entries.
+impl PartialEq for Scan {
+    fn eq(&self, other: &Self) -> bool {
+        self.query == other.query
+            && Arc::ptr_eq(&self.texts, &other.texts)
+            && self.pool == other.pool
+    }
+}
+
+impl Eq for Scan {}
+
+impl Scan {
+    /// The normalised query.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// How many entries it tries.
+    pub fn candidates(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Every entry of the pool the query matches, with its score, in entry
+    /// order; None when `cancelled` said so on the way.
+    pub fn run(&self, cancelled: &(dyn Fn() -> bool + Sync)) -> Option<Vec<(u32, u32)>> {
+        let pattern = pattern(&self.query);
+        let contacts: Vec<bool> = self
+            .query
+            .split_whitespace()
+            .map(searches_contacts)
+            .collect();
+        score(&self.texts, &(pattern, contacts), &self.pool, cancelled)
+    }
+}
+
+/// What [`Search::lookup`] finds for a query.
+pub enum Lookup {
+    /// Remembered: the matches.
+    Known(Vec<(u32, u32)>),
+    /// To be matched.
+    Scan(Scan),
 }
 
 /// The texts a query is matched against, in ASCII lower case: nucleo-matcher
@@ -280,14 +349,72 @@ impl Search {
         }
         text.shrink_to_fit();
         Self {
-            text,
-            spans,
-            unicode,
-            masks,
+            texts: Arc::new(Texts {
+                text,
+                spans,
+                unicode,
+                masks,
+            }),
             history: Vec::new(),
         }
     }
 
+    /// Entries matching `query`, with their scores, in entry order.
+    pub fn matches(&mut self, query: &str) -> Vec<(u32, u32)> {
+        match self.lookup(query) {
+            Lookup::Known(matched) => matched,
+            Lookup::Scan(scan) => {
+                let scored = scan.run(&|| false).expect("never cancelled");
+                self.remember(scan.query, scored.clone());
+                scored
+            }
+        }
+    }
+
+    /// The remembered matches of `query`, or the scan that finds them: over
+    /// the smallest earlier result it narrows, else over every entry.
+    pub fn lookup(&mut self, query: &str) -> Lookup {
+        let query = normalize_query(query);
+        // Back to an earlier query (Backspace): its result is still here.
+        if let Some(position) = self.history.iter().rposition(|(q, _)| *q == query) {
+            let earlier = self.history.remove(position);
+            let matched = earlier.1.clone();
+            self.history.push(earlier);
+            return Lookup::Known(matched);
+        }
+        let narrowed = self
+            .history
+            .iter()
+            .filter(|(previous, _)| narrows(previous, &query))
+            .min_by_key(|(_, matched)| matched.len());
+        let pool: Vec<u32> = match narrowed {
+            Some((_, matched)) => matched.iter().map(|&(i, _)| i).collect(),
+            None => (0..self.texts.spans.len() as u32).collect(),
+        };
+        Lookup::Scan(Scan {
+            query,
+            pool: Arc::new(pool),
+            texts: Arc::clone(&self.texts),
+        })
+    }
+
+    /// Keeps the matches of a (normalised) query found by a [`Scan`].
+    pub fn remember(&mut self, query: String, scored: Vec<(u32, u32)>) {
+        self.history.retain(|(q, _)| *q != query);
+        self.history.push((query, scored));
+        // At most REMEMBERED queries, and results of at most two rosters in
+        // all (a first letter matches most of a million members).
+        let cap = 2 * self.texts.spans.len().max(1);
+        while self.history.len() > REMEMBERED
+            || (self.history.len() > 1
+                && self.history.iter().map(|(_, m)| m.len()).sum::<usize>() > cap)
+        {
+            self.history.remove(0);
+        }
+    }
+}
+
+impl Texts {
     /// The names and contacts of entry `i`.
     fn haystacks(&self, i: u32) -> (Utf32Str<'_>, Utf32Str<'_>) {
         let (start, names, contacts) = self.spans[i as usize];
@@ -302,48 +429,72 @@ impl Search {
             Utf32Str::Ascii(&self.text[middle..middle + contacts as usize]),
         )
     }
+}
 
-    /// Entries matching `query`, with their scores, in entry order.
-    pub fn matches(&mut self, query: &str) -> Vec<(u32, u32)> {
-        let query = &normalize_query(query);
-        // Back to an earlier query (Backspace): its result is still here.
-        if let Some(position) = self.history.iter().rposition(|(q, _)| q == query) {
-            let earlier = self.history.remove(position);
-            let matched = earlier.1.clone();
-            self.history.push(earlier);
-            return matched;
-        }
-        let pattern = pattern(query);
-        let contacts: Vec<bool> = query.split_whitespace().map(searches_contacts).collect();
-        let pattern = (pattern, contacts);
-        // The smallest earlier result this query narrows, if any.
-        let narrowed = self
-            .history
-            .iter()
-            .filter(|(previous, _)| narrows(previous, query))
-            .min_by_key(|(_, matched)| matched.len());
-        let scored = match narrowed {
-            Some((_, matched)) => {
-                let pool: Vec<u32> = matched.iter().map(|&(i, _)| i).collect();
-                score(self, &pattern, &pool)
-            }
-            None => {
-                let pool: Vec<u32> = (0..self.spans.len() as u32).collect();
-                score(self, &pattern, &pool)
-            }
-        };
-        self.history.push((query.to_string(), scored.clone()));
-        // At most REMEMBERED queries, and results of at most two rosters in
-        // all (a first letter matches most of a million members).
-        let cap = 2 * self.spans.len().max(1);
-        while self.history.len() > REMEMBERED
-            || (self.history.len() > 1
-                && self.history.iter().map(|(_, m)| m.len()).sum::<usize>() > cap)
-        {
-            self.history.remove(0);
-        }
-        scored
+/// Above this many candidates a keystroke's matching runs on another
+/// thread ([`SearchRequest`]) and the frame does not wait for it: at a
+/// million members a first letter tries them all, 0.1 to 0.2 s of work.
+/// Below it (every keystroke at 100k once the first letters narrowed, and
+/// the first letters up to about 150k) the results are in that very frame.
+pub const BACKGROUND_FROM: usize = 150_000;
+
+/// The number of the latest search keystroke, shared with the scans under
+/// way: a scan for an older one stops.
+#[derive(Debug, Clone, Default)]
+pub struct Keystrokes(Arc<std::sync::atomic::AtomicU64>);
+
+impl Keystrokes {
+    /// Counts a keystroke (stopping every older scan); its number.
+    pub(super) fn next(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
     }
+
+    fn latest(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A keystroke's matching, for another thread.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// Of the load whose index it searches.
+    pub(super) generation: u64,
+    pub(super) keystroke: u64,
+    pub(super) scan: Scan,
+    pub(super) keystrokes: Keystrokes,
+}
+
+impl PartialEq for SearchRequest {
+    fn eq(&self, other: &Self) -> bool {
+        (self.generation, self.keystroke, &self.scan)
+            == (other.generation, other.keystroke, &other.scan)
+    }
+}
+
+impl Eq for SearchRequest {}
+
+impl SearchRequest {
+    /// Matches, unless a newer keystroke came meanwhile.
+    pub fn run(&self) -> SearchResult {
+        let matches = self
+            .scan
+            .run(&|| self.keystrokes.latest() != self.keystroke);
+        SearchResult {
+            generation: self.generation,
+            keystroke: self.keystroke,
+            query: self.scan.query.clone(),
+            matches,
+        }
+    }
+}
+
+/// A [`SearchRequest`]'s outcome: None when a newer keystroke stopped it.
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub(super) generation: u64,
+    pub(super) keystroke: u64,
+    pub(super) query: String,
+    pub(super) matches: Option<Vec<(u32, u32)>>,
 }
 
 /// Earlier queries kept with their results, most recent last: typing on
@@ -355,8 +506,14 @@ const REMEMBERED: usize = 24;
 const PARALLEL_FROM: usize = 20_000;
 
 /// Scores `pool` against the pattern, on two threads for large pools (the
-/// first keystroke of a search runs over the whole roster).
-fn score(search: &Search, pattern: &(Pattern, Vec<bool>), pool: &[u32]) -> Vec<(u32, u32)> {
+/// first keystroke of a search runs over the whole roster); None when
+/// `cancelled` said so on the way.
+fn score(
+    texts: &Texts,
+    pattern: &(Pattern, Vec<bool>),
+    pool: &[u32],
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Option<Vec<(u32, u32)>> {
     let needs: Vec<Needs> = pattern
         .0
         .atoms
@@ -367,16 +524,26 @@ fn score(search: &Search, pattern: &(Pattern, Vec<bool>), pool: &[u32]) -> Vec<(
         .collect();
     let run = |part: &[u32]| {
         let mut matcher = Matcher::new(Config::DEFAULT);
-        part.iter()
-            .filter(|&&i| {
-                let mask = search.masks[i as usize];
-                needs.iter().all(|needs| needs.met_by(mask))
-            })
-            .filter_map(|&i| {
-                let (names, contacts) = search.haystacks(i);
-                score_one(pattern, names, contacts, &mut matcher).map(|score| (i, score))
-            })
-            .collect::<Vec<_>>()
+        let mut scored = Vec::new();
+        // A newer keystroke stops a scan within a few milliseconds.
+        for chunk in part.chunks(CHUNK) {
+            if cancelled() {
+                return None;
+            }
+            scored.extend(
+                chunk
+                    .iter()
+                    .filter(|&&i| {
+                        let mask = texts.masks[i as usize];
+                        needs.iter().all(|needs| needs.met_by(mask))
+                    })
+                    .filter_map(|&i| {
+                        let (names, contacts) = texts.haystacks(i);
+                        score_one(pattern, names, contacts, &mut matcher).map(|score| (i, score))
+                    }),
+            );
+        }
+        Some(scored)
     };
     if pool.len() < PARALLEL_FROM {
         return run(pool);
@@ -384,11 +551,16 @@ fn score(search: &Search, pattern: &(Pattern, Vec<bool>), pool: &[u32]) -> Vec<(
     let (left, right) = pool.split_at(pool.len() / 2);
     std::thread::scope(|scope| {
         let other = scope.spawn(|| run(right));
-        let mut scored = run(left);
-        scored.extend(other.join().expect("scoring thread"));
-        scored
+        let scored = run(left);
+        let other = other.join().expect("scoring thread");
+        let mut scored = scored?;
+        scored.extend(other?);
+        Some(scored)
     })
 }
+
+/// Entries scored between two looks at whether the scan is still wanted.
+const CHUNK: usize = 8192;
 
 /// Every word must match; the score is their sum. Fuzzy words are scored
 /// greedily: the optimal alignment nucleo also offers costs several times more
@@ -675,9 +847,21 @@ mod tests {
             aruba: Default::default(),
         });
         let masked = Search::new(&entries);
-        assert!(masked.masks.iter().any(|&m| m != (u64::MAX, u64::MAX)));
-        let mut everything = masked.clone();
-        everything.masks.fill((u64::MAX, u64::MAX));
+        assert!(
+            masked
+                .texts
+                .masks
+                .iter()
+                .any(|&m| m != (u64::MAX, u64::MAX))
+        );
+        let mut everything = Search::new(&entries);
+        let mut texts = Arc::try_unwrap(std::mem::replace(
+            &mut everything.texts,
+            Search::new(&[]).texts,
+        ))
+        .unwrap_or_else(|_| panic!("shared"));
+        texts.masks.fill((u64::MAX, u64::MAX));
+        everything.texts = Arc::new(texts);
         for query in [
             "r",
             "ro",
@@ -747,5 +931,57 @@ mod tests {
                 "every {every}, spread {spread}"
             );
         }
+    }
+
+    /// Typing at a million members: the keystroke's frame shows the earlier
+    /// matches while its own are found on another thread; a newer keystroke
+    /// stops the older scan; the matches shown at last are those found on
+    /// the UI thread.
+    #[test]
+    fn large_scans_run_off_the_ui_thread_and_end_as_at_once() {
+        use crate::app::{Action, Effect, fixtures, update};
+        use crate::i18n::Lang;
+        use tui_input::InputRequest;
+        let type_in = |state: &mut crate::app::State, c: char| {
+            update(state, Action::SearchEdit(InputRequest::InsertChar(c)))
+        };
+        let mut at_once = fixtures::state(Lang::It);
+        type_in(&mut at_once, 'r');
+        assert!(type_in(&mut at_once, 'o').is_empty());
+        let expected = at_once.visible.clone();
+        assert!(!expected.is_empty() && expected.len() < at_once.entries.len());
+
+        let mut state = fixtures::state(Lang::It);
+        state.background_search_from = 1;
+        let everyone = state.visible.clone();
+        let effects: [Effect; 1] = type_in(&mut state, 'r').try_into().unwrap();
+        let [Effect::Search(first)] = effects else {
+            panic!("a scan off the UI thread");
+        };
+        assert!(state.search_under_way());
+        assert_eq!(state.visible, everyone, "the frame shows the earlier list");
+        let effects: [Effect; 1] = type_in(&mut state, 'o').try_into().unwrap();
+        let [Effect::Search(second)] = effects else {
+            panic!("a scan off the UI thread");
+        };
+        // The older scan stops; its (missing) result changes nothing.
+        let stopped = first.run();
+        assert!(stopped.matches.is_none());
+        update(&mut state, Action::Searched(Box::new(stopped)));
+        assert!(state.search_under_way());
+        assert_eq!(state.visible, everyone);
+        update(&mut state, Action::Searched(Box::new(second.run())));
+        assert!(!state.search_under_way());
+        assert_eq!(state.visible, expected);
+        // Deleting back to a remembered query: at once.
+        update(&mut state, Action::SearchEdit(InputRequest::DeletePrevChar));
+        assert!(
+            update(
+                &mut state,
+                Action::SearchEdit(InputRequest::InsertChar('o'))
+            )
+            .is_empty()
+        );
+        assert_eq!(state.visible, expected);
     }
 }

@@ -699,7 +699,11 @@ fn dashboard_from_the_stores_counts_equals_the_loaded_one() {
     let counted_at = now - TimeDelta::hours(14);
     update(
         &mut earlier,
-        Action::CountedEarlier(Box::new((kept.clone(), store.last_sync().unwrap(), counted_at))),
+        Action::CountedEarlier(Box::new((
+            kept.clone(),
+            store.last_sync().unwrap(),
+            counted_at,
+        ))),
     );
     assert!(earlier.dashboard_ready());
     let shown = snapshot(&earlier, 120, 40);
