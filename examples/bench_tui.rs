@@ -263,7 +263,7 @@ fn measure(path: &std::path::Path) {
     // runs while the keystroke's frame is drawn (the earlier matches, marked
     // as searching); its results make another frame. Timed to the
     // keystroke's frame and to the frame with its results.
-    let mut keystroke = |state: &mut State, action: Action| -> (Duration, Duration) {
+    let mut keystroke = |state: &mut State, action: Action| -> (Duration, Duration, bool) {
         let t = Instant::now();
         let scans: Vec<_> = update(state, action)
             .into_iter()
@@ -274,13 +274,14 @@ fn measure(path: &std::path::Path) {
             .collect();
         terminal.draw(|f| view::draw(f, state, &ui)).unwrap();
         let frame = t.elapsed();
+        let scans_were_empty = scans.is_empty();
         for scan in scans {
             let result = scan.join().unwrap();
             update(state, Action::Searched(Box::new(result)));
             terminal.draw(|f| view::draw(f, state, &ui)).unwrap();
         }
         assert!(!state.search_under_way());
-        (frame, t.elapsed())
+        (frame, t.elapsed(), !scans_were_empty)
     };
     let mut timings = Vec::new();
     let mut results = Vec::new();
@@ -300,8 +301,8 @@ fn measure(path: &std::path::Path) {
             .map(InputRequest::InsertChar)
             .chain(query.chars().map(|_| InputRequest::DeletePrevChar));
         for edit in edits {
-            let (frame, shown) = keystroke(&mut state, Action::SearchEdit(edit));
-            background += usize::from(shown > frame);
+            let (frame, shown, off_thread) = keystroke(&mut state, Action::SearchEdit(edit));
+            background += usize::from(off_thread);
             timings.push(frame);
             results.push(shown);
         }
@@ -340,7 +341,7 @@ fn measure(path: &std::path::Path) {
             .chain(query.chars().map(|_| InputRequest::DeletePrevChar));
         for edit in edits {
             let deleting = edit == InputRequest::DeletePrevChar;
-            let (frame, shown) = keystroke(&mut state, Action::SearchEdit(edit));
+            let (frame, shown, _) = keystroke(&mut state, Action::SearchEdit(edit));
             caller.push(frame);
             caller_results.push(shown);
             let value = state.search.value();
