@@ -325,8 +325,10 @@ impl Needs {
         })
     }
 
-    /// Whether entry `i` of `texts` may match.
-    fn met_by(&self, texts: &Texts, i: u32) -> bool {
+    /// Whether entry `i` of `texts` may match: None when it cannot, else
+    /// whether it may in the names (a word looking at both texts then
+    /// skips the names when it cannot be there).
+    fn check(&self, texts: &Texts, i: u32) -> Option<bool> {
         let (names, contacts) = texts.masks[i as usize];
         let (in_names, in_contacts) = match self.place {
             Place::Names => (names & self.mask == self.mask, false),
@@ -336,13 +338,14 @@ impl Needs {
                 contacts & self.mask == self.mask,
             ),
         };
-        match (&self.literal, texts.ascii(i)) {
-            (Some(literal), Some((names, contacts))) => {
-                (in_names && literal.find(names).is_some())
-                    || (in_contacts && literal.find(contacts).is_some())
-            }
-            _ => in_names || in_contacts,
-        }
+        let (in_names, in_contacts) = match (&self.literal, texts.ascii(i)) {
+            (Some(literal), Some((names, contacts))) => (
+                in_names && literal.find(names).is_some(),
+                in_contacts && literal.find(contacts).is_some(),
+            ),
+            _ => (in_names, in_contacts),
+        };
+        (in_names || in_contacts).then_some(in_names)
     }
 }
 
@@ -554,13 +557,13 @@ fn score(
     pool: &[u32],
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Option<Vec<(u32, u32)>> {
-    let needs: Vec<Needs> = pattern
+    // Per word, what an entry needs for it (none with the prefilter off).
+    let needs: Vec<Option<Needs>> = pattern
         .0
         .atoms
         .iter()
         .zip(&pattern.1)
-        .filter_map(|(atom, &in_contacts)| Needs::of(atom, in_contacts))
-        .filter(|_| texts.prefilter)
+        .map(|(atom, &in_contacts)| Needs::of(atom, in_contacts).filter(|_| texts.prefilter))
         .collect();
     let run = |part: &[u32]| {
         let mut matcher = Matcher::new(Config::DEFAULT);
@@ -570,15 +573,20 @@ fn score(
             if cancelled() {
                 return None;
             }
-            scored.extend(
-                chunk
-                    .iter()
-                    .filter(|&&i| needs.iter().all(|needs| needs.met_by(texts, i)))
-                    .filter_map(|&i| {
-                        let (names, contacts) = texts.haystacks(i);
-                        score_one(pattern, names, contacts, &mut matcher).map(|score| (i, score))
-                    }),
-            );
+            scored.extend(chunk.iter().filter_map(|&i| {
+                // Bit k: word k cannot be in the names.
+                let mut not_in_names = 0u64;
+                for (k, needs) in needs.iter().enumerate() {
+                    if let Some(needs) = needs
+                        && !needs.check(texts, i)?
+                    {
+                        not_in_names |= 1u64.checked_shl(k as u32).unwrap_or(0);
+                    }
+                }
+                let (names, contacts) = texts.haystacks(i);
+                score_one(pattern, names, contacts, not_in_names, &mut matcher)
+                    .map(|score| (i, score))
+            }));
         }
         Some(scored)
     };
@@ -606,10 +614,12 @@ fn score_one(
     (pattern, in_contacts): &(Pattern, Vec<bool>),
     names: Utf32Str<'_>,
     contacts: Utf32Str<'_>,
+    not_in_names: u64,
     matcher: &mut Matcher,
 ) -> Option<u32> {
     let mut total = 0u32;
-    for (atom, &in_contacts) in pattern.atoms.iter().zip(in_contacts) {
+    for (k, (atom, &in_contacts)) in pattern.atoms.iter().zip(in_contacts).enumerate() {
+        let in_names = not_in_names & 1u64.checked_shl(k as u32).unwrap_or(0) == 0;
         let score = if atom.kind == AtomKind::Fuzzy && !atom.negative {
             matcher.config.ignore_case = true;
             matcher.config.normalize = true;
@@ -618,7 +628,9 @@ fn score_one(
             // Only a mobile has a `+`.
             atom.score(contacts, matcher)?
         } else if in_contacts && !atom.negative {
-            atom.score(names, matcher)
+            in_names
+                .then(|| atom.score(names, matcher))
+                .flatten()
                 .or_else(|| atom.score(contacts, matcher))?
         } else {
             atom.score(names, matcher)?
