@@ -95,10 +95,10 @@ type ByHash<V> = HashMap<u64, V, BuildHasherDefault<KeyIsHash>>;
 /// A mailbox as the counts need it, right from its counting moment on.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct MailboxFacts {
-    #[serde(with = "migration_code")]
+    #[serde(with = "by_code")]
     migration: MigrationState,
     /// As stored, except a link already expired at the counting moment.
-    #[serde(with = "password_code")]
+    #[serde(with = "by_code")]
     password: PasswordState,
     /// A pending link's expiry, when still ahead at the counting moment.
     expires: Option<DateTime<Utc>>,
@@ -122,32 +122,42 @@ impl MailboxFacts {
     }
 }
 
-/// States kept by their codes, as the tables keep them.
-mod migration_code {
-    use crate::domain::MigrationState;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+/// A state kept by its code, as the tables keep it.
+trait Coded: Sized + Copy {
+    fn to_code(self) -> &'static str;
+    fn of_code(code: &str) -> Option<Self>;
+}
 
-    pub fn serialize<S: Serializer>(state: &MigrationState, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(state.code())
+impl Coded for MigrationState {
+    fn to_code(self) -> &'static str {
+        self.code()
     }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MigrationState, D::Error> {
-        let code = String::deserialize(d)?;
-        MigrationState::from_code(&code).ok_or_else(|| D::Error::custom(code))
+    fn of_code(code: &str) -> Option<Self> {
+        Self::from_code(code)
     }
 }
 
-mod password_code {
-    use crate::domain::PasswordState;
+impl Coded for PasswordState {
+    fn to_code(self) -> &'static str {
+        self.code()
+    }
+    fn of_code(code: &str) -> Option<Self> {
+        Self::from_code(code)
+    }
+}
+
+/// Serde for [`Coded`] states.
+mod by_code {
+    use super::Coded;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub fn serialize<S: Serializer>(state: &PasswordState, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(state.code())
+    pub fn serialize<S: Serializer, T: Coded>(state: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(state.to_code())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PasswordState, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Coded>(d: D) -> Result<T, D::Error> {
         let code = String::deserialize(d)?;
-        PasswordState::from_code(&code).ok_or_else(|| D::Error::custom(code))
+        T::of_code(&code).ok_or_else(|| D::Error::custom(code))
     }
 }
 
