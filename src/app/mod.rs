@@ -733,19 +733,29 @@ impl State {
     fn search_typed(&mut self) -> Vec<Effect> {
         let keystroke = self.keystrokes.next();
         let query = self.search.value().trim().to_string();
-        if let Some(index) = self.index.as_mut().filter(|_| !query.is_empty())
-            && let search::Lookup::Scan(scan) = index.search.lookup(&query)
-            && scan.candidates() >= self.background_search_from
-        {
-            self.search_under_way = Some(keystroke);
-            return vec![Effect::Search(search::SearchRequest {
-                generation: self.generation,
-                keystroke,
-                scan,
-                keystrokes: self.keystrokes.clone(),
-            })];
-        }
-        self.refresh_visible(None);
+        let found = match self.index.as_mut().filter(|_| !query.is_empty()) {
+            None => None,
+            Some(index) => match index.search.lookup(&query) {
+                search::Lookup::Known(matches) => Some(matches),
+                search::Lookup::Scan(scan) if scan.candidates() >= self.background_search_from => {
+                    self.search_under_way = Some(keystroke);
+                    return vec![Effect::Search(search::SearchRequest {
+                        generation: self.generation,
+                        keystroke,
+                        scan,
+                        keystrokes: self.keystrokes.clone(),
+                    })];
+                }
+                search::Lookup::Scan(scan) => {
+                    let matches = scan.run(&|| false).expect("never cancelled");
+                    index
+                        .search
+                        .remember(scan.query().to_string(), matches.clone());
+                    Some(matches)
+                }
+            },
+        };
+        self.refresh_visible_from(None, found);
         vec![]
     }
 
@@ -774,6 +784,11 @@ impl State {
     /// Recomputes `visible` from filter, search and sort, keeping `keep`
     /// selected if it is still shown.
     fn refresh_visible(&mut self, keep: Option<&str>) {
+        self.refresh_visible_from(keep, None);
+    }
+
+    /// [`Self::refresh_visible`], with the search's matches when known already.
+    fn refresh_visible_from(&mut self, keep: Option<&str>, found: Option<Vec<(u32, u32)>>) {
         // Matched here and now: a scan under way is no longer awaited.
         if self.search_under_way.take().is_some() {
             self.keystrokes.next();
@@ -788,6 +803,7 @@ impl State {
             .filter(|&i| i < self.entries.len());
         let query = self.search.value().trim().to_string();
         let matches = match &mut self.index {
+            Some(_) if found.is_some() => found,
             Some(index) if !query.is_empty() => Some(index.search.matches(&query)),
             _ => None,
         };

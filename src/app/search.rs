@@ -435,9 +435,10 @@ impl Search {
     pub fn remember(&mut self, query: String, scored: Vec<(u32, u32)>) {
         self.history.retain(|(q, _)| *q != query);
         self.history.push((query, scored));
-        // At most REMEMBERED queries, and results of at most two rosters in
-        // all (a first letter matches most of a million members).
-        let cap = 2 * self.texts.spans.len().max(1);
+        // At most REMEMBERED queries, and results of at most three rosters
+        // in all (a first letter or digit matches most of a million members,
+        // and a number corrected digit by digit goes back through several).
+        let cap = 3 * self.texts.spans.len().max(1);
         while self.history.len() > REMEMBERED
             || (self.history.len() > 1
                 && self.history.iter().map(|(_, m)| m.len()).sum::<usize>() > cap)
@@ -477,9 +478,10 @@ impl Texts {
 /// Above this many candidates a keystroke's matching runs on another
 /// thread ([`SearchRequest`]) and the frame does not wait for it: at a
 /// million members a first letter tries them all, 0.1 to 0.2 s of work.
-/// Below it (every keystroke at 100k once the first letters narrowed, and
-/// the first letters up to about 150k) the results are in that very frame.
-pub const BACKGROUND_FROM: usize = 150_000;
+/// Below it (every keystroke at 100k once the first letter narrowed) the
+/// results are in that very frame; the first letter at 100k (about 10 ms)
+/// comes in the next one.
+pub const BACKGROUND_FROM: usize = 60_000;
 
 /// The number of the latest search keystroke, shared with the scans under
 /// way: a scan for an older one stops.
