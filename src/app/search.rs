@@ -478,10 +478,10 @@ impl Texts {
 /// Above this many candidates a keystroke's matching runs on another
 /// thread ([`SearchRequest`]) and the frame does not wait for it: at a
 /// million members a first letter tries them all, 0.1 to 0.2 s of work.
-/// Below it (every keystroke at 100k once the first letter narrowed) the
-/// results are in that very frame; the first letter at 100k (about 10 ms)
-/// comes in the next one.
-pub const BACKGROUND_FROM: usize = 60_000;
+/// Below it (every keystroke up to about 150k members) the results are in
+/// that very frame: sent off the thread, the first letter at 100k came a
+/// few milliseconds later than at once on the loaded 2-core machine.
+pub const BACKGROUND_FROM: usize = 150_000;
 
 /// The number of the latest search keystroke, shared with the scans under
 /// way: a scan for an older one stops.
