@@ -737,7 +737,9 @@ impl State {
             None => None,
             Some(index) => match index.search.lookup(&query) {
                 search::Lookup::Known(matches) => Some(matches),
-                search::Lookup::Scan(scan) if scan.candidates() >= self.background_search_from => {
+                search::Lookup::Scan(scan)
+                    if scan.for_another_thread(self.background_search_from) =>
+                {
                     self.search_under_way = Some(keystroke);
                     return vec![Effect::Search(search::SearchRequest {
                         generation: self.generation,

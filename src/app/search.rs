@@ -95,6 +95,11 @@ impl Scan {
         self.pool.len()
     }
 
+    /// Whether it is for another thread ([`BACKGROUND_FROM`], or `from` in tests).
+    pub(super) fn for_another_thread(&self, from: usize) -> bool {
+        self.candidates() >= from && self.texts.spans.len() >= from.saturating_mul(5) / 2
+    }
+
     /// Every entry of the pool the query matches, with its score, in entry
     /// order; None when `cancelled` said so on the way.
     pub fn run(&self, cancelled: &(dyn Fn() -> bool + Sync)) -> Option<Vec<(u32, u32)>> {
@@ -475,13 +480,14 @@ impl Texts {
     }
 }
 
-/// Above this many candidates a keystroke's matching runs on another
-/// thread ([`SearchRequest`]) and the frame does not wait for it: at a
-/// million members a first letter tries them all, 0.1 to 0.2 s of work.
-/// Below it (every keystroke up to about 150k members) the results are in
-/// that very frame: sent off the thread, the first letter at 100k came a
-/// few milliseconds later than at once on the loaded 2-core machine.
-pub const BACKGROUND_FROM: usize = 150_000;
+/// From this many candidates, in a roster of at least 2.5 times as many
+/// entries, a keystroke's matching runs on another thread
+/// ([`SearchRequest`]) and the frame does not wait for it: at a million
+/// members a first letter tries them all, 0.1 to 0.2 s of work. In smaller
+/// rosters (the whole of 100k takes about 10 ms) the results are in the
+/// keystroke's own frame: sent off the thread, the first letter at 100k came
+/// a few milliseconds later than at once on the loaded 2-core machine.
+pub const BACKGROUND_FROM: usize = 60_000;
 
 /// The number of the latest search keystroke, shared with the scans under
 /// way: a scan for an older one stops.
