@@ -457,6 +457,12 @@ catalog! {
     IniPecSeparator => "contiene ; virgolette o a capo", "holds a ;, a quote or a line break";
     IniPecFormula => "inizia come una formula", "starts like a formula";
     IniPecNothing => "INI-PEC: nessuna variazione da inviare, nessun file scritto", "INI-PEC: nothing to send, no file written";
+    KeySyncReportMode => "come caricare un report del gestore (:sync report FILE)", "how to load a provider's report (:sync report FILE)";
+    KeyNeedsApiReportMode => "non disponibile: serve l'API del gestore (questo Ordine lavora con i report)", "not available: needs the provider's API (this Ordine works from reports)";
+    HintDashboardReport => "1-7 liste da seguire · Tab iscritti · :sync report FILE carica un report · ? aiuto · q esci", "1-7 lists to chase · Tab members · :sync report FILE loads a report · ? help · q quit";
+    HintDashboardArubaReport => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · :sync report FILE · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · :sync report FILE · ? help · q quit";
+    HintMembersReport => "↑↓ muovi · / cerca · f filtra · o ordina · Invio scheda · m sollecita · ? aiuto", "↑↓ move · / search · f filter · o sort · Enter detail · m remind · ? help";
+    HintDetailReport => "d testo da leggere · Esc indietro · ? aiuto", "d call script · Esc back · ? help";
     CountsAsOf => "cifre del", "figures as of";
     CountsRecounting => "ricalcolo in corso…", "recounting…";
 }

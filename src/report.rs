@@ -222,9 +222,12 @@ fn to_chase(aruba_known: bool, cutover: Option<NaiveDate>, now: DateTime<Utc>) -
 }
 
 impl Report {
-    /// The figures for `entries` as of `now`.
+    /// The figures for `entries` as of `now`; `undelivered` is how many
+    /// members' last PEC reminder came back undelivered (known from the
+    /// receipts, not from the entries).
     pub fn compute(
         entries: &[RosterEntry],
+        undelivered: usize,
         settings: &Settings,
         last_sync: Option<&SyncRun>,
         now: DateTime<Utc>,
@@ -245,24 +248,27 @@ impl Report {
                 .first()
                 .is_some_and(|e| !matches!(e.aruba, crate::domain::aruba::ArubaSide::Unknown)),
         };
-        Self::from_counts(&counts, settings, last_sync, now)
+        Self::from_counts(&counts, undelivered, settings, last_sync, now)
     }
 
-    /// The figures from the dashboard's counts.
+    /// The figures from the dashboard's counts, and the count of members
+    /// whose last PEC reminder came back undelivered.
     pub fn from_counts(
         counts: &DashboardCounts,
+        undelivered: usize,
         settings: &Settings,
         last_sync: Option<&SyncRun>,
         now: DateTime<Utc>,
     ) -> Self {
         let summary = &counts.summary;
-        // The lists known from PEC receipts are not in the store's counts:
-        // `pecdesk receipts` lists them.
+        // The one list known from PEC receipts is counted by the caller.
         let states = StateCounts(
             Category::ALL
                 .iter()
-                .filter(|c| !crate::domain::category::FROM_RECEIPTS.contains(c))
-                .map(|&c| (c, counts.count(c)))
+                .map(|&c| match c {
+                    Category::PecUndelivered => (c, undelivered),
+                    _ => (c, counts.count(c)),
+                })
                 .collect(),
         );
         // Without a cutover the forecast is taken against today, for its pace
@@ -302,8 +308,10 @@ impl Report {
     ) -> Result<Self, StoreError> {
         let counts = store.dashboard_counts(&settings.pec_domain, now)?;
         let last_sync = store.last_sync()?;
+        let undelivered = store.undelivered_reminders()?.len();
         Ok(Self::from_counts(
             &counts,
+            undelivered,
             settings,
             last_sync.as_ref(),
             now,

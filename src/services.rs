@@ -91,16 +91,26 @@ impl Services {
 
     /// Plans the INI-PEC update, or writes and records it.
     fn inipec(&self, effect: IniPecEffect, tx: &UnboundedSender<Action>) {
-        use crate::export::inipec::{plan_file, write_locked};
+        use crate::export::inipec::{plan_file_recovering, write_locked};
         match effect {
-            IniPecEffect::Plan { all } => self.blocking(
-                tx,
-                move |store| {
-                    let planned = plan_file(store, all).map(Box::new);
-                    Action::IniPec(IniPecAction::Planned(planned.map_err(|e| e.to_string())))
-                },
-                |e| Action::IniPec(IniPecAction::Planned(Err(e))),
-            ),
+            IniPecEffect::Plan { all } => {
+                let operator = self.operator.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        let planned = plan_file_recovering(store, all, &operator).map(
+                            |(planned, recovered)| {
+                                for recovered in recovered {
+                                    tracing::warn!("{recovered}");
+                                }
+                                Box::new(planned)
+                            },
+                        );
+                        Action::IniPec(IniPecAction::Planned(planned.map_err(|e| e.to_string())))
+                    },
+                    |e| Action::IniPec(IniPecAction::Planned(Err(e))),
+                )
+            }
             IniPecEffect::Write { path, planned } => {
                 let operator = self.operator.clone();
                 self.blocking(

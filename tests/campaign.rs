@@ -746,3 +746,93 @@ async fn an_unreachable_server_stops_the_run_with_nothing_in_doubt() {
             .all(|i| matches!(i.state, ReminderState::Deferred | ReminderState::Pending))
     );
 }
+
+/// Reminders through a server that speaks TLS, implicit (`security = "tls"`)
+/// and by STARTTLS, run by the real `pecdesk remind`: with the server's
+/// certificate not trusted nothing is sent and the run stops; trusted (its CA
+/// in `SSL_CERT_FILE`, which the platform verifier reads on Linux), the
+/// resumed run sends each member's message once.
+#[test]
+fn reminders_go_over_tls_and_starttls_only_to_a_trusted_certificate() {
+    use std::process::{Command, Stdio};
+    let certs = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = smtp::localhost_certificate(certs.path()) else {
+        return;
+    };
+    let files = format!("{}:{}", cert.display(), key.display());
+    for (security, option) in [("tls", "smtps"), ("starttls", "starttls")] {
+        let Some(server) = SmtpServer::start(&[format!("{option}={files}")]) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (path, members, _) = store_with(dir.path(), 5);
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "ordine = \"Ordine dei Farmacisti di Prova\"\ncutover = 2099-12-31\n\
+                 [pec]\nhost = \"localhost\"\nport = {}\nsecurity = \"{security}\"\n\
+                 from = \"Ordine <ordine@pec.fofi.it>\"\nrate_per_minute = 0\nconnections = 1\n",
+                server.port
+            ),
+        )
+        .unwrap();
+        let pecdesk = |args: &[&str], trusted: bool| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_pecdesk"));
+            command
+                .arg("--db")
+                .arg(&path)
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .env("PECDESK_OPERATOR", "cron")
+                .env("HOME", dir.path())
+                .env_remove("XDG_DATA_HOME")
+                .env_remove("SSL_CERT_DIR")
+                .stdin(Stdio::null());
+            if trusted {
+                command.env("SSL_CERT_FILE", &ca);
+            } else {
+                command.env_remove("SSL_CERT_FILE");
+            }
+            command.output().unwrap()
+        };
+        let campaign = [
+            "remind",
+            "--state",
+            "no_mailbox",
+            "--template",
+            "migrazione",
+            "--channel",
+            "pec",
+            "--yes",
+        ];
+        let untrusted = pecdesk(&campaign, false);
+        assert!(
+            !untrusted.status.success(),
+            "{security}: sent to an untrusted certificate"
+        );
+        assert!(server.accepted().is_empty(), "{security}");
+
+        let resumed = pecdesk(&["queue", "resume", "--yes"], true);
+        assert!(
+            resumed.status.success(),
+            "{security}: {}{}",
+            String::from_utf8_lossy(&resumed.stdout),
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        let accepted = server.accepted();
+        assert_eq!(accepted.len(), 5, "{security}");
+        assert_eq!(accepted.iter().collect::<HashSet<_>>().len(), 5);
+        let received = server.received();
+        for m in &members {
+            assert!(
+                received
+                    .iter()
+                    .any(|raw| header(raw, "To").is_some_and(|to| to.contains(&m.pec))),
+                "{security}: nothing for {}",
+                m.pec
+            );
+        }
+    }
+}

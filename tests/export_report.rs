@@ -658,6 +658,7 @@ fn report_json_against_known_data() {
                 "link_pending": 0,
                 "link_expired": 1,
                 "no_recovery_contact": 1,
+                "pec_undelivered": 0,
                 "removed": 1,
                 "external_pec": 1,
                 "no_mailbox": 1,
@@ -789,11 +790,9 @@ fn cli_export_and_report_json() {
     assert_eq!(value["migrated_percent"], 40.0);
     assert_eq!(value["cutover"], "2030-01-31");
     let codes: Vec<&String> = value["states"].as_object().unwrap().keys().collect();
-    // Every state but those known from PEC receipts (`pecdesk receipts`).
-    assert_eq!(
-        codes.len(),
-        Category::ALL.len() - pecdesk::domain::category::FROM_RECEIPTS.len()
-    );
+    // Every state, those known from PEC receipts included.
+    assert_eq!(codes.len(), Category::ALL.len());
+    assert_eq!(value["states"]["pec_undelivered"], 0);
     assert!(codes.iter().all(|c| Category::from_code(c).is_some()));
 
     let output = pecdesk(f.dir.path(), &["--db", &db, "report"]);

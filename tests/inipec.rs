@@ -85,6 +85,16 @@ impl Workspace {
             .collect()
     }
 
+    /// The export's temporary files left in the workspace.
+    fn temporary_files(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".pecdesk-export"))
+            .collect()
+    }
+
     fn ledger_files(&self) -> usize {
         Store::open(&self.db())
             .unwrap()
@@ -279,16 +289,7 @@ fn a_write_that_fails_records_nothing() {
         stderr(&output)
     );
     assert_eq!(ws.ledger_files(), 0);
-    let leftovers: Vec<_> = std::fs::read_dir(ws.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".pecdesk-export")
-        })
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(ws.temporary_files(), Vec::<String>::new());
     // A directory that does not exist: nothing recorded either.
     let output = ws.export("missing/inipec.csv", &[]);
     assert!(!output.status.success());
@@ -503,4 +504,81 @@ fn a_file_that_cannot_be_recorded_is_removed() {
     assert!(err.to_string().contains("b.csv"), "{err}");
     assert!(!ws.path("b.csv").exists());
     assert_eq!(store.inipec_files().unwrap().len(), 1);
+}
+
+/// `pecdesk export --format inipec` killed (abort, as kill -9) after the
+/// file is renamed into place and before the ledger records it: the next
+/// export records that file (read back, hash checked) and plans nothing
+/// again; killed before the rename: the next export discards the unfinished
+/// file and sends the same rows.
+#[test]
+fn an_export_killed_between_the_file_and_the_ledger_is_resolved_by_the_next() {
+    use pecdesk::export::inipec::ABORT_AT_ENV;
+    let ws = Workspace::new();
+    let members = generate_roster(6, 1207, "pec.fofi.it");
+    ws.import_roster("albo.csv", &roster(&members, &[]));
+
+    let killed = |out: &str, at: &str| {
+        let output = ws
+            .pecdesk(&[
+                "export",
+                "--format",
+                "inipec",
+                "--out",
+                ws.path(out).to_str().unwrap(),
+            ])
+            .env(ABORT_AT_ENV, at)
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(output.status.signal(), Some(6), "{}", stderr(&output));
+    };
+
+    // After the rename: the file is whole, the ledger does not know it yet.
+    killed("renamed.csv", "renamed");
+    assert_eq!(ws.rows("renamed.csv").len(), 6);
+    assert_eq!(ws.ledger_files(), 0);
+    let output = ws.export("again.csv", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("renamed.csv (6 righe)"), "{text}");
+    assert!(text.contains("Nessuna variazione"), "{text}");
+    assert!(!ws.path("again.csv").exists());
+    let store = Store::open(&ws.db()).unwrap();
+    let files = store.inipec_files().unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(files[0].path.ends_with("renamed.csv"));
+    assert_eq!(files[0].new, 6);
+    assert!(store.staged_inipec_files().unwrap().is_empty());
+    drop(store);
+
+    // Before the rename: nothing in place; the rows stay to send.
+    ws.import_roster(
+        "albo2.csv",
+        &roster(&generate_roster(8, 1207, "pec.fofi.it"), &[]),
+    );
+    killed("staged.csv", "staged");
+    assert!(!ws.path("staged.csv").exists());
+    let output = ws.export("after.csv", &["--dry-run"]);
+    assert!(
+        stderr(&output).contains("interrotta"),
+        "{}",
+        stderr(&output)
+    );
+    let output = ws.export("after.csv", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("non era stato completato"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(ws.rows("after.csv").len(), 2);
+    assert_eq!(ws.ledger_files(), 2);
+    assert_eq!(
+        ws.temporary_files(),
+        Vec::<String>::new(),
+        "the unfinished temporary file is removed"
+    );
+    let output = ws.run(&["audit", "verify"]);
+    assert!(output.status.success(), "{}", stderr(&output));
 }

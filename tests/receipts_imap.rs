@@ -329,12 +329,42 @@ fn receipts_from_a_maildir_are_read_without_moving_anything() {
     let again = rt
         .block_on(pecdesk::mail::receipts::read(&db, &source))
         .unwrap();
-    assert_eq!((again.stored, again.already_stored), (0, 2));
-    assert!(maildir.join("new/1.a.host").exists());
+    // The files read are remembered: the next round reads none of them, even
+    // when a mail client has moved one to cur/ and flagged it meanwhile.
+    assert_eq!((again.read, again.stored), (0, 0));
+    std::fs::rename(
+        maildir.join("new/1.a.host"),
+        maildir.join("cur/1.a.host:2,S"),
+    )
+    .unwrap();
+    std::fs::write(
+        maildir.join("new/3.c.host"),
+        receipt(2, &message_id(2), Kind::Accettazione, 3),
+    )
+    .unwrap();
+    let third = rt
+        .block_on(pecdesk::mail::receipts::read(&db, &source))
+        .unwrap();
+    assert_eq!((third.read, third.stored), (1, 1));
+    assert!(maildir.join("cur/1.a.host:2,S").exists());
     let store = Store::open(&db).unwrap();
     assert_eq!(kinds(&store, members[1]), ["errore-consegna"]);
     assert_eq!(
         store.undelivered_reminders().unwrap()[0].member_id,
         members[1]
     );
+    // `pecdesk report` counts the member whose PEC came back.
+    let settings = pecdesk::domain::summary::Settings {
+        lang: pecdesk::i18n::Lang::It,
+        pec_domain: "pec.example.it".into(),
+        ordine: "Ordine".into(),
+        cutover: None,
+    };
+    let report =
+        pecdesk::report::Report::from_store(&store, &settings, chrono::Utc::now()).unwrap();
+    assert_eq!(
+        report.states.get(pecdesk::domain::Category::PecUndelivered),
+        1
+    );
+    assert!(report.to_json().contains("\"pec_undelivered\": 1"));
 }

@@ -13,7 +13,7 @@ pub mod outreach;
 mod palette;
 mod phone;
 pub mod remind;
-mod report_mode;
+pub mod report_mode;
 pub mod search;
 mod table;
 

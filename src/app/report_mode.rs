@@ -13,6 +13,34 @@ pub fn needs_provider_api(kind: JobKind) -> bool {
     matches!(kind, JobKind::Resend | JobKind::SetRecovery)
 }
 
+/// What the help says of `command` in report mode, where it differs: how to
+/// load a report for `s`, "not available" for what needs the API.
+pub fn help_label(state: &State, command: Command) -> Option<T> {
+    if !state.report_mode {
+        return None;
+    }
+    match command {
+        Command::Sync => Some(T::KeySyncReportMode),
+        Command::Resend | Command::ResetPassword => Some(T::KeyNeedsApiReportMode),
+        Command::SetRecovery if !state.aruba_mode() => Some(T::KeyNeedsApiReportMode),
+        _ => None,
+    }
+}
+
+/// The footer's hint in report mode: no `s sync`, no `r resend`.
+pub fn footer_hint(state: &State, usual: T) -> T {
+    if !state.report_mode {
+        return usual;
+    }
+    match usual {
+        T::HintDashboard => T::HintDashboardReport,
+        T::HintDashboardAruba => T::HintDashboardArubaReport,
+        T::HintMembers => T::HintMembersReport,
+        T::HintDetail => T::HintDetailReport,
+        other => other,
+    }
+}
+
 /// In report mode, answers what needs the API (`Ok`, with no effect) and
 /// hands every other action back (`Err`) to the ordinary update.
 pub fn intercept(state: &mut State, action: Action) -> Result<Vec<Effect>, Action> {

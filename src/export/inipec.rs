@@ -18,7 +18,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::{ExportError, write_atomically};
+use super::{ExportError, write_temporary};
 use crate::domain::inipec::{self, IniPecCode, IniPecPlan, IniPecRow, Position};
 use crate::store::{LedgerError, NewIniPecFile, Store, StoreError};
 
@@ -121,8 +121,24 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Test-only fault injection: abort the process (as a kill -9 would stop it)
+/// at `staged` (after the staging record, before the rename) or `renamed`
+/// (after the rename, before the ledger's record).
+pub const ABORT_AT_ENV: &str = "PECDESK_TEST_ABORT_INIPEC";
+
+fn abort_at(moment: &str) {
+    if std::env::var(ABORT_AT_ENV).is_ok_and(|at| at == moment) {
+        std::process::abort();
+    }
+}
+
 /// Writes `planned` to `path` (atomically, 0600), then records it in the
 /// ledger. Returns the id of the recorded file.
+///
+/// The file is staged in the store before its rename (its hash and both
+/// paths), so that a process stopped after the rename and before the record
+/// is resolved by [`recover_interrupted`] rather than leaving a file on disk
+/// that the ledger does not know.
 pub fn write_file(
     store: &mut Store,
     path: &Path,
@@ -132,16 +148,36 @@ pub fn write_file(
 ) -> Result<i64, IniPecError> {
     let bytes = render(&planned.plan.rows);
     let sha256 = sha256_hex(&bytes);
-    write_atomically(path, |out| out.write_all(&bytes))?;
+    let (temp, ()) = write_temporary(path, |out| out.write_all(&bytes))?;
     let shown = path.display().to_string();
-    let file = NewIniPecFile {
+    let mut file = NewIniPecFile {
         path: &shown,
         operator,
         at,
         full_load: planned.all,
         sha256: &sha256,
         planned_after: planned.planned_after,
+        staged: None,
     };
+    let temp_shown = temp.path().display().to_string();
+    let staged = store
+        .stage_inipec_file(&file, &temp_shown)
+        .map_err(|source| IniPecError::NotRecorded {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    file.staged = Some(staged);
+    abort_at("staged");
+    if let Err(e) = temp.persist(path) {
+        // Nothing reached its place (the temporary file goes with `e`).
+        store.unstage_inipec_file(staged)?;
+        return Err(ExportError::Write {
+            path: path.to_path_buf(),
+            source: e.error,
+        }
+        .into());
+    }
+    abort_at("renamed");
     store
         .record_inipec_file(&file, &planned.plan.rows)
         .map_err(|source| {
@@ -152,6 +188,125 @@ pub fn write_file(
                 source,
             }
         })
+}
+
+/// The rows of a file as [`render`] wrote them; `None` when the bytes are not
+/// such a file.
+pub fn parse_rendered(bytes: &[u8]) -> Option<Vec<IniPecRow>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let date = |text: &str| -> Option<Option<chrono::NaiveDate>> {
+        if text.is_empty() {
+            Some(None)
+        } else {
+            chrono::NaiveDate::parse_from_str(text, "%d/%m/%Y")
+                .ok()
+                .map(Some)
+        }
+    };
+    let mut rows = Vec::new();
+    for line in text.split_terminator("\r\n") {
+        let fields: Vec<&str> = line.split(';').collect();
+        let [
+            pec,
+            nome,
+            cognome,
+            numero,
+            cf,
+            code,
+            iscrizione,
+            cancellazione,
+        ] = fields[..]
+        else {
+            return None;
+        };
+        let code = code.parse::<i64>().ok().and_then(IniPecCode::from_digit)?;
+        rows.push(IniPecRow {
+            code,
+            pec: pec.to_string(),
+            nome: nome.to_string(),
+            cognome: cognome.to_string(),
+            numero_iscrizione: numero.to_string(),
+            codice_fiscale: cf.to_string(),
+            data_iscrizione: date(iscrizione)?,
+            data_cancellazione: date(cancellazione)?,
+        });
+    }
+    Some(rows)
+}
+
+/// What [`recover_interrupted`] did with a file an earlier run left staged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovered {
+    /// The file was in place, whole: recorded now, as the ledger's file `id`.
+    Recorded { path: String, id: i64, rows: usize },
+    /// The file never reached its place (or was changed since): dropped, its
+    /// rows stay to send.
+    Discarded { path: String },
+}
+
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recovered::Recorded { path, id, rows } => write!(
+                f,
+                "il file INI-PEC {path} ({rows} righe) era stato scritto da un'esportazione interrotta: ora è registrato (n. {id})"
+            ),
+            Recovered::Discarded { path } => write!(
+                f,
+                "il file INI-PEC {path} non era stato completato da un'esportazione interrotta: scartato, le sue righe restano da inviare"
+            ),
+        }
+    }
+}
+
+/// Resolves the files an earlier export left between writing and record
+/// (killed in between): a file in place whose bytes have the staged hash is
+/// recorded, with the rows read back from it; any other is discarded, and
+/// its temporary file removed. Run under the INI-PEC lock, before planning.
+pub fn recover_interrupted(
+    store: &mut Store,
+    operator: &str,
+) -> Result<Vec<Recovered>, IniPecError> {
+    let mut done = Vec::new();
+    for staged in store.staged_inipec_files()? {
+        let whole = std::fs::read(&staged.path)
+            .ok()
+            .filter(|bytes| sha256_hex(bytes) == staged.sha256)
+            .and_then(|bytes| parse_rendered(&bytes));
+        let Some(rows) = whole else {
+            let _ = std::fs::remove_file(&staged.temp_path);
+            store.discard_staged_inipec_file(&staged, operator, Utc::now())?;
+            done.push(Recovered::Discarded { path: staged.path });
+            continue;
+        };
+        let file = NewIniPecFile {
+            path: &staged.path,
+            operator: &staged.operator,
+            at: staged.written_at,
+            full_load: staged.full_load,
+            sha256: &staged.sha256,
+            planned_after: staged.planned_after,
+            staged: Some(staged.id),
+        };
+        let id = match store.record_inipec_file(&file, &rows) {
+            Ok(id) => id,
+            Err(LedgerError::Moved) => {
+                // Another file went in after this one was planned: as for a
+                // write, a file the ledger cannot take is not left on disk.
+                let _ = std::fs::remove_file(&staged.path);
+                store.discard_staged_inipec_file(&staged, operator, Utc::now())?;
+                done.push(Recovered::Discarded { path: staged.path });
+                continue;
+            }
+            Err(LedgerError::Store(e)) => return Err(e.into()),
+        };
+        done.push(Recovered::Recorded {
+            path: staged.path,
+            id,
+            rows: rows.len(),
+        });
+    }
+    Ok(done)
 }
 
 /// [`write_file`] under the store's INI-PEC lock: two exports of one store
@@ -165,7 +320,26 @@ pub fn write_locked(
     at: DateTime<Utc>,
 ) -> Result<i64, IniPecError> {
     let _lock = crate::lock::try_lock(store.path(), LOCK)?;
+    // A file left by an interrupted export is recorded first; if it was, the
+    // plan is stale and the ledger refuses it (regenerate the update).
+    for recovered in recover_interrupted(store, operator)? {
+        tracing::warn!("{recovered}");
+    }
     write_file(store, path, planned, operator, at)
+}
+
+/// [`plan_file`] after resolving what an interrupted export left, when the
+/// INI-PEC lock is free (else another export is running, which resolves it).
+pub fn plan_file_recovering(
+    store: &mut Store,
+    all: bool,
+    operator: &str,
+) -> Result<(PlannedFile, Vec<Recovered>), IniPecError> {
+    let recovered = match crate::lock::try_lock(store.path(), LOCK) {
+        Ok(_lock) => recover_interrupted(store, operator)?,
+        Err(_) => Vec::new(),
+    };
+    Ok((plan_file(store, all)?, recovered))
 }
 
 /// The name of the lock beside the store.
@@ -201,6 +375,17 @@ mod tests {
             "anna.rossi@pec.fofi.it;Anna;D'Angelo;;DNGNNA80A41H501Y;2;01/03/2010;\r\n\
              anna.rossi@pec.fofi.it;Anna;D'Angelo;;DNGNNA80A41H501Y;3;;02/11/2026\r\n"
         );
+        let rows = [
+            row(IniPecCode::New, NaiveDate::from_ymd_opt(2010, 3, 1), None),
+            row(
+                IniPecCode::Cancel,
+                None,
+                NaiveDate::from_ymd_opt(2026, 11, 2),
+            ),
+        ];
+        assert_eq!(parse_rendered(&render(&rows)).unwrap(), rows);
+        assert_eq!(parse_rendered(b""), Some(Vec::new()));
+        assert_eq!(parse_rendered(b"a;b;c\r\n"), None);
         assert_eq!(sha256_hex(b"abc").len(), 64);
         assert!(sha256_hex(b"abc").starts_with("ba7816bf"));
     }

@@ -336,6 +336,20 @@ pub fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
 ) -> Result<T, ExportError> {
+    let (temp, value) = write_temporary(path, write)?;
+    temp.persist(path).map_err(|e| ExportError::Write {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(value)
+}
+
+/// The first half of [`write_atomically`]: the bytes written and synced to a
+/// temporary file (mode 0600) beside `path`, for the caller to rename.
+pub(crate) fn write_temporary<T>(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> Result<(tempfile::NamedTempFile, T), ExportError> {
     let fail = |source| ExportError::Write {
         path: path.to_path_buf(),
         source,
@@ -359,8 +373,7 @@ pub fn write_atomically<T>(
     let value = write(&mut out).map_err(fail)?;
     let temp = out.into_inner().map_err(|e| fail(e.into_error()))?;
     temp.as_file().sync_all().map_err(fail)?;
-    temp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(value)
+    Ok((temp, value))
 }
 
 /// Exports `entries` to `path` (atomically, mode 0600); returns how many it lists.

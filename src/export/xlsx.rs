@@ -203,7 +203,13 @@ pub fn write_report(
     now: DateTime<Utc>,
 ) -> Result<(), ExportError> {
     let entries = store.roster_entries()?;
-    let report = Report::compute(&entries, settings, store.last_sync()?.as_ref(), now);
+    let report = Report::compute(
+        &entries,
+        store.undelivered_reminders()?.len(),
+        settings,
+        store.last_sync()?.as_ref(),
+        now,
+    );
     let options = ExportOptions {
         format: ExportFormat::Xlsx,
         states: Vec::new(),

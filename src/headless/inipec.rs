@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use crate::export::inipec::{PlannedFile, plan_file, write_file};
+use crate::export::inipec::{PlannedFile, plan_file, recover_interrupted, write_file};
 use crate::store::Store;
 
 /// How many held-back positions are listed.
@@ -35,6 +35,19 @@ pub fn export_inipec(
     // a file planned against an older ledger).
     let _lock = crate::lock::lock(store_path, crate::export::inipec::LOCK)?;
     let mut store = Store::open(store_path)?;
+    if dry_run {
+        let staged = store.staged_inipec_files()?.len();
+        if staged > 0 {
+            eprintln!(
+                "Attenzione: {staged} file INI-PEC di un'esportazione interrotta da risolvere: \
+                 la prossima esportazione senza --dry-run li registra o li scarta."
+            );
+        }
+    } else {
+        for recovered in recover_interrupted(&mut store, operator)? {
+            println!("Attenzione: {recovered}.");
+        }
+    }
     let planned = plan_file(&store, all)?;
     print_plan(&planned);
     if planned.plan.is_empty() {

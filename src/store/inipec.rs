@@ -57,6 +57,39 @@ pub(super) const MIGRATION: &str = concat!(
 "#
 );
 
+/// Schema: a file written but not yet renamed into place and recorded. Kept
+/// from before the rename until the ledger records it, so that a process
+/// killed in between leaves a trace the next export resolves: the file in
+/// place with the staged hash is recorded then; otherwise it never was
+/// complete and is discarded (its rows stay to send). No personal data: the
+/// rows are read back from the file itself.
+pub(super) const STAGED_MIGRATION: &str = r#"
+    CREATE TABLE inipec_staged (
+        id            INTEGER PRIMARY KEY,
+        written_at    TEXT NOT NULL,
+        path          TEXT NOT NULL,
+        temp_path     TEXT NOT NULL,
+        operator      TEXT NOT NULL,
+        full_load     INTEGER NOT NULL,
+        sha256        TEXT NOT NULL,
+        planned_after INTEGER
+    );
+"#;
+
+/// A file staged by [`Store::stage_inipec_file`] and not yet recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedIniPecFile {
+    pub id: i64,
+    pub written_at: DateTime<Utc>,
+    pub path: String,
+    /// Where the bytes were written before the rename.
+    pub temp_path: String,
+    pub operator: String,
+    pub full_load: bool,
+    pub sha256: String,
+    pub planned_after: Option<i64>,
+}
+
 /// An INI-PEC file pecdesk wrote and recorded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IniPecFile {
@@ -84,6 +117,9 @@ pub struct NewIniPecFile<'a> {
     /// The last file recorded when the rows were planned: if another file
     /// went in since, the rows may repeat it, and nothing is recorded.
     pub planned_after: Option<i64>,
+    /// The staging record the file was written under, cleared when it is
+    /// recorded ([`Store::stage_inipec_file`]).
+    pub staged: Option<i64>,
 }
 
 /// One position of the ledger, with the file it last went in.
@@ -107,6 +143,23 @@ pub enum LedgerError {
 
 fn last_file(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT max(id) FROM inipec_files", [], |r| r.get(0))
+}
+
+/// A write transaction on the ledger, refused when another file was recorded
+/// since the rows were planned (`planned_after`).
+fn ledger_transaction<'c>(
+    conn: &'c mut Connection,
+    path: &std::path::Path,
+    planned_after: Option<i64>,
+) -> std::result::Result<rusqlite::Transaction<'c>, LedgerError> {
+    let to_err = sql_error(path);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(&to_err)?;
+    if last_file(&tx).map_err(&to_err)? != planned_after {
+        return Err(LedgerError::Moved);
+    }
+    Ok(tx)
 }
 
 impl Store {
@@ -236,12 +289,10 @@ impl Store {
         rows: &[IniPecRow],
     ) -> std::result::Result<i64, LedgerError> {
         let to_err = sql_error(&self.path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(&to_err)?;
-        if last_file(&tx).map_err(&to_err)? != file.planned_after {
-            return Err(LedgerError::Moved);
+        let tx = ledger_transaction(&mut self.conn, &self.path, file.planned_after)?;
+        if let Some(staged) = file.staged {
+            tx.execute("DELETE FROM inipec_staged WHERE id = ?1", [staged])
+                .map_err(&to_err)?;
         }
         let count = |code| rows.iter().filter(|r| r.code == code).count();
         let (new, updated, cancelled) = (
@@ -308,6 +359,116 @@ impl Store {
         .map_err(&to_err)?;
         tx.commit().map_err(&to_err)?;
         Ok(file_id)
+    }
+}
+
+impl Store {
+    /// Notes, before its rename, a file about to be recorded (see
+    /// [`STAGED_MIGRATION`]). Refused, like the record itself, when another
+    /// file was recorded since the rows were planned.
+    pub fn stage_inipec_file(
+        &mut self,
+        file: &NewIniPecFile<'_>,
+        temp_path: &str,
+    ) -> std::result::Result<i64, LedgerError> {
+        let to_err = sql_error(&self.path);
+        let tx = ledger_transaction(&mut self.conn, &self.path, file.planned_after)?;
+        tx.execute(
+            "INSERT INTO inipec_staged (written_at, path, temp_path, operator, full_load,
+             sha256, planned_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                ts(file.at),
+                file.path,
+                temp_path,
+                file.operator,
+                file.full_load,
+                file.sha256,
+                file.planned_after
+            ],
+        )
+        .map_err(&to_err)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(&to_err)?;
+        Ok(id)
+    }
+
+    /// Files staged and never recorded: a process stopped between the
+    /// staging and the record (oldest first).
+    pub fn staged_inipec_files(&self) -> Result<Vec<StagedIniPecFile>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, written_at, path, temp_path, operator, full_load, sha256,
+                 planned_after FROM inipec_staged ORDER BY id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    StagedIniPecFile {
+                        id: r.get(0)?,
+                        written_at: DateTime::<Utc>::MIN_UTC,
+                        path: r.get(2)?,
+                        temp_path: r.get(3)?,
+                        operator: r.get(4)?,
+                        full_load: r.get(5)?,
+                        sha256: r.get(6)?,
+                        planned_after: r.get(7)?,
+                    },
+                ))
+            })
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        rows.into_iter()
+            .map(|(at, staged)| {
+                Ok(StagedIniPecFile {
+                    written_at: parse_ts(&at)?,
+                    ..staged
+                })
+            })
+            .collect()
+    }
+
+    /// Drops a staging record whose file failed to reach its place (the
+    /// failure is reported to whoever wrote it).
+    pub fn unstage_inipec_file(&mut self, id: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM inipec_staged WHERE id = ?1", [id])
+            .map(drop)
+            .map_err(self.err())
+    }
+
+    /// Drops a staged file that never reached its place, with an event
+    /// saying so: its rows were not recorded and stay to send.
+    pub fn discard_staged_inipec_file(
+        &mut self,
+        staged: &StagedIniPecFile,
+        operator: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let to_err = sql_error(&self.path);
+        let tx = self.conn.transaction().map_err(&to_err)?;
+        tx.execute("DELETE FROM inipec_staged WHERE id = ?1", [staged.id])
+            .map_err(&to_err)?;
+        append(
+            &tx,
+            &NewEvent {
+                at,
+                operator: operator.to_string(),
+                kind: EventKind::Action,
+                member_id: None,
+                mailbox: None,
+                detail: format!(
+                    "file INI-PEC {} interrotto prima di essere completato: scartato, le sue righe restano da inviare",
+                    staged.path
+                ),
+                outcome: None,
+            },
+        )
+        .map_err(&to_err)?;
+        tx.commit().map_err(&to_err)
     }
 }
 
@@ -449,6 +610,7 @@ mod tests {
             full_load: false,
             sha256: "00",
             planned_after,
+            staged: None,
         };
         let (ledger, last) = store.inipec_ledger().unwrap();
         assert!(ledger.is_empty() && last.is_none());

@@ -30,7 +30,7 @@ pub use aruba::{ArubaSyncOutcome, ArubaSyncRun};
 pub use backup::{BackupReport, RestoreReport, restore};
 pub use chain::{ChainBreak, ChainHead, ChainReport};
 pub use events::{Event, EventKind, NewEvent, Outcome};
-pub use inipec::{IniPecFile, LedgerEntry, LedgerError, NewIniPecFile};
+pub use inipec::{IniPecFile, LedgerEntry, LedgerError, NewIniPecFile, StagedIniPecFile};
 pub use jobs::{
     ActionResult, Job, JobCounts, JobItem, JobKind, JobStatus, MailboxChange, NewJobItem,
 };
@@ -38,7 +38,9 @@ pub use outreach::{
     MemberOutreach, OUTREACH_DAYS, Outreach, OutreachWeek, ReminderTrail, TrailReceipt,
 };
 pub use privacy::{AccessReport, ForgetReport, Subject};
-pub use receipts::{NewReceipt, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered};
+pub use receipts::{
+    NewReceipt, ReadProgress, ReceiptCursor, ReceiptsStored, StoredReceipt, Undelivered,
+};
 pub use reminders::{
     CampaignItem, DoubtDecision, InDoubtReminder, LastReminder, NewCampaign, NewReminder,
     ReminderOutcome, ReminderState,

@@ -20,6 +20,25 @@ pub const MIGRATION: &str = r#"
     );
 "#;
 
+/// Migration: the files of each Maildir already read (their unique part,
+/// without flags), so that a round reads only what arrived since.
+pub const MAILDIR_MIGRATION: &str = r#"
+    CREATE TABLE maildir_seen (
+        source TEXT NOT NULL,   -- maildir:<directory>
+        name   TEXT NOT NULL,
+        PRIMARY KEY (source, name)
+    ) WITHOUT ROWID;
+"#;
+
+/// How far a source was read, stored with the batch read from it.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadProgress<'a> {
+    /// An IMAP folder, read up to a UID.
+    Folder(&'a str, ReceiptCursor),
+    /// A Maildir: these files were read.
+    Files(&'a str, &'a [String]),
+}
+
 /// A receipt read and parsed, ready to be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReceipt {
@@ -114,12 +133,26 @@ impl Store {
             .map_err(self.err())
     }
 
+    /// The files of the Maildir `source` already read.
+    pub fn maildir_seen(&self, source: &str) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM maildir_seen WHERE source = ?1")
+            .map_err(self.err())?;
+        let names = stmt
+            .query_map([source], |row| row.get(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.err())?;
+        Ok(names)
+    }
+
     /// Stores a batch of receipts and, with it, how far `source` was read, in
     /// one transaction: a crash leaves either both or neither.
     pub fn record_receipts(
         &mut self,
         receipts: &[NewReceipt],
-        cursor: Option<(&str, ReceiptCursor)>,
+        progress: Option<ReadProgress<'_>>,
         now: DateTime<Utc>,
     ) -> Result<ReceiptsStored> {
         let path = self.path.clone();
@@ -179,7 +212,18 @@ impl Store {
                 }
             }
         }
-        if let Some((source, cursor)) = cursor {
+        if let Some(ReadProgress::Files(source, names)) = progress {
+            let mut seen = tx
+                .prepare_cached(
+                    "INSERT INTO maildir_seen (source, name) VALUES (?1, ?2)
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(&err)?;
+            for name in names {
+                seen.execute(params![source, name]).map_err(&err)?;
+            }
+        }
+        if let Some(ReadProgress::Folder(source, cursor)) = progress {
             tx.execute(
                 "INSERT INTO receipt_sources (source, uidvalidity, last_uid, updated_at)
                  VALUES (?1, ?2, ?3, ?4)

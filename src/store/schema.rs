@@ -89,6 +89,10 @@ pub const MIGRATIONS: &[&str] = &[
     super::sync::REPORT_RUNS_MIGRATION,
     // The day a member left the albo, and the INI-PEC ledger.
     super::inipec::MIGRATION,
+    // An INI-PEC file between its writing and its record (kill -9 between them).
+    super::inipec::STAGED_MIGRATION,
+    // The files of each Maildir of receipts already read.
+    super::receipts::MAILDIR_MIGRATION,
     // The dashboard's counts kept with what they were counted from.
     super::summary::MIGRATION,
 ];

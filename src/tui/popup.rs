@@ -123,7 +123,11 @@ pub fn render_help(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Key
     let items: Vec<(String, &str)> = keymap
         .help_for(state)
         .into_iter()
-        .map(|(keys, command)| (keys, state.t(labels::command(command))))
+        .map(|(keys, command)| {
+            let label = crate::app::report_mode::help_label(state, command)
+                .unwrap_or_else(|| labels::command(command));
+            (keys, state.t(label))
+        })
         .collect();
     let screen = frame.area();
     let (inner_width, columns) = help_layout(

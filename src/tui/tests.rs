@@ -814,6 +814,31 @@ fn report_preview() {
     insta::assert_snapshot!(snapshot(&state, 110, 24));
 }
 
+/// In report mode the footer offers no `s sync` and no `r resend`, and the
+/// help says what `s` does there and that resend and reset need the API.
+#[test]
+fn report_mode_footer_and_help_offer_no_api_actions() {
+    let mut state = fixtures::state(Lang::It);
+    state.report_mode = true;
+    let text = snapshot(&state, 120, 30);
+    assert!(
+        text.contains(":sync report FILE carica un report"),
+        "{text}"
+    );
+    assert!(!text.contains("s sincronizza"), "{text}");
+    update(&mut state, Action::Command(Command::Members));
+    let text = snapshot(&state, 120, 30);
+    assert!(!text.contains("r reinvia"), "{text}");
+    update(&mut state, Action::Command(Command::Help));
+    let text = snapshot(&state, 120, 40);
+    assert!(
+        text.contains("come caricare un report del gestore"),
+        "{text}"
+    );
+    assert!(text.contains("non disponibile: serve l'API"), "{text}");
+    assert!(!text.contains("sincronizza ora con il gestore"), "{text}");
+}
+
 /// In report mode the header dates the states by the last report, not by
 /// a sync that never happens.
 #[test]

@@ -179,6 +179,7 @@ fn render_footer(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 Screen::Detail => T::HintDetail,
                 Screen::Audit => T::HintAudit,
             };
+            let hint = crate::app::report_mode::footer_hint(state, hint);
             Line::from(Span::styled(state.t(hint), theme.dim()))
         }
     };

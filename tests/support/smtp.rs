@@ -121,3 +121,79 @@ pub fn header(raw: &str, name: &str) -> Option<String> {
     }
     None
 }
+
+/// A test CA and a certificate for `localhost` signed by it, made with the
+/// openssl command in `dir`: (CA certificate, server certificate, key).
+/// None (with the reason printed) where openssl is not installed.
+pub fn localhost_certificate(dir: &std::path::Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    };
+    if openssl(&["version"]).is_err() {
+        eprintln!("SKIP: openssl is not installed (apt-get install openssl)");
+        return None;
+    }
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    for args in [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=pecdesk test CA",
+            "-days",
+            "2",
+        ][..],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ],
+    ] {
+        assert!(openssl(args).unwrap().success(), "openssl {args:?}");
+    }
+    Some((
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    ))
+}

@@ -6,15 +6,22 @@
 #   ADDRESS=CODE*K     refuse it the first K times only, then accept
 #   nostore            count the messages, keep none (benchmark)
 #   auth=USER:PASSWORD require AUTH PLAIN/LOGIN with these (loopback, no TLS)
+#   starttls=CERT:KEY  offer STARTTLS with this certificate, and require it
+#   smtps=CERT:KEY     speak TLS from the first byte (implicit TLS)
 # Prints "ready" when it listens. Each accepted Message-ID is appended to
 # MAILDIR/../accepted.log, one a line, when the server answers 250.
-import asyncio, mailbox, os, sys, time
+import asyncio, mailbox, os, ssl, sys, time
 from aiosmtpd.controller import Controller
 
 port, maildir = int(sys.argv[1]), sys.argv[2]
-delay, store, refuse, auth = 0.0, True, {}, None
+delay, store, refuse, auth, tls = 0.0, True, {}, None, None
 for arg in sys.argv[3:]:
-    if arg.startswith("auth="):
+    if arg.startswith(("starttls=", "smtps=")):
+        mode, files = arg.split("=", 1)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*files.split(":", 1))
+        tls = (mode, context)
+    elif arg.startswith("auth="):
         auth = arg.split("=", 1)[1].split(":", 1)
     elif arg == "nostore":
         store = False
@@ -69,7 +76,23 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 
 extra = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True) if auth else {}
+if tls and tls[0] == "starttls":
+    extra.update(tls_context=tls[1], require_starttls=True)
+if tls and tls[0] == "smtps":
+    extra.update(ssl_context=tls[1])
 c = Controller(Handler(), hostname="127.0.0.1", port=port, **extra)
+if tls and tls[0] == "smtps":
+    # The controller's readiness probe wraps its client socket in the server's
+    # context; probe as a client instead (the certificate is checked by the
+    # client under test, not here).
+    def probe():
+        import socket
+        client = ssl.create_default_context()
+        client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            with client.wrap_socket(raw) as conn:
+                conn.recv(1024)
+    c._trigger_server = probe
 c.start()
 print("ready", flush=True)
 while True:

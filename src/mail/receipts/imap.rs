@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::{Fetched, ImapSettings, Ingest, ReadError, ReadSummary, Security};
-use crate::store::{ReceiptCursor, Store};
+use crate::store::{ReadProgress, ReceiptCursor, Store};
 
 /// UIDs fetched, and stored, per round.
 const BATCH: usize = 1000;
@@ -163,7 +163,7 @@ pub async fn read(store_path: &Path, settings: &ImapSettings) -> Result<ReadSumm
         };
         ingest.batch(
             fetched.into_iter().map(|(_, f)| f).collect(),
-            Some((&source, cursor)),
+            Some(ReadProgress::Folder(&source, cursor)),
         )?;
     }
     if uids.is_empty() {
@@ -171,7 +171,7 @@ pub async fn read(store_path: &Path, settings: &ImapSettings) -> Result<ReadSumm
         let last_uid = first.saturating_sub(1);
         ingest.batch(
             Vec::new(),
-            Some((
+            Some(ReadProgress::Folder(
                 &source,
                 ReceiptCursor {
                     uidvalidity,

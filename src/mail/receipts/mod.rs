@@ -27,7 +27,7 @@ use serde::Serialize;
 pub use daticert::{Daticert, DaticertError, Kind};
 pub use settings::{ImapSettings, PecReceiptsFile, ReceiptSource, Security, SettingsError};
 
-use crate::store::{NewReceipt, ReceiptCursor, Store, StoreError};
+use crate::store::{NewReceipt, ReadProgress, Store, StoreError};
 
 /// Why one message could not be read as a receipt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -229,7 +229,7 @@ impl<'a> Ingest<'a> {
     pub(crate) fn batch(
         &mut self,
         messages: Vec<Fetched>,
-        cursor: Option<(&str, ReceiptCursor)>,
+        progress: Option<ReadProgress<'_>>,
     ) -> Result<(), ReadError> {
         let mut receipts = Vec::with_capacity(messages.len());
         let mut originals = Vec::with_capacity(messages.len());
@@ -267,7 +267,9 @@ impl<'a> Ingest<'a> {
             }
         }
         keep_originals(&self.keep_dir, originals)?;
-        let stored = self.store.record_receipts(&receipts, cursor, Utc::now())?;
+        let stored = self
+            .store
+            .record_receipts(&receipts, progress, Utc::now())?;
         self.summary.not_delivered += stored.not_delivered;
         self.summary.stored += stored.stored;
         self.summary.matched += stored.matched;
