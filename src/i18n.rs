@@ -463,6 +463,8 @@ catalog! {
     HintDashboardArubaReport => "1-7 liste · 8 9 0 - Aruba · Tab iscritti · :sync report FILE · ? aiuto · q esci", "1-7 lists · 8 9 0 - Aruba · Tab members · :sync report FILE · ? help · q quit";
     HintMembersReport => "↑↓ muovi · / cerca · f filtra · o ordina · Invio scheda · m sollecita · ? aiuto", "↑↓ move · / search · f filter · o sort · Enter detail · m remind · ? help";
     HintDetailReport => "d testo da leggere · Esc indietro · ? aiuto", "d call script · Esc back · ? help";
+    CountsAsOf => "cifre del", "figures as of";
+    CountsRecounting => "ricalcolo in corso…", "recounting…";
 }
 
 #[cfg(test)]

@@ -295,16 +295,35 @@ impl Services {
                     |e| Action::ReportDone(Err(e)),
                 );
             }
-            Effect::LoadCounts { pec_domain, now } => self.blocking(
-                tx,
-                move |store| {
-                    let counted = store
-                        .dashboard_counts(&pec_domain, now)
-                        .and_then(|counts| Ok((counts, store.last_sync()?)));
-                    Action::Counted(counted.map(Box::new).map_err(|e| e.to_string()))
-                },
-                |e| Action::Counted(Err(e)),
-            ),
+            Effect::LoadCounts { pec_domain, now } => {
+                let earlier_tx = tx.clone();
+                self.blocking(
+                    tx,
+                    move |store| {
+                        // Something was written since the store's counts were
+                        // kept: those first, saying so, while it counts again.
+                        if let Ok(None) = store.kept_dashboard_counts(&pec_domain, now)
+                            && let Ok(Some((counts, at))) =
+                                store.earlier_dashboard_counts(&pec_domain, now)
+                        {
+                            let last_sync = store.last_sync().ok().flatten();
+                            let _ = earlier_tx
+                                .send(Action::CountedEarlier(Box::new((counts, last_sync, at))));
+                        }
+                        let counted = store
+                            .dashboard_counts(&pec_domain, now)
+                            .and_then(|counts| Ok((counts, store.last_sync()?)));
+                        Action::Counted(counted.map(Box::new).map_err(|e| e.to_string()))
+                    },
+                    |e| Action::Counted(Err(e)),
+                )
+            }
+            Effect::Search(request) => {
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(Action::Searched(Box::new(request.run())));
+                });
+            }
             Effect::BuildIndex(request) => {
                 let tx = tx.clone();
                 tokio::task::spawn_blocking(move || {

@@ -133,6 +133,16 @@ pub struct State {
     pub summary: Summary,
     /// The store's own counts, shown by the dashboard until the entries are in.
     counts: Option<crate::domain::DashboardCounts>,
+    /// When `counts` are the store's earlier ones, kept before a write since:
+    /// the moment they were counted at, shown until the exact ones arrive.
+    counts_as_of: Option<DateTime<Utc>>,
+    /// Counts search keystrokes; a scan for an older one stops.
+    keystrokes: search::Keystrokes,
+    /// The keystroke whose matches are being found off the UI thread: the
+    /// table shows the previous ones until they come.
+    search_under_way: Option<u64>,
+    /// [`search::BACKGROUND_FROM`], lowered by tests.
+    pub(crate) background_search_from: usize,
     /// Per entry, a bit per `Category::ALL` position.
     categories: Vec<u16>,
     /// The table's order and search index; None while being built after a load.
@@ -237,6 +247,17 @@ pub enum Action {
     /// The dashboard's figures, counted by the store before the entries load.
     /// With the last sync, for the header.
     Counted(Result<Box<(crate::domain::DashboardCounts, Option<SyncRun>)>, String>),
+    /// The store's earlier counts (something was written since), with the
+    /// moment they were counted at: shown, saying so, until `Counted`.
+    CountedEarlier(
+        Box<(
+            crate::domain::DashboardCounts,
+            Option<SyncRun>,
+            DateTime<Utc>,
+        )>,
+    ),
+    /// A search keystroke's matches, found off the UI thread.
+    Searched(Box<search::SearchResult>),
     SyncFinished(Result<String, String>),
     TimelineLoaded {
         entry: usize,
@@ -338,6 +359,8 @@ pub enum Effect {
     },
     /// Build the table's order and search index off the UI thread.
     BuildIndex(IndexRequest),
+    /// Match a search keystroke's query off the UI thread.
+    Search(search::SearchRequest),
     Sync,
     LoadTimeline {
         entry: usize,
@@ -505,6 +528,10 @@ impl State {
             generation: 0,
             summary: Summary::default(),
             counts: None,
+            counts_as_of: None,
+            keystrokes: search::Keystrokes::default(),
+            search_under_way: None,
+            background_search_from: search::BACKGROUND_FROM,
             categories: Vec::new(),
             index: None,
             pending: None,
@@ -603,12 +630,37 @@ impl State {
                 let (counts, last_sync) = *counted;
                 self.summary = counts.summary.clone();
                 self.counts = Some(counts);
+                self.counts_as_of = None;
                 self.last_sync = last_sync;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "dashboard counts"),
         }
         vec![]
+    }
+
+    /// Takes the store's earlier counts unless any others are in already.
+    fn set_earlier_counts(
+        &mut self,
+        (counts, last_sync, at): (
+            crate::domain::DashboardCounts,
+            Option<SyncRun>,
+            DateTime<Utc>,
+        ),
+    ) -> Vec<Effect> {
+        if !self.loaded && self.counts.is_none() {
+            self.summary = counts.summary.clone();
+            self.counts = Some(counts);
+            self.counts_as_of = Some(at);
+            self.last_sync = last_sync;
+        }
+        vec![]
+    }
+
+    /// When the dashboard shows the store's earlier counts, while they are
+    /// counted again: the moment they were counted at.
+    pub fn counts_as_of(&self) -> Option<DateTime<Utc>> {
+        self.counts_as_of.filter(|_| !self.loaded)
     }
 
     /// Whether entry `index` is in `category` (as of the last refresh).
@@ -695,6 +747,7 @@ impl State {
         self.last_sync = load.last_sync;
         self.loaded = true;
         self.counts = None;
+        self.counts_as_of = None;
     }
 
     /// Takes the index built for a load, unless a newer load came meanwhile,
@@ -847,9 +900,74 @@ impl State {
             && outreach::passes(self, index)
     }
 
+    /// A keystroke in the search box: the matches at once when remembered
+    /// or few to try, else found off the UI thread ([`Effect::Search`])
+    /// while the frame shows the previous ones.
+    fn search_typed(&mut self) -> Vec<Effect> {
+        let keystroke = self.keystrokes.next();
+        let query = self.search.value().trim().to_string();
+        let found = match self.index.as_mut().filter(|_| !query.is_empty()) {
+            None => None,
+            Some(index) => match index.search.lookup(&query) {
+                search::Lookup::Known(matches) => Some(matches),
+                search::Lookup::Scan(scan)
+                    if scan.for_another_thread(self.background_search_from) =>
+                {
+                    self.search_under_way = Some(keystroke);
+                    return vec![Effect::Search(search::SearchRequest {
+                        generation: self.generation,
+                        keystroke,
+                        scan,
+                        keystrokes: self.keystrokes.clone(),
+                    })];
+                }
+                search::Lookup::Scan(scan) => {
+                    let matches = scan.run(&|| false).expect("never cancelled");
+                    index
+                        .search
+                        .remember(scan.query().to_string(), matches.clone());
+                    Some(matches)
+                }
+            },
+        };
+        self.refresh_visible_from(None, found);
+        vec![]
+    }
+
+    /// Whether the table still shows an earlier query's matches while the
+    /// latest keystroke's are being found.
+    pub fn search_under_way(&self) -> bool {
+        self.search_under_way.is_some()
+    }
+
+    /// Matches found off the UI thread: kept for narrowing whatever the
+    /// keystroke, shown when it is the latest.
+    fn searched(&mut self, result: search::SearchResult) -> Vec<Effect> {
+        let (Some(index), Some(matches)) = (self.index.as_mut(), result.matches) else {
+            return vec![];
+        };
+        if result.generation != self.generation {
+            return vec![];
+        }
+        index.search.remember(result.query, matches);
+        if self.search_under_way == Some(result.keystroke) {
+            self.refresh_visible(None);
+        }
+        vec![]
+    }
+
     /// Recomputes `visible` from filter, search and sort, keeping `keep`
     /// selected if it is still shown.
     fn refresh_visible(&mut self, keep: Option<&str>) {
+        self.refresh_visible_from(keep, None);
+    }
+
+    /// [`Self::refresh_visible`], with the search's matches when known already.
+    fn refresh_visible_from(&mut self, keep: Option<&str>, found: Option<Vec<(u32, u32)>>) {
+        // Matched here and now: a scan under way is no longer awaited.
+        if self.search_under_way.take().is_some() {
+            self.keystrokes.next();
+        }
         // The entry to keep is most often the one selected: found by its
         // index, without reading every visible entry's address (at 1M
         // entries that scan alone held up the frame).
@@ -860,25 +978,15 @@ impl State {
             .filter(|&i| i < self.entries.len());
         let query = self.search.value().trim().to_string();
         let matches = match &mut self.index {
+            Some(_) if found.is_some() => found,
             Some(index) if !query.is_empty() => Some(index.search.matches(&query)),
             _ => None,
         };
         self.visible = match (&self.index, matches) {
             (Some(index), Some(matches)) => {
-                // Best score first, then the table's order: one integer per
-                // match (score inverted, then rank), sorted as integers.
-                let mut keys: Vec<u64> = matches
-                    .into_iter()
-                    .filter(|&(i, _)| self.passes_filter(i as usize))
-                    .map(|(i, score)| {
-                        (u64::from(u32::MAX - score) << 32)
-                            | u64::from(index.ordering.rank[i as usize])
-                    })
-                    .collect();
-                keys.sort_unstable();
-                keys.into_iter()
-                    .map(|key| index.ordering.order[(key & u64::from(u32::MAX)) as usize] as usize)
-                    .collect()
+                search::best_first(matches, &index.ordering.order, &index.ordering.rank, |i| {
+                    self.passes_filter(i)
+                })
             }
             (Some(index), None) => index
                 .ordering
@@ -991,8 +1099,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             // Typing moves to the best match, as in fzf; filters and reloads keep
             // the selection instead.
             state.search.handle(request);
-            state.refresh_visible(None);
-            vec![]
+            state.search_typed()
         }
         Action::SearchDone => {
             state.searching = false;
@@ -1075,6 +1182,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Loaded(Ok(snapshot)) => vec![state.set_snapshot(snapshot)],
         Action::Indexed(index) => state.set_index(*index),
         Action::Counted(result) => state.set_counts(result),
+        Action::CountedEarlier(earlier) => state.set_earlier_counts(*earlier),
+        Action::Searched(result) => state.searched(*result),
         Action::Loaded(Err(error)) => {
             state.status(
                 Level::Error,
@@ -1500,6 +1609,8 @@ fn is_result(action: &Action) -> bool {
         | Action::Loaded(_)
         | Action::Indexed(_)
         | Action::Counted(_)
+        | Action::CountedEarlier(_)
+        | Action::Searched(_)
         | Action::SyncFinished(_)
         | Action::TimelineLoaded { .. }
         | Action::ResendFinished { .. }

@@ -11,11 +11,22 @@
 
 use nucleo_matcher::pattern::{Atom, AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
+use std::sync::Arc;
 
 use crate::store::{RosterRow, RosterRows};
 
 #[derive(Clone)]
 pub struct Search {
+    /// Every entry's texts, shared with the scans under way on other threads.
+    texts: Arc<Texts>,
+    /// The last [`REMEMBERED`] queries, each with every entry it matched
+    /// (before any state filter): typing on narrows one of them, deleting
+    /// goes back to an earlier one without matching again.
+    history: Vec<(String, Vec<(u32, u32)>)>,
+}
+
+/// What a query is matched against, for every entry.
+struct Texts {
     /// Every entry's names and contacts (see [`haystacks`]) back to back,
     /// for entries whose texts are ASCII (nearly all): one allocation for
     /// the whole roster instead of two per entry.
@@ -26,18 +37,88 @@ pub struct Search {
     spans: Vec<(u32, u16, u16)>,
     /// The texts that are not ASCII, as nucleo wants them.
     unicode: Vec<(Utf32String, Utf32String)>,
-    /// The last [`REMEMBERED`] queries, each with every entry it matched
-    /// (before any state filter): typing on narrows one of them, deleting
-    /// goes back to an earlier one without matching again.
-    history: Vec<(String, Vec<(u32, u32)>)>,
+    /// Per entry: which characters its names and its contacts hold
+    /// ([`char_bit`]), so a word is tried only on entries that have every
+    /// character of it; most of a million members are passed over that way.
+    masks: Vec<(u64, u64)>,
+    /// Whether [`Needs`] pass entries over; off only for tests that check
+    /// they drop no match.
+    prefilter: bool,
 }
 
 impl std::fmt::Debug for Search {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Search")
-            .field("entries", &self.spans.len())
+            .field("entries", &self.texts.spans.len())
             .finish()
     }
+}
+
+/// A query's matching still to be done, over the entries of `pool`: on the
+/// UI thread for a few, on another for many ([`Search::lookup`]).
+#[derive(Clone)]
+pub struct Scan {
+    /// Normalised ([`normalize_query`]).
+    query: String,
+    pool: Arc<Vec<u32>>,
+    texts: Arc<Texts>,
+}
+
+impl std::fmt::Debug for Scan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scan")
+            .field("query", &self.query)
+            .field("candidates", &self.pool.len())
+            .finish()
+    }
+}
+
+/// Scans are the same when they match the same query over the same entries.
+impl PartialEq for Scan {
+    fn eq(&self, other: &Self) -> bool {
+        self.query == other.query
+            && Arc::ptr_eq(&self.texts, &other.texts)
+            && self.pool == other.pool
+    }
+}
+
+impl Eq for Scan {}
+
+impl Scan {
+    /// The normalised query.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// How many entries it tries.
+    pub fn candidates(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Whether it is for another thread ([`BACKGROUND_FROM`], or `from` in tests).
+    pub(super) fn for_another_thread(&self, from: usize) -> bool {
+        self.candidates() >= from && self.texts.spans.len() >= from.saturating_mul(5) / 2
+    }
+
+    /// Every entry of the pool the query matches, with its score, in entry
+    /// order; None when `cancelled` said so on the way.
+    pub fn run(&self, cancelled: &(dyn Fn() -> bool + Sync)) -> Option<Vec<(u32, u32)>> {
+        let pattern = pattern(&self.query);
+        let contacts: Vec<bool> = self
+            .query
+            .split_whitespace()
+            .map(searches_contacts)
+            .collect();
+        score(&self.texts, &(pattern, contacts), &self.pool, cancelled)
+    }
+}
+
+/// What [`Search::lookup`] finds for a query.
+pub enum Lookup {
+    /// Remembered: the matches.
+    Known(Vec<(u32, u32)>),
+    /// To be matched.
+    Scan(Scan),
 }
 
 /// The texts a query is matched against, in ASCII lower case: nucleo-matcher
@@ -175,6 +256,102 @@ pub fn pattern(query: &str) -> Pattern {
     pattern
 }
 
+/// A character's bit in an entry's mask: letters (either case), digits and
+/// what addresses and numbers are made of. Others have none.
+fn char_bit(c: char) -> Option<u64> {
+    let c = c.to_ascii_lowercase();
+    let bit = match c {
+        'a'..='z' => c as u32 - 'a' as u32,
+        '0'..='9' => 26 + (c as u32 - '0' as u32),
+        '@' => 36,
+        '.' => 37,
+        '_' => 38,
+        '-' => 39,
+        '+' => 40,
+        '\'' => 41,
+        _ => return None,
+    };
+    Some(1 << bit)
+}
+
+/// The characters of a text that have a bit.
+fn mask_of(text: &str) -> u64 {
+    text.chars()
+        .filter_map(char_bit)
+        .fold(0, |mask, bit| mask | bit)
+}
+
+/// Which of an entry's texts a word is matched against (as in `score_one`).
+#[derive(Clone, Copy)]
+enum Place {
+    Names,
+    Contacts,
+    Either,
+}
+
+/// What a word needs of an entry for it to be worth matching: every one of
+/// its characters where it looks, and for an exact word its very text,
+/// found by memchr's memmem far quicker than nucleo scores a miss.
+struct Needs {
+    place: Place,
+    mask: u64,
+    literal: Option<memchr::memmem::Finder<'static>>,
+}
+
+impl Needs {
+    /// None when nothing can be told in advance (a negated word, a
+    /// character with no bit).
+    fn of(atom: &Atom, in_contacts: bool) -> Option<Self> {
+        let mut mask = 0;
+        for c in atom.needle_text().chars() {
+            mask |= char_bit(c)?;
+        }
+        if atom.negative {
+            return None;
+        }
+        let place = if atom.kind == AtomKind::Fuzzy || !in_contacts {
+            Place::Names
+        } else if atom.needle_text().chars().next() == Some('+') {
+            Place::Contacts
+        } else {
+            Place::Either
+        };
+        // The texts are in lower case, and so is the word (case ignored);
+        // every character has a bit, so it is ASCII.
+        let needle: String = atom.needle_text().chars().collect();
+        let literal = (atom.kind == AtomKind::Substring && needle.len() > 1)
+            .then(|| memchr::memmem::Finder::new(needle.as_bytes()).into_owned());
+        Some(Needs {
+            place,
+            mask,
+            literal,
+        })
+    }
+
+    /// Whether entry `i` of `texts` may match: None when it cannot, else
+    /// whether it may in the names (a word looking at both texts then
+    /// skips the names when it cannot be there).
+    fn check(&self, texts: &Texts, i: u32) -> Option<bool> {
+        let (names, contacts) = texts.masks[i as usize];
+        let (in_names, in_contacts) = match self.place {
+            Place::Names => (names & self.mask == self.mask, false),
+            Place::Contacts => (false, contacts & self.mask == self.mask),
+            Place::Either => (
+                names & self.mask == self.mask,
+                contacts & self.mask == self.mask,
+            ),
+        };
+        let (in_names, in_contacts) = match (&self.literal, texts.ascii(i)) {
+            (Some(literal), Some((names, contacts))) => (
+                in_names && literal.find(names).is_some(),
+                in_contacts && literal.find(contacts).is_some(),
+            ),
+            _ => (in_names, in_contacts),
+        };
+        (in_names || in_contacts).then_some(in_names)
+    }
+}
+
 /// The names length that sends a lookup to [`Search::unicode`].
 const ELSEWHERE: u16 = u16::MAX;
 
@@ -183,6 +360,7 @@ impl Search {
         let mut text = Vec::with_capacity(entries.len() * 96);
         let mut spans = Vec::with_capacity(entries.len());
         let mut unicode = Vec::new();
+        let mut masks = Vec::with_capacity(entries.len());
         for entry in entries.iter() {
             let (names, contacts) = haystacks(entry);
             let start = u32::try_from(text.len()).ok();
@@ -194,8 +372,11 @@ impl Search {
                     text.extend_from_slice(names.as_bytes());
                     text.extend_from_slice(contacts.as_bytes());
                     spans.push((start, n, c));
+                    masks.push((mask_of(&names), mask_of(&contacts)));
                 }
                 _ => {
+                    // Normalisation may match what is not there as typed.
+                    masks.push((u64::MAX, u64::MAX));
                     spans.push((unicode.len() as u32, ELSEWHERE, 0));
                     unicode.push((Utf32String::from(names), Utf32String::from(contacts)));
                 }
@@ -203,69 +384,166 @@ impl Search {
         }
         text.shrink_to_fit();
         Self {
-            text,
-            spans,
-            unicode,
+            texts: Arc::new(Texts {
+                text,
+                spans,
+                unicode,
+                masks,
+                prefilter: true,
+            }),
             history: Vec::new(),
         }
     }
 
-    /// The names and contacts of entry `i`.
-    fn haystacks(&self, i: u32) -> (Utf32Str<'_>, Utf32Str<'_>) {
-        let (start, names, contacts) = self.spans[i as usize];
-        if names == ELSEWHERE {
-            let (names, contacts) = &self.unicode[start as usize];
-            return (names.slice(..), contacts.slice(..));
-        }
-        let start = start as usize;
-        let middle = start + names as usize;
-        (
-            Utf32Str::Ascii(&self.text[start..middle]),
-            Utf32Str::Ascii(&self.text[middle..middle + contacts as usize]),
-        )
-    }
-
     /// Entries matching `query`, with their scores, in entry order.
     pub fn matches(&mut self, query: &str) -> Vec<(u32, u32)> {
-        let query = &normalize_query(query);
+        match self.lookup(query) {
+            Lookup::Known(matched) => matched,
+            Lookup::Scan(scan) => {
+                let scored = scan.run(&|| false).expect("never cancelled");
+                self.remember(scan.query, scored.clone());
+                scored
+            }
+        }
+    }
+
+    /// The remembered matches of `query`, or the scan that finds them: over
+    /// the smallest earlier result it narrows, else over every entry.
+    pub fn lookup(&mut self, query: &str) -> Lookup {
+        let query = normalize_query(query);
         // Back to an earlier query (Backspace): its result is still here.
-        if let Some(position) = self.history.iter().rposition(|(q, _)| q == query) {
+        if let Some(position) = self.history.iter().rposition(|(q, _)| *q == query) {
             let earlier = self.history.remove(position);
             let matched = earlier.1.clone();
             self.history.push(earlier);
-            return matched;
+            return Lookup::Known(matched);
         }
-        let pattern = pattern(query);
-        let contacts: Vec<bool> = query.split_whitespace().map(searches_contacts).collect();
-        let pattern = (pattern, contacts);
-        // The smallest earlier result this query narrows, if any.
         let narrowed = self
             .history
             .iter()
-            .filter(|(previous, _)| narrows(previous, query))
+            .filter(|(previous, _)| narrows(previous, &query))
             .min_by_key(|(_, matched)| matched.len());
-        let scored = match narrowed {
-            Some((_, matched)) => {
-                let pool: Vec<u32> = matched.iter().map(|&(i, _)| i).collect();
-                score(self, &pattern, &pool)
-            }
-            None => {
-                let pool: Vec<u32> = (0..self.spans.len() as u32).collect();
-                score(self, &pattern, &pool)
-            }
+        let pool: Vec<u32> = match narrowed {
+            Some((_, matched)) => matched.iter().map(|&(i, _)| i).collect(),
+            None => (0..self.texts.spans.len() as u32).collect(),
         };
-        self.history.push((query.to_string(), scored.clone()));
-        // At most REMEMBERED queries, and results of at most two rosters in
-        // all (a first letter matches most of a million members).
-        let cap = 2 * self.spans.len().max(1);
+        Lookup::Scan(Scan {
+            query,
+            pool: Arc::new(pool),
+            texts: Arc::clone(&self.texts),
+        })
+    }
+
+    /// Keeps the matches of a (normalised) query found by a [`Scan`].
+    pub fn remember(&mut self, query: String, scored: Vec<(u32, u32)>) {
+        self.history.retain(|(q, _)| *q != query);
+        self.history.push((query, scored));
+        // At most REMEMBERED queries, and results of at most three rosters
+        // in all (a first letter or digit matches most of a million members,
+        // and a number corrected digit by digit goes back through several).
+        let cap = 3 * self.texts.spans.len().max(1);
         while self.history.len() > REMEMBERED
             || (self.history.len() > 1
                 && self.history.iter().map(|(_, m)| m.len()).sum::<usize>() > cap)
         {
             self.history.remove(0);
         }
-        scored
     }
+}
+
+impl Texts {
+    /// The names and contacts of entry `i`, when ASCII (nearly all).
+    fn ascii(&self, i: u32) -> Option<(&[u8], &[u8])> {
+        let (start, names, contacts) = self.spans[i as usize];
+        if names == ELSEWHERE {
+            return None;
+        }
+        let start = start as usize;
+        let middle = start + names as usize;
+        Some((
+            &self.text[start..middle],
+            &self.text[middle..middle + contacts as usize],
+        ))
+    }
+
+    /// The names and contacts of entry `i`.
+    fn haystacks(&self, i: u32) -> (Utf32Str<'_>, Utf32Str<'_>) {
+        match self.ascii(i) {
+            Some((names, contacts)) => (Utf32Str::Ascii(names), Utf32Str::Ascii(contacts)),
+            None => {
+                let (names, contacts) = &self.unicode[self.spans[i as usize].0 as usize];
+                (names.slice(..), contacts.slice(..))
+            }
+        }
+    }
+}
+
+/// From this many candidates, in a roster of at least 2.5 times as many
+/// entries, a keystroke's matching runs on another thread
+/// ([`SearchRequest`]) and the frame does not wait for it: at a million
+/// members a first letter tries them all, 0.1 to 0.2 s of work. In smaller
+/// rosters (the whole of 100k takes about 10 ms) the results are in the
+/// keystroke's own frame: sent off the thread, the first letter at 100k came
+/// a few milliseconds later than at once on the loaded 2-core machine.
+pub const BACKGROUND_FROM: usize = 60_000;
+
+/// The number of the latest search keystroke, shared with the scans under
+/// way: a scan for an older one stops.
+#[derive(Debug, Clone, Default)]
+pub struct Keystrokes(Arc<std::sync::atomic::AtomicU64>);
+
+impl Keystrokes {
+    /// Counts a keystroke (stopping every older scan); its number.
+    pub(super) fn next(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    fn latest(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A keystroke's matching, for another thread.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// Of the load whose index it searches.
+    pub(super) generation: u64,
+    pub(super) keystroke: u64,
+    pub(super) scan: Scan,
+    pub(super) keystrokes: Keystrokes,
+}
+
+impl PartialEq for SearchRequest {
+    fn eq(&self, other: &Self) -> bool {
+        (self.generation, self.keystroke, &self.scan)
+            == (other.generation, other.keystroke, &other.scan)
+    }
+}
+
+impl Eq for SearchRequest {}
+
+impl SearchRequest {
+    /// Matches, unless a newer keystroke came meanwhile.
+    pub fn run(&self) -> SearchResult {
+        let matches = self
+            .scan
+            .run(&|| self.keystrokes.latest() != self.keystroke);
+        SearchResult {
+            generation: self.generation,
+            keystroke: self.keystroke,
+            query: self.scan.query.clone(),
+            matches,
+        }
+    }
+}
+
+/// A [`SearchRequest`]'s outcome: None when a newer keystroke stopped it.
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub(super) generation: u64,
+    pub(super) keystroke: u64,
+    pub(super) query: String,
+    pub(super) matches: Option<Vec<(u32, u32)>>,
 }
 
 /// Earlier queries kept with their results, most recent last: typing on
@@ -277,16 +555,46 @@ const REMEMBERED: usize = 24;
 const PARALLEL_FROM: usize = 20_000;
 
 /// Scores `pool` against the pattern, on two threads for large pools (the
-/// first keystroke of a search runs over the whole roster).
-fn score(search: &Search, pattern: &(Pattern, Vec<bool>), pool: &[u32]) -> Vec<(u32, u32)> {
+/// first keystroke of a search runs over the whole roster); None when
+/// `cancelled` said so on the way.
+fn score(
+    texts: &Texts,
+    pattern: &(Pattern, Vec<bool>),
+    pool: &[u32],
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Option<Vec<(u32, u32)>> {
+    // Per word, what an entry needs for it (none with the prefilter off).
+    let needs: Vec<Option<Needs>> = pattern
+        .0
+        .atoms
+        .iter()
+        .zip(&pattern.1)
+        .map(|(atom, &in_contacts)| Needs::of(atom, in_contacts).filter(|_| texts.prefilter))
+        .collect();
     let run = |part: &[u32]| {
         let mut matcher = Matcher::new(Config::DEFAULT);
-        part.iter()
-            .filter_map(|&i| {
-                let (names, contacts) = search.haystacks(i);
-                score_one(pattern, names, contacts, &mut matcher).map(|score| (i, score))
-            })
-            .collect::<Vec<_>>()
+        let mut scored = Vec::new();
+        // A newer keystroke stops a scan within a few milliseconds.
+        for chunk in part.chunks(CHUNK) {
+            if cancelled() {
+                return None;
+            }
+            scored.extend(chunk.iter().filter_map(|&i| {
+                // Bit k: word k cannot be in the names.
+                let mut not_in_names = 0u64;
+                for (k, needs) in needs.iter().enumerate() {
+                    if let Some(needs) = needs
+                        && !needs.check(texts, i)?
+                    {
+                        not_in_names |= 1u64.checked_shl(k as u32).unwrap_or(0);
+                    }
+                }
+                let (names, contacts) = texts.haystacks(i);
+                score_one(pattern, names, contacts, not_in_names, &mut matcher)
+                    .map(|score| (i, score))
+            }));
+        }
+        Some(scored)
     };
     if pool.len() < PARALLEL_FROM {
         return run(pool);
@@ -294,11 +602,16 @@ fn score(search: &Search, pattern: &(Pattern, Vec<bool>), pool: &[u32]) -> Vec<(
     let (left, right) = pool.split_at(pool.len() / 2);
     std::thread::scope(|scope| {
         let other = scope.spawn(|| run(right));
-        let mut scored = run(left);
-        scored.extend(other.join().expect("scoring thread"));
-        scored
+        let scored = run(left);
+        let other = other.join().expect("scoring thread");
+        let mut scored = scored?;
+        scored.extend(other?);
+        Some(scored)
     })
 }
+
+/// Entries scored between two looks at whether the scan is still wanted.
+const CHUNK: usize = 8192;
 
 /// Every word must match; the score is their sum. Fuzzy words are scored
 /// greedily: the optimal alignment nucleo also offers costs several times more
@@ -307,10 +620,12 @@ fn score_one(
     (pattern, in_contacts): &(Pattern, Vec<bool>),
     names: Utf32Str<'_>,
     contacts: Utf32Str<'_>,
+    not_in_names: u64,
     matcher: &mut Matcher,
 ) -> Option<u32> {
     let mut total = 0u32;
-    for (atom, &in_contacts) in pattern.atoms.iter().zip(in_contacts) {
+    for (k, (atom, &in_contacts)) in pattern.atoms.iter().zip(in_contacts).enumerate() {
+        let in_names = not_in_names & 1u64.checked_shl(k as u32).unwrap_or(0) == 0;
         let score = if atom.kind == AtomKind::Fuzzy && !atom.negative {
             matcher.config.ignore_case = true;
             matcher.config.normalize = true;
@@ -319,7 +634,9 @@ fn score_one(
             // Only a mobile has a `+`.
             atom.score(contacts, matcher)?
         } else if in_contacts && !atom.negative {
-            atom.score(names, matcher)
+            in_names
+                .then(|| atom.score(names, matcher))
+                .flatten()
                 .or_else(|| atom.score(contacts, matcher))?
         } else {
             atom.score(names, matcher)?
@@ -327,6 +644,63 @@ fn score_one(
         total += score as u32;
     }
     Some(total)
+}
+
+/// The entries of `matches` that `shown` lets through, best score first and
+/// alike scores in the table's order (`order`, whose inverse is `rank`):
+/// what the table lists for a search.
+pub(super) fn best_first(
+    matches: Vec<(u32, u32)>,
+    order: &[u32],
+    rank: &[u32],
+    shown: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let lowest = matches.iter().map(|&(_, s)| s).min().unwrap_or(0);
+    let highest = matches.iter().map(|&(_, s)| s).max().unwrap_or(0);
+    let buckets = (highest - lowest) as usize + 1;
+    // A few matches, or scores too spread for buckets: sorted, one integer
+    // per match (score inverted, then rank).
+    if matches.len() * 8 < order.len() || buckets > 1 << 16 {
+        let mut keys: Vec<u64> = matches
+            .into_iter()
+            .filter(|&(i, _)| shown(i as usize))
+            .map(|(i, score)| (u64::from(u32::MAX - score) << 32) | u64::from(rank[i as usize]))
+            .collect();
+        keys.sort_unstable();
+        return keys
+            .into_iter()
+            .map(|key| order[(key & u64::from(u32::MAX)) as usize] as usize)
+            .collect();
+    }
+    // Most of the roster (the first letters of a search at a million
+    // members): walked in the table's order and dealt into one bucket per
+    // score, linear where sorting them took tens of milliseconds.
+    const NONE: u32 = u32::MAX;
+    let mut score_of = vec![NONE; order.len()];
+    for (i, score) in matches {
+        score_of[i as usize] = score;
+    }
+    let mut in_order = Vec::with_capacity(score_of.len());
+    let mut per_bucket = vec![0usize; buckets];
+    for &i in order {
+        let score = score_of[i as usize];
+        if score != NONE && shown(i as usize) {
+            let bucket = (highest - score) as usize;
+            per_bucket[bucket] += 1;
+            in_order.push((i, bucket as u32));
+        }
+    }
+    let mut next = 0;
+    for slot in &mut per_bucket {
+        (*slot, next) = (next, next + *slot);
+    }
+    let mut out = vec![0usize; in_order.len()];
+    for (i, bucket) in in_order {
+        let slot = &mut per_bucket[bucket as usize];
+        out[*slot] = i as usize;
+        *slot += 1;
+    }
+    out
 }
 
 /// Character positions of `text` that the query's words match, for highlighting.
@@ -507,5 +881,171 @@ mod tests {
         let mut fresh = Search::new(&entries);
         assert_eq!(fresh.matches("ro"), ro);
         assert_eq!(search.matches("rossi"), fresh.matches("rossi"));
+    }
+
+    /// Skipping the entries a word's characters rule out changes no result:
+    /// the same matches with the same scores as trying every entry.
+    #[test]
+    fn the_character_masks_drop_no_match() {
+        let (mut entries, _) = caller_entries();
+        // Names nucleo normalises, and a mailbox with no member.
+        entries[7].member.as_mut().unwrap().cognome = "Nicolò".into();
+        entries[8].member.as_mut().unwrap().nome = "José".into();
+        entries.push(RosterEntry {
+            member_id: None,
+            member: None,
+            in_roster: false,
+            mailbox: Some(crate::domain::MailboxState {
+                address: "orfano@pec.fofi.it".into(),
+                migration: crate::domain::MigrationState::NotStarted,
+                migration_at: None,
+                password: crate::domain::PasswordState::NotSet,
+                link_sent_at: None,
+                link_expires_at: None,
+                recovery: Default::default(),
+                last_login_at: None,
+                must_change_password: false,
+                updated_at: chrono::Utc::now(),
+            }),
+            aruba: Default::default(),
+        });
+        let entries = RosterRows::from_entries(entries);
+        let masked = Search::new(&entries);
+        assert!(
+            masked
+                .texts
+                .masks
+                .iter()
+                .any(|&m| m != (u64::MAX, u64::MAX))
+        );
+        let mut everything = Search::new(&entries);
+        let mut texts = Arc::try_unwrap(std::mem::replace(
+            &mut everything.texts,
+            Search::new(&RosterRows::default()).texts,
+        ))
+        .unwrap_or_else(|_| panic!("shared"));
+        texts.prefilter = false;
+        everything.texts = Arc::new(texts);
+        for query in [
+            "r",
+            "ro",
+            "rossi mar",
+            "z",
+            "q",
+            "nicolo",
+            "jose",
+            "nicolò",
+            "+39",
+            "+39 347",
+            "347 123",
+            "marisa@inwind",
+            "4711",
+            "rss",
+            "80a41",
+            "!rossi",
+            "^ros",
+            "ssi$",
+            "'mari",
+            "orfano",
+            "pec.fofi",
+            "x y",
+            "rossi !maria",
+            "a-b",
+            "_",
+            "@",
+        ] {
+            let mut expected = everything.clone().matches(query);
+            let mut found = masked.clone().matches(query);
+            expected.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(found, expected, "{query}");
+        }
+    }
+
+    /// Best first, alike scores in the table's order, through buckets or a
+    /// sort, as a plain sort of the matches would list them.
+    #[test]
+    fn best_first_lists_as_a_plain_sort_would() {
+        let n = 5000u32;
+        // A table order: entries shuffled by a fixed permutation.
+        let order: Vec<u32> = (0..n).map(|i| (i * 3001) % n).collect();
+        let mut sorted_order = order.clone();
+        sorted_order.sort_unstable();
+        assert_eq!(sorted_order, (0..n).collect::<Vec<_>>(), "a permutation");
+        let mut rank = vec![0; n as usize];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i as usize] = position as u32;
+        }
+        let shown = |i: usize| i % 7 != 3;
+        for (every, spread) in [(1, 5), (1, 300), (2, 40), (3, 1 << 20), (20, 9), (97, 30)] {
+            let matches: Vec<(u32, u32)> = (0..n)
+                .filter(|i| i % every == 0)
+                .map(|i| (i, 100 + (i * 31) % spread))
+                .collect();
+            let mut expected: Vec<(u32, u32)> = matches
+                .iter()
+                .copied()
+                .filter(|&(i, _)| shown(i as usize))
+                .collect();
+            expected.sort_by_key(|&(i, score)| (std::cmp::Reverse(score), rank[i as usize]));
+            let expected: Vec<usize> = expected.into_iter().map(|(i, _)| i as usize).collect();
+            assert_eq!(
+                best_first(matches, &order, &rank, shown),
+                expected,
+                "every {every}, spread {spread}"
+            );
+        }
+    }
+
+    /// Typing at a million members: the keystroke's frame shows the earlier
+    /// matches while its own are found on another thread; a newer keystroke
+    /// stops the older scan; the matches shown at last are those found on
+    /// the UI thread.
+    #[test]
+    fn large_scans_run_off_the_ui_thread_and_end_as_at_once() {
+        use crate::app::{Action, Effect, fixtures, update};
+        use crate::i18n::Lang;
+        use tui_input::InputRequest;
+        let type_in = |state: &mut crate::app::State, c: char| {
+            update(state, Action::SearchEdit(InputRequest::InsertChar(c)))
+        };
+        let mut at_once = fixtures::state(Lang::It);
+        type_in(&mut at_once, 'r');
+        assert!(type_in(&mut at_once, 'o').is_empty());
+        let expected = at_once.visible.clone();
+        assert!(!expected.is_empty() && expected.len() < at_once.entries.len());
+
+        let mut state = fixtures::state(Lang::It);
+        state.background_search_from = 1;
+        let everyone = state.visible.clone();
+        let effects: [Effect; 1] = type_in(&mut state, 'r').try_into().unwrap();
+        let [Effect::Search(first)] = effects else {
+            panic!("a scan off the UI thread");
+        };
+        assert!(state.search_under_way());
+        assert_eq!(state.visible, everyone, "the frame shows the earlier list");
+        let effects: [Effect; 1] = type_in(&mut state, 'o').try_into().unwrap();
+        let [Effect::Search(second)] = effects else {
+            panic!("a scan off the UI thread");
+        };
+        // The older scan stops; its (missing) result changes nothing.
+        let stopped = first.run();
+        assert!(stopped.matches.is_none());
+        update(&mut state, Action::Searched(Box::new(stopped)));
+        assert!(state.search_under_way());
+        assert_eq!(state.visible, everyone);
+        update(&mut state, Action::Searched(Box::new(second.run())));
+        assert!(!state.search_under_way());
+        assert_eq!(state.visible, expected);
+        // Deleting back to a remembered query: at once.
+        update(&mut state, Action::SearchEdit(InputRequest::DeletePrevChar));
+        assert!(
+            update(
+                &mut state,
+                Action::SearchEdit(InputRequest::InsertChar('o'))
+            )
+            .is_empty()
+        );
+        assert_eq!(state.visible, expected);
     }
 }

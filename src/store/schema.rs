@@ -93,4 +93,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::inipec::STAGED_MIGRATION,
     // The files of each Maildir of receipts already read.
     super::receipts::MAILDIR_MIGRATION,
+    // The dashboard's counts kept with what they were counted from.
+    super::summary::MIGRATION,
 ];

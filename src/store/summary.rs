@@ -10,14 +10,26 @@
 //! each group is classified once by the domain's own rules
 //! ([`category::is_in_with`], [`Summary`]) with a representative entry, so the
 //! figures cannot drift from what the loaded table shows.
+//!
+//! That scan reads every page of the tables (850 MB at a million members,
+//! seconds), so its groups are kept in the store ([`MIGRATION`]) with a
+//! fingerprint of what they were counted from: the last audit event and sync
+//! runs (every write to members, mailboxes or Aruba's copy appends an event
+//! in its own transaction), the schema and the PEC domain. A later start
+//! whose fingerprint is the same classifies the kept groups (a few thousand
+//! at most) instead of scanning; any write since makes them stale and the
+//! tables are counted again. The groups hold what depends on the day as
+//! dates, not as answers, so kept groups are right at any later moment: a
+//! pending link keeps its expiry, a completed migration its Italian day.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use rusqlite::Connection;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
-use super::{Result, RosterEntry, Store, StoreError, parse_ts};
+use super::{Result, RosterEntry, Store, StoreError, parse_ts, ts};
 use crate::domain::aruba::{ArubaMailbox, ArubaSide, ArubaStatus, normalize_aruba_mobile};
 use crate::domain::category::{self, Category};
 use crate::domain::summary::{DashboardCounts, HISTORY_DAYS};
@@ -25,6 +37,21 @@ use crate::domain::{
     MailboxState, Member, MigrationState, PasswordState, RecoveryContacts, Summary,
 };
 use crate::i18n::italian_time;
+
+/// The kept groups of the dashboard's counts (see the module's notes): one
+/// row, replaced whenever the tables are counted with nothing written meanwhile.
+pub const MIGRATION: &str = r#"
+    CREATE TABLE dashboard_counts (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        fingerprint TEXT NOT NULL,   -- what they were counted from
+        counted_at  TEXT NOT NULL,   -- the moment they hold for and after
+        groups      TEXT NOT NULL    -- JSON: the alike entries and their number
+    );
+"#;
+
+/// Bumped whenever [`Group`] changes shape or meaning: kept groups of
+/// another shape are counted again.
+const GROUPS_FORMAT: u32 = 1;
 
 /// The figures over loaded entries.
 pub fn summarize(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) -> Summary {
@@ -65,17 +92,73 @@ impl Hasher for KeyIsHash {
 
 type ByHash<V> = HashMap<u64, V, BuildHasherDefault<KeyIsHash>>;
 
-/// A mailbox as the counts need it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// A mailbox as the counts need it, right from its counting moment on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct MailboxFacts {
+    #[serde(with = "by_code")]
     migration: MigrationState,
-    /// As of the counts' `now`.
+    /// As stored, except a link already expired at the counting moment.
+    #[serde(with = "by_code")]
     password: PasswordState,
+    /// A pending link's expiry, when still ahead at the counting moment.
+    expires: Option<DateTime<Utc>>,
     email: bool,
     mobile: bool,
     confirmed: bool,
-    /// Italian days since a completed migration, within the history.
-    migrated_ago: Option<u8>,
+    /// The Italian day of a completed migration, unless already older than
+    /// the history at the counting moment.
+    migrated_on: Option<NaiveDate>,
+}
+
+impl MailboxFacts {
+    /// The password's state at `now` (not before the counting moment).
+    fn password_at(&self, now: DateTime<Utc>) -> PasswordState {
+        match (self.password, self.expires) {
+            (PasswordState::ResetPending, Some(expiry)) if expiry <= now => {
+                PasswordState::LinkExpired
+            }
+            (state, _) => state,
+        }
+    }
+}
+
+/// A state kept by its code, as the tables keep it.
+trait Coded: Sized + Copy {
+    fn to_code(self) -> &'static str;
+    fn of_code(code: &str) -> Option<Self>;
+}
+
+impl Coded for MigrationState {
+    fn to_code(self) -> &'static str {
+        self.code()
+    }
+    fn of_code(code: &str) -> Option<Self> {
+        Self::from_code(code)
+    }
+}
+
+impl Coded for PasswordState {
+    fn to_code(self) -> &'static str {
+        self.code()
+    }
+    fn of_code(code: &str) -> Option<Self> {
+        Self::from_code(code)
+    }
+}
+
+/// Serde for [`Coded`] states.
+mod by_code {
+    use super::Coded;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer, T: Coded>(state: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(state.to_code())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Coded>(d: D) -> Result<T, D::Error> {
+        let code = String::deserialize(d)?;
+        T::of_code(&code).ok_or_else(|| D::Error::custom(code))
+    }
 }
 
 /// Aruba's copy of a mailbox as the counts need it: hashes of its contacts
@@ -98,13 +181,32 @@ struct MemberRow {
 }
 
 /// Everything that decides an entry's states.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Group {
     /// In the roster, PEC on the domain, e-mail differs at Aruba, mobile differs.
     member: Option<(bool, bool, bool, bool)>,
     mailbox: Option<MailboxFacts>,
-    /// None: Aruba unknown; Some(None): missing at Aruba; else (no contact, blocks).
-    aruba: Option<Option<(bool, bool)>>,
+    aruba: AtAruba,
+}
+
+/// The mailbox at Aruba, as the counts need it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+enum AtAruba {
+    /// Aruba never synced.
+    Unknown,
+    Missing,
+    Present {
+        no_contact: bool,
+        blocks: bool,
+    },
+}
+
+/// Every group of alike entries and how many there are, as counted at a
+/// moment; what the store keeps.
+#[derive(Serialize, Deserialize)]
+struct Groups {
+    aruba_known: bool,
+    groups: Vec<(Group, usize)>,
 }
 
 fn email_key(email: &str) -> u64 {
@@ -121,13 +223,153 @@ fn corrupt(what: String) -> StoreError {
 
 impl Store {
     /// The dashboard's figures and the count of every state, as of `now`,
-    /// counted from the tables without loading the members: what the
-    /// console shows first while the table loads behind it.
+    /// without loading the members: what the console shows first while the
+    /// table loads behind it. From the groups the store keeps when nothing
+    /// was written since they were counted, else counted from the tables
+    /// (and kept for the next time).
     pub fn dashboard_counts(
         &self,
         pec_domain: &str,
         now: DateTime<Utc>,
     ) -> Result<DashboardCounts> {
+        let fingerprint = self.counts_fingerprint(pec_domain)?;
+        if let Some(groups) = self.kept_groups(&fingerprint, now)? {
+            return Ok(classify_all(&groups, pec_domain, now));
+        }
+        let groups = self.count_groups(pec_domain, now)?;
+        // Kept only when nothing was written while counting: then the
+        // scans saw what the fingerprint names.
+        if self.counts_fingerprint(pec_domain)? == fingerprint
+            && let Err(e) = self.keep_groups(&fingerprint, now, &groups)
+        {
+            // A store this account may only read, or a writer holding it:
+            // the next start counts again.
+            tracing::info!(error = %e, "dashboard counts not kept");
+        }
+        Ok(classify_all(&groups, pec_domain, now))
+    }
+
+    /// The dashboard's figures from the groups the store keeps, when they
+    /// are current: nothing written since they were counted, counted for
+    /// this PEC domain, by this build's rules, and not after `now`.
+    pub fn kept_dashboard_counts(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DashboardCounts>> {
+        let fingerprint = self.counts_fingerprint(pec_domain)?;
+        Ok(self
+            .kept_groups(&fingerprint, now)?
+            .map(|groups| classify_all(&groups, pec_domain, now)))
+    }
+
+    /// The dashboard's figures from the groups the store keeps even when
+    /// something was written since, with the moment they were counted at:
+    /// what the console shows, saying so, while it counts again. None when
+    /// none were kept for this PEC domain by this build's rules.
+    pub fn earlier_dashboard_counts(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DashboardCounts, DateTime<Utc>)>> {
+        let current = self.counts_fingerprint(pec_domain)?;
+        let kept: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT fingerprint, counted_at FROM dashboard_counts WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        let Some((fingerprint, counted_at)) = kept else {
+            return Ok(None);
+        };
+        // Same rules and domain: the format comes first, the domain last.
+        let alike = |f: &str| f.split_once('/').map(|(format, _)| format.to_string());
+        let domain = |f: &str| f.rsplit_once('/').map(|(_, domain)| domain.to_string());
+        if alike(&fingerprint) != alike(&current) || domain(&fingerprint) != domain(&current) {
+            return Ok(None);
+        }
+        let counted_at = parse_ts(&counted_at)?;
+        Ok(self
+            .kept_groups(&fingerprint, now)?
+            .map(|groups| (classify_all(&groups, pec_domain, now), counted_at)))
+    }
+
+    /// The dashboard's figures counted from the tables, never from what is kept.
+    pub fn count_dashboard(&self, pec_domain: &str, now: DateTime<Utc>) -> Result<DashboardCounts> {
+        let groups = self.count_groups(pec_domain, now)?;
+        Ok(classify_all(&groups, pec_domain, now))
+    }
+
+    /// What the counts were taken from: every write that changes a member,
+    /// a mailbox or Aruba's copy appends an audit event or a sync run in its
+    /// transaction, and each is read here by its last id (an index seek).
+    fn counts_fingerprint(&self, pec_domain: &str) -> Result<String> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT COALESCE(MAX(id), 0) FROM events),
+                        (SELECT COALESCE(MAX(id), 0) FROM sync_runs),
+                        (SELECT COALESCE(MAX(id), 0) FROM aruba_sync_runs)",
+                [],
+                |r| {
+                    Ok(format!(
+                        "{GROUPS_FORMAT}/{}/{}/{}/{}/{}",
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        pec_domain.to_ascii_lowercase()
+                    ))
+                },
+            )
+            .map_err(self.err())
+    }
+
+    /// The kept groups, when counted from what `fingerprint` names and not after `now`.
+    fn kept_groups(&self, fingerprint: &str, now: DateTime<Utc>) -> Result<Option<Groups>> {
+        let kept: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT counted_at, groups FROM dashboard_counts WHERE id = 1 AND fingerprint = ?1",
+                [fingerprint],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        let Some((counted_at, groups)) = kept else {
+            return Ok(None);
+        };
+        if parse_ts(&counted_at)? > now {
+            return Ok(None);
+        }
+        serde_json::from_str(&groups)
+            .map(Some)
+            .map_err(|e| corrupt(format!("conteggi del cruscotto illeggibili: {e}")))
+    }
+
+    /// Keeps `groups`, counted at `now` from what `fingerprint` names. Never
+    /// waits for another writer: the counts are wanted on screen now.
+    fn keep_groups(&self, fingerprint: &str, now: DateTime<Utc>, groups: &Groups) -> Result<()> {
+        let json = serde_json::to_string(groups).expect("groups serialise");
+        self.conn
+            .busy_timeout(std::time::Duration::ZERO)
+            .map_err(self.err())?;
+        let written = self.conn.execute(
+            "INSERT OR REPLACE INTO dashboard_counts (id, fingerprint, counted_at, groups)
+             VALUES (1, ?1, ?2, ?3)",
+            params![fingerprint, ts(now), json],
+        );
+        self.conn
+            .busy_timeout(super::BUSY_TIMEOUT)
+            .map_err(self.err())?;
+        written.map(drop).map_err(self.err())
+    }
+
+    /// Every group of alike entries, counted from the tables at `now`.
+    fn count_groups(&self, pec_domain: &str, now: DateTime<Utc>) -> Result<Groups> {
         let aruba_known = self.aruba_synced()?;
         let path = self.path.clone();
         let today = italian_time(now).date();
@@ -170,7 +412,14 @@ impl Store {
             let group = Group {
                 member: Some((row.in_roster, row.on_domain, email_differs, mobile_differs)),
                 mailbox,
-                aruba: at_aruba.map(|a| a.map(|a| (a.email.is_none(), a.blocks))),
+                aruba: match at_aruba {
+                    None => AtAruba::Unknown,
+                    Some(None) => AtAruba::Missing,
+                    Some(Some(a)) => AtAruba::Present {
+                        no_contact: a.email.is_none(),
+                        blocks: a.blocks,
+                    },
+                },
             };
             *groups.entry(group).or_default() += 1;
         }
@@ -179,21 +428,30 @@ impl Store {
                 let group = Group {
                     member: None,
                     mailbox: Some(facts),
-                    aruba: None,
+                    aruba: AtAruba::Unknown,
                 };
                 *groups.entry(group).or_default() += 1;
             }
         }
-        let mut counts = DashboardCounts {
-            summary: Summary::empty(),
-            categories: vec![0; Category::ALL.len()],
+        Ok(Groups {
             aruba_known,
-        };
-        for (group, count) in groups {
-            classify(&mut counts, group, count, pec_domain, today, now);
-        }
-        Ok(counts)
+            groups: groups.into_iter().collect(),
+        })
     }
+}
+
+/// The dashboard's figures at `now` from every group of alike entries.
+fn classify_all(groups: &Groups, pec_domain: &str, now: DateTime<Utc>) -> DashboardCounts {
+    let mut counts = DashboardCounts {
+        summary: Summary::empty(),
+        categories: vec![0; Category::ALL.len()],
+        aruba_known: groups.aruba_known,
+    };
+    let today = italian_time(now).date();
+    for &(group, count) in &groups.groups {
+        classify(&mut counts, group, count, pec_domain, today, now);
+    }
+    counts
 }
 
 /// Counts `count` entries alike by the domain's rules, through one
@@ -232,7 +490,7 @@ fn classify(
         migration_at: None,
         password: f.password,
         link_sent_at: None,
-        link_expires_at: None,
+        link_expires_at: f.expires,
         recovery: RecoveryContacts {
             email_masked: f.email.then(String::new),
             mobile_masked: f.mobile.then(String::new),
@@ -243,9 +501,9 @@ fn classify(
         updated_at: now,
     });
     let aruba = match group.aruba {
-        None => ArubaSide::Unknown,
-        Some(None) => ArubaSide::Missing,
-        Some(Some((no_contact, blocks))) => {
+        AtAruba::Unknown => ArubaSide::Unknown,
+        AtAruba::Missing => ArubaSide::Missing,
+        AtAruba::Present { no_contact, blocks } => {
             let (email_differs, mobile_differs) =
                 group.member.map_or((false, false), |m| (m.2, m.3));
             ArubaSide::Present(ArubaMailbox {
@@ -280,9 +538,8 @@ fn classify(
         counts.summary.add_mailbox(
             member.is_none(),
             f.migration,
-            f.migrated_ago
-                .map(|ago| today - TimeDelta::days(i64::from(ago))),
-            f.password,
+            f.migrated_on,
+            f.password_at(now),
             (f.email, f.mobile, f.confirmed),
             today,
             count,
@@ -374,35 +631,38 @@ fn mailbox_facts(
                 "stato della password sconosciuto: {code}"
             ))));
         };
+        let mut expires = None;
         if password == PasswordState::ResetPending
             && let Some(expiry) = row.get_ref(4)?.as_str_or_null()?
         {
             match parse_ts(expiry) {
                 Ok(expiry) if expiry <= now => password = PasswordState::LinkExpired,
-                Ok(_) => {}
+                Ok(expiry) => expires = Some(expiry),
                 Err(e) => return Ok(Err(e)),
             }
         }
-        let mut migrated_ago = None;
+        // Days ahead stay too (a provider's clock ahead of ours): they come
+        // into the history later.
+        let mut migrated_on = None;
         if migration == MigrationState::Completed
             && let Some(at) = row.get_ref(2)?.as_str_or_null()?
         {
-            let at = match parse_ts(at) {
-                Ok(at) => at,
+            let day = match parse_ts(at) {
+                Ok(at) => italian_time(at).date(),
                 Err(e) => return Ok(Err(e)),
             };
-            let ago = (today - italian_time(at).date()).num_days();
-            if (0..HISTORY_DAYS as i64).contains(&ago) {
-                migrated_ago = Some(ago as u8);
+            if (today - day).num_days() < HISTORY_DAYS as i64 {
+                migrated_on = Some(day);
             }
         }
         let facts = MailboxFacts {
             migration,
             password,
+            expires,
             email: row.get(5)?,
             mobile: row.get(6)?,
             confirmed: row.get(7)?,
-            migrated_ago,
+            migrated_on,
         };
         out.insert(text_hash(row.get_ref(0)?.as_str()?), facts);
     }
@@ -431,6 +691,7 @@ mod tests {
     use super::*;
     use crate::domain::DEFAULT_PEC_DOMAIN;
     use crate::store::IncomingRoster;
+    use chrono::TimeDelta;
 
     /// What the console computes from the loaded entries.
     fn from_entries(store: &Store, now: DateTime<Utc>) -> DashboardCounts {
@@ -462,14 +723,11 @@ mod tests {
         }
     }
 
-    /// Every state, removed members, external PECs, mailboxes with no
-    /// member, and Aruba's side in every shape: the counts from the tables
-    /// equal the counts over the loaded entries, before and after Aruba.
-    #[test]
-    fn counts_from_the_tables_equal_those_of_the_loaded_entries() {
+    /// A store of 600 members in every state, removed members, external
+    /// PECs and 17 mailboxes with no member; its roster.
+    fn populated(now: DateTime<Utc>) -> (tempfile::TempDir, Store, Vec<Member>) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let now = Utc::now();
         let roster = crate::sample::generate_roster(600, 11, DEFAULT_PEC_DOMAIN);
         store
             .upsert_members(&IncomingRoster::full(&roster), "t", "t", now)
@@ -510,15 +768,12 @@ mod tests {
             states.push(orphan);
         }
         store.apply_sync(&states, "t", now, now).unwrap();
-        let counted = store.dashboard_counts(DEFAULT_PEC_DOMAIN, now).unwrap();
-        assert_eq!(counted, from_entries(&store, now));
-        assert!(!counted.aruba_known);
-        assert!(counted.count(Category::NoMember) == 17);
-        assert!(counted.count(Category::Removed) > 0);
-        assert!(counted.count(Category::ExternalPec) > 0);
-        assert!(counted.summary.per_day.iter().any(|&d| d > 0));
+        (dir, store, roster)
+    }
 
-        let aruba: Vec<ArubaMailbox> = roster
+    /// Aruba's copy of the roster's mailboxes, in every shape.
+    fn aruba_copy(roster: &[Member]) -> Vec<ArubaMailbox> {
+        roster
             .iter()
             .enumerate()
             .filter(|(i, m)| m.pec_on_domain(DEFAULT_PEC_DOMAIN) && i % 11 != 0)
@@ -543,13 +798,203 @@ mod tests {
                         .map(|c| c.trim_start_matches("+39").to_string()),
                 },
             })
-            .collect();
-        store.apply_aruba_sync(&aruba, "t", now, now).unwrap();
+            .collect()
+    }
+
+    /// Every state, removed members, external PECs, mailboxes with no
+    /// member, and Aruba's side in every shape: the counts from the tables
+    /// equal the counts over the loaded entries, before and after Aruba.
+    #[test]
+    fn counts_from_the_tables_equal_those_of_the_loaded_entries() {
+        let now = Utc::now();
+        let (_dir, mut store, roster) = populated(now);
+        let counted = store.dashboard_counts(DEFAULT_PEC_DOMAIN, now).unwrap();
+        assert_eq!(counted, from_entries(&store, now));
+        assert!(!counted.aruba_known);
+        assert!(counted.count(Category::NoMember) == 17);
+        assert!(counted.count(Category::Removed) > 0);
+        assert!(counted.count(Category::ExternalPec) > 0);
+        assert!(counted.summary.per_day.iter().any(|&d| d > 0));
+
+        store
+            .apply_aruba_sync(&aruba_copy(&roster), "t", now, now)
+            .unwrap();
         let counted = store.dashboard_counts(DEFAULT_PEC_DOMAIN, now).unwrap();
         assert_eq!(counted, from_entries(&store, now));
         assert!(counted.aruba_known);
         for c in category::ARUBA {
             assert!(counted.count(c) > 0, "{c:?}");
         }
+    }
+
+    /// Kept counts are right at any later moment: links expire and days
+    /// pass out of the history as they would in the loaded table.
+    #[test]
+    fn kept_counts_equal_a_fresh_count_at_later_moments() {
+        let now = Utc::now();
+        let (_dir, mut store, roster) = populated(now);
+        store
+            .apply_aruba_sync(&aruba_copy(&roster), "t", now, now)
+            .unwrap();
+        assert!(
+            store
+                .kept_dashboard_counts(DEFAULT_PEC_DOMAIN, now)
+                .unwrap()
+                .is_none(),
+            "nothing kept yet"
+        );
+        store.dashboard_counts(DEFAULT_PEC_DOMAIN, now).unwrap();
+        let mut pending_changed = false;
+        for hours in [0, 1, 5, 13, 25, 24 * 3, 24 * 29, 24 * 40] {
+            let later = now + TimeDelta::hours(hours);
+            let kept = store
+                .kept_dashboard_counts(DEFAULT_PEC_DOMAIN, later)
+                .unwrap()
+                .unwrap_or_else(|| panic!("kept counts at +{hours} h"));
+            assert_eq!(kept, from_entries(&store, later), "+{hours} h");
+            assert_eq!(
+                kept,
+                store.count_dashboard(DEFAULT_PEC_DOMAIN, later).unwrap()
+            );
+            pending_changed |= kept.count(Category::LinkPending)
+                != from_entries(&store, now).count(Category::LinkPending);
+        }
+        assert!(pending_changed, "some links expired meanwhile");
+        // Before the moment they were counted at, or for another domain: counted again.
+        let earlier = now - TimeDelta::minutes(1);
+        assert!(
+            store
+                .kept_dashboard_counts(DEFAULT_PEC_DOMAIN, earlier)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .kept_dashboard_counts("altro.it", now)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store.dashboard_counts("altro.it", now).unwrap(),
+            store.count_dashboard("altro.it", now).unwrap()
+        );
+    }
+
+    /// After a write the earlier counts are still offered, with their
+    /// moment, for the console to show as such while it counts again.
+    #[test]
+    fn earlier_counts_stay_offered_after_a_write() {
+        let now = Utc::now();
+        let (_dir, mut store, roster) = populated(now);
+        assert!(
+            store
+                .earlier_dashboard_counts(DEFAULT_PEC_DOMAIN, now)
+                .unwrap()
+                .is_none()
+        );
+        let before = store.dashboard_counts(DEFAULT_PEC_DOMAIN, now).unwrap();
+        store
+            .upsert_members(&IncomingRoster::full(&roster[..400]), "t", "t", now)
+            .unwrap();
+        let later = now + TimeDelta::minutes(5);
+        assert!(
+            store
+                .kept_dashboard_counts(DEFAULT_PEC_DOMAIN, later)
+                .unwrap()
+                .is_none()
+        );
+        let (earlier, at) = store
+            .earlier_dashboard_counts(DEFAULT_PEC_DOMAIN, later)
+            .unwrap()
+            .expect("earlier counts");
+        assert_eq!(at.timestamp_micros(), now.timestamp_micros());
+        assert_eq!(earlier.summary.removed, before.summary.removed);
+        let recounted = store.dashboard_counts(DEFAULT_PEC_DOMAIN, later).unwrap();
+        assert_eq!(recounted, from_entries(&store, later));
+        assert_ne!(recounted.summary.removed, earlier.summary.removed);
+        // Not for another domain.
+        assert!(
+            store
+                .earlier_dashboard_counts("altro.it", later)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// Whatever changes a member, a mailbox or Aruba's copy makes the kept
+    /// counts stale, in this process or another.
+    #[test]
+    fn every_write_makes_the_kept_counts_stale() {
+        let now = Utc::now();
+        let (dir, mut store, roster) = populated(now);
+        let path = dir.path().join("s.db");
+        let stale_after = |store: &mut Store, what: &str, write: &dyn Fn(&mut Store)| {
+            store.dashboard_counts(DEFAULT_PEC_DOMAIN, now).unwrap();
+            assert!(
+                store
+                    .kept_dashboard_counts(DEFAULT_PEC_DOMAIN, now)
+                    .unwrap()
+                    .is_some(),
+                "kept before {what}"
+            );
+            // Written by another connection, as another operator's console would.
+            let mut other = Store::open(&path).unwrap();
+            write(&mut other);
+            assert!(
+                store
+                    .kept_dashboard_counts(DEFAULT_PEC_DOMAIN, now)
+                    .unwrap()
+                    .is_none(),
+                "stale after {what}"
+            );
+            assert_eq!(
+                store.dashboard_counts(DEFAULT_PEC_DOMAIN, now).unwrap(),
+                from_entries(store, now),
+                "{what}"
+            );
+        };
+        stale_after(&mut store, "an import", &|s| {
+            s.upsert_members(&IncomingRoster::full(&roster[..500]), "t", "t", now)
+                .unwrap();
+        });
+        stale_after(&mut store, "a sync", &|s| {
+            let mut state = s.mailbox_states().unwrap().remove(3);
+            state.migration = MigrationState::Completed;
+            state.password = PasswordState::Set;
+            s.apply_sync(&[state], "t", now, now).unwrap();
+        });
+        stale_after(&mut store, "Aruba's sync", &|s| {
+            s.apply_aruba_sync(&aruba_copy(&roster), "t", now, now)
+                .unwrap();
+        });
+        let address = roster[20].pec.clone();
+        stale_after(&mut store, "an action", &|s| {
+            s.record_action(&crate::store::ActionResult {
+                address: address.clone(),
+                member_id: None,
+                operator: "t".into(),
+                at: now,
+                detail: "reimpostata".into(),
+                outcome: crate::store::Outcome::Ok,
+                change: Some(crate::store::MailboxChange::PasswordReset { updated_at: now }),
+                transient: false,
+            })
+            .unwrap();
+        });
+        let member = s_member_id(&store, &roster[30].codice_fiscale);
+        stale_after(&mut store, "an erasure", &|s| {
+            s.forget(member, "t", now).unwrap();
+        });
+    }
+
+    fn s_member_id(store: &Store, codice_fiscale: &str) -> i64 {
+        store
+            .conn
+            .query_row(
+                "SELECT id FROM members WHERE codice_fiscale = ?1",
+                [codice_fiscale],
+                |r| r.get(0),
+            )
+            .unwrap()
     }
 }

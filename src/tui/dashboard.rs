@@ -24,6 +24,20 @@ fn count_line<'a>(
     ])
 }
 
+/// The gauge's title, saying so while the figures are the store's earlier ones.
+fn gauge_title(state: &State) -> String {
+    match state.counts_as_of() {
+        Some(at) => format!(
+            "{} · {} {}, {}",
+            state.t(T::MigratedGauge),
+            state.t(T::CountsAsOf),
+            crate::i18n::format_datetime(at),
+            state.t(T::CountsRecounting)
+        ),
+        None => state.t(T::MigratedGauge).to_string(),
+    }
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let s = &state.summary;
     // Who to chase comes first: on a small terminal the breakdowns get cut, not it.
@@ -43,7 +57,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     };
     frame.render_widget(
         Gauge::default()
-            .block(Block::bordered().title(state.t(T::MigratedGauge)))
+            .block(Block::bordered().title(gauge_title(state)))
             .gauge_style(theme.gauge())
             .ratio(ratio)
             .label(format!(

@@ -284,10 +284,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     frame.render_stateful_widget(table, table_area, &mut table_state);
     if let Some(search_area) = search_area {
         let prompt = state.t(T::SearchPrompt);
-        let line = Line::from(vec![
+        let mut line = Line::from(vec![
             Span::styled(prompt, theme.key()),
             Span::raw(state.search.value()),
         ]);
+        // The table still lists the previous query's matches.
+        if state.search_under_way() {
+            line.push_span(Span::raw(" …"));
+        }
         frame.render_widget(Paragraph::new(line), search_area);
         if state.searching {
             let x = search_area.x + (prompt.chars().count() + state.search.visual_cursor()) as u16;

@@ -673,7 +673,7 @@ fn dashboard_from_the_stores_counts_equals_the_loaded_one() {
     );
     assert!(next.is_empty());
     assert!(!counted.loaded && counted.dashboard_ready());
-    let mut loaded = State::new(settings, now);
+    let mut loaded = State::new(settings.clone(), now);
     fixtures::load(
         &mut loaded,
         Snapshot {
@@ -693,6 +693,64 @@ fn dashboard_from_the_stores_counts_equals_the_loaded_one() {
     update(&mut loaded, Action::Counted(Ok(Box::new((stale, None)))));
     assert_eq!(loaded.summary, before);
     assert_eq!(snapshot(&loaded, 120, 40), first);
+
+    // Counts the store kept before a write since: shown, saying so, until
+    // the exact ones arrive; never over them.
+    let mut earlier = State::new(settings, now);
+    let kept = store.dashboard_counts(&pec_domain, at).unwrap();
+    let counted_at = now - TimeDelta::hours(14);
+    update(
+        &mut earlier,
+        Action::CountedEarlier(Box::new((
+            kept.clone(),
+            store.last_sync().unwrap(),
+            counted_at,
+        ))),
+    );
+    assert!(earlier.dashboard_ready());
+    let shown = snapshot(&earlier, 120, 40);
+    assert!(shown.contains("cifre del"), "{shown}");
+    assert!(shown.contains("ricalcolo in corso"), "{shown}");
+    update(
+        &mut earlier,
+        Action::Counted(Ok(Box::new((kept.clone(), store.last_sync().unwrap())))),
+    );
+    assert_eq!(snapshot(&earlier, 120, 40), first);
+    update(
+        &mut earlier,
+        Action::CountedEarlier(Box::new((kept, None, counted_at))),
+    );
+    assert_eq!(snapshot(&earlier, 120, 40), first);
+}
+
+/// The store's earlier counts on the first screen: the gauge says since
+/// when they hold and that they are being counted again.
+#[test]
+fn dashboard_from_earlier_counts() {
+    use crate::app::Settings;
+    use crate::domain::{DashboardCounts, category::Category};
+    let loaded = fixtures::state(Lang::It);
+    let counts = DashboardCounts {
+        summary: loaded.summary.clone(),
+        categories: Category::ALL.iter().map(|&c| loaded.count(c)).collect(),
+        aruba_known: false,
+    };
+    let settings = Settings {
+        lang: Lang::It,
+        pec_domain: "pec.fofi.it".into(),
+        ordine: "Ordine dei Farmacisti di Prova".into(),
+        cutover: chrono::NaiveDate::from_ymd_opt(2026, 12, 31),
+    };
+    let mut state = State::new(settings, fixtures::now());
+    update(
+        &mut state,
+        Action::CountedEarlier(Box::new((
+            counts,
+            None,
+            fixtures::now() - TimeDelta::hours(15),
+        ))),
+    );
+    insta::assert_snapshot!(snapshot(&state, 120, 40));
 }
 
 /// `:sync report FILE`: the same window as the roster's import, with the
