@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::search::Search;
+use super::search::{Lookup, Matches, Search};
 use super::table::{Sort, SortOrders};
 use crate::store::RosterRows;
 
@@ -54,7 +54,8 @@ impl Ordering {
 pub struct TableIndex {
     pub(super) generation: u64,
     pub(super) sort: Sort,
-    pub(super) ordering: Ordering,
+    /// Shared with the searches under way, which rank their matches in it.
+    pub(super) ordering: Arc<Ordering>,
     /// Every column's order is derived from these without sorting again.
     pub(super) orders: Arc<SortOrders>,
     pub(super) search: Search,
@@ -72,10 +73,21 @@ impl TableIndex {
         Self {
             generation: request.generation,
             sort: request.sort,
-            ordering: Ordering::of(entries, &orders, request.sort, request.now),
+            ordering: Arc::new(Ordering::of(entries, &orders, request.sort, request.now)),
             orders: Arc::new(orders),
             search,
         }
+    }
+
+    /// The remembered matches of a search, or the scan that finds them and
+    /// ranks them in the table's order ([`Search::lookup`]).
+    pub(super) fn lookup(&mut self, query: &str) -> Lookup {
+        self.search.lookup_in(query, Some(&self.ordering))
+    }
+
+    /// The matches of a search, remembered or found now on this thread.
+    pub(super) fn matched(&mut self, query: &str) -> Matches {
+        self.search.matched(query, Some(&self.ordering))
     }
 }
 
@@ -105,7 +117,7 @@ impl Eq for SortRequest {}
 pub struct Sorted {
     pub(super) generation: u64,
     pub(super) sort: Sort,
-    pub(super) ordering: Ordering,
+    pub(super) ordering: Arc<Ordering>,
 }
 
 impl SortRequest {
@@ -114,7 +126,12 @@ impl SortRequest {
         Sorted {
             generation: self.generation,
             sort: self.sort,
-            ordering: Ordering::of(&self.entries, &self.orders, self.sort, self.now),
+            ordering: Arc::new(Ordering::of(
+                &self.entries,
+                &self.orders,
+                self.sort,
+                self.now,
+            )),
         }
     }
 }

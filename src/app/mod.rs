@@ -908,7 +908,7 @@ impl State {
         let query = self.search.value().trim().to_string();
         let found = match self.index.as_mut().filter(|_| !query.is_empty()) {
             None => None,
-            Some(index) => match index.search.lookup(&query) {
+            Some(index) => match index.lookup(&query) {
                 search::Lookup::Known(matches) => Some(matches),
                 search::Lookup::Scan(scan)
                     if scan.for_another_thread(self.background_search_from) =>
@@ -963,7 +963,7 @@ impl State {
     }
 
     /// [`Self::refresh_visible`], with the search's matches when known already.
-    fn refresh_visible_from(&mut self, keep: Option<&str>, found: Option<Vec<(u32, u32)>>) {
+    fn refresh_visible_from(&mut self, keep: Option<&str>, found: Option<search::Matches>) {
         // Matched here and now: a scan under way is no longer awaited.
         if self.search_under_way.take().is_some() {
             self.keystrokes.next();
@@ -979,14 +979,12 @@ impl State {
         let query = self.search.value().trim().to_string();
         let matches = match &mut self.index {
             Some(_) if found.is_some() => found,
-            Some(index) if !query.is_empty() => Some(index.search.matches(&query)),
+            Some(index) if !query.is_empty() => Some(index.matched(&query)),
             _ => None,
         };
         self.visible = match (&self.index, matches) {
             (Some(index), Some(matches)) => {
-                search::best_first(matches, &index.ordering.order, &index.ordering.rank, |i| {
-                    self.passes_filter(i)
-                })
+                matches.best_first(&index.ordering, |i| self.passes_filter(i))
             }
             (Some(index), None) => index
                 .ordering

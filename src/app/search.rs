@@ -12,8 +12,12 @@
 use nucleo_matcher::pattern::{Atom, AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
+use super::index::Ordering;
 use crate::store::{RosterRow, RosterRows};
+
+mod ascii;
 
 #[derive(Clone)]
 pub struct Search {
@@ -22,7 +26,75 @@ pub struct Search {
     /// The last [`REMEMBERED`] queries, each with every entry it matched
     /// (before any state filter): typing on narrows one of them, deleting
     /// goes back to an earlier one without matching again.
-    history: Vec<(String, Vec<(u32, u32)>)>,
+    history: Vec<(String, Matches)>,
+}
+
+/// A query's matches: every entry it matched with its score, in entry
+/// order, and, when it was matched for a table order, the same entries best
+/// first in that order ([`best_first_of`]), ranked where it was matched (off
+/// the UI thread at a million members) so the frame that shows them only
+/// filters. Cheap to clone: remembered queries and the table share them.
+#[derive(Debug, Clone, Default)]
+pub struct Matches {
+    scored: Arc<Vec<(u32, u32)>>,
+    ranked: Option<Ranked>,
+}
+
+/// Matches best first in one table order.
+#[derive(Clone)]
+struct Ranked {
+    /// Held, so a newer order is never at its address: compared by address.
+    ordering: Arc<Ordering>,
+    list: Arc<Vec<u32>>,
+}
+
+impl std::fmt::Debug for Ranked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ranked")
+            .field("entries", &self.list.len())
+            .finish()
+    }
+}
+
+impl PartialEq for Matches {
+    fn eq(&self, other: &Self) -> bool {
+        self.scored == other.scored
+    }
+}
+
+impl Matches {
+    /// How many entries matched.
+    pub fn len(&self) -> usize {
+        self.scored.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scored.is_empty()
+    }
+
+    /// Every entry matched, with its score, in entry order.
+    pub fn scored(&self) -> &[(u32, u32)] {
+        &self.scored
+    }
+
+    /// The entries `shown` lets through, best first in `ordering` (as
+    /// [`best_first_of`] lists them): a filtering pass when they were ranked
+    /// in that order already.
+    pub(super) fn best_first(
+        &self,
+        ordering: &Arc<Ordering>,
+        shown: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        match &self.ranked {
+            Some(ranked) if Arc::ptr_eq(&ranked.ordering, ordering) => ranked
+                .list
+                .iter()
+                .map(|&i| i as usize)
+                .filter(|&i| shown(i))
+                .collect(),
+            _ => best_first_of(&self.scored, &ordering.order, &ordering.rank, shown),
+        }
+    }
 }
 
 /// What a query is matched against, for every entry.
@@ -60,8 +132,37 @@ impl std::fmt::Debug for Search {
 pub struct Scan {
     /// Normalised ([`normalize_query`]).
     query: String,
-    pool: Arc<Vec<u32>>,
+    pool: Pool,
     texts: Arc<Texts>,
+    /// The table order to rank the matches in, where they are found.
+    ordering: Option<Arc<Ordering>>,
+}
+
+/// The entries a scan tries: all, or those an earlier query matched (shared
+/// with it, not copied: at a million members a first letter matches most).
+#[derive(Debug, Clone)]
+enum Pool {
+    Every(u32),
+    Matched(Arc<Vec<(u32, u32)>>),
+}
+
+impl Pool {
+    fn len(&self) -> usize {
+        match self {
+            Pool::Every(n) => *n as usize,
+            Pool::Matched(matched) => matched.len(),
+        }
+    }
+}
+
+impl PartialEq for Pool {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Pool::Every(a), Pool::Every(b)) => a == b,
+            (Pool::Matched(a), Pool::Matched(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for Scan {
@@ -79,6 +180,10 @@ impl PartialEq for Scan {
         self.query == other.query
             && Arc::ptr_eq(&self.texts, &other.texts)
             && self.pool == other.pool
+            && match (&self.ordering, &other.ordering) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
     }
 }
 
@@ -101,22 +206,35 @@ impl Scan {
     }
 
     /// Every entry of the pool the query matches, with its score, in entry
-    /// order; None when `cancelled` said so on the way.
-    pub fn run(&self, cancelled: &(dyn Fn() -> bool + Sync)) -> Option<Vec<(u32, u32)>> {
+    /// order, and ranked in the scan's table order if it has one; None when
+    /// `cancelled` said so on the way.
+    pub fn run(&self, cancelled: &(dyn Fn() -> bool + Sync)) -> Option<Matches> {
         let pattern = pattern(&self.query);
         let contacts: Vec<bool> = self
             .query
             .split_whitespace()
             .map(searches_contacts)
             .collect();
-        score(&self.texts, &(pattern, contacts), &self.pool, cancelled)
+        let scored = score(&self.texts, &(pattern, contacts), &self.pool, cancelled)?;
+        let ranked = match &self.ordering {
+            Some(ordering) if !cancelled() => Some(Ranked {
+                list: Arc::new(rank(&scored, &ordering.order, &ordering.rank)),
+                ordering: Arc::clone(ordering),
+            }),
+            Some(_) => return None,
+            None => None,
+        };
+        Some(Matches {
+            scored: Arc::new(scored),
+            ranked,
+        })
     }
 }
 
 /// What [`Search::lookup`] finds for a query.
 pub enum Lookup {
     /// Remembered: the matches.
-    Known(Vec<(u32, u32)>),
+    Known(Matches),
     /// To be matched.
     Scan(Scan),
 }
@@ -397,12 +515,18 @@ impl Search {
 
     /// Entries matching `query`, with their scores, in entry order.
     pub fn matches(&mut self, query: &str) -> Vec<(u32, u32)> {
-        match self.lookup(query) {
+        self.matched(query, None).scored.to_vec()
+    }
+
+    /// The matches of `query`, remembered or found now on this thread,
+    /// ranked in `ordering` when found now.
+    pub(super) fn matched(&mut self, query: &str, ordering: Option<&Arc<Ordering>>) -> Matches {
+        match self.lookup_in(query, ordering) {
             Lookup::Known(matched) => matched,
             Lookup::Scan(scan) => {
-                let scored = scan.run(&|| false).expect("never cancelled");
-                self.remember(scan.query, scored.clone());
-                scored
+                let matched = scan.run(&|| false).expect("never cancelled");
+                self.remember(scan.query, matched.clone());
+                matched
             }
         }
     }
@@ -410,6 +534,11 @@ impl Search {
     /// The remembered matches of `query`, or the scan that finds them: over
     /// the smallest earlier result it narrows, else over every entry.
     pub fn lookup(&mut self, query: &str) -> Lookup {
+        self.lookup_in(query, None)
+    }
+
+    /// [`Self::lookup`], with the table order a scan ranks its matches in.
+    pub(super) fn lookup_in(&mut self, query: &str, ordering: Option<&Arc<Ordering>>) -> Lookup {
         let query = normalize_query(query);
         // Back to an earlier query (Backspace): its result is still here.
         if let Some(position) = self.history.iter().rposition(|(q, _)| *q == query) {
@@ -423,21 +552,22 @@ impl Search {
             .iter()
             .filter(|(previous, _)| narrows(previous, &query))
             .min_by_key(|(_, matched)| matched.len());
-        let pool: Vec<u32> = match narrowed {
-            Some((_, matched)) => matched.iter().map(|&(i, _)| i).collect(),
-            None => (0..self.texts.spans.len() as u32).collect(),
+        let pool = match narrowed {
+            Some((_, matched)) => Pool::Matched(Arc::clone(&matched.scored)),
+            None => Pool::Every(self.texts.spans.len() as u32),
         };
         Lookup::Scan(Scan {
             query,
-            pool: Arc::new(pool),
+            pool,
             texts: Arc::clone(&self.texts),
+            ordering: ordering.cloned(),
         })
     }
 
     /// Keeps the matches of a (normalised) query found by a [`Scan`].
-    pub fn remember(&mut self, query: String, scored: Vec<(u32, u32)>) {
+    pub fn remember(&mut self, query: String, matched: Matches) {
         self.history.retain(|(q, _)| *q != query);
-        self.history.push((query, scored));
+        self.history.push((query, matched));
         // At most REMEMBERED queries, and results of at most three rosters
         // in all (a first letter or digit matches most of a million members,
         // and a number corrected digit by digit goes back through several).
@@ -543,7 +673,7 @@ pub struct SearchResult {
     pub(super) generation: u64,
     pub(super) keystroke: u64,
     pub(super) query: String,
-    pub(super) matches: Option<Vec<(u32, u32)>>,
+    pub(super) matches: Option<Matches>,
 }
 
 /// Earlier queries kept with their results, most recent last: typing on
@@ -554,14 +684,42 @@ const REMEMBERED: usize = 24;
 /// Below this many candidates one thread is quicker than two.
 const PARALLEL_FROM: usize = 20_000;
 
-/// Scores `pool` against the pattern, on two threads for large pools (the
-/// first keystroke of a search runs over the whole roster); None when
-/// `cancelled` said so on the way.
+/// The threads a large scan or ranking is split over: the machine's.
+fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8)
+    })
+}
+
+/// Scores `pool` against the pattern, over every core for large pools (the
+/// first keystroke of a search runs over the whole roster): each thread
+/// takes the next [`CHUNK`] of entries until none is left, so a thread the
+/// machine holds up leaves its share to the others; the chunks' matches are
+/// joined in entry order. None when `cancelled` said so on the way.
 fn score(
     texts: &Texts,
     pattern: &(Pattern, Vec<bool>),
-    pool: &[u32],
+    pool: &Pool,
     cancelled: &(dyn Fn() -> bool + Sync),
+) -> Option<Vec<(u32, u32)>> {
+    let threads = if pool.len() < PARALLEL_FROM {
+        1
+    } else {
+        threads()
+    };
+    score_on(texts, pattern, pool, cancelled, threads)
+}
+
+/// [`score`] on this many threads.
+fn score_on(
+    texts: &Texts,
+    pattern: &(Pattern, Vec<bool>),
+    pool: &Pool,
+    cancelled: &(dyn Fn() -> bool + Sync),
+    threads: usize,
 ) -> Option<Vec<(u32, u32)>> {
     // Per word, what an entry needs for it (none with the prefilter off).
     let needs: Vec<Option<Needs>> = pattern
@@ -571,75 +729,180 @@ fn score(
         .zip(&pattern.1)
         .map(|(atom, &in_contacts)| Needs::of(atom, in_contacts).filter(|_| texts.prefilter))
         .collect();
-    let run = |part: &[u32]| {
+    // Per word, how it is scored (by nucleo alone with the prefilter off).
+    let scorers: Vec<Scorer> = pattern
+        .0
+        .atoms
+        .iter()
+        .map(|atom| {
+            Scorer::of(atom)
+                .filter(|_| texts.prefilter)
+                .unwrap_or(Scorer::Nucleo)
+        })
+        .collect();
+    let score_entry = |i: u32, matcher: &mut Matcher| -> Option<(u32, u32)> {
+        // Bit k: word k cannot be in the names.
+        let mut not_in_names = 0u64;
+        for (k, needs) in needs.iter().enumerate() {
+            if let Some(needs) = needs
+                && !needs.check(texts, i)?
+            {
+                not_in_names |= 1u64.checked_shl(k as u32).unwrap_or(0);
+            }
+        }
+        let (names, contacts) = texts.haystacks(i);
+        score_one(pattern, &scorers, names, contacts, not_in_names, matcher).map(|score| (i, score))
+    };
+    let run = |range: std::ops::Range<usize>, matcher: &mut Matcher, out: &mut Vec<(u32, u32)>| {
+        match pool {
+            Pool::Every(_) => out.extend(
+                (range.start as u32..range.end as u32).filter_map(|i| score_entry(i, matcher)),
+            ),
+            Pool::Matched(matched) => out.extend(
+                matched[range]
+                    .iter()
+                    .filter_map(|&(i, _)| score_entry(i, matcher)),
+            ),
+        }
+    };
+    let n = pool.len();
+    let chunks = n.div_ceil(CHUNK);
+    if threads <= 1 {
         let mut matcher = Matcher::new(Config::DEFAULT);
         let mut scored = Vec::new();
         // A newer keystroke stops a scan within a few milliseconds.
-        for chunk in part.chunks(CHUNK) {
+        for chunk in 0..chunks {
             if cancelled() {
                 return None;
             }
-            scored.extend(chunk.iter().filter_map(|&i| {
-                // Bit k: word k cannot be in the names.
-                let mut not_in_names = 0u64;
-                for (k, needs) in needs.iter().enumerate() {
-                    if let Some(needs) = needs
-                        && !needs.check(texts, i)?
-                    {
-                        not_in_names |= 1u64.checked_shl(k as u32).unwrap_or(0);
-                    }
-                }
-                let (names, contacts) = texts.haystacks(i);
-                score_one(pattern, names, contacts, not_in_names, &mut matcher)
-                    .map(|score| (i, score))
-            }));
+            run(
+                chunk * CHUNK..n.min((chunk + 1) * CHUNK),
+                &mut matcher,
+                &mut scored,
+            );
         }
-        Some(scored)
-    };
-    if pool.len() < PARALLEL_FROM {
-        return run(pool);
+        return Some(scored);
     }
-    let (left, right) = pool.split_at(pool.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| run(right));
-        let scored = run(left);
-        let other = other.join().expect("scoring thread");
-        let mut scored = scored?;
-        scored.extend(other?);
-        Some(scored)
-    })
+    let next = AtomicUsize::new(0);
+    let stopped = AtomicBool::new(false);
+    let work = || {
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        let mut done = Vec::new();
+        loop {
+            let chunk = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if chunk >= chunks || stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            if cancelled() {
+                stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+                break;
+            }
+            let mut scored = Vec::new();
+            run(
+                chunk * CHUNK..n.min((chunk + 1) * CHUNK),
+                &mut matcher,
+                &mut scored,
+            );
+            done.push((chunk, scored));
+        }
+        done
+    };
+    let mut done = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut done = work();
+        for other in others {
+            done.extend(other.join().expect("scoring thread"));
+        }
+        done
+    });
+    if stopped.into_inner() {
+        return None;
+    }
+    done.sort_unstable_by_key(|&(chunk, _)| chunk);
+    let mut scored = Vec::with_capacity(done.iter().map(|(_, s)| s.len()).sum());
+    for (_, part) in done {
+        scored.extend_from_slice(&part);
+    }
+    Some(scored)
 }
 
 /// Entries scored between two looks at whether the scan is still wanted.
 const CHUNK: usize = 8192;
+
+/// How a word is scored: nucleo's scores computed here for what the search
+/// tries most ([`ascii`]), else by nucleo.
+enum Scorer {
+    Substring(Box<ascii::Substring>),
+    Fuzzy(Vec<u8>),
+    Nucleo,
+}
+
+impl Scorer {
+    /// None when nucleo scores the word.
+    fn of(atom: &Atom) -> Option<Self> {
+        if atom.negative {
+            return None;
+        }
+        let needle: String = atom.needle_text().chars().collect();
+        match atom.kind {
+            AtomKind::Substring => {
+                ascii::Substring::new(&needle).map(|word| Scorer::Substring(Box::new(word)))
+            }
+            AtomKind::Fuzzy => {
+                ascii::fuzzy_word(&needle).then(|| Scorer::Fuzzy(needle.into_bytes()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The word's score on `haystack`, as nucleo gives it (greedily for a
+    /// fuzzy word).
+    fn score(&self, atom: &Atom, haystack: Utf32Str<'_>, matcher: &mut Matcher) -> Option<u16> {
+        match (self, haystack) {
+            (Scorer::Substring(word), Utf32Str::Ascii(text)) => word.score(text),
+            (Scorer::Fuzzy(word), Utf32Str::Ascii(text)) => ascii::fuzzy_greedy(text, word),
+            _ if atom.kind == AtomKind::Fuzzy && !atom.negative => {
+                matcher.config.ignore_case = true;
+                matcher.config.normalize = true;
+                matcher.fuzzy_match_greedy(haystack, atom.needle_text())
+            }
+            _ => atom.score(haystack, matcher),
+        }
+    }
+}
 
 /// Every word must match; the score is their sum. Fuzzy words are scored
 /// greedily: the optimal alignment nucleo also offers costs several times more
 /// per row and ranks names no better.
 fn score_one(
     (pattern, in_contacts): &(Pattern, Vec<bool>),
+    scorers: &[Scorer],
     names: Utf32Str<'_>,
     contacts: Utf32Str<'_>,
     not_in_names: u64,
     matcher: &mut Matcher,
 ) -> Option<u32> {
     let mut total = 0u32;
-    for (k, (atom, &in_contacts)) in pattern.atoms.iter().zip(in_contacts).enumerate() {
+    for (k, ((atom, &in_contacts), scorer)) in pattern
+        .atoms
+        .iter()
+        .zip(in_contacts)
+        .zip(scorers)
+        .enumerate()
+    {
         let in_names = not_in_names & 1u64.checked_shl(k as u32).unwrap_or(0) == 0;
         let score = if atom.kind == AtomKind::Fuzzy && !atom.negative {
-            matcher.config.ignore_case = true;
-            matcher.config.normalize = true;
-            matcher.fuzzy_match_greedy(names, atom.needle_text())?
+            scorer.score(atom, names, matcher)?
         } else if in_contacts && !atom.negative && atom.needle_text().chars().next() == Some('+') {
             // Only a mobile has a `+`.
-            atom.score(contacts, matcher)?
+            scorer.score(atom, contacts, matcher)?
         } else if in_contacts && !atom.negative {
             in_names
-                .then(|| atom.score(names, matcher))
+                .then(|| scorer.score(atom, names, matcher))
                 .flatten()
-                .or_else(|| atom.score(contacts, matcher))?
+                .or_else(|| scorer.score(atom, contacts, matcher))?
         } else {
-            atom.score(names, matcher)?
+            scorer.score(atom, names, matcher)?
         };
         total += score as u32;
     }
@@ -648,23 +911,57 @@ fn score_one(
 
 /// The entries of `matches` that `shown` lets through, best score first and
 /// alike scores in the table's order (`order`, whose inverse is `rank`):
-/// what the table lists for a search.
+/// what the table lists for a search ([`Matches::best_first`], which may
+/// have them ranked already).
+#[cfg(test)]
 pub(super) fn best_first(
     matches: Vec<(u32, u32)>,
     order: &[u32],
     rank: &[u32],
     shown: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
+    best_first_of(&matches, order, rank, shown)
+}
+
+/// Score buckets from this many: `(lowest, highest, buckets)` of `matches`.
+fn score_range(matches: &[(u32, u32)]) -> (u32, u32, usize) {
     let lowest = matches.iter().map(|&(_, s)| s).min().unwrap_or(0);
     let highest = matches.iter().map(|&(_, s)| s).max().unwrap_or(0);
-    let buckets = (highest - lowest) as usize + 1;
-    // A few matches, or scores too spread for buckets: sorted, one integer
-    // per match (score inverted, then rank).
-    if matches.len() * 8 < order.len() || buckets > 1 << 16 {
+    (lowest, highest, (highest - lowest) as usize + 1)
+}
+
+/// Whether [`best_first_of`] sorts: a few matches, or scores too spread for
+/// buckets.
+fn sorts(matches: usize, entries: usize, buckets: usize) -> bool {
+    matches * 8 < entries || buckets > 1 << 16
+}
+
+/// Marks no score in [`scores_by_entry`].
+const NO_SCORE: u32 = u32::MAX;
+
+/// Each entry's score, [`NO_SCORE`] for those not matched.
+fn scores_by_entry(matches: &[(u32, u32)], entries: usize) -> Vec<u32> {
+    let mut score_of = vec![NO_SCORE; entries];
+    for &(i, score) in matches {
+        score_of[i as usize] = score;
+    }
+    score_of
+}
+
+/// The entries of `matches` that `shown` lets through, best score first and
+/// alike scores in the table's order (`order`, whose inverse is `rank`).
+fn best_first_of(
+    matches: &[(u32, u32)],
+    order: &[u32],
+    rank: &[u32],
+    shown: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let (_, highest, buckets) = score_range(matches);
+    if sorts(matches.len(), order.len(), buckets) {
         let mut keys: Vec<u64> = matches
-            .into_iter()
-            .filter(|&(i, _)| shown(i as usize))
-            .map(|(i, score)| (u64::from(u32::MAX - score) << 32) | u64::from(rank[i as usize]))
+            .iter()
+            .filter(|&&(i, _)| shown(i as usize))
+            .map(|&(i, score)| (u64::from(u32::MAX - score) << 32) | u64::from(rank[i as usize]))
             .collect();
         keys.sort_unstable();
         return keys
@@ -675,30 +972,83 @@ pub(super) fn best_first(
     // Most of the roster (the first letters of a search at a million
     // members): walked in the table's order and dealt into one bucket per
     // score, linear where sorting them took tens of milliseconds.
-    const NONE: u32 = u32::MAX;
-    let mut score_of = vec![NONE; order.len()];
-    for (i, score) in matches {
-        score_of[i as usize] = score;
-    }
-    let mut in_order = Vec::with_capacity(score_of.len());
+    let score_of = scores_by_entry(matches, order.len());
+    let (listed, _) = deal(order, &score_of, highest, buckets, |i| shown(i as usize));
+    listed.into_iter().map(|i| i as usize).collect()
+}
+
+/// The entries of `part` (a stretch of the table's order) that have a score
+/// and that `shown` lets through, best first, ties in `part`'s order; and
+/// how many there are per bucket (bucket 0 the `highest` score).
+fn deal(
+    part: &[u32],
+    score_of: &[u32],
+    highest: u32,
+    buckets: usize,
+    shown: impl Fn(u32) -> bool,
+) -> (Vec<u32>, Vec<usize>) {
+    let mut in_order = Vec::with_capacity(part.len());
     let mut per_bucket = vec![0usize; buckets];
-    for &i in order {
+    for &i in part {
         let score = score_of[i as usize];
-        if score != NONE && shown(i as usize) {
+        if score != NO_SCORE && shown(i) {
             let bucket = (highest - score) as usize;
             per_bucket[bucket] += 1;
             in_order.push((i, bucket as u32));
         }
     }
+    let mut slots = Vec::with_capacity(buckets);
     let mut next = 0;
-    for slot in &mut per_bucket {
-        (*slot, next) = (next, next + *slot);
+    for &count in &per_bucket {
+        slots.push(next);
+        next += count;
     }
-    let mut out = vec![0usize; in_order.len()];
+    let mut out = vec![0u32; in_order.len()];
     for (i, bucket) in in_order {
-        let slot = &mut per_bucket[bucket as usize];
-        out[*slot] = i as usize;
+        let slot = &mut slots[bucket as usize];
+        out[*slot] = i;
         *slot += 1;
+    }
+    (out, per_bucket)
+}
+
+/// Every match best first in the table's order, as [`best_first_of`] lists
+/// them with nothing filtered out: for large results, the order is dealt in
+/// stretches, one per core, whose buckets are then joined stretch after
+/// stretch (so ties keep the table's order).
+fn rank(matches: &[(u32, u32)], order: &[u32], rank: &[u32]) -> Vec<u32> {
+    rank_on(matches, order, rank, threads())
+}
+
+/// [`rank`] on this many threads.
+fn rank_on(matches: &[(u32, u32)], order: &[u32], rank: &[u32], threads: usize) -> Vec<u32> {
+    let (_, highest, buckets) = score_range(matches);
+    if sorts(matches.len(), order.len(), buckets) || matches.len() < PARALLEL_FROM || threads <= 1 {
+        return best_first_of(matches, order, rank, |_| true)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+    }
+    let score_of = scores_by_entry(matches, order.len());
+    let stretch = order.len().div_ceil(threads);
+    let parts: Vec<(Vec<u32>, Vec<usize>)> = std::thread::scope(|scope| {
+        let dealing: Vec<_> = order
+            .chunks(stretch)
+            .map(|part| scope.spawn(|| deal(part, &score_of, highest, buckets, |_| true)))
+            .collect();
+        dealing
+            .into_iter()
+            .map(|part| part.join().expect("ranking thread"))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(matches.len());
+    let mut taken = vec![0usize; parts.len()];
+    for bucket in 0..buckets {
+        for ((listed, per_bucket), taken) in parts.iter().zip(&mut taken) {
+            let count = per_bucket[bucket];
+            out.extend_from_slice(&listed[*taken..*taken + count]);
+            *taken += count;
+        }
     }
     out
 }
@@ -994,6 +1344,122 @@ mod tests {
                 expected,
                 "every {every}, spread {spread}"
             );
+        }
+    }
+
+    /// A roster past [`PARALLEL_FROM`], with the caller's namesakes.
+    fn large_roster() -> RosterRows {
+        let entries: Vec<RosterEntry> =
+            crate::sample::generate_roster(PARALLEL_FROM + 7_000, 3, "pec.fofi.it")
+                .into_iter()
+                .map(|m| RosterEntry {
+                    member_id: None,
+                    member: Some(m),
+                    in_roster: true,
+                    mailbox: None,
+                    aruba: Default::default(),
+                })
+                .collect();
+        RosterRows::from_entries(entries)
+    }
+
+    /// A scan split over several threads finds what one thread finds, in
+    /// the same (entry) order with the same scores, whole roster or
+    /// narrowed; a cancelled one stops on every thread.
+    #[test]
+    fn a_split_scan_equals_a_single_one() {
+        let entries = large_roster();
+        let search = Search::new(&entries);
+        let texts = &search.texts;
+        let every = Pool::Every(entries.len() as u32);
+        for query in [
+            "r",
+            "ro",
+            "rossi mar",
+            "3",
+            "+39 3",
+            "pec.fofi",
+            "4711",
+            "zz",
+            "nicolo",
+        ] {
+            let query = normalize_query(query);
+            let pattern = (
+                pattern(&query),
+                query.split_whitespace().map(searches_contacts).collect(),
+            );
+            let single = score_on(texts, &pattern, &every, &|| false, 1).unwrap();
+            for threads in [2, 3, 8] {
+                let split = score_on(texts, &pattern, &every, &|| false, threads).unwrap();
+                assert_eq!(split, single, "{query} on {threads} threads");
+                // Narrowed: over what the query matched, the same again.
+                let narrowed = Pool::Matched(Arc::new(single.clone()));
+                assert_eq!(
+                    score_on(texts, &pattern, &narrowed, &|| false, threads).unwrap(),
+                    single,
+                    "{query} narrowed"
+                );
+            }
+            assert!(score_on(texts, &pattern, &every, &|| true, 2).is_none());
+        }
+    }
+
+    /// Ranked in stretches on several threads, matches list as
+    /// [`best_first`] lists them: best first, ties in the table's order.
+    #[test]
+    fn a_split_ranking_lists_as_best_first() {
+        let n = (PARALLEL_FROM * 2) as u32;
+        let order: Vec<u32> = (0..n).map(|i| (i * 7919) % n).collect();
+        let mut rank = vec![0; n as usize];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i as usize] = position as u32;
+        }
+        for (every, spread) in [(1, 3), (1, 60), (2, 17)] {
+            let matches: Vec<(u32, u32)> = (0..n)
+                .filter(|i| i % every == 0)
+                .map(|i| (i, 40 + (i * 31) % spread))
+                .collect();
+            let expected: Vec<u32> = best_first(matches.clone(), &order, &rank, |_| true)
+                .into_iter()
+                .map(|i| i as u32)
+                .collect();
+            for threads in [1, 2, 3, 8] {
+                assert_eq!(
+                    rank_on(&matches, &order, &rank, threads),
+                    expected,
+                    "every {every}, spread {spread}, {threads} threads"
+                );
+            }
+        }
+    }
+
+    /// The table lists a search's matches alike whether they were ranked
+    /// where they were found or are ranked when shown, filtered or not.
+    #[test]
+    fn ranked_matches_list_as_ranked_when_shown() {
+        let entries = large_roster();
+        let n = entries.len() as u32;
+        let order: Vec<u32> = (0..n).map(|i| (i * 7919) % n).collect();
+        let mut rank = vec![0; n as usize];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i as usize] = position as u32;
+        }
+        let ordering = Arc::new(Ordering { order, rank });
+        let other = Arc::new((*ordering).clone());
+        let mut search = Search::new(&entries);
+        for query in ["r", "ro", "rossi", "3"] {
+            let ranked = search.matched(query, Some(&ordering));
+            assert!(ranked.ranked.is_some());
+            let shown = |i: usize| i % 5 != 1;
+            let expected = best_first(
+                ranked.scored().to_vec(),
+                &ordering.order,
+                &ordering.rank,
+                shown,
+            );
+            assert_eq!(ranked.best_first(&ordering, shown), expected, "{query}");
+            // Ranked in another order (the sort changed): ranked again.
+            assert_eq!(ranked.best_first(&other, shown), expected, "{query}");
         }
     }
 

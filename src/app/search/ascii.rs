@@ -1,0 +1,433 @@
+//! nucleo-matcher 0.3.1's scores for the words the search tries most, on
+//! lower-case ASCII haystacks (the search's texts: see `haystacks`; an upper
+//! case letter in a haystack is taken as another character), computed
+//! here without its general dispatch: one-letter and exact words
+//! (`Matcher::substring_match`) and fuzzy words matched greedily
+//! (`Matcher::fuzzy_match_greedy`), with nucleo's default configuration.
+//! At a million members a first letter is scored against every entry, and
+//! nucleo's per-call work (a `memmem` finder built for each entry, a
+//! two-byte `memchr` for each letter, its Unicode dispatch) took most of
+//! the time. The results are nucleo's to the point, quirks included (an
+//! exact word whose first letter is past its second character is looked
+//! for only where nucleo looks): the tests compare both on every word and
+//! haystack of a small alphabet, and on the roster's own texts.
+//!
+//! Anything else (a word or text that is not ASCII, an operator, the
+//! optimal fuzzy alignment) goes to nucleo.
+
+use memchr::memmem::Finder;
+
+const SCORE_MATCH: u16 = 16;
+const PENALTY_GAP_START: u16 = 3;
+const PENALTY_GAP_EXTENSION: u16 = 1;
+const BONUS_BOUNDARY: u16 = SCORE_MATCH / 2;
+const BONUS_BOUNDARY_WHITE: u16 = BONUS_BOUNDARY + 2;
+const BONUS_BOUNDARY_DELIMITER: u16 = BONUS_BOUNDARY + 1;
+const BONUS_CAMEL123: u16 = BONUS_BOUNDARY - PENALTY_GAP_START;
+const BONUS_NON_WORD: u16 = BONUS_BOUNDARY;
+const BONUS_CONSECUTIVE: u16 = PENALTY_GAP_START + PENALTY_GAP_EXTENSION;
+const BONUS_FIRST_CHAR_MULTIPLIER: u16 = 2;
+
+/// nucleo's character classes, in its order (the bonus compares them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    Whitespace,
+    NonWord,
+    Delimiter,
+    Lower,
+    Upper,
+    Number,
+}
+
+/// What precedes the first character: nucleo's `initial_char_class`.
+const INITIAL: Class = Class::Whitespace;
+
+fn class(c: u8) -> Class {
+    if c.is_ascii_lowercase() {
+        Class::Lower
+    } else if c.is_ascii_uppercase() {
+        Class::Upper
+    } else if c.is_ascii_digit() {
+        Class::Number
+    } else if c.is_ascii_whitespace() {
+        Class::Whitespace
+    } else if b"/,:;|".contains(&c) {
+        Class::Delimiter
+    } else {
+        Class::NonWord
+    }
+}
+
+/// nucleo's `Config::bonus_for`.
+fn bonus(prev: Class, class: Class) -> u16 {
+    if class > Class::Delimiter {
+        match prev {
+            Class::Whitespace => return BONUS_BOUNDARY_WHITE,
+            Class::Delimiter => return BONUS_BOUNDARY_DELIMITER,
+            Class::NonWord => return BONUS_BOUNDARY,
+            _ => (),
+        }
+    }
+    if prev == Class::Lower && class == Class::Upper
+        || prev != Class::Number && class == Class::Number
+    {
+        BONUS_CAMEL123
+    } else if class == Class::Whitespace {
+        BONUS_BOUNDARY_WHITE
+    } else if class == Class::NonWord {
+        BONUS_NON_WORD
+    } else {
+        0
+    }
+}
+
+/// The class before position `i`.
+fn class_before(haystack: &[u8], i: usize) -> Class {
+    i.checked_sub(1).map_or(INITIAL, |i| class(haystack[i]))
+}
+
+/// The score of a match's first character at `i`, and its bonus.
+fn first_char(haystack: &[u8], i: usize) -> (u16, u16) {
+    let bonus = bonus(class_before(haystack, i), class(haystack[i]));
+    (bonus * BONUS_FIRST_CHAR_MULTIPLIER + SCORE_MATCH, bonus)
+}
+
+/// nucleo's `calculate_score` for a match of `needle` from `start` to `end`.
+fn calculate_score(haystack: &[u8], needle: &[u8], start: usize, end: usize) -> u16 {
+    let mut prev_class = class_before(haystack, start);
+    let mut next = 1;
+    let mut needle_char = needle[0];
+    let mut in_gap = false;
+    let mut consecutive = 1;
+    let class_start = class(haystack[start]);
+    let mut first_bonus = bonus(prev_class, class_start);
+    let mut score = SCORE_MATCH + first_bonus * BONUS_FIRST_CHAR_MULTIPLIER;
+    prev_class = class_start;
+    if let Some(&c) = needle.get(next) {
+        needle_char = c;
+        next += 1;
+    }
+    for &c in &haystack[start + 1..end] {
+        let class = class(c);
+        if c == needle_char {
+            let mut bonus = bonus(prev_class, class);
+            if consecutive != 0 {
+                if bonus >= BONUS_BOUNDARY && bonus > first_bonus {
+                    first_bonus = bonus
+                }
+                bonus = bonus.max(first_bonus).max(BONUS_CONSECUTIVE);
+            } else {
+                first_bonus = bonus;
+            }
+            score += SCORE_MATCH + bonus;
+            in_gap = false;
+            consecutive += 1;
+            if let Some(&c) = needle.get(next) {
+                needle_char = c;
+                next += 1;
+            }
+        } else {
+            let penalty = if in_gap {
+                PENALTY_GAP_EXTENSION
+            } else {
+                PENALTY_GAP_START
+            };
+            score = score.saturating_sub(penalty);
+            in_gap = true;
+            consecutive = 0;
+        }
+        prev_class = class;
+    }
+    score
+}
+
+/// nucleo's `exact_match` of the whole haystack.
+fn whole(haystack: &[u8], needle: &[u8]) -> Option<u16> {
+    (haystack == needle).then(|| calculate_score(haystack, needle, 0, haystack.len()))
+}
+
+/// An ASCII word (in lower case, as nucleo keeps a case-ignoring needle)
+/// scored as nucleo's substring atom.
+pub(super) struct Substring {
+    needle: Vec<u8>,
+    finder: Finder<'static>,
+}
+
+impl Substring {
+    /// None for a word this module does not score.
+    pub(super) fn new(needle: &str) -> Option<Self> {
+        let ascii = !needle.is_empty()
+            && needle.is_ascii()
+            && !needle.bytes().any(|c| c.is_ascii_uppercase());
+        ascii.then(|| Self {
+            needle: needle.as_bytes().to_vec(),
+            finder: Finder::new(needle.as_bytes()).into_owned(),
+        })
+    }
+
+    /// `Matcher::substring_match` on a lower-case ASCII haystack.
+    pub(super) fn score(&self, haystack: &[u8]) -> Option<u16> {
+        let needle = &self.needle[..];
+        if needle.len() > haystack.len() {
+            return None;
+        }
+        if needle.len() == haystack.len() {
+            return whole(haystack, needle);
+        }
+        if let &[c] = needle {
+            return one_char(haystack, c);
+        }
+        let mut max_score = 0;
+        let mut max_pos = 0;
+        let mut consider = |i: usize, tail_matches: &dyn Fn(usize) -> bool| {
+            let (score, bonus) = first_char(haystack, i);
+            if score > max_score && tail_matches(i) {
+                max_pos = i;
+                max_score = score;
+                // nucleo stops at the best possible first character.
+                return bonus >= BONUS_BOUNDARY_WHITE;
+            }
+            false
+        };
+        let tail = |i: usize| haystack[i + 1..i + needle.len()] == needle[1..];
+        let exact = |_: usize| true;
+        match needle.iter().position(u8::is_ascii_lowercase) {
+            // nucleo looks for the first character (either case when a
+            // letter) where the whole word still fits, then at the rest.
+            Some(0) | Some(1) => {
+                let ends = haystack.len() - needle.len() + 1;
+                for i in memchr::memchr_iter(needle[0], &haystack[..ends]) {
+                    if consider(i, &tail) {
+                        break;
+                    }
+                }
+            }
+            // The word's first letter later in it: nucleo looks for the word
+            // as typed, in the haystack short of its last characters.
+            Some(letter) => {
+                let within = &haystack[..haystack.len() - needle.len() + letter];
+                for i in self.finder.find_iter(within) {
+                    if consider(i, &exact) {
+                        break;
+                    }
+                }
+            }
+            // No letter: the word as typed, anywhere.
+            None => {
+                for i in self.finder.find_iter(haystack) {
+                    if consider(i, &exact) {
+                        break;
+                    }
+                }
+            }
+        }
+        (max_score > 0).then(|| calculate_score(haystack, needle, max_pos, max_pos + needle.len()))
+    }
+}
+
+/// nucleo's `substring_match_1_ascii`: the best-placed occurrence of `c`.
+fn one_char(haystack: &[u8], c: u8) -> Option<u16> {
+    let mut max_score = 0;
+    for i in memchr::memchr_iter(c, haystack) {
+        let (score, bonus) = first_char(haystack, i);
+        if score > max_score {
+            max_score = score;
+            if bonus >= BONUS_BOUNDARY_WHITE {
+                break;
+            }
+        }
+    }
+    (max_score > 0).then_some(max_score)
+}
+
+/// `Matcher::fuzzy_match_greedy` of an ASCII word (in lower case) on a
+/// lower-case ASCII haystack; None for a word this module does not score.
+pub(super) fn fuzzy_greedy(haystack: &[u8], needle: &[u8]) -> Option<u16> {
+    if needle.len() > haystack.len() {
+        return None;
+    }
+    if needle.is_empty() {
+        return Some(0);
+    }
+    if needle.len() == haystack.len() {
+        return whole(haystack, needle);
+    }
+    // nucleo's prefilter: the first character where the word still fits,
+    // then each next one after the last.
+    let find = |c: u8, within: &[u8]| memchr::memchr(c, within);
+    let mut start = find(needle[0], &haystack[..haystack.len() - needle.len() + 1])?;
+    let mut end = start + 1;
+    for &c in &needle[1..] {
+        end += find(c, &haystack[end..])? + 1;
+    }
+    if needle.len() != end - start {
+        // The greedy match, made as short as it goes from its end back.
+        let mut wanted = needle.iter().rev();
+        let mut needle_char = *wanted.next().expect("not empty");
+        for (i, &c) in haystack[start..end].iter().enumerate().rev() {
+            if c == needle_char {
+                match wanted.next() {
+                    Some(&c) => needle_char = c,
+                    None => {
+                        start += i;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Some(calculate_score(haystack, needle, start, end))
+}
+
+/// Whether a fuzzy word is scored here: ASCII, no upper case (nucleo's
+/// needle when case is ignored).
+pub(super) fn fuzzy_word(needle: &str) -> bool {
+    !needle.is_empty() && needle.is_ascii() && !needle.bytes().any(|c| c.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nucleo_matcher::{Config, Matcher, Utf32Str};
+
+    /// Every haystack of up to `len` characters over `alphabet`.
+    fn all_strings(alphabet: &[u8], len: usize) -> Vec<Vec<u8>> {
+        let mut out = vec![vec![]];
+        let mut last = vec![vec![]];
+        for _ in 0..len {
+            let mut next = Vec::new();
+            for s in &last {
+                for &c in alphabet {
+                    let mut t: Vec<u8> = s.clone();
+                    t.push(c);
+                    next.push(t);
+                }
+            }
+            out.extend(next.iter().cloned());
+            last = next;
+        }
+        out
+    }
+
+    fn nucleo_substring(matcher: &mut Matcher, haystack: &[u8], needle: &[u8]) -> Option<u16> {
+        matcher.substring_match(Utf32Str::Ascii(haystack), Utf32Str::Ascii(needle))
+    }
+
+    fn nucleo_fuzzy(matcher: &mut Matcher, haystack: &[u8], needle: &[u8]) -> Option<u16> {
+        matcher.fuzzy_match_greedy(Utf32Str::Ascii(haystack), Utf32Str::Ascii(needle))
+    }
+
+    /// Every word of up to 3 characters on every haystack of up to 5, over
+    /// an alphabet with a character of each class: the same scores.
+    #[test]
+    fn the_same_scores_as_nucleo_on_every_short_text() {
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        let haystacks = all_strings(b"ab1 .,-", 5);
+        let needles = all_strings(b"ab1.", 3);
+        for needle in needles.iter().filter(|n| !n.is_empty()) {
+            let substring = Substring::new(std::str::from_utf8(needle).unwrap()).unwrap();
+            for haystack in &haystacks {
+                assert_eq!(
+                    substring.score(haystack),
+                    nucleo_substring(&mut matcher, haystack, needle),
+                    "substring {:?} in {:?}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(haystack)
+                );
+                assert_eq!(
+                    fuzzy_greedy(haystack, needle),
+                    nucleo_fuzzy(&mut matcher, haystack, needle),
+                    "fuzzy {:?} in {:?}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(haystack)
+                );
+            }
+        }
+    }
+
+    /// The roster's own texts, with the words people type.
+    #[test]
+    fn the_same_scores_as_nucleo_on_roster_texts() {
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        let members = crate::sample::generate_roster(3000, 11, "pec.fofi.it");
+        let words = [
+            "r",
+            "ro",
+            "ros",
+            "rossi",
+            "mar",
+            "rossi.m",
+            "c",
+            "co",
+            "z",
+            "1",
+            "3",
+            "34",
+            "347",
+            "12",
+            "1234",
+            "+3",
+            "+39",
+            "+393",
+            "@",
+            "@pec",
+            "pec.fofi",
+            ".",
+            "_",
+            "-",
+            "rss",
+            "rssmra",
+            "rssmra80",
+            "80a",
+            "a41",
+            "h501",
+            "giulia42@libero",
+            "libero.it",
+            "a",
+            "ia",
+            "mra80a",
+            "0",
+            "00",
+            "x",
+            "'",
+            "d'",
+            "luca.rossi@pec",
+            "nicol",
+            "e4",
+            "a1b",
+            "mrs80a41h501x",
+            "it",
+        ];
+        for m in &members {
+            let names = format!(
+                "{} {} {} {} {}",
+                m.cognome, m.nome, m.codice_fiscale, m.pec, m.numero_iscrizione
+            )
+            .to_ascii_lowercase();
+            let contacts = [m.email_servizio.as_deref(), m.cellulare.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase();
+            for text in [names, contacts] {
+                if !text.is_ascii() {
+                    continue;
+                }
+                for word in words {
+                    let needle = word.as_bytes();
+                    assert_eq!(
+                        Substring::new(word).unwrap().score(text.as_bytes()),
+                        nucleo_substring(&mut matcher, text.as_bytes(), needle),
+                        "substring {word:?} in {text:?}"
+                    );
+                    assert_eq!(
+                        fuzzy_greedy(text.as_bytes(), needle),
+                        nucleo_fuzzy(&mut matcher, text.as_bytes(), needle),
+                        "fuzzy {word:?} in {text:?}"
+                    );
+                }
+            }
+        }
+    }
+}
