@@ -113,6 +113,10 @@ struct Texts {
     /// ([`char_bit`]), so a word is tried only on entries that have every
     /// character of it; most of a million members are passed over that way.
     masks: Vec<(u64, u64)>,
+    /// Per entry: which characters of its names follow what
+    /// ([`ascii::Starts`]), so a one-character word (the first keystroke
+    /// of a search, over the whole roster) is scored without reading them.
+    starts: Vec<ascii::Starts>,
     /// Whether [`Needs`] pass entries over; off only for tests that check
     /// they drop no match.
     prefilter: bool,
@@ -408,12 +412,12 @@ enum Place {
 }
 
 /// What a word needs of an entry for it to be worth matching: every one of
-/// its characters where it looks, and for an exact word its very text,
-/// found by memchr's memmem far quicker than nucleo scores a miss.
+/// its characters where it looks. (An exact word's very text is looked for
+/// by its scorer, [`ascii::Substring`], with memchr's memmem, as fast as a
+/// check before it would.)
 struct Needs {
     place: Place,
     mask: u64,
-    literal: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl Needs {
@@ -434,16 +438,7 @@ impl Needs {
         } else {
             Place::Either
         };
-        // The texts are in lower case, and so is the word (case ignored);
-        // every character has a bit, so it is ASCII.
-        let needle: String = atom.needle_text().chars().collect();
-        let literal = (atom.kind == AtomKind::Substring && needle.len() > 1)
-            .then(|| memchr::memmem::Finder::new(needle.as_bytes()).into_owned());
-        Some(Needs {
-            place,
-            mask,
-            literal,
-        })
+        Some(Needs { place, mask })
     }
 
     /// Whether entry `i` of `texts` may match: None when it cannot, else
@@ -459,13 +454,6 @@ impl Needs {
                 contacts & self.mask == self.mask,
             ),
         };
-        let (in_names, in_contacts) = match (&self.literal, texts.ascii(i)) {
-            (Some(literal), Some((names, contacts))) => (
-                in_names && literal.find(names).is_some(),
-                in_contacts && literal.find(contacts).is_some(),
-            ),
-            _ => (in_names, in_contacts),
-        };
         (in_names || in_contacts).then_some(in_names)
     }
 }
@@ -479,6 +467,7 @@ impl Search {
         let mut spans = Vec::with_capacity(entries.len());
         let mut unicode = Vec::new();
         let mut masks = Vec::with_capacity(entries.len());
+        let mut starts = Vec::with_capacity(entries.len());
         for entry in entries.iter() {
             let (names, contacts) = haystacks(entry);
             let start = u32::try_from(text.len()).ok();
@@ -491,10 +480,12 @@ impl Search {
                     text.extend_from_slice(contacts.as_bytes());
                     spans.push((start, n, c));
                     masks.push((mask_of(&names), mask_of(&contacts)));
+                    starts.push(ascii::Starts::of(names.as_bytes()));
                 }
                 _ => {
                     // Normalisation may match what is not there as typed.
                     masks.push((u64::MAX, u64::MAX));
+                    starts.push(ascii::Starts::UNKNOWN);
                     spans.push((unicode.len() as u32, ELSEWHERE, 0));
                     unicode.push((Utf32String::from(names), Utf32String::from(contacts)));
                 }
@@ -507,6 +498,7 @@ impl Search {
                 spans,
                 unicode,
                 masks,
+                starts,
                 prefilter: true,
             }),
             history: Vec::new(),
@@ -751,7 +743,17 @@ fn score_on(
             }
         }
         let (names, contacts) = texts.haystacks(i);
-        score_one(pattern, &scorers, names, contacts, not_in_names, matcher).map(|score| (i, score))
+        let starts = (texts.starts[i as usize], texts.masks[i as usize].0);
+        score_one(
+            pattern,
+            &scorers,
+            names,
+            starts,
+            contacts,
+            not_in_names,
+            matcher,
+        )
+        .map(|score| (i, score))
     };
     let run = |range: std::ops::Range<usize>, matcher: &mut Matcher, out: &mut Vec<(u32, u32)>| {
         match pool {
@@ -833,6 +835,8 @@ const CHUNK: usize = 8192;
 /// tries most ([`ascii`]), else by nucleo.
 enum Scorer {
     Substring(Box<ascii::Substring>),
+    /// A one-character word, with its character's bit.
+    OneChar(Box<ascii::Substring>, u8, u64),
     Fuzzy(Vec<u8>),
     Nucleo,
 }
@@ -846,7 +850,14 @@ impl Scorer {
         let needle: String = atom.needle_text().chars().collect();
         match atom.kind {
             AtomKind::Substring => {
-                ascii::Substring::new(&needle).map(|word| Scorer::Substring(Box::new(word)))
+                let word = Box::new(ascii::Substring::new(&needle)?);
+                match needle.as_bytes() {
+                    &[c] => Some(match char_bit(c as char) {
+                        Some(bit) => Scorer::OneChar(word, c, bit),
+                        None => Scorer::Substring(word),
+                    }),
+                    _ => Some(Scorer::Substring(word)),
+                }
             }
             AtomKind::Fuzzy => {
                 ascii::fuzzy_word(&needle).then(|| Scorer::Fuzzy(needle.into_bytes()))
@@ -855,11 +866,30 @@ impl Scorer {
         }
     }
 
+    /// The word's score on an entry's names, whose starts and mask are
+    /// `starts`: from them for a one-character word when they tell.
+    fn score_names(
+        &self,
+        atom: &Atom,
+        names: Utf32Str<'_>,
+        (starts, mask): (ascii::Starts, u64),
+        matcher: &mut Matcher,
+    ) -> Option<u16> {
+        if let Scorer::OneChar(_, c, bit) = self
+            && let Some(score) = starts.one_char(mask, *c, *bit)
+        {
+            return score;
+        }
+        self.score(atom, names, matcher)
+    }
+
     /// The word's score on `haystack`, as nucleo gives it (greedily for a
     /// fuzzy word).
     fn score(&self, atom: &Atom, haystack: Utf32Str<'_>, matcher: &mut Matcher) -> Option<u16> {
         match (self, haystack) {
-            (Scorer::Substring(word), Utf32Str::Ascii(text)) => word.score(text),
+            (Scorer::Substring(word) | Scorer::OneChar(word, ..), Utf32Str::Ascii(text)) => {
+                word.score(text)
+            }
             (Scorer::Fuzzy(word), Utf32Str::Ascii(text)) => ascii::fuzzy_greedy(text, word),
             _ if atom.kind == AtomKind::Fuzzy && !atom.negative => {
                 matcher.config.ignore_case = true;
@@ -878,6 +908,7 @@ fn score_one(
     (pattern, in_contacts): &(Pattern, Vec<bool>),
     scorers: &[Scorer],
     names: Utf32Str<'_>,
+    starts: (ascii::Starts, u64),
     contacts: Utf32Str<'_>,
     not_in_names: u64,
     matcher: &mut Matcher,
@@ -898,11 +929,11 @@ fn score_one(
             scorer.score(atom, contacts, matcher)?
         } else if in_contacts && !atom.negative {
             in_names
-                .then(|| scorer.score(atom, names, matcher))
+                .then(|| scorer.score_names(atom, names, starts, matcher))
                 .flatten()
                 .or_else(|| scorer.score(atom, contacts, matcher))?
         } else {
-            scorer.score(atom, names, matcher)?
+            scorer.score_names(atom, names, starts, matcher)?
         };
         total += score as u32;
     }

@@ -42,39 +42,83 @@ enum Class {
 /// What precedes the first character: nucleo's `initial_char_class`.
 const INITIAL: Class = Class::Whitespace;
 
+/// nucleo's class of an ASCII character (looked up: it is asked for every
+/// character of a fuzzy match).
 fn class(c: u8) -> Class {
-    if c.is_ascii_lowercase() {
-        Class::Lower
-    } else if c.is_ascii_uppercase() {
-        Class::Upper
-    } else if c.is_ascii_digit() {
-        Class::Number
-    } else if c.is_ascii_whitespace() {
-        Class::Whitespace
-    } else if b"/,:;|".contains(&c) {
-        Class::Delimiter
-    } else {
-        Class::NonWord
-    }
+    CLASSES[c as usize]
 }
 
-/// nucleo's `Config::bonus_for`.
+const CLASSES: [Class; 256] = {
+    let mut classes = [Class::NonWord; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        classes[c] = if b.is_ascii_lowercase() {
+            Class::Lower
+        } else if b.is_ascii_uppercase() {
+            Class::Upper
+        } else if b.is_ascii_digit() {
+            Class::Number
+        } else if b.is_ascii_whitespace() {
+            Class::Whitespace
+        } else if matches!(b, b'/' | b',' | b':' | b';' | b'|') {
+            Class::Delimiter
+        } else {
+            Class::NonWord
+        };
+        c += 1;
+    }
+    classes
+};
+
+/// nucleo's `Config::bonus_for`, looked up.
 fn bonus(prev: Class, class: Class) -> u16 {
-    if class > Class::Delimiter {
-        match prev {
-            Class::Whitespace => return BONUS_BOUNDARY_WHITE,
-            Class::Delimiter => return BONUS_BOUNDARY_DELIMITER,
-            Class::NonWord => return BONUS_BOUNDARY,
-            _ => (),
+    BONUSES[prev as usize][class as usize]
+}
+
+const CLASS_COUNT: usize = 6;
+
+const BONUSES: [[u16; CLASS_COUNT]; CLASS_COUNT] = {
+    let all = [
+        Class::Whitespace,
+        Class::NonWord,
+        Class::Delimiter,
+        Class::Lower,
+        Class::Upper,
+        Class::Number,
+    ];
+    let mut table = [[0; CLASS_COUNT]; CLASS_COUNT];
+    let mut p = 0;
+    while p < CLASS_COUNT {
+        let mut c = 0;
+        while c < CLASS_COUNT {
+            table[p][c] = bonus_for(all[p], all[c]);
+            c += 1;
+        }
+        p += 1;
+    }
+    table
+};
+
+/// nucleo's `Config::bonus_for` with its default configuration.
+const fn bonus_for(prev: Class, class: Class) -> u16 {
+    let (prev, class) = (prev as u8, class as u8);
+    if class > Class::Delimiter as u8 {
+        if prev == Class::Whitespace as u8 {
+            return BONUS_BOUNDARY_WHITE;
+        } else if prev == Class::Delimiter as u8 {
+            return BONUS_BOUNDARY_DELIMITER;
+        } else if prev == Class::NonWord as u8 {
+            return BONUS_BOUNDARY;
         }
     }
-    if prev == Class::Lower && class == Class::Upper
-        || prev != Class::Number && class == Class::Number
+    if prev == Class::Lower as u8 && class == Class::Upper as u8
+        || prev != Class::Number as u8 && class == Class::Number as u8
     {
         BONUS_CAMEL123
-    } else if class == Class::Whitespace {
+    } else if class == Class::Whitespace as u8 {
         BONUS_BOUNDARY_WHITE
-    } else if class == Class::NonWord {
+    } else if class == Class::NonWord as u8 {
         BONUS_NON_WORD
     } else {
         0
@@ -279,6 +323,86 @@ pub(super) fn fuzzy_greedy(haystack: &[u8], needle: &[u8]) -> Option<u16> {
     Some(calculate_score(haystack, needle, start, end))
 }
 
+/// Which characters of a text follow what, so that a one-character word is
+/// scored from the text's bits without reading it: nucleo scores its best
+/// occurrence, and that depends only on the class of the character before
+/// it. Bits as `char_bit` gives them; the digits that follow a letter (the
+/// one bonus that tells letters from digits before a character) above them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Starts {
+    /// Characters at the start or after whitespace.
+    after_space: u64,
+    /// Characters after a character of nucleo's `NonWord` class (`.`,
+    /// `@`, `_`, `-`, `'`...), and at [`DIGIT_AFTER_LETTER`] + d the
+    /// digits d that follow a letter.
+    after_other: u64,
+}
+
+/// Where [`Starts::after_other`] keeps the digits that follow a letter.
+const DIGIT_AFTER_LETTER: u32 = 48;
+
+impl Starts {
+    /// For a text these do not describe (a delimiter in it: nucleo gives a
+    /// character after `/,:;|` a bonus of its own): the text is read.
+    pub(super) const UNKNOWN: Starts = Starts {
+        after_space: u64::MAX,
+        after_other: u64::MAX,
+    };
+
+    /// The starts of a lower-case ASCII text.
+    pub(super) fn of(text: &[u8]) -> Self {
+        let mut starts = Starts {
+            after_space: 0,
+            after_other: 0,
+        };
+        let mut prev = INITIAL;
+        for &c in text {
+            let class = class(c);
+            match (prev, super::char_bit(c as char)) {
+                (Class::Delimiter, _) | (Class::Upper, _) => return Self::UNKNOWN,
+                (Class::Whitespace, Some(bit)) => starts.after_space |= bit,
+                (Class::NonWord, Some(bit)) => starts.after_other |= bit,
+                (Class::Lower, _) if class == Class::Number => {
+                    starts.after_other |= 1 << (DIGIT_AFTER_LETTER + u32::from(c - b'0'))
+                }
+                _ => (),
+            }
+            prev = class;
+        }
+        if prev == Class::Delimiter || prev == Class::Upper {
+            return Self::UNKNOWN;
+        }
+        starts
+    }
+
+    /// nucleo's score of the one-character word `c` (whose bit is `bit`)
+    /// on the text these describe, whose characters' bits are `mask`; None
+    /// when unknown (read the text then).
+    pub(super) fn one_char(&self, mask: u64, c: u8, bit: u64) -> Option<Option<u16>> {
+        if *self == Self::UNKNOWN {
+            return None;
+        }
+        if mask & bit == 0 {
+            return Some(None);
+        }
+        let class = class(c);
+        // Any occurrence follows a letter or a digit at worst.
+        let mut best = bonus(Class::Lower, class).min(bonus(Class::Number, class));
+        if self.after_space & bit != 0 {
+            best = best.max(bonus(Class::Whitespace, class));
+        }
+        if self.after_other & bit != 0 {
+            best = best.max(bonus(Class::NonWord, class));
+        }
+        if c.is_ascii_digit()
+            && self.after_other & (1 << (DIGIT_AFTER_LETTER + u32::from(c - b'0'))) != 0
+        {
+            best = best.max(bonus(Class::Lower, class));
+        }
+        Some(Some(best * BONUS_FIRST_CHAR_MULTIPLIER + SCORE_MATCH))
+    }
+}
+
 /// Whether a fuzzy word is scored here: ASCII, no upper case (nucleo's
 /// needle when case is ignored).
 pub(super) fn fuzzy_word(needle: &str) -> bool {
@@ -343,6 +467,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A one-character word scored from a text's starts: as nucleo scores it
+    /// on the text, on every text of a small alphabet with a character of
+    /// each class (delimiters among them: read then).
+    #[test]
+    fn one_character_words_from_the_starts_as_nucleo() {
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        let mut known = 0;
+        for haystack in all_strings(b"ab12 .'/", 5) {
+            let starts = Starts::of(&haystack);
+            let mask = super::super::mask_of(std::str::from_utf8(&haystack).unwrap());
+            for c in *b"ab12.'-@" {
+                let bit = super::super::char_bit(c as char).unwrap();
+                let Some(score) = starts.one_char(mask, c, bit) else {
+                    assert!(haystack.contains(&b'/'), "{haystack:?}");
+                    continue;
+                };
+                known += 1;
+                assert_eq!(
+                    score,
+                    nucleo_substring(&mut matcher, &haystack, &[c]),
+                    "{:?} in {:?}",
+                    c as char,
+                    String::from_utf8_lossy(&haystack)
+                );
+            }
+        }
+        assert!(known > 100_000);
     }
 
     /// The roster's own texts, with the words people type.
