@@ -834,9 +834,9 @@ const CHUNK: usize = 8192;
 /// How a word is scored: nucleo's scores computed here for what the search
 /// tries most ([`ascii`]), else by nucleo.
 enum Scorer {
-    Substring(Box<ascii::Substring>),
+    Substring(ascii::Substring),
     /// A one-character word, with its character's bit.
-    OneChar(Box<ascii::Substring>, u8, u64),
+    OneChar(ascii::Substring, u8, u64),
     Fuzzy(Vec<u8>),
     Nucleo,
 }
@@ -850,7 +850,7 @@ impl Scorer {
         let needle: String = atom.needle_text().chars().collect();
         match atom.kind {
             AtomKind::Substring => {
-                let word = Box::new(ascii::Substring::new(&needle)?);
+                let word = ascii::Substring::new(&needle)?;
                 match needle.as_bytes() {
                     &[c] => Some(match char_bit(c as char) {
                         Some(bit) => Scorer::OneChar(word, c, bit),
