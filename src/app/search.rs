@@ -1135,7 +1135,12 @@ mod tests {
             other.cognome = "Rossi".into();
             other.nome = if i % 2 == 0 { "Maria" } else { "Marisa" }.into();
         }
-        let entries = members
+        (in_the_roster(members), caller as u32)
+    }
+
+    /// Members as entries in the roster, with no mailbox.
+    fn in_the_roster(members: Vec<crate::domain::Member>) -> Vec<RosterEntry> {
+        members
             .into_iter()
             .map(|m| RosterEntry {
                 member_id: None,
@@ -1144,8 +1149,7 @@ mod tests {
                 mailbox: None,
                 aruba: Default::default(),
             })
-            .collect();
-        (entries, caller as u32)
+            .collect()
     }
 
     /// Best first, as the table shows them.
@@ -1380,18 +1384,11 @@ mod tests {
 
     /// A roster past [`PARALLEL_FROM`], with the caller's namesakes.
     fn large_roster() -> RosterRows {
-        let entries: Vec<RosterEntry> =
-            crate::sample::generate_roster(PARALLEL_FROM + 7_000, 3, "pec.fofi.it")
-                .into_iter()
-                .map(|m| RosterEntry {
-                    member_id: None,
-                    member: Some(m),
-                    in_roster: true,
-                    mailbox: None,
-                    aruba: Default::default(),
-                })
-                .collect();
-        RosterRows::from_entries(entries)
+        RosterRows::from_entries(in_the_roster(crate::sample::generate_roster(
+            PARALLEL_FROM + 7_000,
+            3,
+            "pec.fofi.it",
+        )))
     }
 
     /// A scan split over several threads finds what one thread finds, in

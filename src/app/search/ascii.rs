@@ -455,6 +455,18 @@ mod tests {
         matcher.substring_match(Utf32Str::Ascii(haystack), Utf32Str::Ascii(needle))
     }
 
+    /// The word's score here and nucleo's, alike.
+    fn assert_substring_as_nucleo(matcher: &mut Matcher, haystack: &[u8], needle: &[u8]) {
+        let word = Substring::new(std::str::from_utf8(needle).unwrap()).unwrap();
+        assert_eq!(
+            word.score(haystack),
+            nucleo_substring(matcher, haystack, needle),
+            "substring {:?} in {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(haystack)
+        );
+    }
+
     fn nucleo_fuzzy(matcher: &mut Matcher, haystack: &[u8], needle: &[u8]) -> Option<u16> {
         matcher.fuzzy_match_greedy(Utf32Str::Ascii(haystack), Utf32Str::Ascii(needle))
     }
@@ -467,15 +479,8 @@ mod tests {
         let haystacks = all_strings(b"ab1 .,-", 5);
         let needles = all_strings(b"ab1.", 3);
         for needle in needles.iter().filter(|n| !n.is_empty()) {
-            let substring = Substring::new(std::str::from_utf8(needle).unwrap()).unwrap();
             for haystack in &haystacks {
-                assert_eq!(
-                    substring.score(haystack),
-                    nucleo_substring(&mut matcher, haystack, needle),
-                    "substring {:?} in {:?}",
-                    String::from_utf8_lossy(needle),
-                    String::from_utf8_lossy(haystack)
-                );
+                assert_substring_as_nucleo(&mut matcher, haystack, needle);
                 assert_eq!(
                     fuzzy_greedy(haystack, needle),
                     nucleo_fuzzy(&mut matcher, haystack, needle),
@@ -500,15 +505,7 @@ mod tests {
             ("a1a1a", "1a1"),
             ("b.1.1.1", ".1.1"),
         ] {
-            let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
-            let word = Substring::new(std::str::from_utf8(needle).unwrap()).unwrap();
-            assert_eq!(
-                word.score(haystack),
-                nucleo_substring(&mut matcher, haystack, needle),
-                "{:?} in {:?}",
-                String::from_utf8_lossy(needle),
-                String::from_utf8_lossy(haystack)
-            );
+            assert_substring_as_nucleo(&mut matcher, haystack.as_bytes(), needle.as_bytes());
         }
     }
 
@@ -612,11 +609,7 @@ mod tests {
                 }
                 for word in words {
                     let needle = word.as_bytes();
-                    assert_eq!(
-                        Substring::new(word).unwrap().score(text.as_bytes()),
-                        nucleo_substring(&mut matcher, text.as_bytes(), needle),
-                        "substring {word:?} in {text:?}"
-                    );
+                    assert_substring_as_nucleo(&mut matcher, text.as_bytes(), needle);
                     assert_eq!(
                         fuzzy_greedy(text.as_bytes(), needle),
                         nucleo_fuzzy(&mut matcher, text.as_bytes(), needle),
