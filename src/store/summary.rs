@@ -11,10 +11,15 @@
 //! ([`category::is_in_with`], [`Summary`]) with a representative entry, so the
 //! figures cannot drift from what the loaded table shows.
 //!
-//! That scan reads every page of the tables (850 MB at a million members,
-//! seconds), so its groups are kept in the store ([`MIGRATION`]) with a
-//! fingerprint of what they were counted from: the last audit event and sync
-//! runs (every write to members, mailboxes or Aruba's copy appends an event
+//! The tables are read in pieces (ranges of rowids) by one thread per core,
+//! each on its own connection reading through a memory map; alike mailboxes
+//! are numbered as they are read, and the join is split in as many parts by
+//! the address's hash, each counting packed numbers rather than entries.
+//!
+//! That scan still reads every page of the tables (850 MB at a million
+//! members, about a CPU-second), so its groups are kept in the store
+//! ([`MIGRATION`]) with a fingerprint of what they were counted from: the
+//! last audit event and sync runs (every write to members, mailboxes or Aruba's copy appends an event
 //! in its own transaction), the schema and the PEC domain. A later start
 //! whose fingerprint is the same classifies the kept groups (a few thousand
 //! at most) instead of scanning; any write since makes them stale and the
@@ -24,6 +29,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -66,9 +72,9 @@ pub fn summarize(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) 
 
 /// A 64-bit hash of a text, the same on every thread and run. Collisions
 /// between two addresses of one store are a one-in-10^13 event at 1M rows.
-fn text_hash(text: &str) -> u64 {
+fn text_hash(text: impl AsRef<[u8]>) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
-    hasher.write(text.as_bytes());
+    hasher.write(text.as_ref());
     hasher.finish()
 }
 
@@ -91,6 +97,52 @@ impl Hasher for KeyIsHash {
 }
 
 type ByHash<V> = HashMap<u64, V, BuildHasherDefault<KeyIsHash>>;
+
+/// A quick hasher for small keys made by the program itself (the groups,
+/// hours): a multiply-and-fold per word, as foldhash does.
+#[derive(Default)]
+struct Mixer(u64);
+
+impl Mixer {
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.0 ^ word) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for Mixer {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.mix(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.mix(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.mix(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.mix(n as u64);
+    }
+}
 
 /// A mailbox as the counts need it, right from its counting moment on.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -210,11 +262,11 @@ struct Groups {
 }
 
 fn email_key(email: &str) -> u64 {
-    text_hash(&email.trim().to_ascii_lowercase())
+    text_hash(email.trim().to_ascii_lowercase())
 }
 
 fn mobile_key(mobile: &str) -> u64 {
-    text_hash(&normalize_aruba_mobile(mobile))
+    text_hash(normalize_aruba_mobile(mobile))
 }
 
 fn corrupt(what: String) -> StoreError {
@@ -368,75 +420,333 @@ impl Store {
         written.map(drop).map_err(self.err())
     }
 
-    /// Every group of alike entries, counted from the tables at `now`.
+    /// Every group of alike entries, counted from the tables at `now`: the
+    /// tables are read in pieces (ranges of rowids) by as many threads as
+    /// there are cores, each on its own connection, then joined in as many
+    /// parts, split by the address's hash so that each part holds every
+    /// member and mailbox of its addresses.
     fn count_groups(&self, pec_domain: &str, now: DateTime<Utc>) -> Result<Groups> {
+        self.count_groups_in_pieces(pec_domain, now, PIECE_ROWS)
+    }
+
+    fn count_groups_in_pieces(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+        piece_rows: i64,
+    ) -> Result<Groups> {
         let aruba_known = self.aruba_synced()?;
+        let mut pieces = self.pieces("members", piece_rows, Piece::Members)?;
+        pieces.extend(self.pieces("mailboxes", piece_rows, Piece::Mailboxes)?);
+        if aruba_known {
+            pieces.extend(self.pieces("aruba_mailboxes", piece_rows, Piece::Aruba)?);
+        }
+        let workers = std::thread::available_parallelism()
+            .map_or(2, usize::from)
+            .clamp(1, MAX_WORKERS)
+            .min(pieces.len().max(1));
+        let scan = Scan {
+            pieces: &pieces,
+            next: AtomicUsize::new(0),
+            pec_domain,
+            aruba_known,
+            now,
+            today: italian_time(now).date(),
+        };
         let path = self.path.clone();
-        let today = italian_time(now).date();
-        let (members, others) = std::thread::scope(|scope| {
-            let others = scope.spawn(move || -> Result<_> {
-                let store = Store::open(&path)?;
-                let mailboxes = mailbox_facts(&store.conn, now, today).map_err(store.err())??;
-                let aruba = if aruba_known {
-                    Some(aruba_facts(&store.conn).map_err(store.err())?)
-                } else {
-                    None
-                };
-                Ok((mailboxes, aruba))
-            });
-            let members = member_rows(&self.conn, pec_domain, aruba_known).map_err(self.err());
-            (members, others.join().expect("counting does not panic"))
+        let mut scanned = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (0..workers)
+                .map(|_| scope.spawn(|| scan.run(&path)))
+                .collect();
+            let mut scanned = Ok(Vec::new());
+            for helper in helpers {
+                let theirs = helper.join().expect("counting does not panic");
+                match (&mut scanned, theirs) {
+                    (Ok(mine), Ok(theirs)) => mine.extend(theirs),
+                    (Ok(_), Err(e)) => scanned = Err(e),
+                    (Err(_), _) => {}
+                }
+            }
+            scanned
+        })?;
+        // Members in id order, as the table loads them: the first member
+        // with a PEC takes its mailbox.
+        scanned.sort_unstable_by_key(|(piece, _)| *piece);
+        let mut tables = Tables {
+            members: Vec::new(),
+            mailboxes: Vec::new(),
+            facts: Vec::new(),
+            aruba: aruba_known.then(Vec::new),
+        };
+        // One number for alike mailboxes across the pieces.
+        let mut known: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
+        for (_, rows) in scanned {
+            match rows {
+                Scanned::Members(rows) => tables.members.push(rows),
+                Scanned::Mailboxes(mut rows, facts) => {
+                    let numbers: Vec<u32> = facts
+                        .into_iter()
+                        .map(|f| {
+                            *known.entry(f).or_insert_with(|| {
+                                tables.facts.push(f);
+                                (tables.facts.len() - 1) as u32
+                            })
+                        })
+                        .collect();
+                    for (_, n) in &mut rows {
+                        *n = numbers[*n as usize];
+                    }
+                    tables.mailboxes.push(rows);
+                }
+                Scanned::Aruba(rows) => {
+                    if let Some(aruba) = &mut tables.aruba {
+                        aruba.push(rows);
+                    }
+                }
+            }
+        }
+        let parts = workers as u32;
+        let counted = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (0..parts)
+                .map(|part| {
+                    let tables = &tables;
+                    scope.spawn(move || tables.join(part, parts))
+                })
+                .collect();
+            let mut counted = KeyCounts::default();
+            for helper in helpers {
+                for (key, count) in helper.join().expect("joining does not panic") {
+                    *counted.entry(key).or_default() += count;
+                }
+            }
+            counted
         });
-        let members = members?;
-        let (mailboxes, mut aruba) = others?;
-        let mut mailboxes: ByHash<(MailboxFacts, bool)> = mailboxes
-            .into_iter()
-            .map(|(k, v)| (k, (v, false)))
-            .collect();
-        let mut groups: HashMap<Group, usize> = HashMap::new();
-        for row in &members {
-            let mailbox =
-                mailboxes
-                    .get_mut(&row.pec)
-                    .filter(|(_, taken)| !taken)
-                    .map(|(facts, taken)| {
-                        *taken = true;
-                        *facts
-                    });
+        Ok(Groups {
+            aruba_known,
+            groups: counted
+                .into_iter()
+                .map(|(key, count)| (tables.group(key), count))
+                .collect(),
+        })
+    }
+
+    /// A table's rowids in pieces of about `piece_rows`.
+    fn pieces(
+        &self,
+        table: &str,
+        piece_rows: i64,
+        piece: fn(i64, i64) -> Piece,
+    ) -> Result<Vec<Piece>> {
+        let (first, last): (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(
+                // Apart: together they would scan the table.
+                &format!(
+                    "SELECT (SELECT MIN(rowid) FROM {table}), (SELECT MAX(rowid) FROM {table})"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(self.err())?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(Vec::new());
+        };
+        let span = last - first + 1;
+        let count = (span / piece_rows.max(1)).clamp(1, MAX_PIECES);
+        let step = (span + count - 1) / count;
+        Ok((0..count)
+            .map(|i| first + i * step)
+            .map(|from| piece(from, from.saturating_add(step)))
+            .collect())
+    }
+}
+
+/// Rows per piece of a table's scan: enough pieces to keep every core busy
+/// to the end at a million rows, few enough that a small store is one.
+const PIECE_ROWS: i64 = 65_536;
+const MAX_PIECES: i64 = 64;
+/// The scan reads pages from memory: past a few threads they only contend.
+const MAX_WORKERS: usize = 4;
+/// The counting connections read the file through a map: no copy of every
+/// page (SQLite maps at most what the file holds).
+const COUNT_MMAP_BYTES: i64 = 1 << 40;
+
+/// A range of rowids `[from, to)` of one table.
+#[derive(Clone, Copy)]
+enum Piece {
+    Members(i64, i64),
+    Mailboxes(i64, i64),
+    Aruba(i64, i64),
+}
+
+/// What a piece held, as the counts need it.
+enum Scanned {
+    Members(Vec<MemberRow>),
+    /// Each mailbox's address hash and the number of its facts among the second.
+    Mailboxes(Vec<(u64, u32)>, Vec<MailboxFacts>),
+    Aruba(Vec<(u64, ArubaFacts)>),
+}
+
+/// The pieces of the tables' scan and the next one to take.
+struct Scan<'a> {
+    pieces: &'a [Piece],
+    next: AtomicUsize,
+    pec_domain: &'a str,
+    aruba_known: bool,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+}
+
+impl Scan<'_> {
+    /// Takes pieces until none is left, on a connection of its own; each
+    /// with its place among the pieces. A failure stops the other threads too.
+    fn run(&self, path: &std::path::Path) -> Result<Vec<(usize, Scanned)>> {
+        let result = Store::open(path).and_then(|store| {
+            store
+                .conn
+                .pragma_update(None, "mmap_size", COUNT_MMAP_BYTES)
+                .map_err(store.err())?;
+            let mut out = Vec::new();
+            loop {
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                let Some(&piece) = self.pieces.get(i) else {
+                    return Ok(out);
+                };
+                out.push((i, self.read(&store, piece)?));
+            }
+        });
+        if result.is_err() {
+            self.next.store(usize::MAX / 2, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn read(&self, store: &Store, piece: Piece) -> Result<Scanned> {
+        let conn = &store.conn;
+        match piece {
+            Piece::Members(from, to) => {
+                member_rows(conn, self.pec_domain, self.aruba_known, from, to)
+                    .map(Scanned::Members)
+                    .map_err(store.err())
+            }
+            Piece::Mailboxes(from, to) => {
+                mailbox_facts(conn, self.now, self.today, from, to).map_err(store.err())?
+            }
+            Piece::Aruba(from, to) => aruba_facts(conn, from, to)
+                .map(Scanned::Aruba)
+                .map_err(store.err()),
+        }
+    }
+}
+
+/// Every row the counts need, read, piece by piece.
+struct Tables {
+    /// In id order.
+    members: Vec<Vec<MemberRow>>,
+    /// Each mailbox's address hash and the number of its facts.
+    mailboxes: Vec<Vec<(u64, u32)>>,
+    facts: Vec<MailboxFacts>,
+    /// When Aruba was ever synced.
+    aruba: Option<Vec<Vec<(u64, ArubaFacts)>>>,
+}
+
+/// A [`Group`] packed in a number (see [`Tables::key`]), and how many entries.
+type KeyCounts = HashMap<u64, usize, BuildHasherDefault<Mixer>>;
+
+/// No mailbox, in a packed key.
+const NO_FACTS: u64 = u32::MAX as u64;
+
+impl Tables {
+    /// The groups of the entries whose address falls in `part` of `parts`
+    /// (by a bit of its hash that neither the maps' buckets nor their tags
+    /// use), joined as [`Store::roster_entries`] joins them.
+    fn join(&self, part: u32, parts: u32) -> KeyCounts {
+        let mine = |hash: u64| (hash >> 32) as u32 % parts == part;
+        let share = |n: usize| n / parts as usize + 16;
+        let mailboxes = self.mailboxes.iter().flatten();
+        // Each mailbox of this part: its place among all and its facts.
+        let mut by_address: ByHash<(u32, u32)> =
+            ByHash::with_capacity_and_hasher(share(mailboxes.clone().count()), Default::default());
+        for (i, &(hash, facts)) in mailboxes.clone().enumerate() {
+            if mine(hash) {
+                by_address.insert(hash, (i as u32, facts));
+            }
+        }
+        let mut taken = vec![false; mailboxes.clone().count()];
+        let mut aruba: Option<ByHash<ArubaFacts>> = self.aruba.as_ref().map(|pieces| {
+            let rows = pieces.iter().flatten();
+            let mut map =
+                ByHash::with_capacity_and_hasher(share(rows.clone().count()), Default::default());
+            map.extend(rows.filter(|(hash, _)| mine(*hash)).copied());
+            map
+        });
+        let mut counted = KeyCounts::default();
+        for row in self.members.iter().flatten().filter(|row| mine(row.pec)) {
+            let facts = match by_address.get(&row.pec) {
+                Some(&(i, facts)) if !taken[i as usize] => {
+                    taken[i as usize] = true;
+                    u64::from(facts)
+                }
+                _ => NO_FACTS,
+            };
             let at_aruba = aruba.as_mut().map(|aruba| aruba.remove(&row.pec));
             let differs = |mine: Option<u64>, theirs: Option<u64>| matches!((mine, theirs), (Some(a), Some(b)) if a != b);
             let (email_differs, mobile_differs) = match at_aruba {
                 Some(Some(a)) => (differs(row.email, a.email), differs(row.mobile, a.mobile)),
                 _ => (false, false),
             };
-            let group = Group {
-                member: Some((row.in_roster, row.on_domain, email_differs, mobile_differs)),
-                mailbox,
-                aruba: match at_aruba {
-                    None => AtAruba::Unknown,
-                    Some(None) => AtAruba::Missing,
-                    Some(Some(a)) => AtAruba::Present {
-                        no_contact: a.email.is_none(),
-                        blocks: a.blocks,
-                    },
+            let member = Some((row.in_roster, row.on_domain, email_differs, mobile_differs));
+            let aruba = match at_aruba {
+                None => AtAruba::Unknown,
+                Some(None) => AtAruba::Missing,
+                Some(Some(a)) => AtAruba::Present {
+                    no_contact: a.email.is_none(),
+                    blocks: a.blocks,
                 },
             };
-            *groups.entry(group).or_default() += 1;
+            *counted.entry(Self::key(member, facts, aruba)).or_default() += 1;
         }
-        for (facts, taken) in mailboxes.into_values() {
-            if !taken {
-                let group = Group {
-                    member: None,
-                    mailbox: Some(facts),
-                    aruba: AtAruba::Unknown,
-                };
-                *groups.entry(group).or_default() += 1;
+        for (&(hash, facts), taken) in mailboxes.zip(taken) {
+            if mine(hash) && !taken {
+                let key = Self::key(None, u64::from(facts), AtAruba::Unknown);
+                *counted.entry(key).or_default() += 1;
             }
         }
-        Ok(Groups {
-            aruba_known,
-            groups: groups.into_iter().collect(),
-        })
+        counted
+    }
+
+    /// A group in a number: the facts' number above, the member's and
+    /// Aruba's bits below.
+    fn key(member: Option<(bool, bool, bool, bool)>, facts: u64, aruba: AtAruba) -> u64 {
+        let member = member.map_or(0, |(a, b, c, d)| {
+            0b10000 | u64::from(a) | u64::from(b) << 1 | u64::from(c) << 2 | u64::from(d) << 3
+        });
+        let aruba = match aruba {
+            AtAruba::Unknown => 0,
+            AtAruba::Missing => 1,
+            AtAruba::Present { no_contact, blocks } => {
+                0b100 | u64::from(no_contact) | u64::from(blocks) << 1
+            }
+        };
+        facts << 16 | member << 8 | aruba
+    }
+
+    /// The group a [`Tables::key`] packed.
+    fn group(&self, key: u64) -> Group {
+        let bit = |n: u32| key >> n & 1 == 1;
+        let facts = key >> 16;
+        Group {
+            member: bit(12).then(|| (bit(8), bit(9), bit(10), bit(11))),
+            mailbox: (facts != NO_FACTS).then(|| self.facts[facts as usize]),
+            aruba: match key & 0b111 {
+                0 => AtAruba::Unknown,
+                1 => AtAruba::Missing,
+                _ => AtAruba::Present {
+                    no_contact: bit(0),
+                    blocks: bit(1),
+                },
+            },
+        }
     }
 }
 
@@ -560,25 +870,23 @@ fn classify(
     }
 }
 
-/// Every member's row, in id order (as the table loads them).
+/// The members with ids in `[from, to)`, in id order (as the table loads them).
 fn member_rows(
     conn: &Connection,
     pec_domain: &str,
     contacts: bool,
+    from: i64,
+    to: i64,
 ) -> rusqlite::Result<Vec<MemberRow>> {
-    let count: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare(if contacts {
+    let mut stmt = conn.prepare_cached(if contacts {
         "SELECT pec, in_roster, email_servizio, cellulare FROM members
-         WHERE erased_at IS NULL ORDER BY id"
+         WHERE id >= ?1 AND id < ?2 AND erased_at IS NULL ORDER BY id"
     } else {
-        "SELECT pec, in_roster FROM members WHERE erased_at IS NULL ORDER BY id"
+        "SELECT pec, in_roster FROM members
+         WHERE id >= ?1 AND id < ?2 AND erased_at IS NULL ORDER BY id"
     })?;
-    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or_default());
-    let mut rows = stmt.query([])?;
+    let mut out = Vec::with_capacity(usize::try_from(to - from).unwrap_or_default().min(1 << 20));
+    let mut rows = stmt.query([from, to])?;
     while let Some(row) = rows.next()? {
         let pec = row.get_ref(0)?.as_str()?;
         let on_domain = crate::domain::contact::domain_of(pec).eq_ignore_ascii_case(pec_domain);
@@ -601,23 +909,27 @@ fn member_rows(
     Ok(out)
 }
 
-/// Every mailbox's facts by its address's hash.
+/// The mailboxes with rowids in `[from, to)`: each address's hash with the
+/// number of its facts among the distinct facts met.
 fn mailbox_facts(
     conn: &Connection,
     now: DateTime<Utc>,
     today: NaiveDate,
-) -> rusqlite::Result<Result<ByHash<MailboxFacts>>> {
-    let count: i64 = conn.query_row("SELECT COUNT(*) FROM mailboxes", [], |r| r.get(0))?;
-    let mut stmt = conn.prepare(
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Result<Scanned>> {
+    let mut stmt = conn.prepare_cached(
         "SELECT address, migration_state, migration_at, password_state, link_expires_at,
          recovery_email_masked IS NOT NULL, recovery_mobile_masked IS NOT NULL,
-         recovery_confirmed FROM mailboxes",
+         recovery_confirmed FROM mailboxes WHERE rowid >= ?1 AND rowid < ?2",
     )?;
-    let mut out = ByHash::with_capacity_and_hasher(
-        usize::try_from(count).unwrap_or_default(),
-        Default::default(),
-    );
-    let mut rows = stmt.query([])?;
+    let mut out = Vec::with_capacity(usize::try_from(to - from).unwrap_or_default().min(1 << 20));
+    // The Italian day of each hour met: completed migrations come in bursts.
+    let mut days: HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>> = HashMap::default();
+    // Alike mailboxes, numbered: the join then carries a number, not the facts.
+    let mut numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
+    let mut distinct = Vec::new();
+    let mut rows = stmt.query([from, to])?;
     while let Some(row) = rows.next()? {
         let code = row.get_ref(1)?.as_str()?;
         let Some(migration) = MigrationState::from_code(code) else {
@@ -648,7 +960,10 @@ fn mailbox_facts(
             && let Some(at) = row.get_ref(2)?.as_str_or_null()?
         {
             let day = match parse_ts(at) {
-                Ok(at) => italian_time(at).date(),
+                // Italy's offset changes on the hour.
+                Ok(at) => *days
+                    .entry(at.timestamp().div_euclid(3600))
+                    .or_insert_with(|| italian_time(at).date()),
                 Err(e) => return Ok(Err(e)),
             };
             if (today - day).num_days() < HISTORY_DAYS as i64 {
@@ -664,24 +979,30 @@ fn mailbox_facts(
             confirmed: row.get(7)?,
             migrated_on,
         };
-        out.insert(text_hash(row.get_ref(0)?.as_str()?), facts);
+        let number = *numbers.entry(facts).or_insert_with(|| {
+            distinct.push(facts);
+            (distinct.len() - 1) as u32
+        });
+        out.push((text_hash(row.get_ref(0)?.as_bytes()?), number));
     }
-    Ok(Ok(out))
+    Ok(Ok(Scanned::Mailboxes(out, distinct)))
 }
 
-/// Aruba's mailboxes by their address's hash.
-fn aruba_facts(conn: &Connection) -> rusqlite::Result<ByHash<ArubaFacts>> {
-    let mut stmt =
-        conn.prepare("SELECT address, status, contact_email, contact_mobile FROM aruba_mailboxes")?;
-    let mut out = ByHash::default();
-    let mut rows = stmt.query([])?;
+/// Aruba's mailboxes with rowids in `[from, to)`, by their address's hash.
+fn aruba_facts(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<Vec<(u64, ArubaFacts)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT address, status, contact_email, contact_mobile FROM aruba_mailboxes
+         WHERE rowid >= ?1 AND rowid < ?2",
+    )?;
+    let mut out = Vec::new();
+    let mut rows = stmt.query([from, to])?;
     while let Some(row) = rows.next()? {
         let facts = ArubaFacts {
             blocks: ArubaStatus::from_code(row.get_ref(1)?.as_str()?).blocks_migration(),
             email: row.get_ref(2)?.as_str_or_null()?.map(email_key),
             mobile: row.get_ref(3)?.as_str_or_null()?.map(mobile_key),
         };
-        out.insert(text_hash(row.get_ref(0)?.as_str()?), facts);
+        out.push((text_hash(row.get_ref(0)?.as_str()?), facts));
     }
     Ok(out)
 }
@@ -824,6 +1145,51 @@ mod tests {
         assert!(counted.aruba_known);
         for c in category::ARUBA {
             assert!(counted.count(c) > 0, "{c:?}");
+        }
+    }
+
+    /// However the tables are cut into pieces and the join into parts, the
+    /// counts are the loaded entries' own: members sharing a PEC (the first
+    /// takes the mailbox and Aruba's copy) and mailboxes with no member included.
+    #[test]
+    fn counts_in_small_pieces_equal_those_of_the_loaded_entries() {
+        let now = Utc::now();
+        let (_dir, mut store, mut roster) = populated(now);
+        // Two later members with the PEC of earlier ones; the last 50 stay removed.
+        let mut current = roster[..550].to_vec();
+        for (seed, from) in [(900, 3), (901, 8)] {
+            let mut twin = crate::sample::generate_roster(1, seed, DEFAULT_PEC_DOMAIN).remove(0);
+            twin.pec = roster[from].pec.clone();
+            current.push(twin);
+        }
+        store
+            .upsert_members(&IncomingRoster::full(&current), "t", "t", now)
+            .unwrap();
+        roster.extend_from_slice(&current[550..]);
+        let entries = store.roster_entries().unwrap();
+        let twins = entries
+            .iter()
+            .filter(|e| e.member.as_ref().is_some_and(|m| m.pec == roster[3].pec))
+            .count();
+        assert_eq!(twins, 2, "a PEC shared by two members");
+        for aruba in [false, true] {
+            if aruba {
+                store
+                    .apply_aruba_sync(&aruba_copy(&roster), "t", now, now)
+                    .unwrap();
+            }
+            let expected = from_entries(&store, now);
+            assert!(expected.summary.removed > 0 && expected.count(Category::NoMember) > 0);
+            for piece_rows in [1, 7, 64, 100_000] {
+                let groups = store
+                    .count_groups_in_pieces(DEFAULT_PEC_DOMAIN, now, piece_rows)
+                    .unwrap();
+                assert_eq!(
+                    classify_all(&groups, DEFAULT_PEC_DOMAIN, now),
+                    expected,
+                    "pieces of {piece_rows}, Aruba {aruba}"
+                );
+            }
         }
     }
 
