@@ -12,7 +12,7 @@
 //! figures cannot drift from what the loaded table shows.
 //!
 //! The tables are read in pieces (ranges of rowids) by one thread per core,
-//! each on its own connection reading through a memory map; alike mailboxes
+//! each on its own connection; alike mailboxes
 //! are numbered as they are read, and the join is split in as many parts by
 //! the address's hash, each counting packed numbers rather than entries.
 //!
@@ -567,9 +567,6 @@ const PIECE_ROWS: i64 = 65_536;
 const MAX_PIECES: i64 = 64;
 /// The scan reads pages from memory: past a few threads they only contend.
 const MAX_WORKERS: usize = 4;
-/// The counting connections read the file through a map: no copy of every
-/// page (SQLite maps at most what the file holds).
-const COUNT_MMAP_BYTES: i64 = 1 << 40;
 
 /// A range of rowids `[from, to)` of one table.
 #[derive(Clone, Copy)]
@@ -601,11 +598,9 @@ impl Scan<'_> {
     /// Takes pieces until none is left, on a connection of its own; each
     /// with its place among the pieces. A failure stops the other threads too.
     fn run(&self, path: &std::path::Path) -> Result<Vec<(usize, Scanned)>> {
+        // Not through a memory map: the file's pages would count in the
+        // console's resident memory, the whole file at a million members.
         let result = Store::open(path).and_then(|store| {
-            store
-                .conn
-                .pragma_update(None, "mmap_size", COUNT_MMAP_BYTES)
-                .map_err(store.err())?;
             let mut out = Vec::new();
             loop {
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -888,8 +883,13 @@ fn member_rows(
     let mut out = Vec::with_capacity(usize::try_from(to - from).unwrap_or_default().min(1 << 20));
     let mut rows = stmt.query([from, to])?;
     while let Some(row) = rows.next()? {
-        let pec = row.get_ref(0)?.as_str()?;
-        let on_domain = crate::domain::contact::domain_of(pec).eq_ignore_ascii_case(pec_domain);
+        // As bytes: the text need not be checked to be hashed and split.
+        let pec = row.get_ref(0)?.as_bytes()?;
+        let domain = pec
+            .iter()
+            .rposition(|&b| b == b'@')
+            .map_or(&[][..], |at| &pec[at + 1..]);
+        let on_domain = domain.eq_ignore_ascii_case(pec_domain.as_bytes());
         let (email, mobile) = if contacts {
             (
                 row.get_ref(2)?.as_str_or_null()?.map(email_key),
