@@ -288,11 +288,11 @@ impl Store {
         if let Some(groups) = self.kept_groups(&fingerprint, now)? {
             return Ok(classify_all(&groups, pec_domain, now));
         }
-        let groups = self.count_groups(pec_domain, now)?;
-        // Kept only when nothing was written while counting: then the
-        // scans saw what the fingerprint names.
-        if self.counts_fingerprint(pec_domain)? == fingerprint
-            && let Err(e) = self.keep_groups(&fingerprint, now, &groups)
+        // Kept with what the scans saw (each in its read transaction, all
+        // the same): a write since the fingerprint above is counted in.
+        let (groups, seen) = self.count_groups(pec_domain, now)?;
+        if let Some(seen) = seen
+            && let Err(e) = self.keep_groups(&seen, now, &groups)
         {
             // A store this account may only read, or a writer holding it:
             // the next start counts again.
@@ -351,7 +351,7 @@ impl Store {
 
     /// The dashboard's figures counted from the tables, never from what is kept.
     pub fn count_dashboard(&self, pec_domain: &str, now: DateTime<Utc>) -> Result<DashboardCounts> {
-        let groups = self.count_groups(pec_domain, now)?;
+        let (groups, _) = self.count_groups(pec_domain, now)?;
         Ok(classify_all(&groups, pec_domain, now))
     }
 
@@ -425,7 +425,16 @@ impl Store {
     /// there are cores, each on its own connection, then joined in as many
     /// parts, split by the address's hash so that each part holds every
     /// member and mailbox of its addresses.
-    fn count_groups(&self, pec_domain: &str, now: DateTime<Utc>) -> Result<Groups> {
+    ///
+    /// With the fingerprint of what they were counted from: each thread
+    /// reads in one transaction, and a write between their starts (they
+    /// would not have read the same store) makes them count again; none
+    /// when writes kept coming for three tries.
+    fn count_groups(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Groups, Option<String>)> {
         self.count_groups_in_pieces(pec_domain, now, PIECE_ROWS)
     }
 
@@ -434,7 +443,26 @@ impl Store {
         pec_domain: &str,
         now: DateTime<Utc>,
         piece_rows: i64,
-    ) -> Result<Groups> {
+    ) -> Result<(Groups, Option<String>)> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (groups, seen) = self.count_groups_once(pec_domain, now, piece_rows)?;
+            // A writer busier than the scans: what was read is shown, not kept.
+            if seen.is_some() || attempts == 3 {
+                return Ok((groups, seen));
+            }
+        }
+    }
+
+    /// The groups, and the fingerprint every thread's transaction saw when
+    /// they all saw the same.
+    fn count_groups_once(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+        piece_rows: i64,
+    ) -> Result<(Groups, Option<String>)> {
         let aruba_known = self.aruba_synced()?;
         let mut pieces = self.pieces("members", piece_rows, Piece::Members)?;
         pieces.extend(self.pieces("mailboxes", piece_rows, Piece::Mailboxes)?);
@@ -454,21 +482,26 @@ impl Store {
             today: italian_time(now).date(),
         };
         let path = self.path.clone();
-        let mut scanned = std::thread::scope(|scope| {
+        let scanned = std::thread::scope(|scope| {
             let helpers: Vec<_> = (0..workers)
                 .map(|_| scope.spawn(|| scan.run(&path)))
                 .collect();
-            let mut scanned = Ok(Vec::new());
+            let mut scanned = Ok((Vec::new(), Vec::new()));
             for helper in helpers {
                 let theirs = helper.join().expect("counting does not panic");
                 match (&mut scanned, theirs) {
-                    (Ok(mine), Ok(theirs)) => mine.extend(theirs),
+                    (Ok((seen, mine)), Ok((fingerprint, theirs))) => {
+                        seen.push(fingerprint);
+                        mine.extend(theirs);
+                    }
                     (Ok(_), Err(e)) => scanned = Err(e),
                     (Err(_), _) => {}
                 }
             }
             scanned
         })?;
+        let (seen, mut scanned) = scanned;
+        let seen = seen.iter().all(|f| *f == seen[0]).then(|| seen[0].clone());
         // Members in id order, as the table loads them: the first member
         // with a PEC takes its mailbox.
         scanned.sort_unstable_by_key(|(piece, _)| *piece);
@@ -521,13 +554,14 @@ impl Store {
             }
             counted
         });
-        Ok(Groups {
+        let groups = Groups {
             aruba_known,
             groups: counted
                 .into_iter()
                 .map(|(key, count)| (tables.group(key), count))
                 .collect(),
-        })
+        };
+        Ok((groups, seen))
     }
 
     /// A table's rowids in pieces of about `piece_rows`.
@@ -595,17 +629,25 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    /// Takes pieces until none is left, on a connection of its own; each
-    /// with its place among the pieces. A failure stops the other threads too.
-    fn run(&self, path: &std::path::Path) -> Result<Vec<(usize, Scanned)>> {
+    /// Takes pieces until none is left, on a connection of its own and in
+    /// one read transaction; each with its place among the pieces, and the
+    /// fingerprint of what the transaction reads. A failure stops the other
+    /// threads too.
+    fn run(&self, path: &std::path::Path) -> Result<(String, Vec<(usize, Scanned)>)> {
         // Not through a memory map: the file's pages would count in the
         // console's resident memory, the whole file at a million members.
         let result = Store::open(path).and_then(|store| {
+            store
+                .conn
+                .execute_batch("BEGIN DEFERRED")
+                .map_err(store.err())?;
+            let seen = store.counts_fingerprint(self.pec_domain)?;
             let mut out = Vec::new();
             loop {
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
                 let Some(&piece) = self.pieces.get(i) else {
-                    return Ok(out);
+                    // Only read: the transaction ends with the connection.
+                    return Ok((seen, out));
                 };
                 out.push((i, self.read(&store, piece)?));
             }
@@ -1181,7 +1223,7 @@ mod tests {
             let expected = from_entries(&store, now);
             assert!(expected.summary.removed > 0 && expected.count(Category::NoMember) > 0);
             for piece_rows in [1, 7, 64, 100_000] {
-                let groups = store
+                let (groups, _) = store
                     .count_groups_in_pieces(DEFAULT_PEC_DOMAIN, now, piece_rows)
                     .unwrap();
                 assert_eq!(
