@@ -11,10 +11,16 @@
 //! ([`category::is_in_with`], [`Summary`]) with a representative entry, so the
 //! figures cannot drift from what the loaded table shows.
 //!
-//! That scan reads every page of the tables (850 MB at a million members,
-//! seconds), so its groups are kept in the store ([`MIGRATION`]) with a
-//! fingerprint of what they were counted from: the last audit event and sync
-//! runs (every write to members, mailboxes or Aruba's copy appends an event
+//! The tables are read in pieces (ranges of rowids) by one thread per core,
+//! each on its own connection; alike mailboxes
+//! are numbered as they are read, and rows are put in 64 buckets by their
+//! address's hash; the join goes bucket by bucket (its maps stay in the
+//! processor's cache) on every core, counting packed numbers, not entries.
+//!
+//! That scan still reads every page of the tables (850 MB at a million
+//! members, about a CPU-second), so its groups are kept in the store
+//! ([`MIGRATION`]) with a fingerprint of what they were counted from: the
+//! last audit event and sync runs (every write to members, mailboxes or Aruba's copy appends an event
 //! in its own transaction), the schema and the PEC domain. A later start
 //! whose fingerprint is the same classifies the kept groups (a few thousand
 //! at most) instead of scanning; any write since makes them stale and the
@@ -24,6 +30,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -66,9 +73,9 @@ pub fn summarize(entries: &[RosterEntry], pec_domain: &str, now: DateTime<Utc>) 
 
 /// A 64-bit hash of a text, the same on every thread and run. Collisions
 /// between two addresses of one store are a one-in-10^13 event at 1M rows.
-fn text_hash(text: &str) -> u64 {
+fn text_hash(text: impl AsRef<[u8]>) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
-    hasher.write(text.as_bytes());
+    hasher.write(text.as_ref());
     hasher.finish()
 }
 
@@ -91,6 +98,52 @@ impl Hasher for KeyIsHash {
 }
 
 type ByHash<V> = HashMap<u64, V, BuildHasherDefault<KeyIsHash>>;
+
+/// A quick hasher for small keys made by the program itself (the groups,
+/// hours): a multiply-and-fold per word, as foldhash does.
+#[derive(Default)]
+struct Mixer(u64);
+
+impl Mixer {
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.0 ^ word) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for Mixer {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.mix(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.mix(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.mix(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.mix(n as u64);
+    }
+}
 
 /// A mailbox as the counts need it, right from its counting moment on.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -210,11 +263,21 @@ struct Groups {
 }
 
 fn email_key(email: &str) -> u64 {
-    text_hash(&email.trim().to_ascii_lowercase())
+    let email = email.trim().as_bytes();
+    // Lowered on the stack: a million of them are hashed when Aruba is known.
+    let mut lowered = [0u8; 128];
+    match lowered.get_mut(..email.len()) {
+        Some(lowered) => {
+            lowered.copy_from_slice(email);
+            lowered.make_ascii_lowercase();
+            text_hash(lowered)
+        }
+        None => text_hash(email.to_ascii_lowercase()),
+    }
 }
 
 fn mobile_key(mobile: &str) -> u64 {
-    text_hash(&normalize_aruba_mobile(mobile))
+    text_hash(normalize_aruba_mobile(mobile))
 }
 
 fn corrupt(what: String) -> StoreError {
@@ -236,11 +299,11 @@ impl Store {
         if let Some(groups) = self.kept_groups(&fingerprint, now)? {
             return Ok(classify_all(&groups, pec_domain, now));
         }
-        let groups = self.count_groups(pec_domain, now)?;
-        // Kept only when nothing was written while counting: then the
-        // scans saw what the fingerprint names.
-        if self.counts_fingerprint(pec_domain)? == fingerprint
-            && let Err(e) = self.keep_groups(&fingerprint, now, &groups)
+        // Kept with what the scans saw (each in its read transaction, all
+        // the same): a write since the fingerprint above is counted in.
+        let (groups, seen) = self.count_groups(pec_domain, now)?;
+        if let Some(seen) = seen
+            && let Err(e) = self.keep_groups(&seen, now, &groups)
         {
             // A store this account may only read, or a writer holding it:
             // the next start counts again.
@@ -299,7 +362,7 @@ impl Store {
 
     /// The dashboard's figures counted from the tables, never from what is kept.
     pub fn count_dashboard(&self, pec_domain: &str, now: DateTime<Utc>) -> Result<DashboardCounts> {
-        let groups = self.count_groups(pec_domain, now)?;
+        let (groups, _) = self.count_groups(pec_domain, now)?;
         Ok(classify_all(&groups, pec_domain, now))
     }
 
@@ -368,75 +431,393 @@ impl Store {
         written.map(drop).map_err(self.err())
     }
 
-    /// Every group of alike entries, counted from the tables at `now`.
-    fn count_groups(&self, pec_domain: &str, now: DateTime<Utc>) -> Result<Groups> {
+    /// Every group of alike entries, counted from the tables at `now`: the
+    /// tables are read in pieces (ranges of rowids) by as many threads as
+    /// there are cores, each on its own connection, into buckets by the
+    /// address's hash, then joined bucket by bucket (a bucket holds every
+    /// member and mailbox of its addresses).
+    ///
+    /// With the fingerprint of what they were counted from: each thread
+    /// reads in one transaction, and a write between their starts (they
+    /// would not have read the same store) makes them count again; none
+    /// when writes kept coming for three tries.
+    fn count_groups(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Groups, Option<String>)> {
+        self.count_groups_in_pieces(pec_domain, now, PIECE_ROWS)
+    }
+
+    fn count_groups_in_pieces(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+        piece_rows: i64,
+    ) -> Result<(Groups, Option<String>)> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (groups, seen) = self.count_groups_once(pec_domain, now, piece_rows)?;
+            // A writer busier than the scans: what was read is shown, not kept.
+            if seen.is_some() || attempts == 3 {
+                return Ok((groups, seen));
+            }
+        }
+    }
+
+    /// The groups, and the fingerprint every thread's transaction saw when
+    /// they all saw the same.
+    fn count_groups_once(
+        &self,
+        pec_domain: &str,
+        now: DateTime<Utc>,
+        piece_rows: i64,
+    ) -> Result<(Groups, Option<String>)> {
         let aruba_known = self.aruba_synced()?;
+        let mut pieces = self.pieces("members", piece_rows, Piece::Members)?;
+        pieces.extend(self.pieces("mailboxes", piece_rows, Piece::Mailboxes)?);
+        if aruba_known {
+            pieces.extend(self.pieces("aruba_mailboxes", piece_rows, Piece::Aruba)?);
+        }
+        let workers = std::thread::available_parallelism()
+            .map_or(2, usize::from)
+            .clamp(1, MAX_WORKERS)
+            .min(pieces.len().max(1));
+        let scan = Scan {
+            pieces: &pieces,
+            next: AtomicUsize::new(0),
+            pec_domain,
+            aruba_known,
+            now,
+            today: italian_time(now).date(),
+        };
         let path = self.path.clone();
-        let today = italian_time(now).date();
-        let (members, others) = std::thread::scope(|scope| {
-            let others = scope.spawn(move || -> Result<_> {
-                let store = Store::open(&path)?;
-                let mailboxes = mailbox_facts(&store.conn, now, today).map_err(store.err())??;
-                let aruba = if aruba_known {
-                    Some(aruba_facts(&store.conn).map_err(store.err())?)
-                } else {
-                    None
-                };
-                Ok((mailboxes, aruba))
-            });
-            let members = member_rows(&self.conn, pec_domain, aruba_known).map_err(self.err());
-            (members, others.join().expect("counting does not panic"))
+        let scanned = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (0..workers)
+                .map(|_| scope.spawn(|| scan.run(&path)))
+                .collect();
+            let mut scanned = Ok((Vec::new(), Vec::new()));
+            for helper in helpers {
+                let theirs = helper.join().expect("counting does not panic");
+                match (&mut scanned, theirs) {
+                    (Ok((seen, mine)), Ok((fingerprint, theirs))) => {
+                        seen.push(fingerprint);
+                        mine.extend(theirs);
+                    }
+                    (Ok(_), Err(e)) => scanned = Err(e),
+                    (Err(_), _) => {}
+                }
+            }
+            scanned
+        })?;
+        let (seen, mut scanned) = scanned;
+        let seen = seen.iter().all(|f| *f == seen[0]).then(|| seen[0].clone());
+        // Members in id order, as the table loads them: the first member
+        // with a PEC takes its mailbox.
+        scanned.sort_unstable_by_key(|(piece, _)| *piece);
+        let mut tables = Tables {
+            members: Vec::new(),
+            mailboxes: Vec::new(),
+            facts: Vec::new(),
+            aruba: aruba_known.then(Vec::new),
+        };
+        // One number for alike mailboxes across the pieces.
+        let mut known: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
+        for (_, rows) in scanned {
+            match rows {
+                Scanned::Members(rows) => tables.members.push(rows),
+                Scanned::Mailboxes(mut buckets, facts) => {
+                    let numbers: Vec<u32> = facts
+                        .into_iter()
+                        .map(|f| {
+                            *known.entry(f).or_insert_with(|| {
+                                tables.facts.push(f);
+                                (tables.facts.len() - 1) as u32
+                            })
+                        })
+                        .collect();
+                    for (_, n) in buckets.iter_mut().flatten() {
+                        *n = numbers[*n as usize];
+                    }
+                    tables.mailboxes.push(buckets);
+                }
+                Scanned::Aruba(rows) => {
+                    if let Some(aruba) = &mut tables.aruba {
+                        aruba.push(rows);
+                    }
+                }
+            }
+        }
+        let next = AtomicUsize::new(0);
+        let counted = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (0..workers)
+                .map(|_| {
+                    let (tables, next) = (&tables, &next);
+                    scope.spawn(move || {
+                        let mut counted = KeyCounts::default();
+                        loop {
+                            let bucket = next.fetch_add(1, Ordering::Relaxed);
+                            if bucket >= BUCKETS {
+                                return counted;
+                            }
+                            tables.join(bucket, &mut counted);
+                        }
+                    })
+                })
+                .collect();
+            let mut counted = KeyCounts::default();
+            for helper in helpers {
+                for (key, count) in helper.join().expect("joining does not panic") {
+                    *counted.entry(key).or_default() += count;
+                }
+            }
+            counted
         });
-        let members = members?;
-        let (mailboxes, mut aruba) = others?;
-        let mut mailboxes: ByHash<(MailboxFacts, bool)> = mailboxes
-            .into_iter()
-            .map(|(k, v)| (k, (v, false)))
-            .collect();
-        let mut groups: HashMap<Group, usize> = HashMap::new();
-        for row in &members {
-            let mailbox =
-                mailboxes
-                    .get_mut(&row.pec)
-                    .filter(|(_, taken)| !taken)
-                    .map(|(facts, taken)| {
-                        *taken = true;
-                        *facts
-                    });
+        let groups = Groups {
+            aruba_known,
+            groups: counted
+                .into_iter()
+                .map(|(key, count)| (tables.group(key), count))
+                .collect(),
+        };
+        Ok((groups, seen))
+    }
+
+    /// A table's rowids in pieces of about `piece_rows`.
+    fn pieces(
+        &self,
+        table: &str,
+        piece_rows: i64,
+        piece: fn(i64, i64) -> Piece,
+    ) -> Result<Vec<Piece>> {
+        let (first, last): (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(
+                // Apart: together they would scan the table.
+                &format!(
+                    "SELECT (SELECT MIN(rowid) FROM {table}), (SELECT MAX(rowid) FROM {table})"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(self.err())?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(Vec::new());
+        };
+        let span = last - first + 1;
+        let count = (span / piece_rows.max(1)).clamp(1, MAX_PIECES);
+        let step = (span + count - 1) / count;
+        Ok((0..count)
+            .map(|i| first + i * step)
+            .map(|from| piece(from, from.saturating_add(step)))
+            .collect())
+    }
+}
+
+/// Rows per piece of a table's scan: enough pieces to keep every core busy
+/// to the end at a million rows, few enough that a small store is one.
+const PIECE_ROWS: i64 = 65_536;
+const MAX_PIECES: i64 = 64;
+/// The scan reads pages from memory: past a few threads they only contend.
+const MAX_WORKERS: usize = 4;
+/// The rows are split by their address's hash into this many buckets as
+/// they are read, and joined bucket by bucket: a bucket's maps stay in the
+/// processor's cache at a million rows.
+const BUCKETS: usize = 64;
+
+/// Rows split by their address's hash (see [`bucket`]).
+type Buckets<T> = Vec<Vec<T>>;
+
+/// `BUCKETS` empty buckets, room made for `rows` rows among them.
+fn buckets<T>(rows: i64) -> Buckets<T> {
+    let each = usize::try_from(rows).unwrap_or_default().min(1 << 20) / BUCKETS + 16;
+    (0..BUCKETS).map(|_| Vec::with_capacity(each)).collect()
+}
+
+/// An address's bucket, by bits of its hash that neither the maps' buckets
+/// nor their tags use.
+fn bucket(hash: u64) -> usize {
+    (hash >> 32) as usize % BUCKETS
+}
+
+/// A range of rowids `[from, to)` of one table.
+#[derive(Clone, Copy)]
+enum Piece {
+    Members(i64, i64),
+    Mailboxes(i64, i64),
+    Aruba(i64, i64),
+}
+
+/// What a piece held, as the counts need it.
+enum Scanned {
+    /// In id order within each bucket.
+    Members(Buckets<MemberRow>),
+    /// Each mailbox's address hash and the number of its facts among the second.
+    Mailboxes(Buckets<(u64, u32)>, Vec<MailboxFacts>),
+    Aruba(Buckets<(u64, ArubaFacts)>),
+}
+
+/// The pieces of the tables' scan and the next one to take.
+struct Scan<'a> {
+    pieces: &'a [Piece],
+    next: AtomicUsize,
+    pec_domain: &'a str,
+    aruba_known: bool,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+}
+
+impl Scan<'_> {
+    /// Takes pieces until none is left, on a connection of its own and in
+    /// one read transaction; each with its place among the pieces, and the
+    /// fingerprint of what the transaction reads. A failure stops the other
+    /// threads too.
+    fn run(&self, path: &std::path::Path) -> Result<(String, Vec<(usize, Scanned)>)> {
+        // Not through a memory map: the file's pages would count in the
+        // console's resident memory, the whole file at a million members.
+        let result = Store::open(path).and_then(|store| {
+            store
+                .conn
+                .execute_batch("BEGIN DEFERRED")
+                .map_err(store.err())?;
+            let seen = store.counts_fingerprint(self.pec_domain)?;
+            let mut out = Vec::new();
+            loop {
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                let Some(&piece) = self.pieces.get(i) else {
+                    // Only read: the transaction ends with the connection.
+                    return Ok((seen, out));
+                };
+                out.push((i, self.read(&store, piece)?));
+            }
+        });
+        if result.is_err() {
+            self.next.store(usize::MAX / 2, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn read(&self, store: &Store, piece: Piece) -> Result<Scanned> {
+        let conn = &store.conn;
+        match piece {
+            Piece::Members(from, to) => {
+                member_rows(conn, self.pec_domain, self.aruba_known, from, to)
+                    .map(Scanned::Members)
+                    .map_err(store.err())
+            }
+            Piece::Mailboxes(from, to) => {
+                mailbox_facts(conn, self.now, self.today, from, to).map_err(store.err())?
+            }
+            Piece::Aruba(from, to) => aruba_facts(conn, from, to)
+                .map(Scanned::Aruba)
+                .map_err(store.err()),
+        }
+    }
+}
+
+/// Every row the counts need, read, piece by piece.
+struct Tables {
+    /// Piece by piece in id order.
+    members: Vec<Buckets<MemberRow>>,
+    /// Each mailbox's address hash and the number of its facts.
+    mailboxes: Vec<Buckets<(u64, u32)>>,
+    facts: Vec<MailboxFacts>,
+    /// When Aruba was ever synced.
+    aruba: Option<Vec<Buckets<(u64, ArubaFacts)>>>,
+}
+
+/// A [`Group`] packed in a number (see [`Tables::key`]), and how many entries.
+type KeyCounts = HashMap<u64, usize, BuildHasherDefault<Mixer>>;
+
+/// No mailbox, in a packed key.
+const NO_FACTS: u64 = u32::MAX as u64;
+
+impl Tables {
+    /// Counts the entries of addresses in `bucket` into `counted`, joined
+    /// as [`Store::roster_entries`] joins them.
+    fn join(&self, bucket: usize, counted: &mut KeyCounts) {
+        let mailboxes = self.mailboxes.iter().flat_map(|piece| &piece[bucket]);
+        let count = mailboxes.clone().count();
+        // Each mailbox of the bucket: its place among them and its facts.
+        let mut by_address: ByHash<(u32, u32)> =
+            ByHash::with_capacity_and_hasher(count, Default::default());
+        for (i, &(hash, facts)) in mailboxes.clone().enumerate() {
+            by_address.insert(hash, (i as u32, facts));
+        }
+        let mut taken = vec![false; count];
+        let mut aruba: Option<ByHash<ArubaFacts>> = self.aruba.as_ref().map(|pieces| {
+            let rows = pieces.iter().flat_map(|piece| &piece[bucket]);
+            let mut map =
+                ByHash::with_capacity_and_hasher(rows.clone().count(), Default::default());
+            map.extend(rows.copied());
+            map
+        });
+        for row in self.members.iter().flat_map(|piece| &piece[bucket]) {
+            let facts = match by_address.get(&row.pec) {
+                Some(&(i, facts)) if !taken[i as usize] => {
+                    taken[i as usize] = true;
+                    u64::from(facts)
+                }
+                _ => NO_FACTS,
+            };
             let at_aruba = aruba.as_mut().map(|aruba| aruba.remove(&row.pec));
             let differs = |mine: Option<u64>, theirs: Option<u64>| matches!((mine, theirs), (Some(a), Some(b)) if a != b);
             let (email_differs, mobile_differs) = match at_aruba {
                 Some(Some(a)) => (differs(row.email, a.email), differs(row.mobile, a.mobile)),
                 _ => (false, false),
             };
-            let group = Group {
-                member: Some((row.in_roster, row.on_domain, email_differs, mobile_differs)),
-                mailbox,
-                aruba: match at_aruba {
-                    None => AtAruba::Unknown,
-                    Some(None) => AtAruba::Missing,
-                    Some(Some(a)) => AtAruba::Present {
-                        no_contact: a.email.is_none(),
-                        blocks: a.blocks,
-                    },
+            let member = Some((row.in_roster, row.on_domain, email_differs, mobile_differs));
+            let aruba = match at_aruba {
+                None => AtAruba::Unknown,
+                Some(None) => AtAruba::Missing,
+                Some(Some(a)) => AtAruba::Present {
+                    no_contact: a.email.is_none(),
+                    blocks: a.blocks,
                 },
             };
-            *groups.entry(group).or_default() += 1;
+            *counted.entry(Self::key(member, facts, aruba)).or_default() += 1;
         }
-        for (facts, taken) in mailboxes.into_values() {
+        for (&(_, facts), taken) in mailboxes.zip(taken) {
             if !taken {
-                let group = Group {
-                    member: None,
-                    mailbox: Some(facts),
-                    aruba: AtAruba::Unknown,
-                };
-                *groups.entry(group).or_default() += 1;
+                let key = Self::key(None, u64::from(facts), AtAruba::Unknown);
+                *counted.entry(key).or_default() += 1;
             }
         }
-        Ok(Groups {
-            aruba_known,
-            groups: groups.into_iter().collect(),
-        })
+    }
+
+    /// A group in a number: the facts' number above, the member's and
+    /// Aruba's bits below.
+    fn key(member: Option<(bool, bool, bool, bool)>, facts: u64, aruba: AtAruba) -> u64 {
+        let member = member.map_or(0, |(a, b, c, d)| {
+            0b10000 | u64::from(a) | u64::from(b) << 1 | u64::from(c) << 2 | u64::from(d) << 3
+        });
+        let aruba = match aruba {
+            AtAruba::Unknown => 0,
+            AtAruba::Missing => 1,
+            AtAruba::Present { no_contact, blocks } => {
+                0b100 | u64::from(no_contact) | u64::from(blocks) << 1
+            }
+        };
+        facts << 16 | member << 8 | aruba
+    }
+
+    /// The group a [`Tables::key`] packed.
+    fn group(&self, key: u64) -> Group {
+        let bit = |n: u32| key >> n & 1 == 1;
+        let facts = key >> 16;
+        Group {
+            member: bit(12).then(|| (bit(8), bit(9), bit(10), bit(11))),
+            mailbox: (facts != NO_FACTS).then(|| self.facts[facts as usize]),
+            aruba: match key & 0b111 {
+                0 => AtAruba::Unknown,
+                1 => AtAruba::Missing,
+                _ => AtAruba::Present {
+                    no_contact: bit(0),
+                    blocks: bit(1),
+                },
+            },
+        }
     }
 }
 
@@ -560,28 +941,31 @@ fn classify(
     }
 }
 
-/// Every member's row, in id order (as the table loads them).
+/// The members with ids in `[from, to)`, in id order (as the table loads them).
 fn member_rows(
     conn: &Connection,
     pec_domain: &str,
     contacts: bool,
-) -> rusqlite::Result<Vec<MemberRow>> {
-    let count: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare(if contacts {
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Buckets<MemberRow>> {
+    let mut stmt = conn.prepare_cached(if contacts {
         "SELECT pec, in_roster, email_servizio, cellulare FROM members
-         WHERE erased_at IS NULL ORDER BY id"
+         WHERE id >= ?1 AND id < ?2 AND erased_at IS NULL ORDER BY id"
     } else {
-        "SELECT pec, in_roster FROM members WHERE erased_at IS NULL ORDER BY id"
+        "SELECT pec, in_roster FROM members
+         WHERE id >= ?1 AND id < ?2 AND erased_at IS NULL ORDER BY id"
     })?;
-    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or_default());
-    let mut rows = stmt.query([])?;
+    let mut out = buckets(to - from);
+    let mut rows = stmt.query([from, to])?;
     while let Some(row) = rows.next()? {
-        let pec = row.get_ref(0)?.as_str()?;
-        let on_domain = crate::domain::contact::domain_of(pec).eq_ignore_ascii_case(pec_domain);
+        // As bytes: the text need not be checked to be hashed and split.
+        let pec = row.get_ref(0)?.as_bytes()?;
+        let domain = pec
+            .iter()
+            .rposition(|&b| b == b'@')
+            .map_or(&[][..], |at| &pec[at + 1..]);
+        let on_domain = domain.eq_ignore_ascii_case(pec_domain.as_bytes());
         let (email, mobile) = if contacts {
             (
                 row.get_ref(2)?.as_str_or_null()?.map(email_key),
@@ -590,8 +974,9 @@ fn member_rows(
         } else {
             (None, None)
         };
-        out.push(MemberRow {
-            pec: text_hash(pec),
+        let pec = text_hash(pec);
+        out[bucket(pec)].push(MemberRow {
+            pec,
             in_roster: row.get(1)?,
             on_domain,
             email,
@@ -601,23 +986,27 @@ fn member_rows(
     Ok(out)
 }
 
-/// Every mailbox's facts by its address's hash.
+/// The mailboxes with rowids in `[from, to)`: each address's hash with the
+/// number of its facts among the distinct facts met.
 fn mailbox_facts(
     conn: &Connection,
     now: DateTime<Utc>,
     today: NaiveDate,
-) -> rusqlite::Result<Result<ByHash<MailboxFacts>>> {
-    let count: i64 = conn.query_row("SELECT COUNT(*) FROM mailboxes", [], |r| r.get(0))?;
-    let mut stmt = conn.prepare(
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Result<Scanned>> {
+    let mut stmt = conn.prepare_cached(
         "SELECT address, migration_state, migration_at, password_state, link_expires_at,
          recovery_email_masked IS NOT NULL, recovery_mobile_masked IS NOT NULL,
-         recovery_confirmed FROM mailboxes",
+         recovery_confirmed FROM mailboxes WHERE rowid >= ?1 AND rowid < ?2",
     )?;
-    let mut out = ByHash::with_capacity_and_hasher(
-        usize::try_from(count).unwrap_or_default(),
-        Default::default(),
-    );
-    let mut rows = stmt.query([])?;
+    let mut out = buckets(to - from);
+    // The Italian day of each hour met: completed migrations come in bursts.
+    let mut days: HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>> = HashMap::default();
+    // Alike mailboxes, numbered: the join then carries a number, not the facts.
+    let mut numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
+    let mut distinct = Vec::new();
+    let mut rows = stmt.query([from, to])?;
     while let Some(row) = rows.next()? {
         let code = row.get_ref(1)?.as_str()?;
         let Some(migration) = MigrationState::from_code(code) else {
@@ -648,7 +1037,10 @@ fn mailbox_facts(
             && let Some(at) = row.get_ref(2)?.as_str_or_null()?
         {
             let day = match parse_ts(at) {
-                Ok(at) => italian_time(at).date(),
+                // Italy's offset changes on the hour.
+                Ok(at) => *days
+                    .entry(at.timestamp().div_euclid(3600))
+                    .or_insert_with(|| italian_time(at).date()),
                 Err(e) => return Ok(Err(e)),
             };
             if (today - day).num_days() < HISTORY_DAYS as i64 {
@@ -664,24 +1056,36 @@ fn mailbox_facts(
             confirmed: row.get(7)?,
             migrated_on,
         };
-        out.insert(text_hash(row.get_ref(0)?.as_str()?), facts);
+        let number = *numbers.entry(facts).or_insert_with(|| {
+            distinct.push(facts);
+            (distinct.len() - 1) as u32
+        });
+        let hash = text_hash(row.get_ref(0)?.as_bytes()?);
+        out[bucket(hash)].push((hash, number));
     }
-    Ok(Ok(out))
+    Ok(Ok(Scanned::Mailboxes(out, distinct)))
 }
 
-/// Aruba's mailboxes by their address's hash.
-fn aruba_facts(conn: &Connection) -> rusqlite::Result<ByHash<ArubaFacts>> {
-    let mut stmt =
-        conn.prepare("SELECT address, status, contact_email, contact_mobile FROM aruba_mailboxes")?;
-    let mut out = ByHash::default();
-    let mut rows = stmt.query([])?;
+/// Aruba's mailboxes with rowids in `[from, to)`, by their address's hash.
+fn aruba_facts(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Buckets<(u64, ArubaFacts)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT address, status, contact_email, contact_mobile FROM aruba_mailboxes
+         WHERE rowid >= ?1 AND rowid < ?2",
+    )?;
+    let mut out = buckets(to - from);
+    let mut rows = stmt.query([from, to])?;
     while let Some(row) = rows.next()? {
         let facts = ArubaFacts {
             blocks: ArubaStatus::from_code(row.get_ref(1)?.as_str()?).blocks_migration(),
             email: row.get_ref(2)?.as_str_or_null()?.map(email_key),
             mobile: row.get_ref(3)?.as_str_or_null()?.map(mobile_key),
         };
-        out.insert(text_hash(row.get_ref(0)?.as_str()?), facts);
+        let hash = text_hash(row.get_ref(0)?.as_bytes()?);
+        out[bucket(hash)].push((hash, facts));
     }
     Ok(out)
 }
@@ -824,6 +1228,51 @@ mod tests {
         assert!(counted.aruba_known);
         for c in category::ARUBA {
             assert!(counted.count(c) > 0, "{c:?}");
+        }
+    }
+
+    /// However the tables are cut into pieces (and so the buckets), the
+    /// counts are the loaded entries' own: members sharing a PEC (the first
+    /// takes the mailbox and Aruba's copy) and mailboxes with no member included.
+    #[test]
+    fn counts_in_small_pieces_equal_those_of_the_loaded_entries() {
+        let now = Utc::now();
+        let (_dir, mut store, mut roster) = populated(now);
+        // Two later members with the PEC of earlier ones; the last 50 stay removed.
+        let mut current = roster[..550].to_vec();
+        for (seed, from) in [(900, 3), (901, 8)] {
+            let mut twin = crate::sample::generate_roster(1, seed, DEFAULT_PEC_DOMAIN).remove(0);
+            twin.pec = roster[from].pec.clone();
+            current.push(twin);
+        }
+        store
+            .upsert_members(&IncomingRoster::full(&current), "t", "t", now)
+            .unwrap();
+        roster.extend_from_slice(&current[550..]);
+        let entries = store.roster_entries().unwrap();
+        let twins = entries
+            .iter()
+            .filter(|e| e.member.as_ref().is_some_and(|m| m.pec == roster[3].pec))
+            .count();
+        assert_eq!(twins, 2, "a PEC shared by two members");
+        for aruba in [false, true] {
+            if aruba {
+                store
+                    .apply_aruba_sync(&aruba_copy(&roster), "t", now, now)
+                    .unwrap();
+            }
+            let expected = from_entries(&store, now);
+            assert!(expected.summary.removed > 0 && expected.count(Category::NoMember) > 0);
+            for piece_rows in [1, 7, 64, 100_000] {
+                let (groups, _) = store
+                    .count_groups_in_pieces(DEFAULT_PEC_DOMAIN, now, piece_rows)
+                    .unwrap();
+                assert_eq!(
+                    classify_all(&groups, DEFAULT_PEC_DOMAIN, now),
+                    expected,
+                    "pieces of {piece_rows}, Aruba {aruba}"
+                );
+            }
         }
     }
 
