@@ -155,17 +155,22 @@ fn measure(path: &std::path::Path) {
     let store = Store::open(path).unwrap();
     let mut state = State::new(settings, Utc::now());
     let effects = state.first_load();
-    assert!(effects.contains(&Effect::Load));
-    // The entries load on another thread, as the runtime loads them.
-    let owned = path.to_path_buf();
-    let loading = std::thread::spawn(move || {
-        let store = Store::open(&owned).unwrap();
-        let snapshot = Snapshot {
-            entries: store.roster_rows().unwrap(),
-            last_sync: store.last_sync().unwrap(),
-        };
-        (snapshot, start.elapsed())
-    });
+    // The entries load on another thread, as the runtime loads them, when
+    // the state asks for them (with its first counts).
+    let mut loading = None;
+    let mut load_when_asked = |effects: Vec<Effect>| {
+        if effects.contains(&Effect::Load) {
+            let owned = path.to_path_buf();
+            loading = Some(std::thread::spawn(move || {
+                let store = Store::open(&owned).unwrap();
+                let snapshot = Snapshot {
+                    entries: store.roster_rows().unwrap(),
+                    last_sync: store.last_sync().unwrap(),
+                };
+                (snapshot, start.elapsed())
+            }));
+        }
+    };
     // As the runtime counts: the store's kept counts when nothing was
     // written since; else its earlier ones, saying so, while it counts again.
     let mut recount = None;
@@ -173,18 +178,18 @@ fn measure(path: &std::path::Path) {
         if let Effect::LoadCounts { pec_domain, now } = effect {
             let last_sync = store.last_sync().unwrap();
             if let Some(counts) = store.kept_dashboard_counts(&pec_domain, now).unwrap() {
-                update(
+                load_when_asked(update(
                     &mut state,
                     Action::Counted(Ok(Box::new((counts, last_sync)))),
-                );
+                ));
             } else {
                 if let Some((counts, at)) =
                     store.earlier_dashboard_counts(&pec_domain, now).unwrap()
                 {
-                    update(
+                    load_when_asked(update(
                         &mut state,
                         Action::CountedEarlier(Box::new((counts, last_sync.clone(), at))),
-                    );
+                    ));
                 }
                 recount = Some((pec_domain, now, last_sync));
             }
@@ -198,10 +203,10 @@ fn measure(path: &std::path::Path) {
     let counted_fresh = recount.is_some() && !shown_earlier;
     if let Some((pec_domain, now, last_sync)) = recount {
         let counts = store.dashboard_counts(&pec_domain, now).unwrap();
-        update(
+        load_when_asked(update(
             &mut state,
             Action::Counted(Ok(Box::new((counts, last_sync)))),
-        );
+        ));
         terminal.draw(|f| view::draw(f, &state, &ui)).unwrap();
         if !shown_earlier {
             first_frame = start.elapsed();
@@ -212,7 +217,7 @@ fn measure(path: &std::path::Path) {
         );
     }
     let counted_rss = rss_mb();
-    let (snapshot, loaded) = loading.join().unwrap();
+    let (snapshot, loaded) = loading.expect("the entries were asked for").join().unwrap();
     let loaded_rss = rss_mb();
     let effects = update(&mut state, Action::Loaded(Ok(snapshot)));
     for effect in effects {

@@ -133,6 +133,9 @@ pub struct State {
     pub summary: Summary,
     /// The store's own counts, shown by the dashboard until the entries are in.
     counts: Option<crate::domain::DashboardCounts>,
+    /// Between the first load and its first counts: the entries are asked
+    /// for when those come (see [`State::first_load`]).
+    entries_wait_for_counts: bool,
     /// When `counts` are the store's earlier ones, kept before a write since:
     /// the moment they were counted at, shown until the exact ones arrive.
     counts_as_of: Option<DateTime<Utc>>,
@@ -528,6 +531,7 @@ impl State {
             generation: 0,
             summary: Summary::default(),
             counts: None,
+            entries_wait_for_counts: false,
             counts_as_of: None,
             keystrokes: search::Keystrokes::default(),
             search_under_way: None,
@@ -603,15 +607,26 @@ impl State {
     }
 
     /// What the console does first: count the dashboard's figures in the
-    /// store (the first screen), and load the entries behind them.
-    pub fn first_load(&self) -> Vec<Effect> {
-        vec![
-            Effect::LoadCounts {
-                pec_domain: self.pec_domain.clone(),
-                now: self.now,
-            },
-            Effect::Load,
-        ]
+    /// store (the first screen). The entries load behind them once the first
+    /// figures are in ([`Effect::Load`] from [`update`]): at once when the
+    /// store kept its counts (current or earlier ones), else after the
+    /// count, which then has every core instead of sharing them with the
+    /// load of a million entries.
+    pub fn first_load(&mut self) -> Vec<Effect> {
+        self.entries_wait_for_counts = true;
+        vec![Effect::LoadCounts {
+            pec_domain: self.pec_domain.clone(),
+            now: self.now,
+        }]
+    }
+
+    /// The entries, when the first load waits for its counts to ask for them.
+    fn ask_entries(&mut self) -> Vec<Effect> {
+        if std::mem::take(&mut self.entries_wait_for_counts) {
+            vec![Effect::Load]
+        } else {
+            vec![]
+        }
     }
 
     /// Whether the dashboard has figures to show: the store's counts, or
@@ -636,7 +651,7 @@ impl State {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "dashboard counts"),
         }
-        vec![]
+        self.ask_entries()
     }
 
     /// Takes the store's earlier counts unless any others are in already.
@@ -654,7 +669,7 @@ impl State {
             self.counts_as_of = Some(at);
             self.last_sync = last_sync;
         }
-        vec![]
+        self.ask_entries()
     }
 
     /// When the dashboard shows the store's earlier counts, while they are
