@@ -38,6 +38,37 @@ fn store_with(dir: &Path, n: usize) -> (PathBuf, Vec<Member>, Vec<i64>) {
     (path, members, ids)
 }
 
+/// A config file in `dir` for the Ordine of the tests, whose `[pec]` section
+/// is `pec` (server and connections) plus the sender and no rate limit.
+fn pec_config(dir: &Path, pec: &str) -> PathBuf {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "ordine = \"Ordine dei Farmacisti di Prova\"\ncutover = 2099-12-31\n\
+             [pec]\n{pec}from = \"Ordine <ordine@pec.fofi.it>\"\nrate_per_minute = 0\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The `pecdesk` binary on a test's store and config, as cron runs it: the
+/// account "cron", its own home, no XDG data directory, no input.
+fn cron_pecdesk(db: &Path, config: &Path, home: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pecdesk"));
+    command
+        .arg("--db")
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .env("PECDESK_OPERATOR", "cron")
+        .env("HOME", home)
+        .env_remove("XDG_DATA_HOME")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
 fn settings(port: u16) -> ChannelSettings {
     let file: ChannelFile = toml::from_str(&format!(
         "host = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nfrom = \"Ordine dei Farmacisti <ordine@pec.fofi.it>\"\nreply_to = \"segreteria@ordine.it\"\nrate_per_minute = 0\nconnections = 4\n"
@@ -518,7 +549,7 @@ fn an_unknown_placeholder_in_an_override_stops_the_campaign_before_it_is_written
 /// settled by the operator; the password and the bodies are not in the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_remind_resumes_without_a_duplicate_and_lists_the_in_doubt() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     const PASSWORD: &str = "Pec-Segreta!77";
     let Some(server) = SmtpServer::start(&[
         "delay-ms=120".to_string(),
@@ -528,33 +559,21 @@ async fn a_killed_remind_resumes_without_a_duplicate_and_lists_the_in_doubt() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (path, members, _) = store_with(dir.path(), 30);
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "ordine = \"Ordine dei Farmacisti di Prova\"\ncutover = 2099-12-31\n\
-             [pec]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
-             user = \"ordine@pec.fofi.it\"\nfrom = \"Ordine <ordine@pec.fofi.it>\"\n\
-             rate_per_minute = 0\nconnections = 2\n",
+    let config = pec_config(
+        dir.path(),
+        &format!(
+            "host = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
+             user = \"ordine@pec.fofi.it\"\nconnections = 2\n",
             server.port
         ),
-    )
-    .unwrap();
+    );
     let home = dir.path().join("home");
     let pecdesk = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pecdesk"));
+        let mut command = cron_pecdesk(&path, &config, &home);
         command
-            .arg("--db")
-            .arg(&path)
-            .arg("--config")
-            .arg(&config)
             .args(["--log-level", "trace"])
             .args(args)
             .env("PECDESK_PEC_PASSWORD", PASSWORD)
-            .env("PECDESK_OPERATOR", "cron")
-            .env("HOME", &home)
-            .env_remove("XDG_DATA_HOME")
-            .stdin(Stdio::null())
             .stderr(Stdio::null());
         command
     };
@@ -754,7 +773,6 @@ async fn an_unreachable_server_stops_the_run_with_nothing_in_doubt() {
 /// resumed run sends each member's message once.
 #[test]
 fn reminders_go_over_tls_and_starttls_only_to_a_trusted_certificate() {
-    use std::process::{Command, Stdio};
     let certs = tempfile::tempdir().unwrap();
     let Some((ca, cert, key)) = smtp::localhost_certificate(certs.path()) else {
         return;
@@ -766,30 +784,16 @@ fn reminders_go_over_tls_and_starttls_only_to_a_trusted_certificate() {
         };
         let dir = tempfile::tempdir().unwrap();
         let (path, members, _) = store_with(dir.path(), 5);
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "ordine = \"Ordine dei Farmacisti di Prova\"\ncutover = 2099-12-31\n\
-                 [pec]\nhost = \"localhost\"\nport = {}\nsecurity = \"{security}\"\n\
-                 from = \"Ordine <ordine@pec.fofi.it>\"\nrate_per_minute = 0\nconnections = 1\n",
+        let config = pec_config(
+            dir.path(),
+            &format!(
+                "host = \"localhost\"\nport = {}\nsecurity = \"{security}\"\nconnections = 1\n",
                 server.port
             ),
-        )
-        .unwrap();
+        );
         let pecdesk = |args: &[&str], trusted: bool| {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_pecdesk"));
-            command
-                .arg("--db")
-                .arg(&path)
-                .arg("--config")
-                .arg(&config)
-                .args(args)
-                .env("PECDESK_OPERATOR", "cron")
-                .env("HOME", dir.path())
-                .env_remove("XDG_DATA_HOME")
-                .env_remove("SSL_CERT_DIR")
-                .stdin(Stdio::null());
+            let mut command = cron_pecdesk(&path, &config, dir.path());
+            command.args(args).env_remove("SSL_CERT_DIR");
             if trusted {
                 command.env("SSL_CERT_FILE", &ca);
             } else {

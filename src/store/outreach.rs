@@ -162,12 +162,14 @@ impl Store {
     }
 
     /// The members in the lists known from receipts (see
-    /// `category::FROM_RECEIPTS`) among `categories`.
+    /// [`FROM_RECEIPTS`](crate::domain::category::FROM_RECEIPTS)) among `categories`.
     pub fn members_in_receipt_lists(
         &self,
         categories: &[crate::domain::Category],
     ) -> Result<std::collections::HashSet<i64>> {
-        if !categories.contains(&crate::domain::Category::PecUndelivered) {
+        use crate::domain::category::FROM_RECEIPTS;
+        // One list today (the undelivered); a second would need its own query.
+        if !categories.iter().any(|c| FROM_RECEIPTS.contains(c)) {
             return Ok(Default::default());
         }
         Ok(self
