@@ -172,6 +172,11 @@ const SORT_HELPER_THREADS: i64 = 1;
 /// the sorter's runs (SQLite's floor is 250 pages, 4 MiB of 16 KiB pages).
 const SORT_RUN_KIB: i64 = 4 * 1024;
 
+/// New members up to which the deferred indexes are sorted in one run in
+/// memory, within the import's cache (about 5 MB of keys an index at 100k:
+/// splitting them would only add the temporary files of the runs).
+const SORTED_IN_ONE_RUN: usize = 200_000;
+
 const REJOINED: &str = "rientrato nell'albo";
 const LEFT: &str = "rimosso dall'albo";
 
@@ -1184,7 +1189,7 @@ impl<'a> RosterWriter<'a> {
                 outcome: None,
             },
         )?;
-        if !self.deferred_indexes.is_empty() {
+        if !self.deferred_indexes.is_empty() && counts.new > SORTED_IN_ONE_RUN {
             // SQLite's sorter keeps a cache's worth of keys in memory before
             // it sorts them as one run: with the import's cache, a million
             // keys in one list, sorted on this thread. Runs of 4 MiB sort
