@@ -624,7 +624,11 @@ pub fn import_path(
             return Ok(None);
         }
         let mut store = Store::open(store_path)?;
-        store.import_members(operator, &source, at, |writer| rows.into(writer))
+        store.import_members(operator, &source, at, |writer| {
+            // The reader rejects a codice fiscale it has seen (`duplicate_of`).
+            writer.rows_have_unique_codici();
+            rows.into(writer)
+        })
     })?;
     Ok(ImportSummary {
         stored,

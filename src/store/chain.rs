@@ -237,6 +237,14 @@ impl ChainWriter {
         insert: impl FnOnce() -> rusqlite::Result<usize>,
     ) -> rusqlite::Result<usize> {
         linker.start(self.prev, self.next_id);
+        self.finish_set(linker, insert)
+    }
+
+    fn finish_set(
+        &mut self,
+        linker: &SetLinker,
+        insert: impl FnOnce() -> rusqlite::Result<usize>,
+    ) -> rusqlite::Result<usize> {
         let inserted = insert();
         let (prev, next_id) = linker.stop();
         let inserted = inserted?;
@@ -251,6 +259,29 @@ impl ChainWriter {
         }
         (self.prev, self.next_id) = (prev, next_id);
         Ok(inserted)
+    }
+
+    /// [`Self::link_set`] for rows whose digests and hashes were computed
+    /// ahead ([`link_run`] from this chain's head): [`LINK_FUNCTION`] hands
+    /// them out in order, checking each row's id and member.
+    pub fn link_set_ahead(
+        &mut self,
+        linker: &SetLinker,
+        ahead: LinkedAhead,
+        insert: impl FnOnce() -> rusqlite::Result<usize>,
+    ) -> rusqlite::Result<usize> {
+        if ahead.first_id != self.next_id || ahead.prev != self.prev {
+            return Err(link_error(
+                "collegamenti calcolati da un'altra testa della catena",
+            ));
+        }
+        linker.start_ahead(self.prev, self.next_id, ahead);
+        self.finish_set(linker, insert)
+    }
+
+    /// The chain's head: the last hash and the id the next event gets.
+    pub fn head(&self) -> (Hash, i64) {
+        (self.prev, self.next_id)
     }
 
     /// Links the next event; returns its id, subject, digest and hash.
@@ -282,6 +313,71 @@ struct SetLinkState {
     prev: Hash,
     next_id: i64,
     last: Option<(i64, [u8; 64])>,
+    /// The rows' digests and hashes, when computed ahead.
+    ahead: Option<LinkedAhead>,
+}
+
+/// Events about members (no outcome, no subject) linked ahead of their
+/// insertion, from a known head: digest and hash of each, in id order.
+pub(crate) struct LinkedAhead {
+    prev: Hash,
+    first_id: i64,
+    first_member: i64,
+    links: Vec<[u8; 64]>,
+}
+
+impl LinkedAhead {
+    /// Whether these are the links of the `count` members from `first_member` on.
+    pub fn covers(&self, first_member: i64, count: usize) -> bool {
+        self.first_member == first_member && self.links.len() == count
+    }
+}
+
+/// Links a run of events about members, one after the other from the head
+/// `(prev, first_id)`: the `n`th is about member `first_member + n`, whose
+/// key and mailbox `member(n)` gives with the event's detail. The same
+/// digests and hashes as [`ChainWriter::link`] (pure computation: it may run
+/// on another thread while the rows are written).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn link_run<'m>(
+    (prev, first_id): (Hash, i64),
+    first_member: i64,
+    at: &str,
+    account: &str,
+    operator: &str,
+    kind: &str,
+    count: usize,
+    member: impl Fn(usize) -> (&'m [u8], &'m str, &'m str),
+) -> LinkedAhead {
+    let mut last = prev;
+    let links = (0..count)
+        .map(|n| {
+            let (key, mailbox, detail) = member(n);
+            let link = Link {
+                at,
+                account,
+                operator,
+                kind,
+                outcome: None,
+                member_id: Some(first_member + n as i64),
+                mailbox: Some(mailbox),
+                detail,
+            };
+            let digest_value = personal_digest(key, link.mailbox, link.detail);
+            let hash = event_hash(&last, first_id + n as i64, &link, &[], &digest_value);
+            last = hash;
+            let mut out = [0u8; 64];
+            out[..32].copy_from_slice(&digest_value);
+            out[32..].copy_from_slice(&hash);
+            out
+        })
+        .collect();
+    LinkedAhead {
+        prev,
+        first_id,
+        first_member,
+        links,
+    }
 }
 
 /// [`LINK_FUNCTION`], registered on a connection (see [`ChainWriter::link_set`]).
@@ -310,6 +406,20 @@ impl SetLinker {
                         )));
                     }
                     _ => {}
+                }
+                if let Some(ahead) = &state.ahead {
+                    let n = usize::try_from(id - ahead.first_id).ok();
+                    let member_id: i64 = ctx.get(5)?;
+                    let out = n
+                        .and_then(|n| ahead.links.get(n))
+                        .filter(|_| member_id - ahead.first_member == id - ahead.first_id)
+                        .copied()
+                        .ok_or_else(|| {
+                            link_error(format!("evento n. {id} non calcolato in anticipo"))
+                        })?;
+                    let hash = out[32..].try_into().expect("32 bytes");
+                    (state.prev, state.next_id, state.last) = (hash, id + 1, Some((id, out)));
+                    return Ok(out.to_vec());
                 }
                 let text = |i: usize| ctx.get_raw(i).as_str();
                 let link = Link {
@@ -344,6 +454,16 @@ impl SetLinker {
             prev,
             next_id,
             last: None,
+            ahead: None,
+        });
+    }
+
+    fn start_ahead(&self, prev: Hash, next_id: i64, ahead: LinkedAhead) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(SetLinkState {
+            prev,
+            next_id,
+            last: None,
+            ahead: Some(ahead),
         });
     }
 
@@ -720,4 +840,47 @@ pub(crate) fn verify(conn: &Connection) -> rusqlite::Result<ChainReport> {
         erased,
         broken,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_computed_ahead_are_the_chain_s_own() {
+        let mut chain = ChainWriter {
+            prev: [7; 32],
+            next_id: 41,
+            store_key: new_key(),
+        };
+        let keys: Vec<[u8; 32]> = (0..3)
+            .map(|n| member_key(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(n)))
+            .collect();
+        let mailboxes = ["a@pec.fofi.it", "b@pec.fofi.it", "c@pec.fofi.it"];
+        let details = [
+            "importato da albo.csv",
+            "importato da albo.csv (già cancellato dall'albo)",
+            "importato da albo.csv",
+        ];
+        let ahead = link_run(chain.head(), 100, "t", "root", "anna", "imported", 3, |n| {
+            (&keys[n][..], mailboxes[n], details[n])
+        });
+        assert!(ahead.covers(100, 3) && !ahead.covers(101, 3) && !ahead.covers(100, 2));
+        for n in 0..3 {
+            let link = Link {
+                at: "t",
+                account: "root",
+                operator: "anna",
+                kind: "imported",
+                outcome: None,
+                member_id: Some(100 + n as i64),
+                mailbox: Some(mailboxes[n]),
+                detail: details[n],
+            };
+            let (id, digest_value, hash) = chain.link(&link, &[], &keys[n]);
+            assert_eq!(id, 41 + n as i64);
+            assert_eq!(ahead.links[n][..32], digest_value);
+            assert_eq!(ahead.links[n][32..], hash);
+        }
+    }
 }

@@ -185,6 +185,11 @@ impl KeySet {
         let _ = self.table.insert((self.keys.digest(key), ()));
     }
 
+    /// Adds `key`; false when it was there already.
+    pub fn insert_new(&mut self, key: &str) -> bool {
+        self.table.insert((self.keys.digest(key), ())).is_ok()
+    }
+
     pub fn contains(&self, key: &str) -> bool {
         self.table.get(&self.keys.digest(key)).is_some()
     }

@@ -213,6 +213,22 @@ impl Store {
             return Ok(());
         }
         let to_err = sql_error(&self.path);
+        // A migration may rebuild a table others reference (SQLite's 12-step
+        // procedure): foreign keys are off while migrating (they cannot be
+        // switched inside a transaction) and checked before the commit.
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = OFF")
+            .map_err(&to_err)?;
+        let migrated = self.migrate_from_version();
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(&to_err)?;
+        migrated
+    }
+
+    fn migrate_from_version(&mut self) -> Result<()> {
+        use rusqlite::OptionalExtension;
+        let to_err = sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -225,6 +241,15 @@ impl Store {
             tx.execute_batch(sql).map_err(&to_err)?;
             tx.pragma_update(None, "user_version", index as i64 + 1)
                 .map_err(&to_err)?;
+        }
+        let dangling: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()
+            .map_err(&to_err)?;
+        if let Some(table) = dangling {
+            return Err(StoreError::Corrupt(format!(
+                "migrazione: riferimenti non validi nella tabella {table}"
+            )));
         }
         tx.commit().map_err(&to_err)
     }

@@ -95,4 +95,8 @@ pub const MIGRATIONS: &[&str] = &[
     super::receipts::MAILDIR_MIGRATION,
     // The dashboard's counts kept with what they were counted from.
     super::summary::MIGRATION,
+    // The codice fiscale's unique index named, so that a first import can
+    // drop it and build it once at the end (members rebuilt without the
+    // inline UNIQUE, SQLite's 12-step procedure; foreign keys checked after).
+    super::roster::NAMED_UNIQUE_MIGRATION,
 ];
