@@ -290,6 +290,7 @@ fn measure(path: &std::path::Path) {
     };
     let mut timings = Vec::new();
     let mut results = Vec::new();
+    let mut slowest_search: Vec<(Duration, String)> = Vec::new();
     let mut background = 0;
     let search_cpu = cpu_ms();
     update(&mut state, Action::Command(Command::Search));
@@ -311,6 +312,7 @@ fn measure(path: &std::path::Path) {
             background += usize::from(off_thread);
             timings.push(frame);
             results.push(shown);
+            slowest_search.push((shown, state.search.value().to_string()));
         }
     }
     let search_cpu = cpu_ms() - search_cpu;
@@ -329,6 +331,10 @@ fn measure(path: &std::path::Path) {
         ms(percentile(&results, 0.99)),
         ms(*results.last().unwrap())
     );
+    slowest_search.sort_by_key(|s| std::cmp::Reverse(s.0));
+    for (took, query) in slowest_search.iter().take(4) {
+        println!("  slowest results: {:.2} ms for \"{query}\"", ms(*took));
+    }
     // What a caller reads out on the phone, timed apart so the figures above
     // stay comparable with earlier runs.
     let mut caller = Vec::new();
