@@ -113,6 +113,7 @@ catalog! {
     FieldNumero => "N. iscrizione", "Registration no.";
     FieldBirth => "Nato/a il", "Born";
     FieldEnrolled => "Iscritto/a dal", "Enrolled";
+    FieldLeft => "Uscito/a dall'albo il", "Left the albo on";
     FieldServiceEmail => "E-mail di servizio", "Service e-mail";
     FieldMobile => "Cellulare", "Mobile";
     FieldProvince => "Provincia", "Province";

@@ -78,7 +78,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keyma
     // "Cosa fare" above the timeline: as tall as its text wrapped needs, but
     // the timeline keeps at least four rows.
     let aruba_lines = aruba_lines(state, &entry.aruba, theme);
-    let info_height = 10 + aruba_lines.len() as u16;
+    // The day a member left the albo, when they have.
+    let left_on = entry.member.as_ref().and_then(|m| m.data_cancellazione);
+    let info_height = 10 + u16::from(left_on.is_some()) + aruba_lines.len() as u16;
     let what_to_do = super::phone::what_to_do_lines(state, index, theme, keymap);
     let wrapped = super::phone::wrapped_height(&what_to_do, area.width.saturating_sub(2));
     let room = area.height.saturating_sub(info_height + 4);
@@ -129,6 +131,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keyma
             theme.warn(),
         ))],
     };
+    if let Some(day) = left_on {
+        // After "Iscritto/a dal", where staff look for the dates.
+        member_lines.insert(
+            5,
+            Line::from(vec![
+                Span::styled(format!("{}: ", state.t(T::FieldLeft)), theme.dim()),
+                Span::styled(format_date(day), theme.warn()),
+            ]),
+        );
+    }
     member_lines.extend(aruba_lines);
     frame.render_widget(
         Paragraph::new(member_lines).block(Block::bordered().title(state.t(T::MemberData))),

@@ -133,6 +133,29 @@ fn detail_with_timeline() {
     insta::assert_snapshot!(snapshot(&detail_state(), 120, 30));
 }
 
+/// A member out of the albo: the day they left, after the day they enrolled.
+#[test]
+fn detail_of_a_member_who_left_says_since_when() {
+    let mut state = members_state();
+    let position = state
+        .visible
+        .iter()
+        .position(|&i| {
+            !state.entries.row(i).in_roster() && state.entries.row(i).member_id().is_some()
+        })
+        .unwrap();
+    update(&mut state, Action::SelectRow(position));
+    fixtures::act(&mut state, Command::Open);
+    let shown = snapshot(&state, 120, 30);
+    let enrolled = shown.find("Iscritto/a dal").expect("enrolled line");
+    let left = shown
+        .find("Uscito/a dall'albo il: 31/10/2026")
+        .expect("{shown}");
+    assert!(enrolled < left, "{shown}");
+    // A member still in the albo has no such line.
+    assert!(!snapshot(&detail_state(), 120, 30).contains("Uscito/a"));
+}
+
 #[test]
 fn confirm_resend() {
     let mut state = detail_state();
