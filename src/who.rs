@@ -12,7 +12,7 @@ use crate::app::search::Search;
 use crate::domain::diagnosis::{Facts, Rendered, StaffAction, diagnose};
 use crate::domain::{Category, MigrationState, PasswordState};
 use crate::i18n::{Lang, T, format_datetime};
-use crate::store::{RosterEntry, RosterRows, Store};
+use crate::store::{ReminderTrail, RosterEntry, RosterRows, Store};
 use crate::tui::labels;
 
 /// At most this many members are shown: the phone needs the likeliest few.
@@ -67,12 +67,14 @@ pub struct WhoOptions {
 }
 
 /// Finds the entries matching `query`, best first, over the compact rows,
-/// and diagnoses the first few, each read in full by `full`.
+/// and diagnoses the first few, each read in full by `full` with its
+/// member's reminders, newest first (the last one weighs in the diagnosis,
+/// as in the console's detail).
 pub fn who<E>(
     entries: &RosterRows,
     query: &str,
     options: &WhoOptions,
-    full: impl Fn(usize) -> Result<RosterEntry, E>,
+    full: impl Fn(usize) -> Result<(RosterEntry, Vec<ReminderTrail>), E>,
 ) -> Result<WhoReport, E> {
     let mut hits = Search::new(entries).matches(query.trim());
     let name = |i: u32| {
@@ -85,7 +87,10 @@ pub fn who<E>(
     let members = hits
         .into_iter()
         .take(MAX_SHOWN)
-        .map(|(i, _)| Ok(entry_report(&full(i as usize)?, options)))
+        .map(|(i, _)| {
+            let (entry, trail) = full(i as usize)?;
+            Ok(entry_report(&entry, trail.first(), options))
+        })
         .collect::<Result<_, E>>()?;
     Ok(WhoReport {
         query: query.trim().to_string(),
@@ -94,7 +99,11 @@ pub fn who<E>(
     })
 }
 
-fn entry_report(entry: &RosterEntry, options: &WhoOptions) -> WhoEntry {
+fn entry_report(
+    entry: &RosterEntry,
+    last_reminder: Option<&ReminderTrail>,
+    options: &WhoOptions,
+) -> WhoEntry {
     let member = entry.member.as_ref();
     let mailbox = entry.mailbox.as_ref();
     let diagnosis = diagnose(&Facts {
@@ -103,7 +112,7 @@ fn entry_report(entry: &RosterEntry, options: &WhoOptions) -> WhoEntry {
         mailbox,
         pec_domain: &options.pec_domain,
         cutover: options.cutover,
-        last_reminder: None,
+        last_reminder: last_reminder.map(ReminderTrail::as_last_reminder),
         now: options.now,
     });
     let states = Category::ALL
@@ -147,7 +156,14 @@ pub fn who_in_store(store: &Store, query: &str, options: &WhoOptions) -> anyhow:
     let entries = store.roster_rows()?;
     let report = who(&entries, query, options, |i| {
         let row = entries.row(i);
-        store.roster_entry(row.member_id(), row.address())
+        let trail = match row.member_id() {
+            Some(id) => store.reminder_trail(id)?,
+            None => Vec::new(),
+        };
+        Ok::<_, crate::store::StoreError>((
+            store.roster_entry(row.member_id(), row.address())?,
+            trail,
+        ))
     })?;
     if report.total == 0 {
         return Err(NoMatch {
@@ -262,5 +278,60 @@ impl WhoReport {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TrailReceipt;
+
+    /// The last reminder weighs in `who`'s advice as in the console's detail:
+    /// a PEC reminder the member's provider could not deliver is said so.
+    #[test]
+    fn the_last_reminder_is_in_the_advice() {
+        let entries: Vec<RosterEntry> = crate::app::fixtures::entries();
+        let caller = entries.iter().position(|e| e.member.is_some()).unwrap();
+        let rows = RosterRows::from_entries(entries.clone());
+        let cf = entries[caller]
+            .member
+            .as_ref()
+            .unwrap()
+            .codice_fiscale
+            .clone();
+        let now = crate::app::fixtures::now();
+        let options = WhoOptions {
+            pec_domain: "pec.fofi.it".into(),
+            cutover: NaiveDate::from_ymd_opt(2099, 1, 31),
+            lang: Lang::It,
+            now,
+        };
+        let bounced = ReminderTrail {
+            template: "migrazione".into(),
+            channel: "pec".into(),
+            state: "sent".into(),
+            created_at: now - chrono::TimeDelta::days(3),
+            sent_at: Some(now - chrono::TimeDelta::days(3)),
+            smtp_reply: None,
+            receipts: vec![TrailReceipt {
+                kind: "errore-consegna".into(),
+                at: Some(now - chrono::TimeDelta::days(3)),
+                error: Some("casella piena".into()),
+            }],
+        };
+        let advice = |trail: Vec<ReminderTrail>| {
+            let report = who(&rows, &cf, &options, |i| {
+                Ok::<_, std::convert::Infallible>((entries[i].clone(), trail.clone()))
+            })
+            .unwrap();
+            assert_eq!(report.total, 1);
+            report.members[0].diagnosis.staff.clone()
+        };
+        let without = advice(vec![]);
+        let with = advice(vec![bounced]);
+        assert_eq!(with.len(), without.len() + 1);
+        let said = serde_json::to_string(&with).unwrap();
+        assert!(said.contains("sollecit"), "{said}");
+        assert!(said.contains("via PEC"), "{said}");
     }
 }

@@ -215,15 +215,7 @@ pub fn last_reminder(
     state: &State,
     index: usize,
 ) -> Option<crate::domain::diagnosis::LastReminder<'_>> {
-    use crate::domain::diagnosis::{LastReminder, ReminderOutcome};
-    let reminder = trail_of(state, index).first()?;
-    Some(LastReminder {
-        template: &reminder.template,
-        pec: reminder.channel == "pec",
-        at: reminder.at(),
-        outcome: ReminderOutcome::of(
-            &reminder.state,
-            reminder.receipts.iter().map(|r| r.kind.as_str()),
-        ),
-    })
+    trail_of(state, index)
+        .first()
+        .map(ReminderTrail::as_last_reminder)
 }

@@ -82,6 +82,20 @@ impl ReminderTrail {
     pub fn at(&self) -> DateTime<Utc> {
         self.sent_at.unwrap_or(self.created_at)
     }
+
+    /// This reminder as the diagnosis weighs a member's last one.
+    pub fn as_last_reminder(&self) -> crate::domain::diagnosis::LastReminder<'_> {
+        use crate::domain::diagnosis::{LastReminder, ReminderOutcome};
+        LastReminder {
+            template: &self.template,
+            pec: self.channel == "pec",
+            at: self.at(),
+            outcome: ReminderOutcome::of(
+                &self.state,
+                self.receipts.iter().map(|r| r.kind.as_str()),
+            ),
+        }
+    }
 }
 
 impl Store {
