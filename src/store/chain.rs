@@ -109,6 +109,28 @@ pub(crate) fn event_hash(
     ctx.finish().as_ref().try_into().expect("32 bytes")
 }
 
+/// An event's digest (of its personal fields, under `key`) and its hash
+/// over `prev`: what linking it into the chain computes.
+fn digest_and_hash(
+    prev: &Hash,
+    id: i64,
+    link: &Link<'_>,
+    subject: &[u8],
+    key: &[u8],
+) -> (Hash, Hash) {
+    let digest_value = personal_digest(key, link.mailbox, link.detail);
+    let hash = event_hash(prev, id, link, subject, &digest_value);
+    (digest_value, hash)
+}
+
+/// Digest and hash side by side, as [`LINK_FUNCTION`] returns them.
+fn packed((digest_value, hash): (Hash, Hash)) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(&digest_value);
+    out[32..].copy_from_slice(&hash);
+    out
+}
+
 /// The keyed pseudonym under which an address's key is filed.
 pub(crate) fn address_subject(store_key: &[u8], address: &str) -> Vec<u8> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, store_key);
@@ -236,7 +258,7 @@ impl ChainWriter {
         linker: &SetLinker,
         insert: impl FnOnce() -> rusqlite::Result<usize>,
     ) -> rusqlite::Result<usize> {
-        linker.start(self.prev, self.next_id);
+        linker.start(self.prev, self.next_id, None);
         self.finish_set(linker, insert)
     }
 
@@ -275,7 +297,7 @@ impl ChainWriter {
                 "collegamenti calcolati da un'altra testa della catena",
             ));
         }
-        linker.start_ahead(self.prev, self.next_id, ahead);
+        linker.start(self.prev, self.next_id, Some(ahead));
         self.finish_set(linker, insert)
     }
 
@@ -287,8 +309,7 @@ impl ChainWriter {
     /// Links the next event; returns its id, subject, digest and hash.
     pub fn link(&mut self, link: &Link<'_>, subject: &[u8], key: &[u8]) -> (i64, Hash, Hash) {
         let id = self.next_id;
-        let digest_value = personal_digest(key, link.mailbox, link.detail);
-        let hash = event_hash(&self.prev, id, link, subject, &digest_value);
+        let (digest_value, hash) = digest_and_hash(&self.prev, id, link, subject, key);
         self.prev = hash;
         self.next_id += 1;
         (id, digest_value, hash)
@@ -363,13 +384,9 @@ pub(crate) fn link_run<'m>(
                 mailbox: Some(mailbox),
                 detail,
             };
-            let digest_value = personal_digest(key, link.mailbox, link.detail);
-            let hash = event_hash(&last, first_id + n as i64, &link, &[], &digest_value);
+            let (digest_value, hash) = digest_and_hash(&last, first_id + n as i64, &link, &[], key);
             last = hash;
-            let mut out = [0u8; 64];
-            out[..32].copy_from_slice(&digest_value);
-            out[32..].copy_from_slice(&hash);
-            out
+            packed((digest_value, hash))
         })
         .collect();
     LinkedAhead {
@@ -433,11 +450,8 @@ impl SetLinker {
                     detail: text(8)?,
                 };
                 let key = ctx.get_raw(6).as_bytes()?;
-                let digest_value = personal_digest(key, link.mailbox, link.detail);
-                let hash = event_hash(&state.prev, id, &link, &[], &digest_value);
-                let mut out = [0u8; 64];
-                out[..32].copy_from_slice(&digest_value);
-                out[32..].copy_from_slice(&hash);
+                let (digest_value, hash) = digest_and_hash(&state.prev, id, &link, &[], key);
+                let out = packed((digest_value, hash));
                 (state.prev, state.next_id, state.last) = (hash, id + 1, Some((id, out)));
                 Ok(out.to_vec())
             },
@@ -449,21 +463,13 @@ impl SetLinker {
         conn.remove_function(LINK_FUNCTION, 9)
     }
 
-    fn start(&self, prev: Hash, next_id: i64) {
+    /// Links from `(prev, next_id)` on, with the links computed `ahead`, if any.
+    fn start(&self, prev: Hash, next_id: i64, ahead: Option<LinkedAhead>) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(SetLinkState {
             prev,
             next_id,
             last: None,
-            ahead: None,
-        });
-    }
-
-    fn start_ahead(&self, prev: Hash, next_id: i64, ahead: LinkedAhead) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(SetLinkState {
-            prev,
-            next_id,
-            last: None,
-            ahead: Some(ahead),
+            ahead,
         });
     }
 
@@ -524,8 +530,8 @@ fn seal_pending(conn: &Connection, store_key: &[u8]) -> rusqlite::Result<Hash> {
     for row in rows {
         let link = row.link();
         let (subject, key) = writer.key_for(conn, row.member_id, row.mailbox.as_deref())?;
-        let digest_value = personal_digest(&key, link.mailbox, link.detail);
-        prev = event_hash(&prev, row.id, &link, &subject, &digest_value);
+        let digest_value;
+        (digest_value, prev) = digest_and_hash(&prev, row.id, &link, &subject, &key);
         update.execute(params![row.id, subject, &digest_value[..], &prev[..]])?;
     }
     Ok(prev)
