@@ -300,19 +300,25 @@ impl Services {
                 self.blocking(
                     tx,
                     move |store| {
-                        // Something was written since the store's counts were
-                        // kept: those first, saying so, while it counts again.
-                        if let Ok(None) = store.kept_dashboard_counts(&pec_domain, now)
-                            && let Ok(Some((counts, at))) =
-                                store.earlier_dashboard_counts(&pec_domain, now)
-                        {
-                            let last_sync = store.last_sync().ok().flatten();
-                            let _ = earlier_tx
-                                .send(Action::CountedEarlier(Box::new((counts, last_sync, at))));
-                        }
-                        let counted = store
-                            .dashboard_counts(&pec_domain, now)
-                            .and_then(|counts| Ok((counts, store.last_sync()?)));
+                        let counted = match store.kept_dashboard_counts(&pec_domain, now) {
+                            // Current: no need to look again.
+                            Ok(Some(kept)) => Ok(kept),
+                            _ => {
+                                // Something was written since the store's counts
+                                // were kept: those first, saying so, while it
+                                // counts again.
+                                if let Ok(Some((counts, at))) =
+                                    store.earlier_dashboard_counts(&pec_domain, now)
+                                {
+                                    let last_sync = store.last_sync().ok().flatten();
+                                    let _ = earlier_tx.send(Action::CountedEarlier(Box::new((
+                                        counts, last_sync, at,
+                                    ))));
+                                }
+                                store.dashboard_counts(&pec_domain, now)
+                            }
+                        };
+                        let counted = counted.and_then(|counts| Ok((counts, store.last_sync()?)));
                         Action::Counted(counted.map(Box::new).map_err(|e| e.to_string()))
                     },
                     |e| Action::Counted(Err(e)),
