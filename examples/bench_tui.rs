@@ -331,10 +331,7 @@ fn measure(path: &std::path::Path) {
         ms(percentile(&results, 0.99)),
         ms(*results.last().unwrap())
     );
-    slowest_search.sort_by_key(|s| std::cmp::Reverse(s.0));
-    for (took, query) in slowest_search.iter().take(4) {
-        println!("  slowest results: {:.2} ms for \"{query}\"", ms(*took));
-    }
+    print_slowest(&mut slowest_search);
     // What a caller reads out on the phone, timed apart so the figures above
     // stay comparable with earlier runs.
     let mut caller = Vec::new();
@@ -379,10 +376,7 @@ fn measure(path: &std::path::Path) {
         timings.len(),
         caller.len()
     );
-    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
-    for (took, query) in slowest.iter().take(4) {
-        println!("  slowest results: {:.2} ms for \"{query}\"", ms(*took));
-    }
+    print_slowest(&mut slowest);
     println!(
         "caller's words (mobile spellings, e-mail, codice fiscale, numero) over {} keystrokes: keystroke to frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; to results p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         caller.len(),
@@ -542,6 +536,14 @@ fn run(path: &std::path::Path, members: usize, extra: &[String]) -> BTreeMap<Str
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// The four keystrokes whose results took longest, slowest first.
+fn print_slowest(keystrokes: &mut [(Duration, String)]) {
+    keystrokes.sort_by_key(|k| std::cmp::Reverse(k.0));
+    for (took, query) in keystrokes.iter().take(4) {
+        println!("  slowest results: {:.2} ms for \"{query}\"", ms(*took));
+    }
 }
 
 fn main() {
