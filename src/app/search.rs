@@ -104,11 +104,16 @@ struct Texts {
     /// the whole roster instead of two per entry.
     text: Vec<u8>,
     /// Per entry: where its names start in `text`, their length and the
-    /// contacts' length (the contacts follow the names). A names length of
-    /// [`ELSEWHERE`] means the texts are in `unicode`, at that start.
+    /// contacts' length (the contacts follow the names), each with
+    /// [`FOLDED`] set when the text is the [`ascii::fold`] of one that is
+    /// not ASCII. A names length of [`ELSEWHERE`] means the texts are in
+    /// `unicode`, at that start.
     spans: Vec<(u32, u16, u16)>,
-    /// The texts that are not ASCII, as nucleo wants them.
+    /// The texts that are not ASCII and have no fold, as nucleo wants them.
     unicode: Vec<(Utf32String, Utf32String)>,
+    /// The entries whose texts are folded, by entry, with their texts as
+    /// nucleo wants them (for a word that is not ASCII, or an operator).
+    originals: Vec<(u32, Utf32String, Utf32String)>,
     /// Per entry: which characters its names and its contacts hold
     /// ([`char_bit`]), so a word is tried only on entries that have every
     /// character of it; most of a million members are passed over that way.
@@ -396,13 +401,6 @@ fn char_bit(c: char) -> Option<u64> {
     Some(1 << bit)
 }
 
-/// The characters of a text that have a bit.
-fn mask_of(text: &str) -> u64 {
-    text.chars()
-        .filter_map(char_bit)
-        .fold(0, |mask, bit| mask | bit)
-}
-
 /// Which of an entry's texts a word is matched against (as in `score_one`).
 #[derive(Clone, Copy)]
 enum Place {
@@ -458,8 +456,26 @@ impl Needs {
     }
 }
 
-/// The names length that sends a lookup to [`Search::unicode`].
+/// The names length that sends a lookup to [`Texts::unicode`].
 const ELSEWHERE: u16 = u16::MAX;
+
+/// The bit of a text's length in [`Texts::spans`] that says it is folded.
+const FOLDED: u16 = 1 << 15;
+
+/// A text that is not ASCII as ASCII ([`ascii::fold`]), when it folds.
+fn folds(text: &Utf32String) -> Option<Vec<u8>> {
+    match text.slice(..) {
+        Utf32Str::Ascii(bytes) => Some(bytes.to_vec()),
+        Utf32Str::Unicode(chars) => chars.iter().map(|&c| ascii::fold(c)).collect(),
+    }
+}
+
+/// The characters of an ASCII text that have a bit.
+fn mask_of(text: &[u8]) -> u64 {
+    text.iter()
+        .filter_map(|&c| char_bit(c as char))
+        .fold(0, |mask, bit| mask | bit)
+}
 
 impl Search {
     pub fn new(entries: &RosterRows) -> Self {
@@ -468,19 +484,42 @@ impl Search {
         let mut unicode = Vec::new();
         let mut masks = Vec::with_capacity(entries.len());
         let mut starts = Vec::with_capacity(entries.len());
-        for entry in entries.iter() {
+        let mut originals = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
             let (names, contacts) = haystacks(entry);
             let start = u32::try_from(text.len()).ok();
-            let lengths = (u16::try_from(names.len()), u16::try_from(contacts.len()));
-            match (start, lengths) {
-                (Some(start), (Ok(n), Ok(c)))
-                    if n != ELSEWHERE && names.is_ascii() && contacts.is_ascii() =>
-                {
-                    text.extend_from_slice(names.as_bytes());
-                    text.extend_from_slice(contacts.as_bytes());
-                    spans.push((start, n, c));
-                    masks.push((mask_of(&names), mask_of(&contacts)));
-                    starts.push(ascii::Starts::of(names.as_bytes()));
+            let ascii = names.is_ascii() && contacts.is_ascii();
+            let folded = if ascii {
+                None
+            } else {
+                let names = Utf32String::from(names.as_str());
+                let contacts = Utf32String::from(contacts.as_str());
+                folds(&names)
+                    .zip(folds(&contacts))
+                    .map(|(n, c)| (n, c, names, contacts))
+            };
+            let (names_text, contacts_text) = match &folded {
+                Some((n, c, ..)) => (n.as_slice(), c.as_slice()),
+                None => (names.as_bytes(), contacts.as_bytes()),
+            };
+            let fits = |text: &[u8]| u16::try_from(text.len()).ok().filter(|&n| n < FOLDED);
+            match (start, fits(names_text), fits(contacts_text)) {
+                (Some(start), Some(n), Some(c)) if ascii || folded.is_some() => {
+                    text.extend_from_slice(names_text);
+                    text.extend_from_slice(contacts_text);
+                    let flag = |original: &str| if original.is_ascii() { 0 } else { FOLDED };
+                    spans.push((start, n | flag(&names), c | flag(&contacts)));
+                    masks.push((mask_of(names_text), mask_of(contacts_text)));
+                    // nucleo scores a one-character word on a text that is
+                    // not ASCII otherwise than from its starts.
+                    starts.push(if names.is_ascii() {
+                        ascii::Starts::of(names_text)
+                    } else {
+                        ascii::Starts::UNKNOWN
+                    });
+                    if let Some((.., names, contacts)) = folded {
+                        originals.push((i as u32, names, contacts));
+                    }
                 }
                 _ => {
                     // Normalisation may match what is not there as typed.
@@ -497,6 +536,7 @@ impl Search {
                 text,
                 spans,
                 unicode,
+                originals,
                 masks,
                 starts,
                 prefilter: true,
@@ -573,30 +613,57 @@ impl Search {
     }
 }
 
+/// One of an entry's texts, as it is scored.
+#[derive(Clone, Copy)]
+enum Text<'a> {
+    Ascii(&'a [u8]),
+    /// A text that is not ASCII, folded ([`ascii::fold`]), and as it is.
+    Folded(&'a [u8], &'a Utf32String),
+    Unicode(Utf32Str<'a>),
+}
+
+impl<'a> Text<'a> {
+    /// The text as nucleo wants it.
+    fn utf32(self) -> Utf32Str<'a> {
+        match self {
+            Text::Ascii(text) => Utf32Str::Ascii(text),
+            Text::Folded(_, original) => original.slice(..),
+            Text::Unicode(text) => text,
+        }
+    }
+}
+
 impl Texts {
-    /// The names and contacts of entry `i`, when ASCII (nearly all).
-    fn ascii(&self, i: u32) -> Option<(&[u8], &[u8])> {
+    /// The names and contacts of entry `i`.
+    fn haystacks(&self, i: u32) -> (Text<'_>, Text<'_>) {
         let (start, names, contacts) = self.spans[i as usize];
         if names == ELSEWHERE {
-            return None;
+            let (names, contacts) = &self.unicode[start as usize];
+            return (
+                Text::Unicode(names.slice(..)),
+                Text::Unicode(contacts.slice(..)),
+            );
         }
         let start = start as usize;
-        let middle = start + names as usize;
-        Some((
-            &self.text[start..middle],
-            &self.text[middle..middle + contacts as usize],
-        ))
-    }
-
-    /// The names and contacts of entry `i`.
-    fn haystacks(&self, i: u32) -> (Utf32Str<'_>, Utf32Str<'_>) {
-        match self.ascii(i) {
-            Some((names, contacts)) => (Utf32Str::Ascii(names), Utf32Str::Ascii(contacts)),
-            None => {
-                let (names, contacts) = &self.unicode[self.spans[i as usize].0 as usize];
-                (names.slice(..), contacts.slice(..))
-            }
+        let middle = start + (names & !FOLDED) as usize;
+        let end = middle + (contacts & !FOLDED) as usize;
+        let (names_text, contacts_text) = (&self.text[start..middle], &self.text[middle..end]);
+        if (names | contacts) & FOLDED == 0 {
+            return (Text::Ascii(names_text), Text::Ascii(contacts_text));
         }
+        let original = self
+            .originals
+            .binary_search_by_key(&i, |&(entry, ..)| entry)
+            .map(|at| &self.originals[at])
+            .expect("a folded entry keeps its texts");
+        let text = |text, length: u16, original| match length & FOLDED {
+            0 => Text::Ascii(text),
+            _ => Text::Folded(text, original),
+        };
+        (
+            text(names_text, names, &original.1),
+            text(contacts_text, contacts, &original.2),
+        )
     }
 }
 
@@ -871,7 +938,7 @@ impl Scorer {
     fn score_names(
         &self,
         atom: &Atom,
-        names: Utf32Str<'_>,
+        names: Text<'_>,
         (starts, mask): (ascii::Starts, u64),
         matcher: &mut Matcher,
     ) -> Option<u16> {
@@ -885,12 +952,19 @@ impl Scorer {
 
     /// The word's score on `haystack`, as nucleo gives it (greedily for a
     /// fuzzy word).
-    fn score(&self, atom: &Atom, haystack: Utf32Str<'_>, matcher: &mut Matcher) -> Option<u16> {
-        match (self, haystack) {
-            (Scorer::Substring(word) | Scorer::OneChar(word, ..), Utf32Str::Ascii(text)) => {
+    fn score(&self, atom: &Atom, text: Text<'_>, matcher: &mut Matcher) -> Option<u16> {
+        let haystack = text.utf32();
+        match (self, text) {
+            (Scorer::Substring(word) | Scorer::OneChar(word, ..), Text::Ascii(text)) => {
                 word.score(text)
             }
-            (Scorer::Fuzzy(word), Utf32Str::Ascii(text)) => ascii::fuzzy_greedy(text, word),
+            (Scorer::Substring(word) | Scorer::OneChar(word, ..), Text::Folded(text, _)) => {
+                word.score_folded(text)
+            }
+            // nucleo's greedy match is the same on a text and on its fold.
+            (Scorer::Fuzzy(word), Text::Ascii(text) | Text::Folded(text, _)) => {
+                ascii::fuzzy_greedy(text, word)
+            }
             _ if atom.kind == AtomKind::Fuzzy && !atom.negative => {
                 matcher.config.ignore_case = true;
                 matcher.config.normalize = true;
@@ -907,9 +981,9 @@ impl Scorer {
 fn score_one(
     (pattern, in_contacts): &(Pattern, Vec<bool>),
     scorers: &[Scorer],
-    names: Utf32Str<'_>,
+    names: Text<'_>,
     starts: (ascii::Starts, u64),
-    contacts: Utf32Str<'_>,
+    contacts: Text<'_>,
     not_in_names: u64,
     matcher: &mut Matcher,
 ) -> Option<u32> {
@@ -1320,6 +1394,15 @@ mod tests {
             "nicolo",
             "jose",
             "nicolò",
+            "ni",
+            "o",
+            "e",
+            "co",
+            "os",
+            "nicol",
+            "jos 1",
+            "sé",
+            "^nic",
             "+39",
             "+39 347",
             "347 123",

@@ -229,7 +229,7 @@ impl Substring {
             }
             false
         };
-        let tail = |i: usize| haystack[i + 1..i + needle.len()] == needle[1..];
+        let tail = |i: usize| same(&haystack[i + 1..i + needle.len()], &needle[1..]);
         let exact = |_: usize| true;
         match needle.iter().position(u8::is_ascii_lowercase) {
             // nucleo looks for the first character (either case when a
@@ -265,6 +265,103 @@ impl Substring {
     }
 }
 
+impl Substring {
+    /// `Matcher::substring_match` on a text nucleo holds as Unicode (it has
+    /// a character that is not ASCII), given as its [`fold`]: nucleo's
+    /// non-ASCII path, which looks at other occurrences than the ASCII one
+    /// (never one that ends the text, the class before an occurrence taken
+    /// from the occurrence before it) and so may score the same word on
+    /// the same letters otherwise.
+    pub(super) fn score_folded(&self, folded: &[u8]) -> Option<u16> {
+        let needle = &self.needle[..];
+        let n = needle.len();
+        if n > folded.len() {
+            return None;
+        }
+        if n == folded.len() {
+            return whole(folded, needle);
+        }
+        // nucleo's `prefilter_non_ascii`: the first character where the
+        // word still fits, and (for a longer word) its last character after it.
+        let start = memchr::memchr(needle[0], &folded[..folded.len() - n + 1])?;
+        let mut prev_class = class_before(folded, start);
+        let first_class = class(needle[0]);
+        let mut max_score = 0;
+        let mut max_pos = 0;
+        if let &[c] = needle {
+            // `substring_match_1_non_ascii`.
+            for _ in memchr::memchr_iter(c, &folded[start..]) {
+                let bonus = bonus(prev_class, first_class);
+                prev_class = first_class;
+                let score = bonus * BONUS_FIRST_CHAR_MULTIPLIER + SCORE_MATCH;
+                if score > max_score {
+                    max_score = score;
+                    if bonus >= BONUS_BOUNDARY_WHITE {
+                        break;
+                    }
+                }
+            }
+            return Some(max_score);
+        }
+        let end = start + 1 + memchr::memrchr(needle[n - 1], &folded[start + 1..])? + 1;
+        if end - start < n {
+            return None;
+        }
+        // `substring_match_non_ascii`: starts short of the text's last `n`.
+        for i in memchr::memchr_iter(needle[0], &folded[start..folded.len() - n]) {
+            let i = start + i;
+            let bonus = bonus(prev_class, first_class);
+            prev_class = first_class;
+            let score = bonus * BONUS_FIRST_CHAR_MULTIPLIER + SCORE_MATCH;
+            if score > max_score && same(&folded[i + 1..i + n], &needle[1..]) {
+                max_pos = i;
+                max_score = score;
+                if bonus >= BONUS_BOUNDARY_WHITE {
+                    break;
+                }
+            }
+        }
+        (max_score > 0).then(|| calculate_score(folded, needle, max_pos, max_pos + n))
+    }
+}
+
+/// Whether two short byte strings are equal: a loop, where a slice
+/// comparison calls `memcmp` (a call per candidate, for two or three bytes).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The ASCII character nucleo compares `c` as, with case ignored and
+/// normalisation on (as for every ASCII word: `Normalization::Smart`),
+/// when its class is also that character's: then nucleo scores an ASCII
+/// word on a text of such characters as on their folds (with its
+/// non-ASCII path for exact words, [`Substring::score_folded`]). None for
+/// anything else (`À`, whose class is upper case; a letter with no ASCII
+/// form): nucleo scores such a text.
+pub(super) fn fold(c: char) -> Option<u8> {
+    use nucleo_matcher::chars;
+    if c.is_ascii() {
+        return (!c.is_ascii_uppercase()).then_some(c as u8);
+    }
+    // nucleo's `char_class_non_ascii`.
+    let own = if c.is_lowercase() {
+        Class::Lower
+    } else if chars::is_upper_case(c) {
+        Class::Upper
+    } else if c.is_numeric() {
+        Class::Number
+    } else if c.is_alphabetic() {
+        // nucleo's `Letter`, which no ASCII character has.
+        return None;
+    } else if c.is_whitespace() {
+        Class::Whitespace
+    } else {
+        Class::NonWord
+    };
+    let folded = chars::to_lower_case(chars::normalize(c));
+    (folded.is_ascii() && class(folded as u8) == own).then_some(folded as u8)
+}
+
 /// Where `needle` (two characters or more) is in `haystack`, left to right
 /// and not overlapping, as memchr's `memmem::find_iter` (which nucleo uses)
 /// finds it: a one-byte search and a comparison are quicker than a finder
@@ -277,7 +374,7 @@ fn occurrences<'a>(haystack: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item =
             .and_then(|rest| memchr::memchr(needle[0], rest))
         {
             let i = at + found;
-            if haystack[i..].starts_with(needle) {
+            if haystack.len() - i >= needle.len() && same(&haystack[i..i + needle.len()], needle) {
                 at = i + needle.len();
                 return Some(i);
             }
@@ -518,7 +615,7 @@ mod tests {
         let mut known = 0;
         for haystack in all_strings(b"ab12 .'/", 5) {
             let starts = Starts::of(&haystack);
-            let mask = super::super::mask_of(std::str::from_utf8(&haystack).unwrap());
+            let mask = super::super::mask_of(&haystack);
             for c in *b"ab12.'-@" {
                 let bit = super::super::char_bit(c as char).unwrap();
                 let Some(score) = starts.one_char(mask, c, bit) else {
@@ -536,6 +633,58 @@ mod tests {
             }
         }
         assert!(known > 100_000);
+    }
+
+    /// A text that is not ASCII, scored on its fold as nucleo scores it as
+    /// it is (its non-ASCII paths): every word of up to 3 characters on
+    /// every text of up to 5 over an alphabet with accented letters and a
+    /// character of each class; texts that do not fold are left to nucleo.
+    #[test]
+    fn folded_texts_score_as_nucleo_scores_them() {
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        let alphabet = ['a', 'ò', '1', ' ', '.', 'é', 'À', ','];
+        let mut texts = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = texts
+                .iter()
+                .filter(|t| t.chars().count() == texts.last().unwrap().chars().count())
+                .flat_map(|t| alphabet.iter().map(move |&c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        let needles = all_strings(b"ao1.e", 3);
+        let (mut compared, mut unlike_ascii) = (0, 0);
+        for text in texts.iter().filter(|t| !t.is_ascii()) {
+            let original = nucleo_matcher::Utf32String::from(text.as_str());
+            let folded: Option<Vec<u8>> = text.chars().map(fold).collect();
+            let Some(folded) = folded else {
+                assert!(text.contains('À'), "{text:?}");
+                continue;
+            };
+            for needle in needles.iter().filter(|n| !n.is_empty()) {
+                let word = Substring::new(std::str::from_utf8(needle).unwrap()).unwrap();
+                assert_eq!(
+                    word.score_folded(&folded),
+                    matcher.substring_match(original.slice(..), Utf32Str::Ascii(needle)),
+                    "substring {:?} in {text:?}",
+                    String::from_utf8_lossy(needle),
+                );
+                assert_eq!(
+                    fuzzy_greedy(&folded, needle),
+                    matcher.fuzzy_match_greedy(original.slice(..), Utf32Str::Ascii(needle)),
+                    "fuzzy {:?} in {text:?}",
+                    String::from_utf8_lossy(needle),
+                );
+                compared += 1;
+                unlike_ascii += usize::from(word.score_folded(&folded) != word.score(&folded));
+            }
+        }
+        assert!(compared > 100_000, "{compared}");
+        // nucleo's two paths differ: the fold needs its own.
+        assert!(unlike_ascii > 0);
+        assert_eq!(fold('ò'), Some(b'o'));
+        assert_eq!(fold('À'), None, "upper case: nucleo's class is another");
+        assert_eq!(fold('A'), None, "the texts are in lower case");
     }
 
     /// The roster's own texts, with the words people type.
