@@ -18,6 +18,7 @@ use super::index::Ordering;
 use crate::store::{RosterRow, RosterRows};
 
 mod ascii;
+mod occurrences;
 
 #[derive(Clone)]
 pub struct Search {
@@ -439,20 +440,18 @@ impl Needs {
         Some(Needs { place, mask })
     }
 
-    /// Whether entry `i` of `texts` may match: None when it cannot, else
-    /// whether it may in the names (a word looking at both texts then
-    /// skips the names when it cannot be there).
-    fn check(&self, texts: &Texts, i: u32) -> Option<bool> {
+    /// Whether entry `i` of `texts` may match in its names, and in its
+    /// contacts.
+    fn places(&self, texts: &Texts, i: u32) -> (bool, bool) {
         let (names, contacts) = texts.masks[i as usize];
-        let (in_names, in_contacts) = match self.place {
+        match self.place {
             Place::Names => (names & self.mask == self.mask, false),
             Place::Contacts => (false, contacts & self.mask == self.mask),
             Place::Either => (
                 names & self.mask == self.mask,
                 contacts & self.mask == self.mask,
             ),
-        };
-        (in_names || in_contacts).then_some(in_names)
+        }
     }
 }
 
@@ -799,14 +798,43 @@ fn score_on(
                 .unwrap_or(Scorer::Nucleo)
         })
         .collect();
-    let score_entry = |i: u32, matcher: &mut Matcher| -> Option<(u32, u32)> {
-        // Bit k: word k cannot be in the names.
+    // Per word: an exact word of two characters or more is looked for in a
+    // chunk's texts at once ([`occurrences`]).
+    let finders: Vec<Option<memchr::memmem::Finder<'_>>> = scorers
+        .iter()
+        .map(|scorer| match scorer {
+            Scorer::Substring(word) => Some(memchr::memmem::Finder::new(word.needle())),
+            _ => None,
+        })
+        .collect();
+    // Entry `i`, at `slot` in its chunk, whose words are in the texts
+    // `found` says (per word, when looked for in the chunk).
+    let score_entry = |i: u32,
+                       slot: usize,
+                       found: &[Option<occurrences::Occurrences>],
+                       matcher: &mut Matcher|
+     -> Option<(u32, u32)> {
+        // Bit k: word k cannot be in the names (or the contacts).
         let mut not_in_names = 0u64;
-        for (k, needs) in needs.iter().enumerate() {
-            if let Some(needs) = needs
-                && !needs.check(texts, i)?
-            {
-                not_in_names |= 1u64.checked_shl(k as u32).unwrap_or(0);
+        let mut not_in_contacts = 0u64;
+        for (k, (needs, found)) in needs.iter().zip(found).enumerate() {
+            let (mut in_names, mut in_contacts) = match needs {
+                Some(needs) => needs.places(texts, i),
+                None => (true, true),
+            };
+            if let Some(found) = found {
+                in_names &= found.in_names(slot);
+                in_contacts &= found.in_contacts(slot);
+            }
+            if !in_names && !in_contacts {
+                return None;
+            }
+            let bit = 1u64.checked_shl(k as u32).unwrap_or(0);
+            if !in_names {
+                not_in_names |= bit;
+            }
+            if !in_contacts {
+                not_in_contacts |= bit;
             }
         }
         let (names, contacts) = texts.haystacks(i);
@@ -817,22 +845,30 @@ fn score_on(
             names,
             starts,
             contacts,
-            not_in_names,
+            (not_in_names, not_in_contacts),
             matcher,
         )
         .map(|score| (i, score))
     };
     let run = |range: std::ops::Range<usize>, matcher: &mut Matcher, out: &mut Vec<(u32, u32)>| {
-        match pool {
-            Pool::Every(_) => out.extend(
-                (range.start as u32..range.end as u32).filter_map(|i| score_entry(i, matcher)),
-            ),
-            Pool::Matched(matched) => out.extend(
-                matched[range]
-                    .iter()
-                    .filter_map(|&(i, _)| score_entry(i, matcher)),
-            ),
-        }
+        let entries: Vec<u32> = match pool {
+            Pool::Every(_) => (range.start as u32..range.end as u32).collect(),
+            Pool::Matched(matched) => matched[range].iter().map(|&(i, _)| i).collect(),
+        };
+        let found: Vec<Option<occurrences::Occurrences>> = finders
+            .iter()
+            .map(|finder| {
+                finder
+                    .as_ref()
+                    .and_then(|finder| occurrences::Occurrences::find(texts, &entries, finder))
+            })
+            .collect();
+        out.extend(
+            entries
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, &i)| score_entry(i, slot, &found, matcher)),
+        );
     };
     let n = pool.len();
     let chunks = n.div_ceil(CHUNK);
@@ -984,7 +1020,7 @@ fn score_one(
     names: Text<'_>,
     starts: (ascii::Starts, u64),
     contacts: Text<'_>,
-    not_in_names: u64,
+    (not_in_names, not_in_contacts): (u64, u64),
     matcher: &mut Matcher,
 ) -> Option<u32> {
     let mut total = 0u32;
@@ -995,7 +1031,8 @@ fn score_one(
         .zip(scorers)
         .enumerate()
     {
-        let in_names = not_in_names & 1u64.checked_shl(k as u32).unwrap_or(0) == 0;
+        let bit = 1u64.checked_shl(k as u32).unwrap_or(0);
+        let (in_names, may_be_in_contacts) = (not_in_names & bit == 0, not_in_contacts & bit == 0);
         let score = if atom.kind == AtomKind::Fuzzy && !atom.negative {
             scorer.score(atom, names, matcher)?
         } else if in_contacts && !atom.negative && atom.needle_text().chars().next() == Some('+') {
@@ -1005,7 +1042,11 @@ fn score_one(
             in_names
                 .then(|| scorer.score_names(atom, names, starts, matcher))
                 .flatten()
-                .or_else(|| scorer.score(atom, contacts, matcher))?
+                .or_else(|| {
+                    may_be_in_contacts
+                        .then(|| scorer.score(atom, contacts, matcher))
+                        .flatten()
+                })?
         } else {
             scorer.score_names(atom, names, starts, matcher)?
         };
@@ -1377,14 +1418,7 @@ mod tests {
                 .iter()
                 .any(|&m| m != (u64::MAX, u64::MAX))
         );
-        let mut everything = Search::new(&entries);
-        let mut texts = Arc::try_unwrap(std::mem::replace(
-            &mut everything.texts,
-            Search::new(&RosterRows::default()).texts,
-        ))
-        .unwrap_or_else(|_| panic!("shared"));
-        texts.prefilter = false;
-        everything.texts = Arc::new(texts);
+        let everything = unfiltered(&entries);
         for query in [
             "r",
             "ro",
@@ -1427,6 +1461,87 @@ mod tests {
             expected.sort_unstable();
             found.sort_unstable();
             assert_eq!(found, expected, "{query}");
+        }
+    }
+
+    /// A search over `entries` that tries every entry and scores every word
+    /// with nucleo: what the masks, the folds and the chunk-wide search for
+    /// exact words must not change.
+    fn unfiltered(entries: &RosterRows) -> Search {
+        let mut everything = Search::new(entries);
+        let mut texts = Arc::try_unwrap(std::mem::replace(
+            &mut everything.texts,
+            Search::new(&RosterRows::default()).texts,
+        ))
+        .unwrap_or_else(|_| panic!("shared"));
+        texts.prefilter = false;
+        everything.texts = Arc::new(texts);
+        everything
+    }
+
+    /// Exact words looked for once in a chunk's texts, where the texts of
+    /// one entry run into the next's (and names into contacts) and where
+    /// the entries tried are a narrowed few: the same matches with the
+    /// same scores as trying every entry with nucleo, typed key by key
+    /// (narrowing) and fresh, over several chunks.
+    #[test]
+    fn exact_words_looked_for_in_a_whole_chunk_drop_no_match() {
+        let mut members = crate::sample::generate_roster(CHUNK * 2 + 500, 5, "pec.fofi.it");
+        for (k, m) in members.iter_mut().enumerate() {
+            match k % 7 {
+                // Digits where a text ends and the next begins.
+                0 => {
+                    m.numero_iscrizione = format!("{}1", k % 100);
+                    m.email_servizio = Some(format!("2{k}@libero.it"));
+                }
+                1 => {
+                    m.email_servizio = None;
+                    m.cellulare = None;
+                    m.numero_iscrizione = "121".into();
+                }
+                2 => m.cognome = format!("112{}", m.cognome),
+                3 if k % 3 == 0 => m.cognome = "Àlvaro".into(),
+                4 if k % 3 == 0 => m.nome = "Niccolò".into(),
+                _ => (),
+            }
+        }
+        let entries = RosterRows::from_entries(in_the_roster(members));
+        let everything = unfiltered(&entries);
+        let mut typed = Search::new(&entries);
+        for query in [
+            "12",
+            "121",
+            "1",
+            "21",
+            "2x",
+            "12 34",
+            "+39 34",
+            "11",
+            "00",
+            "1m",
+            "it",
+            ".it",
+            "@libero",
+            "1@",
+            "ma 12",
+            "gi 00",
+            "niccol 1",
+            "àlvaro 2",
+            "alvaro 2",
+        ] {
+            let mut expected = everything.clone().matches(query);
+            expected.sort_unstable();
+            let mut fresh = Search::new(&entries).matches(query);
+            fresh.sort_unstable();
+            assert_eq!(fresh, expected, "{query}");
+            for end in 1..=query.len() {
+                if query.is_char_boundary(end) {
+                    typed.matches(&query[..end]);
+                }
+            }
+            let mut narrowed = typed.matches(query);
+            narrowed.sort_unstable();
+            assert_eq!(narrowed, expected, "{query}, typed");
         }
     }
 

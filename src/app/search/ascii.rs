@@ -205,6 +205,11 @@ impl Substring {
         })
     }
 
+    /// The word, in lower case.
+    pub(super) fn needle(&self) -> &[u8] {
+        &self.needle
+    }
+
     /// `Matcher::substring_match` on a lower-case ASCII haystack.
     pub(super) fn score(&self, haystack: &[u8]) -> Option<u16> {
         let needle = &self.needle[..];
