@@ -25,6 +25,15 @@ impl Occurrences {
         self.contacts[slot / 64] & (1 << (slot % 64)) != 0
     }
 
+    /// How many entries hold the word (or may).
+    pub(super) fn holding(&self) -> usize {
+        self.names
+            .iter()
+            .zip(&self.contacts)
+            .map(|(n, c)| (n | c).count_ones() as usize)
+            .sum()
+    }
+
     /// Where `finder`'s word is among `entries` (in entry order), or None
     /// when they are too sparse in the texts for one search over them to
     /// pay. An entry whose texts are not in [`Texts::text`] may hold it.
