@@ -1248,25 +1248,30 @@ fn rank_on(matches: &[(u32, u32)], order: &[u32], rank: &[u32], threads: usize) 
     }
     let score_of = scores_by_entry(matches, order.len());
     let stretch = order.len().div_ceil(threads);
-    let bucket_of = |i: u32| {
-        let score = score_of[i as usize];
-        (score != NO_SCORE).then(|| (highest - score) as usize)
-    };
-    // How many of each stretch fall in each bucket...
-    let counts: Vec<Vec<usize>> = std::thread::scope(|scope| {
-        let counting: Vec<_> = order
+    // Each stretch's entries' buckets (NO_SCORE for those not matched) and
+    // how many fall in each...
+    let dealt: Vec<(Vec<u32>, Vec<usize>)> = std::thread::scope(|scope| {
+        let dealing: Vec<_> = order
             .chunks(stretch)
             .map(|part| {
+                let score_of = &score_of;
                 scope.spawn(move || {
                     let mut per_bucket = vec![0usize; buckets];
-                    for bucket in part.iter().filter_map(|&i| bucket_of(i)) {
-                        per_bucket[bucket] += 1;
-                    }
-                    per_bucket
+                    let bucket_at: Vec<u32> = part
+                        .iter()
+                        .map(|&i| match score_of[i as usize] {
+                            NO_SCORE => NO_SCORE,
+                            score => {
+                                per_bucket[(highest - score) as usize] += 1;
+                                highest - score
+                            }
+                        })
+                        .collect();
+                    (bucket_at, per_bucket)
                 })
             })
             .collect();
-        counting
+        dealing
             .into_iter()
             .map(|part| part.join().expect("ranking thread"))
             .collect()
@@ -1276,21 +1281,22 @@ fn rank_on(matches: &[(u32, u32)], order: &[u32], rank: &[u32], threads: usize) 
     // (ties keep the table's order).
     let mut out = vec![0u32; matches.len()];
     let mut pieces: Vec<Vec<&mut [u32]>> =
-        counts.iter().map(|_| Vec::with_capacity(buckets)).collect();
+        dealt.iter().map(|_| Vec::with_capacity(buckets)).collect();
     let mut rest: &mut [u32] = &mut out;
     for bucket in 0..buckets {
-        for (part, per_bucket) in pieces.iter_mut().zip(&counts) {
+        for (part, (_, per_bucket)) in pieces.iter_mut().zip(&dealt) {
             let (piece, after) = std::mem::take(&mut rest).split_at_mut(per_bucket[bucket]);
             part.push(piece);
             rest = after;
         }
     }
     std::thread::scope(|scope| {
-        for (part, mut pieces) in order.chunks(stretch).zip(pieces) {
+        for ((part, (bucket_at, _)), mut pieces) in order.chunks(stretch).zip(&dealt).zip(pieces) {
             scope.spawn(move || {
                 let mut filled = vec![0usize; buckets];
-                for &i in part {
-                    if let Some(bucket) = bucket_of(i) {
+                for (&i, &bucket) in part.iter().zip(bucket_at) {
+                    if bucket != NO_SCORE {
+                        let bucket = bucket as usize;
                         pieces[bucket][filled[bucket]] = i;
                         filled[bucket] += 1;
                     }
