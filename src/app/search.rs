@@ -225,9 +225,7 @@ impl Scan {
             .split_whitespace()
             .map(searches_contacts)
             .collect();
-        let t0 = std::time::Instant::now(); // TIMING
         let scored = score(&self.texts, &(pattern, contacts), &self.pool, cancelled)?;
-        let t1 = t0.elapsed(); // TIMING
         let ranked = match &self.ordering {
             Some(ordering) if !cancelled() => Some(Ranked {
                 list: Arc::new(rank(&scored, &ordering.order, &ordering.rank)),
@@ -236,14 +234,6 @@ impl Scan {
             Some(_) => return None,
             None => None,
         };
-        if std::env::var_os("TIMING").is_some() {
-            eprintln!(
-                "TIMING {:?} score {:.2} rank {:.2}",
-                self.query,
-                t1.as_secs_f64() * 1e3,
-                (t0.elapsed() - t1).as_secs_f64() * 1e3
-            );
-        } // TIMING
         Some(Matches {
             scored: Arc::new(scored),
             ranked,
@@ -829,6 +819,11 @@ fn score_on(
                        found: &[Option<occurrences::Occurrences>],
                        matcher: &mut Matcher|
      -> Option<(u32, u32)> {
+        if let [word] = &words[..]
+            && let Some(score) = word.alone(texts, i)
+        {
+            return score.map(|score| (i, score));
+        }
         // Bit k: word k cannot be in the names (or the contacts).
         let mut not_in_names = 0u64;
         let mut not_in_contacts = 0u64;
@@ -1053,6 +1048,43 @@ struct Word<'a> {
     finder: Option<memchr::memmem::Finder<'a>>,
 }
 
+impl Word<'_> {
+    /// The score of a query of this one word on entry `i`, when its texts
+    /// are ASCII and the word a fuzzy or one-character one (the first
+    /// keystrokes of most searches, over most of the roster): as
+    /// [`score_one`] scores it, without its bookkeeping per word. None when
+    /// the entry needs that.
+    fn alone(&self, texts: &Texts, i: u32) -> Option<Option<u32>> {
+        let (start, names, contacts) = texts.spans[i as usize];
+        // ELSEWHERE has the bit too.
+        if (names | contacts) & FOLDED != 0 {
+            return None;
+        }
+        let (mask, _) = texts.masks[i as usize];
+        match (&self.scorer, self.look) {
+            (Scorer::Fuzzy(needle), Look::Names) => {
+                if let Some(needs) = &self.needs
+                    && mask & needs.mask != needs.mask
+                {
+                    return Some(None);
+                }
+                let start = start as usize;
+                let text = &texts.text[start..start + names as usize];
+                Some(ascii::fuzzy_greedy(text, needle).map(u32::from))
+            }
+            (Scorer::OneChar(_, c, bit), Look::Names) => texts.starts[i as usize]
+                .one_char(mask, *c, *bit)
+                .map(|score| score.map(u32::from)),
+            // In the names, from their starts; else the contacts are read.
+            (Scorer::OneChar(_, c, bit), Look::NamesElseContacts) if mask & bit != 0 => texts
+                .starts[i as usize]
+                .one_char(mask, *c, *bit)
+                .map(|score| score.map(u32::from)),
+            _ => None,
+        }
+    }
+}
+
 /// Which of an entry's texts a word is scored on.
 #[derive(Clone, Copy)]
 enum Look {
@@ -1248,62 +1280,25 @@ fn rank_on(matches: &[(u32, u32)], order: &[u32], rank: &[u32], threads: usize) 
     }
     let score_of = scores_by_entry(matches, order.len());
     let stretch = order.len().div_ceil(threads);
-    // Each stretch's entries' buckets (NO_SCORE for those not matched) and
-    // how many fall in each...
-    let dealt: Vec<(Vec<u32>, Vec<usize>)> = std::thread::scope(|scope| {
+    let parts: Vec<(Vec<u32>, Vec<usize>)> = std::thread::scope(|scope| {
         let dealing: Vec<_> = order
             .chunks(stretch)
-            .map(|part| {
-                let score_of = &score_of;
-                scope.spawn(move || {
-                    let mut per_bucket = vec![0usize; buckets];
-                    let bucket_at: Vec<u32> = part
-                        .iter()
-                        .map(|&i| match score_of[i as usize] {
-                            NO_SCORE => NO_SCORE,
-                            score => {
-                                per_bucket[(highest - score) as usize] += 1;
-                                highest - score
-                            }
-                        })
-                        .collect();
-                    (bucket_at, per_bucket)
-                })
-            })
+            .map(|part| scope.spawn(|| deal(part, &score_of, highest, buckets, |_| true)))
             .collect();
         dealing
             .into_iter()
             .map(|part| part.join().expect("ranking thread"))
             .collect()
     });
-    // ...so each stretch writes its entries straight where they go: the
-    // list cut bucket after bucket, within a bucket stretch after stretch
-    // (ties keep the table's order).
-    let mut out = vec![0u32; matches.len()];
-    let mut pieces: Vec<Vec<&mut [u32]>> =
-        dealt.iter().map(|_| Vec::with_capacity(buckets)).collect();
-    let mut rest: &mut [u32] = &mut out;
+    let mut out = Vec::with_capacity(matches.len());
+    let mut taken = vec![0usize; parts.len()];
     for bucket in 0..buckets {
-        for (part, (_, per_bucket)) in pieces.iter_mut().zip(&dealt) {
-            let (piece, after) = std::mem::take(&mut rest).split_at_mut(per_bucket[bucket]);
-            part.push(piece);
-            rest = after;
+        for ((listed, per_bucket), taken) in parts.iter().zip(&mut taken) {
+            let count = per_bucket[bucket];
+            out.extend_from_slice(&listed[*taken..*taken + count]);
+            *taken += count;
         }
     }
-    std::thread::scope(|scope| {
-        for ((part, (bucket_at, _)), mut pieces) in order.chunks(stretch).zip(&dealt).zip(pieces) {
-            scope.spawn(move || {
-                let mut filled = vec![0usize; buckets];
-                for (&i, &bucket) in part.iter().zip(bucket_at) {
-                    if bucket != NO_SCORE {
-                        let bucket = bucket as usize;
-                        pieces[bucket][filled[bucket]] = i;
-                        filled[bucket] += 1;
-                    }
-                }
-            });
-        }
-    });
     out
 }
 
