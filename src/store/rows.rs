@@ -390,7 +390,7 @@ impl<'a> ArubaView<'a> {
         self.field(ArubaField::Mobile)
     }
 
-    pub fn to_mailbox(&self) -> ArubaMailbox {
+    pub fn to_mailbox(self) -> ArubaMailbox {
         ArubaMailbox {
             address: self.address.to_string(),
             status: self.status(),
@@ -925,13 +925,13 @@ mod tests {
             status: ArubaStatus::from_code(
                 ["CERTIFICATO", "SOSPESO", "In verifica", "DISDETTO"][i % 4],
             ),
-            owner_id: (i % 3 != 0).then_some(1000 + i as i64),
+            owner_id: (!i.is_multiple_of(3)).then_some(1000 + i as i64),
             contact_email: match i % 3 {
                 0 => None,
                 1 => Some(format!("{}@example.it", "x".repeat(300))),
                 _ => Some(format!("titolare{i}@example.it")),
             },
-            contact_mobile: (i % 2 == 0).then(|| format!("+39347{i:07}")),
+            contact_mobile: i.is_multiple_of(2).then(|| format!("+39347{i:07}")),
         };
         let entries: Vec<RosterEntry> = members
             .iter()
