@@ -186,16 +186,7 @@ async fn the_console_import_previews_then_stores_the_bundled_roster() {
         }),
         &tx,
     );
-    let preview = loop {
-        match tokio::time::timeout(Duration::from_secs(20), rx.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Action::ImportProgress { .. } => continue,
-            other => break other,
-        }
-    };
+    let preview = next_result(&mut rx).await;
     let Action::ImportPreviewed {
         result: Ok((plan, _)),
         ..
