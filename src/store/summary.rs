@@ -56,6 +56,15 @@ pub const MIGRATION: &str = r#"
     );
 "#;
 
+/// The members apart from the roster's usual run: out of the roster or
+/// erased. Few, so the index is small and an import barely writes it; with
+/// it the counts read the members from the index of their PECs (a tenth of
+/// the table's pages) and learn these few from here.
+pub const APART_MIGRATION: &str = r#"
+    CREATE INDEX members_apart ON members(in_roster, erased_at)
+        WHERE in_roster = 0 OR erased_at IS NOT NULL;
+"#;
+
 /// Bumped whenever [`Group`] changes shape or meaning: kept groups of
 /// another shape are counted again.
 const GROUPS_FORMAT: u32 = 1;
@@ -227,6 +236,10 @@ struct ArubaFacts {
 /// and (only when Aruba is known) hashes of its contacts.
 struct MemberRow {
     pec: u64,
+    /// Read from the index of the PECs: its id, whose standing is in the
+    /// [`Apart`] members (in the roster when not among them). Read from the
+    /// table: 0, and `in_roster` is its own.
+    id: i64,
     in_roster: bool,
     on_domain: bool,
     email: Option<u64>,
@@ -475,7 +488,21 @@ impl Store {
         piece_rows: i64,
     ) -> Result<(Groups, Option<String>)> {
         let aruba_known = self.aruba_synced()?;
-        let mut pieces = self.pieces("members", piece_rows, Piece::Members)?;
+        // Without Aruba only the members' PECs and standing are needed: the
+        // PECs come from their index (in PEC ranges), the standing of the
+        // few apart from the roster from theirs, in the same transactions.
+        let (mut pieces, pec_bounds) = if aruba_known {
+            (
+                self.pieces("members", piece_rows, Piece::Members)?,
+                Vec::new(),
+            )
+        } else {
+            let bounds = self.pec_bounds(piece_rows)?;
+            let pieces = std::iter::once(Piece::Apart)
+                .chain((0..=bounds.len()).map(Piece::MembersByPec))
+                .collect();
+            (pieces, bounds)
+        };
         pieces.extend(self.pieces("mailboxes", piece_rows, Piece::Mailboxes)?);
         if aruba_known {
             pieces.extend(self.pieces("aruba_mailboxes", piece_rows, Piece::Aruba)?);
@@ -486,6 +513,7 @@ impl Store {
             .min(pieces.len().max(1));
         let scan = Scan {
             pieces: &pieces,
+            pec_bounds: &pec_bounds,
             next: AtomicUsize::new(0),
             pec_domain,
             aruba_known,
@@ -517,6 +545,7 @@ impl Store {
         // with a PEC takes its mailbox.
         scanned.sort_unstable_by_key(|(piece, _)| *piece);
         let mut tables = Tables {
+            apart: Apart::default(),
             members: Vec::new(),
             mailboxes: Vec::new(),
             facts: Vec::new(),
@@ -526,6 +555,7 @@ impl Store {
         let mut known: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
         for (_, rows) in scanned {
             match rows {
+                Scanned::Apart(apart) => tables.apart = apart,
                 Scanned::Members(rows) => tables.members.push(rows),
                 Scanned::Mailboxes(mut buckets, facts) => {
                     let numbers: Vec<u32> = facts
@@ -582,6 +612,46 @@ impl Store {
                 .collect(),
         };
         Ok((groups, seen))
+    }
+
+    /// Where to cut the members' PECs into ranges of about `piece_rows`
+    /// members each, in order (PECs of members spread over their ids; the
+    /// ranges need not be even, only many enough to share out).
+    fn pec_bounds(&self, piece_rows: i64) -> Result<Vec<String>> {
+        let (first, last): (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(
+                "SELECT (SELECT MIN(id) FROM members), (SELECT MAX(id) FROM members)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(self.err())?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(Vec::new());
+        };
+        let span = last - first + 1;
+        let pieces = (span / piece_rows.max(1)).clamp(1, MAX_PIECES);
+        // Four samples a bound: closer to even ranges than one.
+        let samples = (pieces - 1) * 4;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT pec FROM members WHERE id >= ?1 ORDER BY id LIMIT 1")
+            .map_err(self.err())?;
+        let mut pecs = Vec::new();
+        for i in 0..samples {
+            let id = first + span * (2 * i + 1) / (2 * samples);
+            let pec: Option<rusqlite::types::Value> = stmt
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(self.err())?;
+            // Bounds are compared as text: another kind of value is no bound.
+            if let Some(rusqlite::types::Value::Text(pec)) = pec {
+                pecs.push(pec);
+            }
+        }
+        pecs.sort_unstable();
+        pecs.dedup();
+        Ok(pecs.into_iter().skip(2).step_by(4).collect())
     }
 
     /// A table's rowids in pieces of about `piece_rows`.
@@ -641,18 +711,34 @@ fn bucket(hash: u64) -> usize {
     (hash >> 32) as usize % BUCKETS
 }
 
-/// A range of rowids `[from, to)` of one table.
+/// A range of rowids `[from, to)` of one table, or of members' PECs.
 #[derive(Clone, Copy)]
 enum Piece {
     Members(i64, i64),
+    /// The members whose PECs are from the bound before this one (or the
+    /// first) up to this one (or the last).
+    MembersByPec(usize),
+    /// The members apart from the roster's run.
+    Apart,
     Mailboxes(i64, i64),
     Aruba(i64, i64),
 }
 
+/// The members out of the roster or erased, by id: whether erased, and
+/// if not whether in the roster.
+type Apart = HashMap<i64, Standing, BuildHasherDefault<Mixer>>;
+
+#[derive(Clone, Copy)]
+enum Standing {
+    Erased,
+    InRoster(bool),
+}
+
 /// What a piece held, as the counts need it.
 enum Scanned {
-    /// In id order within each bucket.
+    /// In id order within each bucket, or by PEC and then id.
     Members(Buckets<MemberRow>),
+    Apart(Apart),
     /// Each mailbox's address hash and the number of its facts among the second.
     Mailboxes(Buckets<(u64, u32)>, Vec<MailboxFacts>),
     Aruba(Buckets<(u64, ArubaFacts)>),
@@ -661,6 +747,8 @@ enum Scanned {
 /// The pieces of the tables' scan and the next one to take.
 struct Scan<'a> {
     pieces: &'a [Piece],
+    /// Where [`Piece::MembersByPec`] cut.
+    pec_bounds: &'a [String],
     next: AtomicUsize,
     pec_domain: &'a str,
     aruba_known: bool,
@@ -706,6 +794,16 @@ impl Scan<'_> {
                     .map(Scanned::Members)
                     .map_err(store.err())
             }
+            Piece::MembersByPec(i) => {
+                let bounds = (
+                    i.checked_sub(1).map(|b| self.pec_bounds[b].as_str()),
+                    self.pec_bounds.get(i).map(String::as_str),
+                );
+                member_rows_by_pec(conn, self.pec_domain, bounds)
+                    .map(Scanned::Members)
+                    .map_err(store.err())
+            }
+            Piece::Apart => apart(conn).map(Scanned::Apart).map_err(store.err()),
             Piece::Mailboxes(from, to) => {
                 mailbox_facts(conn, self.now, self.today, from, to).map_err(store.err())?
             }
@@ -718,7 +816,10 @@ impl Scan<'_> {
 
 /// Every row the counts need, read, piece by piece.
 struct Tables {
-    /// Piece by piece in id order.
+    /// Members read by PEC that are out of the roster or erased.
+    apart: Apart,
+    /// Piece by piece in id order, or in PEC order (a PEC's members in one
+    /// piece, in id order).
     members: Vec<Buckets<MemberRow>>,
     /// Each mailbox's address hash and the number of its facts.
     mailboxes: Vec<Buckets<(u64, u32)>>,
@@ -754,6 +855,11 @@ impl Tables {
             map
         });
         for row in self.members.iter().flat_map(|piece| &piece[bucket]) {
+            let in_roster = match self.apart.get(&row.id) {
+                None => row.in_roster,
+                Some(Standing::InRoster(in_roster)) => *in_roster,
+                Some(Standing::Erased) => continue,
+            };
             let facts = match by_address.get(&row.pec) {
                 Some(&(i, facts)) if !taken[i as usize] => {
                     taken[i as usize] = true;
@@ -767,7 +873,7 @@ impl Tables {
                 Some(Some(a)) => (differs(row.email, a.email), differs(row.mobile, a.mobile)),
                 _ => (false, false),
             };
-            let member = Some((row.in_roster, row.on_domain, email_differs, mobile_differs));
+            let member = Some((in_roster, row.on_domain, email_differs, mobile_differs));
             let aruba = match at_aruba {
                 None => AtAruba::Unknown,
                 Some(None) => AtAruba::Missing,
@@ -941,6 +1047,15 @@ fn classify(
     }
 }
 
+/// Whether a PEC (as bytes: the text need not be checked to be split) is on the domain.
+fn on_domain(pec: &[u8], pec_domain: &str) -> bool {
+    let domain = pec
+        .iter()
+        .rposition(|&b| b == b'@')
+        .map_or(&[][..], |at| &pec[at + 1..]);
+    domain.eq_ignore_ascii_case(pec_domain.as_bytes())
+}
+
 /// The members with ids in `[from, to)`, in id order (as the table loads them).
 fn member_rows(
     conn: &Connection,
@@ -961,11 +1076,7 @@ fn member_rows(
     while let Some(row) = rows.next()? {
         // As bytes: the text need not be checked to be hashed and split.
         let pec = row.get_ref(0)?.as_bytes()?;
-        let domain = pec
-            .iter()
-            .rposition(|&b| b == b'@')
-            .map_or(&[][..], |at| &pec[at + 1..]);
-        let on_domain = domain.eq_ignore_ascii_case(pec_domain.as_bytes());
+        let on_domain = on_domain(pec, pec_domain);
         let (email, mobile) = if contacts {
             (
                 row.get_ref(2)?.as_str_or_null()?.map(email_key),
@@ -977,6 +1088,7 @@ fn member_rows(
         let pec = text_hash(pec);
         out[bucket(pec)].push(MemberRow {
             pec,
+            id: 0,
             in_roster: row.get(1)?,
             on_domain,
             email,
@@ -984,6 +1096,65 @@ fn member_rows(
         });
     }
     Ok(out)
+}
+
+/// The members (erased too) whose PECs are in `[from, to)`, a missing bound
+/// being no bound, by PEC and then id: a PEC's members in id order, as the
+/// table loads them. From the index of the PECs, so by their ids and as
+/// in the roster; those apart are the [`Apart`] ones.
+fn member_rows_by_pec(
+    conn: &Connection,
+    pec_domain: &str,
+    (from, to): (Option<&str>, Option<&str>),
+) -> rusqlite::Result<Buckets<MemberRow>> {
+    let range = match (from, to) {
+        (Some(_), Some(_)) => "WHERE pec >= ?1 AND pec < ?2",
+        (Some(_), None) => "WHERE pec >= ?1",
+        (None, Some(_)) => "WHERE pec < ?2",
+        (None, None) => "",
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT pec, id FROM members {range} ORDER BY pec, id"
+    ))?;
+    let mut out = buckets(0);
+    let mut bind = |n, bound: Option<&str>| match bound {
+        Some(bound) => stmt.raw_bind_parameter(n, bound),
+        None => Ok(()),
+    };
+    bind(1, from)?;
+    bind(2, to)?;
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        let pec = row.get_ref(0)?.as_bytes()?;
+        let on_domain = on_domain(pec, pec_domain);
+        let pec = text_hash(pec);
+        out[bucket(pec)].push(MemberRow {
+            pec,
+            id: row.get(1)?,
+            in_roster: true,
+            on_domain,
+            email: None,
+            mobile: None,
+        });
+    }
+    Ok(out)
+}
+
+/// The members out of the roster or erased, from their own small index.
+fn apart(conn: &Connection) -> rusqlite::Result<Apart> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, in_roster, erased_at IS NOT NULL FROM members INDEXED BY members_apart
+         WHERE in_roster = 0 OR erased_at IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let standing = if r.get(2)? {
+            Standing::Erased
+        } else {
+            Standing::InRoster(r.get(1)?)
+        };
+        Ok((r.get(0)?, standing))
+    })?;
+    rows.collect()
 }
 
 /// The mailboxes with rowids in `[from, to)`: each address's hash with the
