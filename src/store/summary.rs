@@ -16,9 +16,14 @@
 //! are numbered as they are read, and rows are put in 64 buckets by their
 //! address's hash; the join goes bucket by bucket (its maps stay in the
 //! processor's cache) on every core, counting packed numbers, not entries.
+//! Until Aruba is synced the members' rows are not read at all: their PECs
+//! and ids come from the PECs' index, in ranges of PECs (a PEC's members in
+//! id order, as the join needs them), and the few out of the roster or
+//! erased from an index of their own ([`APART_MIGRATION`]): 40 MB at a
+//! million members instead of the table's 230.
 //!
-//! That scan still reads every page of the tables (850 MB at a million
-//! members, about a CPU-second), so its groups are kept in the store
+//! That scan still reads every page of the mailboxes (270 MB at a million,
+//! most of the 0.7 CPU-seconds a count takes), so its groups are kept in the store
 //! ([`MIGRATION`]) with a fingerprint of what they were counted from: the
 //! last audit event and sync runs (every write to members, mailboxes or Aruba's copy appends an event
 //! in its own transaction), the schema and the PEC domain. A later start
@@ -504,17 +509,15 @@ impl Store {
         // Without Aruba only the members' PECs and standing are needed: the
         // PECs come from their index (in PEC ranges), the standing of the
         // few apart from the roster from theirs, in the same transactions.
-        let (mut pieces, pec_bounds) = if aruba_known {
-            (
-                self.pieces("members", piece_rows, Piece::Members)?,
-                Vec::new(),
-            )
+        let (mut pieces, pec_bounds, pec_piece_rows) = if aruba_known {
+            let pieces = self.pieces("members", piece_rows, Piece::Members)?;
+            (pieces, Vec::new(), 0)
         } else {
-            let bounds = self.pec_bounds(piece_rows)?;
+            let (bounds, rows) = self.pec_bounds(piece_rows)?;
             let pieces = std::iter::once(Piece::Apart)
                 .chain((0..=bounds.len()).map(Piece::MembersByPec))
                 .collect();
-            (pieces, bounds)
+            (pieces, bounds, rows)
         };
         pieces.extend(self.pieces("mailboxes", piece_rows, Piece::Mailboxes)?);
         if aruba_known {
@@ -527,6 +530,7 @@ impl Store {
         let scan = Scan {
             pieces: &pieces,
             pec_bounds: &pec_bounds,
+            pec_piece_rows,
             next: AtomicUsize::new(0),
             pec_domain,
             aruba_known,
@@ -628,9 +632,10 @@ impl Store {
     }
 
     /// Where to cut the members' PECs into ranges of about `piece_rows`
-    /// members each, in order (PECs of members spread over their ids; the
-    /// ranges need not be even, only many enough to share out).
-    fn pec_bounds(&self, piece_rows: i64) -> Result<Vec<String>> {
+    /// members each, in order (PECs sampled evenly over the members' ids;
+    /// the ranges need not be even, only many enough to share out), and
+    /// about how many members a range holds.
+    fn pec_bounds(&self, piece_rows: i64) -> Result<(Vec<String>, i64)> {
         let (first, last): (Option<i64>, Option<i64>) = self
             .conn
             .query_row(
@@ -640,7 +645,7 @@ impl Store {
             )
             .map_err(self.err())?;
         let (Some(first), Some(last)) = (first, last) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         };
         let span = last - first + 1;
         let pieces = (span / piece_rows.max(1)).clamp(1, MAX_PIECES);
@@ -664,7 +669,9 @@ impl Store {
         }
         pecs.sort_unstable();
         pecs.dedup();
-        Ok(pecs.into_iter().skip(2).step_by(4).collect())
+        let bounds: Vec<String> = pecs.into_iter().skip(2).step_by(4).collect();
+        let rows = span / (bounds.len() as i64 + 1);
+        Ok((bounds, rows))
     }
 
     /// A table's rowids in pieces of about `piece_rows`.
@@ -762,6 +769,8 @@ struct Scan<'a> {
     pieces: &'a [Piece],
     /// Where [`Piece::MembersByPec`] cut.
     pec_bounds: &'a [String],
+    /// About how many members each such piece holds.
+    pec_piece_rows: i64,
     next: AtomicUsize,
     pec_domain: &'a str,
     aruba_known: bool,
@@ -812,7 +821,7 @@ impl Scan<'_> {
                     i.checked_sub(1).map(|b| self.pec_bounds[b].as_str()),
                     self.pec_bounds.get(i).map(String::as_str),
                 );
-                member_rows_by_pec(conn, self.pec_domain, bounds)
+                member_rows_by_pec(conn, self.pec_domain, bounds, self.pec_piece_rows)
                     .map(Scanned::Members)
                     .map_err(store.err())
             }
@@ -1119,9 +1128,11 @@ fn member_rows_by_pec(
     conn: &Connection,
     pec_domain: &str,
     (from, to): (Option<&str>, Option<&str>),
+    rows_about: i64,
 ) -> rusqlite::Result<Buckets<MemberRow>> {
     let mut stmt = conn.prepare_cached(&members_by_pec_sql(from.is_some(), to.is_some()))?;
-    let mut out = buckets(0);
+    // Ranges are uneven: room for a quarter more than the average.
+    let mut out = buckets(rows_about + rows_about / 4);
     let mut bind = |n, bound: Option<&str>| match bound {
         Some(bound) => stmt.raw_bind_parameter(n, bound),
         None => Ok(()),
