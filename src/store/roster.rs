@@ -1859,7 +1859,10 @@ mod tests {
         drop(store);
 
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        assert_eq!(indexes(&store), ["members_codice_fiscale", "members_pec"]);
+        assert_eq!(
+            indexes(&store),
+            ["members_apart", "members_codice_fiscale", "members_pec"]
+        );
         assert_eq!(store.all_members().unwrap(), before);
         assert_eq!(store.event_count().unwrap(), events);
         assert_eq!(store.verify_chain().unwrap().broken, None);
