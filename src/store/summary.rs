@@ -706,8 +706,10 @@ impl Store {
 }
 
 /// Rows per piece of a table's scan: enough pieces to keep every core busy
-/// to the end at a million rows, few enough that a small store is one.
-const PIECE_ROWS: i64 = 65_536;
+/// to the end (at 100k members each table is several pieces, so the
+/// mailboxes, the larger part, are not read by one thread alone), few
+/// enough that a small store is one.
+const PIECE_ROWS: i64 = 16_384;
 const MAX_PIECES: i64 = 64;
 /// The scan reads pages from memory: past a few threads they only contend.
 const MAX_WORKERS: usize = 4;
