@@ -1170,8 +1170,10 @@ fn members_by_pec_sql(from: bool, to: bool) -> String {
     format!("SELECT pec, id FROM members {range} ORDER BY pec, id")
 }
 
+/// Read through `members_apart` (the planner's choice: a test checks it),
+/// not forced to: were the index ever missing, the counts would be slower, not wrong.
 const APART_SQL: &str = "SELECT id, in_roster, erased_at IS NOT NULL
-    FROM members INDEXED BY members_apart WHERE in_roster = 0 OR erased_at IS NOT NULL";
+    FROM members WHERE in_roster = 0 OR erased_at IS NOT NULL";
 
 /// The members out of the roster or erased, from their own small index.
 fn apart(conn: &Connection) -> rusqlite::Result<Apart> {
@@ -1663,7 +1665,9 @@ mod tests {
         for sql in queries.iter().map(String::as_str).chain([APART_SQL]) {
             let plan = plan(sql);
             assert!(
-                plan.contains("USING COVERING INDEX") && !plan.contains("TEMP B-TREE"),
+                (plan.contains("USING COVERING INDEX members_pec")
+                    || plan.contains("USING COVERING INDEX members_apart"))
+                    && !plan.contains("TEMP B-TREE"),
                 "{sql}: {plan}"
             );
         }
