@@ -823,6 +823,69 @@ impl<'c> Statements<'c> {
     }
 }
 
+/// A first import's journal: the store leaves WAL for a rollback journal
+/// while the import runs, when it has no members and no other connection
+/// has it open. A rollback journal keeps a copy of the pages the transaction
+/// changes that existed before it: on an empty store, a few pages of schema,
+/// while the WAL would take every page written (half a gigabyte at a million
+/// members) and copy it again into the store at the checkpoint. A crash
+/// leaves a hot journal that SQLite rolls back at the next open, as it
+/// would the WAL's uncommitted frames; with `synchronous = FULL` meanwhile,
+/// as a rollback journal needs against a power cut. Readers cannot read
+/// beside such a transaction: one that opens the store meanwhile waits, and
+/// then gets [`StoreError::Busy`] (they would have seen an empty store).
+struct FirstImportJournal {
+    left_wal: bool,
+}
+
+impl FirstImportJournal {
+    /// Leaves WAL if the store has no members; goes on in WAL when another
+    /// connection has the store open (SQLite refuses to leave it then).
+    fn enter(conn: &Connection) -> rusqlite::Result<Self> {
+        let empty: bool =
+            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM members)", [], |r| {
+                r.get(0)
+            })?;
+        if !empty {
+            return Ok(Self { left_wal: false });
+        }
+        let mode = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0));
+        let left_wal = match mode {
+            Ok(mode) => mode.eq_ignore_ascii_case("delete"),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        if left_wal {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        } else {
+            tracing::info!("prima importazione in modalità WAL: l'archivio è aperto altrove");
+        }
+        Ok(Self { left_wal })
+    }
+
+    /// Back to WAL and the store's usual sync (committed or rolled back by
+    /// now). Should it fail, the next open of the store sets WAL again.
+    fn leave(self, conn: &Connection) {
+        if !self.left_wal {
+            return;
+        }
+        let back = conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .and_then(|()| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)));
+        match back {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+            other => tracing::warn!(?other, "ritorno alla modalità WAL non riuscito"),
+        }
+    }
+}
+
 /// An import under way inside its transaction (see [`Store::import_members`]):
 /// plans and writes the file's rows as they come, an event for each change.
 pub struct RosterWriter<'a> {
@@ -1363,8 +1426,23 @@ impl Store {
             today: IsoDate::of(Some(crate::i18n::italian_time(at).date())),
             abort_after: abort_after_rows(),
         };
+        let journal = FirstImportJournal::enter(&self.conn).map_err(&to_err)?;
+        let result = self.import_with_cache(context, feed);
+        journal.leave(&self.conn);
+        result
+    }
+
+    /// [`Self::import_members`] with the page cache and the sorter's threads
+    /// an import wants.
+    fn import_with_cache<E: From<StoreError>>(
+        &mut self,
+        context: ApplyContext<'_>,
+        feed: impl FnOnce(&mut RosterWriter<'_>) -> std::result::Result<Option<RosterEnd>, E>,
+    ) -> std::result::Result<Option<MemberUpsert>, E> {
+        let to_err = super::sql_error(&self.path);
         if context.abort_after.is_some() {
-            // Keep SQLite's small cache: uncommitted pages then reach the WAL
+            // Keep SQLite's small cache: uncommitted pages then reach the
+            // file (the WAL, or the store beside its rollback journal)
             // before the abort, the harder case for the crash test.
             return self.import_in_transaction(context, feed);
         }
@@ -1904,6 +1982,58 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok");
+    }
+
+    fn journal_mode(conn: &Connection) -> String {
+        conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Imports `members` into `store`; returns the journal mode the import
+    /// ran in.
+    fn import_seeing_the_journal(store: &mut Store, members: &[Member]) -> String {
+        let mut seen = String::new();
+        store
+            .import_members("anna", "albo.csv", Utc::now(), |writer| {
+                seen = journal_mode(writer.conn);
+                writer.rows(members.iter().map(|m| (m, true)))?;
+                Ok::<_, StoreError>(Some(RosterEnd {
+                    full_roster: true,
+                    ..RosterEnd::default()
+                }))
+            })
+            .unwrap();
+        seen
+    }
+
+    #[test]
+    fn a_first_import_leaves_wal_for_its_duration_only() {
+        let (_dir, mut store) = store();
+        let members = generate_roster(30, 16, "pec.fofi.it");
+        assert_eq!(import_seeing_the_journal(&mut store, &members), "delete");
+        assert_eq!(journal_mode(&store.conn), "wal");
+        let sync: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL again");
+        assert_eq!(store.member_count().unwrap(), 30);
+        // A store with members is imported into in WAL, readers beside it.
+        assert_eq!(import_seeing_the_journal(&mut store, &members), "wal");
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+    }
+
+    #[test]
+    fn a_first_import_stays_in_wal_while_another_connection_has_the_store_open() {
+        let (dir, mut store) = store();
+        let other = Store::open(&dir.path().join("s.db")).unwrap();
+        assert_eq!(other.member_count().unwrap(), 0);
+        let members = generate_roster(30, 17, "pec.fofi.it");
+        assert_eq!(import_seeing_the_journal(&mut store, &members), "wal");
+        assert_eq!(journal_mode(&store.conn), "wal");
+        // The other connection read beside the import, and reads its result.
+        assert_eq!(other.member_count().unwrap(), 30);
+        assert_eq!(other.verify_chain().unwrap().broken, None);
     }
 
     #[test]
