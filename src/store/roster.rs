@@ -2037,6 +2037,43 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_locked_out_by_a_first_import_is_told_the_store_is_busy() {
+        let (dir, mut store) = store();
+        let path = dir.path().join("s.db");
+        let members = generate_roster(30, 18, "pec.fofi.it");
+        let (locked, wait_locked) = std::sync::mpsc::channel();
+        let (read, wait_read) = std::sync::mpsc::channel::<()>();
+        let (importing, members) = (&mut store, &members);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                importing
+                    .import_members("anna", "albo.csv", Utc::now(), |writer| {
+                        writer.rows(members.iter().map(|m| (m, true)))?;
+                        // The store's lock, as a spill of the cache takes it.
+                        writer.conn.cache_flush().unwrap();
+                        locked.send(()).unwrap();
+                        wait_read.recv().unwrap();
+                        Ok::<_, StoreError>(Some(RosterEnd::default()))
+                    })
+                    .unwrap()
+            });
+            wait_locked.recv().unwrap();
+            let conn = Connection::open(&path).unwrap();
+            conn.busy_timeout(std::time::Duration::from_millis(50))
+                .unwrap();
+            let reader = Store {
+                conn,
+                path: path.clone(),
+            };
+            let err = reader.member_count().unwrap_err();
+            assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+            assert!(err.to_string().contains("occupato"), "{err}");
+            read.send(()).unwrap();
+        });
+        assert_eq!(store.member_count().unwrap(), 30);
+    }
+
+    #[test]
     fn each_import_logs_one_run_event() {
         let (_dir, mut store) = store();
         let members = generate_roster(4, 8, "pec.fofi.it");
