@@ -842,14 +842,15 @@ impl FirstImportJournal {
     /// Leaves WAL if the store has no members; goes on in WAL when another
     /// connection has the store open (SQLite refuses to leave it then).
     fn enter(conn: &Connection) -> rusqlite::Result<Self> {
-        let empty: bool =
-            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM members)", [], |r| {
-                r.get(0)
-            })?;
+        let empty: bool = conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM members)", [], |r| {
+            r.get(0)
+        })?;
         if !empty {
             return Ok(Self { left_wal: false });
         }
-        let mode = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0));
+        let mode = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+            r.get::<_, String>(0)
+        });
         let left_wal = match mode {
             Ok(mode) => mode.eq_ignore_ascii_case("delete"),
             Err(rusqlite::Error::SqliteFailure(e, _))
@@ -878,7 +879,9 @@ impl FirstImportJournal {
         }
         let back = conn
             .pragma_update(None, "synchronous", "NORMAL")
-            .and_then(|()| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)));
+            .and_then(|()| {
+                conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            });
         match back {
             Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
             other => tracing::warn!(?other, "ritorno alla modalità WAL non riuscito"),
@@ -1418,6 +1421,12 @@ impl Store {
         feed: impl FnOnce(&mut RosterWriter<'_>) -> std::result::Result<Option<RosterEnd>, E>,
     ) -> std::result::Result<Option<MemberUpsert>, E> {
         let to_err = super::sql_error(&self.path);
+        // Stored to the second: `ts` writes the nanoseconds a clock gives
+        // (30 characters, 20 without them), and an import writes its instant
+        // three times a new member (created, updated, the event's), 30 MB at
+        // a million members. Every reader takes both forms (`parse_ts`);
+        // the chain hashes the text as stored, so old rows verify as before.
+        let at = chrono::SubsecRound::trunc_subsecs(at, 0);
         let context = ApplyContext {
             operator,
             source,
@@ -2021,6 +2030,56 @@ mod tests {
         // A store with members is imported into in WAL, readers beside it.
         assert_eq!(import_seeing_the_journal(&mut store, &members), "wal");
         assert_eq!(store.verify_chain().unwrap().broken, None);
+    }
+
+    #[test]
+    fn an_import_stores_its_instant_to_the_second_and_old_instants_still_verify() {
+        use chrono::TimeZone;
+        let (_dir, mut store) = store();
+        let members = generate_roster(3, 19, "pec.fofi.it");
+        let at = Utc.with_ymd_and_hms(2026, 11, 29, 12, 5, 7).unwrap()
+            + chrono::TimeDelta::nanoseconds(123_456_789);
+        store
+            .upsert_members(&IncomingRoster::full(&members[..2]), "anna", "a.csv", at)
+            .unwrap();
+        let stored: Vec<String> = store
+            .conn
+            .prepare("SELECT created_at FROM members UNION ALL SELECT at FROM events")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(
+            stored.iter().all(|t| t == "2026-11-29T12:05:07Z"),
+            "{stored:?}"
+        );
+        // A row from before, with its nanoseconds, beside the new ones.
+        let mut chain = ChainWriter::begin(&store.conn).unwrap();
+        let event = NewEvent {
+            at,
+            operator: "anna".into(),
+            kind: EventKind::Action,
+            member_id: None,
+            mailbox: None,
+            detail: "prima".into(),
+            outcome: None,
+        };
+        append_linked(&store.conn, &mut chain, &event).unwrap();
+        store
+            .upsert_members(&IncomingRoster::full(&members), "anna", "b.csv", at)
+            .unwrap();
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+        let recent = store.recent_events(10).unwrap();
+        assert!(
+            recent.iter().any(|e| e.at == at),
+            "the old form reads back whole"
+        );
+        assert!(
+            recent
+                .iter()
+                .any(|e| e.at == at - chrono::TimeDelta::nanoseconds(123_456_789))
+        );
     }
 
     #[test]
