@@ -414,15 +414,12 @@ impl Services {
                 |e| Action::Exported(Err(e)),
             ),
             Effect::IniPec(effect) => self.inipec(effect, tx),
-            Effect::PreviewImport { path, partial } => {
+            Effect::PreviewImport(request) => {
                 let progress_tx = tx.clone();
                 let tx = tx.clone();
                 let store_path = self.store_path.clone();
                 tokio::task::spawn_blocking(move || {
-                    let options = crate::import::ImportOptions {
-                        partial,
-                        ..Default::default()
-                    };
+                    let options = request.options();
                     let mut last = Instant::now();
                     let progress = |rows| {
                         if last.elapsed() >= PROGRESS_EVERY {
@@ -432,25 +429,24 @@ impl Services {
                     };
                     // Read as a stream and planned against the store as
                     // digests: bounded memory whatever the file's size.
-                    let result =
-                        crate::import::preview_path(&store_path, &path, &options, progress, |_| {
-                            Ok(())
-                        })
-                        .map(|(plan, parsed)| {
-                            (
-                                Box::new(plan),
-                                format!("{} ({})", parsed.source, parsed.layout),
-                            )
-                        })
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Action::ImportPreviewed {
-                        path,
-                        partial,
-                        result,
-                    });
+                    let result = crate::import::preview_path(
+                        &store_path,
+                        &request.path,
+                        &options,
+                        progress,
+                        |_| Ok(()),
+                    )
+                    .map(|(plan, parsed)| {
+                        (
+                            Box::new(plan),
+                            format!("{} ({})", parsed.source, parsed.layout),
+                        )
+                    })
+                    .map_err(|e| e.to_string());
+                    let _ = tx.send(Action::ImportPreviewed { request, result });
                 });
             }
-            Effect::RunImport { path, partial } => {
+            Effect::RunImport(request) => {
                 // One import at a time per store, as `pecdesk import` does.
                 let lock = match crate::lock::try_lock(&self.store_path, "import") {
                     Ok(lock) => lock,
@@ -465,14 +461,12 @@ impl Services {
                     tx,
                     move |_store| {
                         let _lock = lock;
-                        let options = crate::import::ImportOptions {
-                            partial,
-                            ..Default::default()
-                        };
+                        let options = request.options();
+                        let path = &request.path;
                         // Stored while the file is read, as `pecdesk import` does.
                         let result = crate::import::import_path(
                             &store_path,
-                            &path,
+                            path,
                             &options,
                             &operator,
                             Utc::now(),
@@ -1045,10 +1039,10 @@ mod tests {
         let _headless = crate::lock::lock(&store, "import").unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         services.perform(
-            Effect::RunImport {
+            Effect::RunImport(crate::app::import_flow::RosterRequest {
                 path: dir.path().join("albo.csv"),
-                partial: false,
-            },
+                ..Default::default()
+            }),
             &tx,
         );
         match rx.recv().await.unwrap() {

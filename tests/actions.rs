@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
+use pecdesk::app::import_flow::RosterRequest;
 use pecdesk::app::{Action, Effect, Secret};
 use pecdesk::domain::{DEFAULT_PEC_DOMAIN, Member};
 use pecdesk::provider::sim::{self, SimConfig, SimHandle};
@@ -179,22 +180,13 @@ async fn the_console_import_previews_then_stores_the_bundled_roster() {
     let services = Services::new(store.clone(), None, "segreteria".into());
     let (tx, mut rx) = mpsc::unbounded_channel();
     services.perform(
-        Effect::PreviewImport {
+        Effect::PreviewImport(RosterRequest {
             path: roster.clone(),
-            partial: false,
-        },
+            ..Default::default()
+        }),
         &tx,
     );
-    let preview = loop {
-        match tokio::time::timeout(Duration::from_secs(20), rx.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Action::ImportProgress { .. } => continue,
-            other => break other,
-        }
-    };
+    let preview = next_result(&mut rx).await;
     let Action::ImportPreviewed {
         result: Ok((plan, _)),
         ..
@@ -210,10 +202,10 @@ async fn the_console_import_previews_then_stores_the_bundled_roster() {
         "a preview writes nothing"
     );
     services.perform(
-        Effect::RunImport {
+        Effect::RunImport(RosterRequest {
             path: roster,
-            partial: false,
-        },
+            ..Default::default()
+        }),
         &tx,
     );
     let done = tokio::time::timeout(Duration::from_secs(20), rx.recv())
@@ -225,4 +217,121 @@ async fn the_console_import_previews_then_stores_the_bundled_roster() {
         "{done:?}"
     );
     assert_eq!(Store::open(&store).unwrap().member_count().unwrap(), 1500);
+}
+
+/// A workbook whose first sheet is a note, the data on the sheet named.
+fn workbook_with_a_note_first(path: &std::path::Path, sheet: &str, csv: &str) {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    book.add_worksheet()
+        .set_name("Note")
+        .unwrap()
+        .write_string(0, 0, "Elenco aggiornato al 27/11/2026")
+        .unwrap();
+    let data = book.add_worksheet().set_name(sheet).unwrap();
+    for (row, line) in csv.lines().enumerate() {
+        for (column, cell) in line.trim_end_matches('\r').split(';').enumerate() {
+            data.write_string(row as u32, column as u16, cell).unwrap();
+        }
+    }
+    book.save(path).unwrap();
+}
+
+/// The next action that is not progress.
+async fn next_result(rx: &mut mpsc::UnboundedReceiver<Action>) -> Action {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Action::ImportProgress { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `:import FILE --sheet S` and `:sync report FILE --sheet S` read the sheet
+/// named, in the preview and in the writing; without it, the first sheet.
+#[tokio::test]
+async fn the_console_reads_the_sheet_asked_for() {
+    use pecdesk::sync::report_load::ReportRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("i.db");
+    let roster_text: String = std::str::from_utf8(pecdesk::cli::SAMPLE_ROSTER)
+        .unwrap()
+        .lines()
+        .take(4)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let roster = dir.path().join("albo.xlsx");
+    workbook_with_a_note_first(&roster, "Iscritti", &roster_text);
+    let services = Services::new(store.clone(), None, "segreteria".into());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+
+    let first_sheet = RosterRequest {
+        path: roster.clone(),
+        ..Default::default()
+    };
+    services.perform(Effect::PreviewImport(first_sheet), &tx);
+    let preview = next_result(&mut rx).await;
+    assert!(
+        matches!(&preview, Action::ImportPreviewed { result: Err(why), .. } if why.contains("Note")),
+        "the first sheet holds no roster: {preview:?}"
+    );
+    let asked = RosterRequest {
+        path: roster,
+        sheet: Some("Iscritti".into()),
+        ..Default::default()
+    };
+    services.perform(Effect::PreviewImport(asked.clone()), &tx);
+    let preview = next_result(&mut rx).await;
+    let Action::ImportPreviewed {
+        request,
+        result: Ok((plan, source)),
+    } = &preview
+    else {
+        panic!("{preview:?}");
+    };
+    assert_eq!((request, plan.counts.new, plan.rejected), (&asked, 3, 0));
+    assert!(source.contains("Iscritti"), "{source}");
+    services.perform(Effect::RunImport(asked), &tx);
+    let done = next_result(&mut rx).await;
+    assert!(
+        matches!(&done, Action::ImportDone(Ok(text)) if text.contains("3 nuovi")),
+        "{done:?}"
+    );
+    assert_eq!(Store::open(&store).unwrap().member_count().unwrap(), 3);
+
+    let report = dir.path().join("stati.xlsx");
+    workbook_with_a_note_first(
+        &report,
+        "Stati",
+        "Casella;Stato migrazione;Stato password;Data report\n\
+         giulia.fontana@pec.fofi.it;completata;impostata;27/11/2026\n",
+    );
+    let request = ReportRequest {
+        path: report,
+        sheet: Some("stati".into()),
+        domain: Some(DEFAULT_PEC_DOMAIN.into()),
+        ..Default::default()
+    };
+    services.perform(Effect::PreviewReport(request.clone()), &tx);
+    let previewed = next_result(&mut rx).await;
+    let Action::ReportPreviewed {
+        result: Ok(preview),
+        ..
+    } = &previewed
+    else {
+        panic!("{previewed:?}");
+    };
+    assert_eq!(
+        (preview.outcome.mailboxes, preview.rejected),
+        (1, 0),
+        "{preview:?}"
+    );
+    services.perform(Effect::RunReport(request), &tx);
+    let done = next_result(&mut rx).await;
+    assert!(matches!(&done, Action::ReportDone(Ok(_))), "{done:?}");
+    let stored = Store::open(&store).unwrap().mailbox_states().unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
 }

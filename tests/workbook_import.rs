@@ -369,3 +369,83 @@ fn inipec_with_the_numeric_stato() {
     assert_eq!(pecs(&parsed.left_albo), pecs(&roster[2..]));
     assert!(parsed.members.is_empty());
 }
+
+/// An `.xlsx` sheet is read as a stream, cell by cell; an `.ods` one whole.
+/// The same sheet in both reads the same: a header from column B on row 3,
+/// a blank row, a gap in a row, a note right of the header, a rejected row,
+/// with Excel's row numbers and column letters in the messages.
+#[test]
+fn a_streamed_xlsx_sheet_reads_like_the_same_sheet_read_whole() {
+    let ws = Workspace::new();
+    let mut roster = members(4);
+    roster[3].codice_fiscale = "NONVALIDO".into();
+    let header: Vec<String> = import::ROSTER_HEADER
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    let line = |m: &Member| -> Vec<String> {
+        vec![
+            m.numero_iscrizione.clone(),
+            m.cognome.clone(),
+            m.nome.clone(),
+            m.codice_fiscale.clone(),
+            m.data_nascita.unwrap().format("%d/%m/%Y").to_string(),
+            m.data_iscrizione.unwrap().format("%d/%m/%Y").to_string(),
+            m.pec.clone(),
+            m.email_servizio.clone().unwrap(),
+            m.cellulare.clone().unwrap(),
+            "RM".into(),
+        ]
+    };
+    // Sheet rows (0-based) with their cells from column B; None: a blank row.
+    let mut gap = line(&roster[1]);
+    gap[7].clear();
+    let mut noted = line(&roster[2]);
+    noted.extend(["".into(), "".into(), "richiamare".into()]);
+    let sheet: Vec<(u32, Option<Vec<String>>)> = vec![
+        (2, Some(header)),
+        (3, Some(line(&roster[0]))),
+        (4, None),
+        (5, Some(gap)),
+        (6, Some(noted)),
+        (7, Some(line(&roster[3]))),
+    ];
+
+    let mut book = Workbook::new();
+    let xlsx_sheet = book.add_worksheet().set_name("Albo").unwrap();
+    for (row, cells) in &sheet {
+        for (at, cell) in cells.iter().flatten().enumerate() {
+            if !cell.is_empty() {
+                xlsx_sheet.write_string(*row, 1 + at as u16, cell).unwrap();
+            }
+        }
+    }
+    let xlsx = ws.path("albo.xlsx");
+    book.save(&xlsx).unwrap();
+
+    // The .ods builder starts with one empty row; rows 2..=7 follow a second.
+    let texts: Vec<Vec<(&str, &str)>> = std::iter::once(vec![])
+        .chain(sheet.iter().map(|(_, cells)| {
+            std::iter::once(("string", ""))
+                .chain(cells.iter().flatten().map(|c| ("string", c.as_str())))
+                .collect()
+        }))
+        .collect();
+    let rows: Vec<&[(&str, &str)]> = texts.iter().map(Vec::as_slice).collect();
+    let ods = ws.write("albo.ods", ods(&rows));
+
+    let read = |path: &std::path::Path| {
+        let parsed = import::read_path(path, &ImportOptions::default()).unwrap();
+        let rejects: Vec<String> = parsed.rejects.iter().map(|r| r.to_string()).collect();
+        (parsed.members, rejects)
+    };
+    let (members, rejects) = read(&xlsx);
+    assert_eq!((members.clone(), rejects.clone()), read(&ods));
+    assert_eq!(members.len(), 3);
+    assert_eq!(members[1].email_servizio, None, "the gap stays a gap");
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert!(
+        rejects[0].starts_with("riga 8, campo \"Codice Fiscale (colonna E)\""),
+        "{rejects:?}"
+    );
+}

@@ -92,7 +92,7 @@ fn aruba_fix(entry: RosterRow<'_>) -> Result<NewJobItem, FixSkip> {
             entry.member_id(),
             entry.email_servizio(),
             entry.cellulare(),
-            aruba,
+            &aruba.to_mailbox(),
         ),
         _ => Err(FixSkip::NotAtAruba),
     }

@@ -12,18 +12,80 @@ use super::{Action, Effect, Modal, State};
 use crate::import::ImportPlan;
 use crate::sync::report_load::{ReportPreview, ReportRequest};
 
-/// Which kind of file the flow loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which kind of file the flow loads, with what was asked besides its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportKind {
-    /// The albo.
-    #[default]
-    Roster,
+    /// The albo: `partial` only adds and updates; `sheet` and `table` pick
+    /// a workbook's sheet or a database's table.
+    Roster {
+        partial: bool,
+        sheet: Option<String>,
+        table: Option<String>,
+    },
     /// A provider's report of mailbox states; `as_of` dates it when no
     /// column does.
     Report {
         as_of: Option<DateTime<Utc>>,
         partial: bool,
+        sheet: Option<String>,
     },
+}
+
+impl Default for ImportKind {
+    fn default() -> Self {
+        Self::Roster {
+            partial: false,
+            sheet: None,
+            table: None,
+        }
+    }
+}
+
+impl ImportKind {
+    /// The same kind with "only add and update" switched.
+    fn toggled(mut self) -> Self {
+        match &mut self {
+            Self::Roster { partial, .. } | Self::Report { partial, .. } => *partial = !*partial,
+        }
+        self
+    }
+}
+
+/// A roster to read, as `:import FILE [--partial] [--sheet S] [--table T]` asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RosterRequest {
+    pub path: PathBuf,
+    pub partial: bool,
+    pub sheet: Option<String>,
+    pub table: Option<String>,
+}
+
+impl RosterRequest {
+    /// How the import reads and reconciles it.
+    pub fn options(&self) -> crate::import::ImportOptions {
+        crate::import::ImportOptions {
+            partial: self.partial,
+            sheet: self.sheet.clone(),
+            table: self.table.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn kind(&self) -> ImportKind {
+        ImportKind::Roster {
+            partial: self.partial,
+            sheet: self.sheet.clone(),
+            table: self.table.clone(),
+        }
+    }
+}
+
+fn report_kind(request: &ReportRequest) -> ImportKind {
+    ImportKind::Report {
+        as_of: request.as_of,
+        partial: request.partial,
+        sheet: request.sheet.clone(),
+    }
 }
 
 /// The import's steps, as the modal shows them.
@@ -41,10 +103,9 @@ pub enum ImportStep {
         rows: usize,
         kind: ImportKind,
     },
-    /// What it would do; `partial` only adds and updates.
+    /// What it would do; `request.partial` only adds and updates.
     Preview {
-        path: PathBuf,
-        partial: bool,
+        request: RosterRequest,
         plan: Box<ImportPlan>,
         source: String,
     },
@@ -62,40 +123,17 @@ impl ImportStep {
     pub fn kind(&self) -> ImportKind {
         match self {
             Self::Path { kind, .. } | Self::Reading { kind, .. } | Self::Importing { kind, .. } => {
-                *kind
+                kind.clone()
             }
-            Self::Preview { .. } => ImportKind::Roster,
-            Self::ReportPreview { request, .. } => ImportKind::Report {
-                as_of: request.as_of,
-                partial: request.partial,
-            },
+            Self::Preview { request, .. } => request.kind(),
+            Self::ReportPreview { request, .. } => report_kind(request),
         }
     }
 }
 
-pub fn open(state: &mut State, path: Option<String>) -> Vec<Effect> {
-    match path {
-        // `:import FILE` goes straight to the preview.
-        Some(path) => read(state, PathBuf::from(path), false),
-        None => {
-            state.modal = Some(Modal::Import(ImportStep::Path {
-                input: Input::default(),
-                error: None,
-                kind: ImportKind::Roster,
-            }));
-            vec![]
-        }
-    }
-}
-
-/// `:sync report [FILE]`: straight to the report's preview, or its path first.
-pub fn open_report(
-    state: &mut State,
-    path: Option<String>,
-    as_of: Option<DateTime<Utc>>,
-    partial: bool,
-) -> Vec<Effect> {
-    let kind = ImportKind::Report { as_of, partial };
+/// `:import [FILE]` and `:sync report [FILE]`: straight to the preview, or
+/// the path first.
+pub fn open(state: &mut State, path: Option<String>, kind: ImportKind) -> Vec<Effect> {
     match path {
         Some(path) => read_kind(state, PathBuf::from(path), kind),
         None => {
@@ -111,31 +149,34 @@ pub fn open_report(
 
 /// Reads a file of either kind, off the UI thread.
 fn read_kind(state: &mut State, path: PathBuf, kind: ImportKind) -> Vec<Effect> {
-    match kind {
-        ImportKind::Roster => read(state, path, false),
-        ImportKind::Report { as_of, partial } => {
-            state.modal = Some(Modal::Import(ImportStep::Reading {
-                path: path.clone(),
-                rows: 0,
-                kind,
-            }));
-            vec![Effect::PreviewReport(ReportRequest {
-                path,
-                partial,
-                as_of,
-                domain: Some(state.pec_domain.clone()),
-            })]
-        }
-    }
-}
-
-fn read(state: &mut State, path: PathBuf, partial: bool) -> Vec<Effect> {
     state.modal = Some(Modal::Import(ImportStep::Reading {
         path: path.clone(),
         rows: 0,
-        kind: ImportKind::Roster,
+        kind: kind.clone(),
     }));
-    vec![Effect::PreviewImport { path, partial }]
+    match kind {
+        ImportKind::Roster {
+            partial,
+            sheet,
+            table,
+        } => vec![Effect::PreviewImport(RosterRequest {
+            path,
+            partial,
+            sheet,
+            table,
+        })],
+        ImportKind::Report {
+            as_of,
+            partial,
+            sheet,
+        } => vec![Effect::PreviewReport(ReportRequest {
+            path,
+            partial,
+            as_of,
+            domain: Some(state.pec_domain.clone()),
+            sheet,
+        })],
+    }
 }
 
 /// Completes the last path component when only one entry of its directory
@@ -218,14 +259,11 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
                 *error = Some(no_path.to_string());
                 return Some(vec![]);
             }
-            let kind = *kind;
+            let kind = kind.clone();
             read_kind(state, PathBuf::from(typed), kind)
         }
         (ImportStep::ReportPreview { request, .. }, Action::ModalToggle) => {
-            let kind = ImportKind::Report {
-                as_of: request.as_of,
-                partial: !request.partial,
-            };
+            let kind = report_kind(request).toggled();
             let path = request.path.clone();
             read_kind(state, path, kind)
         }
@@ -234,38 +272,28 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
             let request = request.clone();
             state.modal = Some(Modal::Import(ImportStep::Importing {
                 path: request.path.clone(),
-                kind: ImportKind::Report {
-                    as_of: request.as_of,
-                    partial: request.partial,
-                },
+                kind: report_kind(&request),
             }));
             vec![Effect::RunReport(request)]
         }
-        (ImportStep::Preview { path, partial, .. }, Action::ModalToggle) => {
-            let (path, partial) = (path.clone(), !*partial);
-            read(state, path, partial)
+        (ImportStep::Preview { request, .. }, Action::ModalToggle) => {
+            let kind = request.kind().toggled();
+            let path = request.path.clone();
+            read_kind(state, path, kind)
         }
-        (
-            ImportStep::Preview {
-                path,
-                partial,
-                plan,
-                ..
-            },
-            Action::Confirm,
-        ) => {
+        (ImportStep::Preview { request, plan, .. }, Action::Confirm) => {
             if plan.counts.new + plan.counts.updated + plan.counts.removed == 0
                 && plan.rejected == 0
             {
                 state.modal = None;
                 return Some(vec![]);
             }
-            let (path, partial) = (path.clone(), *partial);
+            let request = request.clone();
             state.modal = Some(Modal::Import(ImportStep::Importing {
-                path: path.clone(),
-                kind: ImportKind::Roster,
+                path: request.path.clone(),
+                kind: request.kind(),
             }));
-            vec![Effect::RunImport { path, partial }]
+            vec![Effect::RunImport(request)]
         }
         (ImportStep::Reading { .. } | ImportStep::Importing { .. }, _) => vec![],
         (_, _) if cancel => {
@@ -286,27 +314,22 @@ pub fn on_result(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
-        Action::ImportPreviewed {
-            path,
-            partial,
-            result,
-        } => {
+        Action::ImportPreviewed { request, result } => {
             // Only if the staff member is still waiting for this preview.
-            if !matches!(&state.modal, Some(Modal::Import(ImportStep::Reading { path: p, .. })) if *p == path)
+            if !matches!(&state.modal, Some(Modal::Import(ImportStep::Reading { path: p, .. })) if *p == request.path)
             {
                 return vec![];
             }
             state.modal = Some(Modal::Import(match result {
                 Ok((plan, source)) => ImportStep::Preview {
-                    path,
-                    partial,
+                    request,
                     plan,
                     source,
                 },
                 Err(error) => ImportStep::Path {
-                    input: Input::new(path.display().to_string()),
+                    input: Input::new(request.path.display().to_string()),
                     error: Some(error),
-                    kind: ImportKind::Roster,
+                    kind: request.kind(),
                 },
             }));
             vec![]
@@ -316,10 +339,7 @@ pub fn on_result(state: &mut State, action: Action) -> Vec<Effect> {
             {
                 return vec![];
             }
-            let kind = ImportKind::Report {
-                as_of: request.as_of,
-                partial: request.partial,
-            };
+            let kind = report_kind(&request);
             state.modal = Some(Modal::Import(match result {
                 Ok(preview) => ImportStep::ReportPreview { request, preview },
                 Err(error) => ImportStep::Path {

@@ -218,13 +218,15 @@ pub enum Action {
     /// The INI-PEC export and its results.
     IniPec(inipec_flow::IniPecAction),
     /// Open the import (with a path: straight to its preview).
-    Import(Option<String>),
+    Import {
+        path: Option<String>,
+        kind: import_flow::ImportKind,
+    },
     ImportProgress {
         rows: usize,
     },
     ImportPreviewed {
-        path: std::path::PathBuf,
-        partial: bool,
+        request: import_flow::RosterRequest,
         result: Result<(Box<crate::import::ImportPlan>, String), String>,
     },
     ImportDone(Result<String, String>),
@@ -323,12 +325,6 @@ pub enum Action {
     DoubtDecide(crate::store::DoubtDecision),
     /// `:indoubt`: list the reminders in doubt.
     OpenInDoubt,
-    /// `:sync report [FILE] [--as-of DATE] [--partial]`.
-    SyncReport {
-        path: Option<String>,
-        as_of: Option<DateTime<Utc>>,
-        partial: bool,
-    },
     ReportPreviewed {
         request: crate::sync::report_load::ReportRequest,
         result: Result<Box<crate::sync::report_load::ReportPreview>, String>,
@@ -407,15 +403,9 @@ pub enum Effect {
         states: Vec<Category>,
         pec_domain: String,
     },
-    PreviewImport {
-        path: std::path::PathBuf,
-        partial: bool,
-    },
+    PreviewImport(import_flow::RosterRequest),
     IniPec(inipec_flow::IniPecEffect),
-    RunImport {
-        path: std::path::PathBuf,
-        partial: bool,
-    },
+    RunImport(import_flow::RosterRequest),
     Clipboard(Secret),
     /// Reload what the store says of reminders and receipts.
     LoadOutreach,
@@ -1158,7 +1148,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             states: state.filter.iter().copied().collect(),
             pec_domain: state.pec_domain.clone(),
         }],
-        Action::Import(path) => import_flow::open(state, path),
+        Action::Import { path, kind } => import_flow::open(state, path, kind),
         Action::IniPec(action) => inipec_flow::on_action(state, action),
         action @ (Action::ImportProgress { .. }
         | Action::ImportPreviewed { .. }
@@ -1317,11 +1307,6 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.status(Level::Info, state.t(T::SyncSkipped));
             vec![]
         }
-        Action::SyncReport {
-            path,
-            as_of,
-            partial,
-        } => import_flow::open_report(state, path, as_of, partial),
         action @ (Action::ReportPreviewed { .. } | Action::ReportDone(_)) => {
             import_flow::on_result(state, action)
         }
@@ -1486,7 +1471,7 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
             }];
         }
         Command::Search if state.screen == Screen::Audit => state.searching = true,
-        Command::Import => return import_flow::open(state, None),
+        Command::Import => return import_flow::open(state, None, Default::default()),
         Command::Search => {
             state.screen = Screen::Members;
             state.searching = true;
@@ -1677,7 +1662,6 @@ fn is_result(action: &Action) -> bool {
         | Action::ReadReceipts
         | Action::DoubtDecide(_)
         | Action::OpenInDoubt => false,
-        Action::SyncReport { .. } => false,
     }
 }
 

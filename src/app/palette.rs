@@ -2,17 +2,24 @@
 
 use std::collections::BTreeSet;
 
+use super::import_flow::ImportKind;
 use super::{Action, Command, Sort, SortColumn};
 use crate::domain::Category;
 use crate::i18n::Lang;
 
 /// Commands the palette completes, with their arguments.
 pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
-    ("sync", "[report FILE [--as-of DATA] [--partial]]"),
+    (
+        "sync",
+        "[report FILE [--as-of DATA] [--partial] [--sheet FOGLIO]]",
+    ),
     ("filter", "[stato ...]"),
     ("clear", ""),
     ("sort", "name|cf|pec|migration|password|recovery [desc]"),
-    ("import", "[FILE]"),
+    (
+        "import",
+        "[FILE] [--partial] [--sheet FOGLIO] [--table TABELLA]",
+    ),
     ("export", "FILE [csv|csv-excel|json|inipec [all]]"),
     ("audit", ""),
     ("who", "CELLULARE|E-MAIL|CF|N. ISCRIZIONE|NOME"),
@@ -70,7 +77,7 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
     let command = |c: Command| Ok(vec![Action::Command(c)]);
     match name {
         "q" | "quit" => command(Command::Quit),
-        "sync" if args.first() == Some(&"report") => sync_report(&args[1..]),
+        "sync" if args.first() == Some(&"report") => open_file(FileCommand::Report, &args[1..]),
         "sync" => command(Command::Sync),
         "help" => command(Command::Help),
         "dashboard" => command(Command::Dashboard),
@@ -80,7 +87,7 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
             Err("uso: who CELLULARE|E-MAIL|CF|N. ISCRIZIONE|NOME".to_string())
         }
         "who" => Ok(vec![Action::Who(args.join(" "))]),
-        "import" => Ok(vec![Action::Import(args.first().map(|p| p.to_string()))]),
+        "import" => open_file(FileCommand::Roster, args),
         "export" if super::inipec_flow::parse(args).is_some() => {
             let (path, all) = super::inipec_flow::parse(args).expect("checked");
             Ok(vec![Action::IniPec(
@@ -156,29 +163,73 @@ pub fn parse(line: &str) -> Result<Vec<Action>, String> {
     }
 }
 
-/// `sync report [FILE] [--as-of DATE] [--partial]`; the words left are the
-/// path (a path with spaces needs no quotes).
-fn sync_report(args: &[&str]) -> Result<Vec<Action>, String> {
-    const USAGE: &str = "uso: sync report FILE [--as-of GG/MM/AAAA] [--partial]";
+/// The two commands that read a file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FileCommand {
+    Roster,
+    Report,
+}
+
+impl FileCommand {
+    fn usage(self) -> &'static str {
+        match self {
+            Self::Roster => "uso: import FILE [--partial] [--sheet FOGLIO] [--table TABELLA]",
+            Self::Report => {
+                "uso: sync report FILE [--as-of GG/MM/AAAA] [--partial] [--sheet FOGLIO]"
+            }
+        }
+    }
+}
+
+/// `import [FILE] [--partial] [--sheet FOGLIO] [--table TABELLA]` and
+/// `sync report [FILE] [--as-of DATA] [--partial] [--sheet FOGLIO]`. The
+/// path comes first; neither it nor a sheet's or table's name needs quotes
+/// for its spaces: a value runs to the next option.
+fn open_file(command: FileCommand, args: &[&str]) -> Result<Vec<Action>, String> {
+    let usage = || command.usage().to_string();
     let (mut path, mut as_of, mut partial) = (Vec::new(), None, false);
-    let mut words = args.iter();
-    while let Some(&word) = words.next() {
+    let (mut sheet, mut table) = (None, None);
+    let mut words = args.iter().copied().peekable();
+    while let Some(word) = words.next() {
+        let mut value = || {
+            let mut taken = Vec::new();
+            while let Some(next) = words.next_if(|w| !w.starts_with("--")) {
+                taken.push(next);
+            }
+            (!taken.is_empty())
+                .then(|| taken.join(" "))
+                .ok_or_else(usage)
+        };
         match word {
             "--partial" => partial = true,
-            "--as-of" => {
-                let text = words.next().ok_or_else(|| USAGE.to_string())?;
+            "--sheet" => sheet = Some(value()?),
+            "--table" if command == FileCommand::Roster => table = Some(value()?),
+            "--as-of" if command == FileCommand::Report => {
+                let text = value()?;
                 as_of = Some(
-                    crate::import::parse_instant(text)
+                    crate::import::parse_instant(&text)
                         .ok_or_else(|| format!("--as-of: data non riconosciuta \"{text}\""))?,
                 );
             }
+            option if option.starts_with("--") => return Err(usage()),
             other => path.push(other),
         }
     }
-    Ok(vec![Action::SyncReport {
+    let kind = match command {
+        FileCommand::Roster => ImportKind::Roster {
+            partial,
+            sheet,
+            table,
+        },
+        FileCommand::Report => ImportKind::Report {
+            as_of,
+            partial,
+            sheet,
+        },
+    };
+    Ok(vec![Action::Import {
         path: (!path.is_empty()).then(|| path.join(" ")),
-        as_of,
-        partial,
+        kind,
     }])
 }
 
@@ -230,15 +281,18 @@ mod tests {
         );
         assert!(matches!(
             &parse("sync report /tmp/stati novembre.csv --as-of 27/11/2026 --partial").unwrap()[..],
-            [Action::SyncReport { path: Some(p), as_of: Some(_), partial: true }]
+            [Action::Import { path: Some(p), kind: ImportKind::Report { as_of: Some(_), partial: true, sheet: None } }]
                 if p == "/tmp/stati novembre.csv"
         ));
         assert!(matches!(
             &parse("sync report").unwrap()[..],
-            [Action::SyncReport {
+            [Action::Import {
                 path: None,
-                as_of: None,
-                partial: false
+                kind: ImportKind::Report {
+                    as_of: None,
+                    partial: false,
+                    sheet: None
+                }
             }]
         ));
         assert!(
@@ -246,6 +300,59 @@ mod tests {
                 .unwrap_err()
                 .contains("ieri")
         );
+        assert_eq!(
+            parse("sync report r.xlsx --sheet").unwrap_err(),
+            FileCommand::Report.usage()
+        );
+        assert_eq!(
+            parse("sync report r.xlsx --table stati").unwrap_err(),
+            FileCommand::Report.usage(),
+            "a report is never read from a database's table"
+        );
+    }
+
+    #[test]
+    fn file_commands_take_paths_and_names_with_spaces() {
+        let [Action::Import { path, kind }] =
+            &parse("import /tmp/Albo 2026.xlsx --sheet Iscritti attivi --partial").unwrap()[..]
+        else {
+            panic!()
+        };
+        assert_eq!(path.as_deref(), Some("/tmp/Albo 2026.xlsx"));
+        assert_eq!(
+            kind,
+            &ImportKind::Roster {
+                partial: true,
+                sheet: Some("Iscritti attivi".into()),
+                table: None
+            }
+        );
+        let [Action::Import { path, kind }] =
+            &parse("sync report stati.xlsx --sheet Foglio2 --as-of 27/11/2026").unwrap()[..]
+        else {
+            panic!()
+        };
+        assert_eq!(path.as_deref(), Some("stati.xlsx"));
+        assert!(
+            matches!(kind, ImportKind::Report { sheet: Some(s), as_of: Some(_), partial: false } if s == "Foglio2")
+        );
+        let [Action::Import { kind, .. }] = &parse("import albo.db --table iscritti").unwrap()[..]
+        else {
+            panic!()
+        };
+        assert!(matches!(kind, ImportKind::Roster { table: Some(t), .. } if t == "iscritti"));
+        assert_eq!(
+            parse("import albo.xlsx --foglio X").unwrap_err(),
+            FileCommand::Roster.usage()
+        );
+        assert!(matches!(
+            &parse("import").unwrap()[..],
+            [Action::Import { path: None, kind }] if *kind == ImportKind::default()
+        ));
+    }
+
+    #[test]
+    fn sorts_by_a_named_column() {
         assert!(matches!(
             parse("sort pec desc").unwrap()[..],
             [Action::SetSort(Sort {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::app::fixtures;
+use crate::app::import_flow::RosterRequest;
 use crate::domain::Category;
 use crate::queue::Control;
 use crate::store::{JobCounts, JobKind};
@@ -737,6 +738,90 @@ fn sync_progress_is_shown_until_the_end() {
     assert_eq!(state.sync_progress, None);
 }
 
+/// What `:import --sheet` or `:sync report --sheet` asked stays with the
+/// file through the typed path, the "only add and update" switch and the
+/// confirmation.
+#[test]
+fn the_sheet_asked_for_stays_through_the_import_steps() {
+    let mut state = fixtures::state(Lang::It);
+    for action in palette::parse("import --sheet Iscritti attivi").unwrap() {
+        update(&mut state, action);
+    }
+    for c in "albo.xlsx".chars() {
+        update(&mut state, Action::FormEdit(InputRequest::InsertChar(c)));
+    }
+    let asked = RosterRequest {
+        path: "albo.xlsx".into(),
+        sheet: Some("Iscritti attivi".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        update(&mut state, Action::Confirm),
+        vec![Effect::PreviewImport(asked.clone())]
+    );
+    let plan = || {
+        let mut plan = crate::import::ImportPlan::default();
+        plan.counts.new = 2;
+        Box::new(plan)
+    };
+    update(
+        &mut state,
+        Action::ImportPreviewed {
+            request: asked.clone(),
+            result: Ok((plan(), "albo.xlsx".into())),
+        },
+    );
+    let partial = RosterRequest {
+        partial: true,
+        ..asked
+    };
+    assert_eq!(
+        update(&mut state, Action::ModalToggle),
+        vec![Effect::PreviewImport(partial.clone())]
+    );
+    update(
+        &mut state,
+        Action::ImportPreviewed {
+            request: partial.clone(),
+            result: Ok((plan(), "albo.xlsx".into())),
+        },
+    );
+    assert_eq!(
+        update(&mut state, Action::Confirm),
+        vec![Effect::RunImport(partial)]
+    );
+
+    let mut state = fixtures::state(Lang::It);
+    for action in palette::parse("sync report stati.xlsx --sheet Novembre").unwrap() {
+        let effects = update(&mut state, action);
+        let [Effect::PreviewReport(request)] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(request.sheet.as_deref(), Some("Novembre"));
+        let preview = crate::sync::report_load::ReportPreview {
+            file: "stati.xlsx".into(),
+            as_of: None,
+            as_of_source: crate::sync::report_load::AsOfSource::Column,
+            outcome: Default::default(),
+            partial: false,
+            rejected: 0,
+            first_rejects: vec![],
+        };
+        update(
+            &mut state,
+            Action::ReportPreviewed {
+                request: request.clone(),
+                result: Ok(Box::new(preview)),
+            },
+        );
+    }
+    let effects = update(&mut state, Action::ModalToggle);
+    assert!(
+        matches!(&effects[..], [Effect::PreviewReport(r)] if r.partial && r.sheet.as_deref() == Some("Novembre")),
+        "{effects:?}"
+    );
+}
+
 #[test]
 fn the_import_goes_path_preview_confirm() {
     let mut state = fixtures::state(Lang::It);
@@ -747,10 +832,10 @@ fn the_import_goes_path_preview_confirm() {
     let effects = update(&mut state, Action::Confirm);
     assert_eq!(
         effects,
-        vec![Effect::PreviewImport {
+        vec![Effect::PreviewImport(RosterRequest {
             path: "albo.csv".into(),
-            partial: false
-        }]
+            ..Default::default()
+        })]
     );
     update(&mut state, Action::ImportProgress { rows: 5000 });
     let plan = crate::import::ImportPlan {
@@ -765,24 +850,30 @@ fn the_import_goes_path_preview_confirm() {
     update(
         &mut state,
         Action::ImportPreviewed {
-            path: "albo.csv".into(),
-            partial: false,
+            request: RosterRequest {
+                path: "albo.csv".into(),
+                ..Default::default()
+            },
             result: Ok((Box::new(plan), "albo.csv (CSV)".into())),
         },
     );
     // `p` switches to "only add and update", which needs a new preview.
     assert_eq!(
         update(&mut state, Action::ModalToggle),
-        vec![Effect::PreviewImport {
+        vec![Effect::PreviewImport(RosterRequest {
             path: "albo.csv".into(),
-            partial: true
-        }]
+            partial: true,
+            ..Default::default()
+        })]
     );
     update(
         &mut state,
         Action::ImportPreviewed {
-            path: "albo.csv".into(),
-            partial: true,
+            request: RosterRequest {
+                path: "albo.csv".into(),
+                partial: true,
+                ..Default::default()
+            },
             result: Ok((Box::new(crate::import::ImportPlan::default()), "x".into())),
         },
     );
@@ -790,12 +881,20 @@ fn the_import_goes_path_preview_confirm() {
     assert!(update(&mut state, Action::Confirm).is_empty());
     assert!(state.modal.is_none());
     // A file that cannot be read goes back to the path, with the reason.
-    update(&mut state, Action::Import(Some("nope.csv".into())));
+    update(
+        &mut state,
+        Action::Import {
+            path: Some("nope.csv".into()),
+            kind: import_flow::ImportKind::default(),
+        },
+    );
     update(
         &mut state,
         Action::ImportPreviewed {
-            path: "nope.csv".into(),
-            partial: false,
+            request: RosterRequest {
+                path: "nope.csv".into(),
+                ..Default::default()
+            },
             result: Err("impossibile leggere nope.csv".into()),
         },
     );

@@ -305,22 +305,23 @@ fn read_report_workbook(
     file: &str,
     options: &ReportOptions,
 ) -> Result<ParsedReport, ImportError> {
-    let sheet = super::workbook::read_sheet(path, file, options.sheet.as_deref())?;
-    let mut rows = RowReader::new(&sheet.header, &sheet.source, options)?;
-    rows.letters = true;
-    for (number, row) in &sheet.rows {
-        match row {
-            Ok(cells) => rows.row(*number, cells.iter().map(String::as_str)),
-            Err(error) => rows.parsed.rejects.push(ReportReject {
-                line: *number,
-                column: Some(super::workbook::column_name(&sheet.header, error.column)),
-                value: error.value.clone(),
-                reason: "valore di errore".to_string(),
-                record: Vec::new(),
-            }),
+    super::workbook::read_sheet(path, file, options.sheet.as_deref(), |head, sheet_rows| {
+        let mut rows = RowReader::new(&head.header, &head.source, options)?;
+        rows.letters = true;
+        for row in sheet_rows {
+            match row? {
+                (number, Ok(cells)) => rows.row(number, cells.iter().map(String::as_str)),
+                (number, Err(error)) => rows.parsed.rejects.push(ReportReject {
+                    line: number,
+                    column: Some(super::workbook::column_name(&head.header, error.column)),
+                    value: error.value,
+                    reason: "valore di errore".to_string(),
+                    record: Vec::new(),
+                }),
+            }
         }
-    }
-    Ok(rows.finish())
+        Ok(rows.finish())
+    })
 }
 
 /// Reads a report held in memory.

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use calamine::{Data, Reader, open_workbook_auto};
+use calamine::{Data, Reader, Sheets, open_workbook_auto};
 
 use super::columns::{self, display_name};
 use super::text::PROGRESS_EVERY;
@@ -30,16 +30,22 @@ pub fn is_workbook(path: &Path, start: &[u8]) -> bool {
     by_name || start.starts_with(ZIP_MAGIC) || start.starts_with(OLE_MAGIC)
 }
 
-/// One sheet's rows as text.
-pub struct SheetRows {
+/// One sheet's name and header.
+pub struct SheetHead {
     /// "file, foglio NAME", for messages.
     pub source: String,
     pub sheet: String,
     pub header: Vec<String>,
-    /// Each non-empty row after the header: Excel row number and cells, or
-    /// the first cell holding an error value (`#N/A`, ...).
-    pub rows: Vec<(u64, Result<Vec<String>, CellError>)>,
+    /// How many rows the sheet says it has (a hint for capacities).
+    pub expected_rows: usize,
 }
+
+/// A non-empty row after the header: Excel's row number and its cells, or
+/// the first cell holding an error value (`#N/A`, ...).
+pub type SheetRow = (u64, Result<Vec<String>, CellError>);
+
+/// The rows of a sheet after its header, as they are read.
+pub type SheetRows<'r> = dyn Iterator<Item = Result<SheetRow, ImportError>> + 'r;
 
 /// A cell holding an error value instead of data.
 #[derive(Debug, Clone)]
@@ -71,8 +77,16 @@ pub fn column_name(header: &[String], index: usize) -> String {
     }
 }
 
-/// Reads the sheet named `sheet` (any case), or the first one.
-pub fn read_sheet(path: &Path, file: &str, sheet: Option<&str>) -> Result<SheetRows, ImportError> {
+/// Reads the sheet named `sheet` (any case), or the first one: `read` gets
+/// its header, then the rows after it as they are read. An `.xlsx` sheet is
+/// read as a stream, cell by cell, so only the workbook's shared strings are
+/// held whole; an `.xls` or `.ods` sheet is read whole by calamine first.
+pub fn read_sheet<T>(
+    path: &Path,
+    file: &str,
+    sheet: Option<&str>,
+    read: impl FnOnce(&SheetHead, &mut SheetRows<'_>) -> Result<T, ImportError>,
+) -> Result<T, ImportError> {
     let unreadable = |message: String| ImportError::Workbook {
         file: file.to_string(),
         message,
@@ -93,48 +107,166 @@ pub fn read_sheet(path: &Path, file: &str, sheet: Option<&str>) -> Result<SheetR
             file: file.to_string(),
         })?,
     };
-    let range = workbook
-        .worksheet_range(&name)
-        .map_err(|e| unreadable(e.to_string()))?;
     let source = format!("{file}, foglio {name}");
-    // Row numbers as Excel shows them: the range starts at its first used cell.
-    let (first_row, first_col) = range.start().unwrap_or((0, 0));
-    let lead = first_col as usize;
-    let mut rows = range
-        .rows()
-        .enumerate()
-        .map(|(i, cells)| (u64::from(first_row) + i as u64 + 1, cells))
-        .filter(|(_, cells)| cells.iter().any(|c| !cell_text(c).trim().is_empty()));
-    let Some((_, header_cells)) = rows.next() else {
-        return Err(ImportError::Empty { file: source });
+    let (mut rows, expected_rows): (Box<dyn Iterator<Item = _>>, usize) = match &mut workbook {
+        Sheets::Xlsx(xlsx) => {
+            let cells = xlsx
+                .worksheet_cells_reader(&name)
+                .map_err(|e| unreadable(e.to_string()))?;
+            let declared = cells.dimensions();
+            let source = source.clone();
+            let rows = StreamedRows {
+                cells,
+                next: None,
+                done: false,
+            }
+            .map(move |row| {
+                row.map_err(|message| ImportError::Workbook {
+                    file: source.clone(),
+                    message,
+                })
+            });
+            (Box::new(rows), (declared.end.0 - declared.start.0) as usize)
+        }
+        other => {
+            let range = other
+                .worksheet_range(&name)
+                .map_err(|e| unreadable(e.to_string()))?;
+            // Positions as in the sheet: the range starts at its first used cell.
+            let (first_row, first_col) = range.start().unwrap_or((0, 0));
+            let (height, width) = range.get_size();
+            let rows = (0..height).filter_map(move |i| {
+                let mut row = RowBuilder::default();
+                for j in 0..width {
+                    if let Some(cell) = range.get((i, j)) {
+                        row.push(first_col as usize + j, cell);
+                    }
+                }
+                row.finish(first_row + i as u32).map(Ok)
+            });
+            (Box::new(rows), height)
+        }
     };
-    // Columns left of the used range are empty: keep them, so that letters
-    // and positions stay those of the sheet.
-    let pad = |cells: &[Data]| -> Vec<String> {
-        std::iter::repeat_n(String::new(), lead)
-            .chain(cells.iter().map(cell_text))
-            .collect()
+    let header = match rows.next().transpose()? {
+        Some(header) => header.cells,
+        None => return Err(ImportError::Empty { file: source }),
     };
-    let header = pad(header_cells);
-    let rows = rows
-        .map(|(number, cells)| {
-            let error = cells.iter().position(|c| matches!(c, Data::Error(_)));
-            let row = match error {
-                Some(i) => Err(CellError {
-                    column: lead + i,
-                    value: cell_text(&cells[i]),
-                }),
-                None => Ok(pad(cells)),
-            };
-            (number, row)
-        })
-        .collect();
-    Ok(SheetRows {
+    let head = SheetHead {
         source,
         sheet: name,
         header,
-        rows,
-    })
+        expected_rows,
+    };
+    let width = head.header.len();
+    let mut data_rows = rows.map(|row| row.map(|row| row.padded_to(width)));
+    read(&head, &mut data_rows)
+}
+
+/// An `.xlsx` sheet's rows, built from its cells as calamine streams them.
+struct StreamedRows<'a, RS: std::io::Read + std::io::Seek> {
+    cells: calamine::XlsxCellReader<'a, RS>,
+    /// The first cell of the next row, read with the last one.
+    next: Option<(u32, u32, Data)>,
+    done: bool,
+}
+
+impl<RS: std::io::Read + std::io::Seek> Iterator for StreamedRows<'_, RS> {
+    type Item = Result<BuiltRow, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut row = RowBuilder::default();
+        let mut at = None;
+        while !self.done {
+            let cell = match self.next.take() {
+                Some(cell) => cell,
+                None => match self.cells.next_cell() {
+                    Ok(Some(cell)) => {
+                        let (r, column) = cell.get_position();
+                        (r, column, Data::from(cell.get_value().clone()))
+                    }
+                    Ok(None) => {
+                        self.done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e.to_string()));
+                    }
+                },
+            };
+            match at {
+                Some(r) if r != cell.0 => {
+                    self.next = Some(cell);
+                    if let Some(built) = std::mem::take(&mut row).finish(r) {
+                        return Some(Ok(built));
+                    }
+                    at = None;
+                }
+                _ => {
+                    at = Some(cell.0);
+                    row.push(cell.1 as usize, &cell.2);
+                }
+            }
+        }
+        at.and_then(|r| row.finish(r)).map(Ok)
+    }
+}
+
+/// One row's cells as text, at their columns, and its first error value.
+#[derive(Default)]
+struct RowBuilder {
+    cells: Vec<String>,
+    error: Option<CellError>,
+    filled: bool,
+}
+
+impl RowBuilder {
+    fn push(&mut self, column: usize, cell: &Data) {
+        let text = cell_text(cell);
+        self.filled |= !text.trim().is_empty();
+        if matches!(cell, Data::Error(_)) && self.error.is_none() {
+            self.error = Some(CellError {
+                column,
+                value: text.clone(),
+            });
+        }
+        if self.cells.len() < column {
+            self.cells.resize(column, String::new());
+        }
+        self.cells.push(text);
+    }
+
+    /// The row numbered as Excel numbers it (`row` is 0-based), unless blank.
+    fn finish(self, row: u32) -> Option<BuiltRow> {
+        self.filled.then(|| BuiltRow {
+            number: u64::from(row) + 1,
+            cells: self.cells,
+            error: self.error,
+        })
+    }
+}
+
+/// A non-blank row: its cells (the header's are taken as they are) and its
+/// first error value.
+struct BuiltRow {
+    number: u64,
+    cells: Vec<String>,
+    error: Option<CellError>,
+}
+
+impl BuiltRow {
+    /// As a data row: at least as wide as the header, as Excel writes a CSV.
+    fn padded_to(mut self, width: usize) -> SheetRow {
+        match self.error {
+            Some(error) => (self.number, Err(error)),
+            None => {
+                if self.cells.len() < width {
+                    self.cells.resize(width, String::new());
+                }
+                (self.number, Ok(self.cells))
+            }
+        }
+    }
 }
 
 /// A cell as the text a person would type for it.
@@ -177,44 +309,46 @@ pub fn read_roster(
     progress: &mut dyn FnMut(usize),
     sinks: Sinks<'_, '_>,
 ) -> Result<ParsedRoster, ImportError> {
-    let sheet_rows = read_sheet(path, file, sheet)?;
-    let mapping = columns::map_headers(sheet_rows.header.iter().map(String::as_str));
-    mapping.require(&sheet_rows.source)?;
-    let layout = SourceLayout {
-        kind: SourceKind::Workbook {
-            sheet: sheet_rows.sheet.clone(),
-        },
-        header: Some(sheet_rows.header.clone()),
-        ..SourceLayout::default()
-    };
-    let expected = sheet_rows.rows.len();
-    let mut rows = RowCollector::new(&mapping, &sheet_rows.source, layout, expected, sinks);
-    for (number, row) in &sheet_rows.rows {
-        match row {
-            Ok(cells) => {
-                let record = rows.slot();
-                record.clear();
-                for cell in cells {
-                    record.push_field(cell);
+    read_sheet(path, file, sheet, |head, sheet_rows| {
+        let mapping = columns::map_headers(head.header.iter().map(String::as_str));
+        mapping.require(&head.source)?;
+        let layout = SourceLayout {
+            kind: SourceKind::Workbook {
+                sheet: head.sheet.clone(),
+            },
+            header: Some(head.header.clone()),
+            ..SourceLayout::default()
+        };
+        let expected = head.expected_rows;
+        let mut rows = RowCollector::new(&mapping, &head.source, layout, expected, sinks);
+        for row in sheet_rows {
+            let (number, row) = row?;
+            match row {
+                Ok(cells) => {
+                    let record = rows.slot();
+                    record.clear();
+                    for cell in &cells {
+                        record.push_field(cell);
+                    }
+                    rows.keep(number);
                 }
-                rows.keep(*number);
-            }
-            Err(error) => rows.keep_unreadable(
-                *number,
-                format!(
-                    "{}: valore di errore {}",
-                    column_name(&sheet_rows.header, error.column),
-                    error.value
+                Err(error) => rows.keep_unreadable(
+                    number,
+                    format!(
+                        "{}: valore di errore {}",
+                        column_name(&head.header, error.column),
+                        error.value
+                    ),
                 ),
-            ),
+            }
+            if rows.rows().is_multiple_of(PROGRESS_EVERY) {
+                progress(rows.rows());
+            }
         }
-        if rows.rows().is_multiple_of(PROGRESS_EVERY) {
-            progress(rows.rows());
-        }
-    }
-    let parsed = rows.finish();
-    progress(parsed.rows_read);
-    Ok(parsed)
+        let parsed = rows.finish();
+        progress(parsed.rows_read);
+        Ok(parsed)
+    })
 }
 
 /// A column as a reject names it, with its letter too, as Excel shows it.

@@ -14,7 +14,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::RosterEntry;
-use crate::domain::aruba::{ArubaMailbox, ArubaSide};
+use crate::domain::aruba::{ArubaMailbox, ArubaSide, ArubaStatus};
 use crate::domain::{MailboxState, Member, MigrationState, PasswordState, RecoveryContacts};
 
 /// `member_id` of a mailbox with no member.
@@ -83,7 +83,105 @@ struct Parts {
     text: Vec<u8>,
     /// The entries present at Aruba with Aruba's copy, by row: only once
     /// Aruba's side has been synced, and only for the Ordine's mailboxes.
-    aruba: Vec<(u32, ArubaMailbox)>,
+    aruba: Vec<ArubaCopy>,
+    /// The copies' texts: contact e-mail, mobile, and a status Aruba named
+    /// outside the known ones, as [`RosterRows::text`] keeps texts.
+    aruba_text: Vec<u8>,
+}
+
+/// Aruba's copy of a row's mailbox ([`ArubaMailbox`]), its address being the
+/// row's: 24 bytes and its texts, where an owned copy took some 300.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ArubaCopy {
+    /// [`NO_OWNER`] when Aruba gave none.
+    owner_id: i64,
+    row: u32,
+    /// Where its texts start in [`Parts::aruba_text`].
+    text: u32,
+    /// [`ARUBA_STATUSES`] index, or [`OTHER_STATUS`] (the code is a text).
+    status: u8,
+}
+
+const NO_OWNER: i64 = i64::MIN;
+
+/// The statuses a copy keeps as a byte; any other is kept as Aruba wrote it.
+const ARUBA_STATUSES: [ArubaStatus; 6] = [
+    ArubaStatus::Certified,
+    ArubaStatus::ToCertify,
+    ArubaStatus::Suspended,
+    ArubaStatus::CancellationRequested,
+    ArubaStatus::CancellationRequestedSuspended,
+    ArubaStatus::Cancelled,
+];
+const OTHER_STATUS: u8 = ARUBA_STATUSES.len() as u8;
+
+/// The text fields of an Aruba copy, in buffer order.
+#[derive(Clone, Copy)]
+enum ArubaField {
+    Email,
+    Mobile,
+    OtherStatus,
+}
+
+/// The texts of one copy, in [`ArubaField`] order, and its status byte.
+fn aruba_texts(mailbox: &ArubaMailbox) -> ([Option<&str>; 3], u8) {
+    match ARUBA_STATUSES.iter().position(|s| *s == mailbox.status) {
+        Some(known) => (
+            [
+                mailbox.contact_email.as_deref(),
+                mailbox.contact_mobile.as_deref(),
+                None,
+            ],
+            known as u8,
+        ),
+        None => (
+            [
+                mailbox.contact_email.as_deref(),
+                mailbox.contact_mobile.as_deref(),
+                Some(mailbox.status.code()),
+            ],
+            OTHER_STATUS,
+        ),
+    }
+}
+
+/// Writes a text as a field of a buffer: its length byte (or [`LONG`] and
+/// four bytes), then its bytes; [`ABSENT`] for None.
+fn push_text(text: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        None => text.push(ABSENT),
+        Some(value) if value.len() < usize::from(LONG) => {
+            text.push(value.len() as u8);
+            text.extend_from_slice(value.as_bytes());
+        }
+        Some(value) => {
+            text.push(LONG);
+            let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
+            text.extend_from_slice(&len.to_le_bytes());
+            text.extend_from_slice(&value.as_bytes()[..len as usize]);
+        }
+    }
+}
+
+/// Field `n` of the fields written by [`push_text`] from `at` on: the
+/// fields before it are skipped by their lengths.
+fn text_field(text: &[u8], mut at: usize, n: usize) -> Option<&str> {
+    for i in 0..=n {
+        let (start, len) = match text[at] {
+            ABSENT => (at + 1, None),
+            LONG => {
+                let bytes: [u8; 4] = text[at + 1..at + 5].try_into().expect("four bytes");
+                (at + 5, Some(u32::from_le_bytes(bytes) as usize))
+            }
+            len => (at + 1, Some(usize::from(len))),
+        };
+        if i == n {
+            // Written from `&str` by `push_text`: always UTF-8.
+            return len.map(|len| std::str::from_utf8(&text[start..start + len]).unwrap_or(""));
+        }
+        at = start + len.unwrap_or(0);
+    }
+    None
 }
 
 /// Personal data, and a lot of it: `Debug` says how many.
@@ -195,22 +293,138 @@ impl MailboxRow {
     }
 }
 
+/// Aruba's complete listing as read for [`RosterRows::join_aruba`]: each
+/// mailbox's owner and status byte, and its texts (address, contact e-mail,
+/// mobile, a status outside the known ones) back to back.
+#[derive(Default)]
+pub(crate) struct ArubaListing {
+    copies: Vec<(Option<i64>, u8)>,
+    starts: Vec<u32>,
+    text: Vec<u8>,
+}
+
+impl ArubaListing {
+    pub(crate) fn push(
+        &mut self,
+        address: &str,
+        status: &str,
+        owner_id: Option<i64>,
+        [email, mobile]: [Option<&str>; 2],
+    ) {
+        let status = ArubaStatus::from_code(status);
+        let known = ARUBA_STATUSES.iter().position(|s| *s == status);
+        self.copies
+            .push((owner_id, known.map_or(OTHER_STATUS, |k| k as u8)));
+        self.starts
+            .push(u32::try_from(self.text.len()).expect("Aruba's listing under 4 GiB"));
+        let other = known.is_none().then(|| status.code());
+        for value in [Some(address), email, mobile, other] {
+            push_text(&mut self.text, value);
+        }
+    }
+
+    fn address(&self, at: usize) -> &str {
+        self.field(at, 0).unwrap_or_default()
+    }
+
+    fn field(&self, at: usize, n: usize) -> Option<&str> {
+        text_field(&self.text, self.starts[at] as usize, n)
+    }
+}
+
 /// What Aruba says of a row's mailbox ([`ArubaSide`], borrowed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArubaRow<'a> {
     Unknown,
     Missing,
-    Present(&'a ArubaMailbox),
+    Present(ArubaView<'a>),
 }
 
 impl<'a> ArubaRow<'a> {
-    pub fn mailbox(self) -> Option<&'a ArubaMailbox> {
+    pub fn mailbox(self) -> Option<ArubaView<'a>> {
         match self {
             ArubaRow::Present(m) => Some(m),
             _ => None,
         }
     }
 }
+
+/// Aruba's copy of a row's mailbox, read in place ([`ArubaMailbox`]'s
+/// fields as methods; [`ArubaView::to_mailbox`] for an owned one).
+#[derive(Clone, Copy)]
+pub struct ArubaView<'a> {
+    address: &'a str,
+    copy: &'a ArubaCopy,
+    text: &'a [u8],
+}
+
+impl<'a> ArubaView<'a> {
+    /// The mailbox's address: the row's.
+    pub fn address(&self) -> &'a str {
+        self.address
+    }
+
+    pub fn status(&self) -> ArubaStatus {
+        match ARUBA_STATUSES.get(usize::from(self.copy.status)) {
+            Some(known) => known.clone(),
+            None => ArubaStatus::Other(
+                self.field(ArubaField::OtherStatus)
+                    .unwrap_or_default()
+                    .into(),
+            ),
+        }
+    }
+
+    /// Aruba's owner id, needed to change the contacts.
+    pub fn owner_id(&self) -> Option<i64> {
+        (self.copy.owner_id != NO_OWNER).then_some(self.copy.owner_id)
+    }
+
+    /// The owner's contact e-mail at Aruba.
+    pub fn contact_email(&self) -> Option<&'a str> {
+        self.field(ArubaField::Email)
+    }
+
+    /// The owner's mobile at Aruba.
+    pub fn contact_mobile(&self) -> Option<&'a str> {
+        self.field(ArubaField::Mobile)
+    }
+
+    pub fn to_mailbox(self) -> ArubaMailbox {
+        ArubaMailbox {
+            address: self.address.to_string(),
+            status: self.status(),
+            owner_id: self.owner_id(),
+            contact_email: self.contact_email().map(str::to_string),
+            contact_mobile: self.contact_mobile().map(str::to_string),
+        }
+    }
+
+    fn field(&self, field: ArubaField) -> Option<&'a str> {
+        text_field(self.text, self.copy.text as usize, field as usize)
+    }
+}
+
+/// Personal data: only the status.
+impl std::fmt::Debug for ArubaView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArubaView")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for ArubaView<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.address == other.address
+            && self.copy.owner_id == other.copy.owner_id
+            && self.status() == other.status()
+            && self.contact_email() == other.contact_email()
+            && self.contact_mobile() == other.contact_mobile()
+    }
+}
+
+impl Eq for ArubaView<'_> {}
 
 /// One entry of [`RosterRows`].
 #[derive(Clone, Copy)]
@@ -237,26 +451,13 @@ impl<'a> RosterRow<'a> {
         self.row().flags & flag != 0
     }
 
-    /// A text field: the fields before it are skipped by their lengths.
+    /// A text field of the row.
     fn field(&self, field: Field) -> Option<&'a str> {
-        let text = &self.rows.parts.text;
-        let mut at = self.row().text as usize;
-        for n in 0..=field as usize {
-            let (start, len) = match text[at] {
-                ABSENT => (at + 1, None),
-                LONG => {
-                    let bytes: [u8; 4] = text[at + 1..at + 5].try_into().expect("four bytes");
-                    (at + 5, Some(u32::from_le_bytes(bytes) as usize))
-                }
-                len => (at + 1, Some(usize::from(len))),
-            };
-            if n == field as usize {
-                // Written from `&str` by `push_text`: always UTF-8.
-                return len.map(|len| std::str::from_utf8(&text[start..start + len]).unwrap_or(""));
-            }
-            at = start + len.unwrap_or(0);
-        }
-        None
+        text_field(
+            &self.rows.parts.text,
+            self.row().text as usize,
+            field as usize,
+        )
     }
 
     pub fn index(&self) -> usize {
@@ -334,10 +535,17 @@ impl<'a> RosterRow<'a> {
             ARUBA_UNKNOWN => ArubaRow::Unknown,
             ARUBA_MISSING => ArubaRow::Missing,
             _ => {
-                let aruba = &self.rows.parts.aruba;
-                aruba
-                    .binary_search_by_key(&(self.index as u32), |(row, _)| *row)
-                    .map_or(ArubaRow::Missing, |at| ArubaRow::Present(&aruba[at].1))
+                let parts = &self.rows.parts;
+                parts
+                    .aruba
+                    .binary_search_by_key(&(self.index as u32), |copy| copy.row)
+                    .map_or(ArubaRow::Missing, |at| {
+                        ArubaRow::Present(ArubaView {
+                            address: self.address(),
+                            copy: &parts.aruba[at],
+                            text: &parts.aruba_text,
+                        })
+                    })
             }
         }
     }
@@ -351,6 +559,7 @@ impl RosterRows {
                 // Most entries' texts take 100 to 130 bytes.
                 text: Vec::with_capacity(rows * 112),
                 aruba: Vec::new(),
+                aruba_text: Vec::new(),
             }),
         }
     }
@@ -390,21 +599,7 @@ impl RosterRows {
     }
 
     fn push_text(&mut self, value: Option<&str>) {
-        match value {
-            None => self.parts.text.push(ABSENT),
-            Some(value) if value.len() < usize::from(LONG) => {
-                self.parts.text.push(value.len() as u8);
-                self.parts.text.extend_from_slice(value.as_bytes());
-            }
-            Some(value) => {
-                self.parts.text.push(LONG);
-                let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
-                self.parts.text.extend_from_slice(&len.to_le_bytes());
-                self.parts
-                    .text
-                    .extend_from_slice(&value.as_bytes()[..len as usize]);
-            }
-        }
+        push_text(&mut self.parts.text, value);
     }
 
     fn push_row(&mut self, member_id: i64, flags: u8) {
@@ -481,22 +676,67 @@ impl RosterRows {
             ArubaSide::Unknown => ARUBA_UNKNOWN,
             ArubaSide::Missing => ARUBA_MISSING,
             ArubaSide::Present(mailbox) => {
-                debug_assert!(
-                    self.parts
-                        .aruba
-                        .last()
-                        .is_none_or(|(r, _)| *r < index as u32)
-                );
-                self.parts.aruba.push((index as u32, mailbox));
+                let (texts, status) = aruba_texts(&mailbox);
+                self.push_aruba(index, mailbox.owner_id, status, texts);
                 ARUBA_PRESENT
             }
         };
+    }
+
+    /// Aruba's copy for row `index`; copies are pushed in row order.
+    fn push_aruba(
+        &mut self,
+        index: usize,
+        owner_id: Option<i64>,
+        status: u8,
+        texts: [Option<&str>; 3],
+    ) {
+        let parts = &mut self.parts;
+        debug_assert!(parts.aruba.last().is_none_or(|c| c.row < index as u32));
+        parts.aruba.push(ArubaCopy {
+            owner_id: owner_id.unwrap_or(NO_OWNER),
+            row: index as u32,
+            text: u32::try_from(parts.aruba_text.len()).expect("Aruba's texts under 4 GiB"),
+            status,
+        });
+        for value in texts {
+            push_text(&mut parts.aruba_text, value);
+        }
+    }
+
+    /// Joins Aruba's complete listing to the rows by address: the first row
+    /// with an address takes its copy, every other row is missing there.
+    pub(crate) fn join_aruba(&mut self, listing: &ArubaListing) {
+        let mut by_address: std::collections::HashMap<&str, u32> = (0..listing.starts.len())
+            .map(|i| (listing.address(i), i as u32))
+            .collect();
+        let matched: Vec<(usize, u32)> = self
+            .iter()
+            .filter_map(|row| Some((row.index, by_address.remove(row.address())?)))
+            .collect();
+        drop(by_address);
+        for row in &mut self.parts.rows {
+            row.aruba = ARUBA_MISSING;
+        }
+        self.parts.aruba.reserve_exact(matched.len());
+        for (index, at) in matched {
+            let (owner_id, status) = listing.copies[at as usize];
+            let texts = [
+                ArubaField::Email,
+                ArubaField::Mobile,
+                ArubaField::OtherStatus,
+            ]
+            .map(|field| listing.field(at as usize, 1 + field as usize));
+            self.push_aruba(index, owner_id, status, texts);
+            self.parts.rows[index].aruba = ARUBA_PRESENT;
+        }
     }
 
     pub(crate) fn shrink_to_fit(&mut self) {
         self.parts.text.shrink_to_fit();
         self.parts.rows.shrink_to_fit();
         self.parts.aruba.shrink_to_fit();
+        self.parts.aruba_text.shrink_to_fit();
     }
 
     /// The rows of entries as [`super::Store::roster_entries`] gives them
@@ -613,9 +853,15 @@ impl Scratch {
         match row.aruba() {
             ArubaRow::Unknown => self.aruba = ArubaSide::Unknown,
             ArubaRow::Missing => self.aruba = ArubaSide::Missing,
-            ArubaRow::Present(mailbox) => match &mut self.aruba {
-                ArubaSide::Present(scratch) => scratch.clone_from(mailbox),
-                other => *other = ArubaSide::Present(mailbox.clone()),
+            ArubaRow::Present(view) => match &mut self.aruba {
+                ArubaSide::Present(scratch) => {
+                    set_text(&mut scratch.address, view.address());
+                    scratch.status = view.status();
+                    scratch.owner_id = view.owner_id();
+                    set_optional(&mut scratch.contact_email, view.contact_email());
+                    set_optional(&mut scratch.contact_mobile, view.contact_mobile());
+                }
+                other => *other = ArubaSide::Present(view.to_mailbox()),
             },
         }
         (
@@ -663,8 +909,80 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_row_is_32_bytes() {
+    fn a_row_is_32_bytes_and_an_aruba_copy_24() {
         assert_eq!(std::mem::size_of::<Row>(), 32);
+        assert_eq!(std::mem::size_of::<ArubaCopy>(), 24);
+    }
+
+    /// Aruba's copies read back as the entries had them, set one by one or
+    /// joined from a listing by address (the first row with an address takes
+    /// it): known and unknown statuses, no owner, absent and long contacts.
+    #[test]
+    fn aruba_copies_read_back_what_aruba_said() {
+        let members = crate::sample::generate_roster(12, 4, "pec.fofi.it");
+        let copy = |i: usize, m: &Member| ArubaMailbox {
+            address: m.pec.clone(),
+            status: ArubaStatus::from_code(
+                ["CERTIFICATO", "SOSPESO", "In verifica", "DISDETTO"][i % 4],
+            ),
+            owner_id: (!i.is_multiple_of(3)).then_some(1000 + i as i64),
+            contact_email: match i % 3 {
+                0 => None,
+                1 => Some(format!("{}@example.it", "x".repeat(300))),
+                _ => Some(format!("titolare{i}@example.it")),
+            },
+            contact_mobile: i.is_multiple_of(2).then(|| format!("+39347{i:07}")),
+        };
+        let entries: Vec<RosterEntry> = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| RosterEntry {
+                member_id: Some(i as i64 + 1),
+                member: Some(m.clone()),
+                in_roster: true,
+                mailbox: None,
+                aruba: if i % 5 == 4 {
+                    ArubaSide::Missing
+                } else {
+                    ArubaSide::Present(copy(i, m))
+                },
+            })
+            .collect();
+        let rows = RosterRows::from_entries(entries.clone());
+        for (entry, row) in entries.iter().zip(rows.iter()) {
+            match (&entry.aruba, row.aruba()) {
+                (ArubaSide::Present(mailbox), ArubaRow::Present(view)) => {
+                    assert_eq!(&view.to_mailbox(), mailbox, "row {}", row.index());
+                    assert_eq!(view.owner_id(), mailbox.owner_id);
+                }
+                (ArubaSide::Missing, ArubaRow::Missing) => {}
+                (a, b) => panic!("row {}: {a:?} read as {b:?}", row.index()),
+            }
+        }
+        // "In verifica" is no status pecdesk knows: kept as Aruba wrote it.
+        let other = rows.row(2).aruba().mailbox().unwrap();
+        assert_eq!(other.status(), ArubaStatus::Other("In verifica".into()));
+        assert!(!format!("{other:?}").contains("example.it"), "{other:?}");
+
+        // The same from a listing, in another order, with an address no row has.
+        let mut listing = ArubaListing::default();
+        for entry in entries.iter().rev() {
+            if let ArubaSide::Present(m) = &entry.aruba {
+                listing.push(
+                    &m.address,
+                    m.status.code(),
+                    m.owner_id,
+                    [m.contact_email.as_deref(), m.contact_mobile.as_deref()],
+                );
+            }
+        }
+        listing.push("altro@pec.fofi.it", "CERTIFICATO", None, [None, None]);
+        let mut joined = RosterRows::from_entries(entries.iter().map(|e| RosterEntry {
+            aruba: ArubaSide::Unknown,
+            ..e.clone()
+        }));
+        joined.join_aruba(&listing);
+        assert_eq!(joined, rows);
     }
 
     /// Every field reads back as the entry had it, long and absent ones too.

@@ -14,7 +14,7 @@ use crate::store::{Store, StoreError, SyncOutcome};
 /// Rejected rows a preview keeps to show (the count covers all of them).
 const REJECTS_KEPT: usize = 8;
 
-/// What to load, as `:sync report FILE [--as-of DATE] [--partial]` asks.
+/// What to load, as `:sync report FILE [--as-of DATE] [--partial] [--sheet S]` asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportRequest {
     pub path: PathBuf,
@@ -24,6 +24,8 @@ pub struct ReportRequest {
     pub as_of: Option<DateTime<Utc>>,
     /// The Ordine's PEC domain.
     pub domain: Option<String>,
+    /// The sheet of a workbook; the first one when None.
+    pub sheet: Option<String>,
 }
 
 /// Where the report's date came from.
@@ -103,7 +105,7 @@ fn read(request: &ReportRequest) -> Result<(ParsedReport, String), ReportLoadErr
     let options = ReportOptions {
         domain: request.domain.clone(),
         as_of: request.as_of,
-        sheet: None,
+        sheet: request.sheet.clone(),
     };
     let parsed = import::read_report_path(&request.path, &options)?;
     let file = file_name(&request.path);

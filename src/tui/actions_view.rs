@@ -458,7 +458,7 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
     match step {
         ImportStep::Path { input, error, kind } => {
             let prompt = state.t(match kind {
-                ImportKind::Roster => T::ImportPathPrompt,
+                ImportKind::Roster { .. } => T::ImportPathPrompt,
                 ImportKind::Report { .. } => T::ReportPathPrompt,
             });
             lines.push(Line::from(vec![
@@ -475,7 +475,7 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
         ImportStep::Reading { path, rows, kind } => {
             lines.push(Line::styled(path.display().to_string(), theme.title()));
             lines.push(Line::raw(match kind {
-                ImportKind::Roster => format!(
+                ImportKind::Roster { .. } => format!(
                     "{} {rows} {}",
                     state.t(T::ImportReading),
                     state.t(T::ImportRowsRead)
@@ -491,10 +491,9 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
             lines.push(Line::raw(state.t(T::ImportWriting)));
         }
         ImportStep::Preview {
-            partial,
+            request,
             plan,
             source,
-            ..
         } => {
             lines.push(Line::styled(source.clone(), theme.title()));
             let c = plan.counts;
@@ -526,7 +525,7 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
                 ),
             ]));
             lines.push(Line::styled(
-                state.t(if *partial {
+                state.t(if request.partial {
                     T::ImportPartial
                 } else {
                     T::ImportFull
@@ -571,7 +570,7 @@ pub fn render_import(frame: &mut Frame, state: &State, theme: &Theme, step: &Imp
         }
     }
     let title = match step.kind() {
-        ImportKind::Roster => T::ImportTitle,
+        ImportKind::Roster { .. } => T::ImportTitle,
         ImportKind::Report { .. } => T::ReportTitle,
     };
     // Long lines (a reject with its value) wrap: the window grows with them.

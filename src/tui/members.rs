@@ -140,19 +140,20 @@ fn aruba_cells<'a>(state: &'a State, entry: RosterRow<'a>, theme: &Theme) -> Vec
             theme.dim(),
         ))];
     };
-    let status_style = if aruba.status.blocks_migration() {
+    let status = aruba.status();
+    let status_style = if status.blocks_migration() {
         theme.bad()
     } else {
         Style::new()
     };
-    let or_none = |value: &Option<String>| match value {
-        Some(v) => Span::raw(v.clone()),
+    let or_none = |value: Option<&'a str>| match value {
+        Some(v) => Span::raw(v),
         None => Span::styled("—", theme.bad()),
     };
     vec![
-        Cell::from(Span::styled(aruba.status.label_it(), status_style)),
-        Cell::from(or_none(&aruba.contact_email)),
-        Cell::from(or_none(&aruba.contact_mobile)),
+        Cell::from(Span::styled(status.label_it(), status_style)),
+        Cell::from(or_none(aruba.contact_email())),
+        Cell::from(or_none(aruba.contact_mobile())),
     ]
 }
 

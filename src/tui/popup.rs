@@ -226,10 +226,12 @@ pub fn render_palette(frame: &mut Frame, state: &State, theme: &Theme, input: &I
         .collect();
     if !suggestions.is_empty() {
         let height = suggestions.len() as u16 + 2;
+        // As wide as the longest command with its arguments, borders included.
+        let widest = suggestions.iter().map(Line::width).max().unwrap_or(0) as u16;
         let area = Rect::new(
             line.x,
             line.y.saturating_sub(height),
-            56.min(line.width),
+            (widest + 2).min(line.width),
             height,
         );
         frame.render_widget(Clear, area);

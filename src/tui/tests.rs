@@ -382,7 +382,13 @@ fn audit_trail() {
 fn import_preview() {
     use crate::store::{ChangeKind, MemberUpsert, PlannedChange};
     let mut state = fixtures::state(Lang::It);
-    update(&mut state, Action::Import(Some("albo-2026.csv".into())));
+    update(
+        &mut state,
+        Action::Import {
+            path: Some("albo-2026.csv".into()),
+            kind: Default::default(),
+        },
+    );
     let plan = crate::import::ImportPlan {
         counts: MemberUpsert {
             new: 12,
@@ -419,8 +425,10 @@ fn import_preview() {
     update(
         &mut state,
         Action::ImportPreviewed {
-            path: "albo-2026.csv".into(),
-            partial: false,
+            request: crate::app::import_flow::RosterRequest {
+                path: "albo-2026.csv".into(),
+                ..Default::default()
+            },
             result: Ok((
                 Box::new(plan),
                 "albo-2026.csv (CSV, separatore \";\", windows-1252)".into(),
@@ -800,10 +808,13 @@ fn report_preview() {
     state.report_mode = true;
     update(
         &mut state,
-        Action::SyncReport {
+        Action::Import {
             path: Some("stati-novembre.xlsx".into()),
-            as_of: None,
-            partial: false,
+            kind: crate::app::import_flow::ImportKind::Report {
+                as_of: None,
+                partial: false,
+                sheet: None,
+            },
         },
     );
     let request = ReportRequest {
@@ -811,6 +822,7 @@ fn report_preview() {
         partial: false,
         as_of: None,
         domain: Some("pec.fofi.it".into()),
+        sheet: None,
     };
     let preview = ReportPreview {
         file: "stati-novembre.xlsx".into(),
