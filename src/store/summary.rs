@@ -1380,6 +1380,32 @@ mod tests {
         (dir, store, roster)
     }
 
+    /// Imports the first 550 of `roster` (the rest are removed) and a later
+    /// member with the PEC of each of `of`; those later members.
+    fn with_twins(
+        store: &mut Store,
+        roster: &[Member],
+        of: &[usize],
+        now: DateTime<Utc>,
+    ) -> Vec<Member> {
+        let twins: Vec<Member> = of
+            .iter()
+            .zip(900..)
+            .map(|(&from, seed)| {
+                let mut twin =
+                    crate::sample::generate_roster(1, seed, DEFAULT_PEC_DOMAIN).remove(0);
+                twin.pec = roster[from].pec.clone();
+                twin
+            })
+            .collect();
+        let mut current = roster[..550].to_vec();
+        current.extend_from_slice(&twins);
+        store
+            .upsert_members(&IncomingRoster::full(&current), "t", "t", now)
+            .unwrap();
+        twins
+    }
+
     /// Aruba's copy of the roster's mailboxes, in every shape.
     fn aruba_copy(roster: &[Member]) -> Vec<ArubaMailbox> {
         roster
@@ -1444,16 +1470,8 @@ mod tests {
         let now = Utc::now();
         let (_dir, mut store, mut roster) = populated(now);
         // Two later members with the PEC of earlier ones; the last 50 stay removed.
-        let mut current = roster[..550].to_vec();
-        for (seed, from) in [(900, 3), (901, 8)] {
-            let mut twin = crate::sample::generate_roster(1, seed, DEFAULT_PEC_DOMAIN).remove(0);
-            twin.pec = roster[from].pec.clone();
-            current.push(twin);
-        }
-        store
-            .upsert_members(&IncomingRoster::full(&current), "t", "t", now)
-            .unwrap();
-        roster.extend_from_slice(&current[550..]);
+        let twins = with_twins(&mut store, &roster, &[3, 8], now);
+        roster.extend(twins);
         let entries = store.roster_entries().unwrap();
         let twins = entries
             .iter()
@@ -1468,16 +1486,7 @@ mod tests {
             }
             let expected = from_entries(&store, now);
             assert!(expected.summary.removed > 0 && expected.count(Category::NoMember) > 0);
-            for piece_rows in [1, 7, 64, 100_000] {
-                let (groups, _) = store
-                    .count_groups_in_pieces(DEFAULT_PEC_DOMAIN, now, piece_rows)
-                    .unwrap();
-                assert_eq!(
-                    classify_all(&groups, DEFAULT_PEC_DOMAIN, now),
-                    expected,
-                    "pieces of {piece_rows}, Aruba {aruba}"
-                );
-            }
+            assert_counted_in_pieces(&store, now, &[1, 7, 64, 100_000], &expected);
         }
     }
 
@@ -1679,26 +1688,28 @@ mod tests {
     fn the_first_member_not_erased_takes_the_mailbox() {
         let now = Utc::now();
         let (_dir, mut store, roster) = populated(now);
-        let mut current = roster[..550].to_vec();
-        for (seed, from) in [(900, 3), (901, 8), (902, 560)] {
-            let mut twin = crate::sample::generate_roster(1, seed, DEFAULT_PEC_DOMAIN).remove(0);
-            twin.pec = roster[from].pec.clone();
-            current.push(twin);
-        }
-        store
-            .upsert_members(&IncomingRoster::full(&current), "t", "t", now)
-            .unwrap();
+        with_twins(&mut store, &roster, &[3, 8, 560], now);
         let erased = s_member_id(&store, &roster[3].codice_fiscale);
         store.forget(erased, "t", now).unwrap();
-        let expected = from_entries(&store, now);
-        for piece_rows in [1, 3, 100_000] {
+        assert_counted_in_pieces(&store, now, &[1, 3, 100_000], &from_entries(&store, now));
+    }
+
+    /// The counts from the tables read in pieces of each of `sizes` rows are `expected`.
+    fn assert_counted_in_pieces(
+        store: &Store,
+        now: DateTime<Utc>,
+        sizes: &[i64],
+        expected: &DashboardCounts,
+    ) {
+        for &piece_rows in sizes {
             let (groups, _) = store
                 .count_groups_in_pieces(DEFAULT_PEC_DOMAIN, now, piece_rows)
                 .unwrap();
+            let aruba = groups.aruba_known;
             assert_eq!(
-                classify_all(&groups, DEFAULT_PEC_DOMAIN, now),
+                &classify_all(&groups, DEFAULT_PEC_DOMAIN, now),
                 expected,
-                "pieces of {piece_rows}"
+                "pieces of {piece_rows}, Aruba {aruba}"
             );
         }
     }
