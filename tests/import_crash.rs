@@ -138,3 +138,64 @@ fn a_kill_at_any_moment_is_all_or_nothing() {
         "no kill landed before the end ({full:?})"
     );
 }
+
+/// The store after a first import died: a hot rollback journal, which the
+/// next open rolls back. Checks that the store opens, is in WAL again, holds
+/// no member, and that `pecdesk audit verify` passes on it.
+fn rolled_back_first_import(ws: &Workspace, before: &(Snapshot, Vec<String>)) {
+    let journal = ws.path("pecdesk.db-journal");
+    assert!(
+        std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0),
+        "the first import ran with a rollback journal, left hot"
+    );
+    let verify = ws.pecdesk(&["audit", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    assert!(!journal.exists(), "rolled back and deleted at the open");
+    assert_eq!((snapshot(&ws.db()), indexes(&ws.db())), *before);
+    let store = pecdesk::store::Store::open(&ws.db()).unwrap();
+    assert_eq!(store.member_count().unwrap(), 0);
+    assert_eq!(store.verify_chain().unwrap().broken, None);
+    drop(store);
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_first_import_killed_in_the_middle_rolls_back_its_journal_at_the_next_open() {
+    let ws = Workspace::new();
+    drop(pecdesk::store::Store::open(&ws.db()).unwrap());
+    let before = (snapshot(&ws.db()), indexes(&ws.db()));
+    let empty_size = std::fs::metadata(ws.db()).unwrap().len();
+    let file = ws.write("albo.csv", excel(&members(60_000, 9)));
+
+    // Aborted inside the transaction, pages already written to the store.
+    aborted_import(&ws, &file, 15_000);
+    assert!(std::fs::metadata(ws.db()).unwrap().len() > empty_size);
+    rolled_back_first_import(&ws, &before);
+
+    // Killed (SIGKILL) inside its transaction: once the journal has the
+    // pages it changed (the store's own pages reach the file only when the
+    // import's cache spills, at the commit for this size).
+    let journal = ws.path("pecdesk.db-journal");
+    let mut child = ws
+        .import_command(&[file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::metadata(&journal).map_or(0, |m| m.len()) == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "finished too soon");
+        assert!(started.elapsed().as_secs() < 60, "no journal");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    rolled_back_first_import(&ws, &before);
+
+    // And the same import now goes through, in WAL afterwards.
+    let json = ws.import_json(&[file.to_str().unwrap()]);
+    assert_eq!(json["new"], 60_000);
+    assert!(!ws.path("pecdesk.db-journal").exists());
+}

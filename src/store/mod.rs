@@ -93,6 +93,13 @@ pub enum StoreError {
     NoSuchMember(String),
     #[error("{0}")]
     Backup(String),
+    /// Another process holds the store's write lock for longer than
+    /// [`BUSY_TIMEOUT`]: a first import, which keeps readers out while it
+    /// runs (see the README's speed section), or a long write.
+    #[error(
+        "l'archivio {path} è occupato da un'altra operazione (ad esempio una prima importazione dell'albo in corso): riprovare tra qualche istante"
+    )]
+    Busy { path: PathBuf },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -159,6 +166,11 @@ impl Store {
         move |source| match source {
             rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::NotADatabase => {
                 StoreError::NotADatabase {
+                    path: self.path.clone(),
+                }
+            }
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DatabaseBusy => {
+                StoreError::Busy {
                     path: self.path.clone(),
                 }
             }
@@ -266,9 +278,14 @@ impl Store {
 /// mutably borrowed by a transaction.
 fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + 'static {
     let path = path.to_path_buf();
-    move |source| StoreError::Sqlite {
-        path: path.clone(),
-        source,
+    move |source| match source {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DatabaseBusy => {
+            StoreError::Busy { path: path.clone() }
+        }
+        source => StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        },
     }
 }
 

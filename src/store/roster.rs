@@ -823,6 +823,119 @@ impl<'c> Statements<'c> {
     }
 }
 
+/// A first import's journal: the store leaves WAL for a rollback journal
+/// while the import runs, when it has no members and no other connection
+/// has it open. A rollback journal keeps a copy of the pages the transaction
+/// changes that existed before it: on an empty store, a few pages of schema,
+/// while the WAL would take every page written (half a gigabyte at a million
+/// members) and copy it again into the store at the checkpoint. A crash
+/// leaves a hot journal that SQLite rolls back at the next open, as it
+/// would the WAL's uncommitted frames; with `synchronous = FULL` meanwhile,
+/// as a rollback journal needs against a power cut. Readers cannot read
+/// beside such a transaction: one that opens the store meanwhile waits, and
+/// then gets [`StoreError::Busy`] (they would have seen an empty store).
+///
+/// Foreign keys are off for the same transaction: every event a first
+/// import writes is about a member it inserted in it, taken from the
+/// members table itself (`INSERT … SELECT`), and an import never deletes a
+/// member, so the lookup of each event's member (a million at 1M rows, 5 %
+/// of the writer's instructions at 100k) checks what holds by construction;
+/// [`check_member_references`] checks the range of them before the commit.
+struct FirstImportJournal {
+    first: bool,
+    left_wal: bool,
+}
+
+impl FirstImportJournal {
+    /// Leaves WAL if the store has no members; goes on in WAL when another
+    /// connection has the store open (SQLite refuses to leave it then).
+    fn enter(conn: &Connection) -> rusqlite::Result<Self> {
+        let empty: bool = conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM members)", [], |r| {
+            r.get(0)
+        })?;
+        if !empty {
+            return Ok(Self {
+                first: false,
+                left_wal: false,
+            });
+        }
+        conn.pragma_update(None, "foreign_keys", false)?;
+        let mode = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+            r.get::<_, String>(0)
+        });
+        let left_wal = match mode {
+            Ok(mode) => mode.eq_ignore_ascii_case("delete"),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                false
+            }
+            Err(e) => {
+                conn.pragma_update(None, "foreign_keys", true)?;
+                return Err(e);
+            }
+        };
+        if left_wal {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        } else {
+            tracing::info!("prima importazione in modalità WAL: l'archivio è aperto altrove");
+        }
+        Ok(Self {
+            first: true,
+            left_wal,
+        })
+    }
+
+    /// Back to WAL and the store's usual sync (committed or rolled back by
+    /// now). Should it fail, the next open of the store sets WAL again.
+    fn leave(self, conn: &Connection) {
+        if self.first
+            && let Err(error) = conn.pragma_update(None, "foreign_keys", true)
+        {
+            tracing::error!(%error, "chiavi esterne non riattivate");
+        }
+        if !self.left_wal {
+            return;
+        }
+        let back = conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .and_then(|()| {
+                conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            });
+        match back {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+            other => tracing::warn!(?other, "ritorno alla modalità WAL non riuscito"),
+        }
+    }
+}
+
+/// With foreign keys off (a first import, see [`FirstImportJournal`]),
+/// refuses to commit events about members outside the stored ids: two
+/// seeks in `events_member`, not a lookup per event.
+fn check_member_references(conn: &Connection) -> rusqlite::Result<()> {
+    let on: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    if on {
+        return Ok(());
+    }
+    let dangling: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE member_id < (SELECT MIN(id) FROM members))
+            OR EXISTS (SELECT 1 FROM events WHERE member_id > (SELECT MAX(id) FROM members))
+            OR (NOT EXISTS (SELECT 1 FROM members)
+                AND EXISTS (SELECT 1 FROM events WHERE member_id IS NOT NULL))",
+        [],
+        |r| r.get(0),
+    )?;
+    if dangling {
+        return Err(rusqlite::Error::UserFunctionError(
+            "eventi che rimandano a iscritti inesistenti".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// An import under way inside its transaction (see [`Store::import_members`]):
 /// plans and writes the file's rows as they come, an event for each change.
 pub struct RosterWriter<'a> {
@@ -1355,6 +1468,12 @@ impl Store {
         feed: impl FnOnce(&mut RosterWriter<'_>) -> std::result::Result<Option<RosterEnd>, E>,
     ) -> std::result::Result<Option<MemberUpsert>, E> {
         let to_err = super::sql_error(&self.path);
+        // Stored to the second: `ts` writes the nanoseconds a clock gives
+        // (30 characters, 20 without them), and an import writes its instant
+        // three times a new member (created, updated, the event's), 30 MB at
+        // a million members. Every reader takes both forms (`parse_ts`);
+        // the chain hashes the text as stored, so old rows verify as before.
+        let at = chrono::SubsecRound::trunc_subsecs(at, 0);
         let context = ApplyContext {
             operator,
             source,
@@ -1363,8 +1482,23 @@ impl Store {
             today: IsoDate::of(Some(crate::i18n::italian_time(at).date())),
             abort_after: abort_after_rows(),
         };
+        let journal = FirstImportJournal::enter(&self.conn).map_err(&to_err)?;
+        let result = self.import_with_cache(context, feed);
+        journal.leave(&self.conn);
+        result
+    }
+
+    /// [`Self::import_members`] with the page cache and the sorter's threads
+    /// an import wants.
+    fn import_with_cache<E: From<StoreError>>(
+        &mut self,
+        context: ApplyContext<'_>,
+        feed: impl FnOnce(&mut RosterWriter<'_>) -> std::result::Result<Option<RosterEnd>, E>,
+    ) -> std::result::Result<Option<MemberUpsert>, E> {
+        let to_err = super::sql_error(&self.path);
         if context.abort_after.is_some() {
-            // Keep SQLite's small cache: uncommitted pages then reach the WAL
+            // Keep SQLite's small cache: uncommitted pages then reach the
+            // file (the WAL, or the store beside its rollback journal)
             // before the abort, the harder case for the crash test.
             return self.import_in_transaction(context, feed);
         }
@@ -1436,6 +1570,7 @@ impl Store {
         let Some(counts) = result? else {
             return Ok(None);
         };
+        check_member_references(&tx).map_err(&to_err)?;
         tx.commit().map_err(&to_err)?;
         Ok(Some(counts))
     }
@@ -1859,7 +1994,10 @@ mod tests {
         drop(store);
 
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        assert_eq!(indexes(&store), ["members_codice_fiscale", "members_pec"]);
+        assert_eq!(
+            indexes(&store),
+            ["members_apart", "members_codice_fiscale", "members_pec"]
+        );
         assert_eq!(store.all_members().unwrap(), before);
         assert_eq!(store.event_count().unwrap(), events);
         assert_eq!(store.verify_chain().unwrap().broken, None);
@@ -1904,6 +2042,187 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok");
+    }
+
+    fn journal_mode(conn: &Connection) -> String {
+        conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Imports `members` into `store`; returns the journal mode the import
+    /// ran in.
+    fn import_seeing_the_journal(store: &mut Store, members: &[Member]) -> String {
+        let mut seen = String::new();
+        store
+            .import_members("anna", "albo.csv", Utc::now(), |writer| {
+                seen = journal_mode(writer.conn);
+                writer.rows(members.iter().map(|m| (m, true)))?;
+                Ok::<_, StoreError>(Some(RosterEnd {
+                    full_roster: true,
+                    ..RosterEnd::default()
+                }))
+            })
+            .unwrap();
+        seen
+    }
+
+    #[test]
+    fn a_first_import_leaves_wal_for_its_duration_only() {
+        let (_dir, mut store) = store();
+        let members = generate_roster(30, 16, "pec.fofi.it");
+        assert_eq!(import_seeing_the_journal(&mut store, &members), "delete");
+        assert_eq!(journal_mode(&store.conn), "wal");
+        let sync: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL again");
+        let fk: bool = store
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(fk, "foreign keys on again");
+        let dangling: Option<String> = rusqlite::OptionalExtension::optional(store.conn.query_row(
+            "PRAGMA foreign_key_check",
+            [],
+            |r| r.get(0),
+        ))
+        .unwrap();
+        assert_eq!(dangling, None);
+        assert_eq!(store.member_count().unwrap(), 30);
+        // A store with members is imported into in WAL, readers beside it.
+        assert_eq!(import_seeing_the_journal(&mut store, &members), "wal");
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+    }
+
+    #[test]
+    fn an_import_stores_its_instant_to_the_second_and_old_instants_still_verify() {
+        use chrono::TimeZone;
+        let (_dir, mut store) = store();
+        let members = generate_roster(3, 19, "pec.fofi.it");
+        let at = Utc.with_ymd_and_hms(2026, 11, 29, 12, 5, 7).unwrap()
+            + chrono::TimeDelta::nanoseconds(123_456_789);
+        store
+            .upsert_members(&IncomingRoster::full(&members[..2]), "anna", "a.csv", at)
+            .unwrap();
+        let stored: Vec<String> = store
+            .conn
+            .prepare("SELECT created_at FROM members UNION ALL SELECT at FROM events")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(
+            stored.iter().all(|t| t == "2026-11-29T12:05:07Z"),
+            "{stored:?}"
+        );
+        // A row from before, with its nanoseconds, beside the new ones.
+        let mut chain = ChainWriter::begin(&store.conn).unwrap();
+        let event = NewEvent {
+            at,
+            operator: "anna".into(),
+            kind: EventKind::Action,
+            member_id: None,
+            mailbox: None,
+            detail: "prima".into(),
+            outcome: None,
+        };
+        append_linked(&store.conn, &mut chain, &event).unwrap();
+        store
+            .upsert_members(&IncomingRoster::full(&members), "anna", "b.csv", at)
+            .unwrap();
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+        let recent = store.recent_events(10).unwrap();
+        assert!(
+            recent.iter().any(|e| e.at == at),
+            "the old form reads back whole"
+        );
+        assert!(
+            recent
+                .iter()
+                .any(|e| e.at == at - chrono::TimeDelta::nanoseconds(123_456_789))
+        );
+    }
+
+    #[test]
+    fn a_first_import_stays_in_wal_while_another_connection_has_the_store_open() {
+        let (dir, mut store) = store();
+        let other = Store::open(&dir.path().join("s.db")).unwrap();
+        assert_eq!(other.member_count().unwrap(), 0);
+        let members = generate_roster(30, 17, "pec.fofi.it");
+        assert_eq!(import_seeing_the_journal(&mut store, &members), "wal");
+        assert_eq!(journal_mode(&store.conn), "wal");
+        // The other connection read beside the import, and reads its result.
+        assert_eq!(other.member_count().unwrap(), 30);
+        assert_eq!(other.verify_chain().unwrap().broken, None);
+    }
+
+    #[test]
+    fn with_foreign_keys_off_an_event_about_no_member_is_refused() {
+        let (_dir, mut store) = store();
+        upsert(
+            &mut store,
+            IncomingRoster::full(&generate_roster(3, 20, "pec.fofi.it")),
+        );
+        store
+            .conn
+            .pragma_update(None, "foreign_keys", false)
+            .unwrap();
+        assert!(check_member_references(&store.conn).is_ok());
+        for member in [0, 99] {
+            let tx = store.conn.transaction().unwrap();
+            tx.execute(
+                "INSERT INTO events (at, operator, kind, member_id, detail)
+                 VALUES ('2026-11-29T12:00:00Z', 'x', 'action', ?1, 'x')",
+                [member],
+            )
+            .unwrap();
+            assert!(check_member_references(&tx).is_err(), "member {member}");
+        }
+        // With foreign keys on, SQLite itself checks: nothing to do here.
+        store
+            .conn
+            .pragma_update(None, "foreign_keys", true)
+            .unwrap();
+        assert!(check_member_references(&store.conn).is_ok());
+    }
+
+    #[test]
+    fn a_reader_locked_out_by_a_first_import_is_told_the_store_is_busy() {
+        let (dir, mut store) = store();
+        let path = dir.path().join("s.db");
+        let members = generate_roster(30, 18, "pec.fofi.it");
+        let (locked, wait_locked) = std::sync::mpsc::channel();
+        let (read, wait_read) = std::sync::mpsc::channel::<()>();
+        let (importing, members) = (&mut store, &members);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                importing
+                    .import_members("anna", "albo.csv", Utc::now(), |writer| {
+                        writer.rows(members.iter().map(|m| (m, true)))?;
+                        // The store's lock, as a spill of the cache takes it.
+                        writer.conn.cache_flush().unwrap();
+                        locked.send(()).unwrap();
+                        wait_read.recv().unwrap();
+                        Ok::<_, StoreError>(Some(RosterEnd::default()))
+                    })
+                    .unwrap()
+            });
+            wait_locked.recv().unwrap();
+            let conn = Connection::open(&path).unwrap();
+            conn.busy_timeout(std::time::Duration::from_millis(50))
+                .unwrap();
+            let reader = Store {
+                conn,
+                path: path.clone(),
+            };
+            let err = reader.member_count().unwrap_err();
+            assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+            assert!(err.to_string().contains("occupato"), "{err}");
+            read.send(()).unwrap();
+        });
+        assert_eq!(store.member_count().unwrap(), 30);
     }
 
     #[test]

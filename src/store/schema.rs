@@ -99,4 +99,6 @@ pub const MIGRATIONS: &[&str] = &[
     // drop it and build it once at the end (members rebuilt without the
     // inline UNIQUE, SQLite's 12-step procedure; foreign keys checked after).
     super::roster::NAMED_UNIQUE_MIGRATION,
+    // The few members out of the roster or erased, indexed for the counts.
+    super::summary::APART_MIGRATION,
 ];
