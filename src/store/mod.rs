@@ -169,15 +169,7 @@ impl Store {
                     path: self.path.clone(),
                 }
             }
-            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DatabaseBusy => {
-                StoreError::Busy {
-                    path: self.path.clone(),
-                }
-            }
-            source => StoreError::Sqlite {
-                path: self.path.clone(),
-                source,
-            },
+            source => sql_error(&self.path)(source),
         }
     }
 
