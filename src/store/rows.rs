@@ -123,25 +123,12 @@ enum ArubaField {
     OtherStatus,
 }
 
-/// The texts of one copy, in [`ArubaField`] order, and its status byte.
-fn aruba_texts(mailbox: &ArubaMailbox) -> ([Option<&str>; 3], u8) {
-    match ARUBA_STATUSES.iter().position(|s| *s == mailbox.status) {
-        Some(known) => (
-            [
-                mailbox.contact_email.as_deref(),
-                mailbox.contact_mobile.as_deref(),
-                None,
-            ],
-            known as u8,
-        ),
-        None => (
-            [
-                mailbox.contact_email.as_deref(),
-                mailbox.contact_mobile.as_deref(),
-                Some(mailbox.status.code()),
-            ],
-            OTHER_STATUS,
-        ),
+/// A status as a copy keeps it: its byte, and its code as a text when it
+/// is none of the known ones ([`ArubaField::OtherStatus`]).
+fn coded_status(status: &ArubaStatus) -> (u8, Option<&str>) {
+    match ARUBA_STATUSES.iter().position(|s| s == status) {
+        Some(known) => (known as u8, None),
+        None => (OTHER_STATUS, Some(status.code())),
     }
 }
 
@@ -312,12 +299,10 @@ impl ArubaListing {
         [email, mobile]: [Option<&str>; 2],
     ) {
         let status = ArubaStatus::from_code(status);
-        let known = ARUBA_STATUSES.iter().position(|s| *s == status);
-        self.copies
-            .push((owner_id, known.map_or(OTHER_STATUS, |k| k as u8)));
+        let (byte, other) = coded_status(&status);
+        self.copies.push((owner_id, byte));
         self.starts
             .push(u32::try_from(self.text.len()).expect("Aruba's listing under 4 GiB"));
-        let other = known.is_none().then(|| status.code());
         for value in [Some(address), email, mobile, other] {
             push_text(&mut self.text, value);
         }
@@ -676,7 +661,12 @@ impl RosterRows {
             ArubaSide::Unknown => ARUBA_UNKNOWN,
             ArubaSide::Missing => ARUBA_MISSING,
             ArubaSide::Present(mailbox) => {
-                let (texts, status) = aruba_texts(&mailbox);
+                let (status, other) = coded_status(&mailbox.status);
+                let texts = [
+                    mailbox.contact_email.as_deref(),
+                    mailbox.contact_mobile.as_deref(),
+                    other,
+                ];
                 self.push_aruba(index, mailbox.owner_id, status, texts);
                 ARUBA_PRESENT
             }
