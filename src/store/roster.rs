@@ -12,6 +12,9 @@ use super::events::{EventKind, NewEvent, append, append_linked, insert_link, ins
 use super::{Result, Store, StoreError, ts};
 use crate::domain::{MailboxState, Member};
 
+mod static_insert;
+use static_insert::{Bind, StaticInsert};
+
 /// What an import did, or would do, to the stored roster.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MemberUpsert {
@@ -249,6 +252,30 @@ impl<'a> MemberRow<'a> {
         }
     }
 
+    /// The INSERT's parameters, `?1` to `?15`: these, the new member's
+    /// audit key, the leaving day from the file and the import's day.
+    fn binds<'b>(&'b self, key: &'b str, today: Option<&'b IsoDate>) -> [Bind<'b>; 15] {
+        let m = self.member;
+        let date = |d: Option<&'b IsoDate>| Bind::from(d.map(IsoDate::as_str));
+        [
+            Bind::Text(&m.numero_iscrizione),
+            Bind::Text(&m.cognome),
+            Bind::Text(&m.nome),
+            Bind::Text(&m.codice_fiscale),
+            date(self.born.as_ref()),
+            date(self.enrolled.as_ref()),
+            Bind::Text(&m.pec),
+            Bind::from(m.email_servizio.as_deref()),
+            Bind::from(m.cellulare.as_deref()),
+            Bind::from(m.provincia.as_deref()),
+            Bind::Int(i64::from(self.in_roster)),
+            Bind::Text(self.now),
+            Bind::Text(key),
+            date(self.left.as_ref()),
+            date(today),
+        ]
+    }
+
     fn values(&self) -> [&dyn rusqlite::ToSql; 12] {
         let m = self.member;
         [
@@ -265,6 +292,12 @@ impl<'a> MemberRow<'a> {
             &self.in_roster,
             &self.now,
         ]
+    }
+}
+
+impl IsoDate {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits")
     }
 }
 
@@ -769,16 +802,17 @@ pub const NAMED_UNIQUE_MIGRATION: &str = r#"
 /// before its commit, inside its transaction. Sorting once costs less than
 /// 100k inserts at random places of a B-tree.
 /// (`events_member` is not among them: a first import appends its keys in
-/// order, which costs less than sorting them; measured.)
-const DEFERRED_INDEXES: [&str; 3] = ["members_pec", "members_codice_fiscale", "events_mailbox"];
+/// order, which costs less than sorting them; measured. Nor is
+/// `events_mailbox`, which leaves out the "importato" events about members,
+/// all but one of a first import's: see
+/// [`super::events::MAILBOX_INDEX_MIGRATION`].)
+const DEFERRED_INDEXES: [&str; 2] = ["members_pec", "members_codice_fiscale"];
 
 /// Drops the [`DEFERRED_INDEXES`] and returns the statements that create them
 /// again, as the schema has them.
 fn drop_deferred_indexes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let indexes: Vec<(String, String)> = conn
-        .prepare(
-            "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND name IN (?1, ?2, ?3)",
-        )?
+        .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND name IN (?1, ?2)")?
         .query_map(DEFERRED_INDEXES, |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (name, _) in &indexes {
@@ -792,21 +826,22 @@ fn drop_deferred_indexes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 /// albo; the file's Data cancellazione (`?14`) when it has one; else the day
 /// already stored, or the import's day (`?15`, `?3` for the absent).
 struct Statements<'c> {
-    insert: rusqlite::CachedStatement<'c>,
+    /// Binds its texts in place (see [`StaticInsert`]): one a new member.
+    insert: StaticInsert<'c>,
     update: rusqlite::CachedStatement<'c>,
     mark_absent: rusqlite::CachedStatement<'c>,
 }
 
+const INSERT_MEMBER: &str = "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
+     data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
+     in_roster, created_at, updated_at, audit_key, left_on)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
+     CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, ?15) END)";
+
 impl<'c> Statements<'c> {
     fn new(conn: &'c Connection) -> rusqlite::Result<Self> {
         Ok(Self {
-            insert: conn.prepare_cached(
-                "INSERT INTO members (numero_iscrizione, cognome, nome, codice_fiscale,
-                 data_nascita, data_iscrizione, pec, email_servizio, cellulare, provincia,
-                 in_roster, created_at, updated_at, audit_key, left_on)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
-                 CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, ?15) END)",
-            )?,
+            insert: StaticInsert::prepare(conn, INSERT_MEMBER)?,
             update: conn.prepare_cached(
                 "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
                  codice_fiscale = ?4, data_nascita = ?5, data_iscrizione = ?6, pec = ?7,
@@ -1206,13 +1241,7 @@ impl<'a> RosterWriter<'a> {
                     .copied()
                     .unwrap_or_else(|| super::chain::member_key(&mut self.keys));
                 let key = std::str::from_utf8(&key).expect("hex");
-                let inserted = statements.insert.insert(rusqlite::params_from_iter(
-                    (row.values().into_iter()).chain([
-                        &key as &dyn rusqlite::ToSql,
-                        &row.left,
-                        today,
-                    ]),
-                ));
+                let inserted = statements.insert.insert(&row.binds(key, today.as_ref()));
                 let id = match inserted {
                     // A codice fiscale the caller repeated (the importer
                     // rejects them): new only once. The failed statement
