@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 
-use super::chain::{ChainWriter, LINK_FUNCTION, Link, LinkedAhead, SetLinker, link_run};
+use super::chain::{
+    ChainWriter, LINK_FUNCTION, LINK_HASH_FUNCTION, Link, LinkedAhead, SetLinker, link_run,
+};
 use super::digest::{DigestTable, KeyDigest, KeyHasher, KeySet, Keyed};
 use super::events::{EventKind, NewEvent, append, append_linked, insert_link, insert_statement};
 use super::{Result, Store, StoreError, ts};
@@ -1130,7 +1132,7 @@ impl<'a> RosterWriter<'a> {
         let sql = format!(
             "INSERT INTO events (id, at, account, operator, kind, member_id, mailbox, detail,
              digest, hash)
-             SELECT {id}, ?3, ?4, ?5, ?6, id, pec, {detail}, substr({link}, 1, 32), substr({link}, 33)
+             SELECT {id}, ?3, ?4, ?5, ?6, id, pec, {detail}, {link}, {LINK_HASH_FUNCTION}({id})
              FROM members WHERE id BETWEEN ?2 AND ?9 ORDER BY id"
         );
         let mut insert = self.conn.prepare_cached(&sql)?;
@@ -1985,8 +1987,41 @@ mod tests {
                 &format!(
                     "INSERT INTO events (id, at, account, operator, kind, member_id, mailbox,
                      detail, digest, hash)
-                     SELECT ?1 + id - 1, 'a', 'b', 'c', 'd', id, pec, 'e', substr({link}, 1, 32),
-                     substr({link}, 33) FROM members ORDER BY id DESC"
+                     SELECT ?1 + id - 1, 'a', 'b', 'c', 'd', id, pec, 'e', {link},
+                     {LINK_HASH_FUNCTION}(?1 + id - 1) FROM members ORDER BY id DESC"
+                ),
+                [first],
+            )
+        });
+        assert!(result.is_err(), "{result:?}");
+        linker.unregister(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(store.event_count().unwrap(), events);
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+    }
+
+    #[test]
+    fn the_hash_of_a_row_is_refused_before_the_row_is_linked() {
+        let (_dir, mut store) = store();
+        upsert(
+            &mut store,
+            IncomingRoster::full(&generate_roster(3, 13, "pec.fofi.it")),
+        );
+        let events = store.event_count().unwrap();
+        let tx = store.conn.transaction().unwrap();
+        let linker = SetLinker::register(&tx).unwrap();
+        let mut chain = ChainWriter::begin(&tx).unwrap();
+        let first = chain.next_id();
+        let link =
+            format!("{LINK_FUNCTION}(?1 + id - 1, 'a', 'b', 'c', 'd', id, audit_key, pec, 'e')");
+        // The hash's column before the digest's: asked for a row not yet linked.
+        let result = chain.link_set(&linker, || {
+            tx.execute(
+                &format!(
+                    "INSERT INTO events (id, at, account, operator, kind, member_id, mailbox,
+                     detail, hash, digest)
+                     SELECT ?1 + id - 1, 'a', 'b', 'c', 'd', id, pec, 'e',
+                     {LINK_HASH_FUNCTION}(?1 + id - 1), {link} FROM members ORDER BY id"
                 ),
                 [first],
             )
