@@ -1967,8 +1967,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_link_function_refuses_rows_out_of_order() {
+    /// Runs, with the set linker, an `INSERT … SELECT` of an event per
+    /// member whose digest and hash columns (in the order `columns` names
+    /// them) are `values`, in `order`; asserts that it fails and leaves the
+    /// log as it was, its chain whole.
+    fn assert_link_set_refused(columns: &str, values: &str, order: &str) {
         let (_dir, mut store) = store();
         upsert(
             &mut store,
@@ -1979,16 +1982,17 @@ mod tests {
         let linker = SetLinker::register(&tx).unwrap();
         let mut chain = ChainWriter::begin(&tx).unwrap();
         let first = chain.next_id();
-        // In id order, these ids would chain; evaluated in the reverse order, they must not.
         let link =
             format!("{LINK_FUNCTION}(?1 + id - 1, 'a', 'b', 'c', 'd', id, audit_key, pec, 'e')");
+        let hash = format!("{LINK_HASH_FUNCTION}(?1 + id - 1)");
+        let values = values.replace("LINK", &link).replace("HASH", &hash);
         let result = chain.link_set(&linker, || {
             tx.execute(
                 &format!(
                     "INSERT INTO events (id, at, account, operator, kind, member_id, mailbox,
-                     detail, digest, hash)
-                     SELECT ?1 + id - 1, 'a', 'b', 'c', 'd', id, pec, 'e', {link},
-                     {LINK_HASH_FUNCTION}(?1 + id - 1) FROM members ORDER BY id DESC"
+                     detail, {columns})
+                     SELECT ?1 + id - 1, 'a', 'b', 'c', 'd', id, pec, 'e', {values}
+                     FROM members ORDER BY id {order}"
                 ),
                 [first],
             )
@@ -2001,36 +2005,15 @@ mod tests {
     }
 
     #[test]
+    fn the_link_function_refuses_rows_out_of_order() {
+        // In id order, these ids would chain; evaluated in the reverse order, they must not.
+        assert_link_set_refused("digest, hash", "LINK, HASH", "DESC");
+    }
+
+    #[test]
     fn the_hash_of_a_row_is_refused_before_the_row_is_linked() {
-        let (_dir, mut store) = store();
-        upsert(
-            &mut store,
-            IncomingRoster::full(&generate_roster(3, 13, "pec.fofi.it")),
-        );
-        let events = store.event_count().unwrap();
-        let tx = store.conn.transaction().unwrap();
-        let linker = SetLinker::register(&tx).unwrap();
-        let mut chain = ChainWriter::begin(&tx).unwrap();
-        let first = chain.next_id();
-        let link =
-            format!("{LINK_FUNCTION}(?1 + id - 1, 'a', 'b', 'c', 'd', id, audit_key, pec, 'e')");
         // The hash's column before the digest's: asked for a row not yet linked.
-        let result = chain.link_set(&linker, || {
-            tx.execute(
-                &format!(
-                    "INSERT INTO events (id, at, account, operator, kind, member_id, mailbox,
-                     detail, hash, digest)
-                     SELECT ?1 + id - 1, 'a', 'b', 'c', 'd', id, pec, 'e',
-                     {LINK_HASH_FUNCTION}(?1 + id - 1), {link} FROM members ORDER BY id"
-                ),
-                [first],
-            )
-        });
-        assert!(result.is_err(), "{result:?}");
-        linker.unregister(&tx).unwrap();
-        tx.commit().unwrap();
-        assert_eq!(store.event_count().unwrap(), events);
-        assert_eq!(store.verify_chain().unwrap().broken, None);
+        assert_link_set_refused("hash, digest", "HASH, LINK", "ASC");
     }
 
     /// The indexes of `table`, by name, in order.
