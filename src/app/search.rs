@@ -738,11 +738,18 @@ impl Search {
     /// Keeps the matches of a (normalised) query found by a [`Scan`].
     pub fn remember(&mut self, query: String, matched: Matches) {
         self.history.retain(|(q, _)| *q != query);
+        // Only the latest query's ranking is kept (the table lists it, and
+        // lists it again when a filter changes): an earlier one gone back to
+        // is ranked again, which takes a fraction of matching it again,
+        // and its first page first.
+        for (_, earlier) in &mut self.history {
+            earlier.ranked = None;
+        }
         self.history.push((query, matched));
         // At most REMEMBERED queries in REMEMBERED_BYTES, the least recently
         // used let go first; the latest is kept whatever its size (the next
         // keystroke narrows it). A first letter or digit matches most of a
-        // million members, 12 MB of matches and ranking.
+        // million members: 8 MB of matches, 12 MB with their ranking.
         while self.history.len() > REMEMBERED
             || (self.history.len() > 1 && self.remembered_bytes() > REMEMBERED_BYTES)
         {
@@ -923,7 +930,7 @@ const REMEMBERED: usize = 24;
 /// The bytes the remembered results may hold in all: at 100k members every
 /// one of [`REMEMBERED`]; at a million, the few latest broad ones (the
 /// console's memory at a million members stays within its 450 MB).
-const REMEMBERED_BYTES: usize = 24 << 20;
+const REMEMBERED_BYTES: usize = 32 << 20;
 
 /// Below this many candidates one thread is quicker than two.
 const PARALLEL_FROM: usize = 20_000;
@@ -2202,6 +2209,16 @@ mod tests {
             search.lookup_in("ro", Some(&ordering)),
             Lookup::Known(m) if m.ranked_in(&ordering)
         ));
+        // Another query since: only the latest keeps its ranking.
+        search.remember("r".into(), whole.clone());
+        assert!(matches!(
+            search.lookup_in("ro", Some(&ordering)),
+            Lookup::Scan(Scan {
+                pool: Pool::Known(_),
+                ..
+            })
+        ));
+        search.remember("ro".into(), whole.clone());
         // The table sorted otherwise: ranked again in the new order.
         let other = Arc::new((*ordering).clone());
         assert!(matches!(
@@ -2222,7 +2239,7 @@ mod tests {
             scored: Arc::new((0..n).map(|i| (i, 1)).collect()),
             ranked: None,
         };
-        let big = 1 << 20; // 8 MB of matches
+        let big = (REMEMBERED_BYTES / 4 / 8) as u32; // a quarter of the bytes
         for query in ["a", "b", "c", "d"] {
             search.remember(query.into(), broad(big));
         }
@@ -2232,7 +2249,7 @@ mod tests {
         search.remember("f".into(), broad(big));
         assert!(search.remembered_bytes() <= REMEMBERED_BYTES);
         let kept: Vec<&str> = search.history.iter().map(|(q, _)| q.as_str()).collect();
-        assert_eq!(kept, ["e", "c", "f"]);
+        assert_eq!(kept, ["d", "e", "c", "f"]);
         search.remember("g".into(), broad(4 * big));
         let kept: Vec<&str> = search.history.iter().map(|(q, _)| q.as_str()).collect();
         assert_eq!(kept, ["g"], "the latest, alone past the bytes");
