@@ -137,14 +137,14 @@ impl SortRequest {
     }
 }
 
-/// From here on, buffers of 256 KiB and more go back to the system when
+/// From here on, buffers of 1 MiB and more go back to the system when
 /// freed. At a million members every search keystroke makes and frees
 /// several of 4 to 8 MB (its matches, their ranking, the table's list);
 /// after the first is freed glibc's malloc raises its threshold for mapping
 /// them apart and serves the later ones from its heaps, where freed they
 /// stayed resident: 60 to 70 MB more after a few dozen searches. A fixed
 /// threshold keeps them mapped apart, for a page fault per 4 KiB when one
-/// is filled. Once per process, before the first index is built.
+/// is filled (at 100k members a search's buffers are under it, as before). Once per process, before the first index is built.
 fn give_back_large_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -159,4 +159,4 @@ fn give_back_large_buffers() {
 
 /// Buffers from this many bytes are mapped apart ([`give_back_large_buffers`]).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const LARGE_BUFFER: libc::c_int = 256 * 1024;
+const LARGE_BUFFER: libc::c_int = 1024 * 1024;

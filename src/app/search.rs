@@ -56,8 +56,9 @@ impl Default for Staging {
 }
 
 /// Matches from which a scan ranks a first page before the rest: below it
-/// the whole ranking takes a few milliseconds.
-const STAGED_FROM: usize = 50_000;
+/// the whole ranking takes little more than the first stage and the extra
+/// frame it makes.
+const STAGED_FROM: usize = 250_000;
 
 /// The matches a scan ranks first: many pages of the table, whose page at
 /// a million members is a few dozen rows, with room for a state filter
@@ -738,13 +739,6 @@ impl Search {
     /// Keeps the matches of a (normalised) query found by a [`Scan`].
     pub fn remember(&mut self, query: String, matched: Matches) {
         self.history.retain(|(q, _)| *q != query);
-        // Only the latest query's ranking is kept (the table lists it, and
-        // lists it again when a filter changes): an earlier one gone back to
-        // is ranked again, which takes a fraction of matching it again,
-        // and its first page first.
-        for (_, earlier) in &mut self.history {
-            earlier.ranked = None;
-        }
         self.history.push((query, matched));
         // At most REMEMBERED queries in REMEMBERED_BYTES, the least recently
         // used let go first; the latest is kept whatever its size (the next
@@ -928,9 +922,11 @@ pub struct SearchResult {
 const REMEMBERED: usize = 24;
 
 /// The bytes the remembered results may hold in all: at 100k members every
-/// one of [`REMEMBERED`]; at a million, the few latest broad ones (the
-/// console's memory at a million members stays within its 450 MB).
-const REMEMBERED_BYTES: usize = 32 << 20;
+/// one of [`REMEMBERED`]; at a million, the three or four latest broad ones
+/// with their ranking (as many as a word typed and deleted back through
+/// goes back to; the console's memory at a million members stays well
+/// within its 450 MB).
+const REMEMBERED_BYTES: usize = 40 << 20;
 
 /// Below this many candidates one thread is quicker than two.
 const PARALLEL_FROM: usize = 20_000;
@@ -2154,7 +2150,7 @@ mod tests {
             // Its whole ranking, asked for anyway, is the same.
             assert_eq!(first.best_first(&ordering, everyone), expected);
             // Filtered: the ranked ones that pass, first.
-            let shown = |i: usize| i % 3 != 0;
+            let shown = |i: usize| !i.is_multiple_of(3);
             let filtered = at_once.best_first(&ordering, shown);
             let (listed, settled) = first.first_ranked(&ordering, shown).unwrap();
             assert!(settled < 50);
@@ -2209,16 +2205,6 @@ mod tests {
             search.lookup_in("ro", Some(&ordering)),
             Lookup::Known(m) if m.ranked_in(&ordering)
         ));
-        // Another query since: only the latest keeps its ranking.
-        search.remember("r".into(), whole.clone());
-        assert!(matches!(
-            search.lookup_in("ro", Some(&ordering)),
-            Lookup::Scan(Scan {
-                pool: Pool::Known(_),
-                ..
-            })
-        ));
-        search.remember("ro".into(), whole.clone());
         // The table sorted otherwise: ranked again in the new order.
         let other = Arc::new((*ordering).clone());
         assert!(matches!(
