@@ -144,7 +144,8 @@ impl SortRequest {
 /// them apart and serves the later ones from its heaps, where freed they
 /// stayed resident: 60 to 70 MB more after a few dozen searches. A fixed
 /// threshold keeps them mapped apart, for a page fault per 4 KiB when one
-/// is filled (at 100k members a search's buffers are under it, as before). Once per process, before the first index is built.
+/// is filled (at 100k members a search's buffers are under it, as before).
+/// Once per process, before the first index is built.
 fn give_back_large_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

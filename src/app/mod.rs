@@ -1454,6 +1454,9 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
                 state.search.reset();
                 let keep = state.selected_address();
                 state.refresh_visible(keep.as_deref());
+                if let Some(index) = &mut state.index {
+                    index.search.forget();
+                }
             } else {
                 state.screen = match state.screen {
                     Screen::Detail => Screen::Members,

@@ -751,6 +751,13 @@ impl Search {
         }
     }
 
+    /// Lets go of the remembered queries: the search was closed, and a new
+    /// one starts over (at a million members they hold up to
+    /// [`REMEMBERED_BYTES`], which a change of sort would add its own to).
+    pub(super) fn forget(&mut self) {
+        self.history = Vec::new();
+    }
+
     /// The bytes the remembered matches hold.
     fn remembered_bytes(&self) -> usize {
         self.history.iter().map(|(_, m)| m.bytes()).sum()
@@ -2243,6 +2250,28 @@ mod tests {
             search.remember(format!("q{i}"), broad(10));
         }
         assert_eq!(search.history.len(), REMEMBERED);
+    }
+
+    /// Closing the search lets go of its remembered queries; typing while
+    /// it is open keeps them.
+    #[test]
+    fn closing_the_search_lets_go_of_its_remembered_queries() {
+        use crate::app::{Action, Command, fixtures, update};
+        use crate::i18n::Lang;
+        use tui_input::InputRequest;
+        let mut state = fixtures::state(Lang::It);
+        update(&mut state, Action::Command(Command::Search));
+        for c in "ro".chars() {
+            update(&mut state, Action::SearchEdit(InputRequest::InsertChar(c)));
+        }
+        update(&mut state, Action::SearchEdit(InputRequest::DeletePrevChar));
+        let history =
+            |state: &crate::app::State| state.index.as_ref().unwrap().search.history.len();
+        assert_eq!(history(&state), 2);
+        update(&mut state, Action::Command(Command::Back));
+        assert!(state.search.value().is_empty());
+        assert_eq!(history(&state), 0);
+        assert_eq!(state.visible.len(), state.entries.len());
     }
 
     /// At a million members the table shows a keystroke's best matches
