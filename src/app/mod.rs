@@ -447,9 +447,8 @@ struct PendingLoad {
     last_sync: Option<SyncRun>,
 }
 
-/// What decides an entry's lists when Aruba's copy is not there (Aruba's
-/// lists compare contacts, entry by entry): member (in the roster, PEC on
-/// the domain), mailbox (states as of now, recovery contacts), Aruba known.
+/// What decides an entry's lists: member (in the roster, PEC on the
+/// domain), mailbox (states as of now, recovery contacts), Aruba's side.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Alike {
     member: Option<(bool, bool)>,
@@ -459,7 +458,40 @@ struct Alike {
         bool,
         bool,
     )>,
-    aruba_known: bool,
+    aruba: AlikeAtAruba,
+}
+
+/// What Aruba's lists read of its copy: whether it has a contact, whether
+/// its contacts differ from the roster's, whether its status blocks the
+/// migration.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum AlikeAtAruba {
+    Unknown,
+    Missing,
+    Present {
+        contact: bool,
+        differs: bool,
+        blocks: bool,
+    },
+}
+
+impl AlikeAtAruba {
+    fn of(row: crate::store::RosterRow<'_>) -> Self {
+        match row.aruba() {
+            crate::store::ArubaRow::Unknown => Self::Unknown,
+            crate::store::ArubaRow::Missing => Self::Missing,
+            crate::store::ArubaRow::Present(copy) => Self::Present {
+                contact: copy.contact_email().is_some(),
+                differs: crate::domain::aruba::contacts_differ(
+                    row.email_servizio(),
+                    row.cellulare(),
+                    copy.contact_email(),
+                    copy.contact_mobile(),
+                ),
+                blocks: copy.status().blocks_migration(),
+            },
+        }
+    }
 }
 
 /// The dashboard's figures and, per entry, a bit per `Category::ALL` position.
@@ -477,14 +509,10 @@ fn classify(entries: &RosterRows, pec_domain: &str, now: DateTime<Utc>) -> (Summ
             if inside { mask | category_bit(c) } else { mask }
         })
     };
-    let mut known: std::collections::HashMap<Alike, u16> = Default::default();
+    let mut known: foldhash::HashMap<Alike, u16> = Default::default();
     let categories = entries
         .iter()
         .map(|row| {
-            let aruba = row.aruba();
-            if aruba.mailbox().is_some() {
-                return classify_row(row);
-            }
             let alike = Alike {
                 member: row.has_member().then(|| {
                     let domain = crate::domain::contact::domain_of(row.address());
@@ -498,7 +526,7 @@ fn classify(entries: &RosterRows, pec_domain: &str, now: DateTime<Utc>) -> (Summ
                         m.recovery_mobile,
                     )
                 }),
-                aruba_known: aruba != crate::store::ArubaRow::Unknown,
+                aruba: AlikeAtAruba::of(row),
             };
             *known.entry(alike).or_insert_with(|| classify_row(row))
         })
