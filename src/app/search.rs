@@ -2292,22 +2292,29 @@ mod tests {
         let expected = at_once.visible.clone();
         assert!(expected.len() > 6, "{}", expected.len());
 
-        let mut state = fixtures::state(Lang::It);
-        state.background_search_from = 1;
-        state.page_rows.set(3);
-        state.index.as_mut().unwrap().search.staging = Staging { from: 1, first: 4 };
-        let effects: [Effect; 1] = update(
-            &mut state,
-            Action::SearchEdit(InputRequest::InsertChar('r')),
-        )
-        .try_into()
-        .unwrap();
-        let [Effect::Search(request)] = effects else {
-            panic!("a scan off the UI thread");
+        // `r` typed with a page of three rows, its first `first` matches
+        // ranked first: the state, and the scan's two stages.
+        let staged = |first: usize| {
+            let mut state = fixtures::state(Lang::It);
+            state.background_search_from = 1;
+            state.page_rows.set(3);
+            state.index.as_mut().unwrap().search.staging = Staging { from: 1, first };
+            let before = state.visible.clone();
+            let effects: [Effect; 1] = update(
+                &mut state,
+                Action::SearchEdit(InputRequest::InsertChar('r')),
+            )
+            .try_into()
+            .unwrap();
+            let [Effect::Search(request)] = effects else {
+                panic!("a scan off the UI thread");
+            };
+            let mut results = Vec::new();
+            request.run_staged(&mut |r| results.push(r));
+            let [first, whole]: [SearchResult; 2] = results.try_into().unwrap();
+            (state, before, first, whole)
         };
-        let mut results = Vec::new();
-        request.run_staged(&mut |r| results.push(r));
-        let [first, whole]: [SearchResult; 2] = results.try_into().unwrap();
+        let (mut state, _, first, whole) = staged(4);
         update(&mut state, Action::Searched(Box::new(first)));
         assert!(state.search_under_way(), "still ranking");
         assert_eq!(state.visible[..4], expected[..4]);
@@ -2324,23 +2331,7 @@ mod tests {
         // A first stage that does not fill the page (as when a state filter
         // hides most of the best) is not shown: the earlier list stays
         // until the whole ranking comes.
-        let mut state = fixtures::state(Lang::It);
-        state.background_search_from = 1;
-        state.page_rows.set(3);
-        state.index.as_mut().unwrap().search.staging = Staging { from: 1, first: 2 };
-        let everyone = state.visible.clone();
-        let effects: [Effect; 1] = update(
-            &mut state,
-            Action::SearchEdit(InputRequest::InsertChar('r')),
-        )
-        .try_into()
-        .unwrap();
-        let [Effect::Search(request)] = effects else {
-            panic!("a scan off the UI thread");
-        };
-        let mut results = Vec::new();
-        request.run_staged(&mut |r| results.push(r));
-        let [first, whole]: [SearchResult; 2] = results.try_into().unwrap();
+        let (mut state, everyone, first, whole) = staged(2);
         update(&mut state, Action::Searched(Box::new(first)));
         assert_eq!(state.visible, everyone);
         update(&mut state, Action::Searched(Box::new(whole)));
