@@ -146,6 +146,9 @@ pub struct State {
     search_under_way: Option<u64>,
     /// [`search::BACKGROUND_FROM`], lowered by tests.
     pub(crate) background_search_from: usize,
+    /// The table shows the latest keystroke's best matches ranked, the
+    /// others after them unranked, while they are ranked off the UI thread.
+    search_ranking: bool,
     /// Per entry, a bit per `Category::ALL` position.
     categories: Vec<u16>,
     /// The table's order and search index; None while being built after a load.
@@ -554,6 +557,7 @@ impl State {
             keystrokes: search::Keystrokes::default(),
             search_under_way: None,
             background_search_from: search::BACKGROUND_FROM,
+            search_ranking: false,
             categories: Vec::new(),
             index: None,
             pending: None,
@@ -982,10 +986,31 @@ impl State {
         if result.generation != self.generation {
             return vec![];
         }
-        index.search.remember(result.query, matches);
-        if self.search_under_way == Some(result.keystroke) {
-            self.refresh_visible(None);
+        index.search.remember(result.query, matches.clone());
+        if self.search_under_way != Some(result.keystroke) {
+            return vec![];
         }
+        let ordering = Arc::clone(&index.ordering);
+        if let Some((visible, settled)) = matches.first_ranked(&ordering, |i| self.passes_filter(i))
+        {
+            // The first stage: shown when it fills the table's first page
+            // as the whole ranking will (a state filter may hide most of
+            // the best), the scan still under way.
+            if settled >= self.page_rows.get().max(1) || settled == visible.len() {
+                self.visible = visible;
+                self.selected = 0;
+                self.search_ranking = true;
+            }
+            return vec![];
+        }
+        // The whole ranking, after its first stage: the selection stays
+        // where it was moved meanwhile.
+        let keep = if self.search_ranking {
+            self.selected_address()
+        } else {
+            None
+        };
+        self.refresh_visible(keep.as_deref());
         vec![]
     }
 
@@ -1001,6 +1026,7 @@ impl State {
         if self.search_under_way.take().is_some() {
             self.keystrokes.next();
         }
+        self.search_ranking = false;
         // The entry to keep is most often the one selected: found by its
         // index, without reading every visible entry's address (at 1M
         // entries that scan alone held up the frame).
@@ -1456,6 +1482,9 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
                 state.search.reset();
                 let keep = state.selected_address();
                 state.refresh_visible(keep.as_deref());
+                if let Some(index) = &mut state.index {
+                    index.search.forget();
+                }
             } else {
                 state.screen = match state.screen {
                     Screen::Detail => Screen::Members,
