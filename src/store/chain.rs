@@ -123,7 +123,7 @@ fn digest_and_hash(
     (digest_value, hash)
 }
 
-/// Digest and hash side by side, as [`LINK_FUNCTION`] returns them.
+/// Digest and hash side by side, as [`SetLinkState`] keeps the last row's.
 fn packed((digest_value, hash): (Hash, Hash)) -> [u8; 64] {
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&digest_value);
@@ -318,15 +318,20 @@ impl ChainWriter {
 
 /// The SQL function that links one row of a set-based `INSERT … SELECT`
 /// into the chain: `pecdesk_link(id, at, account, operator, kind,
-/// member_id, key, mailbox, detail)` returns the row's digest (32 bytes)
-/// followed by its hash (32 bytes), for an event with no outcome and no
-/// subject (an event about a member, digested under the member's `key`).
-/// Ids must come in order, one after the other, from the chain's next id: a
-/// row out of order is an error, so that a query plan that would evaluate
-/// the rows in another order fails instead of writing a broken chain. The
-/// last row may be asked for again (its digest and its hash are two
-/// columns): it is not linked twice.
+/// member_id, key, mailbox, detail)` returns the row's digest (32 bytes),
+/// for an event with no outcome and no subject (an event about a member,
+/// digested under the member's `key`); [`LINK_HASH_FUNCTION`] then gives
+/// its hash. Ids must come in order, one after the other, from the chain's
+/// next id: a row out of order is an error, so that a query plan that would
+/// evaluate the rows in another order fails instead of writing a broken
+/// chain. The last row may be asked for again: it is not linked twice.
 pub(crate) const LINK_FUNCTION: &str = "pecdesk_link";
+
+/// `pecdesk_link_hash(id)`: the hash of row `id`, which must be the row
+/// [`LINK_FUNCTION`] linked last (its column comes after the digest's). Two
+/// functions rather than one value cut in two: each call of a function in
+/// an `INSERT … SELECT` is made for every row, with its result copied.
+pub(crate) const LINK_HASH_FUNCTION: &str = "pecdesk_link_hash";
 
 /// Where [`LINK_FUNCTION`] is in the chain: the previous hash, the id the
 /// next row must have, and the last row linked.
@@ -415,7 +420,7 @@ impl SetLinker {
                     .ok_or_else(|| link_error("nessun collegamento in corso"))?;
                 let id: i64 = ctx.get(0)?;
                 match state.last {
-                    Some((last, out)) if last == id => return Ok(out.to_vec()),
+                    Some((last, out)) if last == id => return Ok(out[..32].to_vec()),
                     _ if id != state.next_id => {
                         return Err(link_error(format!(
                             "evento n. {id} fuori ordine (atteso il n. {})",
@@ -436,7 +441,7 @@ impl SetLinker {
                         })?;
                     let hash = out[32..].try_into().expect("32 bytes");
                     (state.prev, state.next_id, state.last) = (hash, id + 1, Some((id, out)));
-                    return Ok(out.to_vec());
+                    return Ok(out[..32].to_vec());
                 }
                 let text = |i: usize| ctx.get_raw(i).as_str();
                 let link = Link {
@@ -453,14 +458,29 @@ impl SetLinker {
                 let (digest_value, hash) = digest_and_hash(&state.prev, id, &link, &[], key);
                 let out = packed((digest_value, hash));
                 (state.prev, state.next_id, state.last) = (hash, id + 1, Some((id, out)));
-                Ok(out.to_vec())
+                Ok(out[..32].to_vec())
+            },
+        )?;
+        let shared = Arc::clone(&state);
+        conn.create_scalar_function(
+            LINK_HASH_FUNCTION,
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+            move |ctx| {
+                let guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                let id: i64 = ctx.get(0)?;
+                match guard.as_ref().and_then(|state| state.last) {
+                    Some((last, out)) if last == id => Ok(out[32..].to_vec()),
+                    _ => Err(link_error(format!("evento n. {id} non collegato"))),
+                }
             },
         )?;
         Ok(Self(state))
     }
 
     pub fn unregister(self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.remove_function(LINK_FUNCTION, 9)
+        conn.remove_function(LINK_FUNCTION, 9)?;
+        conn.remove_function(LINK_HASH_FUNCTION, 1)
     }
 
     /// Links from `(prev, next_id)` on, with the links computed `ahead`, if any.

@@ -7,6 +7,47 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::chain::{ChainWriter, Link};
 use super::{Result, Store, parse_ts, ts};
 
+/// Migration: the index of events by address leaves out the "importato"
+/// events about a member. An import writes one per new member, with the
+/// member's PEC as its address, so that indexing them meant sorting every
+/// PEC a second time at a first import (after `members_pec`), the largest
+/// of its index builds. Their address stays in the event, as it was; a
+/// search by address finds them through their member instead: a member
+/// holding that address now (`members_pec`), or one whose PEC changed
+/// since it was logged, listed in `pec_changed` (kept by a trigger on
+/// every change of a member's PEC, and filled here from the events already
+/// stored). [`Store::timeline`] reads both ways; reads by address of
+/// events about no member (erasure, access report) use the index as before.
+/// A future migration that rebuilds `members` drops the trigger with the
+/// table: it must run this again after it (it may run twice).
+pub const MAILBOX_INDEX_MIGRATION: &str = r#"
+    CREATE TABLE IF NOT EXISTS pec_changed (
+        member_id INTEGER PRIMARY KEY   -- a member whose PEC changed after an event named it
+    );
+    INSERT OR IGNORE INTO pec_changed (member_id)
+        SELECT DISTINCT e.member_id FROM events e JOIN members m ON m.id = e.member_id
+        WHERE e.kind = 'imported' AND e.mailbox IS NOT m.pec;
+    CREATE TRIGGER IF NOT EXISTS members_pec_changed AFTER UPDATE OF pec ON members
+        WHEN OLD.pec IS NOT NEW.pec
+        BEGIN INSERT OR IGNORE INTO pec_changed (member_id) VALUES (NEW.id); END;
+    DROP INDEX IF EXISTS events_mailbox;
+    CREATE INDEX events_mailbox ON events(mailbox, id)
+        WHERE kind <> 'imported' OR member_id IS NULL;
+"#;
+
+/// [`Store::timeline`]'s query: the events about member `?1`, and those
+/// naming address `?2`. The "importato" events about a member are not in
+/// `events_mailbox` (see [`MAILBOX_INDEX_MIGRATION`]): those naming the
+/// address are found through the members who hold it, or whose PEC has
+/// changed since; the rest through the index.
+const TIMELINE: &str = "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome,
+    COALESCE(account, '') FROM events
+    WHERE (?1 IS NOT NULL AND member_id = ?1)
+       OR (?2 IS NOT NULL AND mailbox = ?2 AND (kind <> 'imported' OR member_id IS NULL))
+       OR (?2 IS NOT NULL AND mailbox = ?2 AND kind = 'imported' AND member_id IN
+           (SELECT id FROM members WHERE pec = ?2 UNION ALL SELECT member_id FROM pec_changed))
+    ORDER BY id DESC";
+
 /// What kind of thing happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
@@ -213,16 +254,10 @@ impl Store {
         append(&self.conn, event).map_err(self.err())
     }
 
-    /// The timeline of a member and/or mailbox, newest first.
+    /// The timeline of a member and/or mailbox, newest first: the events
+    /// about the member, and those naming the address (see [`TIMELINE`]).
     pub fn timeline(&self, member_id: Option<i64>, mailbox: Option<&str>) -> Result<Vec<Event>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome, COALESCE(account, '') FROM events
-                 WHERE (?1 IS NOT NULL AND member_id = ?1) OR (?2 IS NOT NULL AND mailbox = ?2)
-                 ORDER BY id DESC",
-            )
-            .map_err(self.err())?;
+        let mut stmt = self.conn.prepare_cached(TIMELINE).map_err(self.err())?;
         let rows = stmt
             .query_map(params![member_id, mailbox], raw_event)
             .map_err(self.err())?;
@@ -407,5 +442,195 @@ mod tests {
             store.verify_chain().unwrap().broken,
             Some(crate::store::ChainBreak::Changed { id })
         );
+    }
+
+    use crate::store::IncomingRoster;
+
+    /// The timeline as it read before `events_mailbox` left out the members'
+    /// "importato" events: every event about the member or naming the
+    /// address, found by reading the whole log.
+    fn timeline_by_scan(
+        store: &Store,
+        member_id: Option<i64>,
+        mailbox: Option<&str>,
+    ) -> Vec<Event> {
+        let mut stmt = store
+            .conn
+            .prepare(
+                "SELECT id, at, operator, kind, member_id, mailbox, detail, outcome, COALESCE(account, '')
+                 FROM events NOT INDEXED
+                 WHERE (?1 IS NOT NULL AND member_id = ?1) OR (?2 IS NOT NULL AND mailbox = ?2)
+                 ORDER BY id DESC",
+            )
+            .unwrap();
+        stmt.query_map(params![member_id, mailbox], raw_event)
+            .unwrap()
+            .map(|r| r.unwrap().into_event().unwrap())
+            .collect()
+    }
+
+    /// Every timeline of `members` and `addresses` (and of each alone)
+    /// reads as the scan does.
+    fn assert_timelines_as_scanned(store: &Store, members: &[i64], addresses: &[&str]) {
+        let members = members.iter().map(|&m| Some(m)).chain([None]);
+        for member in members {
+            for address in addresses.iter().map(|&a| Some(a)).chain([None]) {
+                assert_eq!(
+                    store.timeline(member, address).unwrap(),
+                    timeline_by_scan(store, member, address),
+                    "member {member:?}, address {address:?}"
+                );
+            }
+        }
+    }
+
+    fn import(store: &mut Store, members: &[crate::domain::Member], source: &str) {
+        store
+            .upsert_members(&IncomingRoster::full(members), "anna", source, Utc::now())
+            .unwrap();
+    }
+
+    fn action(store: &Store, member_id: Option<i64>, mailbox: &str) {
+        store
+            .append_event(&NewEvent {
+                at: Utc::now(),
+                operator: "anna".into(),
+                kind: EventKind::Action,
+                member_id,
+                mailbox: Some(mailbox.into()),
+                detail: "reinvio e-mail di recupero".into(),
+                outcome: Some(Outcome::Ok),
+            })
+            .unwrap();
+    }
+
+    /// A roster whose first member's PEC passes, after the first import, to
+    /// a new member; with actions by address, with and without a member.
+    /// Returns the member ids and the addresses involved.
+    fn pec_passed_on(store: &mut Store) -> (Vec<i64>, [String; 3]) {
+        let mut members = crate::sample::generate_roster(6, 31, "pec.fofi.it");
+        let mut newcomer = members.pop().unwrap();
+        let old = members[0].pec.clone();
+        import(store, &members, "albo-1.csv");
+        action(store, None, &old);
+        members[0].pec = "nuova.casella@pec.fofi.it".into();
+        import(store, &members, "albo-2.csv");
+        newcomer.pec = old.clone();
+        members.push(newcomer);
+        import(store, &members, "albo-3.csv");
+        let ids: Vec<i64> = store.all_members().unwrap().iter().map(|m| m.0).collect();
+        action(store, Some(ids[5]), &old);
+        action(store, Some(ids[0]), "nuova.casella@pec.fofi.it");
+        let other = members[2].pec.clone();
+        (ids, [old, "nuova.casella@pec.fofi.it".into(), other])
+    }
+
+    #[test]
+    fn timelines_find_by_address_what_the_whole_log_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (ids, addresses) = pec_passed_on(&mut store);
+        let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        assert_timelines_as_scanned(&store, &ids, &addresses);
+        // The newcomer's timeline, by id and address as the console asks,
+        // shows their own import and that of the member who had the address.
+        let timeline = store.timeline(Some(ids[5]), Some(addresses[0])).unwrap();
+        let imported: Vec<Option<i64>> = (timeline.iter())
+            .filter(|e| e.kind == EventKind::Imported)
+            .map(|e| e.member_id)
+            .collect();
+        assert_eq!(imported, [Some(ids[5]), Some(ids[0])]);
+        assert!(
+            (timeline.iter())
+                .filter(|e| e.kind == EventKind::Imported)
+                .all(|e| e.mailbox.as_deref() == Some(addresses[0])),
+            "the import's event keeps its address"
+        );
+        // The access report lists the import with its address, as before.
+        let report = store.access_report(ids[5], Utc::now()).unwrap();
+        assert!(
+            report
+                .events
+                .iter()
+                .any(|e| { e["kind"] == "imported" && e["mailbox"] == addresses[0] })
+        );
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+        // Erased, the first member's events lose their address: their
+        // import is found by none of its addresses any more, as the scan says.
+        store.forget(ids[0], "anna", Utc::now()).unwrap();
+        assert_timelines_as_scanned(&store, &ids, &addresses);
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+    }
+
+    #[test]
+    fn reads_by_address_use_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let plan = |sql: &str| -> Vec<String> {
+            let mut stmt = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let params = vec![rusqlite::types::Value::Integer(1); stmt.parameter_count()];
+            stmt.query_map(rusqlite::params_from_iter(params), |r| r.get(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        for sql in [
+            TIMELINE,
+            // The access report's and the erasure's (store/privacy.rs).
+            "SELECT id FROM events WHERE member_id = ?1 OR (member_id IS NULL AND mailbox = ?2)",
+        ] {
+            let plan = plan(sql);
+            assert!(
+                plan.iter().any(|step| step.contains("events_mailbox")),
+                "{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN events")),
+                "{plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_index_migration_lists_the_pecs_changed_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut store = Store::open(&path).unwrap();
+        // Back to the schema before the migration: every event indexed by
+        // address, no list of changed PECs.
+        let mine = super::super::schema::MIGRATIONS
+            .iter()
+            .position(|m| *m == MAILBOX_INDEX_MIGRATION)
+            .unwrap();
+        store
+            .conn
+            .execute_batch(
+                "DROP TRIGGER members_pec_changed; DROP TABLE pec_changed;
+                 DROP INDEX events_mailbox; CREATE INDEX events_mailbox ON events(mailbox, id);",
+            )
+            .unwrap();
+        store
+            .conn
+            .pragma_update(None, "user_version", mine as i64)
+            .unwrap();
+        let (ids, addresses) = pec_passed_on(&mut store);
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        let changed: Vec<i64> = store
+            .conn
+            .prepare("SELECT member_id FROM pec_changed")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(changed, [ids[0]]);
+        let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        assert_timelines_as_scanned(&store, &ids, &addresses);
+        assert_eq!(store.verify_chain().unwrap().broken, None);
     }
 }

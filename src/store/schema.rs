@@ -101,4 +101,7 @@ pub const MIGRATIONS: &[&str] = &[
     super::roster::NAMED_UNIQUE_MIGRATION,
     // The few members out of the roster or erased, indexed for the counts.
     super::summary::APART_MIGRATION,
+    // Members' "importato" events found through their member, not indexed
+    // by address (a first import sorted every PEC twice).
+    super::events::MAILBOX_INDEX_MIGRATION,
 ];
