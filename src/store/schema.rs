@@ -101,4 +101,6 @@ pub const MIGRATIONS: &[&str] = &[
     super::roster::NAMED_UNIQUE_MIGRATION,
     // The few members out of the roster or erased, indexed for the counts.
     super::summary::APART_MIGRATION,
+    // What the counts need of each mailbox, indexed in address order.
+    super::summary::MAILBOX_FACTS_MIGRATION,
 ];

@@ -70,6 +70,32 @@ pub const APART_MIGRATION: &str = r#"
         WHERE in_roster = 0 OR erased_at IS NOT NULL;
 "#;
 
+/// What the counts need of each mailbox, in address order and in one text
+/// per mailbox ([`MAILBOX_FACTS_SQL`]): an index on the expression, which the
+/// counts read instead of the table (a third of its pages, two columns to
+/// decode instead of eight). Never edited: a change of the expression is a
+/// new migration that drops this index and makes another.
+pub const MAILBOX_FACTS_MIGRATION: &str = r#"
+    CREATE INDEX mailboxes_counts ON mailboxes(address,
+        migration_state || '|' || password_state || '|'
+        || ((recovery_email_masked IS NOT NULL) + 2 * (recovery_mobile_masked IS NOT NULL)
+            + 4 * (recovery_confirmed != 0)) || '|'
+        || COALESCE(CASE WHEN migration_state = 'completed' THEN migration_at END, '') || '|'
+        || COALESCE(CASE WHEN password_state = 'reset_pending' THEN link_expires_at END, ''));
+"#;
+
+/// The indexed expression of [`MAILBOX_FACTS_MIGRATION`], as the query must
+/// spell it for SQLite to read it from the index (a test checks the plan):
+/// `migration|password|flags|migrated at|link expires at`, the flags being
+/// 1 for a recovery e-mail, 2 for a mobile, 4 when confirmed, and each
+/// moment only where the counts look at it (a completed migration's, a
+/// pending link's), else empty.
+const MAILBOX_FACTS_SQL: &str = "migration_state || '|' || password_state || '|'
+        || ((recovery_email_masked IS NOT NULL) + 2 * (recovery_mobile_masked IS NOT NULL)
+            + 4 * (recovery_confirmed != 0)) || '|'
+        || COALESCE(CASE WHEN migration_state = 'completed' THEN migration_at END, '') || '|'
+        || COALESCE(CASE WHEN password_state = 'reset_pending' THEN link_expires_at END, '')";
+
 /// Bumped whenever [`Group`] changes shape or meaning: kept groups of
 /// another shape are counted again.
 const GROUPS_FORMAT: u32 = 1;
@@ -509,17 +535,19 @@ impl Store {
         // Without Aruba only the members' PECs and standing are needed: the
         // PECs come from their index (in PEC ranges), the standing of the
         // few apart from the roster from theirs, in the same transactions.
-        let (mut pieces, pec_bounds, pec_piece_rows) = if aruba_known {
+        let (mut pieces, pecs) = if aruba_known {
             let pieces = self.pieces("members", piece_rows, Piece::Members)?;
-            (pieces, Vec::new(), 0)
+            (pieces, KeyRanges::default())
         } else {
-            let (bounds, rows) = self.pec_bounds(piece_rows)?;
+            let pecs = self.key_ranges("members", "pec", piece_rows)?;
             let pieces = std::iter::once(Piece::Apart)
-                .chain((0..=bounds.len()).map(Piece::MembersByPec))
+                .chain((0..pecs.count()).map(Piece::MembersByPec))
                 .collect();
-            (pieces, bounds, rows)
+            (pieces, pecs)
         };
-        pieces.extend(self.pieces("mailboxes", piece_rows, Piece::Mailboxes)?);
+        // The mailboxes from the index of their facts, in address ranges.
+        let addresses = self.key_ranges("mailboxes", "address", piece_rows)?;
+        pieces.extend((0..addresses.count()).map(Piece::Mailboxes));
         if aruba_known {
             pieces.extend(self.pieces("aruba_mailboxes", piece_rows, Piece::Aruba)?);
         }
@@ -529,8 +557,8 @@ impl Store {
             .min(pieces.len().max(1));
         let scan = Scan {
             pieces: &pieces,
-            pec_bounds: &pec_bounds,
-            pec_piece_rows,
+            pecs: &pecs,
+            addresses: &addresses,
             next: AtomicUsize::new(0),
             pec_domain,
             aruba_known,
@@ -631,21 +659,24 @@ impl Store {
         Ok((groups, seen))
     }
 
-    /// Where to cut the members' PECs into ranges of about `piece_rows`
-    /// members each, in order (PECs sampled evenly over the members' ids;
-    /// the ranges need not be even, only many enough to share out), and
-    /// about how many members a range holds.
-    fn pec_bounds(&self, piece_rows: i64) -> Result<(Vec<String>, i64)> {
+    /// Where to cut a table's `key` (a text column, indexed) into ranges of
+    /// about `piece_rows` rows each, in order (keys sampled evenly over the
+    /// rowids; the ranges need not be even, only many enough to share out),
+    /// and about how many rows a range holds.
+    fn key_ranges(&self, table: &str, key: &str, piece_rows: i64) -> Result<KeyRanges> {
         let (first, last): (Option<i64>, Option<i64>) = self
             .conn
             .query_row(
-                "SELECT (SELECT MIN(id) FROM members), (SELECT MAX(id) FROM members)",
+                // Apart: together they would scan the table.
+                &format!(
+                    "SELECT (SELECT MIN(rowid) FROM {table}), (SELECT MAX(rowid) FROM {table})"
+                ),
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(self.err())?;
         let (Some(first), Some(last)) = (first, last) else {
-            return Ok((Vec::new(), 0));
+            return Ok(KeyRanges::default());
         };
         let span = last - first + 1;
         let pieces = (span / piece_rows.max(1)).clamp(1, MAX_PIECES);
@@ -653,25 +684,27 @@ impl Store {
         let samples = (pieces - 1) * 4;
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT pec FROM members WHERE id >= ?1 ORDER BY id LIMIT 1")
+            .prepare_cached(&format!(
+                "SELECT {key} FROM {table} WHERE rowid >= ?1 ORDER BY rowid LIMIT 1"
+            ))
             .map_err(self.err())?;
-        let mut pecs = Vec::new();
+        let mut keys = Vec::new();
         for i in 0..samples {
-            let id = first + span * (2 * i + 1) / (2 * samples);
-            let pec: Option<rusqlite::types::Value> = stmt
-                .query_row([id], |r| r.get(0))
+            let rowid = first + span * (2 * i + 1) / (2 * samples);
+            let key: Option<rusqlite::types::Value> = stmt
+                .query_row([rowid], |r| r.get(0))
                 .optional()
                 .map_err(self.err())?;
             // Bounds are compared as text: another kind of value is no bound.
-            if let Some(rusqlite::types::Value::Text(pec)) = pec {
-                pecs.push(pec);
+            if let Some(rusqlite::types::Value::Text(key)) = key {
+                keys.push(key);
             }
         }
-        pecs.sort_unstable();
-        pecs.dedup();
-        let bounds: Vec<String> = pecs.into_iter().skip(2).step_by(4).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let bounds: Vec<String> = keys.into_iter().skip(2).step_by(4).collect();
         let rows = span / (bounds.len() as i64 + 1);
-        Ok((bounds, rows))
+        Ok(KeyRanges { bounds, rows })
     }
 
     /// A table's rowids in pieces of about `piece_rows`.
@@ -718,6 +751,29 @@ const MAX_WORKERS: usize = 4;
 /// processor's cache at a million rows.
 const BUCKETS: usize = 64;
 
+/// A table cut into ranges of a text key: the `count()` ranges are from
+/// one bound (or the first key) up to the next (or the last key).
+#[derive(Default)]
+struct KeyRanges {
+    bounds: Vec<String>,
+    /// About how many rows a range holds.
+    rows: i64,
+}
+
+impl KeyRanges {
+    fn count(&self) -> usize {
+        self.bounds.len() + 1
+    }
+
+    /// The bounds of the `i`th range, `[from, to)`, a missing one being no bound.
+    fn range(&self, i: usize) -> (Option<&str>, Option<&str>) {
+        (
+            i.checked_sub(1).map(|b| self.bounds[b].as_str()),
+            self.bounds.get(i).map(String::as_str),
+        )
+    }
+}
+
 /// Rows split by their address's hash (see [`bucket`]).
 type Buckets<T> = Vec<Vec<T>>;
 
@@ -737,12 +793,12 @@ fn bucket(hash: u64) -> usize {
 #[derive(Clone, Copy)]
 enum Piece {
     Members(i64, i64),
-    /// The members whose PECs are from the bound before this one (or the
-    /// first) up to this one (or the last).
+    /// The members whose PECs are in the [`KeyRanges`] range of that number.
     MembersByPec(usize),
     /// The members apart from the roster's run.
     Apart,
-    Mailboxes(i64, i64),
+    /// The mailboxes whose addresses are in the [`KeyRanges`] range of that number.
+    Mailboxes(usize),
     Aruba(i64, i64),
 }
 
@@ -770,9 +826,9 @@ enum Scanned {
 struct Scan<'a> {
     pieces: &'a [Piece],
     /// Where [`Piece::MembersByPec`] cut.
-    pec_bounds: &'a [String],
-    /// About how many members each such piece holds.
-    pec_piece_rows: i64,
+    pecs: &'a KeyRanges,
+    /// Where [`Piece::Mailboxes`] cut.
+    addresses: &'a KeyRanges,
     next: AtomicUsize,
     pec_domain: &'a str,
     aruba_known: bool,
@@ -819,18 +875,19 @@ impl Scan<'_> {
                     .map_err(store.err())
             }
             Piece::MembersByPec(i) => {
-                let bounds = (
-                    i.checked_sub(1).map(|b| self.pec_bounds[b].as_str()),
-                    self.pec_bounds.get(i).map(String::as_str),
-                );
-                member_rows_by_pec(conn, self.pec_domain, bounds, self.pec_piece_rows)
+                member_rows_by_pec(conn, self.pec_domain, self.pecs.range(i), self.pecs.rows)
                     .map(Scanned::Members)
                     .map_err(store.err())
             }
             Piece::Apart => apart(conn).map(Scanned::Apart).map_err(store.err()),
-            Piece::Mailboxes(from, to) => {
-                mailbox_facts(conn, self.now, self.today, from, to).map_err(store.err())?
-            }
+            Piece::Mailboxes(i) => mailbox_facts(
+                conn,
+                self.now,
+                self.today,
+                self.addresses.range(i),
+                self.addresses.rows,
+            )
+            .map_err(store.err())?,
             Piece::Aruba(from, to) => aruba_facts(conn, from, to)
                 .map(Scanned::Aruba)
                 .map_err(store.err()),
@@ -1135,13 +1192,7 @@ fn member_rows_by_pec(
     let mut stmt = conn.prepare_cached(&members_by_pec_sql(from.is_some(), to.is_some()))?;
     // Ranges are uneven: room for a quarter more than the average.
     let mut out = buckets(rows_about + rows_about / 4);
-    let mut bind = |n, bound: Option<&str>| match bound {
-        Some(bound) => stmt.raw_bind_parameter(n, bound),
-        None => Ok(()),
-    };
-    bind(1, from)?;
-    bind(2, to)?;
-    let mut rows = stmt.raw_query();
+    let mut rows = query_in_range(&mut stmt, (from, to))?;
     while let Some(row) = rows.next()? {
         let pec = row.get_ref(0)?.as_bytes()?;
         let on_domain = on_domain(pec, pec_domain);
@@ -1161,13 +1212,45 @@ fn member_rows_by_pec(
 /// The query of [`member_rows_by_pec`], with a lower bound and an upper
 /// one or not (?1 and ?2).
 fn members_by_pec_sql(from: bool, to: bool) -> String {
+    in_range_sql("SELECT pec, id FROM members", "pec", "pec, id", (from, to))
+}
+
+/// The query of [`mailbox_facts`], with a lower bound and an upper one or
+/// not (?1 and ?2): through the index of the facts (not forced to: were it
+/// ever missing, the counts would be slower, not wrong).
+fn mailbox_facts_sql(from: bool, to: bool) -> String {
+    in_range_sql(
+        &format!("SELECT address, {MAILBOX_FACTS_SQL} FROM mailboxes"),
+        "address",
+        "address",
+        (from, to),
+    )
+}
+
+/// `select` of the rows whose `key` is from ?1 (when `from`) and before ?2
+/// (when `to`), in `order`.
+fn in_range_sql(select: &str, key: &str, order: &str, (from, to): (bool, bool)) -> String {
     let range = match (from, to) {
-        (true, true) => "WHERE pec >= ?1 AND pec < ?2",
-        (true, false) => "WHERE pec >= ?1",
-        (false, true) => "WHERE pec < ?2",
-        (false, false) => "",
+        (true, true) => format!("WHERE {key} >= ?1 AND {key} < ?2"),
+        (true, false) => format!("WHERE {key} >= ?1"),
+        (false, true) => format!("WHERE {key} < ?2"),
+        (false, false) => String::new(),
     };
-    format!("SELECT pec, id FROM members {range} ORDER BY pec, id")
+    format!("{select} {range} ORDER BY {order}")
+}
+
+/// The rows of a query of [`in_range_sql`] between `from` and `to`.
+fn query_in_range<'s>(
+    stmt: &'s mut rusqlite::CachedStatement<'_>,
+    (from, to): (Option<&str>, Option<&str>),
+) -> rusqlite::Result<rusqlite::Rows<'s>> {
+    if let Some(from) = from {
+        stmt.raw_bind_parameter(1, from)?;
+    }
+    if let Some(to) = to {
+        stmt.raw_bind_parameter(2, to)?;
+    }
+    Ok(stmt.raw_query())
 }
 
 /// Read through `members_apart` (the planner's choice: a test checks it),
@@ -1189,77 +1272,29 @@ fn apart(conn: &Connection) -> rusqlite::Result<Apart> {
     rows.collect()
 }
 
-/// The mailboxes with rowids in `[from, to)`: each address's hash with the
-/// number of its facts among the distinct facts met.
+/// The mailboxes with addresses in `[from, to)` (see [`KeyRanges`]): each
+/// address's hash with the number of its facts among the distinct facts met.
 fn mailbox_facts(
     conn: &Connection,
     now: DateTime<Utc>,
     today: NaiveDate,
-    from: i64,
-    to: i64,
+    range: (Option<&str>, Option<&str>),
+    rows_about: i64,
 ) -> rusqlite::Result<Result<Scanned>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT address, migration_state, migration_at, password_state, link_expires_at,
-         recovery_email_masked IS NOT NULL, recovery_mobile_masked IS NOT NULL,
-         recovery_confirmed FROM mailboxes WHERE rowid >= ?1 AND rowid < ?2",
-    )?;
-    let mut out = buckets(to - from);
+    let mut stmt = conn.prepare_cached(&mailbox_facts_sql(range.0.is_some(), range.1.is_some()))?;
+    // Ranges are uneven: room for a quarter more than the average.
+    let mut out = buckets(rows_about + rows_about / 4);
     // The Italian day of each hour met: completed migrations come in bursts.
     let mut days: HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>> = HashMap::default();
     // Alike mailboxes, numbered: the join then carries a number, not the facts.
     let mut numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
     let mut distinct = Vec::new();
-    let mut rows = stmt.query([from, to])?;
+    let mut rows = query_in_range(&mut stmt, range)?;
     while let Some(row) = rows.next()? {
-        let code = row.get_ref(1)?.as_bytes()?;
-        let Some(migration) = MigrationState::of_code_bytes(code) else {
-            let code = String::from_utf8_lossy(code);
-            return Ok(Err(corrupt(format!(
-                "stato di migrazione sconosciuto: {code}"
-            ))));
-        };
-        let code = row.get_ref(3)?.as_bytes()?;
-        let Some(mut password) = PasswordState::of_code_bytes(code) else {
-            let code = String::from_utf8_lossy(code);
-            return Ok(Err(corrupt(format!(
-                "stato della password sconosciuto: {code}"
-            ))));
-        };
-        let mut expires = None;
-        if password == PasswordState::ResetPending
-            && let Some(expiry) = row.get_ref(4)?.as_str_or_null()?
-        {
-            match parse_ts(expiry) {
-                Ok(expiry) if expiry <= now => password = PasswordState::LinkExpired,
-                Ok(expiry) => expires = Some(expiry),
-                Err(e) => return Ok(Err(e)),
-            }
-        }
-        // Days ahead stay too (a provider's clock ahead of ours): they come
-        // into the history later.
-        let mut migrated_on = None;
-        if migration == MigrationState::Completed
-            && let Some(at) = row.get_ref(2)?.as_str_or_null()?
-        {
-            let day = match parse_ts(at) {
-                // Italy's offset changes on the hour.
-                Ok(at) => *days
-                    .entry(at.timestamp().div_euclid(3600))
-                    .or_insert_with(|| italian_time(at).date()),
-                Err(e) => return Ok(Err(e)),
-            };
-            if (today - day).num_days() < HISTORY_DAYS as i64 {
-                migrated_on = Some(day);
-            }
-        }
-        let facts = MailboxFacts {
-            migration,
-            password,
-            expires,
-            email: row.get(5)?,
-            mobile: row.get(6)?,
-            confirmed: row.get(7)?,
-            migrated_on,
+        let text = row.get_ref(1)?.as_bytes()?;
+        let facts = match read_facts(text, now, today, &mut days) {
+            Ok(facts) => facts,
+            Err(e) => return Ok(Err(e)),
         };
         let number = *numbers.entry(facts).or_insert_with(|| {
             distinct.push(facts);
@@ -1269,6 +1304,69 @@ fn mailbox_facts(
         out[bucket(hash)].push((hash, number));
     }
     Ok(Ok(Scanned::Mailboxes(out, distinct)))
+}
+
+/// A mailbox's facts from the text of [`MAILBOX_FACTS_SQL`], as of `now`;
+/// `days` keeps the Italian day of each hour met.
+fn read_facts(
+    text: &[u8],
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    days: &mut HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>>,
+) -> Result<MailboxFacts> {
+    let mut fields = text.splitn(5, |&b| b == b'|');
+    let mut field = || fields.next().unwrap_or_default();
+    let (migration, password, flags, migrated_at, expires_at) =
+        (field(), field(), field(), field(), field());
+    let Some(migration) = MigrationState::of_code_bytes(migration) else {
+        let code = String::from_utf8_lossy(migration);
+        return Err(corrupt(format!("stato di migrazione sconosciuto: {code}")));
+    };
+    let Some(mut password) = PasswordState::of_code_bytes(password) else {
+        let code = String::from_utf8_lossy(password);
+        return Err(corrupt(format!("stato della password sconosciuto: {code}")));
+    };
+    let &[flags @ b'0'..=b'7'] = flags else {
+        let flags = String::from_utf8_lossy(flags);
+        return Err(corrupt(format!(
+            "contatti di recupero illeggibili: {flags}"
+        )));
+    };
+    let flags = flags - b'0';
+    let moment = |text: &[u8]| match std::str::from_utf8(text) {
+        Ok(text) => parse_ts(text),
+        Err(_) => Err(corrupt("data e ora non valida".into())),
+    };
+    // Present only for a pending link (see the expression).
+    let mut expires = None;
+    if !expires_at.is_empty() {
+        match moment(expires_at)? {
+            expiry if expiry <= now => password = PasswordState::LinkExpired,
+            expiry => expires = Some(expiry),
+        }
+    }
+    // Present only for a completed migration. Days ahead stay too (a
+    // provider's clock ahead of ours): they come into the history later.
+    let mut migrated_on = None;
+    if !migrated_at.is_empty() {
+        let at = moment(migrated_at)?;
+        // Italy's offset changes on the hour.
+        let day = *days
+            .entry(at.timestamp().div_euclid(3600))
+            .or_insert_with(|| italian_time(at).date());
+        if (today - day).num_days() < HISTORY_DAYS as i64 {
+            migrated_on = Some(day);
+        }
+    }
+    Ok(MailboxFacts {
+        migration,
+        password,
+        expires,
+        email: flags & 1 != 0,
+        mobile: flags & 2 != 0,
+        confirmed: flags & 4 != 0,
+        migrated_on,
+    })
 }
 
 /// Aruba's mailboxes with rowids in `[from, to)`, by their address's hash.
@@ -1650,11 +1748,11 @@ mod tests {
         });
     }
 
-    /// Without Aruba the members are read from indexes alone: no page of
-    /// the members table, no sorting (which the counts would still be right
-    /// without, but slow at a million members).
+    /// Without Aruba the members are read from indexes alone, and the
+    /// mailboxes always are: no page of either table, no sorting (which the
+    /// counts would still be right without, but slow at a million members).
     #[test]
-    fn members_are_counted_from_indexes_alone() {
+    fn members_and_mailboxes_are_counted_from_indexes_alone() {
         let (_dir, store, _) = populated(Utc::now());
         let plan = |sql: &str| -> String {
             let mut stmt = store
@@ -1680,6 +1778,16 @@ mod tests {
                 "{sql}: {plan}"
             );
         }
+        let queries = [(true, true), (true, false), (false, true), (false, false)]
+            .map(|(from, to)| mailbox_facts_sql(from, to));
+        for sql in &queries {
+            let plan = plan(sql);
+            assert!(
+                plan.contains("USING COVERING INDEX mailboxes_counts")
+                    && !plan.contains("TEMP B-TREE"),
+                "{sql}: {plan}"
+            );
+        }
     }
 
     /// An erased member and one out of the roster sharing PECs with later
@@ -1692,6 +1800,99 @@ mod tests {
         let erased = s_member_id(&store, &roster[3].codice_fiscale);
         store.forget(erased, "t", now).unwrap();
         assert_counted_in_pieces(&store, now, &[1, 3, 100_000], &from_entries(&store, now));
+    }
+
+    /// The index of the mailboxes' facts follows every write (a sync, an
+    /// action, a mailbox gone), and a state the build does not know is
+    /// reported, not counted as another.
+    #[test]
+    fn the_facts_index_follows_the_mailboxes() {
+        let now = Utc::now();
+        let (_dir, mut store, roster) = populated(now);
+        let mut states = store.mailbox_states().unwrap();
+        // Every flag and moment changed by a later sync, and a mailbox gone.
+        for (i, state) in states.iter_mut().enumerate() {
+            state.recovery.email_masked = (i % 2 == 0).then(|| "c***@d.it".into());
+            state.recovery.mobile_masked = (i % 3 == 0).then(|| "***999".into());
+            state.recovery.confirmed = i % 5 == 0;
+            state.migration = MigrationState::ALL[(i + 1) % 4];
+            state.password = PasswordState::ALL[(i + 3) % 4];
+            state.migration_at = (i % 4 != 0).then(|| now - TimeDelta::days((i % 40) as i64));
+            state.link_expires_at = Some(now + TimeDelta::hours((i % 30) as i64 - 10));
+            state.updated_at = now + TimeDelta::seconds(1);
+        }
+        states.pop();
+        store.apply_sync(&states, "t", now, now).unwrap();
+        store
+            .record_action(&crate::store::ActionResult {
+                address: roster[20].pec.clone(),
+                member_id: None,
+                operator: "t".into(),
+                at: now,
+                detail: "reimpostata".into(),
+                outcome: crate::store::Outcome::Ok,
+                change: Some(crate::store::MailboxChange::PasswordReset { updated_at: now }),
+                transient: false,
+            })
+            .unwrap();
+        let later = now + TimeDelta::hours(3);
+        assert_counted_in_pieces(
+            &store,
+            later,
+            &[1, 5, 100_000],
+            &from_entries(&store, later),
+        );
+        let check: String = store
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+
+        store
+            .conn
+            .execute(
+                "UPDATE mailboxes SET migration_state = 'sconosciuto' WHERE address = ?1",
+                [&states[7].address],
+            )
+            .unwrap();
+        match store.count_dashboard(DEFAULT_PEC_DOMAIN, later) {
+            Err(StoreError::Corrupt(what)) => assert!(what.contains("sconosciuto"), "{what}"),
+            other => panic!("{:?}", other.map(|c| c.summary.mailboxes)),
+        }
+    }
+
+    /// The facts of every shape the index's text takes are read as the
+    /// table's columns would be.
+    #[test]
+    fn facts_are_read_from_the_index_text() {
+        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let today = italian_time(now).date();
+        let mut days = HashMap::default();
+        let mut read = |text: &str| read_facts(text.as_bytes(), now, today, &mut days);
+        let facts =
+            read("completed|reset_pending|5|2026-11-28T23:30:00.5Z|2026-11-29T13:00:00Z").unwrap();
+        assert_eq!(facts.migration, MigrationState::Completed);
+        assert_eq!(facts.password, PasswordState::ResetPending);
+        assert_eq!(facts.expires, Some("2026-11-29T13:00:00Z".parse().unwrap()));
+        assert!(facts.email && !facts.mobile && facts.confirmed);
+        // 23:30 UTC is already the next day in Italy.
+        assert_eq!(facts.migrated_on, NaiveDate::from_ymd_opt(2026, 11, 29));
+        let facts = read("not_started|reset_pending|2||2026-11-29T11:00:00Z").unwrap();
+        assert_eq!(facts.password, PasswordState::LinkExpired);
+        assert_eq!(facts.expires, None);
+        assert!(!facts.email && facts.mobile && !facts.confirmed);
+        assert_eq!(facts.migrated_on, None);
+        let facts = read("completed|set|0|2026-01-01T10:00:00+02:00|").unwrap();
+        assert_eq!(facts.migrated_on, None, "older than the history");
+        for bad in [
+            "nuovo|set|0||",
+            "completed|nuovo|0||",
+            "completed|set|8||",
+            "completed|set|0|ieri|",
+            "completed|set",
+        ] {
+            assert!(matches!(read(bad), Err(StoreError::Corrupt(_))), "{bad}");
+        }
     }
 
     /// The counts from the tables read in pieces of each of `sizes` rows are `expected`.
