@@ -38,6 +38,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -280,10 +281,6 @@ struct ArubaFacts {
 /// and (only when Aruba is known) hashes of its contacts.
 struct MemberRow {
     pec: u64,
-    /// Read from the index of the PECs: its id, whose standing is in the
-    /// [`Apart`] members (in the roster when not among them). Read from the
-    /// table: 0, and `in_roster` is its own.
-    id: i64,
     in_roster: bool,
     on_domain: bool,
     email: Option<u64>,
@@ -532,32 +529,36 @@ impl Store {
         piece_rows: i64,
     ) -> Result<(Groups, Option<String>)> {
         let aruba_known = self.aruba_synced()?;
-        // Without Aruba only the members' PECs and standing are needed: the
-        // PECs come from their index (in PEC ranges), the standing of the
-        // few apart from the roster from theirs, in the same transactions.
-        let (mut pieces, pecs) = if aruba_known {
-            let pieces = self.pieces("members", piece_rows, Piece::Members)?;
-            (pieces, KeyRanges::default())
-        } else {
-            let pecs = self.key_ranges("members", "pec", piece_rows)?;
-            let pieces = std::iter::once(Piece::Apart)
-                .chain((0..pecs.count()).map(Piece::MembersByPec))
-                .collect();
-            (pieces, pecs)
-        };
-        // The mailboxes from the index of their facts, in address ranges.
-        let addresses = self.key_ranges("mailboxes", "address", piece_rows)?;
-        pieces.extend((0..addresses.count()).map(Piece::Mailboxes));
-        if aruba_known {
+        // The mailboxes come from the index of their facts, in address
+        // ranges. Without Aruba only the members' PECs and standing are
+        // needed: the PECs come from their index in the same ranges, and
+        // each range is joined as it is read. With Aruba the members'
+        // contacts are in the table: it is read in rowid pieces, and every
+        // piece is joined at the end by the addresses' hashes.
+        let (pieces, addresses) = if aruba_known {
+            let addresses = self.key_ranges("mailboxes", "address", piece_rows)?;
+            let mut pieces = self.pieces("members", piece_rows, Piece::Members)?;
+            pieces.extend((0..addresses.count()).map(Piece::Mailboxes));
             pieces.extend(self.pieces("aruba_mailboxes", piece_rows, Piece::Aruba)?);
-        }
+            (pieces, addresses)
+        } else {
+            // Cut where the more rows are: a roster with no mailboxes yet,
+            // or mailboxes synced before any roster, is still shared out.
+            let pecs = self.key_ranges("members", "pec", piece_rows)?;
+            let addresses = self.key_ranges("mailboxes", "address", piece_rows)?;
+            let ranges = if pecs.count() >= addresses.count() {
+                pecs
+            } else {
+                addresses
+            };
+            ((0..ranges.count()).map(Piece::Joined).collect(), ranges)
+        };
         let workers = std::thread::available_parallelism()
             .map_or(2, usize::from)
             .clamp(1, MAX_WORKERS)
             .min(pieces.len().max(1));
         let scan = Scan {
             pieces: &pieces,
-            pecs: &pecs,
             addresses: &addresses,
             next: AtomicUsize::new(0),
             pec_domain,
@@ -590,7 +591,6 @@ impl Store {
         // with a PEC takes its mailbox.
         scanned.sort_unstable_by_key(|(piece, _)| *piece);
         let mut tables = Tables {
-            apart: Apart::default(),
             members: Vec::new(),
             mailboxes: Vec::new(),
             facts: Vec::new(),
@@ -598,9 +598,14 @@ impl Store {
         };
         // One number for alike mailboxes across the pieces.
         let mut known: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
+        let mut groups: HashMap<Group, usize, BuildHasherDefault<Mixer>> = HashMap::default();
         for (_, rows) in scanned {
             match rows {
-                Scanned::Apart(apart) => tables.apart = apart,
+                Scanned::Joined(counted, facts) => {
+                    for (key, count) in counted {
+                        *groups.entry(group_of(key, &facts)).or_default() += count;
+                    }
+                }
                 Scanned::Members(rows) => tables.members.push(rows),
                 Scanned::Mailboxes(mut buckets, facts) => {
                     let numbers: Vec<u32> = facts
@@ -624,37 +629,14 @@ impl Store {
                 }
             }
         }
-        let next = AtomicUsize::new(0);
-        let counted = std::thread::scope(|scope| {
-            let helpers: Vec<_> = (0..workers)
-                .map(|_| {
-                    let (tables, next) = (&tables, &next);
-                    scope.spawn(move || {
-                        let mut counted = KeyCounts::default();
-                        loop {
-                            let bucket = next.fetch_add(1, Ordering::Relaxed);
-                            if bucket >= BUCKETS {
-                                return counted;
-                            }
-                            tables.join(bucket, &mut counted);
-                        }
-                    })
-                })
-                .collect();
-            let mut counted = KeyCounts::default();
-            for helper in helpers {
-                for (key, count) in helper.join().expect("joining does not panic") {
-                    *counted.entry(key).or_default() += count;
-                }
+        if aruba_known {
+            for (key, count) in tables.join_all(workers) {
+                *groups.entry(group_of(key, &tables.facts)).or_default() += count;
             }
-            counted
-        });
+        }
         let groups = Groups {
             aruba_known,
-            groups: counted
-                .into_iter()
-                .map(|(key, count)| (tables.group(key), count))
-                .collect(),
+            groups: groups.into_iter().collect(),
         };
         Ok((groups, seen))
     }
@@ -793,10 +775,9 @@ fn bucket(hash: u64) -> usize {
 #[derive(Clone, Copy)]
 enum Piece {
     Members(i64, i64),
-    /// The members whose PECs are in the [`KeyRanges`] range of that number.
-    MembersByPec(usize),
-    /// The members apart from the roster's run.
-    Apart,
+    /// The members (by their PECs) and the mailboxes with addresses in the
+    /// [`KeyRanges`] range of that number, joined as they are read.
+    Joined(usize),
     /// The mailboxes whose addresses are in the [`KeyRanges`] range of that number.
     Mailboxes(usize),
     Aruba(i64, i64),
@@ -814,9 +795,10 @@ enum Standing {
 
 /// What a piece held, as the counts need it.
 enum Scanned {
-    /// In id order within each bucket, or by PEC and then id.
+    /// Its entries counted by [`Tables::key`], with the facts their numbers stand for.
+    Joined(KeyCounts, Vec<MailboxFacts>),
+    /// In id order within each bucket.
     Members(Buckets<MemberRow>),
-    Apart(Apart),
     /// Each mailbox's address hash and the number of its facts among the second.
     Mailboxes(Buckets<(u64, u32)>, Vec<MailboxFacts>),
     Aruba(Buckets<(u64, ArubaFacts)>),
@@ -825,9 +807,7 @@ enum Scanned {
 /// The pieces of the tables' scan and the next one to take.
 struct Scan<'a> {
     pieces: &'a [Piece],
-    /// Where [`Piece::MembersByPec`] cut.
-    pecs: &'a KeyRanges,
-    /// Where [`Piece::Mailboxes`] cut.
+    /// Where [`Piece::Joined`] and [`Piece::Mailboxes`] cut.
     addresses: &'a KeyRanges,
     next: AtomicUsize,
     pec_domain: &'a str,
@@ -850,6 +830,13 @@ impl Scan<'_> {
                 .execute_batch("BEGIN DEFERRED")
                 .map_err(store.err())?;
             let seen = store.counts_fingerprint(self.pec_domain)?;
+            // The few members apart from the roster's run, for the members
+            // read by their PECs (a small index of their own).
+            let apart = if self.aruba_known {
+                Apart::default()
+            } else {
+                apart(&store.conn).map_err(store.err())?
+            };
             let mut out = Vec::new();
             loop {
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -857,7 +844,7 @@ impl Scan<'_> {
                     // Only read: the transaction ends with the connection.
                     return Ok((seen, out));
                 };
-                out.push((i, self.read(&store, piece)?));
+                out.push((i, self.read(&store, &apart, piece)?));
             }
         });
         if result.is_err() {
@@ -866,7 +853,7 @@ impl Scan<'_> {
         result
     }
 
-    fn read(&self, store: &Store, piece: Piece) -> Result<Scanned> {
+    fn read(&self, store: &Store, apart: &Apart, piece: Piece) -> Result<Scanned> {
         let conn = &store.conn;
         match piece {
             Piece::Members(from, to) => {
@@ -874,12 +861,13 @@ impl Scan<'_> {
                     .map(Scanned::Members)
                     .map_err(store.err())
             }
-            Piece::MembersByPec(i) => {
-                member_rows_by_pec(conn, self.pec_domain, self.pecs.range(i), self.pecs.rows)
-                    .map(Scanned::Members)
-                    .map_err(store.err())
+            Piece::Joined(i) => {
+                let mut facts = FactsReader::new(self.now, self.today);
+                let range = self.addresses.range(i);
+                joined(conn, apart, self.pec_domain, range, &mut facts)
+                    .map_err(store.err())?
+                    .map(|counted| Scanned::Joined(counted, facts.distinct))
             }
-            Piece::Apart => apart(conn).map(Scanned::Apart).map_err(store.err()),
             Piece::Mailboxes(i) => mailbox_facts(
                 conn,
                 self.now,
@@ -895,12 +883,9 @@ impl Scan<'_> {
     }
 }
 
-/// Every row the counts need, read, piece by piece.
+/// Every row the counts need, read, piece by piece, when Aruba is known.
 struct Tables {
-    /// Members read by PEC that are out of the roster or erased.
-    apart: Apart,
-    /// Piece by piece in id order, or in PEC order (a PEC's members in one
-    /// piece, in id order).
+    /// Piece by piece in id order.
     members: Vec<Buckets<MemberRow>>,
     /// Each mailbox's address hash and the number of its facts.
     mailboxes: Vec<Buckets<(u64, u32)>>,
@@ -916,6 +901,36 @@ type KeyCounts = HashMap<u64, usize, BuildHasherDefault<Mixer>>;
 const NO_FACTS: u64 = u32::MAX as u64;
 
 impl Tables {
+    /// Every entry counted by [`Tables::key`], joined bucket by bucket on
+    /// `workers` threads.
+    fn join_all(&self, workers: usize) -> KeyCounts {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (0..workers)
+                .map(|_| {
+                    let next = &next;
+                    scope.spawn(move || {
+                        let mut counted = KeyCounts::default();
+                        loop {
+                            let bucket = next.fetch_add(1, Ordering::Relaxed);
+                            if bucket >= BUCKETS {
+                                return counted;
+                            }
+                            self.join(bucket, &mut counted);
+                        }
+                    })
+                })
+                .collect();
+            let mut counted = KeyCounts::default();
+            for helper in helpers {
+                for (key, count) in helper.join().expect("joining does not panic") {
+                    *counted.entry(key).or_default() += count;
+                }
+            }
+            counted
+        })
+    }
+
     /// Counts the entries of addresses in `bucket` into `counted`, joined
     /// as [`Store::roster_entries`] joins them.
     fn join(&self, bucket: usize, counted: &mut KeyCounts) {
@@ -936,11 +951,7 @@ impl Tables {
             map
         });
         for row in self.members.iter().flat_map(|piece| &piece[bucket]) {
-            let in_roster = match self.apart.get(&row.id) {
-                None => row.in_roster,
-                Some(Standing::InRoster(in_roster)) => *in_roster,
-                Some(Standing::Erased) => continue,
-            };
+            let in_roster = row.in_roster;
             let facts = match by_address.get(&row.pec) {
                 Some(&(i, facts)) if !taken[i as usize] => {
                     taken[i as usize] = true;
@@ -988,23 +999,23 @@ impl Tables {
         };
         facts << 16 | member << 8 | aruba
     }
+}
 
-    /// The group a [`Tables::key`] packed.
-    fn group(&self, key: u64) -> Group {
-        let bit = |n: u32| key >> n & 1 == 1;
-        let facts = key >> 16;
-        Group {
-            member: bit(12).then(|| (bit(8), bit(9), bit(10), bit(11))),
-            mailbox: (facts != NO_FACTS).then(|| self.facts[facts as usize]),
-            aruba: match key & 0b111 {
-                0 => AtAruba::Unknown,
-                1 => AtAruba::Missing,
-                _ => AtAruba::Present {
-                    no_contact: bit(0),
-                    blocks: bit(1),
-                },
+/// The group a [`Tables::key`] packed, its facts' number among `facts`.
+fn group_of(key: u64, facts: &[MailboxFacts]) -> Group {
+    let bit = |n: u32| key >> n & 1 == 1;
+    let number = key >> 16;
+    Group {
+        member: bit(12).then(|| (bit(8), bit(9), bit(10), bit(11))),
+        mailbox: (number != NO_FACTS).then(|| facts[number as usize]),
+        aruba: match key & 0b111 {
+            0 => AtAruba::Unknown,
+            1 => AtAruba::Missing,
+            _ => AtAruba::Present {
+                no_contact: bit(0),
+                blocks: bit(1),
             },
-        }
+        },
     }
 }
 
@@ -1169,7 +1180,6 @@ fn member_rows(
         let pec = text_hash(pec);
         out[bucket(pec)].push(MemberRow {
             pec,
-            id: 0,
             in_roster: row.get(1)?,
             on_domain,
             email,
@@ -1179,34 +1189,108 @@ fn member_rows(
     Ok(out)
 }
 
-/// The members (erased too) whose PECs are in `[from, to)`, a missing bound
-/// being no bound, by PEC and then id: a PEC's members in id order, as the
-/// table loads them. From the index of the PECs, so by their ids and as
-/// in the roster; those apart are the [`Apart`] ones.
-fn member_rows_by_pec(
+/// The entries of the members (from the index of their PECs) and mailboxes
+/// (from the index of their facts) whose addresses are in `range`, counted
+/// by [`Tables::key`]: both are read in address order and joined as they
+/// come, as [`Store::roster_entries`] joins them (a PEC's members in id
+/// order, the first not erased taking its mailbox). Without Aruba.
+fn joined(
     conn: &Connection,
+    apart: &Apart,
     pec_domain: &str,
-    (from, to): (Option<&str>, Option<&str>),
-    rows_about: i64,
-) -> rusqlite::Result<Buckets<MemberRow>> {
-    let mut stmt = conn.prepare_cached(&members_by_pec_sql(from.is_some(), to.is_some()))?;
-    // Ranges are uneven: room for a quarter more than the average.
-    let mut out = buckets(rows_about + rows_about / 4);
-    let mut rows = query_in_range(&mut stmt, (from, to))?;
-    while let Some(row) = rows.next()? {
-        let pec = row.get_ref(0)?.as_bytes()?;
-        let on_domain = on_domain(pec, pec_domain);
-        let pec = text_hash(pec);
-        out[bucket(pec)].push(MemberRow {
-            pec,
-            id: row.get(1)?,
-            in_roster: true,
-            on_domain,
-            email: None,
-            mobile: None,
-        });
+    range: (Option<&str>, Option<&str>),
+    facts: &mut FactsReader,
+) -> rusqlite::Result<Result<KeyCounts>> {
+    let (from, to) = (range.0.is_some(), range.1.is_some());
+    let mut members = conn.prepare_cached(&members_by_pec_sql(from, to))?;
+    let mut mailboxes = conn.prepare_cached(&mailbox_facts_sql(from, to))?;
+    let mut members = query_in_range(&mut members, range)?;
+    let mut mailboxes = MailboxCursor {
+        rows: query_in_range(&mut mailboxes, range)?,
+        address: Vec::new(),
+        blob: false,
+        facts: None,
+        taken: false,
+    };
+    let mut counted = KeyCounts::default();
+    let without_member = |number: u32| Tables::key(None, u64::from(number), AtAruba::Unknown);
+    if let Err(e) = mailboxes.advance(facts)? {
+        return Ok(Err(e));
     }
-    Ok(out)
+    while let Some(row) = members.next()? {
+        let pec = row.get_ref(0)?;
+        let pec = (matches!(pec, ValueRef::Blob(_)), pec.as_bytes()?);
+        let in_roster = match apart.get(&row.get(1)?) {
+            None => true,
+            Some(Standing::InRoster(in_roster)) => *in_roster,
+            Some(Standing::Erased) => continue,
+        };
+        // The mailboxes before this PEC have no member.
+        while let Some(number) = mailboxes.facts
+            && (mailboxes.blob, mailboxes.address.as_slice()) < pec
+        {
+            if !mailboxes.taken {
+                *counted.entry(without_member(number)).or_default() += 1;
+            }
+            if let Err(e) = mailboxes.advance(facts)? {
+                return Ok(Err(e));
+            }
+        }
+        let number = match mailboxes.facts {
+            Some(number)
+                if !mailboxes.taken && (mailboxes.blob, mailboxes.address.as_slice()) == pec =>
+            {
+                mailboxes.taken = true;
+                u64::from(number)
+            }
+            _ => NO_FACTS,
+        };
+        let member = Some((in_roster, on_domain(pec.1, pec_domain), false, false));
+        *counted
+            .entry(Tables::key(member, number, AtAruba::Unknown))
+            .or_default() += 1;
+    }
+    while let Some(number) = mailboxes.facts {
+        if !mailboxes.taken {
+            *counted.entry(without_member(number)).or_default() += 1;
+        }
+        if let Err(e) = mailboxes.advance(facts)? {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(counted))
+}
+
+/// The mailbox [`joined`] is at: its address (ordered as SQLite orders
+/// them: texts before blobs, each by its bytes), the number of its facts
+/// (none past the last) and whether a member took it.
+struct MailboxCursor<'s> {
+    rows: rusqlite::Rows<'s>,
+    address: Vec<u8>,
+    blob: bool,
+    facts: Option<u32>,
+    taken: bool,
+}
+
+impl MailboxCursor<'_> {
+    fn advance(&mut self, facts: &mut FactsReader) -> rusqlite::Result<Result<()>> {
+        self.taken = false;
+        let Some(row) = self.rows.next()? else {
+            self.facts = None;
+            return Ok(Ok(()));
+        };
+        let address = row.get_ref(0)?;
+        self.blob = matches!(address, ValueRef::Blob(_));
+        self.address.clear();
+        self.address.extend_from_slice(address.as_bytes()?);
+        match facts.number(row.get_ref(1)?.as_bytes()?) {
+            Ok(number) => {
+                self.facts = Some(number);
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
 }
 
 /// The query of [`member_rows_by_pec`], with a lower bound and an upper
@@ -1272,7 +1356,7 @@ fn apart(conn: &Connection) -> rusqlite::Result<Apart> {
     rows.collect()
 }
 
-/// The mailboxes with addresses in `[from, to)` (see [`KeyRanges`]): each
+/// The mailboxes with addresses in `range` (see [`KeyRanges`]): each
 /// address's hash with the number of its facts among the distinct facts met.
 fn mailbox_facts(
     conn: &Connection,
@@ -1284,26 +1368,50 @@ fn mailbox_facts(
     let mut stmt = conn.prepare_cached(&mailbox_facts_sql(range.0.is_some(), range.1.is_some()))?;
     // Ranges are uneven: room for a quarter more than the average.
     let mut out = buckets(rows_about + rows_about / 4);
-    // The Italian day of each hour met: completed migrations come in bursts.
-    let mut days: HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>> = HashMap::default();
-    // Alike mailboxes, numbered: the join then carries a number, not the facts.
-    let mut numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
-    let mut distinct = Vec::new();
+    let mut facts = FactsReader::new(now, today);
     let mut rows = query_in_range(&mut stmt, range)?;
     while let Some(row) = rows.next()? {
-        let text = row.get_ref(1)?.as_bytes()?;
-        let facts = match read_facts(text, now, today, &mut days) {
-            Ok(facts) => facts,
+        let number = match facts.number(row.get_ref(1)?.as_bytes()?) {
+            Ok(number) => number,
             Err(e) => return Ok(Err(e)),
         };
-        let number = *numbers.entry(facts).or_insert_with(|| {
-            distinct.push(facts);
-            (distinct.len() - 1) as u32
-        });
         let hash = text_hash(row.get_ref(0)?.as_bytes()?);
         out[bucket(hash)].push((hash, number));
     }
-    Ok(Ok(Scanned::Mailboxes(out, distinct)))
+    Ok(Ok(Scanned::Mailboxes(out, facts.distinct)))
+}
+
+/// Mailboxes' facts as of a moment, alike ones numbered as they are read:
+/// the join then carries a number, not the facts.
+struct FactsReader {
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    /// The Italian day of each hour met: completed migrations come in bursts.
+    days: HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>>,
+    numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>>,
+    /// The facts met, by their number.
+    distinct: Vec<MailboxFacts>,
+}
+
+impl FactsReader {
+    fn new(now: DateTime<Utc>, today: NaiveDate) -> Self {
+        Self {
+            now,
+            today,
+            days: HashMap::default(),
+            numbers: HashMap::default(),
+            distinct: Vec::new(),
+        }
+    }
+
+    /// The number of the facts of [`MAILBOX_FACTS_SQL`]'s `text`.
+    fn number(&mut self, text: &[u8]) -> Result<u32> {
+        let facts = read_facts(text, self.now, self.today, &mut self.days)?;
+        Ok(*self.numbers.entry(facts).or_insert_with(|| {
+            self.distinct.push(facts);
+            (self.distinct.len() - 1) as u32
+        }))
+    }
 }
 
 /// A mailbox's facts from the text of [`MAILBOX_FACTS_SQL`], as of `now`;
