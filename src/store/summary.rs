@@ -1220,7 +1220,13 @@ fn joined(
     while let Some(row) = members.next()? {
         let pec = row.get_ref(0)?;
         let pec = (matches!(pec, ValueRef::Blob(_)), pec.as_bytes()?);
-        let in_roster = match apart.get(&row.get(1)?) {
+        // Most often none is apart: the id is not even read.
+        let standing = if apart.is_empty() {
+            None
+        } else {
+            apart.get(&row.get(1)?)
+        };
+        let in_roster = match standing {
             None => true,
             Some(Standing::InRoster(in_roster)) => *in_roster,
             Some(Standing::Erased) => continue,
@@ -1386,8 +1392,7 @@ fn mailbox_facts(
 struct FactsReader {
     now: DateTime<Utc>,
     today: NaiveDate,
-    /// The Italian day of each hour met: completed migrations come in bursts.
-    days: HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>>,
+    days: Days,
     numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>>,
     /// The facts met, by their number.
     distinct: Vec<MailboxFacts>,
@@ -1398,7 +1403,7 @@ impl FactsReader {
         Self {
             now,
             today,
-            days: HashMap::default(),
+            days: Days::default(),
             numbers: HashMap::default(),
             distinct: Vec::new(),
         }
@@ -1414,13 +1419,82 @@ impl FactsReader {
     }
 }
 
-/// A mailbox's facts from the text of [`MAILBOX_FACTS_SQL`], as of `now`;
-/// `days` keeps the Italian day of each hour met.
+/// The Italian day of each hour met, as the text of moments in [`ts`]'s
+/// own format begins (`YYYY-MM-DDTHH`): completed migrations come in bursts,
+/// and Italy's offset changes on the hour. The rest of such a text is
+/// checked byte by byte, not parsed; a moment in another format is parsed.
+///
+/// [`ts`]: super::ts
+#[derive(Default)]
+struct Days(HashMap<u128, NaiveDate, BuildHasherDefault<Mixer>>);
+
+impl Days {
+    fn day_of(&mut self, text: &[u8]) -> Result<NaiveDate> {
+        let Some(hour) = own_format_hour(text) else {
+            return Ok(italian_time(moment(text)?).date());
+        };
+        if let Some(&day) = self.0.get(&hour) {
+            return Ok(day);
+        }
+        // The first of its hour: its date and hour are checked by the parse,
+        // and so are those of every later one that begins alike.
+        let day = italian_time(moment(text)?).date();
+        self.0.insert(hour, day);
+        Ok(day)
+    }
+}
+
+/// The first 13 bytes of a moment (`YYYY-MM-DDTHH`) as a number, when the
+/// rest is as [`ts`] writes it (`:MM:SS`, a fraction of up to nine digits or
+/// none, `Z`) and would be read so; the first 13 are left to [`Days::day_of`].
+///
+/// [`ts`]: super::ts
+fn own_format_hour(b: &[u8]) -> Option<u128> {
+    if b.len() < 20 || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let two = |i: usize| {
+        let (tens, units) = (b[i], b[i + 1]);
+        (tens.is_ascii_digit() && units.is_ascii_digit()).then(|| (tens - b'0') * 10 + units - b'0')
+    };
+    if two(14)? >= 60 || two(17)? >= 60 {
+        return None;
+    }
+    let tail = match &b[19..] {
+        [b'.', fraction @ ..] => {
+            let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 || digits > 9 {
+                return None;
+            }
+            &fraction[digits..]
+        }
+        tail => tail,
+    };
+    if tail != b"Z" {
+        return None;
+    }
+    let mut hour = [0u8; 16];
+    hour[..13].copy_from_slice(&b[..13]);
+    Some(u128::from_le_bytes(hour))
+}
+
+/// A moment as the tables keep it.
+fn moment(text: &[u8]) -> Result<DateTime<Utc>> {
+    match std::str::from_utf8(text) {
+        Ok(text) => parse_ts(text),
+        Err(_) => Err(corrupt(format!(
+            "data e ora non valida: {}",
+            String::from_utf8_lossy(text)
+        ))),
+    }
+}
+
+/// A mailbox's facts from the text of [`MAILBOX_FACTS_SQL`], as of `now`.
 fn read_facts(
     text: &[u8],
     now: DateTime<Utc>,
     today: NaiveDate,
-    days: &mut HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>>,
+    days: &mut Days,
 ) -> Result<MailboxFacts> {
     let mut fields = text.splitn(5, |&b| b == b'|');
     let mut field = || fields.next().unwrap_or_default();
@@ -1441,10 +1515,6 @@ fn read_facts(
         )));
     };
     let flags = flags - b'0';
-    let moment = |text: &[u8]| match std::str::from_utf8(text) {
-        Ok(text) => parse_ts(text),
-        Err(_) => Err(corrupt("data e ora non valida".into())),
-    };
     // Present only for a pending link (see the expression).
     let mut expires = None;
     if !expires_at.is_empty() {
@@ -1457,11 +1527,7 @@ fn read_facts(
     // provider's clock ahead of ours): they come into the history later.
     let mut migrated_on = None;
     if !migrated_at.is_empty() {
-        let at = moment(migrated_at)?;
-        // Italy's offset changes on the hour.
-        let day = *days
-            .entry(at.timestamp().div_euclid(3600))
-            .or_insert_with(|| italian_time(at).date());
+        let day = days.day_of(migrated_at)?;
         if (today - day).num_days() < HISTORY_DAYS as i64 {
             migrated_on = Some(day);
         }
@@ -1505,7 +1571,7 @@ fn aruba_facts(
 mod tests {
     use super::*;
     use crate::domain::DEFAULT_PEC_DOMAIN;
-    use crate::store::IncomingRoster;
+    use crate::store::{IncomingRoster, ts};
     use chrono::TimeDelta;
 
     /// What the console computes from the loaded entries.
@@ -1975,7 +2041,7 @@ mod tests {
     fn facts_are_read_from_the_index_text() {
         let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
         let today = italian_time(now).date();
-        let mut days = HashMap::default();
+        let mut days = Days::default();
         let mut read = |text: &str| read_facts(text.as_bytes(), now, today, &mut days);
         let facts =
             read("completed|reset_pending|5|2026-11-28T23:30:00.5Z|2026-11-29T13:00:00Z").unwrap();
@@ -2001,6 +2067,52 @@ mod tests {
         ] {
             assert!(matches!(read(bad), Err(StoreError::Corrupt(_))), "{bad}");
         }
+    }
+
+    /// A moment's day looked up by its hour is the day its full parse
+    /// gives, around Italy's changes of offset; a text that the parse would
+    /// refuse is refused even when its hour was met before.
+    #[test]
+    fn days_by_the_hour_are_those_of_the_parse() {
+        let mut days = Days::default();
+        let start: DateTime<Utc> = "2026-03-28T20:00:00Z".parse().unwrap();
+        for minutes in (0..60 * 40).step_by(7) {
+            let at = start + TimeDelta::minutes(minutes) + TimeDelta::nanoseconds(minutes * 977);
+            for text in [
+                ts(at),
+                at.to_rfc3339(),
+                at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            ] {
+                let day = days.day_of(text.as_bytes()).unwrap();
+                assert_eq!(day, italian_time(parse_ts(&text).unwrap()).date(), "{text}");
+            }
+        }
+        days.day_of(b"2026-03-29T00:10:00Z").unwrap();
+        for bad in [
+            "2026-03-29T00:10:60Z",
+            "2026-03-29T00:60:00Z",
+            "2026-03-29T00:10:00.Z",
+            "2026-03-29T00:10:00.1234567890Z",
+            "2026-03-29T00:10:00",
+            "2026-03-29T00:10:00ZZ",
+            "2026-03-29T00:1x:00Z",
+            "2026-02-30T00:10:00Z",
+            "2026-03-29T24:10:00Z",
+        ] {
+            // As the parse reads it (a leap second's is), or refused.
+            match parse_ts(bad) {
+                Ok(at) => assert_eq!(
+                    days.day_of(bad.as_bytes()).unwrap(),
+                    italian_time(at).date()
+                ),
+                Err(_) => assert!(
+                    matches!(days.day_of(bad.as_bytes()), Err(StoreError::Corrupt(_))),
+                    "{bad}"
+                ),
+            }
+        }
+        assert!(days.day_of(b"2026-03-29T00:10:00.Z").is_err());
+        assert!(days.day_of(b"2026-03-29T00:10:00ZZ").is_err());
     }
 
     /// The counts from the tables read in pieces of each of `sizes` rows are `expected`.
