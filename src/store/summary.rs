@@ -226,10 +226,14 @@ trait Coded: Sized + Copy + 'static {
 
     /// The state of a code as the table holds it, unchecked as text.
     fn of_code_bytes(code: &[u8]) -> Option<Self> {
+        Self::index_of_code(code).map(|i| Self::ALL[i])
+    }
+
+    /// The place among [`Coded::ALL`] of the state of a code as the table holds it.
+    fn index_of_code(code: &[u8]) -> Option<usize> {
         Self::ALL
             .iter()
-            .copied()
-            .find(|s| s.to_code().as_bytes() == code)
+            .position(|s| s.to_code().as_bytes() == code)
     }
 }
 
@@ -1393,6 +1397,8 @@ struct FactsReader {
     now: DateTime<Utc>,
     today: NaiveDate,
     days: Days,
+    /// Numbers already given, by [`quick_key`].
+    by_key: HashMap<u128, u32, BuildHasherDefault<Mixer>>,
     numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>>,
     /// The facts met, by their number.
     distinct: Vec<MailboxFacts>,
@@ -1404,6 +1410,7 @@ impl FactsReader {
             now,
             today,
             days: Days::default(),
+            by_key: HashMap::default(),
             numbers: HashMap::default(),
             distinct: Vec::new(),
         }
@@ -1411,11 +1418,19 @@ impl FactsReader {
 
     /// The number of the facts of [`MAILBOX_FACTS_SQL`]'s `text`.
     fn number(&mut self, text: &[u8]) -> Result<u32> {
+        let key = quick_key(text);
+        if let Some(number) = key.and_then(|key| self.by_key.get(&key)) {
+            return Ok(*number);
+        }
         let facts = read_facts(text, self.now, self.today, &mut self.days)?;
-        Ok(*self.numbers.entry(facts).or_insert_with(|| {
+        let number = *self.numbers.entry(facts).or_insert_with(|| {
             self.distinct.push(facts);
             (self.distinct.len() - 1) as u32
-        }))
+        });
+        if let Some(key) = key {
+            self.by_key.insert(key, number);
+        }
+        Ok(number)
     }
 }
 
@@ -1489,6 +1504,35 @@ fn moment(text: &[u8]) -> Result<DateTime<Utc>> {
     }
 }
 
+/// What decides the facts of [`MAILBOX_FACTS_SQL`]'s `text` when no link is
+/// pending and a completed migration's moment, if any, is in the store's
+/// own format, in a number: the moment's hour (its first 13 bytes, see
+/// [`own_format_hour`]), the states and flags (bytes 13 and 14) and whether
+/// there is no moment (byte 15). Texts with the same key have the same facts, read
+/// once ([`read_facts`] checks the first).
+fn quick_key(text: &[u8]) -> Option<u128> {
+    let mut fields = text.splitn(5, |&b| b == b'|');
+    let mut field = || fields.next();
+    let (migration, password, flags, migrated_at, expires_at) =
+        (field()?, field()?, field()?, field()?, field()?);
+    if !expires_at.is_empty() {
+        return None;
+    }
+    let migration = MigrationState::index_of_code(migration)?;
+    let password = PasswordState::index_of_code(password)?;
+    let &[flags @ b'0'..=b'7'] = flags else {
+        return None;
+    };
+    const _: () = assert!(MigrationState::ALL.len() <= 16 && PasswordState::ALL.len() <= 16);
+    let states = (migration | password << 4 | usize::from(flags - b'0') << 8) as u128;
+    let hour = if migrated_at.is_empty() {
+        1 << 120
+    } else {
+        own_format_hour(migrated_at)?
+    };
+    Some(hour | states << 104)
+}
+
 /// A mailbox's facts from the text of [`MAILBOX_FACTS_SQL`], as of `now`.
 fn read_facts(
     text: &[u8],
@@ -1497,9 +1541,13 @@ fn read_facts(
     days: &mut Days,
 ) -> Result<MailboxFacts> {
     let mut fields = text.splitn(5, |&b| b == b'|');
-    let mut field = || fields.next().unwrap_or_default();
-    let (migration, password, flags, migrated_at, expires_at) =
-        (field(), field(), field(), field(), field());
+    let mut field = || fields.next();
+    let (Some(migration), Some(password), Some(flags), Some(migrated_at), Some(expires_at)) =
+        (field(), field(), field(), field(), field())
+    else {
+        let text = String::from_utf8_lossy(text);
+        return Err(corrupt(format!("stato della casella illeggibile: {text}")));
+    };
     let Some(migration) = MigrationState::of_code_bytes(migration) else {
         let code = String::from_utf8_lossy(migration);
         return Err(corrupt(format!("stato di migrazione sconosciuto: {code}")));
@@ -2066,6 +2114,58 @@ mod tests {
             "completed|set",
         ] {
             assert!(matches!(read(bad), Err(StoreError::Corrupt(_))), "{bad}");
+        }
+    }
+
+    /// Facts numbered by their quick key are those read in full, whatever
+    /// the order the texts come in.
+    #[test]
+    fn facts_numbered_by_key_are_those_read_in_full() {
+        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let today = italian_time(now).date();
+        let mut texts = Vec::new();
+        for (i, migration) in MigrationState::ALL.iter().enumerate() {
+            for (j, password) in PasswordState::ALL.iter().enumerate() {
+                for flags in 0..8 {
+                    let (migration, password) = (migration.code(), password.code());
+                    let hour = (i * 7 + j * 3 + flags) % 60;
+                    let at = now - TimeDelta::hours(hour as i64) - TimeDelta::days(hour as i64);
+                    texts.push(format!("{migration}|{password}|{flags}||"));
+                    texts.push(format!("{migration}|{password}|{flags}|{}|", ts(at)));
+                    let later =
+                        at + TimeDelta::minutes(59 - i64::from(chrono::Timelike::minute(&at)));
+                    texts.push(format!("{migration}|{password}|{flags}|{}|", ts(later)));
+                    texts.push(format!(
+                        "{migration}|{password}|{flags}|{}|",
+                        at.to_rfc3339()
+                    ));
+                    texts.push(format!(
+                        "{migration}|{password}|{flags}|{}|{}",
+                        ts(at),
+                        ts(at + TimeDelta::days(1))
+                    ));
+                }
+            }
+        }
+        let mut reader = FactsReader::new(now, today);
+        for text in texts.iter().chain(texts.iter().rev()) {
+            let number = reader.number(text.as_bytes()).unwrap();
+            let read = read_facts(text.as_bytes(), now, today, &mut Days::default()).unwrap();
+            assert!(reader.distinct[number as usize] == read, "{text}");
+        }
+        assert!(reader.by_key.len() > 100, "the quick keys were used");
+        // A known hour does not let a bad text through.
+        let at = ts(now - TimeDelta::hours(1));
+        reader
+            .number(format!("completed|set|1|{at}|").as_bytes())
+            .unwrap();
+        for bad in [
+            format!("completed|set|1|{}x|", &at[..at.len() - 1]),
+            format!("completed|set|9|{at}|"),
+            format!("completed|sett|1|{at}|"),
+            format!("completed|set|1|{at}"),
+        ] {
+            assert!(reader.number(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 
