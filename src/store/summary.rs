@@ -575,13 +575,15 @@ impl Store {
             let helpers: Vec<_> = (0..workers)
                 .map(|_| scope.spawn(|| scan.run(&path)))
                 .collect();
-            let mut scanned = Ok((Vec::new(), Vec::new()));
+            let mut scanned = Ok((Vec::new(), Vec::new(), Vec::new()));
             for helper in helpers {
                 let theirs = helper.join().expect("counting does not panic");
                 match (&mut scanned, theirs) {
-                    (Ok((seen, mine)), Ok((fingerprint, theirs))) => {
+                    (Ok((seen, mine, facts)), Ok((fingerprint, theirs, their_facts))) => {
                         seen.push(fingerprint);
-                        mine.extend(theirs);
+                        // Each piece's numbers are among its thread's facts.
+                        mine.extend(theirs.into_iter().map(|(i, s)| (i, facts.len(), s)));
+                        facts.push(their_facts);
                     }
                     (Ok(_), Err(e)) => scanned = Err(e),
                     (Err(_), _) => {}
@@ -589,38 +591,45 @@ impl Store {
             }
             scanned
         })?;
-        let (seen, mut scanned) = scanned;
+        let (seen, mut scanned, threads_facts) = scanned;
         let seen = seen.iter().all(|f| *f == seen[0]).then(|| seen[0].clone());
         // Members in id order, as the table loads them: the first member
         // with a PEC takes its mailbox.
-        scanned.sort_unstable_by_key(|(piece, _)| *piece);
+        scanned.sort_unstable_by_key(|(piece, _, _)| *piece);
         let mut tables = Tables {
             members: Vec::new(),
             mailboxes: Vec::new(),
             facts: Vec::new(),
             aruba: aruba_known.then(Vec::new),
         };
-        // One number for alike mailboxes across the pieces.
+        // One number for alike mailboxes across the threads.
         let mut known: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
+        let threads_numbers: Vec<Vec<u32>> = threads_facts
+            .iter()
+            .map(|facts| {
+                facts
+                    .iter()
+                    .map(|&f| {
+                        *known.entry(f).or_insert_with(|| {
+                            tables.facts.push(f);
+                            (tables.facts.len() - 1) as u32
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         let mut groups: HashMap<Group, usize, BuildHasherDefault<Mixer>> = HashMap::default();
-        for (_, rows) in scanned {
+        for (_, thread, rows) in scanned {
             match rows {
-                Scanned::Joined(counted, facts) => {
+                Scanned::Joined(counted) => {
                     for (key, count) in counted {
-                        *groups.entry(group_of(key, &facts)).or_default() += count;
+                        let group = group_of(key, &threads_facts[thread]);
+                        *groups.entry(group).or_default() += count;
                     }
                 }
                 Scanned::Members(rows) => tables.members.push(rows),
-                Scanned::Mailboxes(mut buckets, facts) => {
-                    let numbers: Vec<u32> = facts
-                        .into_iter()
-                        .map(|f| {
-                            *known.entry(f).or_insert_with(|| {
-                                tables.facts.push(f);
-                                (tables.facts.len() - 1) as u32
-                            })
-                        })
-                        .collect();
+                Scanned::Mailboxes(mut buckets) => {
+                    let numbers = &threads_numbers[thread];
                     for (_, n) in buckets.iter_mut().flatten() {
                         *n = numbers[*n as usize];
                     }
@@ -799,12 +808,14 @@ enum Standing {
 
 /// What a piece held, as the counts need it.
 enum Scanned {
-    /// Its entries counted by [`Tables::key`], with the facts their numbers stand for.
-    Joined(KeyCounts, Vec<MailboxFacts>),
+    /// Its entries counted by [`Tables::key`] (the facts' numbers are
+    /// among those its thread met).
+    Joined(KeyCounts),
     /// In id order within each bucket.
     Members(Buckets<MemberRow>),
-    /// Each mailbox's address hash and the number of its facts among the second.
-    Mailboxes(Buckets<(u64, u32)>, Vec<MailboxFacts>),
+    /// Each mailbox's address hash and the number of its facts among those
+    /// its thread met.
+    Mailboxes(Buckets<(u64, u32)>),
     Aruba(Buckets<(u64, ArubaFacts)>),
 }
 
@@ -825,7 +836,10 @@ impl Scan<'_> {
     /// one read transaction; each with its place among the pieces, and the
     /// fingerprint of what the transaction reads. A failure stops the other
     /// threads too.
-    fn run(&self, path: &std::path::Path) -> Result<(String, Vec<(usize, Scanned)>)> {
+    fn run(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<(String, Vec<(usize, Scanned)>, Vec<MailboxFacts>)> {
         // Not through a memory map: the file's pages would count in the
         // console's resident memory, the whole file at a million members.
         let result = Store::open(path).and_then(|store| {
@@ -841,14 +855,16 @@ impl Scan<'_> {
             } else {
                 apart(&store.conn).map_err(store.err())?
             };
+            // One for the thread: alike mailboxes recur from piece to piece.
+            let mut facts = FactsReader::new(self.now, self.today);
             let mut out = Vec::new();
             loop {
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
                 let Some(&piece) = self.pieces.get(i) else {
                     // Only read: the transaction ends with the connection.
-                    return Ok((seen, out));
+                    return Ok((seen, out, facts.distinct));
                 };
-                out.push((i, self.read(&store, &apart, piece)?));
+                out.push((i, self.read(&store, &apart, &mut facts, piece)?));
             }
         });
         if result.is_err() {
@@ -857,7 +873,13 @@ impl Scan<'_> {
         result
     }
 
-    fn read(&self, store: &Store, apart: &Apart, piece: Piece) -> Result<Scanned> {
+    fn read(
+        &self,
+        store: &Store,
+        apart: &Apart,
+        facts: &mut FactsReader,
+        piece: Piece,
+    ) -> Result<Scanned> {
         let conn = &store.conn;
         match piece {
             Piece::Members(from, to) => {
@@ -866,20 +888,16 @@ impl Scan<'_> {
                     .map_err(store.err())
             }
             Piece::Joined(i) => {
-                let mut facts = FactsReader::new(self.now, self.today);
                 let range = self.addresses.range(i);
-                joined(conn, apart, self.pec_domain, range, &mut facts)
+                joined(conn, apart, self.pec_domain, range, facts)
                     .map_err(store.err())?
-                    .map(|counted| Scanned::Joined(counted, facts.distinct))
+                    .map(Scanned::Joined)
             }
-            Piece::Mailboxes(i) => mailbox_facts(
-                conn,
-                self.now,
-                self.today,
-                self.addresses.range(i),
-                self.addresses.rows,
-            )
-            .map_err(store.err())?,
+            Piece::Mailboxes(i) => {
+                mailbox_facts(conn, facts, self.addresses.range(i), self.addresses.rows)
+                    .map_err(store.err())?
+                    .map(Scanned::Mailboxes)
+            }
             Piece::Aruba(from, to) => aruba_facts(conn, from, to)
                 .map(Scanned::Aruba)
                 .map_err(store.err()),
@@ -1370,15 +1388,13 @@ fn apart(conn: &Connection) -> rusqlite::Result<Apart> {
 /// address's hash with the number of its facts among the distinct facts met.
 fn mailbox_facts(
     conn: &Connection,
-    now: DateTime<Utc>,
-    today: NaiveDate,
+    facts: &mut FactsReader,
     range: (Option<&str>, Option<&str>),
     rows_about: i64,
-) -> rusqlite::Result<Result<Scanned>> {
+) -> rusqlite::Result<Result<Buckets<(u64, u32)>>> {
     let mut stmt = conn.prepare_cached(&mailbox_facts_sql(range.0.is_some(), range.1.is_some()))?;
     // Ranges are uneven: room for a quarter more than the average.
     let mut out = buckets(rows_about + rows_about / 4);
-    let mut facts = FactsReader::new(now, today);
     let mut rows = query_in_range(&mut stmt, range)?;
     while let Some(row) = rows.next()? {
         let number = match facts.number(row.get_ref(1)?.as_bytes()?) {
@@ -1388,7 +1404,7 @@ fn mailbox_facts(
         let hash = text_hash(row.get_ref(0)?.as_bytes()?);
         out[bucket(hash)].push((hash, number));
     }
-    Ok(Ok(Scanned::Mailboxes(out, facts.distinct)))
+    Ok(Ok(out))
 }
 
 /// Mailboxes' facts as of a moment, alike ones numbered as they are read:
