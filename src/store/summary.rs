@@ -177,6 +177,10 @@ impl Hasher for Mixer {
     fn write_u64(&mut self, n: u64) {
         self.mix(n);
     }
+    fn write_u128(&mut self, n: u128) {
+        self.mix(n as u64);
+        self.mix((n >> 64) as u64);
+    }
     fn write_i64(&mut self, n: i64) {
         self.mix(n as u64);
     }
@@ -1413,8 +1417,8 @@ struct FactsReader {
     now: DateTime<Utc>,
     today: NaiveDate,
     days: Days,
-    /// Numbers already given, by [`quick_key`].
-    by_key: HashMap<u128, u32, BuildHasherDefault<Mixer>>,
+    /// Numbers already given, by the packed facts of [`FactsText::quick`].
+    by_key: HashMap<u64, u32, BuildHasherDefault<Mixer>>,
     numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>>,
     /// The facts met, by their number.
     distinct: Vec<MailboxFacts>,
@@ -1434,19 +1438,24 @@ impl FactsReader {
 
     /// The number of the facts of [`MAILBOX_FACTS_SQL`]'s `text`.
     fn number(&mut self, text: &[u8]) -> Result<u32> {
-        let key = quick_key(text);
-        if let Some(number) = key.and_then(|key| self.by_key.get(&key)) {
-            return Ok(*number);
+        let fields = FactsText::split(text)?;
+        if let Some((key, facts)) = fields.quick(self.today, &mut self.days)? {
+            if let Some(&number) = self.by_key.get(&key) {
+                return Ok(number);
+            }
+            let number = self.numbered(facts);
+            self.by_key.insert(key, number);
+            return Ok(number);
         }
         let facts = read_facts(text, self.now, self.today, &mut self.days)?;
-        let number = *self.numbers.entry(facts).or_insert_with(|| {
+        Ok(self.numbered(facts))
+    }
+
+    fn numbered(&mut self, facts: MailboxFacts) -> u32 {
+        *self.numbers.entry(facts).or_insert_with(|| {
             self.distinct.push(facts);
             (self.distinct.len() - 1) as u32
-        });
-        if let Some(key) = key {
-            self.by_key.insert(key, number);
-        }
-        Ok(number)
+        })
     }
 }
 
@@ -1461,9 +1470,15 @@ struct Days(HashMap<u128, NaiveDate, BuildHasherDefault<Mixer>>);
 
 impl Days {
     fn day_of(&mut self, text: &[u8]) -> Result<NaiveDate> {
-        let Some(hour) = own_format_hour(text) else {
-            return Ok(italian_time(moment(text)?).date());
-        };
+        match own_format_hour(text) {
+            Some(hour) => self.day_by_hour(hour, text),
+            None => Ok(italian_time(moment(text)?).date()),
+        }
+    }
+
+    /// The day of `text`, in the store's own format, whose hour is `hour`
+    /// (see [`own_format_hour`]).
+    fn day_by_hour(&mut self, hour: u128, text: &[u8]) -> Result<NaiveDate> {
         if let Some(&day) = self.0.get(&hour) {
             return Ok(day);
         }
@@ -1520,33 +1535,96 @@ fn moment(text: &[u8]) -> Result<DateTime<Utc>> {
     }
 }
 
-/// What decides the facts of [`MAILBOX_FACTS_SQL`]'s `text` when no link is
-/// pending and a completed migration's moment, if any, is in the store's
-/// own format, in a number: the moment's hour (its first 13 bytes, see
-/// [`own_format_hour`]), the states and flags (bytes 13 and 14) and whether
-/// there is no moment (byte 15). Texts with the same key have the same facts, read
-/// once ([`read_facts`] checks the first).
-fn quick_key(text: &[u8]) -> Option<u128> {
-    let mut fields = text.splitn(5, |&b| b == b'|');
-    let mut field = || fields.next();
-    let (migration, password, flags, migrated_at, expires_at) =
-        (field()?, field()?, field()?, field()?, field()?);
-    if !expires_at.is_empty() {
-        return None;
+/// The fields of [`MAILBOX_FACTS_SQL`]'s text: the states and the flags
+/// read, the moments as they are (empty where the counts do not look).
+struct FactsText<'t> {
+    migration: MigrationState,
+    password: PasswordState,
+    flags: u8,
+    migrated_at: &'t [u8],
+    expires_at: &'t [u8],
+}
+
+impl<'t> FactsText<'t> {
+    fn split(text: &'t [u8]) -> Result<Self> {
+        let mut fields = text.splitn(5, |&b| b == b'|');
+        let mut field = || fields.next();
+        let (Some(migration), Some(password), Some(flags), Some(migrated_at), Some(expires_at)) =
+            (field(), field(), field(), field(), field())
+        else {
+            let text = String::from_utf8_lossy(text);
+            return Err(corrupt(format!("stato della casella illeggibile: {text}")));
+        };
+        let Some(migration) = MigrationState::of_code_bytes(migration) else {
+            let code = String::from_utf8_lossy(migration);
+            return Err(corrupt(format!("stato di migrazione sconosciuto: {code}")));
+        };
+        let Some(password) = PasswordState::of_code_bytes(password) else {
+            let code = String::from_utf8_lossy(password);
+            return Err(corrupt(format!("stato della password sconosciuto: {code}")));
+        };
+        let &[flags @ b'0'..=b'7'] = flags else {
+            let flags = String::from_utf8_lossy(flags);
+            return Err(corrupt(format!(
+                "contatti di recupero illeggibili: {flags}"
+            )));
+        };
+        Ok(Self {
+            migration,
+            password,
+            flags: flags - b'0',
+            migrated_at,
+            expires_at,
+        })
     }
-    let migration = MigrationState::index_of_code(migration)?;
-    let password = PasswordState::index_of_code(password)?;
-    let &[flags @ b'0'..=b'7'] = flags else {
-        return None;
-    };
-    const _: () = assert!(MigrationState::ALL.len() <= 16 && PasswordState::ALL.len() <= 16);
-    let states = (migration | password << 4 | usize::from(flags - b'0') << 8) as u128;
-    let hour = if migrated_at.is_empty() {
-        1 << 120
-    } else {
-        own_format_hour(migrated_at)?
-    };
-    Some(hour | states << 104)
+
+    /// The facts, with the day of the migration given (see [`MailboxFacts`]).
+    fn facts(&self, migrated_on: Option<NaiveDate>) -> MailboxFacts {
+        MailboxFacts {
+            migration: self.migration,
+            password: self.password,
+            expires: None,
+            email: self.flags & 1 != 0,
+            mobile: self.flags & 2 != 0,
+            confirmed: self.flags & 4 != 0,
+            migrated_on,
+        }
+    }
+
+    /// With no pending link, and no completed migration or one whose moment
+    /// is in the store's own format: the facts packed in a number (states,
+    /// flags, day of the migration) with the facts themselves, the moment's
+    /// day looked up by its hour.
+    fn quick(&self, today: NaiveDate, days: &mut Days) -> Result<Option<(u64, MailboxFacts)>> {
+        if !self.expires_at.is_empty() {
+            return Ok(None);
+        }
+        let migrated_on = if self.migrated_at.is_empty() {
+            None
+        } else {
+            let Some(hour) = own_format_hour(self.migrated_at) else {
+                return Ok(None);
+            };
+            within_history(days.day_by_hour(hour, self.migrated_at)?, today)
+        };
+        let facts = self.facts(migrated_on);
+        let day = migrated_on.map_or(0, |d| {
+            1 << 32 | u64::from(chrono::Datelike::num_days_from_ce(&d) as u32)
+        });
+        // Each state's place among its kind's fits in four bits.
+        const _: () = assert!(MigrationState::ALL.len() <= 16 && PasswordState::ALL.len() <= 16);
+        let states = (self.migration as u64) | (self.password as u64) << 4;
+        Ok(Some((
+            day << 12 | states << 3 | u64::from(self.flags),
+            facts,
+        )))
+    }
+}
+
+/// The day itself when the history still shows it at `today`. Days ahead
+/// stay too (a provider's clock ahead of ours): they come into it later.
+fn within_history(day: NaiveDate, today: NaiveDate) -> Option<NaiveDate> {
+    ((today - day).num_days() < HISTORY_DAYS as i64).then_some(day)
 }
 
 /// A mailbox's facts from the text of [`MAILBOX_FACTS_SQL`], as of `now`.
@@ -1556,55 +1634,22 @@ fn read_facts(
     today: NaiveDate,
     days: &mut Days,
 ) -> Result<MailboxFacts> {
-    let mut fields = text.splitn(5, |&b| b == b'|');
-    let mut field = || fields.next();
-    let (Some(migration), Some(password), Some(flags), Some(migrated_at), Some(expires_at)) =
-        (field(), field(), field(), field(), field())
-    else {
-        let text = String::from_utf8_lossy(text);
-        return Err(corrupt(format!("stato della casella illeggibile: {text}")));
+    let fields = FactsText::split(text)?;
+    // Present only for a completed migration.
+    let migrated_on = if fields.migrated_at.is_empty() {
+        None
+    } else {
+        within_history(days.day_of(fields.migrated_at)?, today)
     };
-    let Some(migration) = MigrationState::of_code_bytes(migration) else {
-        let code = String::from_utf8_lossy(migration);
-        return Err(corrupt(format!("stato di migrazione sconosciuto: {code}")));
-    };
-    let Some(mut password) = PasswordState::of_code_bytes(password) else {
-        let code = String::from_utf8_lossy(password);
-        return Err(corrupt(format!("stato della password sconosciuto: {code}")));
-    };
-    let &[flags @ b'0'..=b'7'] = flags else {
-        let flags = String::from_utf8_lossy(flags);
-        return Err(corrupt(format!(
-            "contatti di recupero illeggibili: {flags}"
-        )));
-    };
-    let flags = flags - b'0';
-    // Present only for a pending link (see the expression).
-    let mut expires = None;
-    if !expires_at.is_empty() {
-        match moment(expires_at)? {
-            expiry if expiry <= now => password = PasswordState::LinkExpired,
-            expiry => expires = Some(expiry),
+    let mut facts = fields.facts(migrated_on);
+    // Present only for a pending link.
+    if !fields.expires_at.is_empty() {
+        match moment(fields.expires_at)? {
+            expiry if expiry <= now => facts.password = PasswordState::LinkExpired,
+            expiry => facts.expires = Some(expiry),
         }
     }
-    // Present only for a completed migration. Days ahead stay too (a
-    // provider's clock ahead of ours): they come into the history later.
-    let mut migrated_on = None;
-    if !migrated_at.is_empty() {
-        let day = days.day_of(migrated_at)?;
-        if (today - day).num_days() < HISTORY_DAYS as i64 {
-            migrated_on = Some(day);
-        }
-    }
-    Ok(MailboxFacts {
-        migration,
-        password,
-        expires,
-        email: flags & 1 != 0,
-        mobile: flags & 2 != 0,
-        confirmed: flags & 4 != 0,
-        migrated_on,
-    })
+    Ok(facts)
 }
 
 /// Aruba's mailboxes with rowids in `[from, to)`, by their address's hash.
