@@ -77,7 +77,7 @@ pub const APART_MIGRATION: &str = r#"
 /// decode instead of eight). Never edited: a change of the expression is a
 /// new migration that drops this index and makes another.
 pub const MAILBOX_FACTS_MIGRATION: &str = r#"
-    CREATE INDEX mailboxes_counts ON mailboxes(address,
+    CREATE INDEX IF NOT EXISTS mailboxes_counts ON mailboxes(address,
         migration_state || '|' || password_state || '|'
         || ((recovery_email_masked IS NOT NULL) + 2 * (recovery_mobile_masked IS NOT NULL)
             + 4 * (recovery_confirmed != 0)) || '|'
