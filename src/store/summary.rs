@@ -2,28 +2,33 @@
 //! straight from the tables ([`Store::dashboard_counts`]) so that the first
 //! screen shows before a single member is loaded.
 //!
-//! The counts scan `members` and `mailboxes` (and `aruba_mailboxes` once
-//! Aruba has been synced) side by side, keeping per row only a hash of the
-//! address and a few flags; the join is done on those hashes, in member id
-//! order, exactly as [`Store::roster_entries`] joins (the first member with a
-//! PEC takes its mailbox). Rows that decide the states alike are grouped, and
-//! each group is classified once by the domain's own rules
-//! ([`category::is_in_with`], [`Summary`]) with a representative entry, so the
-//! figures cannot drift from what the loaded table shows.
+//! The counts read `members` and `mailboxes` (and `aruba_mailboxes` once
+//! Aruba has been synced) and join them exactly as [`Store::roster_entries`]
+//! joins (the first member with a PEC, not erased, takes its mailbox). Rows
+//! that decide the states alike are grouped, and each group is classified
+//! once by the domain's own rules ([`category::is_in_with`], [`Summary`])
+//! with a representative entry, so the figures cannot drift from what the
+//! loaded table shows.
 //!
-//! The tables are read in pieces (ranges of rowids) by one thread per core,
-//! each on its own connection; alike mailboxes
-//! are numbered as they are read, and rows are put in 64 buckets by their
-//! address's hash; the join goes bucket by bucket (its maps stay in the
-//! processor's cache) on every core, counting packed numbers, not entries.
-//! Until Aruba is synced the members' rows are not read at all: their PECs
-//! and ids come from the PECs' index, in ranges of PECs (a PEC's members in
-//! id order, as the join needs them), and the few out of the roster or
-//! erased from an index of their own ([`APART_MIGRATION`]): 40 MB at a
-//! million members instead of the table's 230.
+//! The mailboxes are read from an index of what the counts need of them
+//! ([`MAILBOX_FACTS_MIGRATION`]: the address and one short text of states,
+//! flags and the two moments looked at), not from the table: 80 MB at a
+//! million mailboxes instead of 270, two columns to decode instead of
+//! eight. Alike mailboxes are numbered as they are read, a text's facts
+//! worked out once per thread (a completed migration's day is looked up by
+//! its hour's text, see [`Days`]). The tables are read in pieces (ranges of
+//! addresses, or of rowids) by one thread per core, each on its own
+//! connection. Until Aruba is synced the members' rows are not read at all:
+//! their PECs and ids come from the PECs' index, in the same ranges as the
+//! mailboxes, and the few out of the roster or erased from an index of
+//! their own ([`APART_MIGRATION`]); both are in address order, so each
+//! range is joined as it is read ([`joined`]). Once Aruba is known the
+//! members' contacts come from the table, in rowid pieces: rows are put in
+//! 64 buckets by their address's hash and joined bucket by bucket (its maps
+//! stay in the processor's cache) on every core.
 //!
-//! That scan still reads every page of the mailboxes (270 MB at a million,
-//! most of the 0.7 CPU-seconds a count takes), so its groups are kept in the store
+//! A count still reads a million index entries at a million members, so
+//! its groups are kept in the store
 //! ([`MIGRATION`]) with a fingerprint of what they were counted from: the
 //! last audit event and sync runs (every write to members, mailboxes or Aruba's copy appends an event
 //! in its own transaction), the schema and the PEC domain. A later start
@@ -823,6 +828,11 @@ enum Scanned {
     Aruba(Buckets<(u64, ArubaFacts)>),
 }
 
+/// What a thread of the scan read: the fingerprint its transaction saw, each
+/// piece it took with its place among the pieces, and the facts the pieces'
+/// numbers stand for.
+type ThreadScan = (String, Vec<(usize, Scanned)>, Vec<MailboxFacts>);
+
 /// The pieces of the tables' scan and the next one to take.
 struct Scan<'a> {
     pieces: &'a [Piece],
@@ -840,10 +850,7 @@ impl Scan<'_> {
     /// one read transaction; each with its place among the pieces, and the
     /// fingerprint of what the transaction reads. A failure stops the other
     /// threads too.
-    fn run(
-        &self,
-        path: &std::path::Path,
-    ) -> Result<(String, Vec<(usize, Scanned)>, Vec<MailboxFacts>)> {
+    fn run(&self, path: &std::path::Path) -> Result<ThreadScan> {
         // Not through a memory map: the file's pages would count in the
         // console's resident memory, the whole file at a million members.
         let result = Store::open(path).and_then(|store| {
