@@ -327,7 +327,10 @@ impl Services {
             Effect::Search(request) => {
                 let tx = tx.clone();
                 tokio::task::spawn_blocking(move || {
-                    let _ = tx.send(Action::Searched(Box::new(request.run())));
+                    // Its best first when they are many, then all ranked.
+                    request.run_staged(&mut |result| {
+                        let _ = tx.send(Action::Searched(Box::new(result)));
+                    });
                 });
             }
             Effect::BuildIndex(request) => {

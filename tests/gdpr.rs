@@ -670,7 +670,9 @@ async fn two_os_accounts_share_a_group_store() {
         {
             break id;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no resend");
+        // Generous: under a loaded CI machine the first twenty calls once took
+        // over 30 s; the test is about overlap, not speed.
+        assert!(started.elapsed() < Duration::from_secs(120), "no resend");
         std::thread::sleep(Duration::from_millis(5));
     };
     check(

@@ -6,38 +6,23 @@ use std::path::{Path, PathBuf};
 
 use tui_input::Input;
 
-use chrono::{DateTime, Utc};
-
 use super::{Action, Effect, Modal, State};
 use crate::import::ImportPlan;
 use crate::sync::report_load::{ReportPreview, ReportRequest};
 
-/// Which kind of file the flow loads, with what was asked besides its path.
+/// Which kind of file the flow loads, with what was asked besides its path
+/// (the request's path is empty until it is known).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportKind {
-    /// The albo: `partial` only adds and updates; `sheet` and `table` pick
-    /// a workbook's sheet or a database's table.
-    Roster {
-        partial: bool,
-        sheet: Option<String>,
-        table: Option<String>,
-    },
-    /// A provider's report of mailbox states; `as_of` dates it when no
-    /// column does.
-    Report {
-        as_of: Option<DateTime<Utc>>,
-        partial: bool,
-        sheet: Option<String>,
-    },
+    /// The albo.
+    Roster(RosterRequest),
+    /// A provider's report of mailbox states.
+    Report(ReportRequest),
 }
 
 impl Default for ImportKind {
     fn default() -> Self {
-        Self::Roster {
-            partial: false,
-            sheet: None,
-            table: None,
-        }
+        Self::Roster(RosterRequest::default())
     }
 }
 
@@ -45,13 +30,33 @@ impl ImportKind {
     /// The same kind with "only add and update" switched.
     fn toggled(mut self) -> Self {
         match &mut self {
-            Self::Roster { partial, .. } | Self::Report { partial, .. } => *partial = !*partial,
+            Self::Roster(RosterRequest { partial, .. })
+            | Self::Report(ReportRequest { partial, .. }) => *partial = !*partial,
         }
         self
     }
+
+    /// The same kind, about the file at `path`.
+    fn at(mut self, path: PathBuf) -> Self {
+        match &mut self {
+            Self::Roster(request) => request.path = path,
+            Self::Report(request) => request.path = path,
+        }
+        self
+    }
+
+    /// The file's path, empty until it is known.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Roster(request) => &request.path,
+            Self::Report(request) => &request.path,
+        }
+    }
 }
 
-/// A roster to read, as `:import FILE [--partial] [--sheet S] [--table T]` asks.
+/// A roster to read, as `:import FILE [--partial] [--sheet S] [--table T]` asks:
+/// `partial` only adds and updates; `sheet` and `table` pick a workbook's
+/// sheet or a database's table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RosterRequest {
     pub path: PathBuf,
@@ -69,22 +74,6 @@ impl RosterRequest {
             table: self.table.clone(),
             ..Default::default()
         }
-    }
-
-    fn kind(&self) -> ImportKind {
-        ImportKind::Roster {
-            partial: self.partial,
-            sheet: self.sheet.clone(),
-            table: self.table.clone(),
-        }
-    }
-}
-
-fn report_kind(request: &ReportRequest) -> ImportKind {
-    ImportKind::Report {
-        as_of: request.as_of,
-        partial: request.partial,
-        sheet: request.sheet.clone(),
     }
 }
 
@@ -125,8 +114,8 @@ impl ImportStep {
             Self::Path { kind, .. } | Self::Reading { kind, .. } | Self::Importing { kind, .. } => {
                 kind.clone()
             }
-            Self::Preview { request, .. } => request.kind(),
-            Self::ReportPreview { request, .. } => report_kind(request),
+            Self::Preview { request, .. } => ImportKind::Roster(request.clone()),
+            Self::ReportPreview { request, .. } => ImportKind::Report(request.clone()),
         }
     }
 }
@@ -135,7 +124,7 @@ impl ImportStep {
 /// the path first.
 pub fn open(state: &mut State, path: Option<String>, kind: ImportKind) -> Vec<Effect> {
     match path {
-        Some(path) => read_kind(state, PathBuf::from(path), kind),
+        Some(path) => read_kind(state, kind.at(PathBuf::from(path))),
         None => {
             state.modal = Some(Modal::Import(ImportStep::Path {
                 input: Input::default(),
@@ -148,33 +137,17 @@ pub fn open(state: &mut State, path: Option<String>, kind: ImportKind) -> Vec<Ef
 }
 
 /// Reads a file of either kind, off the UI thread.
-fn read_kind(state: &mut State, path: PathBuf, kind: ImportKind) -> Vec<Effect> {
+fn read_kind(state: &mut State, kind: ImportKind) -> Vec<Effect> {
     state.modal = Some(Modal::Import(ImportStep::Reading {
-        path: path.clone(),
+        path: kind.path().to_path_buf(),
         rows: 0,
         kind: kind.clone(),
     }));
     match kind {
-        ImportKind::Roster {
-            partial,
-            sheet,
-            table,
-        } => vec![Effect::PreviewImport(RosterRequest {
-            path,
-            partial,
-            sheet,
-            table,
-        })],
-        ImportKind::Report {
-            as_of,
-            partial,
-            sheet,
-        } => vec![Effect::PreviewReport(ReportRequest {
-            path,
-            partial,
-            as_of,
+        ImportKind::Roster(request) => vec![Effect::PreviewImport(request)],
+        ImportKind::Report(request) => vec![Effect::PreviewReport(ReportRequest {
             domain: Some(state.pec_domain.clone()),
-            sheet,
+            ..request
         })],
     }
 }
@@ -259,27 +232,24 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
                 *error = Some(no_path.to_string());
                 return Some(vec![]);
             }
-            let kind = kind.clone();
-            read_kind(state, PathBuf::from(typed), kind)
+            let kind = kind.clone().at(PathBuf::from(typed));
+            read_kind(state, kind)
         }
-        (ImportStep::ReportPreview { request, .. }, Action::ModalToggle) => {
-            let kind = report_kind(request).toggled();
-            let path = request.path.clone();
-            read_kind(state, path, kind)
+        (
+            step @ (ImportStep::Preview { .. } | ImportStep::ReportPreview { .. }),
+            Action::ModalToggle,
+        ) => {
+            let kind = step.kind().toggled();
+            read_kind(state, kind)
         }
         // Stored even when nothing changed: the report still dates the states.
         (ImportStep::ReportPreview { request, .. }, Action::Confirm) => {
             let request = request.clone();
             state.modal = Some(Modal::Import(ImportStep::Importing {
                 path: request.path.clone(),
-                kind: report_kind(&request),
+                kind: ImportKind::Report(request.clone()),
             }));
             vec![Effect::RunReport(request)]
-        }
-        (ImportStep::Preview { request, .. }, Action::ModalToggle) => {
-            let kind = request.kind().toggled();
-            let path = request.path.clone();
-            read_kind(state, path, kind)
         }
         (ImportStep::Preview { request, plan, .. }, Action::Confirm) => {
             if plan.counts.new + plan.counts.updated + plan.counts.removed == 0
@@ -291,7 +261,7 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
             let request = request.clone();
             state.modal = Some(Modal::Import(ImportStep::Importing {
                 path: request.path.clone(),
-                kind: request.kind(),
+                kind: ImportKind::Roster(request.clone()),
             }));
             vec![Effect::RunImport(request)]
         }
@@ -303,6 +273,15 @@ pub fn update_modal(state: &mut State, action: &Action) -> Option<Vec<Effect>> {
         _ => vec![],
     };
     Some(effects)
+}
+
+/// Back to the path, with why the file was not read.
+fn retype(kind: ImportKind, error: String) -> ImportStep {
+    ImportStep::Path {
+        input: Input::new(kind.path().display().to_string()),
+        error: Some(error),
+        kind,
+    }
 }
 
 /// Results of the import's effects.
@@ -326,11 +305,7 @@ pub fn on_result(state: &mut State, action: Action) -> Vec<Effect> {
                     plan,
                     source,
                 },
-                Err(error) => ImportStep::Path {
-                    input: Input::new(request.path.display().to_string()),
-                    error: Some(error),
-                    kind: request.kind(),
-                },
+                Err(error) => retype(ImportKind::Roster(request), error),
             }));
             vec![]
         }
@@ -339,14 +314,9 @@ pub fn on_result(state: &mut State, action: Action) -> Vec<Effect> {
             {
                 return vec![];
             }
-            let kind = report_kind(&request);
             state.modal = Some(Modal::Import(match result {
                 Ok(preview) => ImportStep::ReportPreview { request, preview },
-                Err(error) => ImportStep::Path {
-                    input: Input::new(request.path.display().to_string()),
-                    error: Some(error),
-                    kind,
-                },
+                Err(error) => retype(ImportKind::Report(request), error),
             }));
             vec![]
         }

@@ -146,6 +146,9 @@ pub struct State {
     search_under_way: Option<u64>,
     /// [`search::BACKGROUND_FROM`], lowered by tests.
     pub(crate) background_search_from: usize,
+    /// The table shows the latest keystroke's best matches ranked, the
+    /// others after them unranked, while they are ranked off the UI thread.
+    search_ranking: bool,
     /// Per entry, a bit per `Category::ALL` position.
     categories: Vec<u16>,
     /// The table's order and search index; None while being built after a load.
@@ -444,9 +447,8 @@ struct PendingLoad {
     last_sync: Option<SyncRun>,
 }
 
-/// What decides an entry's lists when Aruba's copy is not there (Aruba's
-/// lists compare contacts, entry by entry): member (in the roster, PEC on
-/// the domain), mailbox (states as of now, recovery contacts), Aruba known.
+/// What decides an entry's lists: member (in the roster, PEC on the
+/// domain), mailbox (states as of now, recovery contacts), Aruba's side.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Alike {
     member: Option<(bool, bool)>,
@@ -456,7 +458,40 @@ struct Alike {
         bool,
         bool,
     )>,
-    aruba_known: bool,
+    aruba: AlikeAtAruba,
+}
+
+/// What Aruba's lists read of its copy: whether it has a contact, whether
+/// its contacts differ from the roster's, whether its status blocks the
+/// migration.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum AlikeAtAruba {
+    Unknown,
+    Missing,
+    Present {
+        contact: bool,
+        differs: bool,
+        blocks: bool,
+    },
+}
+
+impl AlikeAtAruba {
+    fn of(row: crate::store::RosterRow<'_>) -> Self {
+        match row.aruba() {
+            crate::store::ArubaRow::Unknown => Self::Unknown,
+            crate::store::ArubaRow::Missing => Self::Missing,
+            crate::store::ArubaRow::Present(copy) => Self::Present {
+                contact: copy.contact_email().is_some(),
+                differs: crate::domain::aruba::contacts_differ(
+                    row.email_servizio(),
+                    row.cellulare(),
+                    copy.contact_email(),
+                    copy.contact_mobile(),
+                ),
+                blocks: copy.status().blocks_migration(),
+            },
+        }
+    }
 }
 
 /// The dashboard's figures and, per entry, a bit per `Category::ALL` position.
@@ -474,14 +509,10 @@ fn classify(entries: &RosterRows, pec_domain: &str, now: DateTime<Utc>) -> (Summ
             if inside { mask | category_bit(c) } else { mask }
         })
     };
-    let mut known: std::collections::HashMap<Alike, u16> = Default::default();
+    let mut known: foldhash::HashMap<Alike, u16> = Default::default();
     let categories = entries
         .iter()
         .map(|row| {
-            let aruba = row.aruba();
-            if aruba.mailbox().is_some() {
-                return classify_row(row);
-            }
             let alike = Alike {
                 member: row.has_member().then(|| {
                     let domain = crate::domain::contact::domain_of(row.address());
@@ -495,7 +526,7 @@ fn classify(entries: &RosterRows, pec_domain: &str, now: DateTime<Utc>) -> (Summ
                         m.recovery_mobile,
                     )
                 }),
-                aruba_known: aruba != crate::store::ArubaRow::Unknown,
+                aruba: AlikeAtAruba::of(row),
             };
             *known.entry(alike).or_insert_with(|| classify_row(row))
         })
@@ -526,6 +557,7 @@ impl State {
             keystrokes: search::Keystrokes::default(),
             search_under_way: None,
             background_search_from: search::BACKGROUND_FROM,
+            search_ranking: false,
             categories: Vec::new(),
             index: None,
             pending: None,
@@ -954,10 +986,31 @@ impl State {
         if result.generation != self.generation {
             return vec![];
         }
-        index.search.remember(result.query, matches);
-        if self.search_under_way == Some(result.keystroke) {
-            self.refresh_visible(None);
+        index.search.remember(result.query, matches.clone());
+        if self.search_under_way != Some(result.keystroke) {
+            return vec![];
         }
+        let ordering = Arc::clone(&index.ordering);
+        if let Some((visible, settled)) = matches.first_ranked(&ordering, |i| self.passes_filter(i))
+        {
+            // The first stage: shown when it fills the table's first page
+            // as the whole ranking will (a state filter may hide most of
+            // the best), the scan still under way.
+            if settled >= self.page_rows.get().max(1) || settled == visible.len() {
+                self.visible = visible;
+                self.selected = 0;
+                self.search_ranking = true;
+            }
+            return vec![];
+        }
+        // The whole ranking, after its first stage: the selection stays
+        // where it was moved meanwhile.
+        let keep = if self.search_ranking {
+            self.selected_address()
+        } else {
+            None
+        };
+        self.refresh_visible(keep.as_deref());
         vec![]
     }
 
@@ -973,6 +1026,7 @@ impl State {
         if self.search_under_way.take().is_some() {
             self.keystrokes.next();
         }
+        self.search_ranking = false;
         // The entry to keep is most often the one selected: found by its
         // index, without reading every visible entry's address (at 1M
         // entries that scan alone held up the frame).
@@ -1428,6 +1482,9 @@ fn run_command(state: &mut State, command: Command) -> Vec<Effect> {
                 state.search.reset();
                 let keep = state.selected_address();
                 state.refresh_visible(keep.as_deref());
+                if let Some(index) = &mut state.index {
+                    index.search.forget();
+                }
             } else {
                 state.screen = match state.screen {
                     Screen::Detail => Screen::Members,

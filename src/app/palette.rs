@@ -2,10 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use super::import_flow::ImportKind;
+use super::import_flow::{ImportKind, RosterRequest};
 use super::{Action, Command, Sort, SortColumn};
 use crate::domain::Category;
 use crate::i18n::Lang;
+use crate::sync::report_load::ReportRequest;
 
 /// Commands the palette completes, with their arguments.
 pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
@@ -216,16 +217,18 @@ fn open_file(command: FileCommand, args: &[&str]) -> Result<Vec<Action>, String>
         }
     }
     let kind = match command {
-        FileCommand::Roster => ImportKind::Roster {
+        FileCommand::Roster => ImportKind::Roster(RosterRequest {
             partial,
             sheet,
             table,
-        },
-        FileCommand::Report => ImportKind::Report {
+            ..Default::default()
+        }),
+        FileCommand::Report => ImportKind::Report(ReportRequest {
             as_of,
             partial,
             sheet,
-        },
+            ..Default::default()
+        }),
     };
     Ok(vec![Action::Import {
         path: (!path.is_empty()).then(|| path.join(" ")),
@@ -281,18 +284,19 @@ mod tests {
         );
         assert!(matches!(
             &parse("sync report /tmp/stati novembre.csv --as-of 27/11/2026 --partial").unwrap()[..],
-            [Action::Import { path: Some(p), kind: ImportKind::Report { as_of: Some(_), partial: true, sheet: None } }]
+            [Action::Import { path: Some(p), kind: ImportKind::Report(ReportRequest { as_of: Some(_), partial: true, sheet: None, .. }) }]
                 if p == "/tmp/stati novembre.csv"
         ));
         assert!(matches!(
             &parse("sync report").unwrap()[..],
             [Action::Import {
                 path: None,
-                kind: ImportKind::Report {
+                kind: ImportKind::Report(ReportRequest {
                     as_of: None,
                     partial: false,
-                    sheet: None
-                }
+                    sheet: None,
+                    ..
+                })
             }]
         ));
         assert!(
@@ -321,11 +325,11 @@ mod tests {
         assert_eq!(path.as_deref(), Some("/tmp/Albo 2026.xlsx"));
         assert_eq!(
             kind,
-            &ImportKind::Roster {
+            &ImportKind::Roster(RosterRequest {
                 partial: true,
                 sheet: Some("Iscritti attivi".into()),
-                table: None
-            }
+                ..Default::default()
+            })
         );
         let [Action::Import { path, kind }] =
             &parse("sync report stati.xlsx --sheet Foglio2 --as-of 27/11/2026").unwrap()[..]
@@ -334,13 +338,15 @@ mod tests {
         };
         assert_eq!(path.as_deref(), Some("stati.xlsx"));
         assert!(
-            matches!(kind, ImportKind::Report { sheet: Some(s), as_of: Some(_), partial: false } if s == "Foglio2")
+            matches!(kind, ImportKind::Report(ReportRequest { sheet: Some(s), as_of: Some(_), partial: false, .. }) if s == "Foglio2")
         );
         let [Action::Import { kind, .. }] = &parse("import albo.db --table iscritti").unwrap()[..]
         else {
             panic!()
         };
-        assert!(matches!(kind, ImportKind::Roster { table: Some(t), .. } if t == "iscritti"));
+        assert!(
+            matches!(kind, ImportKind::Roster(RosterRequest { table: Some(t), .. }) if t == "iscritti")
+        );
         assert_eq!(
             parse("import albo.xlsx --foglio X").unwrap_err(),
             FileCommand::Roster.usage()

@@ -25,10 +25,45 @@ pub struct Search {
     /// Every entry's texts, shared with the scans under way on other threads.
     texts: Arc<Texts>,
     /// The last [`REMEMBERED`] queries, each with every entry it matched
-    /// (before any state filter): typing on narrows one of them, deleting
-    /// goes back to an earlier one without matching again.
+    /// (before any state filter), least recently used first, within
+    /// [`REMEMBERED_BYTES`]: typing on narrows one of them, deleting goes
+    /// back to an earlier one without matching again.
     history: Vec<(String, Matches)>,
+    /// When a scan's matches are ranked in two stages ([`Staging`]).
+    pub(super) staging: Staging,
 }
+
+/// Large results are ranked in two stages where they are found: the best
+/// `first` in the table's order, enough for the first pages, are sent to
+/// the table at once (the rest following them unranked), then the whole
+/// list. At a million members ranking every match of a two-letter word
+/// took longer than finding them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Staging {
+    /// From this many matches.
+    pub(super) from: usize,
+    /// How many are ranked first.
+    pub(super) first: usize,
+}
+
+impl Default for Staging {
+    fn default() -> Self {
+        Staging {
+            from: STAGED_FROM,
+            first: FIRST_RANKED,
+        }
+    }
+}
+
+/// Matches from which a scan ranks a first page before the rest: below it
+/// the whole ranking takes little more than the first stage and the extra
+/// frame it makes.
+const STAGED_FROM: usize = 250_000;
+
+/// The matches a scan ranks first: many pages of the table, whose page at
+/// a million members is a few dozen rows, with room for a state filter
+/// that hides some.
+const FIRST_RANKED: usize = 2_048;
 
 /// A query's matches: every entry it matched with its score, in entry
 /// order, and, when it was matched for a table order, the same entries best
@@ -47,12 +82,23 @@ struct Ranked {
     /// Held, so a newer order is never at its address: compared by address.
     ordering: Arc<Ordering>,
     list: Arc<Vec<u32>>,
+    /// How many of `list`'s first entries are in their final place: all
+    /// once ranked in full; the first ones while the rest, which follow
+    /// them in entry order, are being ranked ([`Staging`]).
+    settled: usize,
+}
+
+impl Ranked {
+    fn complete(&self) -> bool {
+        self.settled == self.list.len()
+    }
 }
 
 impl std::fmt::Debug for Ranked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ranked")
             .field("entries", &self.list.len())
+            .field("settled", &self.settled)
             .finish()
     }
 }
@@ -87,7 +133,7 @@ impl Matches {
         shown: impl Fn(usize) -> bool,
     ) -> Vec<usize> {
         match &self.ranked {
-            Some(ranked) if Arc::ptr_eq(&ranked.ordering, ordering) => ranked
+            Some(ranked) if Arc::ptr_eq(&ranked.ordering, ordering) && ranked.complete() => ranked
                 .list
                 .iter()
                 .map(|&i| i as usize)
@@ -95,6 +141,44 @@ impl Matches {
                 .collect(),
             _ => best_first_of(&self.scored, &ordering.order, &ordering.rank, shown),
         }
+    }
+
+    /// Whether they are ranked in full in `ordering`: [`Self::best_first`]
+    /// only filters them.
+    pub(super) fn ranked_in(&self, ordering: &Arc<Ordering>) -> bool {
+        self.ranked
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(&r.ordering, ordering) && r.complete())
+    }
+
+    /// When only their first are ranked in `ordering` (the first stage of
+    /// [`Staging`]): the entries `shown` lets through, those ranked first,
+    /// as [`Self::best_first`] will list them, then the others; and how many
+    /// of them are in their final place.
+    pub(super) fn first_ranked(
+        &self,
+        ordering: &Arc<Ordering>,
+        shown: impl Fn(usize) -> bool,
+    ) -> Option<(Vec<usize>, usize)> {
+        let ranked = self
+            .ranked
+            .as_ref()
+            .filter(|r| Arc::ptr_eq(&r.ordering, ordering) && !r.complete())?;
+        let (first, rest) = ranked.list.split_at(ranked.settled);
+        let mut listed: Vec<usize> = Vec::with_capacity(ranked.list.len());
+        listed.extend(first.iter().map(|&i| i as usize).filter(|&i| shown(i)));
+        let settled = listed.len();
+        listed.extend(rest.iter().map(|&i| i as usize).filter(|&i| shown(i)));
+        Some((listed, settled))
+    }
+
+    /// The bytes they hold (what the history of queries is bounded by).
+    fn bytes(&self) -> usize {
+        self.scored.len() * std::mem::size_of::<(u32, u32)>()
+            + self
+                .ranked
+                .as_ref()
+                .map_or(0, |r| r.list.len() * std::mem::size_of::<u32>())
     }
 }
 
@@ -146,21 +230,24 @@ pub struct Scan {
     texts: Arc<Texts>,
     /// The table order to rank the matches in, where they are found.
     ordering: Option<Arc<Ordering>>,
+    staging: Staging,
 }
 
 /// The entries a scan tries: all, or those an earlier query matched (shared
-/// with it, not copied: at a million members a first letter matches most).
+/// with it, not copied: at a million members a first letter matches most);
+/// or none, the query's own matches being known and only to be ranked.
 #[derive(Debug, Clone)]
 enum Pool {
     Every(u32),
     Matched(Arc<Vec<(u32, u32)>>),
+    Known(Arc<Vec<(u32, u32)>>),
 }
 
 impl Pool {
     fn len(&self) -> usize {
         match self {
             Pool::Every(n) => *n as usize,
-            Pool::Matched(matched) => matched.len(),
+            Pool::Matched(matched) | Pool::Known(matched) => matched.len(),
         }
     }
 }
@@ -169,7 +256,9 @@ impl PartialEq for Pool {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Pool::Every(a), Pool::Every(b)) => a == b,
-            (Pool::Matched(a), Pool::Matched(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Pool::Matched(a), Pool::Matched(b)) | (Pool::Known(a), Pool::Known(b)) => {
+                Arc::ptr_eq(a, b) || a == b
+            }
             _ => false,
         }
     }
@@ -219,24 +308,62 @@ impl Scan {
     /// order, and ranked in the scan's table order if it has one; None when
     /// `cancelled` said so on the way.
     pub fn run(&self, cancelled: &(dyn Fn() -> bool + Sync)) -> Option<Matches> {
-        let pattern = pattern(&self.query);
-        let contacts: Vec<bool> = self
-            .query
-            .split_whitespace()
-            .map(searches_contacts)
-            .collect();
-        let scored = score(&self.texts, &(pattern, contacts), &self.pool, cancelled)?;
-        let ranked = match &self.ordering {
-            Some(ordering) if !cancelled() => Some(Ranked {
-                list: Arc::new(rank(&scored, &ordering.order, &ordering.rank)),
+        self.run_staged(cancelled, None)
+    }
+
+    /// [`Self::run`], handing `first` the matches with only their first
+    /// ranked ([`Staging`]) before ranking the rest, when they are many.
+    pub fn run_staged(
+        &self,
+        cancelled: &(dyn Fn() -> bool + Sync),
+        first: Option<&mut dyn FnMut(Matches)>,
+    ) -> Option<Matches> {
+        let scored = match &self.pool {
+            Pool::Known(scored) => Arc::clone(scored),
+            pool => {
+                let pattern = pattern(&self.query);
+                let contacts: Vec<bool> = self
+                    .query
+                    .split_whitespace()
+                    .map(searches_contacts)
+                    .collect();
+                Arc::new(score(&self.texts, &(pattern, contacts), pool, cancelled)?)
+            }
+        };
+        let Some(ordering) = &self.ordering else {
+            return Some(Matches {
+                scored,
+                ranked: None,
+            });
+        };
+        if cancelled() {
+            return None;
+        }
+        let staged = self.staging.first.max(1);
+        if let Some(first) = first
+            && scored.len() >= self.staging.from
+            && scored.len() > staged
+        {
+            first(Matches {
+                scored: Arc::clone(&scored),
+                ranked: Some(Ranked {
+                    list: Arc::new(rank_first(&scored, &ordering.order, &ordering.rank, staged)),
+                    ordering: Arc::clone(ordering),
+                    settled: staged,
+                }),
+            });
+            if cancelled() {
+                return None;
+            }
+        }
+        let list = rank(&scored, &ordering.order, &ordering.rank);
+        Some(Matches {
+            scored,
+            ranked: Some(Ranked {
+                settled: list.len(),
+                list: Arc::new(list),
                 ordering: Arc::clone(ordering),
             }),
-            Some(_) => return None,
-            None => None,
-        };
-        Some(Matches {
-            scored: Arc::new(scored),
-            ranked,
         })
     }
 }
@@ -541,6 +668,7 @@ impl Search {
                 prefilter: true,
             }),
             history: Vec::new(),
+            staging: Staging::default(),
         }
     }
 
@@ -576,7 +704,19 @@ impl Search {
             let earlier = self.history.remove(position);
             let matched = earlier.1.clone();
             self.history.push(earlier);
-            return Lookup::Known(matched);
+            // Not yet ranked in the table's order (its ranking was stopped
+            // half way, or the sort changed): ranked by a scan, off the UI
+            // thread when they are many, as when found.
+            return match ordering {
+                Some(ordering) if !matched.ranked_in(ordering) => Lookup::Scan(Scan {
+                    query,
+                    pool: Pool::Known(Arc::clone(&matched.scored)),
+                    texts: Arc::clone(&self.texts),
+                    ordering: Some(Arc::clone(ordering)),
+                    staging: self.staging,
+                }),
+                _ => Lookup::Known(matched),
+            };
         }
         let narrowed = self
             .history
@@ -592,6 +732,7 @@ impl Search {
             pool,
             texts: Arc::clone(&self.texts),
             ordering: ordering.cloned(),
+            staging: self.staging,
         })
     }
 
@@ -599,16 +740,27 @@ impl Search {
     pub fn remember(&mut self, query: String, matched: Matches) {
         self.history.retain(|(q, _)| *q != query);
         self.history.push((query, matched));
-        // At most REMEMBERED queries, and results of at most three rosters
-        // in all (a first letter or digit matches most of a million members,
-        // and a number corrected digit by digit goes back through several).
-        let cap = 3 * self.texts.spans.len().max(1);
+        // At most REMEMBERED queries in REMEMBERED_BYTES, the least recently
+        // used let go first; the latest is kept whatever its size (the next
+        // keystroke narrows it). A first letter or digit matches most of a
+        // million members: 8 MB of matches, 12 MB with their ranking.
         while self.history.len() > REMEMBERED
-            || (self.history.len() > 1
-                && self.history.iter().map(|(_, m)| m.len()).sum::<usize>() > cap)
+            || (self.history.len() > 1 && self.remembered_bytes() > REMEMBERED_BYTES)
         {
             self.history.remove(0);
         }
+    }
+
+    /// Lets go of the remembered queries: the search was closed, and a new
+    /// one starts over (at a million members they hold up to
+    /// [`REMEMBERED_BYTES`], which a change of sort would add its own to).
+    pub(super) fn forget(&mut self) {
+        self.history = Vec::new();
+    }
+
+    /// The bytes the remembered matches hold.
+    fn remembered_bytes(&self) -> usize {
+        self.history.iter().map(|(_, m)| m.bytes()).sum()
     }
 }
 
@@ -738,6 +890,21 @@ impl SearchRequest {
         let matches = self
             .scan
             .run(&|| self.keystrokes.latest() != self.keystroke);
+        self.result(matches)
+    }
+
+    /// [`Self::run`], in two stages when the matches are many
+    /// ([`Staging`]): `send` has them first with their best ranked, then
+    /// (unless a newer keystroke came) ranked in full; or once, as `run`
+    /// returns them.
+    pub fn run_staged(&self, send: &mut dyn FnMut(SearchResult)) {
+        let cancelled = || self.keystrokes.latest() != self.keystroke;
+        let mut first = |matches: Matches| send(self.result(Some(matches)));
+        let matches = self.scan.run_staged(&cancelled, Some(&mut first));
+        send(self.result(matches));
+    }
+
+    fn result(&self, matches: Option<Matches>) -> SearchResult {
         SearchResult {
             generation: self.generation,
             keystroke: self.keystroke,
@@ -760,6 +927,13 @@ pub struct SearchResult {
 /// narrows one of them, deleting finds one again (phone numbers and e-mails
 /// are typed and corrected back and forth).
 const REMEMBERED: usize = 24;
+
+/// The bytes the remembered results may hold in all: at 100k members every
+/// one of [`REMEMBERED`]; at a million, the three or four latest broad ones
+/// with their ranking (as many as a word typed and deleted back through
+/// goes back to; the console's memory at a million members stays well
+/// within its 450 MB).
+const REMEMBERED_BYTES: usize = 40 << 20;
 
 /// Below this many candidates one thread is quicker than two.
 const PARALLEL_FROM: usize = 20_000;
@@ -862,7 +1036,9 @@ fn score_on(
     let run = |range: std::ops::Range<usize>, matcher: &mut Matcher, out: &mut Vec<(u32, u32)>| {
         let entries: Vec<u32> = match pool {
             Pool::Every(_) => (range.start as u32..range.end as u32).collect(),
-            Pool::Matched(matched) => matched[range].iter().map(|&(i, _)| i).collect(),
+            Pool::Matched(matched) | Pool::Known(matched) => {
+                matched[range].iter().map(|&(i, _)| i).collect()
+            }
         };
         let found: Vec<Option<occurrences::Occurrences>> = words
             .iter()
@@ -1259,6 +1435,61 @@ fn deal(
         *slot += 1;
     }
     (out, per_bucket)
+}
+
+/// The `first` best matches in the table's order, as [`best_first_of`]
+/// lists them, then every other match in entry order: what the table's
+/// first pages show while the rest is ranked ([`Staging`]). Linear: the
+/// scores say which matches may be among the first, and only those are
+/// compared.
+fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize) -> Vec<u32> {
+    // Best score first, then the table's order: as `best_first_of` sorts.
+    let key =
+        |i: u32, score: u32| (u64::from(u32::MAX - score) << 32) | u64::from(rank[i as usize]);
+    let (lowest, highest, buckets) = score_range(matches);
+    // The lowest score among the first: those above it are fewer than
+    // `first`, those with it make up the rest.
+    let cut = if buckets <= 1 << 16 {
+        let mut per_score = vec![0usize; buckets];
+        for &(_, score) in matches {
+            per_score[(highest - score) as usize] += 1;
+        }
+        let mut before = 0;
+        per_score
+            .iter()
+            .position(|&count| {
+                before += count;
+                before >= first
+            })
+            .map_or(lowest, |bucket| highest - bucket as u32)
+    } else {
+        lowest
+    };
+    let mut keys: Vec<u64> = matches
+        .iter()
+        .filter(|&&(_, score)| score >= cut)
+        .map(|&(i, score)| key(i, score))
+        .collect();
+    if keys.len() > first && first > 0 {
+        keys.select_nth_unstable(first - 1);
+        keys.truncate(first);
+    }
+    keys.sort_unstable();
+    let Some(&last) = keys.last() else {
+        return matches.iter().map(|&(i, _)| i).collect();
+    };
+    let mut list = Vec::with_capacity(matches.len());
+    list.extend(
+        keys.iter()
+            .map(|&k| order[(k & u64::from(u32::MAX)) as usize]),
+    );
+    list.extend(
+        matches
+            .iter()
+            .filter(|&&(i, score)| score < cut || key(i, score) > last)
+            .map(|&(i, _)| i),
+    );
+    list
 }
 
 /// Every match best first in the table's order, as [`best_first_of`] lists
@@ -1842,5 +2073,269 @@ mod tests {
             .is_empty()
         );
         assert_eq!(state.visible, expected);
+    }
+
+    /// A table order over `n` entries: shuffled by a fixed permutation.
+    fn shuffled_ordering(n: u32) -> Arc<Ordering> {
+        let order: Vec<u32> = (0..n).map(|i| (i * 7919) % n).collect();
+        let mut rank = vec![0; n as usize];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i as usize] = position as u32;
+        }
+        Arc::new(Ordering { order, rank })
+    }
+
+    /// Ranked in two stages, the first entries are those a whole sort puts
+    /// first, in its order (ties in the table's order), and the rest are
+    /// every other match: the same list once ranked in full.
+    #[test]
+    fn the_first_ranked_are_the_whole_sorts_first() {
+        let n = 20_000u32;
+        let ordering = shuffled_ordering(n);
+        for (every, spread) in [(1, 1), (1, 3), (1, 60), (2, 17), (5, 1 << 20), (97, 30)] {
+            let matches: Vec<(u32, u32)> = (0..n)
+                .filter(|i| i % every == 0)
+                .map(|i| (i, 40 + (i * 31) % spread))
+                .collect();
+            let whole = best_first(matches.clone(), &ordering.order, &ordering.rank, |_| true);
+            let firsts = [1, 7, 100, 2048, matches.len() - 1, matches.len()];
+            for first in firsts.into_iter().filter(|&f| f <= matches.len()) {
+                let listed = rank_first(&matches, &ordering.order, &ordering.rank, first);
+                let listed: Vec<usize> = listed.into_iter().map(|i| i as usize).collect();
+                assert_eq!(
+                    listed[..first],
+                    whole[..first],
+                    "every {every}, spread {spread}, first {first}"
+                );
+                let mut rest = listed[first..].to_vec();
+                rest.sort_unstable();
+                let mut expected = whole[first..].to_vec();
+                expected.sort_unstable();
+                assert_eq!(rest, expected, "every {every}, spread {spread}");
+                // The rest in entry order, as found.
+                assert!(listed[first..].is_sorted());
+            }
+        }
+    }
+
+    /// A staged scan hands over its matches with the first page ranked as
+    /// the whole ranking lists it, then the whole ranking, the same as a
+    /// scan ranked at once; filtered, the first ranked stay first.
+    #[test]
+    fn a_staged_scan_ranks_its_first_page_then_the_whole_list() {
+        let entries = large_roster();
+        let ordering = shuffled_ordering(entries.len() as u32);
+        let mut search = Search::new(&entries);
+        search.staging = Staging { from: 1, first: 50 };
+        for query in ["r", "ro", "rossi", "3", "+39"] {
+            let Lookup::Scan(scan) = search.lookup_in(query, Some(&ordering)) else {
+                panic!("a fresh query is scanned");
+            };
+            let at_once = scan.run(&|| false).unwrap();
+            assert!(at_once.ranked_in(&ordering));
+            let mut staged = Vec::new();
+            let whole = scan
+                .run_staged(&|| false, Some(&mut |m| staged.push(m)))
+                .unwrap();
+            assert_eq!(whole, at_once, "{query}");
+            assert!(whole.ranked_in(&ordering));
+            let everyone = |_| true;
+            let expected = at_once.best_first(&ordering, everyone);
+            assert_eq!(whole.best_first(&ordering, everyone), expected, "{query}");
+            let [first] = &staged[..] else {
+                panic!("{query}: one first stage, of {}", at_once.len());
+            };
+            assert!(!first.ranked_in(&ordering));
+            let (listed, settled) = first.first_ranked(&ordering, everyone).unwrap();
+            assert_eq!(settled, 50);
+            assert_eq!(listed[..settled], expected[..settled], "{query}");
+            let mut all = listed.clone();
+            all.sort_unstable();
+            let mut sorted = expected.clone();
+            sorted.sort_unstable();
+            assert_eq!(all, sorted, "{query}: every match listed");
+            // Its whole ranking, asked for anyway, is the same.
+            assert_eq!(first.best_first(&ordering, everyone), expected);
+            // Filtered: the ranked ones that pass, first.
+            let shown = |i: usize| !i.is_multiple_of(3);
+            let filtered = at_once.best_first(&ordering, shown);
+            let (listed, settled) = first.first_ranked(&ordering, shown).unwrap();
+            assert!(settled < 50);
+            assert_eq!(listed[..settled], filtered[..settled], "{query}");
+            assert_eq!(listed.len(), filtered.len());
+            search.remember(scan.query().to_string(), whole);
+        }
+        // Few matches: ranked at once, with no first stage.
+        search.staging.from = usize::MAX;
+        let Lookup::Scan(scan) = search.lookup_in("bianchi", Some(&ordering)) else {
+            panic!("scanned");
+        };
+        let mut staged = 0;
+        scan.run_staged(&|| false, Some(&mut |_| staged += 1))
+            .unwrap();
+        assert_eq!(staged, 0);
+    }
+
+    /// A remembered query whose ranking was stopped after its first stage
+    /// (or that was ranked in an earlier sort) is ranked again by a scan,
+    /// which does not match again; one ranked in full is known at once.
+    #[test]
+    fn a_remembered_query_not_ranked_in_full_is_ranked_by_a_scan() {
+        let entries = large_roster();
+        let ordering = shuffled_ordering(entries.len() as u32);
+        let mut search = Search::new(&entries);
+        search.staging = Staging { from: 1, first: 10 };
+        let Lookup::Scan(scan) = search.lookup_in("ro", Some(&ordering)) else {
+            panic!("scanned");
+        };
+        let handed = AtomicBool::new(false);
+        let mut first = None;
+        let stopped = scan.run_staged(
+            &|| handed.load(std::sync::atomic::Ordering::Relaxed),
+            Some(&mut |m| {
+                first = Some(m);
+                handed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }),
+        );
+        assert!(stopped.is_none(), "stopped after its first stage");
+        let first = first.unwrap();
+        search.remember("ro".into(), first.clone());
+        let Lookup::Scan(again) = search.lookup_in("ro", Some(&ordering)) else {
+            panic!("ranked again off the UI thread");
+        };
+        assert!(matches!(again.pool, Pool::Known(_)));
+        let whole = again.run(&|| false).unwrap();
+        assert_eq!(whole, first);
+        assert!(whole.ranked_in(&ordering));
+        search.remember("ro".into(), whole.clone());
+        assert!(matches!(
+            search.lookup_in("ro", Some(&ordering)),
+            Lookup::Known(m) if m.ranked_in(&ordering)
+        ));
+        // The table sorted otherwise: ranked again in the new order.
+        let other = Arc::new((*ordering).clone());
+        assert!(matches!(
+            search.lookup_in("ro", Some(&other)),
+            Lookup::Scan(Scan {
+                pool: Pool::Known(_),
+                ..
+            })
+        ));
+    }
+
+    /// The remembered results are held within their bytes, the least
+    /// recently used let go first; the latest is kept whatever its size.
+    #[test]
+    fn remembered_results_stay_within_their_bytes() {
+        let mut search = Search::new(&RosterRows::default());
+        let broad = |n: u32| Matches {
+            scored: Arc::new((0..n).map(|i| (i, 1)).collect()),
+            ranked: None,
+        };
+        let big = (REMEMBERED_BYTES / 4 / 8) as u32; // a quarter of the bytes
+        for query in ["a", "b", "c", "d"] {
+            search.remember(query.into(), broad(big));
+        }
+        search.remember("e".into(), broad(10));
+        // Back to "c": used most recently now.
+        assert!(matches!(search.lookup("c"), Lookup::Known(_)));
+        search.remember("f".into(), broad(big));
+        assert!(search.remembered_bytes() <= REMEMBERED_BYTES);
+        let kept: Vec<&str> = search.history.iter().map(|(q, _)| q.as_str()).collect();
+        assert_eq!(kept, ["d", "e", "c", "f"]);
+        search.remember("g".into(), broad(4 * big));
+        let kept: Vec<&str> = search.history.iter().map(|(q, _)| q.as_str()).collect();
+        assert_eq!(kept, ["g"], "the latest, alone past the bytes");
+        for i in 0..REMEMBERED + 5 {
+            search.remember(format!("q{i}"), broad(10));
+        }
+        assert_eq!(search.history.len(), REMEMBERED);
+    }
+
+    /// Closing the search lets go of its remembered queries; typing while
+    /// it is open keeps them.
+    #[test]
+    fn closing_the_search_lets_go_of_its_remembered_queries() {
+        use crate::app::{Action, Command, fixtures, update};
+        use crate::i18n::Lang;
+        use tui_input::InputRequest;
+        let mut state = fixtures::state(Lang::It);
+        update(&mut state, Action::Command(Command::Search));
+        for c in "ro".chars() {
+            update(&mut state, Action::SearchEdit(InputRequest::InsertChar(c)));
+        }
+        update(&mut state, Action::SearchEdit(InputRequest::DeletePrevChar));
+        let history =
+            |state: &crate::app::State| state.index.as_ref().unwrap().search.history.len();
+        assert_eq!(history(&state), 2);
+        update(&mut state, Action::Command(Command::Back));
+        assert!(state.search.value().is_empty());
+        assert_eq!(history(&state), 0);
+        assert_eq!(state.visible.len(), state.entries.len());
+    }
+
+    /// At a million members the table shows a keystroke's best matches
+    /// ranked while the rest are ranked off the UI thread: its first page
+    /// is the whole ranking's, every match is listed (so the count is
+    /// right), the search is still under way; then the whole ranking, with
+    /// the selection where it was moved meanwhile.
+    #[test]
+    fn the_table_shows_the_first_ranked_then_the_whole_ranking() {
+        use crate::app::{Action, Command, Effect, fixtures, update};
+        use crate::i18n::Lang;
+        use tui_input::InputRequest;
+        let mut at_once = fixtures::state(Lang::It);
+        update(
+            &mut at_once,
+            Action::SearchEdit(InputRequest::InsertChar('r')),
+        );
+        let expected = at_once.visible.clone();
+        assert!(expected.len() > 6, "{}", expected.len());
+
+        // `r` typed with a page of three rows, its first `first` matches
+        // ranked first: the state, and the scan's two stages.
+        let staged = |first: usize| {
+            let mut state = fixtures::state(Lang::It);
+            state.background_search_from = 1;
+            state.page_rows.set(3);
+            state.index.as_mut().unwrap().search.staging = Staging { from: 1, first };
+            let before = state.visible.clone();
+            let effects: [Effect; 1] = update(
+                &mut state,
+                Action::SearchEdit(InputRequest::InsertChar('r')),
+            )
+            .try_into()
+            .unwrap();
+            let [Effect::Search(request)] = effects else {
+                panic!("a scan off the UI thread");
+            };
+            let mut results = Vec::new();
+            request.run_staged(&mut |r| results.push(r));
+            let [first, whole]: [SearchResult; 2] = results.try_into().unwrap();
+            (state, before, first, whole)
+        };
+        let (mut state, _, first, whole) = staged(4);
+        update(&mut state, Action::Searched(Box::new(first)));
+        assert!(state.search_under_way(), "still ranking");
+        assert_eq!(state.visible[..4], expected[..4]);
+        assert_eq!(state.visible.len(), expected.len());
+        assert_eq!(state.selected, 0);
+        update(&mut state, Action::Command(Command::Down));
+        update(&mut state, Action::Command(Command::Down));
+        let selected = state.visible[2];
+        update(&mut state, Action::Searched(Box::new(whole)));
+        assert!(!state.search_under_way());
+        assert_eq!(state.visible, expected);
+        assert_eq!(state.visible[state.selected], selected);
+
+        // A first stage that does not fill the page (as when a state filter
+        // hides most of the best) is not shown: the earlier list stays
+        // until the whole ranking comes.
+        let (mut state, everyone, first, whole) = staged(2);
+        update(&mut state, Action::Searched(Box::new(first)));
+        assert_eq!(state.visible, everyone);
+        update(&mut state, Action::Searched(Box::new(whole)));
+        assert_eq!(state.visible, expected);
+        assert_eq!(state.selected, 0);
     }
 }

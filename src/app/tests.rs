@@ -1036,19 +1036,32 @@ fn the_clock_moves_pending_links_to_expired_as_a_full_classification_does() {
 }
 
 /// Entries classified once per kind get the lists each would get alone,
-/// with and without Aruba's side.
+/// with and without Aruba's side, whatever Aruba's contacts and status.
 #[test]
 fn classifying_alike_entries_once_gives_each_its_own_lists() {
-    for state in [
-        fixtures::state(Lang::It),
-        fixtures::with_aruba(fixtures::state(Lang::It)),
-    ] {
-        let full = if state.entries.aruba_known() {
-            fixtures::aruba_entries()
-        } else {
-            fixtures::entries()
-        };
-        let (_, categories) = classify(&state.entries, &state.pec_domain, state.now);
+    use crate::domain::aruba::{ArubaSide, ArubaStatus, aruba_mobile_form};
+    let state = fixtures::state(Lang::It);
+    // Aruba's mobile as Aruba spells the roster's, another number, none,
+    // statuses that block or not: alike only where the lists are.
+    let mut spelled = fixtures::aruba_entries();
+    for (i, entry) in spelled.iter_mut().enumerate() {
+        if let (Some(member), ArubaSide::Present(copy)) = (&entry.member, &mut entry.aruba) {
+            match i % 4 {
+                0 => copy.contact_mobile = member.cellulare.as_deref().map(aruba_mobile_form),
+                1 => copy.contact_mobile = Some(format!("+39.33300000{:02}", i % 100)),
+                2 => copy.contact_mobile = None,
+                _ => copy.status = ArubaStatus::ToCertify,
+            }
+        }
+    }
+    assert!(
+        spelled
+            .iter()
+            .any(|e| matches!(&e.aruba, ArubaSide::Present(a) if a.contact_mobile.is_some()))
+    );
+    for full in [fixtures::entries(), fixtures::aruba_entries(), spelled] {
+        let rows = crate::store::RosterRows::from_entries(full.clone());
+        let (_, categories) = classify(&rows, &state.pec_domain, state.now);
         for (i, e) in full.iter().enumerate() {
             for &c in Category::ALL {
                 let alone = crate::domain::category::is_in_with(

@@ -161,12 +161,27 @@ pub fn has_no_contact(aruba: &ArubaMailbox) -> bool {
 /// Aruba has a contact, and it is not the roster's (e-mail or mobile, where
 /// both sides have one).
 pub fn contact_differs(member: &Member, aruba: &ArubaMailbox) -> bool {
+    contacts_differ(
+        member.email_servizio.as_deref(),
+        member.cellulare.as_deref(),
+        aruba.contact_email.as_deref(),
+        aruba.contact_mobile.as_deref(),
+    )
+}
+
+/// [`contact_differs`], on the contacts' texts.
+pub fn contacts_differ(
+    roster_email: Option<&str>,
+    roster_mobile: Option<&str>,
+    aruba_email: Option<&str>,
+    aruba_mobile: Option<&str>,
+) -> bool {
     let email_differs = matches!(
-        (&member.email_servizio, &aruba.contact_email),
+        (roster_email, aruba_email),
         (Some(r), Some(a)) if !same_email(r, a)
     );
     let mobile_differs = matches!(
-        (&member.cellulare, &aruba.contact_mobile),
+        (roster_mobile, aruba_mobile),
         (Some(r), Some(a)) if !same_mobile(r, a)
     );
     email_differs || mobile_differs

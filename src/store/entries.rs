@@ -153,7 +153,7 @@ impl Store {
             } else {
                 None
             };
-            let by_address: HashMap<&str, u32> = (0..mailboxes.states.len())
+            let by_address: foldhash::HashMap<&str, u32> = (0..mailboxes.states.len())
                 .map(|i| (mailboxes.address(i), i as u32))
                 .collect();
             let Ok(mut rows) = members_rx.recv() else {
@@ -233,7 +233,17 @@ impl Store {
 /// Every mailbox's address and states as a row keeps them: only those
 /// columns, read in place (two instants parsed of the five a mailbox has).
 fn mailbox_rows(conn: &Connection) -> rusqlite::Result<Result<MailboxRows>> {
-    let mut out = MailboxRows::default();
+    // Sized once from the last rowid (an index seek), rather than grown by
+    // doubling, which copies each buffer and faults its pages in again.
+    let last: i64 = conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM mailboxes", [], |r| {
+        r.get(0)
+    })?;
+    let last = usize::try_from(last).unwrap_or_default();
+    let mut out = MailboxRows {
+        addresses: String::with_capacity(last * 32),
+        ends: Vec::with_capacity(last),
+        states: Vec::with_capacity(last),
+    };
     let mut stmt = conn.prepare_cached(
         "SELECT address, migration_state, migration_at, password_state, link_expires_at,
          recovery_email_masked IS NOT NULL, recovery_mobile_masked IS NOT NULL,

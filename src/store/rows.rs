@@ -37,9 +37,12 @@ const ARUBA_MISSING: u8 = 1;
 const ARUBA_PRESENT: u8 = 2;
 
 /// A text field's length byte: up to `LONG - 1` the length itself; `LONG`:
-/// a four-byte length follows; `ABSENT`: no value (`None`).
-const LONG: u8 = 0xFE;
-const ABSENT: u8 = 0xFF;
+/// the length follows in [`LONG_DIGITS`] bytes of seven bits; `ABSENT`: no
+/// value (`None`). Every length byte is ASCII, so a buffer of fields is
+/// UTF-8 as a whole and a field is sliced out of it without checking again.
+const LONG: u8 = 0x7E;
+const ABSENT: u8 = 0x7F;
+const LONG_DIGITS: usize = 5;
 
 /// The text fields of a row, in buffer order.
 #[derive(Clone, Copy)]
@@ -80,13 +83,13 @@ pub struct RosterRows {
 #[derive(Clone, Default, PartialEq, Eq)]
 struct Parts {
     rows: Vec<Row>,
-    text: Vec<u8>,
+    text: String,
     /// The entries present at Aruba with Aruba's copy, by row: only once
     /// Aruba's side has been synced, and only for the Ordine's mailboxes.
     aruba: Vec<ArubaCopy>,
     /// The copies' texts: contact e-mail, mobile, and a status Aruba named
     /// outside the known ones, as [`RosterRows::text`] keeps texts.
-    aruba_text: Vec<u8>,
+    aruba_text: String,
 }
 
 /// Aruba's copy of a row's mailbox ([`ArubaMailbox`]), its address being the
@@ -133,38 +136,46 @@ fn coded_status(status: &ArubaStatus) -> (u8, Option<&str>) {
 }
 
 /// Writes a text as a field of a buffer: its length byte (or [`LONG`] and
-/// four bytes), then its bytes; [`ABSENT`] for None.
-fn push_text(text: &mut Vec<u8>, value: Option<&str>) {
+/// its length in seven-bit digits), then its text; [`ABSENT`] for None.
+fn push_text(text: &mut String, value: Option<&str>) {
     match value {
-        None => text.push(ABSENT),
+        None => text.push(char::from(ABSENT)),
         Some(value) if value.len() < usize::from(LONG) => {
-            text.push(value.len() as u8);
-            text.extend_from_slice(value.as_bytes());
+            text.push(char::from(value.len() as u8));
+            text.push_str(value);
         }
         Some(value) => {
-            text.push(LONG);
-            let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
-            text.extend_from_slice(&len.to_le_bytes());
-            text.extend_from_slice(&value.as_bytes()[..len as usize]);
+            text.push(char::from(LONG));
+            let mut len = value.len();
+            for _ in 0..LONG_DIGITS {
+                text.push(char::from((len & 0x7F) as u8));
+                len >>= 7;
+            }
+            assert_eq!(len, 0, "a text field under 32 GiB");
+            text.push_str(value);
         }
     }
 }
 
 /// Field `n` of the fields written by [`push_text`] from `at` on: the
 /// fields before it are skipped by their lengths.
-fn text_field(text: &[u8], mut at: usize, n: usize) -> Option<&str> {
+fn text_field(text: &str, mut at: usize, n: usize) -> Option<&str> {
+    let bytes = text.as_bytes();
     for i in 0..=n {
-        let (start, len) = match text[at] {
+        let (start, len) = match bytes[at] {
             ABSENT => (at + 1, None),
             LONG => {
-                let bytes: [u8; 4] = text[at + 1..at + 5].try_into().expect("four bytes");
-                (at + 5, Some(u32::from_le_bytes(bytes) as usize))
+                let digits = &bytes[at + 1..at + 1 + LONG_DIGITS];
+                let len = digits
+                    .iter()
+                    .rev()
+                    .fold(0usize, |len, &digit| len << 7 | usize::from(digit));
+                (at + 1 + LONG_DIGITS, Some(len))
             }
             len => (at + 1, Some(usize::from(len))),
         };
         if i == n {
-            // Written from `&str` by `push_text`: always UTF-8.
-            return len.map(|len| std::str::from_utf8(&text[start..start + len]).unwrap_or(""));
+            return len.map(|len| &text[start..start + len]);
         }
         at = start + len.unwrap_or(0);
     }
@@ -287,7 +298,7 @@ impl MailboxRow {
 pub(crate) struct ArubaListing {
     copies: Vec<(Option<i64>, u8)>,
     starts: Vec<u32>,
-    text: Vec<u8>,
+    text: String,
 }
 
 impl ArubaListing {
@@ -340,7 +351,7 @@ impl<'a> ArubaRow<'a> {
 pub struct ArubaView<'a> {
     address: &'a str,
     copy: &'a ArubaCopy,
-    text: &'a [u8],
+    text: &'a str,
 }
 
 impl<'a> ArubaView<'a> {
@@ -542,9 +553,9 @@ impl RosterRows {
             parts: Box::new(Parts {
                 rows: Vec::with_capacity(rows),
                 // Most entries' texts take 100 to 130 bytes.
-                text: Vec::with_capacity(rows * 112),
+                text: String::with_capacity(rows * 112),
                 aruba: Vec::new(),
-                aruba_text: Vec::new(),
+                aruba_text: String::new(),
             }),
         }
     }
@@ -697,7 +708,7 @@ impl RosterRows {
     /// Joins Aruba's complete listing to the rows by address: the first row
     /// with an address takes its copy, every other row is missing there.
     pub(crate) fn join_aruba(&mut self, listing: &ArubaListing) {
-        let mut by_address: std::collections::HashMap<&str, u32> = (0..listing.starts.len())
+        let mut by_address: foldhash::HashMap<&str, u32> = (0..listing.starts.len())
             .map(|i| (listing.address(i), i as u32))
             .collect();
         let matched: Vec<(usize, u32)> = self
@@ -983,6 +994,11 @@ mod tests {
         members[1].cognome = "D'Àngelo".repeat(60);
         members[2].email_servizio = None;
         members[2].cellulare = None;
+        // Lengths at the length byte's limits, and one of three digits.
+        for (i, len) in [(3, 125), (4, 126), (5, 127), (6, 128)] {
+            members[i].nome = "n".repeat(len);
+        }
+        members[7].cellulare = Some("é".repeat(70_000));
         let entries: Vec<RosterEntry> = members
             .into_iter()
             .enumerate()

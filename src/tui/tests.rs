@@ -810,11 +810,7 @@ fn report_preview() {
         &mut state,
         Action::Import {
             path: Some("stati-novembre.xlsx".into()),
-            kind: crate::app::import_flow::ImportKind::Report {
-                as_of: None,
-                partial: false,
-                sheet: None,
-            },
+            kind: crate::app::import_flow::ImportKind::Report(Default::default()),
         },
     );
     let request = ReportRequest {
