@@ -104,4 +104,6 @@ pub const MIGRATIONS: &[&str] = &[
     // Members' "importato" events found through their member, not indexed
     // by address (a first import sorted every PEC twice).
     super::events::MAILBOX_INDEX_MIGRATION,
+    // What the counts need of each mailbox, indexed in address order.
+    super::summary::MAILBOX_FACTS_MIGRATION,
 ];

