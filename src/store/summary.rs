@@ -1795,6 +1795,23 @@ mod tests {
     }
 
     /// Aruba's copy of the roster's mailboxes, in every shape.
+    /// A password reset recorded on `address`'s mailbox, as the console's
+    /// action records it.
+    fn record_reset(store: &mut Store, address: &str, now: DateTime<Utc>) {
+        store
+            .record_action(&crate::store::ActionResult {
+                address: address.into(),
+                member_id: None,
+                operator: "t".into(),
+                at: now,
+                detail: "reimpostata".into(),
+                outcome: crate::store::Outcome::Ok,
+                change: Some(crate::store::MailboxChange::PasswordReset { updated_at: now }),
+                transient: false,
+            })
+            .unwrap();
+    }
+
     fn aruba_copy(roster: &[Member]) -> Vec<ArubaMailbox> {
         roster
             .iter()
@@ -2019,19 +2036,7 @@ mod tests {
                 .unwrap();
         });
         let address = roster[20].pec.clone();
-        stale_after(&mut store, "an action", &|s| {
-            s.record_action(&crate::store::ActionResult {
-                address: address.clone(),
-                member_id: None,
-                operator: "t".into(),
-                at: now,
-                detail: "reimpostata".into(),
-                outcome: crate::store::Outcome::Ok,
-                change: Some(crate::store::MailboxChange::PasswordReset { updated_at: now }),
-                transient: false,
-            })
-            .unwrap();
-        });
+        stale_after(&mut store, "an action", &|s| record_reset(s, &address, now));
         let member = s_member_id(&store, &roster[30].codice_fiscale);
         stale_after(&mut store, "an erasure", &|s| {
             s.forget(member, "t", now).unwrap();
@@ -2113,18 +2118,7 @@ mod tests {
         }
         states.pop();
         store.apply_sync(&states, "t", now, now).unwrap();
-        store
-            .record_action(&crate::store::ActionResult {
-                address: roster[20].pec.clone(),
-                member_id: None,
-                operator: "t".into(),
-                at: now,
-                detail: "reimpostata".into(),
-                outcome: crate::store::Outcome::Ok,
-                change: Some(crate::store::MailboxChange::PasswordReset { updated_at: now }),
-                transient: false,
-            })
-            .unwrap();
+        record_reset(&mut store, &roster[20].pec, now);
         let later = now + TimeDelta::hours(3);
         assert_counted_in_pieces(
             &store,
