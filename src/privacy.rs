@@ -94,7 +94,8 @@ pub fn forget(path: &Path, query: &str, yes: bool, operator: &str) -> anyhow::Re
         println!("Nulla è stato cancellato.");
         return Ok(());
     }
-    let report = store.forget(subject.member_id, operator, Utc::now())?;
+    let mut report = store.forget(subject.member_id, operator, Utc::now())?;
+    report.wal_truncated &= store.rewrite_after_erasure()?;
     println!(
         "Dati personali cancellati: l'iscritto è ora il n. {} nel registro; {} eventi resi anonimi, \
          {} solleciti, {} ricevute ({} file) rimossi, casella {}.",
@@ -110,14 +111,16 @@ pub fn forget(path: &Path, query: &str, yes: bool, operator: &str) -> anyhow::Re
         }
     );
     if !report.wal_truncated {
-        println!(
-            "Attenzione: un'altra sessione tiene aperto l'archivio; le pagine cancellate lasciano \
-             il file WAL alla sua chiusura."
-        );
+        println!("{OTHER_SESSION}");
     }
     println!("{}", store.chain_head()?);
     Ok(())
 }
+
+/// When another session kept the store open through an erasure.
+const OTHER_SESSION: &str = "Attenzione: un'altra sessione tiene aperto l'archivio: il file non \
+    è stato riscritto e può conservare frammenti dei dati cancellati fino alla prossima \
+    cancellazione fatta con l'archivio libero.";
 
 /// `pecdesk purge --left-before DATE`.
 pub fn purge(
@@ -153,7 +156,11 @@ pub fn purge(
     for s in &subjects {
         store.forget(s.member_id, operator, Utc::now())?;
     }
+    let rewritten = store.rewrite_after_erasure()?;
     println!("{} iscritti cancellati.", subjects.len());
+    if !rewritten {
+        println!("{OTHER_SESSION}");
+    }
     println!("{}", store.chain_head()?);
     Ok(())
 }
