@@ -638,7 +638,10 @@ impl<'e> Planner<'e> {
             Stored::Loaded(existing) => {
                 for (index, flags) in self.flags.iter().enumerate() {
                     if *flags == IN_ROSTER {
-                        mark(self.known.entries()[index].id, Cow::Borrowed(&existing[index].1))?;
+                        mark(
+                            self.known.entries()[index].id,
+                            Cow::Borrowed(&existing[index].1),
+                        )?;
                     }
                 }
                 Ok(())
@@ -1441,7 +1444,7 @@ pub const PREVIEW_CHANGES_KEPT: usize = 10_000;
 
 /// A preview of a file still being read (see [`Store::plan_import`]): plans
 /// each batch of rows as it comes, with the rules of an import, against the
-/// stored roster as digests, and writes nothing.
+/// stored roster walked beside it (see [`StoredWalk`]), and writes nothing.
 pub struct RosterPlanner<'a> {
     planner: Planner<'a>,
     path: &'a std::path::Path,
@@ -1553,7 +1556,7 @@ impl Store {
     }
 
     /// [`Store::upsert_members`] for a file still being read: begins the
-    /// transaction and reads the stored roster, then `feed` hands the rows to
+    /// transaction and starts walking the stored roster, then `feed` hands the rows to
     /// the [`RosterWriter`] as they come, which plans and writes them at once,
     /// and returns how the import ends, or None to roll everything back (the
     /// file turned out unimportable). An error from `feed` rolls back too.

@@ -121,7 +121,10 @@ impl StoredRow {
 /// The members a row of the file has met.
 enum MetIds {
     /// A bit per id from the lowest stored.
-    Bits { first: i64, bits: Vec<u64> },
+    Bits {
+        first: i64,
+        bits: Vec<u64>,
+    },
     Set(HashSet<i64>),
 }
 
@@ -412,5 +415,258 @@ impl<'c> StoredWalk<'c> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use chrono::Utc;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+
+    use super::super::{
+        ChangeKind, MemberUpsert, Planner, ProvidedFields, RosterEnd, RosterFeed, RosterPreview,
+        plan_import,
+    };
+    use super::WINDOW;
+    use crate::domain::Member;
+    use crate::sample::generate_roster;
+    use crate::store::digest::KeySet;
+    use crate::store::events::EventKind;
+    use crate::store::{Store, StoreError};
+
+    type Rows = Vec<(Member, bool)>;
+
+    /// A store holding `stored` as a first import stored them, the last
+    /// `left` of them as already gone from the albo.
+    fn store_with(stored: &[Member], left: usize) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let rows: Rows = (stored.iter().enumerate())
+            .map(|(i, m)| (m.clone(), i < stored.len() - left))
+            .collect();
+        import(&mut store, &rows, false);
+        (dir, store)
+    }
+
+    fn end(full: bool) -> Option<RosterEnd> {
+        Some(RosterEnd {
+            full_roster: full,
+            rejected_keys: KeySet::default(),
+        })
+    }
+
+    fn import(store: &mut Store, rows: &Rows, full: bool) -> MemberUpsert {
+        store
+            .import_members("anna", "albo.csv", Utc::now(), |writer| {
+                writer.feed(ProvidedFields::ALL, rows)?;
+                Ok::<_, StoreError>(end(full))
+            })
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The plan of the planner that has every stored member in memory: the
+    /// reference the walk must agree with.
+    fn reference_plan(store: &Store, rows: &Rows, full: bool) -> RosterPreview {
+        let existing = store.all_members().unwrap();
+        let mut planner = Planner::new(&existing, ProvidedFields::ALL);
+        let mut changes: Vec<_> = (rows.iter())
+            .filter_map(|(m, in_albo)| planner.row(m, *in_albo).unwrap().map(|s| s.change()))
+            .collect();
+        if full {
+            planner
+                .absent(None, |step| {
+                    changes.push(step.change());
+                    Ok(())
+                })
+                .unwrap();
+        }
+        RosterPreview {
+            counts: planner.counts,
+            changes,
+        }
+    }
+
+    fn walked_plan(store: &Store, rows: &Rows, full: bool) -> RosterPreview {
+        plan_import(Some(store), |planner| {
+            planner.feed(ProvidedFields::ALL, rows)?;
+            Ok::<_, StoreError>(end(full))
+        })
+        .unwrap()
+        .unwrap()
+    }
+
+    /// The member ids and details of the "aggiornato"/"rimosso" events after `after`.
+    fn roster_events(store: &Store, after: i64) -> Vec<(i64, String)> {
+        let mut stmt = (store.conn)
+            .prepare("SELECT member_id, detail FROM events WHERE id > ?1 AND kind = ?2 ORDER BY id")
+            .unwrap();
+        stmt.query_map(
+            rusqlite::params![after, EventKind::RosterUpdated.code()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    /// Plans `rows` by walking and by the reference, imports them, and checks
+    /// that the import did exactly what both planned: the counts, one event
+    /// per change naming its fields, and the stored roster.
+    fn check(stored: &[Member], left: usize, rows: &Rows, full: bool, case: &str) {
+        let (_dir, mut store) = store_with(stored, left);
+        check_store(&mut store, rows, full, case);
+    }
+
+    /// [`check`] on a store as it is.
+    fn check_store(store: &mut Store, rows: &Rows, full: bool, case: &str) {
+        let reference = reference_plan(store, rows, full);
+        let walked = walked_plan(store, rows, full);
+        assert_eq!(walked.counts, reference.counts, "{case}");
+        let differ = (walked.changes.iter().zip(&reference.changes)).position(|(a, b)| a != b);
+        assert_eq!(
+            differ.map(|i| (&walked.changes[i], &reference.changes[i])),
+            None,
+            "{case}: the walk plans as the reference"
+        );
+        assert_eq!(walked.changes.len(), reference.changes.len(), "{case}");
+        let before: HashMap<String, (i64, Member, bool)> = (store.all_members().unwrap())
+            .into_iter()
+            .map(|(id, m, in_roster)| (m.codice_fiscale.clone(), (id, m, in_roster)))
+            .collect();
+        let last_event: i64 = (store.conn)
+            .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(import(store, rows, full), reference.counts, "{case}");
+        // One event per planned update or removal, about that member, naming its fields.
+        let events = roster_events(store, last_event);
+        let planned: Vec<_> = (reference.changes.iter())
+            .filter(|c| c.kind != ChangeKind::New)
+            .collect();
+        assert_eq!(events.len(), planned.len(), "{case}");
+        for ((member_id, detail), change) in events.iter().zip(&planned) {
+            assert_eq!(Some(*member_id), change.member_id, "{case}");
+            for field in &change.fields {
+                assert!(detail.contains(field), "{case}: {detail} lacks {field}");
+            }
+        }
+        // The stored roster: each row's member as the file has them, the
+        // absent of a full roster gone, every other member as before.
+        let mut expected: HashMap<String, (Member, bool)> = (before.iter())
+            .map(|(cf, (_, m, in_roster))| (cf.clone(), (m.clone(), *in_roster)))
+            .collect();
+        let mut listed = HashSet::new();
+        for (m, in_albo) in rows {
+            if listed.insert(m.codice_fiscale.clone()) {
+                expected.insert(m.codice_fiscale.clone(), (m.clone(), *in_albo));
+            }
+        }
+        if full {
+            for (cf, (_, in_roster)) in expected.iter_mut() {
+                if !listed.contains(cf) {
+                    *in_roster = false;
+                }
+            }
+        }
+        let after = store.all_members().unwrap();
+        assert_eq!(after.len(), expected.len(), "{case}");
+        for (id, m, in_roster) in after {
+            let (want, want_in) = &expected[&m.codice_fiscale];
+            let without_leaving = |m: &Member| Member {
+                data_cancellazione: None,
+                ..m.clone()
+            };
+            assert_eq!(without_leaving(&m), without_leaving(want), "{case}: {id}");
+            assert_eq!(in_roster, *want_in, "{case}: {id}");
+            if let Some((old_id, ..)) = before.get(&m.codice_fiscale) {
+                assert_eq!(id, *old_id, "{case}: a stored member keeps their id");
+            }
+        }
+        let report = store.verify_chain().unwrap();
+        assert_eq!(report.broken, None, "{case}");
+    }
+
+    fn changed(m: &Member, how: u32) -> Member {
+        let mut m = m.clone();
+        match how % 4 {
+            0 => m.pec = format!("nuova.{}", m.pec),
+            1 => m.email_servizio = Some(format!("altra.{}", m.codice_fiscale.to_lowercase())),
+            2 => m.cognome.push_str(" Bis"),
+            _ => m.cellulare = None,
+        }
+        m
+    }
+
+    #[test]
+    fn the_walk_plans_and_imports_as_the_whole_roster_in_memory_whatever_the_order() {
+        let total = 6 * WINDOW;
+        let everyone = generate_roster(total + 600, 24, "pec.fofi.it");
+        let (stored, fresh) = everyone.split_at(total);
+        let left = 40;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(24);
+        let same: Rows = (stored.iter().enumerate())
+            .map(|(i, m)| (m.clone(), i < total - left))
+            .collect();
+
+        check(stored, left, &same, true, "unchanged");
+
+        // A few percent changed, single members and a block wider than the
+        // window gone, new members in the middle and at the end, a member
+        // rejoining and one leaving.
+        let mut light = Vec::new();
+        for (i, (m, in_albo)) in same.iter().enumerate() {
+            match i {
+                _ if (1000..1000 + WINDOW + 100).contains(&i) || i % 97 == 5 => continue,
+                _ if i % 23 == 0 => light.push((changed(m, i as u32), *in_albo)),
+                7 => light.push((m.clone(), false)),
+                _ if i == total - 1 => light.push((m.clone(), true)),
+                _ => light.push((m.clone(), *in_albo)),
+            }
+            if i % 500 == 250 {
+                light.push((fresh[i / 500].clone(), true));
+            }
+        }
+        light.extend(fresh[100..400].iter().map(|m| (m.clone(), true)));
+        check(stored, left, &light, true, "lightly changed");
+        check(stored, left, &light, false, "lightly changed, partial");
+
+        let mut reversed = light.clone();
+        reversed.reverse();
+        check(stored, left, &reversed, true, "reversed");
+
+        let mut shuffled = light.clone();
+        shuffled.shuffle(&mut rng);
+        check(stored, left, &shuffled, true, "shuffled");
+
+        // Blocks moved: the end of the albo first, and a block out of place.
+        let mut moved = same[2 * WINDOW..].to_vec();
+        moved.extend_from_slice(&same[..WINDOW]);
+        moved.extend_from_slice(&same[WINDOW + 10..2 * WINDOW]);
+        check(stored, left, &moved, true, "blocks moved");
+
+        // Members a later import added, listed where an albo sorted by name
+        // puts them; a row repeated by the caller; members met at random
+        // ahead of and behind the walk.
+        let mut sorted = same.clone();
+        for (k, m) in fresh[..50].iter().enumerate() {
+            sorted.insert(rng.random_range(0..sorted.len()), (m.clone(), k % 9 != 0));
+        }
+        let mut later = sorted.clone();
+        for _ in 0..30 {
+            let from = rng.random_range(0..later.len());
+            let row = later.remove(from);
+            later.insert(rng.random_range(0..later.len()), row);
+        }
+        let repeated = sorted[300].clone();
+        sorted.insert(2000, repeated);
+        for (case, rows) in [("sorted by name", &sorted), ("random moves", &later)] {
+            let (_dir, mut store) = store_with(stored, left);
+            // Stored as a later import adds them: after everyone else.
+            import(&mut store, rows, true);
+            check_store(&mut store, rows, true, case);
+        }
     }
 }
