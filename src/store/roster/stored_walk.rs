@@ -211,8 +211,10 @@ pub(super) struct StoredWalk<'c> {
 impl<'c> StoredWalk<'c> {
     /// Starts the walk at the lowest id, with its first window read.
     pub fn begin(conn: &'c Connection) -> rusqlite::Result<Self> {
+        // Erased members count here (two seeks; with `erased_at IS NULL` it
+        // would be a scan of the table): the walk reads only the others.
         let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
-            "SELECT MIN(id), MAX(id) FROM members WHERE erased_at IS NULL",
+            "SELECT (SELECT MIN(id) FROM members), (SELECT MAX(id) FROM members)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -231,9 +233,10 @@ impl<'c> StoredWalk<'c> {
         Ok(walk)
     }
 
-    /// Whether no member is stored (a first import).
+    /// Whether no member is stored, erased ones aside (a first import):
+    /// the first window, read to the end, found none.
     pub fn stores_none(&self) -> bool {
-        self.last_id == 0 && self.window.is_empty()
+        self.window.is_empty() && self.unread_from > self.last_id
     }
 
     /// Reads the next stored members into the window when it is half empty.
