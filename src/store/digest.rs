@@ -94,6 +94,19 @@ impl<T: Keyed> DigestTable<T> {
         }
     }
 
+    /// Reads the slot where `key` would be found first, and the key of the
+    /// entry there, for a later [`Self::get`] or [`Self::insert`] of it to
+    /// find them in the CPU's caches: touching a batch of keys first lets
+    /// their cache misses overlap. Returns a word of what was read, to be
+    /// kept from the optimizer ([`std::hint::black_box`]).
+    pub fn touch(&self, key: &KeyDigest) -> u32 {
+        let position = self.slots[key.0[0] as usize & (self.slots.len() - 1)];
+        match position.checked_sub(1) {
+            Some(index) => self.entries[index as usize].key().0[1],
+            None => 0,
+        }
+    }
+
     /// The position of the entry with `key`.
     pub fn get(&self, key: &KeyDigest) -> Option<usize> {
         self.find(key).ok()
