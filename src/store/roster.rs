@@ -432,7 +432,8 @@ enum Met<'e> {
     Stored {
         id: i64,
         in_roster: bool,
-        old: Cow<'e, Member>,
+        /// Boxed: most rows meet no change.
+        old: Box<Cow<'e, Member>>,
     },
 }
 
@@ -524,12 +525,12 @@ impl<'e> Planner<'e> {
                     Meeting::Same { id, in_roster } => Met::Stored {
                         id,
                         in_roster,
-                        old: Cow::Owned(walk.member(id)?),
+                        old: Box::new(Cow::Owned(walk.member(id)?)),
                     },
                     Meeting::Differs { id, in_roster, old } => Met::Stored {
                         id,
                         in_roster,
-                        old: Cow::Owned(old),
+                        old: Box::new(Cow::Owned(*old)),
                     },
                 });
             }
@@ -554,7 +555,7 @@ impl<'e> Planner<'e> {
         Ok(Met::Stored {
             id: self.known.entries()[index].id,
             in_roster: self.flags[index] & IN_ROSTER != 0,
-            old: Cow::Borrowed(&existing[index].1),
+            old: Box::new(Cow::Borrowed(&existing[index].1)),
         })
     }
 

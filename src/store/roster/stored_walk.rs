@@ -182,7 +182,7 @@ pub(super) enum Meeting {
     Differs {
         id: i64,
         in_roster: bool,
-        old: Member,
+        old: Box<Member>,
     },
 }
 
@@ -317,7 +317,7 @@ impl<'c> StoredWalk<'c> {
                 Meeting::Differs {
                     id,
                     in_roster,
-                    old: self.member(id)?,
+                    old: Box::new(self.member(id)?),
                 }
             });
         }
@@ -356,7 +356,11 @@ impl<'c> StoredWalk<'c> {
         Ok(if old == *member {
             Meeting::Same { id, in_roster }
         } else {
-            Meeting::Differs { id, in_roster, old }
+            Meeting::Differs {
+                id,
+                in_roster,
+                old: Box::new(old),
+            }
         })
     }
 
