@@ -206,6 +206,9 @@ pub(super) struct StoredWalk<'c> {
     /// The member last met beyond the window: when the next row meets the
     /// one after it, the file goes on from there, and so does the walk.
     last_beyond: Option<i64>,
+    /// No member was stored: every row is new, and none is looked up (a
+    /// first import drops the index of codici fiscali until its end).
+    empty: bool,
 }
 
 impl<'c> StoredWalk<'c> {
@@ -228,15 +231,17 @@ impl<'c> StoredWalk<'c> {
             met: MetIds::new(first, last),
             passed: Vec::new(),
             last_beyond: None,
+            empty: false,
         };
         walk.fill()?;
+        walk.empty = walk.window.is_empty() && walk.unread_from > walk.last_id;
         Ok(walk)
     }
 
     /// Whether no member is stored, erased ones aside (a first import):
     /// the first window, read to the end, found none.
     pub fn stores_none(&self) -> bool {
-        self.window.is_empty() && self.unread_from > self.last_id
+        self.empty
     }
 
     /// Reads the next stored members into the window when it is half empty.
@@ -301,6 +306,9 @@ impl<'c> StoredWalk<'c> {
 
     /// Finds the stored member of the file's next row, by its codice fiscale.
     pub fn meet(&mut self, member: &Member) -> rusqlite::Result<Meeting> {
+        if self.empty {
+            return Ok(Meeting::New);
+        }
         let cf = member.codice_fiscale.as_bytes();
         if let Some(front) = self.front()?
             && front.codice_fiscale() == cf
