@@ -1,8 +1,11 @@
-//! Fixed-size keyed digests of strings: what an import keeps in memory per
-//! row instead of the strings (the keys it has seen, to reject repeated
-//! ones), so that its memory stays flat at a million members.
+//! Fixed-size keyed digests of strings and members: what an import keeps in
+//! memory per row instead of the strings (the keys it has seen, to reject
+//! repeated ones; the stored members, when a file lists them out of order),
+//! so that its memory stays flat at a million members.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+
+use crate::domain::Member;
 
 /// 128 bits of two SipHashes under keys drawn for one run. Two different
 /// values of one import collide with a chance of about 1 in 10^26 at a
@@ -35,6 +38,28 @@ impl KeyHasher {
     /// The digest of one key (a codice fiscale, a PEC).
     pub fn digest(&self, key: &str) -> KeyDigest {
         KeyDigest::of(self.0[0].hash_one(key), self.0[1].hash_one(key))
+    }
+}
+
+impl KeyHasher {
+    /// The digest of every stored field of a member: equal digests, same member.
+    pub fn member(&self, m: &Member) -> KeyDigest {
+        let one = |state: &RandomState| {
+            let mut h = state.build_hasher();
+            m.numero_iscrizione.hash(&mut h);
+            m.cognome.hash(&mut h);
+            m.nome.hash(&mut h);
+            m.codice_fiscale.hash(&mut h);
+            m.data_nascita.hash(&mut h);
+            m.data_iscrizione.hash(&mut h);
+            m.pec.hash(&mut h);
+            m.email_servizio.hash(&mut h);
+            m.cellulare.hash(&mut h);
+            m.provincia.hash(&mut h);
+            m.data_cancellazione.hash(&mut h);
+            h.finish()
+        };
+        KeyDigest::of(one(&self.0[0]), one(&self.0[1]))
     }
 }
 
@@ -209,8 +234,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digests_tell_keys_apart() {
+    fn digests_tell_keys_and_members_apart() {
         let keys = KeyHasher::new();
+        let members = crate::sample::generate_roster(3, 1, "pec.fofi.it");
+        assert_eq!(keys.member(&members[0]), keys.member(&members[0].clone()));
+        assert_ne!(keys.member(&members[0]), keys.member(&members[1]));
+        let mut changed = members[0].clone();
+        changed.cellulare = None;
+        assert_ne!(keys.member(&members[0]), keys.member(&changed));
         assert_eq!(keys.digest("A"), keys.digest("A"));
         assert_ne!(keys.digest("A"), keys.digest("B"));
     }

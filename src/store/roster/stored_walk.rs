@@ -21,6 +21,13 @@
 //! every one it has not reached by the end, is looked at again when a full
 //! roster marks the absent (see [`StoredWalk::unmet_in_roster`]): in id
 //! order, as before, and only those no row met.
+//!
+//! A file in another order altogether (sorted anew, shuffled) would look
+//! up most rows in the store, each a random seek in the index and the
+//! table: at a million members, three times slower than reading them all
+//! first. When lookups pass a share of the rows, the walk reads every
+//! stored member once into a table of digests (codice fiscale, fields) and
+//! finds the rest there.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -30,6 +37,7 @@ use rusqlite::types::ValueRef;
 
 use super::{IsoDate, SELECT_MEMBERS, member_of};
 use crate::domain::Member;
+use crate::store::digest::{DigestTable, KeyDigest, KeyHasher, Keyed};
 
 /// Stored members read ahead of the file's rows; refilled when half gone.
 const WINDOW: usize = 512;
@@ -40,6 +48,25 @@ const ABSENT_CHUNK: i64 = 4096;
 /// Widest span of ids kept as a bitmap of the members met (16 MB); a store
 /// with ids spread wider keeps a set.
 const MAX_BITMAP_IDS: i64 = 1 << 27;
+
+/// Lookups in the store after which, when they are more than a quarter of
+/// the rows met, the stored members are read into a table (see the
+/// module's documentation).
+const LOOKUPS_BEFORE_TABLE: usize = if cfg!(test) { 64 } else { 4096 };
+
+/// A stored member in the table of an out-of-order file: 48 bytes.
+struct Indexed {
+    cf: KeyDigest,
+    fields: KeyDigest,
+    id: i64,
+    in_roster: bool,
+}
+
+impl Keyed for Indexed {
+    fn key(&self) -> KeyDigest {
+        self.cf
+    }
+}
 
 /// The stored text fields of a member, in the order of [`SELECT_MEMBERS`]
 /// (columns 1 to 10, then `left_on`, column 12).
@@ -209,6 +236,11 @@ pub(super) struct StoredWalk<'c> {
     /// No member was stored: every row is new, and none is looked up (a
     /// first import drops the index of codici fiscali until its end).
     empty: bool,
+    /// Rows met, and of them looked up in the store.
+    rows: usize,
+    lookups: usize,
+    /// Every stored member, once lookups are many.
+    table: Option<Box<(KeyHasher, DigestTable<Indexed>)>>,
 }
 
 impl<'c> StoredWalk<'c> {
@@ -232,6 +264,9 @@ impl<'c> StoredWalk<'c> {
             passed: Vec::new(),
             last_beyond: None,
             empty: false,
+            rows: 0,
+            lookups: 0,
+            table: None,
         };
         walk.fill()?;
         walk.empty = walk.window.is_empty() && walk.unread_from > walk.last_id;
@@ -309,6 +344,7 @@ impl<'c> StoredWalk<'c> {
         if self.empty {
             return Ok(Meeting::New);
         }
+        self.rows += 1;
         let cf = member.codice_fiscale.as_bytes();
         if let Some(front) = self.front()?
             && front.codice_fiscale() == cf
@@ -329,24 +365,85 @@ impl<'c> StoredWalk<'c> {
                 }
             });
         }
+        self.lookups += 1;
+        if self.table.is_none()
+            && self.lookups > LOOKUPS_BEFORE_TABLE
+            && self.lookups * 4 > self.rows
+        {
+            self.table = Some(Box::new(self.read_table()?));
+        }
+        let (id, in_roster, old) = match self.table.as_deref() {
+            Some((keys, table)) => {
+                let Some(index) = table.get(&keys.digest(&member.codice_fiscale)) else {
+                    return Ok(Meeting::New);
+                };
+                let found = &table.entries()[index];
+                let (id, in_roster) = (found.id, found.in_roster);
+                if !self.met.insert(id) {
+                    return Ok(Meeting::Again);
+                }
+                let old = (found.fields != keys.member(member)).then(|| self.member(id));
+                (id, in_roster, old.transpose()?)
+            }
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!("{SELECT_MEMBERS} AND codice_fiscale = ?1"))?;
+                let mut rows = stmt.query([&member.codice_fiscale])?;
+                let Some(row) = rows.next()? else {
+                    return Ok(Meeting::New);
+                };
+                let id: i64 = row.get(0)?;
+                // Beyond the walk: added by this import, from an earlier
+                // row (the UNIQUE index keeps it new once).
+                if id > self.last_id {
+                    return Ok(Meeting::New);
+                }
+                if !self.met.insert(id) {
+                    return Ok(Meeting::Again);
+                }
+                let old = member_of(row)?;
+                (id, row.get(11)?, (old != *member).then_some(old))
+            }
+        };
+        self.move_on(id);
+        Ok(match old {
+            None => Meeting::Same { id, in_roster },
+            Some(old) => Meeting::Differs {
+                id,
+                in_roster,
+                old: Box::new(old),
+            },
+        })
+    }
+
+    /// Every stored member walked, as digests (see [`LOOKUPS_BEFORE_TABLE`]).
+    fn read_table(&self) -> rusqlite::Result<(KeyHasher, DigestTable<Indexed>)> {
+        let keys = KeyHasher::new();
+        let count: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM members WHERE erased_at IS NULL AND id <= ?1",
+            [self.last_id],
+            |r| r.get(0),
+        )?;
+        let mut table = DigestTable::with_capacity(usize::try_from(count).unwrap_or_default());
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("{SELECT_MEMBERS} AND codice_fiscale = ?1"))?;
-        let mut rows = stmt.query([&member.codice_fiscale])?;
-        let Some(row) = rows.next()? else {
-            return Ok(Meeting::New);
-        };
-        let id: i64 = row.get(0)?;
-        // Beyond the walk: added by this import, from an earlier row (the
-        // UNIQUE index keeps it new once).
-        if id > self.last_id {
-            return Ok(Meeting::New);
+            .prepare_cached(&format!("{SELECT_MEMBERS} AND id <= ?1"))?;
+        let mut rows = stmt.query([self.last_id])?;
+        while let Some(row) = rows.next()? {
+            let member = member_of(row)?;
+            let _ = table.insert(Indexed {
+                cf: keys.digest(&member.codice_fiscale),
+                fields: keys.member(&member),
+                id: row.get(0)?,
+                in_roster: row.get(11)?,
+            });
         }
-        if !self.met.insert(id) {
-            return Ok(Meeting::Again);
-        }
-        let (in_roster, old): (bool, Member) = (row.get(11)?, member_of(row)?);
-        drop(rows);
+        Ok((keys, table))
+    }
+
+    /// Moves the walk on after a member met out of its place (`id`).
+    fn move_on(&mut self, id: i64) {
         let window_end = self.window.back().map(|r| r.id);
         if window_end.is_some_and(|end| id <= end) {
             // Members the file skips (left the albo): the walk goes on from here.
@@ -361,15 +458,6 @@ impl<'c> StoredWalk<'c> {
         } else if window_end.is_some() || self.unread_from <= self.last_id {
             self.last_beyond = Some(id);
         }
-        Ok(if old == *member {
-            Meeting::Same { id, in_roster }
-        } else {
-            Meeting::Differs {
-                id,
-                in_roster,
-                old: Box::new(old),
-            }
-        })
     }
 
     /// Notes the unread ids from `from` up to `to` (included) passed.
