@@ -52,7 +52,7 @@ const MAX_BITMAP_IDS: i64 = 1 << 27;
 /// Lookups in the store after which, when they are more than a quarter of
 /// the rows met, the stored members are read into a table (see the
 /// module's documentation).
-const LOOKUPS_BEFORE_TABLE: usize = if cfg!(test) { 64 } else { 4096 };
+const LOOKUPS_BEFORE_TABLE: usize = if cfg!(test) { 64 } else { 1024 };
 
 /// A stored member in the table of an out-of-order file: 48 bytes.
 struct Indexed {
@@ -486,6 +486,17 @@ impl<'c> StoredWalk<'c> {
         &mut self,
         mut each: impl FnMut(i64, Member) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()> {
+        if let Some((_, table)) = self.table.as_deref() {
+            // Every stored member is in the table, in id order.
+            let unmet: Vec<i64> = (table.entries().iter())
+                .filter(|m| m.in_roster && !self.met.contains(m.id))
+                .map(|m| m.id)
+                .collect();
+            for id in unmet {
+                each(id, self.member(id)?)?;
+            }
+            return Ok(());
+        }
         let rest = self
             .window
             .front()
