@@ -183,26 +183,36 @@ impl Matches {
 }
 
 /// What a query is matched against, for every entry.
+///
+/// Kept column by column, each read only by the words that look at it: at
+/// a million members a keystroke's scan is bound by the memory it reads
+/// (the development machine streams about 3 GB/s), and a fuzzy word, the
+/// most common, reads only the names, their spans and their masks.
 struct Texts {
-    /// Every entry's names and contacts (see [`haystacks`]) back to back,
-    /// for entries whose texts are ASCII (nearly all): one allocation for
-    /// the whole roster instead of two per entry.
-    text: Vec<u8>,
-    /// Per entry: where its names start in `text`, their length and the
-    /// contacts' length (the contacts follow the names), each with
-    /// [`FOLDED`] set when the text is the [`ascii::fold`] of one that is
-    /// not ASCII. A names length of [`ELSEWHERE`] means the texts are in
-    /// `unicode`, at that start.
+    /// Every entry's names (see [`haystacks`]) back to back, for entries
+    /// whose texts are ASCII (nearly all): one allocation for the whole
+    /// roster instead of one per entry.
+    names: Vec<u8>,
+    /// Every entry's contacts, back to back as the names.
+    contacts: Vec<u8>,
+    /// Per entry: where its names start in `names`, their length and the
+    /// contacts' length, each with [`FOLDED`] set when the text is the
+    /// [`ascii::fold`] of one that is not ASCII. A names length of
+    /// [`ELSEWHERE`] means the texts are in `unicode`, at that start.
     spans: Vec<(u32, u16, u16)>,
+    /// Per entry: where its contacts start in `contacts`.
+    contacts_at: Vec<u32>,
     /// The texts that are not ASCII and have no fold, as nucleo wants them.
     unicode: Vec<(Utf32String, Utf32String)>,
     /// The entries whose texts are folded, by entry, with their texts as
     /// nucleo wants them (for a word that is not ASCII, or an operator).
     originals: Vec<(u32, Utf32String, Utf32String)>,
-    /// Per entry: which characters its names and its contacts hold
-    /// ([`char_bit`]), so a word is tried only on entries that have every
-    /// character of it; most of a million members are passed over that way.
-    masks: Vec<(u64, u64)>,
+    /// Per entry: which characters its names hold ([`char_bit`]), so a
+    /// word is tried only on entries that have every character of it; most
+    /// of a million members are passed over that way.
+    names_masks: Vec<u64>,
+    /// The same for its contacts.
+    contacts_masks: Vec<u64>,
     /// Per entry: which characters of its names follow what
     /// ([`ascii::Starts`]), so a one-character word (the first keystroke
     /// of a search, over the whole roster) is scored without reading them.
@@ -570,13 +580,15 @@ impl Needs {
     /// Whether entry `i` of `texts` may match in its names, and in its
     /// contacts.
     fn places(&self, texts: &Texts, i: u32) -> (bool, bool) {
-        let (names, contacts) = texts.masks[i as usize];
+        let i = i as usize;
+        let names = texts.names_masks[i];
+        let contacts = || texts.contacts_masks[i];
         match self.place {
             Place::Names => (names & self.mask == self.mask, false),
-            Place::Contacts => (false, contacts & self.mask == self.mask),
+            Place::Contacts => (false, contacts() & self.mask == self.mask),
             Place::Either => (
                 names & self.mask == self.mask,
-                contacts & self.mask == self.mask,
+                contacts() & self.mask == self.mask,
             ),
         }
     }
@@ -605,15 +617,19 @@ fn mask_of(text: &[u8]) -> u64 {
 
 impl Search {
     pub fn new(entries: &RosterRows) -> Self {
-        let mut text = Vec::with_capacity(entries.len() * 96);
+        let mut names_column = Vec::with_capacity(entries.len() * 64);
+        let mut contacts_column = Vec::with_capacity(entries.len() * 32);
         let mut spans = Vec::with_capacity(entries.len());
+        let mut contacts_at = Vec::with_capacity(entries.len());
         let mut unicode = Vec::new();
-        let mut masks = Vec::with_capacity(entries.len());
+        let mut names_masks = Vec::with_capacity(entries.len());
+        let mut contacts_masks = Vec::with_capacity(entries.len());
         let mut starts = Vec::with_capacity(entries.len());
         let mut originals = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let (names, contacts) = haystacks(entry);
-            let start = u32::try_from(text.len()).ok();
+            let start = u32::try_from(names_column.len()).ok();
+            let contacts_start = u32::try_from(contacts_column.len()).ok();
             let ascii = names.is_ascii() && contacts.is_ascii();
             let folded = if ascii {
                 None
@@ -629,13 +645,17 @@ impl Search {
                 None => (names.as_bytes(), contacts.as_bytes()),
             };
             let fits = |text: &[u8]| u16::try_from(text.len()).ok().filter(|&n| n < FOLDED);
-            match (start, fits(names_text), fits(contacts_text)) {
-                (Some(start), Some(n), Some(c)) if ascii || folded.is_some() => {
-                    text.extend_from_slice(names_text);
-                    text.extend_from_slice(contacts_text);
+            match (start, contacts_start, fits(names_text), fits(contacts_text)) {
+                (Some(start), Some(contacts_start), Some(n), Some(c))
+                    if ascii || folded.is_some() =>
+                {
+                    names_column.extend_from_slice(names_text);
+                    contacts_column.extend_from_slice(contacts_text);
                     let flag = |original: &str| if original.is_ascii() { 0 } else { FOLDED };
                     spans.push((start, n | flag(&names), c | flag(&contacts)));
-                    masks.push((mask_of(names_text), mask_of(contacts_text)));
+                    contacts_at.push(contacts_start);
+                    names_masks.push(mask_of(names_text));
+                    contacts_masks.push(mask_of(contacts_text));
                     // nucleo scores a one-character word on a text that is
                     // not ASCII otherwise than from its starts.
                     starts.push(if names.is_ascii() {
@@ -649,21 +669,27 @@ impl Search {
                 }
                 _ => {
                     // Normalisation may match what is not there as typed.
-                    masks.push((u64::MAX, u64::MAX));
+                    names_masks.push(u64::MAX);
+                    contacts_masks.push(u64::MAX);
                     starts.push(ascii::Starts::UNKNOWN);
                     spans.push((unicode.len() as u32, ELSEWHERE, 0));
+                    contacts_at.push(0);
                     unicode.push((Utf32String::from(names), Utf32String::from(contacts)));
                 }
             }
         }
-        text.shrink_to_fit();
+        names_column.shrink_to_fit();
+        contacts_column.shrink_to_fit();
         Self {
             texts: Arc::new(Texts {
-                text,
+                names: names_column,
+                contacts: contacts_column,
                 spans,
+                contacts_at,
                 unicode,
                 originals,
-                masks,
+                names_masks,
+                contacts_masks,
                 starts,
                 prefilter: true,
             }),
@@ -820,22 +846,25 @@ impl Texts {
             );
         }
         let start = start as usize;
-        let middle = start + (names & !FOLDED) as usize;
-        let end = middle + (contacts & !FOLDED) as usize;
-        let text = |range: std::ops::Range<usize>, length: u16, contacts| match length & FOLDED {
-            0 => Text::Ascii(&self.text[range]),
-            _ => Text::Folded(
-                &self.text[range],
-                Original {
-                    texts: self,
-                    entry: i,
-                    contacts,
-                },
-            ),
+        let contacts_start = self.contacts_at[i as usize] as usize;
+        let text = |contacts: bool, start: usize, length: u16| {
+            let column = if contacts { &self.contacts } else { &self.names };
+            let text = &column[start..start + (length & !FOLDED) as usize];
+            match length & FOLDED {
+                0 => Text::Ascii(text),
+                _ => Text::Folded(
+                    text,
+                    Original {
+                        texts: self,
+                        entry: i,
+                        contacts,
+                    },
+                ),
+            }
         };
         (
-            text(start..middle, names, false),
-            text(middle..end, contacts, true),
+            text(false, start, names),
+            text(true, contacts_start, contacts),
         )
     }
 }
@@ -1022,7 +1051,7 @@ fn score_on(
             }
         }
         let (names, contacts) = texts.haystacks(i);
-        let starts = (texts.starts[i as usize], texts.masks[i as usize].0);
+        let starts = (texts.starts[i as usize], texts.names_masks[i as usize]);
         score_one(
             &words,
             names,
@@ -1048,7 +1077,12 @@ fn score_on(
                     .finder
                     .as_ref()
                     .filter(|_| dense.load(std::sync::atomic::Ordering::Relaxed) < DENSE_CHUNKS)?;
-                let found = occurrences::Occurrences::find(texts, &entries, finder)?;
+                let columns = match word.look {
+                    Look::Names => (true, false),
+                    Look::Contacts => (false, true),
+                    Look::NamesElseContacts => (true, true),
+                };
+                let found = occurrences::Occurrences::find(texts, &entries, finder, columns)?;
                 // A word in most entries (`+39`, `pec`) is found quicker
                 // entry by entry: after a few such chunks in a row, the
                 // later ones are searched so (a run of numeri iscrizione
@@ -1231,12 +1265,10 @@ impl Word<'_> {
     /// [`score_one`] scores it, without its bookkeeping per word. None when
     /// the entry needs that.
     fn alone(&self, texts: &Texts, i: u32) -> Option<Option<u32>> {
-        let (start, names, contacts) = texts.spans[i as usize];
-        // ELSEWHERE has the bit too.
-        if (names | contacts) & FOLDED != 0 {
-            return None;
-        }
-        let (mask, _) = texts.masks[i as usize];
+        // Only what the word reads: the names' span, mask and text for a
+        // fuzzy word; the mask and starts for one character (whose starts
+        // are known only for names in ASCII).
+        let mask = texts.names_masks[i as usize];
         match (&self.scorer, self.look) {
             (Scorer::Fuzzy(needle), Look::Names) => {
                 if let Some(needs) = &self.needs
@@ -1244,8 +1276,13 @@ impl Word<'_> {
                 {
                     return Some(None);
                 }
+                let (start, names, _) = texts.spans[i as usize];
+                // ELSEWHERE has the bit too.
+                if names & FOLDED != 0 {
+                    return None;
+                }
                 let start = start as usize;
-                let text = &texts.text[start..start + names as usize];
+                let text = &texts.names[start..start + names as usize];
                 Some(ascii::fuzzy_greedy(text, needle).map(u32::from))
             }
             (Scorer::OneChar(_, c, bit), Look::Names) => texts.starts[i as usize]
@@ -1748,9 +1785,9 @@ mod tests {
         assert!(
             masked
                 .texts
-                .masks
+                .names_masks
                 .iter()
-                .any(|&m| m != (u64::MAX, u64::MAX))
+                .any(|&m| m != u64::MAX)
         );
         let everything = unfiltered(&entries);
         for query in [
