@@ -416,25 +416,8 @@ pub(super) fn fuzzy_greedy(haystack: &[u8], needle: &[u8]) -> Option<u16> {
     if needle.len() == haystack.len() {
         return whole(haystack, needle);
     }
-    let (start, end) = if haystack.len() <= MASKED_TEXT && needle.len() <= MASKED_WORD {
-        greedy_by_masks(haystack, needle)?
-    } else {
-        greedy_by_search(haystack, needle)?
-    };
-    Some(calculate_score(haystack, needle, start, end))
-}
-
-/// Texts up to this long are matched by [`greedy_by_masks`].
-const MASKED_TEXT: usize = 128;
-
-/// Words up to this long are matched by [`greedy_by_masks`] (one mask each).
-const MASKED_WORD: usize = 8;
-
-/// Where nucleo's greedy match of `needle` is in `haystack` (longer than
-/// it): the first character where the word still fits, then each next one
-/// after the last; then the match made as short as it goes from its end
-/// back.
-fn greedy_by_search(haystack: &[u8], needle: &[u8]) -> Option<(usize, usize)> {
+    // nucleo's prefilter: the first character where the word still fits,
+    // then each next one after the last.
     let find = |c: u8, within: &[u8]| memchr::memchr(c, within);
     let mut start = find(needle[0], &haystack[..haystack.len() - needle.len() + 1])?;
     let mut end = start + 1;
@@ -442,6 +425,7 @@ fn greedy_by_search(haystack: &[u8], needle: &[u8]) -> Option<(usize, usize)> {
         end += find(c, &haystack[end..])? + 1;
     }
     if needle.len() != end - start {
+        // The greedy match, made as short as it goes from its end back.
         let mut wanted = needle.iter().rev();
         let mut needle_char = *wanted.next().expect("not empty");
         for (i, &c) in haystack[start..end].iter().enumerate().rev() {
@@ -456,77 +440,7 @@ fn greedy_by_search(haystack: &[u8], needle: &[u8]) -> Option<(usize, usize)> {
             }
         }
     }
-    Some((start, end))
-}
-
-/// [`greedy_by_search`] for a text of at most [`MASKED_TEXT`] bytes and a
-/// word of at most [`MASKED_WORD`]: each of the word's characters is
-/// found in the text at once, as a bit mask of where it is, and the match
-/// is walked on the masks. At a million members a two-letter word is
-/// matched against most of the roster's names, and the calls to find each
-/// character one after the other took most of the time.
-fn greedy_by_masks(haystack: &[u8], needle: &[u8]) -> Option<(usize, usize)> {
-    let mut masks = [0u128; MASKED_WORD];
-    let masks = &mut masks[..needle.len()];
-    where_each(haystack, needle, masks);
-    let below = |n: usize| -> u128 {
-        if n >= 128 {
-            u128::MAX
-        } else {
-            (1u128 << n) - 1
-        }
-    };
-    let first = masks[0] & below(haystack.len() - needle.len() + 1);
-    if first == 0 {
-        return None;
-    }
-    let start = first.trailing_zeros() as usize;
-    let mut end = start + 1;
-    for &mask in &masks[1..] {
-        let after = mask & !below(end);
-        if after == 0 {
-            return None;
-        }
-        end = after.trailing_zeros() as usize + 1;
-    }
-    if needle.len() == end - start {
-        return Some((start, end));
-    }
-    // From the end back: each character at its last place before the next.
-    let mut at = end - 1;
-    for &mask in masks[..needle.len() - 1].iter().rev() {
-        let before = mask & below(at);
-        at = 127 - before.leading_zeros() as usize;
-    }
-    Some((at, end))
-}
-
-/// Sets in `masks[k]` the bit of every place of `haystack` (at most 128
-/// bytes) that holds `needle[k]`: eight bytes at a time.
-fn where_each(haystack: &[u8], needle: &[u8], masks: &mut [u128]) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    // One bit per byte of `x` that is zero, byte k at bit k.
-    let zero_bytes = |x: u64| -> u128 {
-        let high = !(((x & LOWS).wrapping_add(LOWS)) | x | LOWS);
-        u128::from((high >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56)
-    };
-    let mut words = haystack.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        for (mask, &c) in masks.iter_mut().zip(needle) {
-            *mask |= zero_bytes(word ^ (ONES * u64::from(c))) << at;
-        }
-        at += 8;
-    }
-    for (i, &b) in words.remainder().iter().enumerate() {
-        for (mask, &c) in masks.iter_mut().zip(needle) {
-            if b == c {
-                *mask |= 1 << (at + i);
-            }
-        }
-    }
+    Some(calculate_score(haystack, needle, start, end))
 }
 
 /// Which characters of a text follow what, so that a one-character word is
@@ -683,51 +597,6 @@ mod tests {
     /// Occurrences that overlap are looked at as memmem's iterator finds
     /// them (after the end of the one before), also when a later one would
     /// score better.
-    /// The greedy match walked on masks is the one found character by
-    /// character, and nucleo's score, on texts either side of a mask's
-    /// word (8 bytes) and of the masks' whole (128 bytes), for words either
-    /// side of the masks' count.
-    #[test]
-    fn greedy_matches_on_masks_as_found_one_by_one() {
-        let mut matcher = Matcher::new(Config::DEFAULT);
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
-        let alphabet = b"abc .1@";
-        let mut compared = 0;
-        for _ in 0..20_000 {
-            let len = [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 140][next(15)];
-            let len = len.min(1 + next(len));
-            let haystack: Vec<u8> = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
-            let needle: Vec<u8> = (0..1 + next(MASKED_WORD + 2))
-                .map(|_| alphabet[next(3)])
-                .collect();
-            if needle.len() < haystack.len() && needle.len() <= MASKED_WORD && len <= MASKED_TEXT
-            {
-                assert_eq!(
-                    greedy_by_masks(&haystack, &needle),
-                    greedy_by_search(&haystack, &needle),
-                    "{:?} in {:?}",
-                    String::from_utf8_lossy(&needle),
-                    String::from_utf8_lossy(&haystack)
-                );
-                compared += 1;
-            }
-            assert_eq!(
-                fuzzy_greedy(&haystack, &needle),
-                nucleo_fuzzy(&mut matcher, &haystack, &needle),
-                "fuzzy {:?} in {:?}",
-                String::from_utf8_lossy(&needle),
-                String::from_utf8_lossy(&haystack)
-            );
-        }
-        assert!(compared > 10_000, "{compared}");
-    }
-
     #[test]
     fn overlapping_occurrences_as_nucleo() {
         let mut matcher = Matcher::new(Config::DEFAULT);
