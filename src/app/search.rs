@@ -74,6 +74,60 @@ const FIRST_RANKED: usize = 2_048;
 pub struct Matches {
     scored: Arc<Vec<(u32, u32)>>,
     ranked: Option<Ranked>,
+    /// When only their first are ranked ([`Staging`]): the table's list.
+    first: Option<FirstRanked>,
+}
+
+/// A scan's first stage ([`Staging`]): every match listed as the table
+/// shows it while the rest are ranked, the best first in their final
+/// place, then the others in entry order. Made where the matches are
+/// found, so that a table that shows every entry takes it as it is: at a
+/// million members, listing them took the UI thread 5 to 10 ms.
+#[derive(Clone)]
+pub(super) struct FirstRanked {
+    /// Held, so a newer order is never at its address: compared by address.
+    ordering: Arc<Ordering>,
+    listed: Arc<Vec<usize>>,
+    /// How many of `listed`'s first are in their final place.
+    settled: usize,
+}
+
+impl std::fmt::Debug for FirstRanked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstRanked")
+            .field("entries", &self.listed.len())
+            .field("settled", &self.settled)
+            .finish()
+    }
+}
+
+impl FirstRanked {
+    /// The entries `shown` lets through, those ranked first as
+    /// [`Matches::best_first`] will list them, then the others; and how
+    /// many of them are in their final place. None when ranked in another
+    /// order than `ordering`. With `everything_shown` (`shown` lets every
+    /// entry through), the list as made, not copied when no one else
+    /// holds it.
+    pub(super) fn listed(
+        self,
+        ordering: &Arc<Ordering>,
+        everything_shown: bool,
+        shown: impl Fn(usize) -> bool,
+    ) -> Option<(Vec<usize>, usize)> {
+        if !Arc::ptr_eq(&self.ordering, ordering) {
+            return None;
+        }
+        if everything_shown {
+            let listed = Arc::try_unwrap(self.listed).unwrap_or_else(|shared| (*shared).clone());
+            return Some((listed, self.settled));
+        }
+        let (first, rest) = self.listed.split_at(self.settled);
+        let mut listed: Vec<usize> = Vec::with_capacity(self.listed.len());
+        listed.extend(first.iter().copied().filter(|&i| shown(i)));
+        let settled = listed.len();
+        listed.extend(rest.iter().copied().filter(|&i| shown(i)));
+        Some((listed, settled))
+    }
 }
 
 /// Matches best first in one table order.
@@ -82,23 +136,12 @@ struct Ranked {
     /// Held, so a newer order is never at its address: compared by address.
     ordering: Arc<Ordering>,
     list: Arc<Vec<u32>>,
-    /// How many of `list`'s first entries are in their final place: all
-    /// once ranked in full; the first ones while the rest, which follow
-    /// them in entry order, are being ranked ([`Staging`]).
-    settled: usize,
-}
-
-impl Ranked {
-    fn complete(&self) -> bool {
-        self.settled == self.list.len()
-    }
 }
 
 impl std::fmt::Debug for Ranked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ranked")
             .field("entries", &self.list.len())
-            .field("settled", &self.settled)
             .finish()
     }
 }
@@ -133,7 +176,7 @@ impl Matches {
         shown: impl Fn(usize) -> bool,
     ) -> Vec<usize> {
         match &self.ranked {
-            Some(ranked) if Arc::ptr_eq(&ranked.ordering, ordering) && ranked.complete() => ranked
+            Some(ranked) if Arc::ptr_eq(&ranked.ordering, ordering) => ranked
                 .list
                 .iter()
                 .map(|&i| i as usize)
@@ -148,28 +191,24 @@ impl Matches {
     pub(super) fn ranked_in(&self, ordering: &Arc<Ordering>) -> bool {
         self.ranked
             .as_ref()
-            .is_some_and(|r| Arc::ptr_eq(&r.ordering, ordering) && r.complete())
+            .is_some_and(|r| Arc::ptr_eq(&r.ordering, ordering))
     }
 
-    /// When only their first are ranked in `ordering` (the first stage of
-    /// [`Staging`]): the entries `shown` lets through, those ranked first,
-    /// as [`Self::best_first`] will list them, then the others; and how many
-    /// of them are in their final place.
+    /// When only their first are ranked (the first stage of [`Staging`]):
+    /// the table's list of them, taken out (what is remembered of them
+    /// need not hold it).
+    pub(super) fn take_first_ranked(&mut self) -> Option<FirstRanked> {
+        self.first.take()
+    }
+
+    /// [`FirstRanked::listed`] of their first stage, if they are one.
+    #[cfg(test)]
     pub(super) fn first_ranked(
         &self,
         ordering: &Arc<Ordering>,
         shown: impl Fn(usize) -> bool,
     ) -> Option<(Vec<usize>, usize)> {
-        let ranked = self
-            .ranked
-            .as_ref()
-            .filter(|r| Arc::ptr_eq(&r.ordering, ordering) && !r.complete())?;
-        let (first, rest) = ranked.list.split_at(ranked.settled);
-        let mut listed: Vec<usize> = Vec::with_capacity(ranked.list.len());
-        listed.extend(first.iter().map(|&i| i as usize).filter(|&i| shown(i)));
-        let settled = listed.len();
-        listed.extend(rest.iter().map(|&i| i as usize).filter(|&i| shown(i)));
-        Some((listed, settled))
+        self.first.clone()?.listed(ordering, false, shown)
     }
 
     /// The bytes they hold (what the history of queries is bounded by).
@@ -179,6 +218,10 @@ impl Matches {
                 .ranked
                 .as_ref()
                 .map_or(0, |r| r.list.len() * std::mem::size_of::<u32>())
+            + self
+                .first
+                .as_ref()
+                .map_or(0, |f| f.listed.len() * std::mem::size_of::<usize>())
     }
 }
 
@@ -344,6 +387,7 @@ impl Scan {
             return Some(Matches {
                 scored,
                 ranked: None,
+                first: None,
             });
         };
         if cancelled() {
@@ -356,8 +400,9 @@ impl Scan {
         {
             first(Matches {
                 scored: Arc::clone(&scored),
-                ranked: Some(Ranked {
-                    list: Arc::new(rank_first(&scored, &ordering.order, &ordering.rank, staged)),
+                ranked: None,
+                first: Some(FirstRanked {
+                    listed: Arc::new(rank_first(&scored, &ordering.order, &ordering.rank, staged)),
                     ordering: Arc::clone(ordering),
                     settled: staged,
                 }),
@@ -370,10 +415,10 @@ impl Scan {
         Some(Matches {
             scored,
             ranked: Some(Ranked {
-                settled: list.len(),
                 list: Arc::new(list),
                 ordering: Arc::clone(ordering),
             }),
+            first: None,
         })
     }
 }
@@ -1479,7 +1524,7 @@ fn deal(
 /// first pages show while the rest is ranked ([`Staging`]). Linear: the
 /// scores say which matches may be among the first, and only those are
 /// compared.
-fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize) -> Vec<u32> {
+fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize) -> Vec<usize> {
     // Best score first, then the table's order: as `best_first_of` sorts.
     let key =
         |i: u32, score: u32| (u64::from(u32::MAX - score) << 32) | u64::from(rank[i as usize]);
@@ -1513,18 +1558,18 @@ fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize)
     }
     keys.sort_unstable();
     let Some(&last) = keys.last() else {
-        return matches.iter().map(|&(i, _)| i).collect();
+        return matches.iter().map(|&(i, _)| i as usize).collect();
     };
     let mut list = Vec::with_capacity(matches.len());
     list.extend(
         keys.iter()
-            .map(|&k| order[(k & u64::from(u32::MAX)) as usize]),
+            .map(|&k| order[(k & u64::from(u32::MAX)) as usize] as usize),
     );
     list.extend(
         matches
             .iter()
             .filter(|&&(i, score)| score < cut || key(i, score) > last)
-            .map(|&(i, _)| i),
+            .map(|&(i, _)| i as usize),
     );
     list
 }
@@ -2138,7 +2183,6 @@ mod tests {
             let firsts = [1, 7, 100, 2048, matches.len() - 1, matches.len()];
             for first in firsts.into_iter().filter(|&f| f <= matches.len()) {
                 let listed = rank_first(&matches, &ordering.order, &ordering.rank, first);
-                let listed: Vec<usize> = listed.into_iter().map(|i| i as usize).collect();
                 assert_eq!(
                     listed[..first],
                     whole[..first],
@@ -2268,6 +2312,7 @@ mod tests {
         let broad = |n: u32| Matches {
             scored: Arc::new((0..n).map(|i| (i, 1)).collect()),
             ranked: None,
+            first: None,
         };
         let big = (REMEMBERED_BYTES / 4 / 8) as u32; // a quarter of the bytes
         for query in ["a", "b", "c", "d"] {
