@@ -999,9 +999,9 @@ impl State {
         }
         let ordering = Arc::clone(&index.ordering);
         let everything_shown = self.shows_everything();
-        if let Some((visible, settled)) = first.and_then(|first| {
-            first.listed(&ordering, everything_shown, |i| self.passes_filter(i))
-        }) {
+        if let Some((visible, settled)) = first
+            .and_then(|first| first.listed(&ordering, everything_shown, |i| self.passes_filter(i)))
+        {
             // The first stage: shown when it fills the table's first page
             // as the whole ranking will (a state filter may hide most of
             // the best), the scan still under way.

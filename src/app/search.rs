@@ -371,6 +371,7 @@ impl Scan {
         cancelled: &(dyn Fn() -> bool + Sync),
         first: Option<&mut dyn FnMut(Matches)>,
     ) -> Option<Matches> {
+        let mut per_score = None;
         let scored = match &self.pool {
             Pool::Known(scored) => Arc::clone(scored),
             pool => {
@@ -380,7 +381,9 @@ impl Scan {
                     .split_whitespace()
                     .map(searches_contacts)
                     .collect();
-                Arc::new(score(&self.texts, &(pattern, contacts), pool, cancelled)?)
+                let (scored, counted) = score(&self.texts, &(pattern, contacts), pool, cancelled)?;
+                per_score = counted;
+                Arc::new(scored)
             }
         };
         let Some(ordering) = &self.ordering else {
@@ -402,7 +405,13 @@ impl Scan {
                 scored: Arc::clone(&scored),
                 ranked: None,
                 first: Some(FirstRanked {
-                    listed: Arc::new(rank_first(&scored, &ordering.order, &ordering.rank, staged)),
+                    listed: Arc::new(rank_first(
+                        &scored,
+                        &ordering.order,
+                        &ordering.rank,
+                        staged,
+                        per_score.as_ref(),
+                    )),
                     ordering: Arc::clone(ordering),
                     settled: staged,
                 }),
@@ -411,7 +420,7 @@ impl Scan {
                 return None;
             }
         }
-        let list = rank(&scored, &ordering.order, &ordering.rank);
+        let list = rank(&scored, &ordering.order, &ordering.rank, per_score.as_ref());
         Some(Matches {
             scored,
             ranked: Some(Ranked {
@@ -893,7 +902,11 @@ impl Texts {
         let start = start as usize;
         let contacts_start = self.contacts_at[i as usize] as usize;
         let text = |contacts: bool, start: usize, length: u16| {
-            let column = if contacts { &self.contacts } else { &self.names };
+            let column = if contacts {
+                &self.contacts
+            } else {
+                &self.names
+            };
             let text = &column[start..start + (length & !FOLDED) as usize];
             match length & FOLDED {
                 0 => Text::Ascii(text),
@@ -1032,7 +1045,7 @@ fn score(
     pattern: &(Pattern, Vec<bool>),
     pool: &Pool,
     cancelled: &(dyn Fn() -> bool + Sync),
-) -> Option<Vec<(u32, u32)>> {
+) -> Option<Scored> {
     let threads = if pool.len() < PARALLEL_FROM {
         1
     } else {
@@ -1048,7 +1061,7 @@ fn score_on(
     pool: &Pool,
     cancelled: &(dyn Fn() -> bool + Sync),
     threads: usize,
-) -> Option<Vec<(u32, u32)>> {
+) -> Option<Scored> {
     // Per word, how it is scored and what it needs, once for every entry.
     let words: Vec<Word<'_>> = pattern
         .0
@@ -1163,13 +1176,14 @@ fn score_on(
                 &mut scored,
             );
         }
-        return Some(scored);
+        return Some((scored, None));
     }
     let next = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
     let work = || {
         let mut matcher = Matcher::new(Config::DEFAULT);
         let mut done = Vec::new();
+        let mut counting = Counting::default();
         loop {
             let chunk = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if chunk >= chunks || stopped.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1179,23 +1193,25 @@ fn score_on(
                 stopped.store(true, std::sync::atomic::Ordering::Relaxed);
                 break;
             }
-            let mut scored = Vec::new();
-            run(
-                chunk * CHUNK..n.min((chunk + 1) * CHUNK),
-                &mut matcher,
-                &mut scored,
-            );
+            let range = chunk * CHUNK..n.min((chunk + 1) * CHUNK);
+            let mut scored = Vec::with_capacity(range.len());
+            run(range, &mut matcher, &mut scored);
+            // Counted while the chunk's scores are at hand: the ranking
+            // reads every score once less.
+            counting.add(&scored);
             done.push((chunk, scored));
         }
-        done
+        (done, counting)
     };
-    let mut done = std::thread::scope(|scope| {
+    let (mut done, counting) = std::thread::scope(|scope| {
         let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut done = work();
+        let (mut done, mut counting) = work();
         for other in others {
-            done.extend(other.join().expect("scoring thread"));
+            let (theirs, counted) = other.join().expect("scoring thread");
+            done.extend(theirs);
+            counting.join(counted);
         }
-        done
+        (done, counting)
     });
     if stopped.into_inner() {
         return None;
@@ -1205,7 +1221,95 @@ fn score_on(
     for (_, part) in done {
         scored.extend_from_slice(&part);
     }
-    Some(scored)
+    Some((scored, counting.per_score()))
+}
+
+/// A scan's matches with their scores, in entry order, and how many have
+/// each score when counted as found.
+type Scored = (Vec<(u32, u32)>, Option<PerScore>);
+
+/// How many matches have each score, from the highest: what ranking them
+/// in buckets needs to know first ([`rank_first`], [`rank`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PerScore {
+    lowest: u32,
+    highest: u32,
+    /// Bucket 0 the highest score.
+    counts: Vec<usize>,
+}
+
+impl PerScore {
+    /// Counted anew (for matches scored elsewhere, or a score past
+    /// [`COUNTED_SCORES`]).
+    fn of(matches: &[(u32, u32)]) -> Self {
+        let (lowest, highest, buckets) = score_range(matches);
+        let mut counts = vec![0usize; if buckets <= 1 << 16 { buckets } else { 0 }];
+        if !counts.is_empty() {
+            for &(_, score) in matches {
+                counts[(highest - score) as usize] += 1;
+            }
+        }
+        PerScore {
+            lowest,
+            highest,
+            counts,
+        }
+    }
+}
+
+/// Scores below this are counted as a scan finds them ([`Counting`]).
+const COUNTED_SCORES: usize = 1 << 14;
+
+/// A scoring thread's count of the scores it found.
+struct Counting {
+    per_score: Vec<u32>,
+    /// A score past [`COUNTED_SCORES`] was found: counted anew.
+    past: bool,
+}
+
+impl Default for Counting {
+    fn default() -> Self {
+        Counting {
+            per_score: vec![0; COUNTED_SCORES],
+            past: false,
+        }
+    }
+}
+
+impl Counting {
+    fn add(&mut self, scored: &[(u32, u32)]) {
+        for &(_, score) in scored {
+            match self.per_score.get_mut(score as usize) {
+                Some(count) => *count += 1,
+                None => self.past = true,
+            }
+        }
+    }
+
+    fn join(&mut self, other: Counting) {
+        self.past |= other.past;
+        for (mine, theirs) in self.per_score.iter_mut().zip(other.per_score) {
+            *mine += theirs;
+        }
+    }
+
+    /// None when some score was past them, or nothing was found.
+    fn per_score(&self) -> Option<PerScore> {
+        if self.past {
+            return None;
+        }
+        let lowest = self.per_score.iter().position(|&c| c > 0)?;
+        let highest = self.per_score.iter().rposition(|&c| c > 0)?;
+        Some(PerScore {
+            lowest: lowest as u32,
+            highest: highest as u32,
+            counts: self.per_score[lowest..=highest]
+                .iter()
+                .rev()
+                .map(|&c| c as usize)
+                .collect(),
+        })
+    }
 }
 
 /// Entries scored between two looks at whether the scan is still wanted.
@@ -1524,29 +1628,37 @@ fn deal(
 /// first pages show while the rest is ranked ([`Staging`]). Linear: the
 /// scores say which matches may be among the first, and only those are
 /// compared.
-fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize) -> Vec<usize> {
+fn rank_first(
+    matches: &[(u32, u32)],
+    order: &[u32],
+    rank: &[u32],
+    first: usize,
+    per_score: Option<&PerScore>,
+) -> Vec<usize> {
     // Best score first, then the table's order: as `best_first_of` sorts.
     let key =
         |i: u32, score: u32| (u64::from(u32::MAX - score) << 32) | u64::from(rank[i as usize]);
-    let (lowest, highest, buckets) = score_range(matches);
-    // The lowest score among the first: those above it are fewer than
-    // `first`, those with it make up the rest.
-    let cut = if buckets <= 1 << 16 {
-        let mut per_score = vec![0usize; buckets];
-        for &(_, score) in matches {
-            per_score[(highest - score) as usize] += 1;
+    let counted;
+    let per_score = match per_score {
+        Some(per_score) => per_score,
+        None => {
+            counted = PerScore::of(matches);
+            &counted
         }
-        let mut before = 0;
-        per_score
-            .iter()
-            .position(|&count| {
-                before += count;
-                before >= first
-            })
-            .map_or(lowest, |bucket| highest - bucket as u32)
-    } else {
-        lowest
     };
+    let (lowest, highest) = (per_score.lowest, per_score.highest);
+    // The lowest score among the first: those above it are fewer than
+    // `first`, those with it make up the rest (every score when they were
+    // too spread to count).
+    let mut before = 0;
+    let cut = per_score
+        .counts
+        .iter()
+        .position(|&count| {
+            before += count;
+            before >= first
+        })
+        .map_or(lowest, |bucket| highest - bucket as u32);
     let mut keys: Vec<u64> = matches
         .iter()
         .filter(|&&(_, score)| score >= cut)
@@ -1578,13 +1690,27 @@ fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize)
 /// them with nothing filtered out: for large results, the order is dealt in
 /// stretches, one per core, whose buckets are then joined stretch after
 /// stretch (so ties keep the table's order).
-fn rank(matches: &[(u32, u32)], order: &[u32], rank: &[u32]) -> Vec<u32> {
-    rank_on(matches, order, rank, threads())
+fn rank(
+    matches: &[(u32, u32)],
+    order: &[u32],
+    rank: &[u32],
+    per_score: Option<&PerScore>,
+) -> Vec<u32> {
+    rank_on(matches, order, rank, threads(), per_score)
 }
 
 /// [`rank`] on this many threads.
-fn rank_on(matches: &[(u32, u32)], order: &[u32], rank: &[u32], threads: usize) -> Vec<u32> {
-    let (_, highest, buckets) = score_range(matches);
+fn rank_on(
+    matches: &[(u32, u32)],
+    order: &[u32],
+    rank: &[u32],
+    threads: usize,
+    per_score: Option<&PerScore>,
+) -> Vec<u32> {
+    let (_, highest, buckets) = match per_score {
+        Some(p) => (p.lowest, p.highest, (p.highest - p.lowest) as usize + 1),
+        None => score_range(matches),
+    };
     if sorts(matches.len(), order.len(), buckets) || matches.len() < PARALLEL_FROM || threads <= 1 {
         return best_first_of(matches, order, rank, |_| true)
             .into_iter()
@@ -1827,13 +1953,7 @@ mod tests {
         });
         let entries = RosterRows::from_entries(entries);
         let masked = Search::new(&entries);
-        assert!(
-            masked
-                .texts
-                .names_masks
-                .iter()
-                .any(|&m| m != u64::MAX)
-        );
+        assert!(masked.texts.names_masks.iter().any(|&m| m != u64::MAX));
         let everything = unfiltered(&entries);
         for query in [
             "r",
@@ -1961,6 +2081,134 @@ mod tests {
         }
     }
 
+    /// Over a generated roster past [`PARALLEL_FROM`], with accented and
+    /// apostrophised names and another PEC domain here and there, every
+    /// kind of word: the scan as it runs (texts in columns, masks, starts,
+    /// the chunk-wide search for exact words, scores counted as found, two
+    /// threads, two stages) finds what a plain scan finds (nucleo on every
+    /// entry), with the same scores, and lists them in the same order,
+    /// fresh and typed key by key; its first stage puts first what the
+    /// whole ranking puts first.
+    #[test]
+    fn the_scan_as_it_runs_finds_and_ranks_as_a_plain_scan() {
+        let mut members = crate::sample::generate_roster(PARALLEL_FROM + 4_000, 11, "pec.fofi.it");
+        for (k, m) in members.iter_mut().enumerate() {
+            match k % 89 {
+                0 => m.cognome = "Nicolò".into(),
+                1 => m.nome = "José".into(),
+                2 => m.cognome = "D'Àngelo".into(),
+                3 => m.cognome = "Dell'Orto".into(),
+                4 => m.pec = format!("studio{k}@legalmail.it"),
+                5 => m.cellulare = None,
+                6 => m.email_servizio = Some(format!("Farmacia.{k}@Libero.IT")),
+                _ => (),
+            }
+        }
+        let entries = RosterRows::from_entries(in_the_roster(members));
+        let ordering = shuffled_ordering(entries.len() as u32);
+        let plain = unfiltered(&entries);
+        let mut typed = Search::new(&entries);
+        typed.staging = Staging {
+            from: 1,
+            first: 100,
+        };
+        for query in [
+            "r",
+            "c",
+            "1",
+            "3",
+            "0",
+            "+",
+            "a",
+            "é",
+            "ò",
+            "'",
+            "co",
+            "ro",
+            "rs",
+            "12",
+            "34",
+            "00",
+            "+3",
+            "ni",
+            "jo",
+            "é ",
+            "ros",
+            "con",
+            "rss",
+            "123",
+            "347",
+            "nic",
+            "jos",
+            "d'a",
+            "rossi mar",
+            "conte gio",
+            "RSSMRA",
+            "rssmra80",
+            "80a41",
+            "rossi 12",
+            "mar 3",
+            "+39 3",
+            "pec.fofi",
+            "@pec",
+            "fofi.it",
+            ".it",
+            "nicolò",
+            "josé",
+            "NICOLO",
+            "Josè",
+            "d'àngelo",
+            "dangelo",
+            "àngelo",
+            "dell'o",
+            "x y",
+            "zz",
+            "!rossi",
+            "^ros",
+            "ssi$",
+            "'mari",
+            "4711",
+            "legalmail",
+            "farmacia.1",
+            "LIBERO.it",
+            "347 123 4567",
+            "+39 347",
+        ] {
+            let mut expected = plain.clone().matches(query);
+            expected.sort_unstable();
+            let listed = best_first(expected.clone(), &ordering.order, &ordering.rank, |_| true);
+            let mut search = Search::new(&entries);
+            search.staging = typed.staging;
+            let Lookup::Scan(scan) = search.lookup_in(query, Some(&ordering)) else {
+                panic!("a fresh query is scanned");
+            };
+            let mut firsts = Vec::new();
+            let whole = scan
+                .run_staged(&|| false, Some(&mut |m| firsts.push(m)))
+                .unwrap();
+            assert_eq!(whole.scored(), &expected[..], "{query}");
+            assert_eq!(whole.best_first(&ordering, |_| true), listed, "{query}");
+            for first in firsts {
+                let (first, settled) = first.first_ranked(&ordering, |_| true).unwrap();
+                assert_eq!(first[..settled], listed[..settled], "{query}: first stage");
+                assert_eq!(first.len(), listed.len(), "{query}: first stage");
+            }
+            // Typed key by key: narrowed from the earlier keystrokes.
+            for end in 1..query.len() {
+                if query.is_char_boundary(end) {
+                    typed.matched(&query[..end], Some(&ordering));
+                }
+            }
+            let narrowed = typed.matched(query, Some(&ordering));
+            assert_eq!(narrowed.scored(), &expected[..], "{query}, typed");
+            assert_eq!(
+                narrowed.best_first(&ordering, |_| true),
+                listed,
+                "{query}, typed"
+            );
+        }
+    }
+
     /// Best first, alike scores in the table's order, through buckets or a
     /// sort, as a plain sort of the matches would list them.
     #[test]
@@ -2030,14 +2278,21 @@ mod tests {
                 pattern(&query),
                 query.split_whitespace().map(searches_contacts).collect(),
             );
-            let single = score_on(texts, &pattern, &every, &|| false, 1).unwrap();
+            let (single, _) = score_on(texts, &pattern, &every, &|| false, 1).unwrap();
             for threads in [2, 3, 8] {
-                let split = score_on(texts, &pattern, &every, &|| false, threads).unwrap();
+                let (split, counted) =
+                    score_on(texts, &pattern, &every, &|| false, threads).unwrap();
                 assert_eq!(split, single, "{query} on {threads} threads");
+                // The scores counted as found, as counted afterwards.
+                if !single.is_empty() {
+                    assert_eq!(counted, Some(PerScore::of(&single)), "{query}");
+                }
                 // Narrowed: over what the query matched, the same again.
                 let narrowed = Pool::Matched(Arc::new(single.clone()));
                 assert_eq!(
-                    score_on(texts, &pattern, &narrowed, &|| false, threads).unwrap(),
+                    score_on(texts, &pattern, &narrowed, &|| false, threads)
+                        .unwrap()
+                        .0,
                     single,
                     "{query} narrowed"
                 );
@@ -2067,7 +2322,18 @@ mod tests {
                 .collect();
             for threads in [1, 2, 3, 8] {
                 assert_eq!(
-                    rank_on(&matches, &order, &rank, threads),
+                    rank_on(&matches, &order, &rank, threads, None),
+                    expected,
+                    "every {every}, spread {spread}, {threads} threads"
+                );
+                assert_eq!(
+                    rank_on(
+                        &matches,
+                        &order,
+                        &rank,
+                        threads,
+                        Some(&PerScore::of(&matches))
+                    ),
                     expected,
                     "every {every}, spread {spread}, {threads} threads"
                 );
@@ -2182,7 +2448,18 @@ mod tests {
             let whole = best_first(matches.clone(), &ordering.order, &ordering.rank, |_| true);
             let firsts = [1, 7, 100, 2048, matches.len() - 1, matches.len()];
             for first in firsts.into_iter().filter(|&f| f <= matches.len()) {
-                let listed = rank_first(&matches, &ordering.order, &ordering.rank, first);
+                let listed = rank_first(&matches, &ordering.order, &ordering.rank, first, None);
+                let counted = PerScore::of(&matches);
+                assert_eq!(
+                    rank_first(
+                        &matches,
+                        &ordering.order,
+                        &ordering.rank,
+                        first,
+                        Some(&counted)
+                    ),
+                    listed
+                );
                 assert_eq!(
                     listed[..first],
                     whole[..first],
