@@ -371,9 +371,8 @@ impl Scan {
         cancelled: &(dyn Fn() -> bool + Sync),
         first: Option<&mut dyn FnMut(Matches)>,
     ) -> Option<Matches> {
-        let mut per_score = None;
-        let scored = match &self.pool {
-            Pool::Known(scored) => Arc::clone(scored),
+        let found = match &self.pool {
+            Pool::Known(scored) => Found::Known(Arc::clone(scored)),
             pool => {
                 let pattern = pattern(&self.query);
                 let contacts: Vec<bool> = self
@@ -381,14 +380,16 @@ impl Scan {
                     .split_whitespace()
                     .map(searches_contacts)
                     .collect();
-                let (scored, counted) = score(&self.texts, &(pattern, contacts), pool, cancelled)?;
-                per_score = counted;
-                Arc::new(scored)
+                score(&self.texts, &(pattern, contacts), pool, cancelled)?
             }
+        };
+        let per_score = match &found {
+            Found::Scored { per_score, .. } => per_score.clone(),
+            Found::Known(_) => None,
         };
         let Some(ordering) = &self.ordering else {
             return Some(Matches {
-                scored,
+                scored: found.joined(),
                 ranked: None,
                 first: None,
             });
@@ -397,29 +398,40 @@ impl Scan {
             return None;
         }
         let staged = self.staging.first.max(1);
-        if let Some(first) = first
-            && scored.len() >= self.staging.from
-            && scored.len() > staged
-        {
-            first(Matches {
-                scored: Arc::clone(&scored),
-                ranked: None,
-                first: Some(FirstRanked {
-                    listed: Arc::new(rank_first(
-                        &scored,
+        let total = found.len();
+        let scored = match first {
+            Some(first) if total >= self.staging.from && total > staged => {
+                // The best ranked first, while the parts found on each
+                // thread are joined on another: the first pages do not
+                // wait for the copy.
+                let parts = found.parts();
+                let (scored, listed) = std::thread::scope(|scope| {
+                    let joining = scope.spawn(|| found.joined());
+                    let listed = rank_first(
+                        &parts,
                         &ordering.order,
                         &ordering.rank,
                         staged,
                         per_score.as_ref(),
-                    )),
-                    ordering: Arc::clone(ordering),
-                    settled: staged,
-                }),
-            });
-            if cancelled() {
-                return None;
+                    );
+                    (joining.join().expect("joining thread"), listed)
+                });
+                first(Matches {
+                    scored: Arc::clone(&scored),
+                    ranked: None,
+                    first: Some(FirstRanked {
+                        listed: Arc::new(listed),
+                        ordering: Arc::clone(ordering),
+                        settled: staged,
+                    }),
+                });
+                if cancelled() {
+                    return None;
+                }
+                scored
             }
-        }
+            _ => found.joined(),
+        };
         let list = rank(&scored, &ordering.order, &ordering.rank, per_score.as_ref());
         Some(Matches {
             scored,
@@ -1045,7 +1057,7 @@ fn score(
     pattern: &(Pattern, Vec<bool>),
     pool: &Pool,
     cancelled: &(dyn Fn() -> bool + Sync),
-) -> Option<Scored> {
+) -> Option<Found> {
     let threads = if pool.len() < PARALLEL_FROM {
         1
     } else {
@@ -1061,7 +1073,7 @@ fn score_on(
     pool: &Pool,
     cancelled: &(dyn Fn() -> bool + Sync),
     threads: usize,
-) -> Option<Scored> {
+) -> Option<Found> {
     // Per word, how it is scored and what it needs, once for every entry.
     let words: Vec<Word<'_>> = pattern
         .0
@@ -1176,7 +1188,10 @@ fn score_on(
                 &mut scored,
             );
         }
-        return Some((scored, None));
+        return Some(Found::Scored {
+            parts: vec![scored],
+            per_score: None,
+        });
     }
     let next = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
@@ -1217,16 +1232,54 @@ fn score_on(
         return None;
     }
     done.sort_unstable_by_key(|&(chunk, _)| chunk);
-    let mut scored = Vec::with_capacity(done.iter().map(|(_, s)| s.len()).sum());
-    for (_, part) in done {
-        scored.extend_from_slice(&part);
-    }
-    Some((scored, counting.per_score()))
+    Some(Found::Scored {
+        parts: done.into_iter().map(|(_, part)| part).collect(),
+        per_score: counting.per_score(),
+    })
 }
 
-/// A scan's matches with their scores, in entry order, and how many have
-/// each score when counted as found.
-type Scored = (Vec<(u32, u32)>, Option<PerScore>);
+/// A scan's matches with their scores, in entry order.
+enum Found {
+    /// Found now: in parts, chunk after chunk, as the threads found them,
+    /// and how many have each score when counted as found.
+    Scored {
+        parts: Vec<Vec<(u32, u32)>>,
+        per_score: Option<PerScore>,
+    },
+    /// Found earlier.
+    Known(Arc<Vec<(u32, u32)>>),
+}
+
+impl Found {
+    fn len(&self) -> usize {
+        match self {
+            Found::Scored { parts, .. } => parts.iter().map(Vec::len).sum(),
+            Found::Known(scored) => scored.len(),
+        }
+    }
+
+    /// The parts, in order.
+    fn parts(&self) -> Vec<&[(u32, u32)]> {
+        match self {
+            Found::Scored { parts, .. } => parts.iter().map(Vec::as_slice).collect(),
+            Found::Known(scored) => vec![scored.as_slice()],
+        }
+    }
+
+    /// In one list.
+    fn joined(&self) -> Arc<Vec<(u32, u32)>> {
+        match self {
+            Found::Scored { parts, .. } => {
+                let mut scored = Vec::with_capacity(self.len());
+                for part in parts {
+                    scored.extend_from_slice(part);
+                }
+                Arc::new(scored)
+            }
+            Found::Known(scored) => Arc::clone(scored),
+        }
+    }
+}
 
 /// How many matches have each score, from the highest: what ranking them
 /// in buckets needs to know first ([`rank_first`], [`rank`]).
@@ -1241,11 +1294,18 @@ struct PerScore {
 impl PerScore {
     /// Counted anew (for matches scored elsewhere, or a score past
     /// [`COUNTED_SCORES`]).
-    fn of(matches: &[(u32, u32)]) -> Self {
-        let (lowest, highest, buckets) = score_range(matches);
+    fn of(parts: &[&[(u32, u32)]]) -> Self {
+        let scores = || {
+            parts
+                .iter()
+                .flat_map(|part| part.iter().map(|&(_, score)| score))
+        };
+        let lowest = scores().min().unwrap_or(0);
+        let highest = scores().max().unwrap_or(0);
+        let buckets = (highest - lowest) as usize + 1;
         let mut counts = vec![0usize; if buckets <= 1 << 16 { buckets } else { 0 }];
         if !counts.is_empty() {
-            for &(_, score) in matches {
+            for score in scores() {
                 counts[(highest - score) as usize] += 1;
             }
         }
@@ -1629,7 +1689,7 @@ fn deal(
 /// scores say which matches may be among the first, and only those are
 /// compared.
 fn rank_first(
-    matches: &[(u32, u32)],
+    parts: &[&[(u32, u32)]],
     order: &[u32],
     rank: &[u32],
     first: usize,
@@ -1642,10 +1702,11 @@ fn rank_first(
     let per_score = match per_score {
         Some(per_score) => per_score,
         None => {
-            counted = PerScore::of(matches);
+            counted = PerScore::of(parts);
             &counted
         }
     };
+    let matches = || parts.iter().flat_map(|part| part.iter());
     let (lowest, highest) = (per_score.lowest, per_score.highest);
     // The lowest score among the first: those above it are fewer than
     // `first`, those with it make up the rest (every score when they were
@@ -1659,8 +1720,7 @@ fn rank_first(
             before >= first
         })
         .map_or(lowest, |bucket| highest - bucket as u32);
-    let mut keys: Vec<u64> = matches
-        .iter()
+    let mut keys: Vec<u64> = matches()
         .filter(|&&(_, score)| score >= cut)
         .map(|&(i, score)| key(i, score))
         .collect();
@@ -1670,16 +1730,15 @@ fn rank_first(
     }
     keys.sort_unstable();
     let Some(&last) = keys.last() else {
-        return matches.iter().map(|&(i, _)| i as usize).collect();
+        return matches().map(|&(i, _)| i as usize).collect();
     };
-    let mut list = Vec::with_capacity(matches.len());
+    let mut list = Vec::with_capacity(parts.iter().map(|part| part.len()).sum());
     list.extend(
         keys.iter()
             .map(|&k| order[(k & u64::from(u32::MAX)) as usize] as usize),
     );
     list.extend(
-        matches
-            .iter()
+        matches()
             .filter(|&&(i, score)| score < cut || key(i, score) > last)
             .map(|&(i, _)| i as usize),
     );
@@ -2278,21 +2337,29 @@ mod tests {
                 pattern(&query),
                 query.split_whitespace().map(searches_contacts).collect(),
             );
-            let (single, _) = score_on(texts, &pattern, &every, &|| false, 1).unwrap();
+            let single = score_on(texts, &pattern, &every, &|| false, 1)
+                .unwrap()
+                .joined();
+            let single = single.to_vec();
             for threads in [2, 3, 8] {
-                let (split, counted) =
-                    score_on(texts, &pattern, &every, &|| false, threads).unwrap();
-                assert_eq!(split, single, "{query} on {threads} threads");
+                let found = score_on(texts, &pattern, &every, &|| false, threads).unwrap();
+                assert_eq!(*found.joined(), single, "{query} on {threads} threads");
                 // The scores counted as found, as counted afterwards.
-                if !single.is_empty() {
-                    assert_eq!(counted, Some(PerScore::of(&single)), "{query}");
+                if let Found::Scored {
+                    per_score: Some(counted),
+                    ..
+                } = &found
+                {
+                    assert_eq!(*counted, PerScore::of(&[&single]), "{query}");
+                } else {
+                    assert!(single.is_empty(), "{query}: counted");
                 }
                 // Narrowed: over what the query matched, the same again.
                 let narrowed = Pool::Matched(Arc::new(single.clone()));
                 assert_eq!(
-                    score_on(texts, &pattern, &narrowed, &|| false, threads)
+                    *score_on(texts, &pattern, &narrowed, &|| false, threads)
                         .unwrap()
-                        .0,
+                        .joined(),
                     single,
                     "{query} narrowed"
                 );
@@ -2332,7 +2399,7 @@ mod tests {
                         &order,
                         &rank,
                         threads,
-                        Some(&PerScore::of(&matches))
+                        Some(&PerScore::of(&[&matches]))
                     ),
                     expected,
                     "every {every}, spread {spread}, {threads} threads"
@@ -2448,11 +2515,15 @@ mod tests {
             let whole = best_first(matches.clone(), &ordering.order, &ordering.rank, |_| true);
             let firsts = [1, 7, 100, 2048, matches.len() - 1, matches.len()];
             for first in firsts.into_iter().filter(|&f| f <= matches.len()) {
-                let listed = rank_first(&matches, &ordering.order, &ordering.rank, first, None);
-                let counted = PerScore::of(&matches);
+                let listed = rank_first(&[&matches], &ordering.order, &ordering.rank, first, None);
+                // In parts, as the threads find them, and counted as found.
+                let (a, rest) = matches.split_at(matches.len() / 3);
+                let (b, c) = rest.split_at(rest.len() / 2);
+                let counted = PerScore::of(&[&matches]);
+                assert_eq!(PerScore::of(&[a, b, c]), counted);
                 assert_eq!(
                     rank_first(
-                        &matches,
+                        &[a, b, c],
                         &ordering.order,
                         &ordering.rank,
                         first,
