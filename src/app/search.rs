@@ -818,9 +818,15 @@ impl Search {
             .iter()
             .filter(|(previous, _)| narrows(previous, &query))
             .min_by_key(|(_, matched)| matched.len());
+        let every = self.texts.spans.len();
         let pool = match narrowed {
-            Some((_, matched)) => Pool::Matched(Arc::clone(&matched.scored)),
-            None => Pool::Every(self.texts.spans.len() as u32),
+            // An earlier query that matched every entry (`c`: every PEC
+            // has one) narrows nothing: the entries are tried in turn
+            // without reading its 8 MB of matches at a million members.
+            Some((_, matched)) if matched.len() < every => {
+                Pool::Matched(Arc::clone(&matched.scored))
+            }
+            _ => Pool::Every(every as u32),
         };
         Lookup::Scan(Scan {
             query,
