@@ -120,6 +120,9 @@ fn thousands_per_second(rows: usize, time: Duration) -> f64 {
 
 fn main() -> Result<(), Error> {
     if std::env::args().nth(1).as_deref() == Some(scale::CHILD) {
+        if let Some(result) = sources::child() {
+            return result;
+        }
         return scale::child();
     }
     let mut rows = 100_000usize;
@@ -400,6 +403,63 @@ mod sources {
         Ok(time)
     }
 
+    /// A report alone, in a child process of its own:
+    /// `--child report-file ROSTER REPORT` writes the report of a roster;
+    /// `--child report REPORT STORE ROWS` stores it into STORE (the albo
+    /// already there) as `report_run` does, and prints `seconds KB new
+    /// changes`. Run twice on one store, the second is a sync of an
+    /// unchanged report. None for the other child modes.
+    pub fn child() -> Option<Result<(), Error>> {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        match args.first().map(String::as_str) {
+            Some("report-file") => Some(match &args[1..] {
+                [roster, out] => {
+                    report_csv(Path::new(roster)).and_then(|bytes| Ok(std::fs::write(out, bytes)?))
+                }
+                _ => Err("--child report-file ROSTER REPORT".into()),
+            }),
+            Some("report") => Some(match &args[1..] {
+                [report, store, rows] => report_child(Path::new(report), Path::new(store), rows),
+                _ => Err("--child report REPORT STORE ROWS".into()),
+            }),
+            _ => None,
+        }
+    }
+
+    fn report_child(report: &Path, store_path: &Path, rows: &str) -> Result<(), Error> {
+        let rows: usize = rows.parse()?;
+        let options = ReportOptions {
+            domain: Some(DEFAULT_PEC_DOMAIN.to_string()),
+            as_of: Some(Utc::now()),
+            sheet: None,
+        };
+        let start = Instant::now();
+        let parsed = import::read_report_path(report, &options)?;
+        parsed.ensure_usable("report.csv")?;
+        let mut store = Store::open(store_path)?;
+        let outcome = store_report(
+            &mut store,
+            ReportSync {
+                report: &parsed,
+                file: "report.csv",
+                partial: false,
+                domain: Some(DEFAULT_PEC_DOMAIN),
+                dry_run: false,
+            },
+            "bench",
+        )?;
+        let time = start.elapsed();
+        assert_eq!(outcome.mailboxes, rows, "{:?}", parsed.rejects.first());
+        println!(
+            "{} {} {} {}",
+            time.as_secs_f64(),
+            super::scale::peak_kib(),
+            outcome.new_mailboxes,
+            outcome.changes
+        );
+        Ok(())
+    }
+
     /// Prints the figures; false when a limit is passed.
     pub fn bench(
         dir: &Path,
@@ -469,7 +529,7 @@ mod scale {
     const BEFORE_100K: [f64; 4] = [0.54, 122.0, 0.38, 157.0];
 
     /// The peak resident memory of this process (VmHWM), in KiB.
-    fn peak_kib() -> u64 {
+    pub(super) fn peak_kib() -> u64 {
         std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {

@@ -1,7 +1,5 @@
 //! Mailbox states as last seen at the provider, and the record of sync runs.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
@@ -166,68 +164,18 @@ impl Store {
         address: Option<&str>,
         mut each: impl FnMut(MailboxState),
     ) -> Result<()> {
-        const SELECT: &str = "SELECT address, migration_state, migration_at, password_state,
-            link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
-            recovery_confirmed, last_login_at, provider_updated_at, must_change_password
-            FROM mailboxes";
         // One address through the primary key; an `OR` would scan the table.
         let mut stmt = match address {
-            Some(_) => self
-                .conn
-                .prepare_cached(&format!("{SELECT} WHERE address = ?1")),
-            None => self
-                .conn
-                .prepare_cached(&format!("{SELECT} WHERE ?1 IS NULL")),
+            Some(_) => self.conn.prepare_cached(&format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?1"
+            )),
+            None => self.conn.prepare_cached(&format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE ?1 IS NULL"
+            )),
         }
         .map_err(self.err())?;
-        // Codes and instants are read in place, not copied into strings first:
-        // at 100k mailboxes that is half a million allocations saved.
-        let corrupt = |column: usize, what: String| {
-            rusqlite::Error::FromSqlConversionFailure(
-                column,
-                rusqlite::types::Type::Text,
-                what.into(),
-            )
-        };
-        let text = |row: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<Option<String>> {
-            row.get_ref(i)?
-                .as_str_or_null()
-                .map(|v| v.map(str::to_string))
-                .map_err(Into::into)
-        };
-        let instant =
-            |row: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-                match row.get_ref(i)?.as_str_or_null()? {
-                    None => Ok(None),
-                    Some(v) => parse_ts(v).map(Some).map_err(|e| corrupt(i, e.to_string())),
-                }
-            };
         let rows = stmt
-            .query_map([address], |row| {
-                let migration = row.get_ref(1)?.as_str()?;
-                let password = row.get_ref(3)?.as_str()?;
-                Ok(MailboxState {
-                    address: row.get(0)?,
-                    migration: MigrationState::from_code(migration).ok_or_else(|| {
-                        corrupt(1, format!("stato di migrazione sconosciuto: {migration}"))
-                    })?,
-                    migration_at: instant(row, 2)?,
-                    password: PasswordState::from_code(password).ok_or_else(|| {
-                        corrupt(3, format!("stato della password sconosciuto: {password}"))
-                    })?,
-                    link_sent_at: instant(row, 4)?,
-                    link_expires_at: instant(row, 5)?,
-                    recovery: RecoveryContacts {
-                        email_masked: text(row, 6)?,
-                        mobile_masked: text(row, 7)?,
-                        confirmed: row.get(8)?,
-                    },
-                    last_login_at: instant(row, 9)?,
-                    must_change_password: row.get(11)?,
-                    updated_at: instant(row, 10)?
-                        .ok_or_else(|| corrupt(10, "data mancante".into()))?,
-                })
-            })
+            .query_map([address], |row| mailbox_state(row))
             .map_err(self.err())?;
         for row in rows {
             each(row.map_err(self.err())?);
@@ -298,28 +246,14 @@ impl Store {
             Some(source) => format!("{detail} (report {})", source.file),
             None => detail,
         };
-        let previous: HashMap<String, MailboxState> = self
-            .mailbox_states()?
-            .into_iter()
-            .map(|m| (m.address.clone(), m))
-            .collect();
-        // Only the PEC and id of each member: at 100k members, reading whole
-        // members here cost more than storing the states.
-        let member_ids: HashMap<String, i64> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT pec, id FROM members")
-                .map_err(self.err())?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(self.err())?;
-            rows.collect::<rusqlite::Result<_>>().map_err(self.err())?
-        };
         let to_err = super::sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&to_err)?;
+        // Read within the transaction, so that what is compared below is
+        // what is stored, and each row's rowid still names it when written.
+        let previous = stored_mailboxes(&tx).map_err(&to_err)?;
         let mut outcome = SyncOutcome {
             mailboxes: states.len(),
             incremental: !batch.complete,
@@ -327,60 +261,35 @@ impl Store {
         };
         let now = ts(at);
         {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
-                     link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
-                     recovery_confirmed, last_login_at, provider_updated_at, synced_at,
-                     must_change_password)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                     ON CONFLICT(address) DO UPDATE SET migration_state = ?2, migration_at = ?3,
-                     password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
-                     recovery_email_masked = ?7, recovery_mobile_masked = ?8,
-                     recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
-                     synced_at = ?12, must_change_password = ?13
-                     WHERE julianday(excluded.provider_updated_at)
-                        >= julianday(mailboxes.provider_updated_at)",
-                )
-                .map_err(&to_err)?;
+            let mut writes = MailboxWrites::prepare(&tx).map_err(&to_err)?;
             // In address order (the same address keeping its place): the
             // table's key and the index of the counts' facts are then
             // written page after page, not all over. A first sync of a
             // million mailboxes: 16 s as listed, 8 s sorted, with the index.
-            let mut in_order: Vec<&MailboxState> = states.iter().collect();
-            in_order.sort_by(|a, b| a.address.cmp(&b.address));
-            for state in in_order {
-                let changes = match previous.get(&state.address) {
-                    Some(old) if old == state => continue,
-                    Some(old) => describe_changes(old, state),
+            for state in address_order(states).into_iter().map(|i| &states[i]) {
+                let old = previous.get(state.address.as_str());
+                let applied = match old {
                     None => {
                         outcome.new_mailboxes += 1;
-                        Vec::new()
+                        writes.insert(state, &now)
                     }
-                };
+                    // Nothing the provider reports changed: no write at all.
+                    Some(old) if old.state == *state => continue,
+                    Some(old) => writes.update(old, state, &now),
+                }
+                .map_err(&to_err)?;
                 // An action stored while this sync was fetching is newer than
-                // what the provider listed: the guard above keeps it.
-                let applied = upsert
-                    .execute(params![
-                        state.address,
-                        state.migration.code(),
-                        state.migration_at.map(ts),
-                        state.password.code(),
-                        state.link_sent_at.map(ts),
-                        state.link_expires_at.map(ts),
-                        state.recovery.email_masked,
-                        state.recovery.mobile_masked,
-                        state.recovery.confirmed,
-                        state.last_login_at.map(ts),
-                        ts(state.updated_at),
-                        now,
-                        state.must_change_password,
-                    ])
-                    .map_err(&to_err)?;
+                // what the provider listed: the guard of the writes keeps it.
                 if applied == 0 {
                     outcome.older_skipped += 1;
                     continue;
                 }
+                let Some(old) = old else { continue };
+                let changes = describe_changes(&old.state, state);
+                if changes.is_empty() {
+                    continue;
+                }
+                let member_id = member_of(&tx, &state.address).map_err(&to_err)?;
                 for detail in changes {
                     outcome.changes += 1;
                     append(
@@ -389,7 +298,7 @@ impl Store {
                             at,
                             operator: operator.to_string(),
                             kind: EventKind::StateChanged,
-                            member_id: member_ids.get(&state.address).copied(),
+                            member_id,
                             mailbox: Some(state.address.clone()),
                             detail: with_source(detail),
                             outcome: None,
@@ -399,7 +308,8 @@ impl Store {
                 }
             }
             if batch.complete {
-                let fetched: HashSet<&str> = states.iter().map(|s| s.address.as_str()).collect();
+                let fetched: foldhash::HashSet<&str> =
+                    states.iter().map(|s| s.address.as_str()).collect();
                 let mut gone: Vec<&String> = previous
                     .keys()
                     .filter(|a| !fetched.contains(a.as_str()))
@@ -418,7 +328,8 @@ impl Store {
                     // report is not gone on the report's word.
                     let as_of = states.iter().map(|s| s.updated_at).max();
                     gone.retain(|a| {
-                        let newer = as_of.is_some_and(|as_of| previous[*a].updated_at > as_of);
+                        let newer = as_of
+                            .is_some_and(|as_of| previous[a.as_str()].state.updated_at > as_of);
                         if newer {
                             outcome.older_skipped += 1;
                         }
@@ -437,7 +348,7 @@ impl Store {
                             at,
                             operator: operator.to_string(),
                             kind: EventKind::StateChanged,
-                            member_id: member_ids.get(address).copied(),
+                            member_id: member_of(&tx, address).map_err(&to_err)?,
                             mailbox: Some(address.clone()),
                             detail: with_source(
                                 "casella non più presente presso il gestore".to_string(),
@@ -645,6 +556,221 @@ impl Store {
         .map_err(&to_err)?;
         tx.commit().map_err(&to_err)
     }
+}
+
+/// A stored mailbox as a sync finds it.
+struct Stored {
+    rowid: i64,
+    state: MailboxState,
+}
+
+/// Every stored mailbox, by address.
+fn stored_mailboxes(
+    conn: &rusqlite::Connection,
+) -> rusqlite::Result<foldhash::HashMap<String, Stored>> {
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM mailboxes", [], |r| r.get(0))?;
+    let mut stored = foldhash::HashMap::with_capacity_and_hasher(
+        usize::try_from(count).unwrap_or_default(),
+        Default::default(),
+    );
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {MAILBOX_COLUMNS}, rowid FROM mailboxes"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let state = mailbox_state(row)?;
+        let rowid = row.get(12)?;
+        stored.insert(state.address.clone(), Stored { rowid, state });
+    }
+    Ok(stored)
+}
+
+/// The member an event about `address` names: the one holding it as PEC
+/// (the last added, when several do).
+fn member_of(conn: &rusqlite::Connection, address: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT max(id) FROM members WHERE pec = ?1")?
+        .query_row([address], |r| r.get(0))
+}
+
+/// The positions of `states` in address order, the same address keeping
+/// its place. Compared by their first eight bytes first: most comparisons
+/// end there, without a call to compare the texts.
+fn address_order(states: &[MailboxState]) -> Vec<usize> {
+    let head = |address: &str| {
+        let mut bytes = [0u8; 8];
+        let n = address.len().min(8);
+        bytes[..n].copy_from_slice(&address.as_bytes()[..n]);
+        u64::from_be_bytes(bytes)
+    };
+    let mut keyed: Vec<(u64, usize)> = states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (head(&s.address), i))
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| states[a.1].address.cmp(&states[b.1].address))
+            .then(a.1.cmp(&b.1))
+    });
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Whether two states of a mailbox differ in a column the counts' index
+/// reads ([`super::summary::MAILBOX_FACTS_MIGRATION`]).
+fn counted_columns_differ(old: &MailboxState, new: &MailboxState) -> bool {
+    old.migration != new.migration
+        || old.migration_at != new.migration_at
+        || old.password != new.password
+        || old.link_expires_at != new.link_expires_at
+        || old.recovery != new.recovery
+}
+
+/// The statements a sync writes mailboxes with. A mailbox it knew is
+/// updated through its rowid (one seek, not the address's index and then
+/// the table), and, when nothing the counts' index reads changed, only in
+/// the other columns: SQLite then leaves that index alone, since none of
+/// the columns its expression reads is set.
+struct MailboxWrites<'c> {
+    upsert: rusqlite::CachedStatement<'c>,
+    update: rusqlite::CachedStatement<'c>,
+    update_uncounted: rusqlite::CachedStatement<'c>,
+}
+
+/// The guard of every write: an older state never replaces a newer one.
+/// `newer` is true when the new state is known to be at least as recent
+/// (exact to the nanosecond; `julianday` is exact to the millisecond, so
+/// it never disagrees then), sparing the two date functions.
+const NOT_OLDER: &str = "julianday(?11) >= julianday(provider_updated_at)";
+
+impl<'c> MailboxWrites<'c> {
+    fn prepare(conn: &'c rusqlite::Connection) -> rusqlite::Result<Self> {
+        Ok(Self {
+            upsert: conn.prepare_cached(
+                "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
+                 link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
+                 recovery_confirmed, last_login_at, provider_updated_at, synced_at,
+                 must_change_password)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(address) DO UPDATE SET migration_state = ?2, migration_at = ?3,
+                 password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
+                 recovery_email_masked = ?7, recovery_mobile_masked = ?8,
+                 recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
+                 synced_at = ?12, must_change_password = ?13
+                 WHERE julianday(excluded.provider_updated_at)
+                    >= julianday(mailboxes.provider_updated_at)",
+            )?,
+            update: conn.prepare_cached(&format!(
+                "UPDATE mailboxes SET migration_state = ?2, migration_at = ?3,
+                 password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
+                 recovery_email_masked = ?7, recovery_mobile_masked = ?8,
+                 recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
+                 synced_at = ?12, must_change_password = ?13
+                 WHERE rowid = ?1 AND (?14 OR {NOT_OLDER})"
+            ))?,
+            update_uncounted: conn.prepare_cached(&format!(
+                "UPDATE mailboxes SET link_sent_at = ?5, last_login_at = ?10,
+                 provider_updated_at = ?11, synced_at = ?12, must_change_password = ?13
+                 WHERE rowid = ?1 AND (?14 OR {NOT_OLDER})"
+            ))?,
+        })
+    }
+
+    /// A mailbox the store did not have (or had twice in one listing).
+    fn insert(&mut self, state: &MailboxState, now: &str) -> rusqlite::Result<usize> {
+        self.upsert.execute(params![
+            state.address,
+            state.migration.code(),
+            state.migration_at.map(ts),
+            state.password.code(),
+            state.link_sent_at.map(ts),
+            state.link_expires_at.map(ts),
+            state.recovery.email_masked,
+            state.recovery.mobile_masked,
+            state.recovery.confirmed,
+            state.last_login_at.map(ts),
+            ts(state.updated_at),
+            now,
+            state.must_change_password,
+        ])
+    }
+
+    /// A stored mailbox whose state differs from `state`.
+    fn update(&mut self, old: &Stored, state: &MailboxState, now: &str) -> rusqlite::Result<usize> {
+        let newer = state.updated_at >= old.state.updated_at;
+        if !counted_columns_differ(&old.state, state) {
+            // Unused numbers are bound NULL and never read.
+            let statement = &mut self.update_uncounted;
+            statement.raw_bind_parameter(1, old.rowid)?;
+            statement.raw_bind_parameter(5, state.link_sent_at.map(ts))?;
+            statement.raw_bind_parameter(10, state.last_login_at.map(ts))?;
+            statement.raw_bind_parameter(11, ts(state.updated_at))?;
+            statement.raw_bind_parameter(12, now)?;
+            statement.raw_bind_parameter(13, state.must_change_password)?;
+            statement.raw_bind_parameter(14, newer)?;
+            return statement.raw_execute();
+        }
+        self.update.execute(params![
+            old.rowid,
+            state.migration.code(),
+            state.migration_at.map(ts),
+            state.password.code(),
+            state.link_sent_at.map(ts),
+            state.link_expires_at.map(ts),
+            state.recovery.email_masked,
+            state.recovery.mobile_masked,
+            state.recovery.confirmed,
+            state.last_login_at.map(ts),
+            ts(state.updated_at),
+            now,
+            state.must_change_password,
+            newer,
+        ])
+    }
+}
+
+/// The columns [`mailbox_state`] reads, in its order.
+const MAILBOX_COLUMNS: &str = "address, migration_state, migration_at, password_state,
+    link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
+    recovery_confirmed, last_login_at, provider_updated_at, must_change_password";
+
+/// A mailbox's state from a row of [`MAILBOX_COLUMNS`] (more columns may follow).
+fn mailbox_state(row: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxState> {
+    // Codes and instants are read in place, not copied into strings first:
+    // at 100k mailboxes that is half a million allocations saved.
+    let corrupt = |column: usize, what: String| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.into())
+    };
+    let text = |i: usize| -> rusqlite::Result<Option<String>> {
+        row.get_ref(i)?
+            .as_str_or_null()
+            .map(|v| v.map(str::to_string))
+            .map_err(Into::into)
+    };
+    let instant = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        match row.get_ref(i)?.as_str_or_null()? {
+            None => Ok(None),
+            Some(v) => parse_ts(v).map(Some).map_err(|e| corrupt(i, e.to_string())),
+        }
+    };
+    let migration = row.get_ref(1)?.as_str()?;
+    let password = row.get_ref(3)?.as_str()?;
+    Ok(MailboxState {
+        address: row.get(0)?,
+        migration: MigrationState::from_code(migration)
+            .ok_or_else(|| corrupt(1, format!("stato di migrazione sconosciuto: {migration}")))?,
+        migration_at: instant(2)?,
+        password: PasswordState::from_code(password)
+            .ok_or_else(|| corrupt(3, format!("stato della password sconosciuto: {password}")))?,
+        link_sent_at: instant(4)?,
+        link_expires_at: instant(5)?,
+        recovery: RecoveryContacts {
+            email_masked: text(6)?,
+            mobile_masked: text(7)?,
+            confirmed: row.get(8)?,
+        },
+        last_login_at: instant(9)?,
+        must_change_password: row.get(11)?,
+        updated_at: instant(10)?.ok_or_else(|| corrupt(10, "data mancante".into()))?,
+    })
 }
 
 impl SyncOutcome {
