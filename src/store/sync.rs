@@ -986,4 +986,173 @@ mod tests {
             "casella non più presente presso il gestore"
         );
     }
+
+    /// Rows written to `mailboxes` from now on, counted by temporary
+    /// triggers on this connection.
+    fn count_writes(store: &Store) {
+        store
+            .conn
+            .execute_batch(
+                "CREATE TEMP TABLE writes (address TEXT NOT NULL);
+                 CREATE TEMP TRIGGER written_insert AFTER INSERT ON main.mailboxes
+                     BEGIN INSERT INTO writes VALUES (new.address); END;
+                 CREATE TEMP TRIGGER written_update AFTER UPDATE ON main.mailboxes
+                     BEGIN INSERT INTO writes VALUES (new.address); END;",
+            )
+            .unwrap();
+    }
+
+    /// The rows written since the last call, by address, sorted.
+    fn take_writes(store: &Store) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT address FROM writes ORDER BY address")
+            .unwrap();
+        let written = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .unwrap();
+        store.conn.execute("DELETE FROM writes", []).unwrap();
+        written
+    }
+
+    fn integrity(store: &Store) -> String {
+        store
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_unchanged_mailbox_is_not_written_and_a_changed_one_logged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = Utc::now();
+        let first = vec![
+            state("a@pec.fofi.it", MigrationState::NotStarted),
+            state("b@pec.fofi.it", MigrationState::NotStarted),
+        ];
+        store.apply_sync(&first, "sync", now, now).unwrap();
+        count_writes(&store);
+        let events = |store: &Store, address: &str| store.timeline(None, Some(address)).unwrap();
+
+        // The same listing again: nothing written, nothing logged.
+        let later = now + chrono::TimeDelta::minutes(1);
+        let outcome = store.apply_sync(&first, "sync", later, later).unwrap();
+        assert_eq!((outcome.changes, outcome.new_mailboxes), (0, 0));
+        assert_eq!(take_writes(&store), Vec::<String>::new());
+        assert!(events(&store, "a@pec.fofi.it").is_empty());
+
+        // One mailbox changed: that row alone written, one event for it.
+        let mut second = first.clone();
+        second[1].migration = MigrationState::Completed;
+        let outcome = store.apply_sync(&second, "sync", later, later).unwrap();
+        assert_eq!(outcome.changes, 1);
+        assert_eq!(take_writes(&store), ["b@pec.fofi.it"]);
+        assert!(events(&store, "a@pec.fofi.it").is_empty());
+        assert_eq!(events(&store, "b@pec.fofi.it").len(), 1);
+
+        // Only the provider's date moved (a new report of the same states):
+        // the date is stored, so that an older report cannot come back,
+        // but nothing is logged.
+        let mut third = second.clone();
+        for state in &mut third {
+            state.updated_at += chrono::TimeDelta::days(1);
+        }
+        let outcome = store.apply_sync(&third, "sync", later, later).unwrap();
+        assert_eq!(outcome.changes, 0);
+        assert_eq!(take_writes(&store), ["a@pec.fofi.it", "b@pec.fofi.it"]);
+        assert_eq!(events(&store, "b@pec.fofi.it").len(), 1);
+        let mut stored = store.mailbox_states().unwrap();
+        stored.sort_by(|a, b| a.address.cmp(&b.address));
+        assert_eq!(stored, third);
+        // The day before is now older than what is stored: refused.
+        let outcome = store.apply_sync(&first, "sync", later, later).unwrap();
+        assert_eq!((outcome.older_skipped, outcome.changes), (2, 0));
+        assert_eq!(take_writes(&store), Vec::<String>::new());
+        assert_eq!(integrity(&store), "ok");
+    }
+
+    #[test]
+    fn every_field_a_sync_changes_is_stored_and_the_counts_index_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = Utc::now();
+        let at = |minutes| Some(now + chrono::TimeDelta::minutes(minutes));
+        let mut current = state("a@pec.fofi.it", MigrationState::NotStarted);
+        let other = state("b@pec.fofi.it", MigrationState::NotStarted);
+        store
+            .apply_sync(&[current.clone(), other.clone()], "sync", now, now)
+            .unwrap();
+        // Each field alone, the counted ones and the others, then back.
+        let changes: Vec<(&str, fn(&mut MailboxState))> = vec![
+            ("migration", |s| s.migration = MigrationState::Completed),
+            ("migration_at", |s| s.migration_at = Some(s.updated_at)),
+            ("password", |s| s.password = PasswordState::ResetPending),
+            ("link_sent_at", |s| s.link_sent_at = Some(s.updated_at)),
+            ("link_expires_at", |s| {
+                s.link_expires_at = Some(s.updated_at + chrono::TimeDelta::hours(24))
+            }),
+            ("email", |s| {
+                s.recovery.email_masked = Some("*****sa@i*****.it".into())
+            }),
+            ("mobile", |s| {
+                s.recovery.mobile_masked = Some("+39*******567".into())
+            }),
+            ("confirmed", |s| s.recovery.confirmed = true),
+            ("last_login_at", |s| s.last_login_at = Some(s.updated_at)),
+            ("must_change_password", |s| s.must_change_password = true),
+            ("updated_at", |s| {
+                s.updated_at += chrono::TimeDelta::seconds(1)
+            }),
+            ("all back", |s| {
+                *s = MailboxState {
+                    updated_at: s.updated_at,
+                    ..state("a@pec.fofi.it", MigrationState::NotStarted)
+                }
+            }),
+        ];
+        for (step, (field, change)) in changes.into_iter().enumerate() {
+            change(&mut current);
+            let when = at(step as i64 + 1).unwrap();
+            let outcome = store
+                .apply_sync(&[current.clone(), other.clone()], "sync", when, when)
+                .unwrap();
+            assert_eq!(outcome.older_skipped, 0, "{field}");
+            let mut stored = store.mailbox_states().unwrap();
+            stored.sort_by(|a, b| a.address.cmp(&b.address));
+            assert_eq!(stored, [current.clone(), other.clone()], "{field}");
+            assert_eq!(integrity(&store), "ok", "{field}");
+        }
+    }
+
+    #[test]
+    fn a_write_of_uncounted_columns_leaves_the_counts_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let root: i64 = store
+            .conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'mailboxes_counts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let writes = MailboxWrites::prepare(&store.conn).unwrap();
+        // The program of each statement opens the index for writing, or not.
+        let opens_index = |sql: &str| {
+            let mut explain = store.conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let rows = explain
+                .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(3)?)))
+                .unwrap();
+            rows.map(|r| r.unwrap())
+                .any(|(opcode, page)| opcode == "OpenWrite" && page == root)
+        };
+        assert!(opens_index(writes.update.expanded_sql().unwrap().as_str()));
+        assert!(opens_index(writes.upsert.expanded_sql().unwrap().as_str()));
+        assert!(!opens_index(
+            writes.update_uncounted.expanded_sql().unwrap().as_str()
+        ));
+    }
 }
