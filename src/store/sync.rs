@@ -175,7 +175,7 @@ impl Store {
         }
         .map_err(self.err())?;
         let rows = stmt
-            .query_map([address], |row| mailbox_state(row))
+            .query_map([address], mailbox_state)
             .map_err(self.err())?;
         for row in rows {
             each(row.map_err(self.err())?);
@@ -1157,7 +1157,8 @@ mod tests {
             .apply_sync(&[current.clone(), other.clone()], "sync", now, now)
             .unwrap();
         // Each field alone, the counted ones and the others, then back.
-        let changes: Vec<(&str, fn(&mut MailboxState))> = vec![
+        type Change = fn(&mut MailboxState);
+        let changes: Vec<(&str, Change)> = vec![
             ("migration", |s| s.migration = MigrationState::Completed),
             ("migration_at", |s| s.migration_at = Some(s.updated_at)),
             ("password", |s| s.password = PasswordState::ResetPending),
