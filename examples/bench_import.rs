@@ -258,7 +258,7 @@ mod sources {
     use pecdesk::domain::DEFAULT_PEC_DOMAIN;
     use pecdesk::import::{self, ImportOptions, ReportOptions};
     use pecdesk::sample::generate_roster;
-    use pecdesk::store::Store;
+    use pecdesk::store::{Store, SyncOutcome};
     use pecdesk::sync::{ReportSync, store_report};
     use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
@@ -358,6 +358,17 @@ mod sources {
             |_| {},
             |_| Ok(()),
         )?;
+        let (read, time, outcome) = store_report_file(report, &store_path)?;
+        assert_eq!(outcome.new_mailboxes, outcome.mailboxes);
+        Ok((read, time))
+    }
+
+    /// Reads the report and stores it into `store_path` as a complete sync
+    /// of the domain: the time until it was read, the total and the outcome.
+    fn store_report_file(
+        report: &Path,
+        store_path: &Path,
+    ) -> Result<(Duration, Duration, SyncOutcome), Error> {
         let options = ReportOptions {
             domain: Some(DEFAULT_PEC_DOMAIN.to_string()),
             as_of: Some(Utc::now()),
@@ -367,7 +378,7 @@ mod sources {
         let parsed = import::read_report_path(report, &options)?;
         let read = start.elapsed();
         parsed.ensure_usable("report.csv")?;
-        let mut store = Store::open(&store_path)?;
+        let mut store = Store::open(store_path)?;
         let outcome = store_report(
             &mut store,
             ReportSync {
@@ -381,8 +392,8 @@ mod sources {
         )?;
         let time = start.elapsed();
         assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects.first());
-        assert_eq!(outcome.new_mailboxes, parsed.states.len());
-        Ok((read, time))
+        assert_eq!(outcome.mailboxes, parsed.states.len());
+        Ok((read, time, outcome))
     }
 
     fn xlsx_run(dir: &Path, xlsx: &Path, rows: usize, run: usize) -> Result<Duration, Error> {
@@ -428,28 +439,8 @@ mod sources {
 
     fn report_child(report: &Path, store_path: &Path, rows: &str) -> Result<(), Error> {
         let rows: usize = rows.parse()?;
-        let options = ReportOptions {
-            domain: Some(DEFAULT_PEC_DOMAIN.to_string()),
-            as_of: Some(Utc::now()),
-            sheet: None,
-        };
-        let start = Instant::now();
-        let parsed = import::read_report_path(report, &options)?;
-        parsed.ensure_usable("report.csv")?;
-        let mut store = Store::open(store_path)?;
-        let outcome = store_report(
-            &mut store,
-            ReportSync {
-                report: &parsed,
-                file: "report.csv",
-                partial: false,
-                domain: Some(DEFAULT_PEC_DOMAIN),
-                dry_run: false,
-            },
-            "bench",
-        )?;
-        let time = start.elapsed();
-        assert_eq!(outcome.mailboxes, rows, "{:?}", parsed.rejects.first());
+        let (_, time, outcome) = store_report_file(report, store_path)?;
+        assert_eq!(outcome.mailboxes, rows);
         println!(
             "{} {} {} {}",
             time.as_secs_f64(),

@@ -726,20 +726,15 @@ impl<'c> MailboxWrites<'c> {
             &mut fewer
         };
         for (row, state) in states.iter().enumerate() {
-            let at = |column: usize| row * 13 + column;
-            statement.raw_bind_parameter(at(1), &state.address)?;
-            statement.raw_bind_parameter(at(2), state.migration.code())?;
-            statement.raw_bind_parameter(at(3), state.migration_at.map(ts))?;
-            statement.raw_bind_parameter(at(4), state.password.code())?;
-            statement.raw_bind_parameter(at(5), state.link_sent_at.map(ts))?;
-            statement.raw_bind_parameter(at(6), state.link_expires_at.map(ts))?;
-            statement.raw_bind_parameter(at(7), &state.recovery.email_masked)?;
-            statement.raw_bind_parameter(at(8), &state.recovery.mobile_masked)?;
-            statement.raw_bind_parameter(at(9), state.recovery.confirmed)?;
-            statement.raw_bind_parameter(at(10), state.last_login_at.map(ts))?;
-            statement.raw_bind_parameter(at(11), self.updated_at.text(state.updated_at))?;
-            statement.raw_bind_parameter(at(12), now)?;
-            statement.raw_bind_parameter(at(13), state.must_change_password)?;
+            let first = row * 13 + 1;
+            bind_mailbox(
+                statement,
+                first,
+                &state.address,
+                state,
+                &mut self.updated_at,
+                now,
+            )?;
         }
         statement.raw_execute()?;
         Ok(())
@@ -747,21 +742,16 @@ impl<'c> MailboxWrites<'c> {
 
     /// A mailbox the store did not have (or had twice in one listing).
     fn insert(&mut self, state: &MailboxState, now: &str) -> rusqlite::Result<usize> {
-        self.upsert.execute(params![
-            state.address,
-            state.migration.code(),
-            state.migration_at.map(ts),
-            state.password.code(),
-            state.link_sent_at.map(ts),
-            state.link_expires_at.map(ts),
-            state.recovery.email_masked,
-            state.recovery.mobile_masked,
-            state.recovery.confirmed,
-            state.last_login_at.map(ts),
-            self.updated_at.text(state.updated_at),
+        let statement = &mut self.upsert;
+        bind_mailbox(
+            statement,
+            1,
+            &state.address,
+            state,
+            &mut self.updated_at,
             now,
-            state.must_change_password,
-        ])
+        )?;
+        statement.raw_execute()
     }
 
     /// A stored mailbox whose state differs from `state`.
@@ -779,23 +769,38 @@ impl<'c> MailboxWrites<'c> {
             statement.raw_bind_parameter(14, newer)?;
             return statement.raw_execute();
         }
-        self.update.execute(params![
-            old.rowid,
-            state.migration.code(),
-            state.migration_at.map(ts),
-            state.password.code(),
-            state.link_sent_at.map(ts),
-            state.link_expires_at.map(ts),
-            state.recovery.email_masked,
-            state.recovery.mobile_masked,
-            state.recovery.confirmed,
-            state.last_login_at.map(ts),
-            self.updated_at.text(state.updated_at),
-            now,
-            state.must_change_password,
-            newer,
-        ])
+        let statement = &mut self.update;
+        bind_mailbox(statement, 1, old.rowid, state, &mut self.updated_at, now)?;
+        statement.raw_bind_parameter(14, newer)?;
+        statement.raw_execute()
     }
+}
+
+/// Binds a mailbox's 13 columns to the parameters numbered from `first`:
+/// its key (the address, or the rowid of an update), then the columns in
+/// the order of the inserts above.
+fn bind_mailbox(
+    statement: &mut rusqlite::Statement<'_>,
+    first: usize,
+    key: impl rusqlite::ToSql,
+    state: &MailboxState,
+    updated_at: &mut LastTs,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let at = |column: usize| first + column - 1;
+    statement.raw_bind_parameter(at(1), key)?;
+    statement.raw_bind_parameter(at(2), state.migration.code())?;
+    statement.raw_bind_parameter(at(3), state.migration_at.map(ts))?;
+    statement.raw_bind_parameter(at(4), state.password.code())?;
+    statement.raw_bind_parameter(at(5), state.link_sent_at.map(ts))?;
+    statement.raw_bind_parameter(at(6), state.link_expires_at.map(ts))?;
+    statement.raw_bind_parameter(at(7), &state.recovery.email_masked)?;
+    statement.raw_bind_parameter(at(8), &state.recovery.mobile_masked)?;
+    statement.raw_bind_parameter(at(9), state.recovery.confirmed)?;
+    statement.raw_bind_parameter(at(10), state.last_login_at.map(ts))?;
+    statement.raw_bind_parameter(at(11), updated_at.text(state.updated_at))?;
+    statement.raw_bind_parameter(at(12), now)?;
+    statement.raw_bind_parameter(at(13), state.must_change_password)
 }
 
 /// The columns [`mailbox_state`] reads, in its order.
@@ -951,15 +956,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sync_stores_states_and_logs_changes() {
+    /// A new store in a temporary directory, and two mailboxes to sync.
+    fn store_and_two() -> (tempfile::TempDir, Store, Vec<MailboxState>) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let now = Utc::now();
-        let first = vec![
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let two = vec![
             state("a@pec.fofi.it", MigrationState::NotStarted),
             state("b@pec.fofi.it", MigrationState::NotStarted),
         ];
+        (dir, store, two)
+    }
+
+    /// The stored states in address order.
+    fn sorted_states(store: &Store) -> Vec<MailboxState> {
+        let mut stored = store.mailbox_states().unwrap();
+        stored.sort_by(|a, b| a.address.cmp(&b.address));
+        stored
+    }
+
+    #[test]
+    fn sync_stores_states_and_logs_changes() {
+        let (_dir, mut store, first) = store_and_two();
+        let now = Utc::now();
         let outcome = store.apply_sync(&first, "sync", now, now).unwrap();
         assert_eq!(outcome.new_mailboxes, 2);
         assert_eq!(outcome.changes, 0);
@@ -967,8 +985,7 @@ mod tests {
         second[0].migration = MigrationState::Completed;
         let outcome = store.apply_sync(&second, "sync", now, now).unwrap();
         assert_eq!(outcome.changes, 1);
-        let mut stored = store.mailbox_states().unwrap();
-        stored.sort_by(|a, b| a.address.cmp(&b.address));
+        let stored = sorted_states(&store);
         assert_eq!(stored, second);
         assert_eq!(
             store.apply_sync(&second, "sync", now, now).unwrap().changes,
@@ -1097,13 +1114,8 @@ mod tests {
 
     #[test]
     fn an_unchanged_mailbox_is_not_written_and_a_changed_one_logged_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let (_dir, mut store, first) = store_and_two();
         let now = Utc::now();
-        let first = vec![
-            state("a@pec.fofi.it", MigrationState::NotStarted),
-            state("b@pec.fofi.it", MigrationState::NotStarted),
-        ];
         store.apply_sync(&first, "sync", now, now).unwrap();
         count_writes(&store);
         let events = |store: &Store, address: &str| store.timeline(None, Some(address)).unwrap();
@@ -1135,8 +1147,7 @@ mod tests {
         assert_eq!(outcome.changes, 0);
         assert_eq!(take_writes(&store), ["a@pec.fofi.it", "b@pec.fofi.it"]);
         assert_eq!(events(&store, "b@pec.fofi.it").len(), 1);
-        let mut stored = store.mailbox_states().unwrap();
-        stored.sort_by(|a, b| a.address.cmp(&b.address));
+        let stored = sorted_states(&store);
         assert_eq!(stored, third);
         // The day before is now older than what is stored: refused.
         let outcome = store.apply_sync(&first, "sync", later, later).unwrap();
@@ -1192,8 +1203,7 @@ mod tests {
                 .apply_sync(&[current.clone(), other.clone()], "sync", when, when)
                 .unwrap();
             assert_eq!(outcome.older_skipped, 0, "{field}");
-            let mut stored = store.mailbox_states().unwrap();
-            stored.sort_by(|a, b| a.address.cmp(&b.address));
+            let stored = sorted_states(&store);
             assert_eq!(stored, [current.clone(), other.clone()], "{field}");
             assert_eq!(integrity(&store), "ok", "{field}");
         }
@@ -1249,8 +1259,7 @@ mod tests {
         let mut expected: Vec<MailboxState> = listing[..150].to_vec();
         expected[40] = again;
         expected.sort_by(|a, b| a.address.cmp(&b.address));
-        let mut stored = store.mailbox_states().unwrap();
-        stored.sort_by(|a, b| a.address.cmp(&b.address));
+        let stored = sorted_states(&store);
         assert_eq!(stored, expected);
         assert_eq!(integrity(&store), "ok");
         // Stored as listed: the same listing again changes nothing.
