@@ -23,6 +23,7 @@ pub mod import;
 pub mod lock;
 pub mod logging;
 pub mod mail;
+pub mod memory;
 pub mod privacy;
 pub mod provider;
 pub mod queue;

@@ -64,7 +64,7 @@ pub struct TableIndex {
 impl TableIndex {
     /// Sorts and indexes side by side: two independent passes over the roster.
     pub fn build(request: &IndexRequest) -> Self {
-        give_back_large_buffers();
+        crate::memory::give_back_large_buffers();
         let entries = request.entries.as_ref();
         let (search, orders) = std::thread::scope(|scope| {
             let search = scope.spawn(|| Search::new(entries));
@@ -136,28 +136,3 @@ impl SortRequest {
         }
     }
 }
-
-/// From here on, buffers of 1 MiB and more go back to the system when
-/// freed. At a million members every search keystroke makes and frees
-/// several of 4 to 8 MB (its matches, their ranking, the table's list);
-/// after the first is freed glibc's malloc raises its threshold for mapping
-/// them apart and serves the later ones from its heaps, where freed they
-/// stayed resident: 60 to 70 MB more after a few dozen searches. A fixed
-/// threshold keeps them mapped apart, for a page fault per 4 KiB when one
-/// is filled (at 100k members a search's buffers are under it, as before).
-/// Once per process, before the first index is built.
-fn give_back_large_buffers() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            // SAFETY: mallopt only sets one of malloc's parameters; it takes
-            // malloc's own lock to do so.
-            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE_BUFFER) };
-        });
-    }
-}
-
-/// Buffers from this many bytes are mapped apart ([`give_back_large_buffers`]).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const LARGE_BUFFER: libc::c_int = 1024 * 1024;

@@ -146,6 +146,7 @@ impl Store {
     /// mailboxes' side keeps only their states and addresses, and joins them
     /// to the members by address once the members are in.
     pub fn roster_rows(&self) -> Result<RosterRows> {
+        crate::memory::give_back_large_buffers();
         self.beside_members(member_rows, |store, members_rx| {
             let mailboxes = mailbox_rows(&store.conn).map_err(store.err())??;
             let aruba = if store.aruba_synced()? {

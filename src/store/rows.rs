@@ -59,6 +59,9 @@ enum Field {
 /// One entry's fixed part: 32 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Row {
+    /// Its Aruba copy in [`Parts::aruba`] when [`ARUBA_PRESENT`] (in what
+    /// would otherwise be padding).
+    aruba_copy: u32,
     member_id: i64,
     /// Where the row's text fields start in [`RosterRows::text`].
     text: u64,
@@ -93,17 +96,23 @@ struct Parts {
 }
 
 /// Aruba's copy of a row's mailbox ([`ArubaMailbox`]), its address being the
-/// row's: 24 bytes and its texts, where an owned copy took some 300.
+/// row's: 16 bytes and its texts, where an owned copy took some 300.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ArubaCopy {
     /// [`NO_OWNER`] when Aruba gave none.
     owner_id: i64,
-    row: u32,
     /// Where its texts start in [`Parts::aruba_text`].
     text: u32,
     /// [`ARUBA_STATUSES`] index, or [`OTHER_STATUS`] (the code is a text).
     status: u8,
+    /// [`EMAIL_AS_ROW`], [`MOBILE_AS_ROW`]: a contact that is, byte for
+    /// byte, the row's own e-mail or mobile is not written again (most are:
+    /// at a million, some 18 MB).
+    as_row: u8,
 }
+
+const EMAIL_AS_ROW: u8 = 1;
+const MOBILE_AS_ROW: u8 = 1 << 1;
 
 const NO_OWNER: i64 = i64::MIN;
 
@@ -349,15 +358,14 @@ impl<'a> ArubaRow<'a> {
 /// fields as methods; [`ArubaView::to_mailbox`] for an owned one).
 #[derive(Clone, Copy)]
 pub struct ArubaView<'a> {
-    address: &'a str,
+    row: RosterRow<'a>,
     copy: &'a ArubaCopy,
-    text: &'a str,
 }
 
 impl<'a> ArubaView<'a> {
     /// The mailbox's address: the row's.
     pub fn address(&self) -> &'a str {
-        self.address
+        self.row.address()
     }
 
     pub fn status(&self) -> ArubaStatus {
@@ -378,17 +386,23 @@ impl<'a> ArubaView<'a> {
 
     /// The owner's contact e-mail at Aruba.
     pub fn contact_email(&self) -> Option<&'a str> {
+        if self.copy.as_row & EMAIL_AS_ROW != 0 {
+            return self.row.email_servizio();
+        }
         self.field(ArubaField::Email)
     }
 
     /// The owner's mobile at Aruba.
     pub fn contact_mobile(&self) -> Option<&'a str> {
+        if self.copy.as_row & MOBILE_AS_ROW != 0 {
+            return self.row.cellulare();
+        }
         self.field(ArubaField::Mobile)
     }
 
     pub fn to_mailbox(self) -> ArubaMailbox {
         ArubaMailbox {
-            address: self.address.to_string(),
+            address: self.address().to_string(),
             status: self.status(),
             owner_id: self.owner_id(),
             contact_email: self.contact_email().map(str::to_string),
@@ -397,7 +411,8 @@ impl<'a> ArubaView<'a> {
     }
 
     fn field(&self, field: ArubaField) -> Option<&'a str> {
-        text_field(self.text, self.copy.text as usize, field as usize)
+        let text = &self.row.rows.parts.aruba_text;
+        text_field(text, self.copy.text as usize, field as usize)
     }
 }
 
@@ -412,7 +427,7 @@ impl std::fmt::Debug for ArubaView<'_> {
 
 impl PartialEq for ArubaView<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.address == other.address
+        self.address() == other.address()
             && self.copy.owner_id == other.copy.owner_id
             && self.status() == other.status()
             && self.contact_email() == other.contact_email()
@@ -527,22 +542,14 @@ impl<'a> RosterRow<'a> {
     }
 
     pub fn aruba(&self) -> ArubaRow<'a> {
-        match self.row().aruba {
+        let row = self.row();
+        match row.aruba {
             ARUBA_UNKNOWN => ArubaRow::Unknown,
             ARUBA_MISSING => ArubaRow::Missing,
-            _ => {
-                let parts = &self.rows.parts;
-                parts
-                    .aruba
-                    .binary_search_by_key(&(self.index as u32), |copy| copy.row)
-                    .map_or(ArubaRow::Missing, |at| {
-                        ArubaRow::Present(ArubaView {
-                            address: self.address(),
-                            copy: &parts.aruba[at],
-                            text: &parts.aruba_text,
-                        })
-                    })
-            }
+            _ => ArubaRow::Present(ArubaView {
+                row: *self,
+                copy: &self.rows.parts.aruba[row.aruba_copy as usize],
+            }),
         }
     }
 }
@@ -600,6 +607,7 @@ impl RosterRows {
 
     fn push_row(&mut self, member_id: i64, flags: u8) {
         self.parts.rows.push(Row {
+            aruba_copy: 0,
             member_id,
             text: self.parts.text.len() as u64,
             link_expires: NONE,
@@ -665,10 +673,9 @@ impl RosterRows {
         }
     }
 
-    /// What Aruba says of entry `index`; entries present at Aruba are set in
-    /// row order.
+    /// What Aruba says of entry `index`.
     pub(crate) fn set_aruba(&mut self, index: usize, side: ArubaSide) {
-        self.parts.rows[index].aruba = match side {
+        let state = match side {
             ArubaSide::Unknown => ARUBA_UNKNOWN,
             ArubaSide::Missing => ARUBA_MISSING,
             ArubaSide::Present(mailbox) => {
@@ -678,31 +685,42 @@ impl RosterRows {
                     mailbox.contact_mobile.as_deref(),
                     other,
                 ];
-                self.push_aruba(index, mailbox.owner_id, status, texts);
-                ARUBA_PRESENT
+                return self.push_aruba(index, mailbox.owner_id, status, texts);
             }
         };
+        self.parts.rows[index].aruba = state;
     }
 
-    /// Aruba's copy for row `index`; copies are pushed in row order.
+    /// Aruba's copy for row `index`, its contacts `[email, mobile, other
+    /// status]`; the row is marked present.
     fn push_aruba(
         &mut self,
         index: usize,
         owner_id: Option<i64>,
         status: u8,
-        texts: [Option<&str>; 3],
+        [email, mobile, other]: [Option<&str>; 3],
     ) {
+        let own = self.row(index);
+        let email_as_row = email.is_some() && email == own.email_servizio();
+        let mobile_as_row = mobile.is_some() && mobile == own.cellulare();
+        let as_row = if email_as_row { EMAIL_AS_ROW } else { 0 }
+            | if mobile_as_row { MOBILE_AS_ROW } else { 0 };
+        let email = email.filter(|_| !email_as_row);
+        let mobile = mobile.filter(|_| !mobile_as_row);
         let parts = &mut self.parts;
-        debug_assert!(parts.aruba.last().is_none_or(|c| c.row < index as u32));
+        let copy = u32::try_from(parts.aruba.len()).expect("under 4G copies");
         parts.aruba.push(ArubaCopy {
             owner_id: owner_id.unwrap_or(NO_OWNER),
-            row: index as u32,
             text: u32::try_from(parts.aruba_text.len()).expect("Aruba's texts under 4 GiB"),
             status,
+            as_row,
         });
-        for value in texts {
+        for value in [email, mobile, other] {
             push_text(&mut parts.aruba_text, value);
         }
+        let row = &mut parts.rows[index];
+        row.aruba = ARUBA_PRESENT;
+        row.aruba_copy = copy;
     }
 
     /// Joins Aruba's complete listing to the rows by address: the first row
@@ -729,7 +747,6 @@ impl RosterRows {
             ]
             .map(|field| listing.field(at as usize, 1 + field as usize));
             self.push_aruba(index, owner_id, status, texts);
-            self.parts.rows[index].aruba = ARUBA_PRESENT;
         }
     }
 
@@ -910,9 +927,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_row_is_32_bytes_and_an_aruba_copy_24() {
+    fn a_row_is_32_bytes_and_an_aruba_copy_16() {
         assert_eq!(std::mem::size_of::<Row>(), 32);
-        assert_eq!(std::mem::size_of::<ArubaCopy>(), 24);
+        assert_eq!(std::mem::size_of::<ArubaCopy>(), 16);
     }
 
     /// Aruba's copies read back as the entries had them, set one by one or
@@ -920,19 +937,27 @@ mod tests {
     /// it): known and unknown statuses, no owner, absent and long contacts.
     #[test]
     fn aruba_copies_read_back_what_aruba_said() {
-        let members = crate::sample::generate_roster(12, 4, "pec.fofi.it");
+        let members = crate::sample::generate_roster(30, 4, "pec.fofi.it");
         let copy = |i: usize, m: &Member| ArubaMailbox {
             address: m.pec.clone(),
             status: ArubaStatus::from_code(
                 ["CERTIFICATO", "SOSPESO", "In verifica", "DISDETTO"][i % 4],
             ),
             owner_id: (!i.is_multiple_of(3)).then_some(1000 + i as i64),
-            contact_email: match i % 3 {
+            // The member's own contacts too, which a copy does not write
+            // again, and one differing only in case, which it does.
+            contact_email: match i % 5 {
                 0 => None,
                 1 => Some(format!("{}@example.it", "x".repeat(300))),
+                2 => m.email_servizio.clone(),
+                3 => m.email_servizio.as_deref().map(str::to_uppercase),
                 _ => Some(format!("titolare{i}@example.it")),
             },
-            contact_mobile: i.is_multiple_of(2).then(|| format!("+39347{i:07}")),
+            contact_mobile: match i % 3 {
+                0 => Some(format!("+39347{i:07}")),
+                1 => m.cellulare.clone(),
+                _ => None,
+            },
         };
         let entries: Vec<RosterEntry> = members
             .iter()
@@ -950,6 +975,14 @@ mod tests {
             })
             .collect();
         let rows = RosterRows::from_entries(entries.clone());
+        let as_row = |flag: u8| {
+            rows.parts
+                .aruba
+                .iter()
+                .filter(|c| c.as_row & flag != 0)
+                .count()
+        };
+        assert!(as_row(EMAIL_AS_ROW) > 0 && as_row(MOBILE_AS_ROW) > 0);
         for (entry, row) in entries.iter().zip(rows.iter()) {
             match (&entry.aruba, row.aruba()) {
                 (ArubaSide::Present(mailbox), ArubaRow::Present(view)) => {
