@@ -13,23 +13,31 @@ pub enum ContactError {
 /// Deliberately simple: one '@', a non-empty local part of safe characters,
 /// and a dotted domain of letters, digits and hyphens.
 pub fn normalize_email(input: &str) -> Result<String, ContactError> {
-    let email = input.trim().to_lowercase();
-    let bad = || ContactError::Email(input.trim().to_string());
+    let trimmed = input.trim();
+    // An ASCII text's Unicode lower case is its ASCII one, found faster.
+    let email = if trimmed.is_ascii() {
+        trimmed.to_ascii_lowercase()
+    } else {
+        trimmed.to_lowercase()
+    };
+    let bad = || ContactError::Email(trimmed.to_string());
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    // Checked by bytes: every byte allowed is ASCII, and no byte of a
+    // character beyond ASCII is.
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.as_bytes().windows(2).any(|pair| pair == b"..")
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-' | '\''));
+        && local.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
+        });
     let domain_ok = domain.contains('.')
         && domain.split('.').all(|l| {
             !l.is_empty()
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
         })
         && domain.rsplit('.').next().is_some_and(|tld| tld.len() >= 2);
     if local_ok && domain_ok && email.len() <= 254 {
@@ -87,29 +95,36 @@ pub fn mask_email(email: &str) -> String {
     let Some((local, domain)) = email.split_once('@') else {
         return "*****".to_string();
     };
-    let tail: String = {
-        let chars: Vec<char> = local.chars().collect();
-        chars[chars.len().saturating_sub(2)..].iter().collect()
-    };
+    // The last two characters (not bytes) of the local part; sliced, not
+    // collected: a report masks one address per row.
+    let tail = &local[local.char_indices().rev().nth(1).map_or(0, |(i, _)| i)..];
     let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
-    let first = host.chars().next().map(String::from).unwrap_or_default();
-    format!("*****{tail}@{first}*****.{tld}")
+    let first = &host[..host.chars().next().map_or(0, char::len_utf8)];
+    let mut masked = String::with_capacity(12 + tail.len() + first.len() + tld.len());
+    for part in ["*****", tail, "@", first, "*****.", tld] {
+        masked.push_str(part);
+    }
+    masked
 }
 
 /// Masks a mobile number, keeping the last three digits: `+39*******567`.
 pub fn mask_mobile(mobile: &str) -> String {
-    let digits: Vec<char> = mobile.chars().collect();
-    let keep = 3.min(digits.len());
-    let (prefix, rest) = if mobile.starts_with("+39") {
-        ("+39", &digits[3..])
-    } else {
-        ("", &digits[..])
+    // Three kept, or fewer when the whole number (prefix included) is shorter.
+    let keep = mobile.chars().take(3).count();
+    let (prefix, rest) = match mobile.strip_prefix("+39") {
+        Some(rest) => ("+39", rest),
+        None => ("", mobile),
     };
-    let shown: String = rest[rest.len().saturating_sub(keep)..].iter().collect();
-    format!(
-        "{prefix}{}{shown}",
-        "*".repeat(rest.len().saturating_sub(keep))
-    )
+    let hidden = rest.chars().count().saturating_sub(keep);
+    let shown = &rest[rest
+        .char_indices()
+        .nth(hidden)
+        .map_or(rest.len(), |(i, _)| i)..];
+    let mut masked = String::with_capacity(prefix.len() + hidden + shown.len());
+    masked.push_str(prefix);
+    masked.extend(std::iter::repeat_n('*', hidden));
+    masked.push_str(shown);
+    masked
 }
 
 #[cfg(test)]
@@ -132,6 +147,10 @@ mod tests {
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
+        // Unicode's lower case still applies beyond ASCII (the Kelvin sign
+        // is a k), and a letter beyond ASCII is refused.
+        assert_eq!(normalize_email("MAR\u{212A}@X.IT").unwrap(), "mark@x.it");
+        assert!(normalize_email("zoè@x.it").is_err());
     }
 
     #[test]
@@ -161,5 +180,16 @@ mod tests {
         assert_eq!(mask_email("marisa@inwind.it"), "*****sa@i*****.it");
         assert_eq!(mask_email("a@b.com"), "*****a@b*****.com");
         assert_eq!(mask_mobile("+393471234567"), "+39*******567");
+        // Characters, not bytes, and short or odd values.
+        assert_eq!(mask_email("zoè@cà.it"), "*****oè@c*****.it");
+        assert_eq!(mask_email("è@àb"), "*****è@à*****.");
+        assert_eq!(mask_email("@.x"), "*****@*****.x");
+        assert_eq!(mask_email("mario"), "*****");
+        assert_eq!(mask_mobile("+41791234567"), "*********567");
+        assert_eq!(mask_mobile("+39"), "+39");
+        assert_eq!(mask_mobile("+391"), "+391");
+        assert_eq!(mask_mobile("12"), "12");
+        assert_eq!(mask_mobile("+39³²¹⁰"), "+39*²¹⁰");
+        assert_eq!(mask_mobile(""), "");
     }
 }
