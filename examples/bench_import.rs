@@ -120,6 +120,9 @@ fn thousands_per_second(rows: usize, time: Duration) -> f64 {
 
 fn main() -> Result<(), Error> {
     if std::env::args().nth(1).as_deref() == Some(scale::CHILD) {
+        if let Some(result) = sources::child() {
+            return result;
+        }
         return scale::child();
     }
     let mut rows = 100_000usize;
@@ -255,7 +258,7 @@ mod sources {
     use pecdesk::domain::DEFAULT_PEC_DOMAIN;
     use pecdesk::import::{self, ImportOptions, ReportOptions};
     use pecdesk::sample::generate_roster;
-    use pecdesk::store::Store;
+    use pecdesk::store::{Store, SyncOutcome};
     use pecdesk::sync::{ReportSync, store_report};
     use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
@@ -355,6 +358,17 @@ mod sources {
             |_| {},
             |_| Ok(()),
         )?;
+        let (read, time, outcome) = store_report_file(report, &store_path)?;
+        assert_eq!(outcome.new_mailboxes, outcome.mailboxes);
+        Ok((read, time))
+    }
+
+    /// Reads the report and stores it into `store_path` as a complete sync
+    /// of the domain: the time until it was read, the total and the outcome.
+    fn store_report_file(
+        report: &Path,
+        store_path: &Path,
+    ) -> Result<(Duration, Duration, SyncOutcome), Error> {
         let options = ReportOptions {
             domain: Some(DEFAULT_PEC_DOMAIN.to_string()),
             as_of: Some(Utc::now()),
@@ -364,7 +378,7 @@ mod sources {
         let parsed = import::read_report_path(report, &options)?;
         let read = start.elapsed();
         parsed.ensure_usable("report.csv")?;
-        let mut store = Store::open(&store_path)?;
+        let mut store = Store::open(store_path)?;
         let outcome = store_report(
             &mut store,
             ReportSync {
@@ -378,8 +392,8 @@ mod sources {
         )?;
         let time = start.elapsed();
         assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects.first());
-        assert_eq!(outcome.new_mailboxes, parsed.states.len());
-        Ok((read, time))
+        assert_eq!(outcome.mailboxes, parsed.states.len());
+        Ok((read, time, outcome))
     }
 
     fn xlsx_run(dir: &Path, xlsx: &Path, rows: usize, run: usize) -> Result<Duration, Error> {
@@ -398,6 +412,43 @@ mod sources {
         let time = start.elapsed();
         assert_eq!(summary.stored.new, rows, "{:?}", summary.rejects.first());
         Ok(time)
+    }
+
+    /// A report alone, in a child process of its own:
+    /// `--child report-file ROSTER REPORT` writes the report of a roster;
+    /// `--child report REPORT STORE ROWS` stores it into STORE (the albo
+    /// already there) as `report_run` does, and prints `seconds KB new
+    /// changes`. Run twice on one store, the second is a sync of an
+    /// unchanged report. None for the other child modes.
+    pub fn child() -> Option<Result<(), Error>> {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        match args.first().map(String::as_str) {
+            Some("report-file") => Some(match &args[1..] {
+                [roster, out] => {
+                    report_csv(Path::new(roster)).and_then(|bytes| Ok(std::fs::write(out, bytes)?))
+                }
+                _ => Err("--child report-file ROSTER REPORT".into()),
+            }),
+            Some("report") => Some(match &args[1..] {
+                [report, store, rows] => report_child(Path::new(report), Path::new(store), rows),
+                _ => Err("--child report REPORT STORE ROWS".into()),
+            }),
+            _ => None,
+        }
+    }
+
+    fn report_child(report: &Path, store_path: &Path, rows: &str) -> Result<(), Error> {
+        let rows: usize = rows.parse()?;
+        let (_, time, outcome) = store_report_file(report, store_path)?;
+        assert_eq!(outcome.mailboxes, rows);
+        println!(
+            "{} {} {} {}",
+            time.as_secs_f64(),
+            super::scale::peak_kib(),
+            outcome.new_mailboxes,
+            outcome.changes
+        );
+        Ok(())
     }
 
     /// Prints the figures; false when a limit is passed.
@@ -471,7 +522,7 @@ mod scale {
     const BEFORE_100K: [f64; 4] = [0.54, 122.0, 0.38, 157.0];
 
     /// The peak resident memory of this process (VmHWM), in KiB.
-    fn peak_kib() -> u64 {
+    pub(super) fn peak_kib() -> u64 {
         std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {

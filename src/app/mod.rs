@@ -937,6 +937,11 @@ impl State {
             && outreach::passes(self, index)
     }
 
+    /// Whether [`Self::passes_filter`] lets every entry through.
+    fn shows_everything(&self) -> bool {
+        self.filter.is_empty() && outreach::passes_all(self)
+    }
+
     /// A keystroke in the search box: the matches at once when remembered
     /// or few to try, else found off the UI thread ([`Effect::Search`])
     /// while the frame shows the previous ones.
@@ -986,12 +991,16 @@ impl State {
         if result.generation != self.generation {
             return vec![];
         }
-        index.search.remember(result.query, matches.clone());
+        let mut matches = matches;
+        let first = matches.take_first_ranked();
+        index.search.remember(result.query, matches);
         if self.search_under_way != Some(result.keystroke) {
             return vec![];
         }
         let ordering = Arc::clone(&index.ordering);
-        if let Some((visible, settled)) = matches.first_ranked(&ordering, |i| self.passes_filter(i))
+        let everything_shown = self.shows_everything();
+        if let Some((visible, settled)) = first
+            .and_then(|first| first.listed(&ordering, everything_shown, |i| self.passes_filter(i)))
         {
             // The first stage: shown when it fills the table's first page
             // as the whole ranking will (a state filter may hide most of

@@ -89,6 +89,11 @@ pub(super) fn passes(state: &State, index: usize) -> bool {
     }
 }
 
+/// Whether [`passes`] lets every entry through.
+pub(super) fn passes_all(state: &State) -> bool {
+    state.outreach.not_reminded_for.is_none()
+}
+
 /// Fresh figures from the store: keeps the table's bits in line.
 pub(super) fn loaded(state: &mut State, data: Outreach) -> Vec<Effect> {
     state.outreach.data = data;

@@ -57,8 +57,11 @@ impl Default for Staging {
 
 /// Matches from which a scan ranks a first page before the rest: below it
 /// the whole ranking takes little more than the first stage and the extra
-/// frame it makes.
-const STAGED_FROM: usize = 250_000;
+/// frame it makes. The whole ranking of a fifth of a million members (`ros`,
+/// `con`, `12`) walks the whole table's order and took 8 to 10 ms more
+/// than the first stage, whose list the table now takes without a pass of
+/// its own.
+const STAGED_FROM: usize = 100_000;
 
 /// The matches a scan ranks first: many pages of the table, whose page at
 /// a million members is a few dozen rows, with room for a state filter
@@ -74,6 +77,60 @@ const FIRST_RANKED: usize = 2_048;
 pub struct Matches {
     scored: Arc<Vec<(u32, u32)>>,
     ranked: Option<Ranked>,
+    /// When only their first are ranked ([`Staging`]): the table's list.
+    first: Option<FirstRanked>,
+}
+
+/// A scan's first stage ([`Staging`]): every match listed as the table
+/// shows it while the rest are ranked, the best first in their final
+/// place, then the others in entry order. Made where the matches are
+/// found, so that a table that shows every entry takes it as it is: at a
+/// million members, listing them took the UI thread 5 to 10 ms.
+#[derive(Clone)]
+pub(super) struct FirstRanked {
+    /// Held, so a newer order is never at its address: compared by address.
+    ordering: Arc<Ordering>,
+    listed: Arc<Vec<usize>>,
+    /// How many of `listed`'s first are in their final place.
+    settled: usize,
+}
+
+impl std::fmt::Debug for FirstRanked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstRanked")
+            .field("entries", &self.listed.len())
+            .field("settled", &self.settled)
+            .finish()
+    }
+}
+
+impl FirstRanked {
+    /// The entries `shown` lets through, those ranked first as
+    /// [`Matches::best_first`] will list them, then the others; and how
+    /// many of them are in their final place. None when ranked in another
+    /// order than `ordering`. With `everything_shown` (`shown` lets every
+    /// entry through), the list as made, not copied when no one else
+    /// holds it.
+    pub(super) fn listed(
+        self,
+        ordering: &Arc<Ordering>,
+        everything_shown: bool,
+        shown: impl Fn(usize) -> bool,
+    ) -> Option<(Vec<usize>, usize)> {
+        if !Arc::ptr_eq(&self.ordering, ordering) {
+            return None;
+        }
+        if everything_shown {
+            let listed = Arc::try_unwrap(self.listed).unwrap_or_else(|shared| (*shared).clone());
+            return Some((listed, self.settled));
+        }
+        let (first, rest) = self.listed.split_at(self.settled);
+        let mut listed: Vec<usize> = Vec::with_capacity(self.listed.len());
+        listed.extend(first.iter().copied().filter(|&i| shown(i)));
+        let settled = listed.len();
+        listed.extend(rest.iter().copied().filter(|&i| shown(i)));
+        Some((listed, settled))
+    }
 }
 
 /// Matches best first in one table order.
@@ -82,23 +139,12 @@ struct Ranked {
     /// Held, so a newer order is never at its address: compared by address.
     ordering: Arc<Ordering>,
     list: Arc<Vec<u32>>,
-    /// How many of `list`'s first entries are in their final place: all
-    /// once ranked in full; the first ones while the rest, which follow
-    /// them in entry order, are being ranked ([`Staging`]).
-    settled: usize,
-}
-
-impl Ranked {
-    fn complete(&self) -> bool {
-        self.settled == self.list.len()
-    }
 }
 
 impl std::fmt::Debug for Ranked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ranked")
             .field("entries", &self.list.len())
-            .field("settled", &self.settled)
             .finish()
     }
 }
@@ -133,7 +179,7 @@ impl Matches {
         shown: impl Fn(usize) -> bool,
     ) -> Vec<usize> {
         match &self.ranked {
-            Some(ranked) if Arc::ptr_eq(&ranked.ordering, ordering) && ranked.complete() => ranked
+            Some(ranked) if Arc::ptr_eq(&ranked.ordering, ordering) => ranked
                 .list
                 .iter()
                 .map(|&i| i as usize)
@@ -148,28 +194,24 @@ impl Matches {
     pub(super) fn ranked_in(&self, ordering: &Arc<Ordering>) -> bool {
         self.ranked
             .as_ref()
-            .is_some_and(|r| Arc::ptr_eq(&r.ordering, ordering) && r.complete())
+            .is_some_and(|r| Arc::ptr_eq(&r.ordering, ordering))
     }
 
-    /// When only their first are ranked in `ordering` (the first stage of
-    /// [`Staging`]): the entries `shown` lets through, those ranked first,
-    /// as [`Self::best_first`] will list them, then the others; and how many
-    /// of them are in their final place.
+    /// When only their first are ranked (the first stage of [`Staging`]):
+    /// the table's list of them, taken out (what is remembered of them
+    /// need not hold it).
+    pub(super) fn take_first_ranked(&mut self) -> Option<FirstRanked> {
+        self.first.take()
+    }
+
+    /// [`FirstRanked::listed`] of their first stage, if they are one.
+    #[cfg(test)]
     pub(super) fn first_ranked(
         &self,
         ordering: &Arc<Ordering>,
         shown: impl Fn(usize) -> bool,
     ) -> Option<(Vec<usize>, usize)> {
-        let ranked = self
-            .ranked
-            .as_ref()
-            .filter(|r| Arc::ptr_eq(&r.ordering, ordering) && !r.complete())?;
-        let (first, rest) = ranked.list.split_at(ranked.settled);
-        let mut listed: Vec<usize> = Vec::with_capacity(ranked.list.len());
-        listed.extend(first.iter().map(|&i| i as usize).filter(|&i| shown(i)));
-        let settled = listed.len();
-        listed.extend(rest.iter().map(|&i| i as usize).filter(|&i| shown(i)));
-        Some((listed, settled))
+        self.first.clone()?.listed(ordering, false, shown)
     }
 
     /// The bytes they hold (what the history of queries is bounded by).
@@ -179,30 +221,44 @@ impl Matches {
                 .ranked
                 .as_ref()
                 .map_or(0, |r| r.list.len() * std::mem::size_of::<u32>())
+            + self
+                .first
+                .as_ref()
+                .map_or(0, |f| f.listed.len() * std::mem::size_of::<usize>())
     }
 }
 
 /// What a query is matched against, for every entry.
+///
+/// Kept column by column, each read only by the words that look at it: at
+/// a million members a keystroke's scan is bound by the memory it reads
+/// (the development machine streams about 3 GB/s), and a fuzzy word, the
+/// most common, reads only the names, their spans and their masks.
 struct Texts {
-    /// Every entry's names and contacts (see [`haystacks`]) back to back,
-    /// for entries whose texts are ASCII (nearly all): one allocation for
-    /// the whole roster instead of two per entry.
-    text: Vec<u8>,
-    /// Per entry: where its names start in `text`, their length and the
-    /// contacts' length (the contacts follow the names), each with
-    /// [`FOLDED`] set when the text is the [`ascii::fold`] of one that is
-    /// not ASCII. A names length of [`ELSEWHERE`] means the texts are in
-    /// `unicode`, at that start.
+    /// Every entry's names (see [`haystacks`]) back to back, for entries
+    /// whose texts are ASCII (nearly all): one allocation for the whole
+    /// roster instead of one per entry.
+    names: Vec<u8>,
+    /// Every entry's contacts, back to back as the names.
+    contacts: Vec<u8>,
+    /// Per entry: where its names start in `names`, their length and the
+    /// contacts' length, each with [`FOLDED`] set when the text is the
+    /// [`ascii::fold`] of one that is not ASCII. A names length of
+    /// [`ELSEWHERE`] means the texts are in `unicode`, at that start.
     spans: Vec<(u32, u16, u16)>,
+    /// Per entry: where its contacts start in `contacts`.
+    contacts_at: Vec<u32>,
     /// The texts that are not ASCII and have no fold, as nucleo wants them.
     unicode: Vec<(Utf32String, Utf32String)>,
     /// The entries whose texts are folded, by entry, with their texts as
     /// nucleo wants them (for a word that is not ASCII, or an operator).
     originals: Vec<(u32, Utf32String, Utf32String)>,
-    /// Per entry: which characters its names and its contacts hold
-    /// ([`char_bit`]), so a word is tried only on entries that have every
-    /// character of it; most of a million members are passed over that way.
-    masks: Vec<(u64, u64)>,
+    /// Per entry: which characters its names hold ([`char_bit`]), so a
+    /// word is tried only on entries that have every character of it; most
+    /// of a million members are passed over that way.
+    names_masks: Vec<u64>,
+    /// The same for its contacts.
+    contacts_masks: Vec<u64>,
     /// Per entry: which characters of its names follow what
     /// ([`ascii::Starts`]), so a one-character word (the first keystroke
     /// of a search, over the whole roster) is scored without reading them.
@@ -318,8 +374,8 @@ impl Scan {
         cancelled: &(dyn Fn() -> bool + Sync),
         first: Option<&mut dyn FnMut(Matches)>,
     ) -> Option<Matches> {
-        let scored = match &self.pool {
-            Pool::Known(scored) => Arc::clone(scored),
+        let found = match &self.pool {
+            Pool::Known(scored) => Found::Known(Arc::clone(scored)),
             pool => {
                 let pattern = pattern(&self.query);
                 let contacts: Vec<bool> = self
@@ -327,43 +383,66 @@ impl Scan {
                     .split_whitespace()
                     .map(searches_contacts)
                     .collect();
-                Arc::new(score(&self.texts, &(pattern, contacts), pool, cancelled)?)
+                score(&self.texts, &(pattern, contacts), pool, cancelled)?
             }
+        };
+        let per_score = match &found {
+            Found::Scored { per_score, .. } => per_score.clone(),
+            Found::Known(_) => None,
         };
         let Some(ordering) = &self.ordering else {
             return Some(Matches {
-                scored,
+                scored: found.joined(),
                 ranked: None,
+                first: None,
             });
         };
         if cancelled() {
             return None;
         }
         let staged = self.staging.first.max(1);
-        if let Some(first) = first
-            && scored.len() >= self.staging.from
-            && scored.len() > staged
-        {
-            first(Matches {
-                scored: Arc::clone(&scored),
-                ranked: Some(Ranked {
-                    list: Arc::new(rank_first(&scored, &ordering.order, &ordering.rank, staged)),
-                    ordering: Arc::clone(ordering),
-                    settled: staged,
-                }),
-            });
-            if cancelled() {
-                return None;
+        let total = found.len();
+        let scored = match first {
+            Some(first) if total >= self.staging.from && total > staged => {
+                // The best ranked first, while the parts found on each
+                // thread are joined on another: the first pages do not
+                // wait for the copy.
+                let parts = found.parts();
+                let (scored, listed) = std::thread::scope(|scope| {
+                    let joining = scope.spawn(|| found.joined());
+                    let listed = rank_first(
+                        &parts,
+                        &ordering.order,
+                        &ordering.rank,
+                        staged,
+                        per_score.as_ref(),
+                    );
+                    (joining.join().expect("joining thread"), listed)
+                });
+                first(Matches {
+                    scored: Arc::clone(&scored),
+                    ranked: None,
+                    first: Some(FirstRanked {
+                        listed: Arc::new(listed),
+                        ordering: Arc::clone(ordering),
+                        settled: staged,
+                    }),
+                });
+                if cancelled() {
+                    return None;
+                }
+                scored
             }
-        }
-        let list = rank(&scored, &ordering.order, &ordering.rank);
+            _ => found.joined(),
+        };
+        let list = rank(&scored, &ordering.order, &ordering.rank, per_score.as_ref());
         Some(Matches {
             scored,
             ranked: Some(Ranked {
-                settled: list.len(),
                 list: Arc::new(list),
                 ordering: Arc::clone(ordering),
             }),
+            first: None,
         })
     }
 }
@@ -570,13 +649,15 @@ impl Needs {
     /// Whether entry `i` of `texts` may match in its names, and in its
     /// contacts.
     fn places(&self, texts: &Texts, i: u32) -> (bool, bool) {
-        let (names, contacts) = texts.masks[i as usize];
+        let i = i as usize;
+        let names = texts.names_masks[i];
+        let contacts = || texts.contacts_masks[i];
         match self.place {
             Place::Names => (names & self.mask == self.mask, false),
-            Place::Contacts => (false, contacts & self.mask == self.mask),
+            Place::Contacts => (false, contacts() & self.mask == self.mask),
             Place::Either => (
                 names & self.mask == self.mask,
-                contacts & self.mask == self.mask,
+                contacts() & self.mask == self.mask,
             ),
         }
     }
@@ -605,15 +686,19 @@ fn mask_of(text: &[u8]) -> u64 {
 
 impl Search {
     pub fn new(entries: &RosterRows) -> Self {
-        let mut text = Vec::with_capacity(entries.len() * 96);
+        let mut names_column = Vec::with_capacity(entries.len() * 64);
+        let mut contacts_column = Vec::with_capacity(entries.len() * 32);
         let mut spans = Vec::with_capacity(entries.len());
+        let mut contacts_at = Vec::with_capacity(entries.len());
         let mut unicode = Vec::new();
-        let mut masks = Vec::with_capacity(entries.len());
+        let mut names_masks = Vec::with_capacity(entries.len());
+        let mut contacts_masks = Vec::with_capacity(entries.len());
         let mut starts = Vec::with_capacity(entries.len());
         let mut originals = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let (names, contacts) = haystacks(entry);
-            let start = u32::try_from(text.len()).ok();
+            let start = u32::try_from(names_column.len()).ok();
+            let contacts_start = u32::try_from(contacts_column.len()).ok();
             let ascii = names.is_ascii() && contacts.is_ascii();
             let folded = if ascii {
                 None
@@ -629,13 +714,17 @@ impl Search {
                 None => (names.as_bytes(), contacts.as_bytes()),
             };
             let fits = |text: &[u8]| u16::try_from(text.len()).ok().filter(|&n| n < FOLDED);
-            match (start, fits(names_text), fits(contacts_text)) {
-                (Some(start), Some(n), Some(c)) if ascii || folded.is_some() => {
-                    text.extend_from_slice(names_text);
-                    text.extend_from_slice(contacts_text);
+            match (start, contacts_start, fits(names_text), fits(contacts_text)) {
+                (Some(start), Some(contacts_start), Some(n), Some(c))
+                    if ascii || folded.is_some() =>
+                {
+                    names_column.extend_from_slice(names_text);
+                    contacts_column.extend_from_slice(contacts_text);
                     let flag = |original: &str| if original.is_ascii() { 0 } else { FOLDED };
                     spans.push((start, n | flag(&names), c | flag(&contacts)));
-                    masks.push((mask_of(names_text), mask_of(contacts_text)));
+                    contacts_at.push(contacts_start);
+                    names_masks.push(mask_of(names_text));
+                    contacts_masks.push(mask_of(contacts_text));
                     // nucleo scores a one-character word on a text that is
                     // not ASCII otherwise than from its starts.
                     starts.push(if names.is_ascii() {
@@ -649,21 +738,27 @@ impl Search {
                 }
                 _ => {
                     // Normalisation may match what is not there as typed.
-                    masks.push((u64::MAX, u64::MAX));
+                    names_masks.push(u64::MAX);
+                    contacts_masks.push(u64::MAX);
                     starts.push(ascii::Starts::UNKNOWN);
                     spans.push((unicode.len() as u32, ELSEWHERE, 0));
+                    contacts_at.push(0);
                     unicode.push((Utf32String::from(names), Utf32String::from(contacts)));
                 }
             }
         }
-        text.shrink_to_fit();
+        names_column.shrink_to_fit();
+        contacts_column.shrink_to_fit();
         Self {
             texts: Arc::new(Texts {
-                text,
+                names: names_column,
+                contacts: contacts_column,
                 spans,
+                contacts_at,
                 unicode,
                 originals,
-                masks,
+                names_masks,
+                contacts_masks,
                 starts,
                 prefilter: true,
             }),
@@ -723,9 +818,15 @@ impl Search {
             .iter()
             .filter(|(previous, _)| narrows(previous, &query))
             .min_by_key(|(_, matched)| matched.len());
+        let every = self.texts.spans.len();
         let pool = match narrowed {
-            Some((_, matched)) => Pool::Matched(Arc::clone(&matched.scored)),
-            None => Pool::Every(self.texts.spans.len() as u32),
+            // An earlier query that matched every entry (`c`: every PEC
+            // has one) narrows nothing: the entries are tried in turn
+            // without reading its 8 MB of matches at a million members.
+            Some((_, matched)) if matched.len() < every => {
+                Pool::Matched(Arc::clone(&matched.scored))
+            }
+            _ => Pool::Every(every as u32),
         };
         Lookup::Scan(Scan {
             query,
@@ -820,22 +921,29 @@ impl Texts {
             );
         }
         let start = start as usize;
-        let middle = start + (names & !FOLDED) as usize;
-        let end = middle + (contacts & !FOLDED) as usize;
-        let text = |range: std::ops::Range<usize>, length: u16, contacts| match length & FOLDED {
-            0 => Text::Ascii(&self.text[range]),
-            _ => Text::Folded(
-                &self.text[range],
-                Original {
-                    texts: self,
-                    entry: i,
-                    contacts,
-                },
-            ),
+        let contacts_start = self.contacts_at[i as usize] as usize;
+        let text = |contacts: bool, start: usize, length: u16| {
+            let column = if contacts {
+                &self.contacts
+            } else {
+                &self.names
+            };
+            let text = &column[start..start + (length & !FOLDED) as usize];
+            match length & FOLDED {
+                0 => Text::Ascii(text),
+                _ => Text::Folded(
+                    text,
+                    Original {
+                        texts: self,
+                        entry: i,
+                        contacts,
+                    },
+                ),
+            }
         };
         (
-            text(start..middle, names, false),
-            text(middle..end, contacts, true),
+            text(false, start, names),
+            text(true, contacts_start, contacts),
         )
     }
 }
@@ -958,7 +1066,7 @@ fn score(
     pattern: &(Pattern, Vec<bool>),
     pool: &Pool,
     cancelled: &(dyn Fn() -> bool + Sync),
-) -> Option<Vec<(u32, u32)>> {
+) -> Option<Found> {
     let threads = if pool.len() < PARALLEL_FROM {
         1
     } else {
@@ -974,7 +1082,7 @@ fn score_on(
     pool: &Pool,
     cancelled: &(dyn Fn() -> bool + Sync),
     threads: usize,
-) -> Option<Vec<(u32, u32)>> {
+) -> Option<Found> {
     // Per word, how it is scored and what it needs, once for every entry.
     let words: Vec<Word<'_>> = pattern
         .0
@@ -1022,7 +1130,7 @@ fn score_on(
             }
         }
         let (names, contacts) = texts.haystacks(i);
-        let starts = (texts.starts[i as usize], texts.masks[i as usize].0);
+        let starts = (texts.starts[i as usize], texts.names_masks[i as usize]);
         score_one(
             &words,
             names,
@@ -1048,7 +1156,12 @@ fn score_on(
                     .finder
                     .as_ref()
                     .filter(|_| dense.load(std::sync::atomic::Ordering::Relaxed) < DENSE_CHUNKS)?;
-                let found = occurrences::Occurrences::find(texts, &entries, finder)?;
+                let columns = match word.look {
+                    Look::Names => (true, false),
+                    Look::Contacts => (false, true),
+                    Look::NamesElseContacts => (true, true),
+                };
+                let found = occurrences::Occurrences::find(texts, &entries, finder, columns)?;
                 // A word in most entries (`+39`, `pec`) is found quicker
                 // entry by entry: after a few such chunks in a row, the
                 // later ones are searched so (a run of numeri iscrizione
@@ -1084,13 +1197,17 @@ fn score_on(
                 &mut scored,
             );
         }
-        return Some(scored);
+        return Some(Found::Scored {
+            parts: vec![scored],
+            per_score: None,
+        });
     }
     let next = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
     let work = || {
         let mut matcher = Matcher::new(Config::DEFAULT);
         let mut done = Vec::new();
+        let mut counting = Counting::default();
         loop {
             let chunk = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if chunk >= chunks || stopped.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1100,33 +1217,168 @@ fn score_on(
                 stopped.store(true, std::sync::atomic::Ordering::Relaxed);
                 break;
             }
-            let mut scored = Vec::new();
-            run(
-                chunk * CHUNK..n.min((chunk + 1) * CHUNK),
-                &mut matcher,
-                &mut scored,
-            );
+            let range = chunk * CHUNK..n.min((chunk + 1) * CHUNK);
+            let mut scored = Vec::with_capacity(range.len());
+            run(range, &mut matcher, &mut scored);
+            // Counted while the chunk's scores are at hand: the ranking
+            // reads every score once less.
+            counting.add(&scored);
             done.push((chunk, scored));
         }
-        done
+        (done, counting)
     };
-    let mut done = std::thread::scope(|scope| {
+    let (mut done, counting) = std::thread::scope(|scope| {
         let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut done = work();
+        let (mut done, mut counting) = work();
         for other in others {
-            done.extend(other.join().expect("scoring thread"));
+            let (theirs, counted) = other.join().expect("scoring thread");
+            done.extend(theirs);
+            counting.join(counted);
         }
-        done
+        (done, counting)
     });
     if stopped.into_inner() {
         return None;
     }
     done.sort_unstable_by_key(|&(chunk, _)| chunk);
-    let mut scored = Vec::with_capacity(done.iter().map(|(_, s)| s.len()).sum());
-    for (_, part) in done {
-        scored.extend_from_slice(&part);
+    Some(Found::Scored {
+        parts: done.into_iter().map(|(_, part)| part).collect(),
+        per_score: counting.per_score(),
+    })
+}
+
+/// A scan's matches with their scores, in entry order.
+enum Found {
+    /// Found now: in parts, chunk after chunk, as the threads found them,
+    /// and how many have each score when counted as found.
+    Scored {
+        parts: Vec<Vec<(u32, u32)>>,
+        per_score: Option<PerScore>,
+    },
+    /// Found earlier.
+    Known(Arc<Vec<(u32, u32)>>),
+}
+
+impl Found {
+    fn len(&self) -> usize {
+        match self {
+            Found::Scored { parts, .. } => parts.iter().map(Vec::len).sum(),
+            Found::Known(scored) => scored.len(),
+        }
     }
-    Some(scored)
+
+    /// The parts, in order.
+    fn parts(&self) -> Vec<&[(u32, u32)]> {
+        match self {
+            Found::Scored { parts, .. } => parts.iter().map(Vec::as_slice).collect(),
+            Found::Known(scored) => vec![scored.as_slice()],
+        }
+    }
+
+    /// In one list.
+    fn joined(&self) -> Arc<Vec<(u32, u32)>> {
+        match self {
+            Found::Scored { parts, .. } => {
+                let mut scored = Vec::with_capacity(self.len());
+                for part in parts {
+                    scored.extend_from_slice(part);
+                }
+                Arc::new(scored)
+            }
+            Found::Known(scored) => Arc::clone(scored),
+        }
+    }
+}
+
+/// How many matches have each score, from the highest: what ranking them
+/// in buckets needs to know first ([`rank_first`], [`rank`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PerScore {
+    lowest: u32,
+    highest: u32,
+    /// Bucket 0 the highest score.
+    counts: Vec<usize>,
+}
+
+impl PerScore {
+    /// Counted anew (for matches scored elsewhere, or a score past
+    /// [`COUNTED_SCORES`]).
+    fn of(parts: &[&[(u32, u32)]]) -> Self {
+        let scores = || {
+            parts
+                .iter()
+                .flat_map(|part| part.iter().map(|&(_, score)| score))
+        };
+        let lowest = scores().min().unwrap_or(0);
+        let highest = scores().max().unwrap_or(0);
+        let buckets = (highest - lowest) as usize + 1;
+        let mut counts = vec![0usize; if buckets <= 1 << 16 { buckets } else { 0 }];
+        if !counts.is_empty() {
+            for score in scores() {
+                counts[(highest - score) as usize] += 1;
+            }
+        }
+        PerScore {
+            lowest,
+            highest,
+            counts,
+        }
+    }
+}
+
+/// Scores below this are counted as a scan finds them ([`Counting`]).
+const COUNTED_SCORES: usize = 1 << 14;
+
+/// A scoring thread's count of the scores it found.
+struct Counting {
+    per_score: Vec<u32>,
+    /// A score past [`COUNTED_SCORES`] was found: counted anew.
+    past: bool,
+}
+
+impl Default for Counting {
+    fn default() -> Self {
+        Counting {
+            per_score: vec![0; COUNTED_SCORES],
+            past: false,
+        }
+    }
+}
+
+impl Counting {
+    fn add(&mut self, scored: &[(u32, u32)]) {
+        for &(_, score) in scored {
+            match self.per_score.get_mut(score as usize) {
+                Some(count) => *count += 1,
+                None => self.past = true,
+            }
+        }
+    }
+
+    fn join(&mut self, other: Counting) {
+        self.past |= other.past;
+        for (mine, theirs) in self.per_score.iter_mut().zip(other.per_score) {
+            *mine += theirs;
+        }
+    }
+
+    /// None when some score was past them, or nothing was found.
+    fn per_score(&self) -> Option<PerScore> {
+        if self.past {
+            return None;
+        }
+        let lowest = self.per_score.iter().position(|&c| c > 0)?;
+        let highest = self.per_score.iter().rposition(|&c| c > 0)?;
+        Some(PerScore {
+            lowest: lowest as u32,
+            highest: highest as u32,
+            counts: self.per_score[lowest..=highest]
+                .iter()
+                .rev()
+                .map(|&c| c as usize)
+                .collect(),
+        })
+    }
 }
 
 /// Entries scored between two looks at whether the scan is still wanted.
@@ -1231,12 +1483,10 @@ impl Word<'_> {
     /// [`score_one`] scores it, without its bookkeeping per word. None when
     /// the entry needs that.
     fn alone(&self, texts: &Texts, i: u32) -> Option<Option<u32>> {
-        let (start, names, contacts) = texts.spans[i as usize];
-        // ELSEWHERE has the bit too.
-        if (names | contacts) & FOLDED != 0 {
-            return None;
-        }
-        let (mask, _) = texts.masks[i as usize];
+        // Only what the word reads: the names' span, mask and text for a
+        // fuzzy word; the mask and starts for one character (whose starts
+        // are known only for names in ASCII).
+        let mask = texts.names_masks[i as usize];
         match (&self.scorer, self.look) {
             (Scorer::Fuzzy(needle), Look::Names) => {
                 if let Some(needs) = &self.needs
@@ -1244,8 +1494,13 @@ impl Word<'_> {
                 {
                     return Some(None);
                 }
+                let (start, names, _) = texts.spans[i as usize];
+                // ELSEWHERE has the bit too.
+                if names & FOLDED != 0 {
+                    return None;
+                }
                 let start = start as usize;
-                let text = &texts.text[start..start + names as usize];
+                let text = &texts.names[start..start + names as usize];
                 Some(ascii::fuzzy_greedy(text, needle).map(u32::from))
             }
             (Scorer::OneChar(_, c, bit), Look::Names) => texts.starts[i as usize]
@@ -1442,31 +1697,39 @@ fn deal(
 /// first pages show while the rest is ranked ([`Staging`]). Linear: the
 /// scores say which matches may be among the first, and only those are
 /// compared.
-fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize) -> Vec<u32> {
+fn rank_first(
+    parts: &[&[(u32, u32)]],
+    order: &[u32],
+    rank: &[u32],
+    first: usize,
+    per_score: Option<&PerScore>,
+) -> Vec<usize> {
     // Best score first, then the table's order: as `best_first_of` sorts.
     let key =
         |i: u32, score: u32| (u64::from(u32::MAX - score) << 32) | u64::from(rank[i as usize]);
-    let (lowest, highest, buckets) = score_range(matches);
-    // The lowest score among the first: those above it are fewer than
-    // `first`, those with it make up the rest.
-    let cut = if buckets <= 1 << 16 {
-        let mut per_score = vec![0usize; buckets];
-        for &(_, score) in matches {
-            per_score[(highest - score) as usize] += 1;
+    let counted;
+    let per_score = match per_score {
+        Some(per_score) => per_score,
+        None => {
+            counted = PerScore::of(parts);
+            &counted
         }
-        let mut before = 0;
-        per_score
-            .iter()
-            .position(|&count| {
-                before += count;
-                before >= first
-            })
-            .map_or(lowest, |bucket| highest - bucket as u32)
-    } else {
-        lowest
     };
-    let mut keys: Vec<u64> = matches
+    let matches = || parts.iter().flat_map(|part| part.iter());
+    let (lowest, highest) = (per_score.lowest, per_score.highest);
+    // The lowest score among the first: those above it are fewer than
+    // `first`, those with it make up the rest (every score when they were
+    // too spread to count).
+    let mut before = 0;
+    let cut = per_score
+        .counts
         .iter()
+        .position(|&count| {
+            before += count;
+            before >= first
+        })
+        .map_or(lowest, |bucket| highest - bucket as u32);
+    let mut keys: Vec<u64> = matches()
         .filter(|&&(_, score)| score >= cut)
         .map(|&(i, score)| key(i, score))
         .collect();
@@ -1476,18 +1739,17 @@ fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize)
     }
     keys.sort_unstable();
     let Some(&last) = keys.last() else {
-        return matches.iter().map(|&(i, _)| i).collect();
+        return matches().map(|&(i, _)| i as usize).collect();
     };
-    let mut list = Vec::with_capacity(matches.len());
+    let mut list = Vec::with_capacity(parts.iter().map(|part| part.len()).sum());
     list.extend(
         keys.iter()
-            .map(|&k| order[(k & u64::from(u32::MAX)) as usize]),
+            .map(|&k| order[(k & u64::from(u32::MAX)) as usize] as usize),
     );
     list.extend(
-        matches
-            .iter()
+        matches()
             .filter(|&&(i, score)| score < cut || key(i, score) > last)
-            .map(|&(i, _)| i),
+            .map(|&(i, _)| i as usize),
     );
     list
 }
@@ -1496,13 +1758,27 @@ fn rank_first(matches: &[(u32, u32)], order: &[u32], rank: &[u32], first: usize)
 /// them with nothing filtered out: for large results, the order is dealt in
 /// stretches, one per core, whose buckets are then joined stretch after
 /// stretch (so ties keep the table's order).
-fn rank(matches: &[(u32, u32)], order: &[u32], rank: &[u32]) -> Vec<u32> {
-    rank_on(matches, order, rank, threads())
+fn rank(
+    matches: &[(u32, u32)],
+    order: &[u32],
+    rank: &[u32],
+    per_score: Option<&PerScore>,
+) -> Vec<u32> {
+    rank_on(matches, order, rank, threads(), per_score)
 }
 
 /// [`rank`] on this many threads.
-fn rank_on(matches: &[(u32, u32)], order: &[u32], rank: &[u32], threads: usize) -> Vec<u32> {
-    let (_, highest, buckets) = score_range(matches);
+fn rank_on(
+    matches: &[(u32, u32)],
+    order: &[u32],
+    rank: &[u32],
+    threads: usize,
+    per_score: Option<&PerScore>,
+) -> Vec<u32> {
+    let (_, highest, buckets) = match per_score {
+        Some(p) => (p.lowest, p.highest, (p.highest - p.lowest) as usize + 1),
+        None => score_range(matches),
+    };
     if sorts(matches.len(), order.len(), buckets) || matches.len() < PARALLEL_FROM || threads <= 1 {
         return best_first_of(matches, order, rank, |_| true)
             .into_iter()
@@ -1745,13 +2021,7 @@ mod tests {
         });
         let entries = RosterRows::from_entries(entries);
         let masked = Search::new(&entries);
-        assert!(
-            masked
-                .texts
-                .masks
-                .iter()
-                .any(|&m| m != (u64::MAX, u64::MAX))
-        );
+        assert!(masked.texts.names_masks.iter().any(|&m| m != u64::MAX));
         let everything = unfiltered(&entries);
         for query in [
             "r",
@@ -1879,6 +2149,134 @@ mod tests {
         }
     }
 
+    /// Over a generated roster past [`PARALLEL_FROM`], with accented and
+    /// apostrophised names and another PEC domain here and there, every
+    /// kind of word: the scan as it runs (texts in columns, masks, starts,
+    /// the chunk-wide search for exact words, scores counted as found, two
+    /// threads, two stages) finds what a plain scan finds (nucleo on every
+    /// entry), with the same scores, and lists them in the same order,
+    /// fresh and typed key by key; its first stage puts first what the
+    /// whole ranking puts first.
+    #[test]
+    fn the_scan_as_it_runs_finds_and_ranks_as_a_plain_scan() {
+        let mut members = crate::sample::generate_roster(PARALLEL_FROM + 4_000, 11, "pec.fofi.it");
+        for (k, m) in members.iter_mut().enumerate() {
+            match k % 89 {
+                0 => m.cognome = "Nicolò".into(),
+                1 => m.nome = "José".into(),
+                2 => m.cognome = "D'Àngelo".into(),
+                3 => m.cognome = "Dell'Orto".into(),
+                4 => m.pec = format!("studio{k}@legalmail.it"),
+                5 => m.cellulare = None,
+                6 => m.email_servizio = Some(format!("Farmacia.{k}@Libero.IT")),
+                _ => (),
+            }
+        }
+        let entries = RosterRows::from_entries(in_the_roster(members));
+        let ordering = shuffled_ordering(entries.len() as u32);
+        let plain = unfiltered(&entries);
+        let mut typed = Search::new(&entries);
+        typed.staging = Staging {
+            from: 1,
+            first: 100,
+        };
+        for query in [
+            "r",
+            "c",
+            "1",
+            "3",
+            "0",
+            "+",
+            "a",
+            "é",
+            "ò",
+            "'",
+            "co",
+            "ro",
+            "rs",
+            "12",
+            "34",
+            "00",
+            "+3",
+            "ni",
+            "jo",
+            "é ",
+            "ros",
+            "con",
+            "rss",
+            "123",
+            "347",
+            "nic",
+            "jos",
+            "d'a",
+            "rossi mar",
+            "conte gio",
+            "RSSMRA",
+            "rssmra80",
+            "80a41",
+            "rossi 12",
+            "mar 3",
+            "+39 3",
+            "pec.fofi",
+            "@pec",
+            "fofi.it",
+            ".it",
+            "nicolò",
+            "josé",
+            "NICOLO",
+            "Josè",
+            "d'àngelo",
+            "dangelo",
+            "àngelo",
+            "dell'o",
+            "x y",
+            "zz",
+            "!rossi",
+            "^ros",
+            "ssi$",
+            "'mari",
+            "4711",
+            "legalmail",
+            "farmacia.1",
+            "LIBERO.it",
+            "347 123 4567",
+            "+39 347",
+        ] {
+            let mut expected = plain.clone().matches(query);
+            expected.sort_unstable();
+            let listed = best_first(expected.clone(), &ordering.order, &ordering.rank, |_| true);
+            let mut search = Search::new(&entries);
+            search.staging = typed.staging;
+            let Lookup::Scan(scan) = search.lookup_in(query, Some(&ordering)) else {
+                panic!("a fresh query is scanned");
+            };
+            let mut firsts = Vec::new();
+            let whole = scan
+                .run_staged(&|| false, Some(&mut |m| firsts.push(m)))
+                .unwrap();
+            assert_eq!(whole.scored(), &expected[..], "{query}");
+            assert_eq!(whole.best_first(&ordering, |_| true), listed, "{query}");
+            for first in firsts {
+                let (first, settled) = first.first_ranked(&ordering, |_| true).unwrap();
+                assert_eq!(first[..settled], listed[..settled], "{query}: first stage");
+                assert_eq!(first.len(), listed.len(), "{query}: first stage");
+            }
+            // Typed key by key: narrowed from the earlier keystrokes.
+            for end in 1..query.len() {
+                if query.is_char_boundary(end) {
+                    typed.matched(&query[..end], Some(&ordering));
+                }
+            }
+            let narrowed = typed.matched(query, Some(&ordering));
+            assert_eq!(narrowed.scored(), &expected[..], "{query}, typed");
+            assert_eq!(
+                narrowed.best_first(&ordering, |_| true),
+                listed,
+                "{query}, typed"
+            );
+        }
+    }
+
     /// Best first, alike scores in the table's order, through buckets or a
     /// sort, as a plain sort of the matches would list them.
     #[test]
@@ -1948,14 +2346,29 @@ mod tests {
                 pattern(&query),
                 query.split_whitespace().map(searches_contacts).collect(),
             );
-            let single = score_on(texts, &pattern, &every, &|| false, 1).unwrap();
+            let single = score_on(texts, &pattern, &every, &|| false, 1)
+                .unwrap()
+                .joined();
+            let single = single.to_vec();
             for threads in [2, 3, 8] {
-                let split = score_on(texts, &pattern, &every, &|| false, threads).unwrap();
-                assert_eq!(split, single, "{query} on {threads} threads");
+                let found = score_on(texts, &pattern, &every, &|| false, threads).unwrap();
+                assert_eq!(*found.joined(), single, "{query} on {threads} threads");
+                // The scores counted as found, as counted afterwards.
+                if let Found::Scored {
+                    per_score: Some(counted),
+                    ..
+                } = &found
+                {
+                    assert_eq!(*counted, PerScore::of(&[&single]), "{query}");
+                } else {
+                    assert!(single.is_empty(), "{query}: counted");
+                }
                 // Narrowed: over what the query matched, the same again.
                 let narrowed = Pool::Matched(Arc::new(single.clone()));
                 assert_eq!(
-                    score_on(texts, &pattern, &narrowed, &|| false, threads).unwrap(),
+                    *score_on(texts, &pattern, &narrowed, &|| false, threads)
+                        .unwrap()
+                        .joined(),
                     single,
                     "{query} narrowed"
                 );
@@ -1985,7 +2398,18 @@ mod tests {
                 .collect();
             for threads in [1, 2, 3, 8] {
                 assert_eq!(
-                    rank_on(&matches, &order, &rank, threads),
+                    rank_on(&matches, &order, &rank, threads, None),
+                    expected,
+                    "every {every}, spread {spread}, {threads} threads"
+                );
+                assert_eq!(
+                    rank_on(
+                        &matches,
+                        &order,
+                        &rank,
+                        threads,
+                        Some(&PerScore::of(&[&matches]))
+                    ),
                     expected,
                     "every {every}, spread {spread}, {threads} threads"
                 );
@@ -2100,8 +2524,22 @@ mod tests {
             let whole = best_first(matches.clone(), &ordering.order, &ordering.rank, |_| true);
             let firsts = [1, 7, 100, 2048, matches.len() - 1, matches.len()];
             for first in firsts.into_iter().filter(|&f| f <= matches.len()) {
-                let listed = rank_first(&matches, &ordering.order, &ordering.rank, first);
-                let listed: Vec<usize> = listed.into_iter().map(|i| i as usize).collect();
+                let listed = rank_first(&[&matches], &ordering.order, &ordering.rank, first, None);
+                // In parts, as the threads find them, and counted as found.
+                let (a, rest) = matches.split_at(matches.len() / 3);
+                let (b, c) = rest.split_at(rest.len() / 2);
+                let counted = PerScore::of(&[&matches]);
+                assert_eq!(PerScore::of(&[a, b, c]), counted);
+                assert_eq!(
+                    rank_first(
+                        &[a, b, c],
+                        &ordering.order,
+                        &ordering.rank,
+                        first,
+                        Some(&counted)
+                    ),
+                    listed
+                );
                 assert_eq!(
                     listed[..first],
                     whole[..first],
@@ -2231,6 +2669,7 @@ mod tests {
         let broad = |n: u32| Matches {
             scored: Arc::new((0..n).map(|i| (i, 1)).collect()),
             ranked: None,
+            first: None,
         };
         let big = (REMEMBERED_BYTES / 4 / 8) as u32; // a quarter of the bytes
         for query in ["a", "b", "c", "d"] {

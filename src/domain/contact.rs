@@ -105,29 +105,36 @@ pub fn mask_email(email: &str) -> String {
     let Some((local, domain)) = email.split_once('@') else {
         return "*****".to_string();
     };
-    let tail: String = {
-        let chars: Vec<char> = local.chars().collect();
-        chars[chars.len().saturating_sub(2)..].iter().collect()
-    };
+    // The last two characters (not bytes) of the local part; sliced, not
+    // collected: a report masks one address per row.
+    let tail = &local[local.char_indices().rev().nth(1).map_or(0, |(i, _)| i)..];
     let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
-    let first = host.chars().next().map(String::from).unwrap_or_default();
-    format!("*****{tail}@{first}*****.{tld}")
+    let first = &host[..host.chars().next().map_or(0, char::len_utf8)];
+    let mut masked = String::with_capacity(12 + tail.len() + first.len() + tld.len());
+    for part in ["*****", tail, "@", first, "*****.", tld] {
+        masked.push_str(part);
+    }
+    masked
 }
 
 /// Masks a mobile number, keeping the last three digits: `+39*******567`.
 pub fn mask_mobile(mobile: &str) -> String {
-    let digits: Vec<char> = mobile.chars().collect();
-    let keep = 3.min(digits.len());
-    let (prefix, rest) = if mobile.starts_with("+39") {
-        ("+39", &digits[3..])
-    } else {
-        ("", &digits[..])
+    // Three kept, or fewer when the whole number (prefix included) is shorter.
+    let keep = mobile.chars().take(3).count();
+    let (prefix, rest) = match mobile.strip_prefix("+39") {
+        Some(rest) => ("+39", rest),
+        None => ("", mobile),
     };
-    let shown: String = rest[rest.len().saturating_sub(keep)..].iter().collect();
-    format!(
-        "{prefix}{}{shown}",
-        "*".repeat(rest.len().saturating_sub(keep))
-    )
+    let hidden = rest.chars().count().saturating_sub(keep);
+    let shown = &rest[rest
+        .char_indices()
+        .nth(hidden)
+        .map_or(rest.len(), |(i, _)| i)..];
+    let mut masked = String::with_capacity(prefix.len() + hidden + shown.len());
+    masked.push_str(prefix);
+    masked.extend(std::iter::repeat_n('*', hidden));
+    masked.push_str(shown);
+    masked
 }
 
 #[cfg(test)]
@@ -150,6 +157,10 @@ mod tests {
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
+        // Unicode's lower case still applies beyond ASCII (the Kelvin sign
+        // is a k), and a letter beyond ASCII is refused.
+        assert_eq!(normalize_email("MAR\u{212A}@X.IT").unwrap(), "mark@x.it");
+        assert!(normalize_email("zoè@x.it").is_err());
     }
 
     /// The rules as first written, on characters: the byte-wise check must
@@ -261,5 +272,16 @@ mod tests {
         assert_eq!(mask_email("marisa@inwind.it"), "*****sa@i*****.it");
         assert_eq!(mask_email("a@b.com"), "*****a@b*****.com");
         assert_eq!(mask_mobile("+393471234567"), "+39*******567");
+        // Characters, not bytes, and short or odd values.
+        assert_eq!(mask_email("zoè@cà.it"), "*****oè@c*****.it");
+        assert_eq!(mask_email("è@àb"), "*****è@à*****.");
+        assert_eq!(mask_email("@.x"), "*****@*****.x");
+        assert_eq!(mask_email("mario"), "*****");
+        assert_eq!(mask_mobile("+41791234567"), "*********567");
+        assert_eq!(mask_mobile("+39"), "+39");
+        assert_eq!(mask_mobile("+391"), "+391");
+        assert_eq!(mask_mobile("12"), "12");
+        assert_eq!(mask_mobile("+39³²¹⁰"), "+39*²¹⁰");
+        assert_eq!(mask_mobile(""), "");
     }
 }

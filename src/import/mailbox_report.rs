@@ -385,7 +385,7 @@ pub struct RowReader<'o> {
     header: Vec<String>,
     options: &'o ReportOptions,
     parsed: ParsedReport,
-    seen: std::collections::HashMap<String, u64>,
+    seen: foldhash::HashMap<String, u64>,
     /// Name columns by letter too (workbooks).
     letters: bool,
     /// Mapped values: a report repeats a handful of words 100k times.
@@ -438,7 +438,7 @@ impl<'o> RowReader<'o> {
                 delimiter: b';',
                 ..ParsedReport::default()
             },
-            seen: std::collections::HashMap::new(),
+            seen: foldhash::HashMap::default(),
             letters: false,
             migrations: ValueCache::default(),
             passwords: ValueCache::default(),
@@ -778,10 +778,18 @@ fn excel_epoch() -> NaiveDateTime {
 /// time without an offset is Italian civil time, wherever the server runs.
 pub fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
     let value = value.trim();
+    if let Some(naive) = italian_date_time(value) {
+        return Some(from_italian_time(naive));
+    }
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Some(at.to_utc());
     }
-    let naive = if let Ok(serial) = value.replace(',', ".").parse::<f64>() {
+    // A serial number never holds a '/': spares the copy below.
+    let serial = match value.contains('/') {
+        true => None,
+        false => value.replace(',', ".").parse::<f64>().ok(),
+    };
+    let naive = if let Some(serial) = serial {
         // 61 is 1 March 1900; 2958465 is 31 December 9999.
         if !(61.0..=2_958_465.0).contains(&serial) {
             return None;
@@ -804,6 +812,34 @@ pub fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
         date.and_time(time)
     };
     Some(from_italian_time(naive))
+}
+
+/// `dd/mm/yyyy`, `dd/mm/yyyy hh:mm` or `dd/mm/yyyy hh:mm:ss` with every
+/// digit written and valid, read by hand: what the general reading of
+/// [`parse_instant`] makes of them, without its format strings (a report
+/// holds several per row). None for anything else, read the general way.
+fn italian_date_time(value: &str) -> Option<NaiveDateTime> {
+    let b = value.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<u32> {
+        b.get(from..from + len)?.iter().try_fold(0, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    if b.len() < 10 || b[2] != b'/' || b[5] != b'/' {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(digits(6, 4)? as i32, digits(3, 2)?, digits(0, 2)?)?;
+    let (hour, minute, second) = match &b[10..] {
+        [] => (0, 0, 0),
+        [b' ', _, _, b':', _, _] => (digits(11, 2)?, digits(14, 2)?, 0),
+        [b' ', _, _, b':', _, _, b':', _, _] => (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?),
+        _ => return None,
+    };
+    // A leap second (60) is left to the general reading.
+    (second < 60)
+        .then(|| NaiveTime::from_hms_opt(hour, minute, second))
+        .flatten()
+        .map(|time| date.and_time(time))
 }
 
 /// The instant of an Italian civil time (the inverse of
@@ -920,6 +956,39 @@ mod tests {
             parse_instant("15/07/2026 14:00"),
             Some(Utc.with_ymd_and_hms(2026, 7, 15, 12, 0, 0).unwrap())
         );
+        // The hand reading of `dd/mm/yyyy[ hh:mm[:ss]]` agrees with the
+        // general one, and leaves it what it does not read.
+        for value in [
+            "05/03/2026 14:30:59",
+            "31/12/1999 23:59",
+            "29/02/2024",
+            "5/3/2026 9:30",
+            "05/03/2026 9:30",
+            "05/03/2026 14.30",
+            "05/03/2026T14:30",
+            "05/03/2026 14:30:60",
+            "30/02/2026",
+            "05/13/2026",
+            "05/03/2026 24:00",
+            "05/03/2026 14:60",
+        ] {
+            let general = crate::import::parse_date(value).and_then(|date| {
+                let time = match value.split_once([' ', 'T']).map(|(_, t)| t.trim()) {
+                    None => NaiveTime::MIN,
+                    Some(t) => NaiveTime::parse_from_str(t, "%H:%M:%S")
+                        .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M"))
+                        .or_else(|_| NaiveTime::parse_from_str(t, "%H.%M"))
+                        .ok()?,
+                };
+                Some(from_italian_time(date.and_time(time)))
+            });
+            assert_eq!(parse_instant(value), general, "{value}");
+            if let Some(naive) = italian_date_time(value) {
+                assert_eq!(Some(from_italian_time(naive)), general, "{value}");
+            }
+        }
+        assert!(italian_date_time("05/03/2026 14:30:60").is_none());
+        assert!(italian_date_time("5/3/2026").is_none());
     }
 
     #[test]

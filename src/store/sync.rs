@@ -1,7 +1,5 @@
 //! Mailbox states as last seen at the provider, and the record of sync runs.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
@@ -166,68 +164,18 @@ impl Store {
         address: Option<&str>,
         mut each: impl FnMut(MailboxState),
     ) -> Result<()> {
-        const SELECT: &str = "SELECT address, migration_state, migration_at, password_state,
-            link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
-            recovery_confirmed, last_login_at, provider_updated_at, must_change_password
-            FROM mailboxes";
         // One address through the primary key; an `OR` would scan the table.
         let mut stmt = match address {
-            Some(_) => self
-                .conn
-                .prepare_cached(&format!("{SELECT} WHERE address = ?1")),
-            None => self
-                .conn
-                .prepare_cached(&format!("{SELECT} WHERE ?1 IS NULL")),
+            Some(_) => self.conn.prepare_cached(&format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?1"
+            )),
+            None => self.conn.prepare_cached(&format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE ?1 IS NULL"
+            )),
         }
         .map_err(self.err())?;
-        // Codes and instants are read in place, not copied into strings first:
-        // at 100k mailboxes that is half a million allocations saved.
-        let corrupt = |column: usize, what: String| {
-            rusqlite::Error::FromSqlConversionFailure(
-                column,
-                rusqlite::types::Type::Text,
-                what.into(),
-            )
-        };
-        let text = |row: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<Option<String>> {
-            row.get_ref(i)?
-                .as_str_or_null()
-                .map(|v| v.map(str::to_string))
-                .map_err(Into::into)
-        };
-        let instant =
-            |row: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-                match row.get_ref(i)?.as_str_or_null()? {
-                    None => Ok(None),
-                    Some(v) => parse_ts(v).map(Some).map_err(|e| corrupt(i, e.to_string())),
-                }
-            };
         let rows = stmt
-            .query_map([address], |row| {
-                let migration = row.get_ref(1)?.as_str()?;
-                let password = row.get_ref(3)?.as_str()?;
-                Ok(MailboxState {
-                    address: row.get(0)?,
-                    migration: MigrationState::from_code(migration).ok_or_else(|| {
-                        corrupt(1, format!("stato di migrazione sconosciuto: {migration}"))
-                    })?,
-                    migration_at: instant(row, 2)?,
-                    password: PasswordState::from_code(password).ok_or_else(|| {
-                        corrupt(3, format!("stato della password sconosciuto: {password}"))
-                    })?,
-                    link_sent_at: instant(row, 4)?,
-                    link_expires_at: instant(row, 5)?,
-                    recovery: RecoveryContacts {
-                        email_masked: text(row, 6)?,
-                        mobile_masked: text(row, 7)?,
-                        confirmed: row.get(8)?,
-                    },
-                    last_login_at: instant(row, 9)?,
-                    must_change_password: row.get(11)?,
-                    updated_at: instant(row, 10)?
-                        .ok_or_else(|| corrupt(10, "data mancante".into()))?,
-                })
-            })
+            .query_map([address], mailbox_state)
             .map_err(self.err())?;
         for row in rows {
             each(row.map_err(self.err())?);
@@ -298,28 +246,14 @@ impl Store {
             Some(source) => format!("{detail} (report {})", source.file),
             None => detail,
         };
-        let previous: HashMap<String, MailboxState> = self
-            .mailbox_states()?
-            .into_iter()
-            .map(|m| (m.address.clone(), m))
-            .collect();
-        // Only the PEC and id of each member: at 100k members, reading whole
-        // members here cost more than storing the states.
-        let member_ids: HashMap<String, i64> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT pec, id FROM members")
-                .map_err(self.err())?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(self.err())?;
-            rows.collect::<rusqlite::Result<_>>().map_err(self.err())?
-        };
         let to_err = super::sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&to_err)?;
+        // Read within the transaction, so that what is compared below is
+        // what is stored, and each row's rowid still names it when written.
+        let previous = stored_mailboxes(&tx).map_err(&to_err)?;
         let mut outcome = SyncOutcome {
             mailboxes: states.len(),
             incremental: !batch.complete,
@@ -327,60 +261,51 @@ impl Store {
         };
         let now = ts(at);
         {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
-                     link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
-                     recovery_confirmed, last_login_at, provider_updated_at, synced_at,
-                     must_change_password)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                     ON CONFLICT(address) DO UPDATE SET migration_state = ?2, migration_at = ?3,
-                     password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
-                     recovery_email_masked = ?7, recovery_mobile_masked = ?8,
-                     recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
-                     synced_at = ?12, must_change_password = ?13
-                     WHERE julianday(excluded.provider_updated_at)
-                        >= julianday(mailboxes.provider_updated_at)",
-                )
-                .map_err(&to_err)?;
+            let mut writes = MailboxWrites::prepare(&tx).map_err(&to_err)?;
             // In address order (the same address keeping its place): the
             // table's key and the index of the counts' facts are then
             // written page after page, not all over. A first sync of a
             // million mailboxes: 16 s as listed, 8 s sorted, with the index.
-            let mut in_order: Vec<&MailboxState> = states.iter().collect();
-            in_order.sort_by(|a, b| a.address.cmp(&b.address));
-            for state in in_order {
-                let changes = match previous.get(&state.address) {
-                    Some(old) if old == state => continue,
-                    Some(old) => describe_changes(old, state),
+            let mut order: Vec<usize> = (0..states.len()).collect();
+            order.sort_by(|&a, &b| states[a].address.cmp(&states[b].address));
+            let address = |k: usize| order.get(k).map(|&i| states[i].address.as_str());
+            // New mailboxes are inserted many to a statement (see
+            // `insert_new`), except an address listed twice.
+            let mut new: Vec<&MailboxState> = Vec::with_capacity(INSERT_ROWS);
+            for (k, state) in order.iter().map(|&i| &states[i]).enumerate() {
+                let old = previous.get(state.address.as_str());
+                let applied = match old {
                     None => {
                         outcome.new_mailboxes += 1;
-                        Vec::new()
+                        let once = k.checked_sub(1).and_then(address) != Some(&state.address)
+                            && address(k + 1) != Some(&state.address);
+                        if once {
+                            new.push(state);
+                            if new.len() == INSERT_ROWS {
+                                writes.insert_new(&new, &now).map_err(&to_err)?;
+                                new.clear();
+                            }
+                            continue;
+                        }
+                        writes.insert(state, &now)
                     }
-                };
+                    // Nothing the provider reports changed: no write at all.
+                    Some(old) if old.state == *state => continue,
+                    Some(old) => writes.update(old, state, &now),
+                }
+                .map_err(&to_err)?;
                 // An action stored while this sync was fetching is newer than
-                // what the provider listed: the guard above keeps it.
-                let applied = upsert
-                    .execute(params![
-                        state.address,
-                        state.migration.code(),
-                        state.migration_at.map(ts),
-                        state.password.code(),
-                        state.link_sent_at.map(ts),
-                        state.link_expires_at.map(ts),
-                        state.recovery.email_masked,
-                        state.recovery.mobile_masked,
-                        state.recovery.confirmed,
-                        state.last_login_at.map(ts),
-                        ts(state.updated_at),
-                        now,
-                        state.must_change_password,
-                    ])
-                    .map_err(&to_err)?;
+                // what the provider listed: the guard of the writes keeps it.
                 if applied == 0 {
                     outcome.older_skipped += 1;
                     continue;
                 }
+                let Some(old) = old else { continue };
+                let changes = describe_changes(&old.state, state);
+                if changes.is_empty() {
+                    continue;
+                }
+                let member_id = member_of(&tx, &state.address).map_err(&to_err)?;
                 for detail in changes {
                     outcome.changes += 1;
                     append(
@@ -389,7 +314,7 @@ impl Store {
                             at,
                             operator: operator.to_string(),
                             kind: EventKind::StateChanged,
-                            member_id: member_ids.get(&state.address).copied(),
+                            member_id,
                             mailbox: Some(state.address.clone()),
                             detail: with_source(detail),
                             outcome: None,
@@ -398,8 +323,11 @@ impl Store {
                     .map_err(&to_err)?;
                 }
             }
+            writes.insert_new(&new, &now).map_err(&to_err)?;
+            drop(new);
             if batch.complete {
-                let fetched: HashSet<&str> = states.iter().map(|s| s.address.as_str()).collect();
+                let fetched: foldhash::HashSet<&str> =
+                    states.iter().map(|s| s.address.as_str()).collect();
                 let mut gone: Vec<&String> = previous
                     .keys()
                     .filter(|a| !fetched.contains(a.as_str()))
@@ -418,7 +346,8 @@ impl Store {
                     // report is not gone on the report's word.
                     let as_of = states.iter().map(|s| s.updated_at).max();
                     gone.retain(|a| {
-                        let newer = as_of.is_some_and(|as_of| previous[*a].updated_at > as_of);
+                        let newer = as_of
+                            .is_some_and(|as_of| previous[a.as_str()].state.updated_at > as_of);
                         if newer {
                             outcome.older_skipped += 1;
                         }
@@ -437,7 +366,7 @@ impl Store {
                             at,
                             operator: operator.to_string(),
                             kind: EventKind::StateChanged,
-                            member_id: member_ids.get(address).copied(),
+                            member_id: member_of(&tx, address).map_err(&to_err)?,
                             mailbox: Some(address.clone()),
                             detail: with_source(
                                 "casella non più presente presso il gestore".to_string(),
@@ -647,6 +576,279 @@ impl Store {
     }
 }
 
+/// A stored mailbox as a sync finds it.
+struct Stored {
+    rowid: i64,
+    state: MailboxState,
+}
+
+/// Every stored mailbox, by address.
+fn stored_mailboxes(
+    conn: &rusqlite::Connection,
+) -> rusqlite::Result<foldhash::HashMap<String, Stored>> {
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM mailboxes", [], |r| r.get(0))?;
+    let mut stored = foldhash::HashMap::with_capacity_and_hasher(
+        usize::try_from(count).unwrap_or_default(),
+        Default::default(),
+    );
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {MAILBOX_COLUMNS}, rowid FROM mailboxes"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let state = mailbox_state(row)?;
+        let rowid = row.get(12)?;
+        stored.insert(state.address.clone(), Stored { rowid, state });
+    }
+    Ok(stored)
+}
+
+/// The member an event about `address` names: the one holding it as PEC
+/// (the last added, when several do).
+fn member_of(conn: &rusqlite::Connection, address: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT max(id) FROM members WHERE pec = ?1")?
+        .query_row([address], |r| r.get(0))
+}
+
+/// Whether two states of a mailbox differ in a column the counts' index
+/// reads ([`super::summary::MAILBOX_FACTS_MIGRATION`]).
+fn counted_columns_differ(old: &MailboxState, new: &MailboxState) -> bool {
+    old.migration != new.migration
+        || old.migration_at != new.migration_at
+        || old.password != new.password
+        || old.link_expires_at != new.link_expires_at
+        || old.recovery != new.recovery
+}
+
+/// The statements a sync writes mailboxes with. A mailbox it knew is
+/// updated through its rowid (one seek, not the address's index and then
+/// the table), and, when nothing the counts' index reads changed, only in
+/// the other columns: SQLite then leaves that index alone, since none of
+/// the columns its expression reads is set.
+struct MailboxWrites<'c> {
+    conn: &'c rusqlite::Connection,
+    insert_many: rusqlite::CachedStatement<'c>,
+    /// The provider's last date written: a report's are all the same.
+    updated_at: LastTs,
+    upsert: rusqlite::CachedStatement<'c>,
+    update: rusqlite::CachedStatement<'c>,
+    update_uncounted: rusqlite::CachedStatement<'c>,
+}
+
+/// New mailboxes inserted by one statement.
+const INSERT_ROWS: usize = 64;
+
+/// An insert of `rows` mailboxes, their 13 columns numbered row after row.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
+         link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
+         recovery_confirmed, last_login_at, provider_updated_at, synced_at,
+         must_change_password) VALUES ",
+    );
+    for row in 0..rows {
+        let numbers: Vec<String> = (1..=13).map(|c| format!("?{}", row * 13 + c)).collect();
+        let comma = if row == 0 { "" } else { "," };
+        sql.push_str(&format!("{comma}({})", numbers.join(",")));
+    }
+    sql
+}
+
+/// The text of the last instant written, kept for the next row.
+#[derive(Default)]
+struct LastTs(Option<(DateTime<Utc>, String)>);
+
+impl LastTs {
+    fn text(&mut self, at: DateTime<Utc>) -> &str {
+        if self.0.as_ref().is_none_or(|(last, _)| *last != at) {
+            self.0 = Some((at, ts(at)));
+        }
+        self.0.as_ref().map_or("", |(_, text)| text)
+    }
+}
+
+/// The guard of every write: an older state never replaces a newer one.
+/// `newer` is true when the new state is known to be at least as recent
+/// (exact to the nanosecond; `julianday` is exact to the millisecond, so
+/// it never disagrees then), sparing the two date functions.
+const NOT_OLDER: &str = "julianday(?11) >= julianday(provider_updated_at)";
+
+impl<'c> MailboxWrites<'c> {
+    fn prepare(conn: &'c rusqlite::Connection) -> rusqlite::Result<Self> {
+        Ok(Self {
+            conn,
+            insert_many: conn.prepare_cached(&insert_sql(INSERT_ROWS))?,
+            updated_at: LastTs::default(),
+            upsert: conn.prepare_cached(
+                "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
+                 link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
+                 recovery_confirmed, last_login_at, provider_updated_at, synced_at,
+                 must_change_password)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(address) DO UPDATE SET migration_state = ?2, migration_at = ?3,
+                 password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
+                 recovery_email_masked = ?7, recovery_mobile_masked = ?8,
+                 recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
+                 synced_at = ?12, must_change_password = ?13
+                 WHERE julianday(excluded.provider_updated_at)
+                    >= julianday(mailboxes.provider_updated_at)",
+            )?,
+            update: conn.prepare_cached(&format!(
+                "UPDATE mailboxes SET migration_state = ?2, migration_at = ?3,
+                 password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
+                 recovery_email_masked = ?7, recovery_mobile_masked = ?8,
+                 recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
+                 synced_at = ?12, must_change_password = ?13
+                 WHERE rowid = ?1 AND (?14 OR {NOT_OLDER})"
+            ))?,
+            update_uncounted: conn.prepare_cached(&format!(
+                "UPDATE mailboxes SET link_sent_at = ?5, last_login_at = ?10,
+                 provider_updated_at = ?11, synced_at = ?12, must_change_password = ?13
+                 WHERE rowid = ?1 AND (?14 OR {NOT_OLDER})"
+            ))?,
+        })
+    }
+
+    /// Mailboxes the store does not have, each listed once: inserted
+    /// [`INSERT_ROWS`] to a statement, whose cursors stay open from row to
+    /// row. In address order, each row of the table's key and of the
+    /// counts' index then goes after the last without a search from the
+    /// root (SQLite's insert at the end of a b-tree), and the statement is
+    /// run once, not 64 times.
+    fn insert_new(&mut self, states: &[&MailboxState], now: &str) -> rusqlite::Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let mut fewer;
+        let statement: &mut rusqlite::Statement<'_> = if states.len() == INSERT_ROWS {
+            &mut self.insert_many
+        } else {
+            fewer = self.conn.prepare(&insert_sql(states.len()))?;
+            &mut fewer
+        };
+        for (row, state) in states.iter().enumerate() {
+            let first = row * 13 + 1;
+            bind_mailbox(
+                statement,
+                first,
+                &state.address,
+                state,
+                &mut self.updated_at,
+                now,
+            )?;
+        }
+        statement.raw_execute()?;
+        Ok(())
+    }
+
+    /// A mailbox the store did not have (or had twice in one listing).
+    fn insert(&mut self, state: &MailboxState, now: &str) -> rusqlite::Result<usize> {
+        let statement = &mut self.upsert;
+        bind_mailbox(
+            statement,
+            1,
+            &state.address,
+            state,
+            &mut self.updated_at,
+            now,
+        )?;
+        statement.raw_execute()
+    }
+
+    /// A stored mailbox whose state differs from `state`.
+    fn update(&mut self, old: &Stored, state: &MailboxState, now: &str) -> rusqlite::Result<usize> {
+        let newer = state.updated_at >= old.state.updated_at;
+        if !counted_columns_differ(&old.state, state) {
+            // Unused numbers are bound NULL and never read.
+            let statement = &mut self.update_uncounted;
+            statement.raw_bind_parameter(1, old.rowid)?;
+            statement.raw_bind_parameter(5, state.link_sent_at.map(ts))?;
+            statement.raw_bind_parameter(10, state.last_login_at.map(ts))?;
+            statement.raw_bind_parameter(11, self.updated_at.text(state.updated_at))?;
+            statement.raw_bind_parameter(12, now)?;
+            statement.raw_bind_parameter(13, state.must_change_password)?;
+            statement.raw_bind_parameter(14, newer)?;
+            return statement.raw_execute();
+        }
+        let statement = &mut self.update;
+        bind_mailbox(statement, 1, old.rowid, state, &mut self.updated_at, now)?;
+        statement.raw_bind_parameter(14, newer)?;
+        statement.raw_execute()
+    }
+}
+
+/// Binds a mailbox's 13 columns to the parameters numbered from `first`:
+/// its key (the address, or the rowid of an update), then the columns in
+/// the order of the inserts above.
+fn bind_mailbox(
+    statement: &mut rusqlite::Statement<'_>,
+    first: usize,
+    key: impl rusqlite::ToSql,
+    state: &MailboxState,
+    updated_at: &mut LastTs,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let at = |column: usize| first + column - 1;
+    statement.raw_bind_parameter(at(1), key)?;
+    statement.raw_bind_parameter(at(2), state.migration.code())?;
+    statement.raw_bind_parameter(at(3), state.migration_at.map(ts))?;
+    statement.raw_bind_parameter(at(4), state.password.code())?;
+    statement.raw_bind_parameter(at(5), state.link_sent_at.map(ts))?;
+    statement.raw_bind_parameter(at(6), state.link_expires_at.map(ts))?;
+    statement.raw_bind_parameter(at(7), &state.recovery.email_masked)?;
+    statement.raw_bind_parameter(at(8), &state.recovery.mobile_masked)?;
+    statement.raw_bind_parameter(at(9), state.recovery.confirmed)?;
+    statement.raw_bind_parameter(at(10), state.last_login_at.map(ts))?;
+    statement.raw_bind_parameter(at(11), updated_at.text(state.updated_at))?;
+    statement.raw_bind_parameter(at(12), now)?;
+    statement.raw_bind_parameter(at(13), state.must_change_password)
+}
+
+/// The columns [`mailbox_state`] reads, in its order.
+const MAILBOX_COLUMNS: &str = "address, migration_state, migration_at, password_state,
+    link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
+    recovery_confirmed, last_login_at, provider_updated_at, must_change_password";
+
+/// A mailbox's state from a row of [`MAILBOX_COLUMNS`] (more columns may follow).
+fn mailbox_state(row: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxState> {
+    // Codes and instants are read in place, not copied into strings first:
+    // at 100k mailboxes that is half a million allocations saved.
+    let corrupt = |column: usize, what: String| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.into())
+    };
+    let text = |i: usize| -> rusqlite::Result<Option<String>> {
+        row.get_ref(i)?
+            .as_str_or_null()
+            .map(|v| v.map(str::to_string))
+            .map_err(Into::into)
+    };
+    let instant = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        match row.get_ref(i)?.as_str_or_null()? {
+            None => Ok(None),
+            Some(v) => parse_ts(v).map(Some).map_err(|e| corrupt(i, e.to_string())),
+        }
+    };
+    let migration = row.get_ref(1)?.as_str()?;
+    let password = row.get_ref(3)?.as_str()?;
+    Ok(MailboxState {
+        address: row.get(0)?,
+        migration: MigrationState::from_code(migration)
+            .ok_or_else(|| corrupt(1, format!("stato di migrazione sconosciuto: {migration}")))?,
+        migration_at: instant(2)?,
+        password: PasswordState::from_code(password)
+            .ok_or_else(|| corrupt(3, format!("stato della password sconosciuto: {password}")))?,
+        link_sent_at: instant(4)?,
+        link_expires_at: instant(5)?,
+        recovery: RecoveryContacts {
+            email_masked: text(6)?,
+            mobile_masked: text(7)?,
+            confirmed: row.get(8)?,
+        },
+        last_login_at: instant(9)?,
+        must_change_password: row.get(11)?,
+        updated_at: instant(10)?.ok_or_else(|| corrupt(10, "data mancante".into()))?,
+    })
+}
+
 impl SyncOutcome {
     /// One line for the status bar and the CLI.
     pub fn describe(&self) -> String {
@@ -754,15 +956,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sync_stores_states_and_logs_changes() {
+    /// A new store in a temporary directory, and two mailboxes to sync.
+    fn store_and_two() -> (tempfile::TempDir, Store, Vec<MailboxState>) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let now = Utc::now();
-        let first = vec![
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let two = vec![
             state("a@pec.fofi.it", MigrationState::NotStarted),
             state("b@pec.fofi.it", MigrationState::NotStarted),
         ];
+        (dir, store, two)
+    }
+
+    /// The stored states in address order.
+    fn sorted_states(store: &Store) -> Vec<MailboxState> {
+        let mut stored = store.mailbox_states().unwrap();
+        stored.sort_by(|a, b| a.address.cmp(&b.address));
+        stored
+    }
+
+    #[test]
+    fn sync_stores_states_and_logs_changes() {
+        let (_dir, mut store, first) = store_and_two();
+        let now = Utc::now();
         let outcome = store.apply_sync(&first, "sync", now, now).unwrap();
         assert_eq!(outcome.new_mailboxes, 2);
         assert_eq!(outcome.changes, 0);
@@ -770,8 +985,7 @@ mod tests {
         second[0].migration = MigrationState::Completed;
         let outcome = store.apply_sync(&second, "sync", now, now).unwrap();
         assert_eq!(outcome.changes, 1);
-        let mut stored = store.mailbox_states().unwrap();
-        stored.sort_by(|a, b| a.address.cmp(&b.address));
+        let stored = sorted_states(&store);
         assert_eq!(stored, second);
         assert_eq!(
             store.apply_sync(&second, "sync", now, now).unwrap().changes,
@@ -859,5 +1073,197 @@ mod tests {
             timeline[0].detail,
             "casella non più presente presso il gestore"
         );
+    }
+
+    /// Rows written to `mailboxes` from now on, counted by temporary
+    /// triggers on this connection.
+    fn count_writes(store: &Store) {
+        store
+            .conn
+            .execute_batch(
+                "CREATE TEMP TABLE writes (address TEXT NOT NULL);
+                 CREATE TEMP TRIGGER written_insert AFTER INSERT ON main.mailboxes
+                     BEGIN INSERT INTO writes VALUES (new.address); END;
+                 CREATE TEMP TRIGGER written_update AFTER UPDATE ON main.mailboxes
+                     BEGIN INSERT INTO writes VALUES (new.address); END;",
+            )
+            .unwrap();
+    }
+
+    /// The rows written since the last call, by address, sorted.
+    fn take_writes(store: &Store) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT address FROM writes ORDER BY address")
+            .unwrap();
+        let written = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .unwrap();
+        store.conn.execute("DELETE FROM writes", []).unwrap();
+        written
+    }
+
+    fn integrity(store: &Store) -> String {
+        store
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_unchanged_mailbox_is_not_written_and_a_changed_one_logged_once() {
+        let (_dir, mut store, first) = store_and_two();
+        let now = Utc::now();
+        store.apply_sync(&first, "sync", now, now).unwrap();
+        count_writes(&store);
+        let events = |store: &Store, address: &str| store.timeline(None, Some(address)).unwrap();
+
+        // The same listing again: nothing written, nothing logged.
+        let later = now + chrono::TimeDelta::minutes(1);
+        let outcome = store.apply_sync(&first, "sync", later, later).unwrap();
+        assert_eq!((outcome.changes, outcome.new_mailboxes), (0, 0));
+        assert_eq!(take_writes(&store), Vec::<String>::new());
+        assert!(events(&store, "a@pec.fofi.it").is_empty());
+
+        // One mailbox changed: that row alone written, one event for it.
+        let mut second = first.clone();
+        second[1].migration = MigrationState::Completed;
+        let outcome = store.apply_sync(&second, "sync", later, later).unwrap();
+        assert_eq!(outcome.changes, 1);
+        assert_eq!(take_writes(&store), ["b@pec.fofi.it"]);
+        assert!(events(&store, "a@pec.fofi.it").is_empty());
+        assert_eq!(events(&store, "b@pec.fofi.it").len(), 1);
+
+        // Only the provider's date moved (a new report of the same states):
+        // the date is stored, so that an older report cannot come back,
+        // but nothing is logged.
+        let mut third = second.clone();
+        for state in &mut third {
+            state.updated_at += chrono::TimeDelta::days(1);
+        }
+        let outcome = store.apply_sync(&third, "sync", later, later).unwrap();
+        assert_eq!(outcome.changes, 0);
+        assert_eq!(take_writes(&store), ["a@pec.fofi.it", "b@pec.fofi.it"]);
+        assert_eq!(events(&store, "b@pec.fofi.it").len(), 1);
+        let stored = sorted_states(&store);
+        assert_eq!(stored, third);
+        // The day before is now older than what is stored: refused.
+        let outcome = store.apply_sync(&first, "sync", later, later).unwrap();
+        assert_eq!((outcome.older_skipped, outcome.changes), (2, 0));
+        assert_eq!(take_writes(&store), Vec::<String>::new());
+        assert_eq!(integrity(&store), "ok");
+    }
+
+    #[test]
+    fn every_field_a_sync_changes_is_stored_and_the_counts_index_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = Utc::now();
+        let at = |minutes| Some(now + chrono::TimeDelta::minutes(minutes));
+        let mut current = state("a@pec.fofi.it", MigrationState::NotStarted);
+        let other = state("b@pec.fofi.it", MigrationState::NotStarted);
+        store
+            .apply_sync(&[current.clone(), other.clone()], "sync", now, now)
+            .unwrap();
+        // Each field alone, the counted ones and the others, then back.
+        type Change = fn(&mut MailboxState);
+        let changes: Vec<(&str, Change)> = vec![
+            ("migration", |s| s.migration = MigrationState::Completed),
+            ("migration_at", |s| s.migration_at = Some(s.updated_at)),
+            ("password", |s| s.password = PasswordState::ResetPending),
+            ("link_sent_at", |s| s.link_sent_at = Some(s.updated_at)),
+            ("link_expires_at", |s| {
+                s.link_expires_at = Some(s.updated_at + chrono::TimeDelta::hours(24))
+            }),
+            ("email", |s| {
+                s.recovery.email_masked = Some("*****sa@i*****.it".into())
+            }),
+            ("mobile", |s| {
+                s.recovery.mobile_masked = Some("+39*******567".into())
+            }),
+            ("confirmed", |s| s.recovery.confirmed = true),
+            ("last_login_at", |s| s.last_login_at = Some(s.updated_at)),
+            ("must_change_password", |s| s.must_change_password = true),
+            ("updated_at", |s| {
+                s.updated_at += chrono::TimeDelta::seconds(1)
+            }),
+            ("all back", |s| {
+                *s = MailboxState {
+                    updated_at: s.updated_at,
+                    ..state("a@pec.fofi.it", MigrationState::NotStarted)
+                }
+            }),
+        ];
+        for (step, (field, change)) in changes.into_iter().enumerate() {
+            change(&mut current);
+            let when = at(step as i64 + 1).unwrap();
+            let outcome = store
+                .apply_sync(&[current.clone(), other.clone()], "sync", when, when)
+                .unwrap();
+            assert_eq!(outcome.older_skipped, 0, "{field}");
+            let stored = sorted_states(&store);
+            assert_eq!(stored, [current.clone(), other.clone()], "{field}");
+            assert_eq!(integrity(&store), "ok", "{field}");
+        }
+    }
+
+    #[test]
+    fn a_write_of_uncounted_columns_leaves_the_counts_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let root: i64 = store
+            .conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'mailboxes_counts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let writes = MailboxWrites::prepare(&store.conn).unwrap();
+        // The program of each statement opens the index for writing, or not.
+        let opens_index = |sql: &str| {
+            let mut explain = store.conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let rows = explain
+                .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(3)?)))
+                .unwrap();
+            rows.map(|r| r.unwrap())
+                .any(|(opcode, page)| opcode == "OpenWrite" && page == root)
+        };
+        assert!(opens_index(writes.update.expanded_sql().unwrap().as_str()));
+        assert!(opens_index(writes.upsert.expanded_sql().unwrap().as_str()));
+        assert!(!opens_index(
+            writes.update_uncounted.expanded_sql().unwrap().as_str()
+        ));
+    }
+
+    #[test]
+    fn new_mailboxes_inserted_many_to_a_statement_and_an_address_listed_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let now = Utc::now();
+        // Two full statements of new rows and a shorter one, out of order,
+        // and one address listed twice: the later listing wins, as before.
+        let mut listing: Vec<MailboxState> = (0..150)
+            .rev()
+            .map(|i| state(&format!("m{i:03}@pec.fofi.it"), MigrationState::NotStarted))
+            .collect();
+        listing[10].recovery.email_masked = Some("*****sa@i*****.it".into());
+        let mut again = listing[40].clone();
+        again.migration = MigrationState::Completed;
+        listing.push(again.clone());
+        let outcome = store.apply_sync(&listing, "sync", now, now).unwrap();
+        assert_eq!(outcome.new_mailboxes, 151);
+        assert_eq!(outcome.changes, 0);
+        let mut expected: Vec<MailboxState> = listing[..150].to_vec();
+        expected[40] = again;
+        expected.sort_by(|a, b| a.address.cmp(&b.address));
+        let stored = sorted_states(&store);
+        assert_eq!(stored, expected);
+        assert_eq!(integrity(&store), "ok");
+        // Stored as listed: the same listing again changes nothing.
+        let outcome = store.apply_sync(&expected, "sync", now, now).unwrap();
+        assert_eq!((outcome.new_mailboxes, outcome.changes), (0, 0));
     }
 }
