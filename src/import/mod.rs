@@ -600,8 +600,9 @@ pub fn import(
 
 /// Reads `path` and imports it into the store at `store_path` at the same
 /// time, in one transaction: what `pecdesk import` does. The store's writer,
-/// on its own thread, begins the transaction and reads the stored roster while
-/// the file is decoded, then plans and writes each batch of validated rows as
+/// on its own thread, begins the transaction while the file is decoded, then
+/// plans and writes each batch of validated rows, against the stored roster
+/// walked in id order beside them (see [`Store::import_members`]), as
 /// the reader hands it over; once the file is read, `after_read` sees the
 /// roster (its members already handed over, so not in it), and the writer
 /// marks absent members, logs the run and commits. A file that cannot be
@@ -638,7 +639,7 @@ pub fn import_path(
 
 /// What importing `path` into the store at `store_path` would do, read as
 /// a stream as [`import_path`] reads it and planned against the stored
-/// roster as digests, without writing (nor creating a store that does not
+/// roster as an import plans it, without writing (nor creating a store that does not
 /// exist): the console's preview and `pecdesk import --dry-run`, in bounded
 /// memory whatever the file's size. The plan lists the first
 /// [`crate::store::PREVIEW_CHANGES_KEPT`] changes of each sort; its counts

@@ -1,6 +1,7 @@
 //! Fixed-size keyed digests of strings and members: what an import keeps in
-//! memory per row instead of the strings, so that its memory stays flat at a
-//! million members.
+//! memory per row instead of the strings (the keys it has seen, to reject
+//! repeated ones; the stored members, when a file lists them out of order),
+//! so that its memory stays flat at a million members.
 
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
@@ -38,7 +39,9 @@ impl KeyHasher {
     pub fn digest(&self, key: &str) -> KeyDigest {
         KeyDigest::of(self.0[0].hash_one(key), self.0[1].hash_one(key))
     }
+}
 
+impl KeyHasher {
     /// The digest of every stored field of a member: equal digests, same member.
     pub fn member(&self, m: &Member) -> KeyDigest {
         let one = |state: &RandomState| {
@@ -113,6 +116,19 @@ impl<T: Keyed> DigestTable<T> {
                 }
             }
             slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Reads the slot where `key` would be found first, and the key of the
+    /// entry there, for a later [`Self::get`] or [`Self::insert`] of it to
+    /// find them in the CPU's caches: touching a batch of keys first lets
+    /// their cache misses overlap. Returns a word of what was read, to be
+    /// kept from the optimizer ([`std::hint::black_box`]).
+    pub fn touch(&self, key: &KeyDigest) -> u32 {
+        let position = self.slots[key.0[0] as usize & (self.slots.len() - 1)];
+        match position.checked_sub(1) {
+            Some(index) => self.entries[index as usize].key().0[1],
+            None => 0,
         }
     }
 
@@ -218,7 +234,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digests_tell_members_apart() {
+    fn digests_tell_keys_and_members_apart() {
         let keys = KeyHasher::new();
         let members = crate::sample::generate_roster(3, 1, "pec.fofi.it");
         assert_eq!(keys.member(&members[0]), keys.member(&members[0].clone()));

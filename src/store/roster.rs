@@ -15,7 +15,9 @@ use super::{Result, Store, StoreError, ts};
 use crate::domain::{MailboxState, Member};
 
 mod static_insert;
+mod stored_walk;
 use static_insert::{Bind, StaticInsert};
+use stored_walk::{Meeting, StoredWalk};
 
 /// What an import did, or would do, to the stored roster.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -311,6 +313,9 @@ impl rusqlite::ToSql for IsoDate {
     }
 }
 
+/// The PEC among [`changed_fields`].
+const PEC_FIELD: &str = "PEC";
+
 /// Names of the fields that differ, in Italian, as the event log words them.
 fn changed_fields(old: &Member, new: &Member) -> Vec<&'static str> {
     let mut fields = Vec::new();
@@ -330,7 +335,7 @@ fn changed_fields(old: &Member, new: &Member) -> Vec<&'static str> {
         old.data_iscrizione != new.data_iscrizione,
         "data iscrizione",
     );
-    check(old.pec != new.pec, "PEC");
+    check(old.pec != new.pec, PEC_FIELD);
     check(
         old.email_servizio != new.email_servizio,
         "e-mail di servizio",
@@ -388,13 +393,10 @@ impl Step<'_> {
     }
 }
 
-/// What the planner remembers of a stored member (48 bytes: a million
-/// members take 48 MB, and 8 MB more to find them).
+/// What a preview's planner remembers of a stored member.
 struct Known {
     /// The digest of the codice fiscale, which the planner finds them by.
     cf: KeyDigest,
-    /// All stored fields (an import only: a preview has the members).
-    fields: Option<KeyDigest>,
     id: i64,
 }
 
@@ -409,15 +411,30 @@ const IN_ROSTER: u8 = 1;
 /// A stored member the file has listed so far.
 const LISTED: u8 = 2;
 
-/// Where the planner finds the stored members' fields: all in memory (a
-/// preview, [`Store::upsert_members`]), or read back from the store, one by
-/// one, for the few rows that change (an import: a million members in
-/// memory would cost a gigabyte).
+/// Where the planner finds the stored members: all in memory (a preview of
+/// a parsed file, [`Store::preview_members`]), or walked in the store beside
+/// the file's rows (an import, and the preview of a file being read: a
+/// million members in memory would cost a gigabyte; see [`StoredWalk`]).
 enum Stored<'e> {
     Loaded(&'e [(i64, Member, bool)]),
-    InStore(&'e Connection),
+    InStore(StoredWalk<'e>),
     /// No store yet (a preview before the first import).
     Nothing,
+}
+
+/// The stored member a row of the file is about, if any.
+enum Met<'e> {
+    New,
+    /// Already met by an earlier row of the file: nothing more to do.
+    Again,
+    /// Same fields, still where the file has them: nothing to do.
+    Unchanged,
+    Stored {
+        id: i64,
+        in_roster: bool,
+        /// Boxed: most rows meet no change.
+        old: Box<Cow<'e, Member>>,
+    },
 }
 
 /// Works out, one row of the file at a time and then for the members the file
@@ -426,10 +443,9 @@ enum Stored<'e> {
 /// plans each batch of rows as it arrives.
 struct Planner<'e> {
     stored: Stored<'e>,
-    /// The stored members by codice fiscale; with everything in memory (a
-    /// preview), the new ones too, so that a repeated one is new only once
-    /// (an import leaves that to the UNIQUE constraint: a million new
-    /// members would cost 48 MB here).
+    /// With everything in memory (a preview), the stored members by codice
+    /// fiscale, and the new ones too, so that a repeated one is new only
+    /// once (an import leaves that to the UNIQUE constraint).
     known: DigestTable<Known>,
     /// [`IN_ROSTER`] and [`LISTED`] of each of `known`.
     flags: Vec<u8>,
@@ -444,27 +460,16 @@ impl<'e> Planner<'e> {
     fn new(existing: &'e [(i64, Member, bool)], provided: ProvidedFields) -> Self {
         let mut planner = Self::with(Stored::Loaded(existing), existing.len(), provided);
         for (id, member, in_roster) in existing {
-            planner.add(*id, &member.codice_fiscale, None, *in_roster);
+            planner.add(*id, &member.codice_fiscale, *in_roster);
         }
         debug_assert_eq!(planner.known.len(), existing.len(), "unique codici fiscali");
         planner
     }
 
-    /// The planner of an import: the stored roster as digests, built as the
-    /// rows are read (no second copy of a million entries at any moment).
+    /// The planner of an import: the stored roster walked as the rows come.
     fn in_store(conn: &'e Connection) -> rusqlite::Result<Self> {
-        let count: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM members WHERE erased_at IS NULL",
-            [],
-            |r| r.get(0),
-        )?;
-        let count = usize::try_from(count).unwrap_or_default();
-        let mut planner = Self::with(Stored::InStore(conn), count, ProvidedFields::ALL);
-        read_members(conn, |id, member, in_roster| {
-            let fields = planner.keys.member(&member);
-            planner.add(id, &member.codice_fiscale, Some(fields), in_roster);
-        })?;
-        Ok(planner)
+        let walk = StoredWalk::begin(conn)?;
+        Ok(Self::with(Stored::InStore(walk), 0, ProvidedFields::ALL))
     }
 
     /// A planner with nothing stored, standing in while the real one walks,
@@ -484,11 +489,19 @@ impl<'e> Planner<'e> {
         }
     }
 
+    /// Whether no member is stored (a first import).
+    fn stores_none(&self) -> bool {
+        match &self.stored {
+            Stored::Loaded(existing) => existing.is_empty(),
+            Stored::InStore(walk) => walk.stores_none(),
+            Stored::Nothing => true,
+        }
+    }
+
     /// Remembers a stored member (codici fiscali are unique in the store).
-    fn add(&mut self, id: i64, cf: &str, fields: Option<KeyDigest>, in_roster: bool) {
+    fn add(&mut self, id: i64, cf: &str, in_roster: bool) {
         let known = Known {
             cf: self.keys.digest(cf),
-            fields,
             id,
         };
         if self.known.insert(known).is_ok() {
@@ -496,17 +509,54 @@ impl<'e> Planner<'e> {
         }
     }
 
-    /// The stored fields of `known[index]`.
-    fn old(&self, index: usize) -> rusqlite::Result<Cow<'e, Member>> {
-        match self.stored {
-            Stored::Loaded(existing) => Ok(Cow::Borrowed(&existing[index].1)),
-            Stored::InStore(conn) => {
-                let mut stmt = conn.prepare_cached(&format!("{SELECT_MEMBERS} AND id = ?1"))?;
-                stmt.query_row([self.known.entries()[index].id], member_of)
-                    .map(Cow::Owned)
+    /// Finds the stored member of the file's next row.
+    fn meet(&mut self, member: &Member, in_albo: bool) -> rusqlite::Result<Met<'e>> {
+        let existing = match &mut self.stored {
+            Stored::InStore(walk) => {
+                return Ok(match walk.meet(member)? {
+                    Meeting::New => Met::New,
+                    Meeting::Again => Met::Again,
+                    // The usual re-import: the same member, same fields, still in the albo.
+                    Meeting::Same { in_roster, .. }
+                        if in_roster == in_albo && self.provided == ProvidedFields::ALL =>
+                    {
+                        Met::Unchanged
+                    }
+                    Meeting::Same { id, in_roster } => Met::Stored {
+                        id,
+                        in_roster,
+                        old: Box::new(Cow::Owned(walk.member(id)?)),
+                    },
+                    Meeting::Differs { id, in_roster, old } => Met::Stored {
+                        id,
+                        in_roster,
+                        old: Box::new(Cow::Owned(*old)),
+                    },
+                });
             }
-            Stored::Nothing => Err(rusqlite::Error::QueryReturnedNoRows),
+            Stored::Loaded(existing) => Some(*existing),
+            Stored::Nothing => None,
+        };
+        let cf = self.keys.digest(&member.codice_fiscale);
+        let Some(index) = self.known.get(&cf) else {
+            // The importer rejects repeated codici fiscali; for a caller that
+            // did not, a repeated one is new only once (see `known`).
+            if existing.is_some() {
+                let _ = self.known.insert(Known { cf, id: 0 });
+                self.flags.push(LISTED);
+            }
+            return Ok(Met::New);
+        };
+        if self.flags[index] & LISTED != 0 {
+            return Ok(Met::Again);
         }
+        self.flags[index] |= LISTED;
+        let existing = existing.expect("only a loaded roster knows members");
+        Ok(Met::Stored {
+            id: self.known.entries()[index].id,
+            in_roster: self.flags[index] & IN_ROSTER != 0,
+            old: Box::new(Cow::Borrowed(&existing[index].1)),
+        })
     }
 
     /// The write for the file's next row (`in_albo` false for a member the
@@ -515,41 +565,21 @@ impl<'e> Planner<'e> {
     where
         'e: 'm,
     {
-        let cf = self.keys.digest(&member.codice_fiscale);
-        let Some(index) = self.known.get(&cf) else {
-            // The importer rejects repeated codici fiscali; for a caller that
-            // did not, a repeated one is new only once (see `known`).
-            if let Stored::Loaded(_) = self.stored {
-                let _ = self.known.insert(Known {
-                    cf,
-                    fields: None,
-                    id: 0,
-                });
-                self.flags.push(LISTED);
+        let (id, was_in_roster, old) = match self.meet(member, in_albo)? {
+            Met::New => {
+                self.counts.new += 1;
+                return Ok(Some(Step::Insert {
+                    member,
+                    in_roster: in_albo,
+                }));
             }
-            self.counts.new += 1;
-            return Ok(Some(Step::Insert {
-                member,
-                in_roster: in_albo,
-            }));
+            Met::Again => return Ok(None),
+            Met::Unchanged => {
+                self.counts.unchanged += 1;
+                return Ok(None);
+            }
+            Met::Stored { id, in_roster, old } => (id, in_roster, old),
         };
-        if self.flags[index] & LISTED != 0 {
-            return Ok(None);
-        }
-        self.flags[index] |= LISTED;
-        let was_in_roster = self.flags[index] & IN_ROSTER != 0;
-        let Known {
-            id, fields: digest, ..
-        } = self.known.entries()[index];
-        // The usual re-import: the same member, same fields, still in the albo.
-        if was_in_roster == in_albo
-            && self.provided == ProvidedFields::ALL
-            && digest.is_some_and(|d| d == self.keys.member(member))
-        {
-            self.counts.unchanged += 1;
-            return Ok(None);
-        }
-        let old = self.old(index)?;
         let member = self.provided.merge(&old, member);
         let mut fields = changed_fields(&old, &member);
         match (was_in_roster, in_albo) {
@@ -585,28 +615,43 @@ impl<'e> Planner<'e> {
     /// After the last row of a full roster: the members in the albo that the
     /// file does not list, neither as read nor among its rejected rows
     /// (`rejected_keys`, see [`IncomingRoster::rejected_keys`]), one at a
-    /// time to `each`.
+    /// time to `each`, in id order.
     fn absent(
         &mut self,
         rejected: Option<&KeySet>,
         mut each: impl FnMut(Step<'e>) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()> {
-        let rejected = |key: &str| rejected.is_some_and(|set| set.contains(key));
-        for index in 0..self.known.len() {
-            if self.flags[index] != IN_ROSTER {
-                continue;
+        let rejected = |m: &Member| {
+            rejected.is_some_and(|set| set.contains(&m.codice_fiscale) || set.contains(&m.pec))
+        };
+        let counts = &mut self.counts;
+        let mut mark = |id: i64, member: Cow<'e, Member>| {
+            if rejected(&member) {
+                return Ok(());
             }
-            let member = self.old(index)?;
-            if rejected(&member.codice_fiscale) || rejected(&member.pec) {
-                continue;
-            }
-            self.counts.removed += 1;
+            counts.removed += 1;
             each(Step::MarkAbsent {
-                id: self.known.entries()[index].id,
+                id,
                 member: Box::new(member),
-            })?;
+            })
+        };
+        match &mut self.stored {
+            Stored::InStore(walk) => {
+                walk.unmet_in_roster(|id, member| mark(id, Cow::Owned(member)))
+            }
+            Stored::Loaded(existing) => {
+                for (index, flags) in self.flags.iter().enumerate() {
+                    if *flags == IN_ROSTER {
+                        mark(
+                            self.known.entries()[index].id,
+                            Cow::Borrowed(&existing[index].1),
+                        )?;
+                    }
+                }
+                Ok(())
+            }
+            Stored::Nothing => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -830,7 +875,9 @@ fn drop_deferred_indexes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 struct Statements<'c> {
     /// Binds its texts in place (see [`StaticInsert`]): one a new member.
     insert: StaticInsert<'c>,
+    /// The UPDATE of a changed member, and of one whose PEC changed (see [`update_sql`]).
     update: rusqlite::CachedStatement<'c>,
+    update_with_pec: rusqlite::CachedStatement<'c>,
     mark_absent: rusqlite::CachedStatement<'c>,
 }
 
@@ -840,18 +887,31 @@ const INSERT_MEMBER: &str = "INSERT INTO members (numero_iscrizione, cognome, no
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
      CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, ?15) END)";
 
+/// The UPDATE of a changed member (parameters as [`MemberRow::values`],
+/// then the id, `?14` and `?15`): every field but the codice fiscale, which
+/// the member was found by and so never changes, and the PEC only when it
+/// changes. SQLite rewrites the entries of every index on a column the
+/// statement sets, changed or not: at a million members, random seeks in
+/// the unique index of codici fiscali and in the PEC's for each change
+/// (half of the writer's time re-importing a few percent of changed rows).
+fn update_sql(with_pec: bool) -> String {
+    let pec = if with_pec { "pec = ?7," } else { "" };
+    format!(
+        "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
+         data_nascita = ?5, data_iscrizione = ?6, {pec}
+         email_servizio = ?8, cellulare = ?9, provincia = ?10, in_roster = ?11,
+         updated_at = ?12,
+         left_on = CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, left_on, ?15) END
+         WHERE id = ?13"
+    )
+}
+
 impl<'c> Statements<'c> {
     fn new(conn: &'c Connection) -> rusqlite::Result<Self> {
         Ok(Self {
             insert: StaticInsert::prepare(conn, INSERT_MEMBER)?,
-            update: conn.prepare_cached(
-                "UPDATE members SET numero_iscrizione = ?1, cognome = ?2, nome = ?3,
-                 codice_fiscale = ?4, data_nascita = ?5, data_iscrizione = ?6, pec = ?7,
-                 email_servizio = ?8, cellulare = ?9, provincia = ?10, in_roster = ?11,
-                 updated_at = ?12,
-                 left_on = CASE WHEN ?11 THEN NULL ELSE COALESCE(?14, left_on, ?15) END
-                 WHERE id = ?13",
-            )?,
+            update: conn.prepare_cached(&update_sql(false))?,
+            update_with_pec: conn.prepare_cached(&update_sql(true))?,
             mark_absent: conn.prepare_cached(
                 "UPDATE members SET in_roster = 0, updated_at = ?1, left_on = COALESCE(left_on, ?3)
                  WHERE id = ?2",
@@ -1269,7 +1329,12 @@ impl<'a> RosterWriter<'a> {
             } => {
                 let row = MemberRow::new(member, *in_roster, now);
                 let key: &dyn rusqlite::ToSql = id;
-                statements.update.execute(rusqlite::params_from_iter(
+                let update = if fields.contains(&PEC_FIELD) {
+                    &mut statements.update_with_pec
+                } else {
+                    &mut statements.update
+                };
+                update.execute(rusqlite::params_from_iter(
                     (row.values().into_iter()).chain([key, &row.left, today]),
                 ))?;
                 let detail = match fields.split_first() {
@@ -1403,7 +1468,7 @@ pub const PREVIEW_CHANGES_KEPT: usize = 10_000;
 
 /// A preview of a file still being read (see [`Store::plan_import`]): plans
 /// each batch of rows as it comes, with the rules of an import, against the
-/// stored roster as digests, and writes nothing.
+/// stored roster walked beside it (see [`StoredWalk`]), and writes nothing.
 pub struct RosterPlanner<'a> {
     planner: Planner<'a>,
     path: &'a std::path::Path,
@@ -1515,7 +1580,7 @@ impl Store {
     }
 
     /// [`Store::upsert_members`] for a file still being read: begins the
-    /// transaction and reads the stored roster, then `feed` hands the rows to
+    /// transaction and starts walking the stored roster, then `feed` hands the rows to
     /// the [`RosterWriter`] as they come, which plans and writes them at once,
     /// and returns how the import ends, or None to roll everything back (the
     /// file turned out unimportable). An error from `feed` rolls back too.
@@ -1599,7 +1664,7 @@ impl Store {
             .map_err(&to_err)?;
         // Read inside the write lock, so that the plan is the one applied.
         let planner = Planner::in_store(&tx).map_err(&to_err)?;
-        let deferred_indexes = if planner.known.is_empty() {
+        let deferred_indexes = if planner.stores_none() {
             drop_deferred_indexes(&tx).map_err(&to_err)?
         } else {
             Vec::new()
