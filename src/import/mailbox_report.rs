@@ -778,9 +778,6 @@ fn excel_epoch() -> NaiveDateTime {
 /// time without an offset is Italian civil time, wherever the server runs.
 pub fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
     let value = value.trim();
-    if let Some(naive) = italian_date_time(value) {
-        return Some(from_italian_time(naive));
-    }
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Some(at.to_utc());
     }
@@ -804,42 +801,36 @@ pub fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
             .filter(|t| !t.is_empty());
         let time = match time {
             None => NaiveTime::MIN,
-            Some(t) => NaiveTime::parse_from_str(t, "%H:%M:%S")
-                .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M"))
-                .or_else(|_| NaiveTime::parse_from_str(t, "%H.%M"))
-                .ok()?,
+            Some(t) => clock_time(t)
+                .or_else(|| NaiveTime::parse_from_str(t, "%H:%M:%S").ok())
+                .or_else(|| NaiveTime::parse_from_str(t, "%H:%M").ok())
+                .or_else(|| NaiveTime::parse_from_str(t, "%H.%M").ok())?,
         };
         date.and_time(time)
     };
     Some(from_italian_time(naive))
 }
 
-/// `dd/mm/yyyy`, `dd/mm/yyyy hh:mm` or `dd/mm/yyyy hh:mm:ss` with every
-/// digit written and valid, read by hand: what the general reading of
-/// [`parse_instant`] makes of them, without its format strings (a report
-/// holds several per row). None for anything else, read the general way.
-fn italian_date_time(value: &str) -> Option<NaiveDateTime> {
-    let b = value.as_bytes();
-    let digits = |from: usize, len: usize| -> Option<u32> {
-        b.get(from..from + len)?.iter().try_fold(0, |n, &d| {
+/// `hh:mm` or `hh:mm:ss` with every digit written and valid, read by
+/// hand: what the format strings of [`parse_instant`] make of them, without
+/// them (a report holds several times per row). None for anything else,
+/// read through the format strings.
+fn clock_time(time: &str) -> Option<NaiveTime> {
+    let b = time.as_bytes();
+    let digits = |from: usize| -> Option<u32> {
+        b.get(from..from + 2)?.iter().try_fold(0, |n, &d| {
             d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
         })
     };
-    if b.len() < 10 || b[2] != b'/' || b[5] != b'/' {
-        return None;
-    }
-    let date = NaiveDate::from_ymd_opt(digits(6, 4)? as i32, digits(3, 2)?, digits(0, 2)?)?;
-    let (hour, minute, second) = match &b[10..] {
-        [] => (0, 0, 0),
-        [b' ', _, _, b':', _, _] => (digits(11, 2)?, digits(14, 2)?, 0),
-        [b' ', _, _, b':', _, _, b':', _, _] => (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?),
+    let (hour, minute, second) = match b {
+        [_, _, b':', _, _] => (digits(0)?, digits(3)?, 0),
+        [_, _, b':', _, _, b':', _, _] => (digits(0)?, digits(3)?, digits(6)?),
         _ => return None,
     };
-    // A leap second (60) is left to the general reading.
+    // A leap second (60) is left to the format strings.
     (second < 60)
         .then(|| NaiveTime::from_hms_opt(hour, minute, second))
         .flatten()
-        .map(|time| date.and_time(time))
 }
 
 /// The instant of an Italian civil time (the inverse of
@@ -956,8 +947,8 @@ mod tests {
             parse_instant("15/07/2026 14:00"),
             Some(Utc.with_ymd_and_hms(2026, 7, 15, 12, 0, 0).unwrap())
         );
-        // The hand reading of `dd/mm/yyyy[ hh:mm[:ss]]` agrees with the
-        // general one, and leaves it what it does not read.
+        // The hand reading of `hh:mm[:ss]` agrees with the format strings,
+        // and leaves them what it does not read.
         for value in [
             "05/03/2026 14:30:59",
             "31/12/1999 23:59",
@@ -983,12 +974,19 @@ mod tests {
                 Some(from_italian_time(date.and_time(time)))
             });
             assert_eq!(parse_instant(value), general, "{value}");
-            if let Some(naive) = italian_date_time(value) {
-                assert_eq!(Some(from_italian_time(naive)), general, "{value}");
+            let time = value.split_once([' ', 'T']).map(|(_, t)| t.trim());
+            if let Some(read) = time.and_then(clock_time) {
+                let date = crate::import::parse_date(value).unwrap();
+                assert_eq!(
+                    Some(from_italian_time(date.and_time(read))),
+                    general,
+                    "{value}"
+                );
             }
         }
-        assert!(italian_date_time("05/03/2026 14:30:60").is_none());
-        assert!(italian_date_time("5/3/2026").is_none());
+        assert!(clock_time("14:30:60").is_none());
+        assert!(clock_time("9:30").is_none());
+        assert!(clock_time("14:30").is_some());
     }
 
     #[test]
