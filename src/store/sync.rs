@@ -637,6 +637,14 @@ struct MailboxWrites<'c> {
 /// New mailboxes inserted by one statement.
 const INSERT_ROWS: usize = 64;
 
+/// Every column but the address set from the parameters of
+/// [`bind_mailbox`] (numbered from 1).
+const SET_EVERY_STATE_COLUMN: &str = "migration_state = ?2, migration_at = ?3,
+    password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
+    recovery_email_masked = ?7, recovery_mobile_masked = ?8,
+    recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
+    synced_at = ?12, must_change_password = ?13";
+
 /// An insert of `rows` mailboxes, their 13 columns numbered row after row.
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
@@ -678,26 +686,14 @@ impl<'c> MailboxWrites<'c> {
             conn,
             insert_many: conn.prepare_cached(&insert_sql(INSERT_ROWS))?,
             updated_at: LastTs::default(),
-            upsert: conn.prepare_cached(
-                "INSERT INTO mailboxes (address, migration_state, migration_at, password_state,
-                 link_sent_at, link_expires_at, recovery_email_masked, recovery_mobile_masked,
-                 recovery_confirmed, last_login_at, provider_updated_at, synced_at,
-                 must_change_password)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT(address) DO UPDATE SET migration_state = ?2, migration_at = ?3,
-                 password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
-                 recovery_email_masked = ?7, recovery_mobile_masked = ?8,
-                 recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
-                 synced_at = ?12, must_change_password = ?13
+            upsert: conn.prepare_cached(&format!(
+                "{} ON CONFLICT(address) DO UPDATE SET {SET_EVERY_STATE_COLUMN}
                  WHERE julianday(excluded.provider_updated_at)
                     >= julianday(mailboxes.provider_updated_at)",
-            )?,
+                insert_sql(1)
+            ))?,
             update: conn.prepare_cached(&format!(
-                "UPDATE mailboxes SET migration_state = ?2, migration_at = ?3,
-                 password_state = ?4, link_sent_at = ?5, link_expires_at = ?6,
-                 recovery_email_masked = ?7, recovery_mobile_masked = ?8,
-                 recovery_confirmed = ?9, last_login_at = ?10, provider_updated_at = ?11,
-                 synced_at = ?12, must_change_password = ?13
+                "UPDATE mailboxes SET {SET_EVERY_STATE_COLUMN}
                  WHERE rowid = ?1 AND (?14 OR {NOT_OLDER})"
             ))?,
             update_uncounted: conn.prepare_cached(&format!(
